@@ -1,0 +1,208 @@
+//! CLI verbs about jobs: submit (optionally waiting with a progress bar), list jobs,
+//! list a job's tasks, print a task's log.
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, anyhow, bail};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::{Map, Value, json};
+
+use crate::api_client::{Answer, ApiClient};
+
+/// How often `--wait` re-reads the job.
+const FOLLOW_INTERVAL: Duration = Duration::from_millis(250);
+
+#[derive(Args)]
+pub struct SubmitArgs {
+    /// Job type, e.g. echo-sleep-test.
+    job_type: String,
+    /// Job name (default: the job type).
+    #[arg(long)]
+    name: Option<String>,
+    /// Higher runs sooner.
+    #[arg(long, default_value_t = 50)]
+    priority: i64,
+    /// A setting, as key=value; typed by the job type's definition. Repeatable.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    settings: Vec<String>,
+    /// Submit paused instead of queued.
+    #[arg(long)]
+    paused: bool,
+    /// Show progress until the job ends; exit 0 only if it completed.
+    #[arg(long)]
+    wait: bool,
+}
+
+/// Turns `key=value` strings into JSON typed by the job type's setting definitions.
+fn typed_settings(job_type: &Value, pairs: &[String]) -> anyhow::Result<Map<String, Value>> {
+    let definitions = job_type
+        .get("settings")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let known: Vec<&str> = definitions.iter().filter_map(|d| d.get("key").and_then(Value::as_str)).collect();
+    let mut settings = Map::new();
+    for pair in pairs {
+        let (key, raw) = pair
+            .split_once('=')
+            .ok_or_else(|| anyhow!("--set {pair}: expected KEY=VALUE"))?;
+        let definition = definitions
+            .iter()
+            .find(|d| d.get("key").and_then(Value::as_str) == Some(key))
+            .ok_or_else(|| anyhow!("the job type has no setting \"{key}\"; its settings: {}", known.join(", ")))?;
+        let kind = definition.get("type").and_then(Value::as_str).unwrap_or("string");
+        let value = match kind {
+            "int32" => json!(raw.trim().parse::<i32>().with_context(|| format!("setting {key} must be a whole number, got \"{raw}\""))?),
+            "float" => json!(raw.trim().parse::<f64>().with_context(|| format!("setting {key} must be a number, got \"{raw}\""))?),
+            "bool" => match raw.trim().to_ascii_lowercase().as_str() {
+                "true" | "yes" | "1" | "on" => json!(true),
+                "false" | "no" | "0" | "off" => json!(false),
+                _ => bail!("setting {key} must be true or false, got \"{raw}\""),
+            },
+            _ => json!(raw),
+        };
+        settings.insert(key.to_string(), value);
+    }
+    Ok(settings)
+}
+
+pub async fn submit(manager: &str, args: SubmitArgs) -> anyhow::Result<ExitCode> {
+    let client = ApiClient::new(manager);
+    let job_type = client.get_json(&format!("/api/v3/jobs/type/{}", args.job_type)).await?;
+    let settings = typed_settings(&job_type, &args.settings)?;
+    let body = json!({
+        "name": args.name.unwrap_or_else(|| args.job_type.clone()),
+        "type": args.job_type,
+        "type_etag": job_type.get("etag").cloned().unwrap_or(Value::Null),
+        "priority": args.priority,
+        "settings": settings,
+        "metadata": { "submitted.by": "castanet-cli" },
+        "submitter_platform": std::env::consts::OS,
+        "initial_status": if args.paused { "paused" } else { "queued" },
+    });
+    let Answer::Json(job) = client.post_json("/api/v3/jobs", &body).await? else {
+        bail!("the manager accepted the job but returned no job");
+    };
+    let id = job.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
+    println!("submitted job {id}");
+    if !args.wait {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let status = follow_job(&client, &id).await?;
+    println!("job {id} {status}");
+    Ok(if status == "completed" { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// Shows a progress bar for a job until it completes, fails or is canceled; returns
+/// the final status.
+pub async fn follow_job(client: &ApiClient, job_id: &str) -> anyhow::Result<String> {
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} steps  {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    loop {
+        let job = client.get_json(&format!("/api/v3/jobs/{job_id}")).await?;
+        let status = job.get("status").and_then(Value::as_str).unwrap_or("unknown").to_string();
+        let done = job.get("steps_completed").and_then(Value::as_u64).unwrap_or(0);
+        let total = job.get("steps_total").and_then(Value::as_u64).unwrap_or(0);
+        bar.set_length(total);
+        bar.set_position(done);
+        bar.set_message(status.clone());
+        if matches!(status.as_str(), "completed" | "failed" | "canceled") {
+            bar.finish();
+            return Ok(status);
+        }
+        tokio::time::sleep(FOLLOW_INTERVAL).await;
+    }
+}
+
+fn text<'a>(v: &'a Value, key: &str) -> &'a str {
+    v.get(key).and_then(Value::as_str).unwrap_or("")
+}
+
+pub async fn list_jobs(manager: &str) -> anyhow::Result<ExitCode> {
+    let client = ApiClient::new(manager);
+    let answer = client.get_json("/api/v3/jobs").await?;
+    let jobs = answer.get("jobs").and_then(Value::as_array).cloned().unwrap_or_default();
+    println!("{:<36}  {:<24}  {:<20}  {:<16}  {:>4}  {:>11}  CREATED", "ID", "NAME", "TYPE", "STATUS", "PRIO", "STEPS");
+    for job in &jobs {
+        let steps = format!(
+            "{}/{}",
+            job.get("steps_completed").and_then(Value::as_i64).unwrap_or(0),
+            job.get("steps_total").and_then(Value::as_i64).unwrap_or(0)
+        );
+        println!(
+            "{:<36}  {:<24}  {:<20}  {:<16}  {:>4}  {:>11}  {}",
+            text(job, "id"),
+            text(job, "name"),
+            text(job, "type"),
+            text(job, "status"),
+            job.get("priority").and_then(Value::as_i64).unwrap_or(0),
+            steps,
+            text(job, "created"),
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn list_tasks(manager: &str, job_id: &str) -> anyhow::Result<ExitCode> {
+    let client = ApiClient::new(manager);
+    let answer = client.get_json(&format!("/api/v3/jobs/{job_id}/tasks")).await?;
+    let tasks = answer.get("tasks").and_then(Value::as_array).cloned().unwrap_or_default();
+    println!("{:>5}  {:<36}  {:<20}  {:<10}  {:<11}  {:<16}  ACTIVITY", "#", "ID", "NAME", "TYPE", "STATUS", "WORKER");
+    for task in &tasks {
+        let worker = task.get("worker").map(|w| text(w, "name")).unwrap_or("");
+        let mut status = text(task, "status").to_string();
+        if let Some(class) = task.get("fault_class").and_then(Value::as_str) {
+            status = format!("{status} ({class})");
+        }
+        println!(
+            "{:>5}  {:<36}  {:<20}  {:<10}  {:<11}  {:<16}  {}",
+            task.get("index_in_job").and_then(Value::as_i64).unwrap_or(0),
+            text(task, "id"),
+            text(task, "name"),
+            text(task, "task_type"),
+            status,
+            worker,
+            text(task, "activity"),
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn print_log(manager: &str, task_id: &str) -> anyhow::Result<ExitCode> {
+    let client = ApiClient::new(manager);
+    match client.get(&format!("/api/v3/tasks/{task_id}/log")).await? {
+        Answer::Empty => eprintln!("task {task_id} has no log yet"),
+        Answer::Json(info) => {
+            let url = text(&info, "url");
+            print!("{}", client.get_text(url).await?);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_are_typed_by_the_job_type_and_typos_are_named() {
+        let job_type = json!({"settings": [
+            {"key": "message", "type": "string"},
+            {"key": "sleep_repeats", "type": "int32"},
+            {"key": "fast", "type": "bool"},
+        ]});
+        let pairs = vec!["message=a=b".to_string(), "sleep_repeats=3".into(), "fast=yes".into()];
+        let settings = typed_settings(&job_type, &pairs).unwrap();
+        assert_eq!(settings["message"], json!("a=b"));
+        assert_eq!(settings["sleep_repeats"], json!(3));
+        assert_eq!(settings["fast"], json!(true));
+        let err = typed_settings(&job_type, &["mesage=x".into()]).unwrap_err().to_string();
+        assert!(err.contains("\"mesage\"") && err.contains("message, sleep_repeats"), "{err}");
+        let err = typed_settings(&job_type, &["sleep_repeats=many".into()]).unwrap_err().to_string();
+        assert!(err.contains("whole number"), "{err}");
+    }
+}

@@ -1,0 +1,82 @@
+//! `castanet`: the one binary of the Castanet render farm — manager, worker, CLI, demo.
+mod api_client;
+mod demo;
+mod jobs_cmd;
+mod manager_cmd;
+mod signals;
+mod worker_cmd;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "castanet", version, about = "Castanet render farm: manager, worker and command-line client")]
+struct Cli {
+    /// Manager to talk to (CLI verbs).
+    #[arg(long, global = true, env = "CASTANET_MANAGER", default_value = "http://localhost:8080")]
+    manager: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the manager (writes a default config on first start).
+    Manager(manager_cmd::ManagerArgs),
+    /// Run a worker that takes tasks from the manager.
+    Worker(worker_cmd::WorkerArgs),
+    /// Start a manager and two workers in ./castanet-demo and run a sample job.
+    Demo(demo::DemoArgs),
+    /// Submit a job: `castanet submit echo-sleep-test --set message=hi --wait`.
+    Submit(jobs_cmd::SubmitArgs),
+    /// List jobs, newest first.
+    Jobs,
+    /// List the tasks of a job.
+    Tasks {
+        /// Job id.
+        job: String,
+    },
+    /// Print the log of a task.
+    Logs {
+        /// Task id.
+        task: String,
+    },
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CASTANET_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let result = match cli.command {
+        Command::Manager(args) => manager_cmd::run(args).await,
+        Command::Worker(args) => worker_cmd::run(args).await,
+        Command::Demo(args) => demo::run(args).await,
+        Command::Submit(args) => jobs_cmd::submit(&cli.manager, args).await,
+        Command::Jobs => jobs_cmd::list_jobs(&cli.manager).await,
+        Command::Tasks { job } => jobs_cmd::list_tasks(&cli.manager, &job).await,
+        Command::Logs { task } => jobs_cmd::print_log(&cli.manager, &task).await,
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Where `castanet manager` looks for its config unless told otherwise.
+fn default_manager_config() -> PathBuf {
+    PathBuf::from("castanet-manager.toml")
+}

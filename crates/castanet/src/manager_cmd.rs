@@ -1,0 +1,38 @@
+//! `castanet manager`: load (or create) the config, serve until Ctrl-C / SIGTERM.
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use castanet_manager::ManagerConfig;
+use clap::Args;
+
+#[derive(Args)]
+pub struct ManagerArgs {
+    /// Config file; written with defaults and a fresh registration secret if missing.
+    #[arg(long, default_value_os_t = super::default_manager_config())]
+    config: PathBuf,
+    /// Listen address, overriding the config (e.g. 127.0.0.1:0 for any free port).
+    #[arg(long)]
+    listen: Option<String>,
+}
+
+pub async fn run(args: ManagerArgs) -> anyhow::Result<ExitCode> {
+    let (mut config, created) = ManagerConfig::load_or_create(&args.config)?;
+    if created {
+        tracing::info!(
+            "wrote a default config to {}; workers register with secret {}",
+            args.config.display(),
+            config.registration_secret
+        );
+    }
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
+    let manager = castanet_manager::start(config).await.context("cannot start the manager")?;
+    // On stdout, so scripts and tests can pick up the port when listening on port 0.
+    println!("castanet manager listening on http://{}", manager.addr);
+    super::signals::stop_requested().await;
+    tracing::info!("stopping the manager");
+    manager.shutdown().await?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,56 @@
+//! `castanet worker`: run a worker until Ctrl-C / SIGTERM, then sign off.
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use castanet_worker::WorkerConfig;
+use clap::Args;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Args)]
+pub struct WorkerArgs {
+    /// Manager URL ("host:port" or "http://host:port").
+    #[arg(long = "manager-url", env = "CASTANET_MANAGER_URL")]
+    manager_url: String,
+    /// The farm's registration secret (needed until the worker has registered once).
+    #[arg(long, env = "CASTANET_REGISTRATION_SECRET", hide_env_values = true)]
+    registration_secret: Option<String>,
+    /// Where the worker keeps its credentials.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Name shown in the dashboard (default: the hostname).
+    #[arg(long)]
+    name: Option<String>,
+    /// How many tasks to run at once.
+    #[arg(long, default_value_t = 1)]
+    slots: u32,
+    /// Task types to accept, comma separated.
+    #[arg(long, value_delimiter = ',')]
+    task_types: Option<Vec<String>>,
+}
+
+pub fn config_from(args: WorkerArgs) -> WorkerConfig {
+    let data_dir = args.data_dir.unwrap_or_else(castanet_worker::default_data_dir);
+    let mut config = WorkerConfig::with_defaults(args.manager_url, data_dir);
+    config.registration_secret = args.registration_secret;
+    if let Some(name) = args.name {
+        config.name = name;
+    }
+    config.slots = args.slots;
+    if let Some(types) = args.task_types {
+        config.task_types = types;
+    }
+    config
+}
+
+pub async fn run(args: WorkerArgs) -> anyhow::Result<ExitCode> {
+    let config = config_from(args);
+    let shutdown = CancellationToken::new();
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        super::signals::stop_requested().await;
+        tracing::info!("stopping the worker");
+        stop.cancel();
+    });
+    castanet_worker::run(config, shutdown).await?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,93 @@
+//! The command-line verbs and the demo, as a user runs them.
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::{BIN, ManagerProcess, WorkerProcess};
+
+fn castanet(manager: &str, args: &[&str]) -> (bool, String, String) {
+    let output = Command::new(BIN)
+        .arg("--manager")
+        .arg(manager)
+        .args(args)
+        .env("CASTANET_LOG", "warn")
+        .output()
+        .expect("castanet runs");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn submit_wait_then_list_jobs_tasks_and_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    let manager = ManagerProcess::start(dir.path(), "127.0.0.1:0");
+    let worker = WorkerProcess::start(&manager, &dir.path().join("w"), "cli-worker", 1);
+    let url = manager.url.clone();
+
+    let (ok, out, err) = castanet(
+        &url,
+        &["submit", "echo-sleep-test", "--name", "from the cli", "--set", "message=hi there",
+          "--set", "sleep_repeats=2", "--set", "sleep_duration_seconds=0", "--wait"],
+    );
+    assert!(ok, "submit --wait succeeds:\n{out}\n{err}");
+    let job_id = out
+        .lines()
+        .find_map(|l| l.strip_prefix("submitted job "))
+        .expect("prints the job id")
+        .trim()
+        .to_string();
+    assert!(out.contains(&format!("job {job_id} completed")), "{out}");
+
+    let (ok, out, _) = castanet(&url, &["jobs"]);
+    assert!(ok && out.contains(&job_id) && out.contains("from the cli") && out.contains("completed"), "{out}");
+
+    let (ok, out, _) = castanet(&url, &["tasks", &job_id]);
+    assert!(ok, "{out}");
+    let rows: Vec<&str> = out.lines().skip(1).collect();
+    assert_eq!(rows.len(), 3, "{out}");
+    assert!(rows.iter().all(|r| r.contains("completed") && r.contains("cli-worker")), "{out}");
+    let echo_task = rows[0].split_whitespace().nth(1).expect("task id column");
+
+    let (ok, out, _) = castanet(&url, &["logs", echo_task]);
+    assert!(ok && out.contains("hi there") && out.contains("Task assigned to worker cli-worker"), "{out}");
+
+    // Mistakes are named, and nothing is submitted.
+    let (ok, _, err) = castanet(&url, &["submit", "echo-sleep-test", "--set", "sleep_repeats=lots"]);
+    assert!(!ok && err.contains("sleep_repeats"), "{err}");
+    let (ok, _, err) = castanet(&url, &["submit", "no-such-type"]);
+    assert!(!ok && err.contains("no-such-type"), "{err}");
+    let (ok, _, err) = castanet(&url, &["submit", "echo-sleep-test"]);
+    assert!(!ok && err.contains("message"), "a missing required setting is named: {err}");
+    let (_, out, _) = castanet(&url, &["jobs"]);
+    assert_eq!(out.lines().count(), 2, "still only the one job:\n{out}");
+
+    worker.stop();
+    manager.stop();
+}
+
+#[test]
+fn the_demo_runs_its_sample_job_to_completion() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo_dir = dir.path().join("demo");
+    let mut child = Command::new(BIN)
+        .args(["demo", "--listen", "127.0.0.1:0", "--tasks", "3", "--exit-when-done", "--dir"])
+        .arg(&demo_dir)
+        .env("CASTANET_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("demo starts");
+    let status = common::wait_exit(&mut child, Duration::from_secs(60));
+    let mut out = String::new();
+    if let Some(mut stdout) = child.stdout.take() {
+        use std::io::Read;
+        let _ = stdout.read_to_string(&mut out);
+    }
+    assert!(status.success(), "demo exits 0:\n{out}");
+    assert!(out.contains("sample job completed"), "{out}");
+    assert!(demo_dir.join("castanet-manager.toml").exists());
+    assert!(demo_dir.join("castanet-manager.sqlite").exists());
+}

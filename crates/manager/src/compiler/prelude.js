@@ -1,0 +1,231 @@
+// Castanet's job-type prelude: the JavaScript API that Flamenco 3.x job-type scripts expect
+// (print, alert, author, path, process, frameChunker, frameCount, formatTimestampLocal,
+// shellSplit). It runs before the script in every fresh sandbox.
+//
+// `native` carries the Rust helpers; they stay private to this closure. The returned object is
+// what the Rust side calls to read JOB_TYPE, run compileJob and export the result.
+(function (native) {
+  "use strict";
+
+  function describe(value) {
+    if (typeof value === "string") return value;
+    if (value instanceof Error) return String(value);
+    if (value !== null && typeof value === "object") {
+      try {
+        return JSON.stringify(value);
+      } catch (_) {
+        return String(value); // e.g. tasks that depend on each other
+      }
+    }
+    return String(value);
+  }
+
+  function logLine(args) {
+    return Array.prototype.map.call(args, describe).join(" ");
+  }
+
+  function requiredText(value, what) {
+    if (typeof value !== "string" || value.trim() === "") {
+      throw new TypeError(`${what} must be a non-empty string, got ${describe(value)}`);
+    }
+    return value.trim();
+  }
+
+  class AuthoredCommand {
+    constructor(name, parameters, totalStepCount) {
+      this.name = requiredText(name, "author.Command(): the command name");
+      if (parameters === undefined || parameters === null) parameters = {};
+      if (typeof parameters !== "object" || Array.isArray(parameters)) {
+        throw new TypeError(
+          `author.Command("${this.name}"): parameters must be an object, got ${describe(parameters)}`,
+        );
+      }
+      if (totalStepCount === undefined || totalStepCount === null) totalStepCount = 0;
+      if (!Number.isInteger(totalStepCount) || totalStepCount < 0 || totalStepCount > 4294967295) {
+        throw new TypeError(
+          `author.Command("${this.name}"): the step count must be a whole number ≥ 0, got ${describe(totalStepCount)}`,
+        );
+      }
+      this.parameters = parameters;
+      this.totalStepCount = totalStepCount;
+    }
+  }
+
+  // Tasks are identified by a number; a uuid string is made only for tasks whose `uuid` a script
+  // reads (the rest get theirs in Rust), which saves memory and time on jobs with many tasks.
+  const TASK_NUMBER = Symbol("task number");
+  let nextTaskNumber = 0;
+  const uuidsReadByScript = new Map();
+
+  class AuthoredTask {
+    constructor(name, type) {
+      this[TASK_NUMBER] = nextTaskNumber++;
+      this.name = name;
+      this.type = type;
+      this.priority = 50;
+      this.commands = [];
+      this.dependencies = [];
+    }
+
+    get uuid() {
+      const number = this[TASK_NUMBER];
+      let uuid = uuidsReadByScript.get(number);
+      if (uuid === undefined) {
+        uuid = native.newUuid();
+        uuidsReadByScript.set(number, uuid);
+      }
+      return uuid;
+    }
+
+    addCommand(command) {
+      if (!(command instanceof AuthoredCommand)) {
+        throw new TypeError(
+          `task "${this.name}": addCommand() expects a command made by author.Command(), got ${describe(command)}`,
+        );
+      }
+      this.commands.push(command);
+    }
+
+    addDependency(task) {
+      if (!(task instanceof AuthoredTask)) {
+        throw new TypeError(
+          `task "${this.name}": addDependency() expects a task made by author.Task(), got ${describe(task)}`,
+        );
+      }
+      if (task === this) throw new Error(`task "${this.name}" cannot depend on itself`);
+      this.dependencies.push(task);
+    }
+  }
+
+  let job = null; // one job per sandbox
+
+  class CompilingJob {
+    constructor(fields) {
+      Object.assign(this, fields);
+      this.tasks = [];
+    }
+
+    addTask(task) {
+      if (!(task instanceof AuthoredTask)) {
+        throw new TypeError(`job.addTask() expects a task made by author.Task(), got ${describe(task)}`);
+      }
+      // Adding a task twice is reported when the tasks are exported (a Set here would cost
+      // memory on every task).
+      this.tasks.push(task);
+    }
+  }
+
+  const globals = globalThis;
+  globals.print = function print() {
+    native.print(logLine(arguments));
+  };
+  globals.alert = function alert() {
+    native.alert(logLine(arguments));
+  };
+  globals.frameChunker = function frameChunker(frames, chunkSize) {
+    if (frames === undefined || frames === null) throw new TypeError("frameChunker(frames, chunkSize): frames is missing");
+    return native.frameChunker(String(frames), Number(chunkSize));
+  };
+  globals.frameCount = function frameCount(frames) {
+    if (frames === undefined || frames === null) throw new TypeError("frameCount(frames): frames is missing");
+    return native.frameCount(String(frames));
+  };
+  globals.formatTimestampLocal = function formatTimestampLocal(time) {
+    const millis = time instanceof Date ? time.getTime() : Number(time);
+    if (!Number.isFinite(millis)) {
+      throw new TypeError(`formatTimestampLocal() expects a Date, got ${describe(time)}`);
+    }
+    return native.formatTimestampLocal(millis);
+  };
+  globals.shellSplit = function shellSplit(text) {
+    return native.shellSplit(String(text));
+  };
+  globals.author = {
+    Task: function Task(name, type) {
+      return new AuthoredTask(
+        requiredText(name, "author.Task(): the task name"),
+        requiredText(type, "author.Task(): the task type"),
+      );
+    },
+    Command: function Command(name, parameters, totalStepCount) {
+      return new AuthoredCommand(name, parameters, totalStepCount);
+    },
+  };
+  globals.path = {
+    join: (...parts) => native.pathJoin(parts.map(String)),
+    dirname: (path) => native.pathDirname(String(path)),
+    basename: (path) => native.pathBasename(String(path)),
+    stem: (path) => native.pathStem(String(path)),
+  };
+  globals.process = {
+    cwd: () => native.cwd(),
+    platform: native.platform,
+  };
+
+  // Arrays rather than objects: quicker to build and to write as JSON; the Rust side reads them
+  // in this field order. Plain indexed loops: this runs once per task of possibly huge jobs.
+  function exportTask(task, index) {
+    if (!(task instanceof AuthoredTask)) {
+      throw new TypeError(`job.tasks[${index}] is not a task made by author.Task(): ${describe(task)}`);
+    }
+    const name = requiredText(task.name, `job.tasks[${index}]: the task name`);
+    const type = requiredText(task.type, `task "${name}": the task type`);
+    const priority = task.priority;
+    if (!Number.isInteger(priority) || priority < -2147483648 || priority > 2147483647) {
+      throw new TypeError(`task "${name}": priority must be a whole number, got ${describe(priority)}`);
+    }
+    const commands = [];
+    for (let position = 0; position < task.commands.length; position++) {
+      const command = task.commands[position];
+      if (!(command instanceof AuthoredCommand)) {
+        throw new TypeError(`task "${name}": command ${position} is not made by author.Command(): ${describe(command)}`);
+      }
+      commands.push([command.name, command.parameters, command.totalStepCount]);
+    }
+    const dependencies = [];
+    for (let position = 0; position < task.dependencies.length; position++) {
+      const dependency = task.dependencies[position];
+      if (!(dependency instanceof AuthoredTask)) {
+        throw new TypeError(`task "${name}": a dependency is not a task made by author.Task(): ${describe(dependency)}`);
+      }
+      dependencies.push([dependency[TASK_NUMBER], dependency.name]);
+    }
+    const number = task[TASK_NUMBER];
+    const uuid = uuidsReadByScript.size === 0 ? null : (uuidsReadByScript.get(number) ?? null);
+    return [number, uuid, name, type, priority, commands, dependencies];
+  }
+
+  return {
+    // JOB_TYPE and compileJob are the script's globals, looked up when these run.
+    jobTypeJson() {
+      return typeof JOB_TYPE === "undefined" ? undefined : JSON.stringify(JOB_TYPE);
+    },
+
+    runCompileJob(jobJson, createdMillis) {
+      if (typeof compileJob !== "function") {
+        throw new Error("the script does not define a compileJob(job) function");
+      }
+      const fields = JSON.parse(jobJson);
+      fields.created = new Date(createdMillis);
+      job = new CompilingJob(fields);
+      compileJob(job);
+      if (!Array.isArray(job.tasks)) throw new TypeError("job.tasks must stay an array");
+      return job.tasks.length;
+    },
+
+    exportJob() {
+      const isObject = (value) => value !== null && typeof value === "object" && !Array.isArray(value);
+      if (!isObject(job.settings)) throw new TypeError(`job.settings must stay an object, got ${describe(job.settings)}`);
+      if (!isObject(job.metadata)) throw new TypeError(`job.metadata must stay an object, got ${describe(job.metadata)}`);
+      return JSON.stringify({ settings: job.settings, metadata: job.metadata });
+    },
+
+    // A batch at a time keeps the exported JSON small for jobs with many tasks.
+    exportTasks(start, count) {
+      const end = Math.min(start + count, job.tasks.length);
+      const batch = [];
+      for (let index = start; index < end; index++) batch.push(exportTask(job.tasks[index], index));
+      return JSON.stringify(batch);
+    },
+  };
+});

@@ -1,0 +1,58 @@
+//! Compiler tests through the public API: built-in and custom scripts, settings validation,
+//! errors and limits. Shared helpers live here.
+
+mod job_types;
+mod scripts;
+
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use super::*;
+
+fn input(job_type: &str, settings: Value) -> CompileInput {
+    let Value::Object(settings) = settings else {
+        panic!("settings must be a JSON object");
+    };
+    CompileInput {
+        job_id: "2f0c8f5e-0000-4000-8000-000000000001".to_owned(),
+        name: "test job".to_owned(),
+        job_type: job_type.to_owned(),
+        priority: 50,
+        settings,
+        metadata: BTreeMap::from([("user.name".to_owned(), "Ada".to_owned())]),
+        worker_tag: None,
+        shaman_checkout_id: None,
+        created: chrono::DateTime::from_timestamp(1_700_000_000, 0).expect("valid time"),
+        type_etag: None,
+    }
+}
+
+fn built_ins() -> JobTypeRegistry {
+    JobTypeRegistry::new(None, SandboxLimits::default())
+}
+
+fn registry_in(dir: &Path, limits: SandboxLimits) -> JobTypeRegistry {
+    JobTypeRegistry::new(Some(dir.to_path_buf()), limits)
+}
+
+fn write_script(dir: &Path, file_name: &str, code: &str) {
+    std::fs::write(dir.join(file_name), code).expect("write script");
+}
+
+fn temp_dir() -> tempfile::TempDir {
+    tempfile::tempdir().expect("temporary directory")
+}
+
+/// A custom job type whose compileJob body is `body`.
+fn script_with_body(body: &str) -> String {
+    format!(
+        "const JOB_TYPE = {{ label: \"Test\", settings: [] }};\nfunction compileJob(job) {{\n{body}\n}}\n"
+    )
+}
+
+fn compile_custom(body: &str) -> Result<CompiledJob, CompileError> {
+    let dir = temp_dir();
+    write_script(dir.path(), "custom_type.js", &script_with_body(body));
+    registry_in(dir.path(), SandboxLimits::default()).compile(input("custom-type", json!({})))
+}

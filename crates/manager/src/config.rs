@@ -1,0 +1,234 @@
+//! The manager's TOML configuration: where it listens, where it keeps its data, the
+//! farm's registration secret. Written with comments on first start.
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("cannot write config file {path}: {source}")]
+    Write { path: PathBuf, source: std::io::Error },
+    #[error("config file {path} is not valid: {message}")]
+    Parse { path: PathBuf, message: String },
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManagerConfig {
+    /// Shown in the API and used for discovery.
+    #[serde(default = "default_farm_name")]
+    pub farm_name: String,
+    /// One port for gRPC (workers), REST, events and the dashboard.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// SQLite database file; relative paths are relative to the config file.
+    #[serde(default = "default_database")]
+    pub database: PathBuf,
+    /// Task logs, previews and uploads live here; relative to the config file.
+    #[serde(default = "default_storage_root")]
+    pub storage_root: PathBuf,
+    /// Workers must present this to register.
+    pub registration_secret: String,
+    /// Custom job-type scripts (`*.js`); relative to the config file.
+    #[serde(default = "default_scripts_dir")]
+    pub scripts_dir: PathBuf,
+    /// The Flamenco version the manager reports as `shortversion`, so the Blender add-on
+    /// of that version connects without a mismatch prompt.
+    #[serde(default = "default_flamenco_compat_version")]
+    pub flamenco_compat_version: String,
+    /// Job-type script limits.
+    #[serde(default = "default_script_time_limit_ms")]
+    pub script_time_limit_ms: u64,
+    #[serde(default = "default_script_memory_limit_mb")]
+    pub script_memory_limit_mb: u64,
+
+    /// Directory of the config file; paths above are resolved against it.
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+}
+
+fn default_farm_name() -> String {
+    "castanet".into()
+}
+fn default_listen() -> String {
+    "0.0.0.0:8080".into()
+}
+fn default_database() -> PathBuf {
+    "castanet-manager.sqlite".into()
+}
+fn default_storage_root() -> PathBuf {
+    "castanet-storage".into()
+}
+fn default_scripts_dir() -> PathBuf {
+    "scripts".into()
+}
+fn default_flamenco_compat_version() -> String {
+    "3.9-beta1".into()
+}
+fn default_script_time_limit_ms() -> u64 {
+    5_000
+}
+fn default_script_memory_limit_mb() -> u64 {
+    // A 100,000-frame job needs about 80 MB of script memory; this is only an upper bound.
+    512
+}
+
+/// A fresh random secret, hex encoded (128 bits).
+pub fn generate_secret() -> String {
+    let mut bytes = [0u8; 16];
+    rand::rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+impl ManagerConfig {
+    /// Defaults with a freshly generated registration secret, rooted at `base_dir`.
+    pub fn new_default(base_dir: &Path) -> Self {
+        Self {
+            farm_name: default_farm_name(),
+            listen: default_listen(),
+            database: default_database(),
+            storage_root: default_storage_root(),
+            registration_secret: generate_secret(),
+            scripts_dir: default_scripts_dir(),
+            flamenco_compat_version: default_flamenco_compat_version(),
+            script_time_limit_ms: default_script_time_limit_ms(),
+            script_memory_limit_mb: default_script_memory_limit_mb(),
+            base_dir: base_dir.to_path_buf(),
+        }
+    }
+
+    /// Loads `path`, or writes a commented default there first when it does not exist.
+    /// Returns the config and whether it was just created.
+    pub fn load_or_create(path: &Path) -> Result<(Self, bool), ConfigError> {
+        let base_dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        if !path.exists() {
+            let config = Self::new_default(&base_dir);
+            config.write_commented(path)?;
+            return Ok((config, true));
+        }
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut config: Self = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        if config.registration_secret.trim().is_empty() {
+            return Err(ConfigError::Parse {
+                path: path.to_path_buf(),
+                message: "registration_secret must not be empty".into(),
+            });
+        }
+        config.base_dir = base_dir;
+        Ok((config, false))
+    }
+
+    /// Writes this config as a commented TOML file.
+    pub fn write_commented(&self, path: &Path) -> Result<(), ConfigError> {
+        let quote = |s: &str| toml::Value::String(s.to_string()).to_string();
+        let text = format!(
+            "# Castanet manager configuration.\n\
+             # Relative paths are relative to the directory of this file.\n\n\
+             # Name of this farm, shown in the API and advertised on the LAN.\n\
+             farm_name = {farm}\n\n\
+             # Address and port for everything: worker gRPC, REST API, events, dashboard.\n\
+             listen = {listen}\n\n\
+             # SQLite database (WAL mode).\n\
+             database = {db}\n\n\
+             # Task logs, last-rendered previews and uploads.\n\
+             storage_root = {storage}\n\n\
+             # Custom job-type scripts (*.js); they override built-ins of the same name.\n\
+             scripts_dir = {scripts}\n\n\
+             # Workers need this secret to register. Keep it private; change it to stop new\n\
+             # registrations (registered workers keep their own tokens).\n\
+             registration_secret = {secret}\n\n\
+             # Version reported as `shortversion` to the Flamenco Blender add-on; set it to the\n\
+             # add-on's version to avoid its version-mismatch prompt.\n\
+             flamenco_compat_version = {compat}\n\n\
+             # Limits for job-type scripts: a script that runs longer or allocates more is stopped.\n\
+             script_time_limit_ms = {time}\n\
+             script_memory_limit_mb = {mem}\n",
+            farm = quote(&self.farm_name),
+            listen = quote(&self.listen),
+            db = quote(&self.database.to_string_lossy()),
+            storage = quote(&self.storage_root.to_string_lossy()),
+            scripts = quote(&self.scripts_dir.to_string_lossy()),
+            secret = quote(&self.registration_secret),
+            compat = quote(&self.flamenco_compat_version),
+            time = self.script_time_limit_ms,
+            mem = self.script_memory_limit_mb,
+        );
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|source| ConfigError::Write {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        }
+        std::fs::write(path, text).map_err(|source| ConfigError::Write {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+
+    fn resolve(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base_dir.join(p)
+        }
+    }
+
+    pub fn database_path(&self) -> PathBuf {
+        self.resolve(&self.database)
+    }
+    pub fn storage_path(&self) -> PathBuf {
+        self.resolve(&self.storage_root)
+    }
+    pub fn scripts_path(&self) -> PathBuf {
+        self.resolve(&self.scripts_dir)
+    }
+    pub fn script_time_limit(&self) -> Duration {
+        Duration::from_millis(self.script_time_limit_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_start_writes_a_commented_config_that_loads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("castanet-manager.toml");
+        let (created, was_new) = ManagerConfig::load_or_create(&path).unwrap();
+        assert!(was_new);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("# Workers need this secret"));
+        let (loaded, was_new) = ManagerConfig::load_or_create(&path).unwrap();
+        assert!(!was_new);
+        assert_eq!(loaded.registration_secret, created.registration_secret);
+        assert_eq!(loaded.registration_secret.len(), 32);
+        assert_eq!(loaded.database_path(), dir.path().join("castanet-manager.sqlite"));
+    }
+
+    #[test]
+    fn unknown_keys_and_empty_secret_are_rejected_with_the_file_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.toml");
+        std::fs::write(&path, "registration_secret = \"x\"\nlisten_adress = \"1\"\n").unwrap();
+        let err = ManagerConfig::load_or_create(&path).unwrap_err().to_string();
+        assert!(err.contains("m.toml") && err.contains("listen_adress"), "{err}");
+        std::fs::write(&path, "registration_secret = \" \"\n").unwrap();
+        let err = ManagerConfig::load_or_create(&path).unwrap_err().to_string();
+        assert!(err.contains("registration_secret"), "{err}");
+    }
+}

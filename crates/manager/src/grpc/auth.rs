@@ -1,0 +1,62 @@
+//! Worker credentials: tokens are random, shown to the worker once, and stored as
+//! SHA-256 hashes (a 256-bit random token needs no slow hash to resist guessing).
+use castanet_protocol::{AUTHORIZATION_HEADER, WORKER_ID_HEADER};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use tonic::{Request, Status};
+
+use crate::store::Store;
+
+pub fn new_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+pub fn hash_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// Compares two secrets without revealing through timing where they differ.
+pub fn secrets_match(a: &str, b: &str) -> bool {
+    let (ha, hb) = (Sha256::digest(a.as_bytes()), Sha256::digest(b.as_bytes()));
+    ha.iter().zip(hb.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The id of the worker whose credentials the request carries, or UNAUTHENTICATED.
+pub async fn authenticate<T>(store: &Store, request: &Request<T>) -> Result<String, Status> {
+    let metadata = request.metadata();
+    let worker_id = metadata
+        .get(WORKER_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| Status::unauthenticated(format!("missing {WORKER_ID_HEADER} metadata")))?;
+    let token = metadata
+        .get(AUTHORIZATION_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(|| Status::unauthenticated("missing \"authorization: Bearer <token>\" metadata"))?;
+    let stored = store
+        .worker_token_hash(worker_id)
+        .await
+        .map_err(|e| Status::internal(e.to_string()))?
+        .ok_or_else(|| Status::unauthenticated(format!("unknown or deleted worker {worker_id}; register again")))?;
+    if !secrets_match(&hash_token(token), &stored) {
+        return Err(Status::unauthenticated(format!("wrong token for worker {worker_id}")));
+    }
+    Ok(worker_id.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_random_and_hash_stably() {
+        let (a, b) = (new_token(), new_token());
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 64);
+        assert_eq!(hash_token(&a), hash_token(&a));
+        assert!(secrets_match("abc", "abc"));
+        assert!(!secrets_match("abc", "abd"));
+    }
+}

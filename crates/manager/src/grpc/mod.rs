@@ -1,0 +1,302 @@
+//! The worker protocol service. Handlers only translate between protobuf and the
+//! store/dispatcher, and map errors to gRPC statuses.
+mod auth;
+mod uploads;
+
+pub use auth::{hash_token, new_token};
+
+use std::pin::Pin;
+
+use castanet_protocol::v1::{self, TaskStatus as WireTaskStatus};
+use castanet_protocol::{WorkerService, WorkerServiceServer};
+use futures::Stream;
+use tokio_stream::wrappers::UnboundedReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::AppState;
+use crate::events::Event;
+use crate::scheduler::WorkerSession;
+use crate::state::{TaskStatus, WorkerStatus};
+use crate::store::{SignOn, StoreError, WorkerTaskUpdate};
+
+pub struct WorkerApi {
+    state: AppState,
+}
+
+impl WorkerApi {
+    pub fn server(state: AppState) -> WorkerServiceServer<Self> {
+        WorkerServiceServer::new(Self { state })
+            .max_decoding_message_size(32 * 1024 * 1024)
+    }
+}
+
+pub(crate) fn store_status(e: StoreError) -> Status {
+    match e {
+        StoreError::NotFound(m) => Status::not_found(m),
+        StoreError::LeaseLost(m) => Status::failed_precondition(m),
+        other => {
+            tracing::error!("{other}");
+            Status::internal(other.to_string())
+        }
+    }
+}
+
+fn peer_address<T>(request: &Request<T>) -> String {
+    request
+        .remote_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_default()
+}
+
+type InstructionStream = Pin<Box<dyn Stream<Item = Result<v1::Instruction, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl WorkerService for WorkerApi {
+    async fn register(
+        &self,
+        request: Request<v1::RegisterRequest>,
+    ) -> Result<Response<v1::RegisterResponse>, Status> {
+        let address = peer_address(&request);
+        let body = request.into_inner();
+        if !auth::secrets_match(&body.registration_secret, &self.state.config.registration_secret) {
+            tracing::warn!(%address, name = %body.name, "registration refused: wrong registration secret");
+            return Err(Status::permission_denied(
+                "wrong registration secret; use the registration_secret from the manager's config",
+            ));
+        }
+        let name = body.name.trim();
+        if name.is_empty() {
+            return Err(Status::invalid_argument("worker name must not be empty"));
+        }
+        let worker_id = uuid::Uuid::new_v4().to_string();
+        let token = new_token();
+        self.state
+            .store
+            .insert_worker(&worker_id, name, &body.platform, &address, &hash_token(&token))
+            .await
+            .map_err(store_status)?;
+        tracing::info!(%worker_id, name, %address, "worker registered");
+        self.state.events.publish(Event::worker(&worker_id));
+        Ok(Response::new(v1::RegisterResponse { worker_id, token }))
+    }
+
+    async fn sign_on(
+        &self,
+        request: Request<v1::SignOnRequest>,
+    ) -> Result<Response<v1::SignOnResponse>, Status> {
+        let worker_id = auth::authenticate(&self.state.store, &request).await?;
+        let address = peer_address(&request);
+        let body = request.into_inner();
+        let capabilities = body.capabilities.unwrap_or_default();
+        let info = SignOn {
+            name: body.name.trim().to_string(),
+            platform: body.platform,
+            address,
+            software_version: body.software_version,
+            supported_task_types: body.supported_task_types,
+            slots: i64::from(body.slots.max(1)),
+            capabilities: serde_json::json!({
+                "cpu_cores": capabilities.cpu_cores,
+                "ram_bytes": capabilities.ram_bytes,
+                "gpus": capabilities.gpus.iter().map(|g| serde_json::json!({
+                    "name": g.name, "vram_bytes": g.vram_bytes, "index": g.index,
+                })).collect::<Vec<_>>(),
+                "software": capabilities.software,
+            }),
+            can_restart: body.can_restart,
+        };
+        let row = self
+            .state
+            .store
+            .sign_on_worker(&worker_id, &info)
+            .await
+            .map_err(store_status)?;
+        tracing::info!(%worker_id, name = %row.name, slots = row.slots, "worker signed on");
+        self.state.events.publish(Event::worker(&worker_id));
+        let requested = WorkerStatus::from_str_or_awake(&row.status_requested);
+        Ok(Response::new(v1::SignOnResponse {
+            requested_status: wire_worker_status(requested) as i32,
+            last_update_sequence: row.last_update_sequence as u64,
+        }))
+    }
+
+    async fn sign_off(
+        &self,
+        request: Request<v1::SignOffRequest>,
+    ) -> Result<Response<v1::SignOffResponse>, Status> {
+        let worker_id = auth::authenticate(&self.state.store, &request).await?;
+        let reason = request.into_inner().reason;
+        self.state.dispatcher.disconnect_all(&worker_id);
+        let store = &self.state.store;
+        store
+            .set_worker_status(&worker_id, WorkerStatus::Offline.as_str(), "signed off")
+            .await
+            .map_err(store_status)?;
+        let why = "the worker signed off";
+        let requeued = store
+            .requeue_worker_tasks(&worker_id, &[], why)
+            .await
+            .map_err(store_status)?;
+        tracing::info!(%worker_id, %reason, tasks_handed_back = requeued.len(), "worker signed off");
+        self.state.announce_requeued(&requeued, why).await;
+        self.state.events.publish(Event::worker(&worker_id));
+        self.state.dispatcher.kick();
+        Ok(Response::new(v1::SignOffResponse {}))
+    }
+
+    type ConnectWorkerStream = InstructionStream;
+
+    async fn connect_worker(
+        &self,
+        request: Request<v1::ConnectRequest>,
+    ) -> Result<Response<Self::ConnectWorkerStream>, Status> {
+        let worker_id = auth::authenticate(&self.state.store, &request).await?;
+        let body = request.into_inner();
+        let store = &self.state.store;
+        let worker = store
+            .get_worker(&worker_id)
+            .await
+            .map_err(store_status)?
+            .ok_or_else(|| Status::unauthenticated("worker no longer exists; register again"))?;
+        // Keep the tasks the worker still runs under their current lease; hand back the rest.
+        let mut keep = Vec::new();
+        for lease in &body.running_tasks {
+            let task = store.get_task(&lease.task_id).await.map_err(store_status)?;
+            let still_held = task.is_some_and(|t| {
+                t.status == TaskStatus::Active.as_str()
+                    && t.worker_id.as_deref() == Some(worker_id.as_str())
+                    && t.lease_epoch == lease.lease_epoch as i64
+            });
+            if still_held {
+                keep.push((lease.task_id.clone(), lease.lease_epoch as i64));
+            }
+        }
+        let keep_ids: Vec<String> = keep.iter().map(|(id, _)| id.clone()).collect();
+        let why = "the worker reconnected without it";
+        let requeued = store
+            .requeue_worker_tasks(&worker_id, &keep_ids, why)
+            .await
+            .map_err(store_status)?;
+        self.state.announce_requeued(&requeued, why).await;
+        store
+            .set_worker_status(&worker_id, WorkerStatus::Awake.as_str(), "instruction stream opened")
+            .await
+            .map_err(store_status)?;
+
+        let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+        let session = WorkerSession {
+            worker_id: worker_id.clone(),
+            name: worker.name.clone(),
+            slots: worker.slots.max(1) as usize,
+            task_types: worker.task_types(),
+            running: keep,
+        };
+        let watcher = sender.clone();
+        let connection = self.state.dispatcher.connect(session, sender);
+        // When the worker goes away its stream is dropped; forget the connection then.
+        let dispatcher = self.state.dispatcher.clone();
+        let events = self.state.events.clone();
+        tokio::spawn(async move {
+            watcher.closed().await;
+            dispatcher.disconnect(&worker_id, connection);
+            tracing::info!(%worker_id, "worker's instruction stream closed");
+            events.publish(Event::worker(&worker_id));
+        });
+        tracing::info!(worker = %worker.name, "worker connected");
+        self.state.events.publish(Event::worker(&worker.id));
+        Ok(Response::new(Box::pin(UnboundedReceiverStream::new(receiver))))
+    }
+
+    async fn update_task(
+        &self,
+        request: Request<v1::TaskUpdate>,
+    ) -> Result<Response<v1::TaskUpdateAck>, Status> {
+        let worker_id = auth::authenticate(&self.state.store, &request).await?;
+        let body = request.into_inner();
+        let status = match body.status() {
+            WireTaskStatus::Unspecified => None,
+            WireTaskStatus::Active => Some(TaskStatus::Active),
+            WireTaskStatus::Completed => Some(TaskStatus::Completed),
+            WireTaskStatus::Failed => Some(TaskStatus::Failed),
+        };
+        let failure = body.failure.clone().unwrap_or_default();
+        let fault_class = (status == Some(TaskStatus::Failed))
+            .then(|| failure.fault_class().api_name().to_string());
+        let update = WorkerTaskUpdate {
+            worker_id: worker_id.clone(),
+            task_id: body.task_id.clone(),
+            lease_epoch: body.lease_epoch as i64,
+            sequence: body.sequence as i64,
+            status,
+            activity: body.activity.clone(),
+            steps_completed: body.steps_completed.map(i64::from),
+            progress: body.progress_percent.map(f64::from),
+            fault_class,
+        };
+        let outcome = self
+            .state
+            .store
+            .apply_worker_task_update(&update)
+            .await
+            .map_err(store_status)?;
+        if outcome.applied {
+            if status == Some(TaskStatus::Failed) {
+                let mut text = format!(
+                    "Task failed ({}): {}",
+                    failure.fault_class().api_name(),
+                    failure.message
+                );
+                for line in &failure.last_log_lines {
+                    text.push_str("\n    ");
+                    text.push_str(line);
+                }
+                self.state.log_manager_line(&outcome.job_id, &body.task_id, &text).await;
+            }
+            if outcome.task_finished {
+                self.state.dispatcher.task_finished(&worker_id, &body.task_id);
+            }
+            if !outcome.to_abort.is_empty() {
+                let reason = format!(
+                    "the job got status \"{}\"",
+                    outcome.job_status.map(|s| s.as_str()).unwrap_or("changed")
+                );
+                self.state.dispatcher.abort_tasks(&outcome.to_abort, &reason);
+                for task in &outcome.to_abort {
+                    self.state.events.publish(Event::task(&outcome.job_id, &task.task_id));
+                }
+            }
+            self.state.events.publish(Event::task(&outcome.job_id, &body.task_id));
+            self.state.events.publish(Event::job(&outcome.job_id));
+        }
+        Ok(Response::new(v1::TaskUpdateAck { applied: outcome.applied }))
+    }
+
+    async fn upload_log(
+        &self,
+        request: Request<Streaming<v1::LogChunk>>,
+    ) -> Result<Response<v1::UploadLogAck>, Status> {
+        let worker_id = auth::authenticate(&self.state.store, &request).await?;
+        let bytes_written = uploads::receive_log(&self.state, &worker_id, request.into_inner()).await?;
+        Ok(Response::new(v1::UploadLogAck { bytes_written }))
+    }
+
+    async fn upload_last_rendered(
+        &self,
+        request: Request<v1::LastRendered>,
+    ) -> Result<Response<v1::LastRenderedAck>, Status> {
+        let worker_id = auth::authenticate(&self.state.store, &request).await?;
+        uploads::store_last_rendered(&self.state, &worker_id, request.into_inner()).await?;
+        Ok(Response::new(v1::LastRenderedAck {}))
+    }
+}
+
+fn wire_worker_status(status: WorkerStatus) -> v1::WorkerStatus {
+    v1::WorkerStatus::from_api_name(status.as_str()).unwrap_or(v1::WorkerStatus::Awake)
+}
+
+impl WorkerStatus {
+    /// A requested status as stored ("" when none): the worker starts awake by default.
+    fn from_str_or_awake(requested: &str) -> WorkerStatus {
+        requested.parse().unwrap_or(WorkerStatus::Awake)
+    }
+}

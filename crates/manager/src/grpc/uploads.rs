@@ -1,0 +1,99 @@
+//! Streams from workers: task log chunks and last-rendered previews. Both are accepted
+//! only from the worker holding the task under the quoted lease.
+use castanet_protocol::v1;
+use tonic::{Status, Streaming};
+
+use super::store_status;
+use crate::AppState;
+use crate::events::Event;
+use crate::state::TaskStatus;
+
+/// Largest preview image accepted.
+const MAX_PREVIEW_BYTES: usize = 25 * 1024 * 1024;
+
+/// Checks that `worker_id` holds `task_id` under `epoch`; returns the task's job id.
+async fn check_lease(state: &AppState, worker_id: &str, task_id: &str, epoch: u64) -> Result<String, Status> {
+    let task = state
+        .store
+        .get_task(task_id)
+        .await
+        .map_err(store_status)?
+        .ok_or_else(|| Status::not_found(format!("task {task_id} does not exist")))?;
+    let held = task.status == TaskStatus::Active.as_str()
+        && task.worker_id.as_deref() == Some(worker_id)
+        && task.lease_epoch == epoch as i64;
+    if !held {
+        return Err(Status::failed_precondition(format!(
+            "task {task_id} is not held by this worker under lease {epoch}"
+        )));
+    }
+    Ok(task.job_id)
+}
+
+/// Appends every chunk of the stream to its task's log, in order.
+pub(super) async fn receive_log(
+    state: &AppState,
+    worker_id: &str,
+    mut chunks: Streaming<v1::LogChunk>,
+) -> Result<u64, Status> {
+    let mut written = 0u64;
+    // The lease is checked once per (task, epoch) in the stream, not per chunk.
+    let mut checked: Option<(String, u64, String)> = None;
+    while let Some(chunk) = chunks.message().await? {
+        let job_id = match &checked {
+            Some((task, epoch, job)) if *task == chunk.task_id && *epoch == chunk.lease_epoch => job.clone(),
+            _ => {
+                let job = check_lease(state, worker_id, &chunk.task_id, chunk.lease_epoch).await?;
+                checked = Some((chunk.task_id.clone(), chunk.lease_epoch, job.clone()));
+                job
+            }
+        };
+        if chunk.text.is_empty() {
+            continue;
+        }
+        written += state
+            .logs
+            .append(&job_id, &chunk.task_id, &chunk.text)
+            .await
+            .map_err(|e| Status::internal(format!("cannot write task log: {e}")))?;
+        state.events.publish(Event::task_log(&job_id, &chunk.task_id));
+    }
+    Ok(written)
+}
+
+/// Keeps the newest preview of a job as `last-rendered.jpg` in the job's directory.
+pub(super) async fn store_last_rendered(
+    state: &AppState,
+    worker_id: &str,
+    image: v1::LastRendered,
+) -> Result<(), Status> {
+    if image.image.is_empty() {
+        return Err(Status::invalid_argument("empty image"));
+    }
+    if image.image.len() > MAX_PREVIEW_BYTES {
+        return Err(Status::invalid_argument(format!(
+            "image of {} bytes is larger than the {MAX_PREVIEW_BYTES} bytes allowed",
+            image.image.len()
+        )));
+    }
+    if image.mime_type != "image/jpeg" {
+        return Err(Status::invalid_argument(format!(
+            "previews must be image/jpeg, got \"{}\"",
+            image.mime_type
+        )));
+    }
+    let job_id = check_lease(state, worker_id, &image.task_id, image.lease_epoch).await?;
+    let dir = state.logs.job_dir(&job_id);
+    let write = async {
+        tokio::fs::create_dir_all(&dir).await?;
+        let partial = dir.join("last-rendered.jpg.partial");
+        tokio::fs::write(&partial, &image.image).await?;
+        tokio::fs::rename(&partial, dir.join("last-rendered.jpg")).await
+    };
+    write
+        .await
+        .map_err(|e| Status::internal(format!("cannot store preview: {e}")))?;
+    state.store.set_last_rendered(&job_id).await.map_err(store_status)?;
+    state.events.publish(Event::job(&job_id));
+    Ok(())
+}

@@ -1,0 +1,61 @@
+//! Reading tasks and their logs.
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::error::{ApiError, parse_uuid};
+use super::shapes;
+use crate::AppState;
+use crate::store::TaskRow;
+
+async fn find_task(state: &AppState, id: &str) -> Result<TaskRow, ApiError> {
+    let id = parse_uuid("task id", id)?;
+    state
+        .store
+        .get_task(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no task with id {id}")))
+}
+
+fn io_error(e: std::io::Error) -> ApiError {
+    ApiError::internal(format!("cannot read task log: {e}"))
+}
+
+/// `GET /api/v3/tasks/{id}`
+pub async fn get_task(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let task = find_task(&state, &id).await?;
+    let dependencies = state.store.task_dependencies(&task.id).await?;
+    let failed_by = state.store.task_failed_by(&task.id).await?;
+    Ok(Json(shapes::task(&task, &dependencies, &failed_by)))
+}
+
+/// `GET /api/v3/tasks/{id}/log` — where to download the log, and its size; 204 when empty.
+pub async fn task_log_info(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let task = find_task(&state, &id).await?;
+    let Some(size) = state.logs.size(&task.job_id, &task.id).await.map_err(io_error)? else {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    };
+    let prefix: String = task.job_id.chars().take(4).collect();
+    let url = format!("/job-files/job-{prefix}/{}/task-{}.txt", task.job_id, task.id);
+    Ok(Json(json!({ "task_id": task.id, "job_id": task.job_id, "url": url, "size": size })).into_response())
+}
+
+/// `GET /api/v3/tasks/{id}/logtail` — the last ≤ 2 KiB as text; 204 when empty.
+pub async fn task_log_tail(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let task = find_task(&state, &id).await?;
+    match state.logs.tail(&task.job_id, &task.id).await.map_err(io_error)? {
+        Some(tail) => Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], tail).into_response()),
+        None => Ok(StatusCode::NO_CONTENT.into_response()),
+    }
+}

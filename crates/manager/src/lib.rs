@@ -1,0 +1,59 @@
+//! The Castanet manager: compiles jobs into tasks with JavaScript job types, stores them
+//! in SQLite, pushes tasks to workers over gRPC and serves the REST API — all on one port.
+pub mod compiler;
+pub mod config;
+pub mod events;
+pub mod grpc;
+pub mod http;
+pub mod logs;
+pub mod scheduler;
+pub mod server;
+pub mod state;
+pub mod store;
+
+use std::sync::Arc;
+
+pub use config::ManagerConfig;
+pub use server::{ManagerError, RunningManager, start};
+
+use compiler::JobTypeRegistry;
+use events::{Event, EventBus};
+use logs::TaskLogs;
+use scheduler::Dispatcher;
+use store::Store;
+
+/// The manager's version, as reported to workers and API clients.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Everything request handlers share. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<ManagerConfig>,
+    pub store: Store,
+    pub logs: TaskLogs,
+    pub events: EventBus,
+    pub dispatcher: Dispatcher,
+    pub job_types: JobTypeRegistry,
+}
+
+impl AppState {
+    /// Writes a time-stamped manager line to a task's log; a failure is logged, not fatal.
+    pub async fn log_manager_line(&self, job_id: &str, task_id: &str, line: &str) {
+        if let Err(e) = self.logs.append_manager_line(job_id, task_id, line).await {
+            tracing::warn!("cannot write task log of {task_id}: {e}");
+        }
+    }
+
+    /// Logs and announces tasks handed back to the queue (task id, job id).
+    pub async fn announce_requeued(&self, requeued: &[(String, String)], reason: &str) {
+        for (task_id, job_id) in requeued {
+            let line = format!("Task returned to the queue because {reason}");
+            self.log_manager_line(job_id, task_id, &line).await;
+            self.events.publish(Event::task(job_id, task_id));
+            self.events.publish(Event::job(job_id));
+        }
+        if !requeued.is_empty() {
+            self.dispatcher.kick();
+        }
+    }
+}

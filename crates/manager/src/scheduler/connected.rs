@@ -1,0 +1,85 @@
+//! A worker with an open instruction stream: its slots and the tasks it holds.
+use std::collections::HashMap;
+
+use castanet_protocol::v1::{Instruction, instruction::Kind};
+
+use super::InstructionSender;
+
+/// Identifies one opening of a worker's stream, so a stale stream closing does not
+/// unregister a newer one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnectionId(pub u64);
+
+pub(super) struct ConnectedWorker {
+    pub connection: ConnectionId,
+    pub name: String,
+    pub slots: usize,
+    pub task_types: Vec<String>,
+    sender: InstructionSender,
+    /// Task id → (lease epoch, slot).
+    held: HashMap<String, (i64, u32)>,
+}
+
+impl ConnectedWorker {
+    pub fn new(
+        connection: ConnectionId,
+        name: String,
+        slots: usize,
+        task_types: Vec<String>,
+        sender: InstructionSender,
+    ) -> Self {
+        Self {
+            connection,
+            name,
+            slots: slots.max(1),
+            task_types,
+            sender,
+            held: HashMap::new(),
+        }
+    }
+
+    pub fn free_slots(&self) -> usize {
+        self.slots.saturating_sub(self.held.len())
+    }
+
+    /// Records that the worker runs `task_id`; returns the slot it occupies.
+    pub fn hold(&mut self, task_id: String, epoch: i64) -> u32 {
+        if let Some((_, slot)) = self.held.get(&task_id) {
+            let slot = *slot;
+            self.held.insert(task_id, (epoch, slot));
+            return slot;
+        }
+        let used: Vec<u32> = self.held.values().map(|(_, s)| *s).collect();
+        let slot = (0u32..).find(|s| !used.contains(s)).unwrap_or(0);
+        self.held.insert(task_id, (epoch, slot));
+        slot
+    }
+
+    pub fn release(&mut self, task_id: &str) {
+        self.held.remove(task_id);
+    }
+
+    pub fn send(&self, kind: Kind) -> Result<(), ()> {
+        self.sender
+            .send(Ok(Instruction { kind: Some(kind) }))
+            .map_err(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_are_reused_lowest_first() {
+        let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut w = ConnectedWorker::new(ConnectionId(1), "w".into(), 3, vec![], tx);
+        assert_eq!(w.hold("a".into(), 1), 0);
+        assert_eq!(w.hold("b".into(), 1), 1);
+        assert_eq!(w.hold("c".into(), 1), 2);
+        assert_eq!(w.free_slots(), 0);
+        w.release("b");
+        assert_eq!(w.free_slots(), 1);
+        assert_eq!(w.hold("d".into(), 1), 1);
+    }
+}

@@ -1,0 +1,248 @@
+//! Pushes work to connected workers. One dispatcher task wakes on every event that can
+//! make work runnable (a job submitted, a task finished, a worker connected) and fills
+//! every free worker slot; there is no polling. The store's scheduling query decides
+//! *which* task; this module decides *who* is asked and delivers the assignment.
+mod connected;
+
+pub use connected::ConnectionId;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use castanet_protocol::v1::{self, Instruction, instruction::Kind};
+use tokio::sync::{Notify, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use crate::events::{Event, EventBus};
+use crate::logs::TaskLogs;
+use crate::store::{Assignment, Store, TaskToAbort};
+use connected::ConnectedWorker;
+
+/// The sending half of a worker's instruction stream.
+pub type InstructionSender = mpsc::UnboundedSender<Result<Instruction, tonic::Status>>;
+
+#[derive(Clone)]
+pub struct Dispatcher {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    logs: TaskLogs,
+    events: EventBus,
+    workers: Mutex<HashMap<String, ConnectedWorker>>,
+    wake: Notify,
+    next_connection: std::sync::atomic::AtomicU64,
+}
+
+/// What the dispatcher needs to know about a worker that opens its stream.
+pub struct WorkerSession {
+    pub worker_id: String,
+    pub name: String,
+    pub slots: usize,
+    pub task_types: Vec<String>,
+    /// Tasks it still runs from before (task id, lease epoch).
+    pub running: Vec<(String, i64)>,
+}
+
+impl Dispatcher {
+    pub fn new(store: Store, logs: TaskLogs, events: EventBus) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                logs,
+                events,
+                workers: Mutex::new(HashMap::new()),
+                wake: Notify::new(),
+                next_connection: std::sync::atomic::AtomicU64::new(1),
+            }),
+        }
+    }
+
+    fn workers(&self) -> MutexGuard<'_, HashMap<String, ConnectedWorker>> {
+        // A panic while holding this lock cannot leave the map half-updated (every
+        // mutation is a single insert/remove), so a poisoned lock is still usable.
+        self.inner
+            .workers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Asks the dispatcher to look for work to hand out.
+    pub fn kick(&self) {
+        self.inner.wake.notify_one();
+    }
+
+    /// Registers a worker's freshly opened instruction stream, replacing an older one.
+    pub fn connect(&self, session: WorkerSession, sender: InstructionSender) -> ConnectionId {
+        let id = ConnectionId(
+            self.inner
+                .next_connection
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        );
+        let worker = ConnectedWorker::new(id, session.name, session.slots, session.task_types, sender);
+        let worker_id = session.worker_id;
+        {
+            let mut workers = self.workers();
+            let worker = workers.entry(worker_id).insert_entry(worker).into_mut();
+            for (task_id, epoch) in session.running {
+                worker.hold(task_id, epoch);
+            }
+        }
+        self.kick();
+        id
+    }
+
+    /// Forgets a worker's stream, unless a newer one replaced it already.
+    pub fn disconnect(&self, worker_id: &str, connection: ConnectionId) {
+        let mut workers = self.workers();
+        if workers.get(worker_id).is_some_and(|w| w.connection == connection) {
+            workers.remove(worker_id);
+        }
+    }
+
+    /// Forgets every stream of a worker (it signed off).
+    pub fn disconnect_all(&self, worker_id: &str) {
+        self.workers().remove(worker_id);
+    }
+
+    /// Ends every instruction stream (manager shutdown).
+    pub fn close_all(&self) {
+        self.workers().clear();
+    }
+
+    pub fn is_connected(&self, worker_id: &str) -> bool {
+        self.workers().contains_key(worker_id)
+    }
+
+    /// A worker's task ended (completed, failed, handed back): its slot is free.
+    pub fn task_finished(&self, worker_id: &str, task_id: &str) {
+        if let Some(worker) = self.workers().get_mut(worker_id) {
+            worker.release(task_id);
+        }
+        self.kick();
+    }
+
+    /// Tells the workers running these tasks to stop them, and frees their slots.
+    pub fn abort_tasks(&self, tasks: &[TaskToAbort], reason: &str) {
+        let mut workers = self.workers();
+        for task in tasks {
+            let Some(worker) = workers.get_mut(&task.worker_id) else {
+                continue;
+            };
+            worker.release(&task.task_id);
+            let abort = Kind::AbortTask(v1::AbortTask {
+                task_id: task.task_id.clone(),
+                lease_epoch: task.lease_epoch as u64,
+                reason: reason.to_string(),
+            });
+            // A closed stream means the worker is gone; it will not run the task anyway.
+            let _ = worker.send(abort);
+        }
+        drop(workers);
+        self.kick();
+    }
+
+    /// Runs the dispatch loop until `shutdown` is cancelled.
+    pub async fn run(self, shutdown: CancellationToken) {
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = self.inner.wake.notified() => {}
+            }
+            if let Err(e) = self.dispatch_all().await {
+                tracing::error!("dispatching tasks failed: {e}");
+            }
+        }
+    }
+
+    /// Fills free slots until a whole pass over the workers assigns nothing.
+    async fn dispatch_all(&self) -> Result<(), crate::store::StoreError> {
+        loop {
+            if !self.inner.store.has_runnable_tasks().await? {
+                return Ok(());
+            }
+            let candidates: Vec<(String, Vec<String>)> = self
+                .workers()
+                .iter()
+                .filter(|(_, w)| w.free_slots() > 0)
+                .map(|(id, w)| (id.clone(), w.task_types.clone()))
+                .collect();
+            let mut assigned_any = false;
+            for (worker_id, task_types) in candidates {
+                let Some(assignment) = self.inner.store.assign_next_task(&worker_id, &task_types).await?
+                else {
+                    continue;
+                };
+                assigned_any = true;
+                self.deliver(&worker_id, assignment).await?;
+            }
+            if !assigned_any {
+                return Ok(());
+            }
+        }
+    }
+
+    async fn deliver(&self, worker_id: &str, assignment: Assignment) -> Result<(), crate::store::StoreError> {
+        let epoch = assignment.lease_epoch;
+        let (delivered, worker_name) = {
+            let mut workers = self.workers();
+            match workers.get_mut(worker_id) {
+                Some(worker) => {
+                    let slot = worker.hold(assignment.task_id.clone(), epoch);
+                    let instruction = Kind::AssignTask(to_instruction(&assignment, slot));
+                    let sent = worker.send(instruction).is_ok();
+                    if !sent {
+                        worker.release(&assignment.task_id);
+                    }
+                    (sent, worker.name.clone())
+                }
+                None => (false, String::new()),
+            }
+        };
+        if !delivered {
+            tracing::debug!(worker_id, task = %assignment.task_id, "worker left before the assignment reached it");
+            self.inner.store.unassign_task(&assignment.task_id, epoch).await?;
+            return Ok(());
+        }
+        tracing::debug!(worker = %worker_name, task = %assignment.task_id, "assigned task");
+        let line = format!("Task assigned to worker {worker_name} ({worker_id})");
+        if let Err(e) = self
+            .inner
+            .logs
+            .append_manager_line(&assignment.job_id, &assignment.task_id, &line)
+            .await
+        {
+            tracing::warn!("cannot write task log of {}: {e}", assignment.task_id);
+        }
+        self.inner.events.publish(Event::task(&assignment.job_id, &assignment.task_id));
+        self.inner.events.publish(Event::job(&assignment.job_id));
+        Ok(())
+    }
+}
+
+fn to_instruction(a: &Assignment, slot: u32) -> v1::AssignTask {
+    let commands: Vec<crate::compiler::AuthoredCommand> =
+        serde_json::from_str(&a.commands).unwrap_or_default();
+    v1::AssignTask {
+        task_id: a.task_id.clone(),
+        task_name: a.task_name.clone(),
+        task_type: a.task_type.clone(),
+        job_id: a.job_id.clone(),
+        job_name: a.job_name.clone(),
+        job_type: a.job_type.clone(),
+        job_priority: a.job_priority as i32,
+        task_priority: a.task_priority as i32,
+        commands: commands
+            .into_iter()
+            .map(|c| v1::Command {
+                name: c.name,
+                parameters_json: c.parameters.to_string(),
+                total_step_count: c.total_step_count,
+            })
+            .collect(),
+        lease_epoch: a.lease_epoch as u64,
+        slot,
+        steps_total: a.steps_total as u32,
+    }
+}

@@ -1,0 +1,150 @@
+//! Starting and stopping the manager: open the store, build the shared state, serve
+//! gRPC and HTTP on one listener, and shut down cleanly (streams closed, database closed).
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::compiler::{JobTypeRegistry, SandboxLimits};
+use crate::events::EventBus;
+use crate::logs::TaskLogs;
+use crate::scheduler::Dispatcher;
+use crate::store::{Store, StoreError};
+use crate::{AppState, ManagerConfig, grpc, http};
+
+/// How long open requests get to finish at shutdown.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ManagerError {
+    #[error("cannot open the database: {0}")]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {address}: {source}")]
+    Listen {
+        address: String,
+        source: std::io::Error,
+    },
+    #[error("cannot create storage directory {path}: {source}")]
+    Storage {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("the server failed: {0}")]
+    Serve(std::io::Error),
+}
+
+/// A manager serving in the background.
+pub struct RunningManager {
+    /// The address actually bound (useful with port 0).
+    pub addr: SocketAddr,
+    pub state: AppState,
+    shutdown: CancellationToken,
+    server: JoinHandle<Result<(), ManagerError>>,
+}
+
+impl RunningManager {
+    /// Asks the manager to stop; `wait` returns when it has.
+    pub fn request_shutdown(&self) {
+        self.shutdown.cancel();
+    }
+
+    /// Stops the manager and waits until it has closed everything.
+    pub async fn shutdown(self) -> Result<(), ManagerError> {
+        self.shutdown.cancel();
+        self.wait().await
+    }
+
+    /// Waits until the manager stops (after `request_shutdown`, or on a fatal error).
+    pub async fn wait(self) -> Result<(), ManagerError> {
+        let result = match self.server.await {
+            Ok(result) => result,
+            Err(join_error) => Err(ManagerError::Serve(std::io::Error::other(join_error.to_string()))),
+        };
+        self.state.store.close().await;
+        tracing::info!("manager stopped");
+        result
+    }
+}
+
+/// Opens everything and starts serving. Returns once the listener is bound.
+pub async fn start(config: ManagerConfig) -> Result<RunningManager, ManagerError> {
+    let storage = config.storage_path();
+    std::fs::create_dir_all(&storage).map_err(|source| ManagerError::Storage {
+        path: storage.display().to_string(),
+        source,
+    })?;
+    let store = Store::open(&config.database_path()).await?;
+    let logs = TaskLogs::new(&storage);
+    let events = EventBus::new();
+    let dispatcher = Dispatcher::new(store.clone(), logs.clone(), events.clone());
+    let limits = SandboxLimits {
+        memory_bytes: (config.script_memory_limit_mb as usize).saturating_mul(1024 * 1024),
+        time: config.script_time_limit(),
+    };
+    let job_types = JobTypeRegistry::new(Some(config.scripts_path()), limits);
+    let state = AppState {
+        config: Arc::new(config),
+        store,
+        logs,
+        events,
+        dispatcher: dispatcher.clone(),
+        job_types,
+    };
+
+    let listener = TcpListener::bind(&state.config.listen)
+        .await
+        .map_err(|source| ManagerError::Listen {
+            address: state.config.listen.clone(),
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(ManagerError::Serve)?;
+    let shutdown = CancellationToken::new();
+
+    let grpc_routes = tonic::service::Routes::new(grpc::WorkerApi::server(state.clone())).into_axum_router();
+    let app = http::with_fallback(http::router(state.clone()).merge(grpc_routes));
+
+    tokio::spawn(dispatcher.clone().run(shutdown.clone()));
+    let serve_shutdown = shutdown.clone();
+    let server = tokio::spawn(async move {
+        let graceful = {
+            let shutdown = serve_shutdown.clone();
+            let dispatcher = dispatcher.clone();
+            async move {
+                shutdown.cancelled().await;
+                // Long-lived worker streams would keep a graceful shutdown waiting forever.
+                dispatcher.close_all();
+            }
+        };
+        let serve = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(graceful);
+        let mut serve = tokio::spawn(async move { serve.await });
+        let flatten = |joined: Result<std::io::Result<()>, tokio::task::JoinError>| match joined {
+            Ok(result) => result.map_err(ManagerError::Serve),
+            Err(e) => Err(ManagerError::Serve(std::io::Error::other(e.to_string()))),
+        };
+        tokio::select! {
+            joined = &mut serve => return flatten(joined),
+            _ = serve_shutdown.cancelled() => {}
+        }
+        match tokio::time::timeout(SHUTDOWN_GRACE, serve).await {
+            Ok(joined) => flatten(joined),
+            Err(_) => {
+                tracing::warn!("open connections did not close within {SHUTDOWN_GRACE:?}; stopping anyway");
+                Ok(())
+            }
+        }
+    });
+    tracing::info!(%addr, "manager listening");
+    Ok(RunningManager {
+        addr,
+        state,
+        shutdown,
+        server,
+    })
+}

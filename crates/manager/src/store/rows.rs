@@ -1,0 +1,81 @@
+//! Typed rows as read from the database.
+use sqlx::FromRow;
+
+#[derive(Clone, Debug, FromRow)]
+pub struct JobRow {
+    pub id: String,
+    pub name: String,
+    pub job_type: String,
+    pub type_etag: String,
+    pub priority: i64,
+    pub status: String,
+    pub activity: String,
+    pub settings: String,
+    pub metadata: String,
+    pub submitter_platform: String,
+    pub worker_tag_id: Option<String>,
+    pub storage_checkout_id: String,
+    pub steps_completed: i64,
+    pub steps_total: i64,
+    pub delete_requested_at: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Clone, Debug, FromRow)]
+pub struct TaskRow {
+    pub id: String,
+    pub job_id: String,
+    pub index_in_job: i64,
+    pub name: String,
+    pub task_type: String,
+    pub priority: i64,
+    pub status: String,
+    pub commands: String,
+    pub worker_id: Option<String>,
+    pub worker_name: Option<String>,
+    pub worker_address: Option<String>,
+    pub lease_epoch: i64,
+    pub activity: String,
+    pub progress: Option<f64>,
+    pub fault_class: String,
+    pub steps_completed: i64,
+    pub steps_total: i64,
+    pub last_touched_at: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// Columns of `TaskRow`, with the assigned worker's name and address joined in.
+pub(crate) const TASK_COLUMNS: &str = "t.id, t.job_id, t.index_in_job, t.name, t.task_type, t.priority, \
+     t.status, t.commands, t.worker_id, w.name AS worker_name, w.address AS worker_address, \
+     t.lease_epoch, t.activity, t.progress, t.fault_class, t.steps_completed, t.steps_total, \
+     t.last_touched_at, t.created_at, t.updated_at";
+
+#[derive(Clone, Debug, FromRow)]
+pub struct WorkerRow {
+    pub id: String,
+    pub name: String,
+    pub token_hash: String,
+    pub platform: String,
+    pub address: String,
+    pub software_version: String,
+    pub status: String,
+    pub status_requested: String,
+    pub lazy_status_request: bool,
+    pub supported_task_types: String,
+    pub slots: i64,
+    pub capabilities: String,
+    pub can_restart: bool,
+    pub last_update_sequence: i64,
+    pub last_seen_at: Option<String>,
+    pub deleted_at: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl WorkerRow {
+    pub fn task_types(&self) -> Vec<String> {
+        serde_json::from_str(&self.supported_task_types).unwrap_or_default()
+    }
+}

@@ -1,0 +1,142 @@
+//! Workers: registration, credentials, sign-on, status.
+use super::{Store, StoreResult, WorkerRow, now, record_status_event};
+
+/// What a worker says about itself when it signs on.
+#[derive(Clone, Debug)]
+pub struct SignOn {
+    pub name: String,
+    pub platform: String,
+    pub address: String,
+    pub software_version: String,
+    pub supported_task_types: Vec<String>,
+    pub slots: i64,
+    pub capabilities: serde_json::Value,
+    pub can_restart: bool,
+}
+
+impl Store {
+    pub async fn insert_worker(
+        &self,
+        id: &str,
+        name: &str,
+        platform: &str,
+        address: &str,
+        token_hash: &str,
+    ) -> StoreResult<()> {
+        let now = now();
+        sqlx::query(
+            "INSERT INTO workers (id, name, token_hash, platform, address, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(id)
+        .bind(name)
+        .bind(token_hash)
+        .bind(platform)
+        .bind(address)
+        .bind(&now)
+        .bind(&now)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    /// The token hash of a worker that exists and is not deleted.
+    pub async fn worker_token_hash(&self, id: &str) -> StoreResult<Option<String>> {
+        let row: Option<(String,)> =
+            sqlx::query_as("SELECT token_hash FROM workers WHERE id = ? AND deleted_at IS NULL")
+                .bind(id)
+                .fetch_optional(&self.read)
+                .await?;
+        Ok(row.map(|(h,)| h))
+    }
+
+    pub async fn get_worker(&self, id: &str) -> StoreResult<Option<WorkerRow>> {
+        Ok(sqlx::query_as("SELECT * FROM workers WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.read)
+            .await?)
+    }
+
+    pub async fn list_workers(&self) -> StoreResult<Vec<WorkerRow>> {
+        Ok(
+            sqlx::query_as("SELECT * FROM workers WHERE deleted_at IS NULL ORDER BY name, id")
+                .fetch_all(&self.read)
+                .await?,
+        )
+    }
+
+    pub async fn count_workers(&self) -> StoreResult<i64> {
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM workers")
+            .fetch_one(&self.read)
+            .await?;
+        Ok(n)
+    }
+
+    /// Records a sign-on; the worker is `starting` until its instruction stream opens.
+    /// Returns the worker row after the change.
+    pub async fn sign_on_worker(&self, id: &str, info: &SignOn) -> StoreResult<WorkerRow> {
+        let mut tx = self.begin().await?;
+        let (old,): (String,) = sqlx::query_as("SELECT status FROM workers WHERE id = ?")
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let now = now();
+        let types: Vec<String> = info
+            .supported_task_types
+            .iter()
+            .map(|t| t.trim().to_lowercase())
+            .filter(|t| !t.is_empty())
+            .collect();
+        sqlx::query(
+            "UPDATE workers SET name = ?, platform = ?, address = ?, software_version = ?,
+                supported_task_types = ?, slots = ?, capabilities = ?, can_restart = ?,
+                status = 'starting', last_seen_at = ?, updated_at = ?
+             WHERE id = ?",
+        )
+        .bind(&info.name)
+        .bind(&info.platform)
+        .bind(&info.address)
+        .bind(&info.software_version)
+        .bind(serde_json::to_string(&types).unwrap_or_else(|_| "[]".into()))
+        .bind(info.slots)
+        .bind(info.capabilities.to_string())
+        .bind(info.can_restart)
+        .bind(&now)
+        .bind(&now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        record_status_event(&mut tx, "worker", id, &old, "starting", "signed on").await?;
+        let row: WorkerRow = sqlx::query_as("SELECT * FROM workers WHERE id = ?")
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(row)
+    }
+
+    /// Sets a worker's status (recording the change when it is one).
+    pub async fn set_worker_status(&self, id: &str, status: &str, reason: &str) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        let old: Option<(String,)> = sqlx::query_as("SELECT status FROM workers WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some((old,)) = old else {
+            return Ok(());
+        };
+        let now = now();
+        sqlx::query("UPDATE workers SET status = ?, last_seen_at = ?, updated_at = ? WHERE id = ?")
+            .bind(status)
+            .bind(&now)
+            .bind(&now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        if old != status {
+            record_status_event(&mut tx, "worker", id, &old, status, reason).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,116 @@
+//! A real manager on loopback with its own SQLite file and storage, for tests.
+#![allow(dead_code)]
+use std::time::{Duration, Instant};
+
+use castanet_manager::{ManagerConfig, RunningManager};
+use castanet_protocol::WorkerServiceClient;
+use castanet_protocol::v1;
+use serde_json::{Value, json};
+use tonic::transport::Channel;
+
+pub struct TestManager {
+    pub manager: RunningManager,
+    pub url: String,
+    pub secret: String,
+    pub http: reqwest::Client,
+    pub dir: tempfile::TempDir,
+}
+
+pub async fn start_in(dir: tempfile::TempDir) -> TestManager {
+    let mut config = ManagerConfig::new_default(dir.path());
+    config.listen = "127.0.0.1:0".into();
+    config.registration_secret = "test-secret".into();
+    let manager = castanet_manager::start(config).await.expect("manager starts");
+    TestManager {
+        url: format!("http://{}", manager.addr),
+        manager,
+        secret: "test-secret".into(),
+        http: reqwest::Client::new(),
+        dir,
+    }
+}
+
+pub async fn start() -> TestManager {
+    start_in(tempfile::tempdir().expect("temp dir")).await
+}
+
+impl TestManager {
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let response = self.http.get(format!("{}{path}", self.url)).send().await.expect("GET");
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    pub async fn post_raw(&self, path: &str, body: &str) -> (u16, Value) {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("POST");
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        self.post_raw(path, &body.to_string()).await
+    }
+
+    pub async fn grpc(&self) -> WorkerServiceClient<Channel> {
+        WorkerServiceClient::connect(self.url.clone()).await.expect("gRPC connects")
+    }
+
+    /// Registers a worker; returns (id, token).
+    pub async fn register(&self, name: &str) -> (String, String) {
+        let answer = self
+            .grpc()
+            .await
+            .register(v1::RegisterRequest {
+                registration_secret: self.secret.clone(),
+                name: name.into(),
+                platform: "linux".into(),
+            })
+            .await
+            .expect("registers")
+            .into_inner();
+        (answer.worker_id, answer.token)
+    }
+
+    /// Polls a job until `done` says so, failing after `limit`.
+    pub async fn wait_for_job(&self, id: &str, limit: Duration, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + limit;
+        loop {
+            let (_, job) = self.get(&format!("/api/v3/jobs/{id}")).await;
+            if done(&job) {
+                return job;
+            }
+            assert!(Instant::now() < deadline, "job did not reach the expected state in {limit:?}: {job}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// An echo-sleep-test submission with `repeats` sleep tasks.
+pub fn echo_sleep_job(repeats: i64, seconds: i64) -> Value {
+    json!({
+        "name": "test job",
+        "type": "echo-sleep-test",
+        "priority": 50,
+        "submitter_platform": "linux",
+        "settings": { "message": "hello farm", "sleep_duration_seconds": seconds, "sleep_repeats": repeats },
+        "metadata": { "project": "tests" },
+    })
+}
+
+/// Adds worker credentials to a request.
+pub fn authed<T>(message: T, id: &str, token: &str) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    let md = request.metadata_mut();
+    md.insert(castanet_protocol::WORKER_ID_HEADER, id.parse().expect("ascii"));
+    md.insert(castanet_protocol::AUTHORIZATION_HEADER, format!("Bearer {token}").parse().expect("ascii"));
+    request
+}

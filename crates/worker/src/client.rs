@@ -1,0 +1,173 @@
+//! The gRPC client for the manager: one lazily connected channel, with the worker's
+//! credentials added to every call, plus how the worker reads a call's error.
+
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
+
+use castanet_protocol::{AUTHORIZATION_HEADER, WORKER_ID_HEADER, WorkerServiceClient};
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Code, Request, Status};
+
+use crate::credentials::Credentials;
+use crate::error::WorkerError;
+
+/// How long a unary call may take before it counts as failed (and is retried).
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The generated client with the credentials interceptor.
+pub type Api = WorkerServiceClient<InterceptedService<Channel, AuthInterceptor>>;
+
+/// A cheap-to-clone handle on the manager connection; clones share the credentials.
+#[derive(Clone)]
+pub struct ManagerClient {
+    api: Api,
+    auth: Arc<RwLock<Option<AuthHeaders>>>,
+}
+
+#[derive(Clone)]
+struct AuthHeaders {
+    worker_id: MetadataValue<Ascii>,
+    authorization: MetadataValue<Ascii>,
+}
+
+/// Adds `x-castanet-worker-id` and `authorization: Bearer …` once the worker has credentials.
+#[derive(Clone)]
+pub struct AuthInterceptor {
+    auth: Arc<RwLock<Option<AuthHeaders>>>,
+}
+
+impl Interceptor for AuthInterceptor {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        let auth = self.auth.read().unwrap_or_else(PoisonError::into_inner);
+        if let Some(headers) = auth.as_ref() {
+            let metadata = request.metadata_mut();
+            metadata.insert(WORKER_ID_HEADER, headers.worker_id.clone());
+            metadata.insert(AUTHORIZATION_HEADER, headers.authorization.clone());
+        }
+        Ok(request)
+    }
+}
+
+impl ManagerClient {
+    /// Prepares a channel to `url`; nothing connects until the first call, and a broken
+    /// connection is re-established by the next call.
+    pub fn new(url: &str) -> Result<Self, WorkerError> {
+        let endpoint = Endpoint::from_shared(url.to_string())
+            .map_err(|e| WorkerError::InvalidConfig(format!("manager URL {url:?}: {e}")))?
+            .connect_timeout(Duration::from_secs(5))
+            .tcp_nodelay(true)
+            // Notice a vanished manager host even while the instruction stream is quiet.
+            .http2_keep_alive_interval(Duration::from_secs(10))
+            .keep_alive_timeout(Duration::from_secs(10))
+            .keep_alive_while_idle(true);
+        let auth = Arc::new(RwLock::new(None));
+        let interceptor = AuthInterceptor { auth: auth.clone() };
+        let api = WorkerServiceClient::with_interceptor(endpoint.connect_lazy(), interceptor);
+        Ok(Self { api, auth })
+    }
+
+    /// Uses these credentials on every following call.
+    pub fn set_credentials(&self, creds: &Credentials) -> Result<(), WorkerError> {
+        let invalid = |what: &str| {
+            WorkerError::InvalidConfig(format!(
+                "the stored {what} contains characters not allowed in gRPC metadata"
+            ))
+        };
+        let headers = AuthHeaders {
+            worker_id: creds.worker_id.parse().map_err(|_| invalid("worker_id"))?,
+            authorization: format!("Bearer {}", creds.token)
+                .parse()
+                .map_err(|_| invalid("token"))?,
+        };
+        *self.auth.write().unwrap_or_else(PoisonError::into_inner) = Some(headers);
+        Ok(())
+    }
+
+    /// Stops sending credentials (before registering anew).
+    pub fn clear_credentials(&self) {
+        *self.auth.write().unwrap_or_else(PoisonError::into_inner) = None;
+    }
+
+    /// The generated client, for one call.
+    pub fn api(&self) -> Api {
+        self.api.clone()
+    }
+}
+
+/// A request for a unary call, with the standard deadline.
+pub fn unary<T>(message: T) -> Request<T> {
+    let mut request = Request::new(message);
+    request.set_timeout(CALL_TIMEOUT);
+    request
+}
+
+/// Whether a failed call is worth retrying later: the manager is unreachable, restarting or
+/// overloaded, as opposed to having rejected the call.
+pub fn is_transient(status: &Status) -> bool {
+    matches!(
+        status.code(),
+        Code::Unavailable
+            | Code::Unknown
+            | Code::DeadlineExceeded
+            | Code::Cancelled
+            | Code::Aborted
+            | Code::ResourceExhausted
+            | Code::Internal
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn interceptor_adds_credentials_once_known() -> Result<(), Box<dyn std::error::Error>> {
+        let client = ManagerClient::new("http://127.0.0.1:1")?;
+        let mut interceptor = AuthInterceptor {
+            auth: client.auth.clone(),
+        };
+        let bare = interceptor.call(Request::new(()))?;
+        assert!(bare.metadata().get(WORKER_ID_HEADER).is_none());
+
+        client.set_credentials(&Credentials {
+            worker_id: "w-1".into(),
+            token: "tok".into(),
+            manager_url: String::new(),
+        })?;
+        let request = interceptor.call(Request::new(()))?;
+        assert_eq!(
+            request
+                .metadata()
+                .get(WORKER_ID_HEADER)
+                .map(|v| v.to_str().ok()),
+            Some(Some("w-1"))
+        );
+        assert_eq!(
+            request
+                .metadata()
+                .get(AUTHORIZATION_HEADER)
+                .map(|v| v.to_str().ok()),
+            Some(Some("Bearer tok"))
+        );
+
+        client.clear_credentials();
+        assert!(
+            interceptor
+                .call(Request::new(()))?
+                .metadata()
+                .get(AUTHORIZATION_HEADER)
+                .is_none()
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn transient_errors_are_told_apart_from_rejections() {
+        assert!(is_transient(&Status::unavailable("connection refused")));
+        assert!(!is_transient(&Status::unauthenticated("who are you")));
+        assert!(!is_transient(&Status::failed_precondition("lease lost")));
+    }
+}

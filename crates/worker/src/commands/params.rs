@@ -1,0 +1,117 @@
+//! Command parameters: the JSON object from the task, with typed accessors whose errors
+//! name the parameter.
+
+use serde_json::{Map, Value};
+
+use super::CommandError;
+
+/// A command's parameters.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Params(Map<String, Value>);
+
+impl Params {
+    /// Parses the task's `parameters_json`; an empty string means no parameters.
+    pub fn parse(json: &str) -> Result<Self, CommandError> {
+        if json.trim().is_empty() {
+            return Ok(Self::default());
+        }
+        match serde_json::from_str(json) {
+            Ok(Value::Object(map)) => Ok(Self(map)),
+            Ok(_) => Err(CommandError::invalid(
+                "command parameters are not a JSON object",
+            )),
+            Err(e) => Err(CommandError::invalid(format!(
+                "command parameters are not valid JSON: {e}"
+            ))),
+        }
+    }
+
+    /// A required string parameter.
+    pub fn string(&self, key: &str) -> Result<&str, CommandError> {
+        match self.0.get(key) {
+            Some(Value::String(s)) => Ok(s),
+            None | Some(Value::Null) => Err(missing(key)),
+            Some(_) => Err(wrong_type(key, "a string")),
+        }
+    }
+
+    /// A required, non-empty string parameter.
+    pub fn non_empty_string(&self, key: &str) -> Result<&str, CommandError> {
+        match self.string(key)? {
+            "" => Err(CommandError::invalid(format!("parameter {key:?} is empty"))),
+            s => Ok(s),
+        }
+    }
+
+    /// An optional list of strings (absent or null = empty).
+    pub fn string_list(&self, key: &str) -> Result<Vec<String>, CommandError> {
+        match self.0.get(key) {
+            None | Some(Value::Null) => Ok(Vec::new()),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|item| match item {
+                    Value::String(s) => Ok(s.clone()),
+                    _ => Err(wrong_type(key, "a list of strings")),
+                })
+                .collect(),
+            Some(_) => Err(wrong_type(key, "a list of strings")),
+        }
+    }
+
+    /// A required number of seconds (int or float, ≥ 0); the fraction is dropped.
+    pub fn whole_seconds(&self, key: &str) -> Result<u64, CommandError> {
+        let number = match self.0.get(key) {
+            Some(Value::Number(n)) => n,
+            None | Some(Value::Null) => return Err(missing(key)),
+            Some(_) => return Err(wrong_type(key, "a number")),
+        };
+        if let Some(whole) = number.as_u64() {
+            return Ok(whole);
+        }
+        match number.as_f64() {
+            Some(f) if f >= 0.0 && f.is_finite() => Ok(f.trunc().min(u64::MAX as f64) as u64),
+            _ => Err(CommandError::invalid(format!(
+                "parameter {key:?} must not be negative"
+            ))),
+        }
+    }
+}
+
+fn missing(key: &str) -> CommandError {
+    CommandError::invalid(format!("missing parameter {key:?}"))
+}
+
+fn wrong_type(key: &str, what: &str) -> CommandError {
+    CommandError::invalid(format!("parameter {key:?} must be {what}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(json: &str) -> Params {
+        Params::parse(json).unwrap_or_default()
+    }
+
+    #[test]
+    fn typed_accessors() {
+        let p = params(
+            r#"{"s": "x", "e": "", "n": 2.9, "i": 3, "neg": -1, "l": ["a", "b"], "bad": [1]}"#,
+        );
+        assert_eq!(p.string("s"), Ok("x"));
+        assert!(p.non_empty_string("e").is_err());
+        assert!(p.string("n").is_err());
+        assert!(p.string("absent").is_err());
+        assert_eq!(p.whole_seconds("n"), Ok(2));
+        assert_eq!(p.whole_seconds("i"), Ok(3));
+        assert!(p.whole_seconds("neg").is_err());
+        assert!(p.whole_seconds("s").is_err());
+        assert_eq!(
+            p.string_list("l"),
+            Ok(vec!["a".to_string(), "b".to_string()])
+        );
+        assert_eq!(p.string_list("absent"), Ok(vec![]));
+        assert!(p.string_list("bad").is_err());
+        assert_eq!(Params::parse(""), Ok(Params::default()));
+    }
+}

@@ -1,0 +1,225 @@
+//! The worker's configuration: what the binary passes in, its defaults, and validation.
+
+use std::path::PathBuf;
+
+use crate::error::WorkerError;
+use crate::system;
+
+/// Task types a worker runs unless told otherwise (Flamenco's defaults).
+pub const DEFAULT_TASK_TYPES: [&str; 4] = ["blender", "ffmpeg", "file-management", "misc"];
+
+/// Everything `run` needs to know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerConfig {
+    /// e.g. "http://127.0.0.1:8080"; the scheme is optional ("host:port" means http).
+    pub manager_url: String,
+    /// The farm's registration secret; only needed when the worker has no credentials yet.
+    pub registration_secret: Option<String>,
+    /// Where `credentials.toml` lives.
+    pub data_dir: PathBuf,
+    /// The name shown in the dashboard (default: the hostname).
+    pub name: String,
+    /// How many tasks run at once (at least 1).
+    pub slots: u32,
+    /// Task types this worker accepts.
+    pub task_types: Vec<String>,
+}
+
+impl WorkerConfig {
+    /// A configuration with the hostname as name, one slot and the default task types.
+    pub fn with_defaults(manager_url: String, data_dir: PathBuf) -> Self {
+        Self {
+            manager_url,
+            registration_secret: None,
+            data_dir,
+            name: system::hostname(),
+            slots: 1,
+            task_types: DEFAULT_TASK_TYPES.iter().map(|t| t.to_string()).collect(),
+        }
+    }
+
+    /// Checks the fields and normalises the manager URL.
+    pub(crate) fn validated(mut self) -> Result<Self, WorkerError> {
+        self.manager_url = normalise_manager_url(&self.manager_url)?;
+        if self
+            .manager_url
+            .get(..8)
+            .is_some_and(|s| s.eq_ignore_ascii_case("https://"))
+        {
+            return Err(WorkerError::InvalidConfig(format!(
+                "{}: this worker build has no TLS support; use http://",
+                self.manager_url
+            )));
+        }
+        self.name = self.name.trim().to_string();
+        if self.name.is_empty() {
+            return Err(WorkerError::InvalidConfig(
+                "the worker name is empty".into(),
+            ));
+        }
+        if self.slots == 0 {
+            return Err(WorkerError::InvalidConfig(
+                "slots must be at least 1".into(),
+            ));
+        }
+        self.task_types.retain(|t| !t.trim().is_empty());
+        if self.task_types.is_empty() {
+            return Err(WorkerError::InvalidConfig("no task types to run".into()));
+        }
+        if let Some(secret) = &self.registration_secret
+            && secret.is_empty()
+        {
+            self.registration_secret = None;
+        }
+        Ok(self)
+    }
+}
+
+/// Accepts "host", "host:port" or a full URL; returns an http(s) URL without a trailing slash.
+pub fn normalise_manager_url(url: &str) -> Result<String, WorkerError> {
+    let url = url.trim();
+    if url.is_empty() {
+        return Err(WorkerError::InvalidConfig(
+            "the manager URL is empty".into(),
+        ));
+    }
+    let full = match url.split_once("://") {
+        Some((scheme, _))
+            if scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https") =>
+        {
+            url.to_string()
+        }
+        Some((scheme, _)) => {
+            return Err(WorkerError::InvalidConfig(format!(
+                "unsupported scheme {scheme:?} in manager URL {url:?} (use http)"
+            )));
+        }
+        None => format!("http://{url}"),
+    };
+    let full = full.trim_end_matches('/').to_string();
+    let host = full
+        .split_once("://")
+        .map(|(_, rest)| rest)
+        .unwrap_or_default();
+    if host.is_empty() || host.starts_with('/') || host.starts_with(':') {
+        return Err(WorkerError::InvalidConfig(format!(
+            "no host in manager URL {url:?}"
+        )));
+    }
+    Ok(full)
+}
+
+/// `$CASTANET_WORKER_HOME`, else `$XDG_DATA_HOME/castanet-worker`, else `~/.local/share/castanet-worker`
+/// (falling back to the current directory when there is no home directory).
+pub fn default_data_dir() -> PathBuf {
+    data_dir_from(|name| std::env::var_os(name).filter(|v| !v.is_empty()))
+}
+
+fn data_dir_from(var: impl Fn(&str) -> Option<std::ffi::OsString>) -> PathBuf {
+    if let Some(home) = var("CASTANET_WORKER_HOME") {
+        return PathBuf::from(home);
+    }
+    if let Some(xdg) = var("XDG_DATA_HOME") {
+        return PathBuf::from(xdg).join("castanet-worker");
+    }
+    let home = var("HOME").or_else(|| var("USERPROFILE"));
+    match home {
+        Some(home) => PathBuf::from(home).join(".local/share/castanet-worker"),
+        None => PathBuf::from("castanet-worker"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manager_urls_are_normalised() {
+        let cases = [
+            ("127.0.0.1:8080", "http://127.0.0.1:8080"),
+            ("manager", "http://manager"),
+            ("http://manager:8080/", "http://manager:8080"),
+            ("  https://farm.lan  ", "https://farm.lan"),
+            ("HTTP://x:1", "HTTP://x:1"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(
+                normalise_manager_url(input).ok().as_deref(),
+                Some(want),
+                "{input}"
+            );
+        }
+        for bad in ["", "   ", "ftp://x", "http://", "http:///path", ":8080"] {
+            assert!(
+                normalise_manager_url(bad).is_err(),
+                "{bad:?} should be rejected"
+            );
+        }
+    }
+
+    #[test]
+    fn data_dir_follows_the_environment() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| v.into())
+            }
+        };
+        assert_eq!(
+            data_dir_from(env(&[
+                ("CASTANET_WORKER_HOME", "/w"),
+                ("XDG_DATA_HOME", "/x")
+            ])),
+            PathBuf::from("/w")
+        );
+        assert_eq!(
+            data_dir_from(env(&[("XDG_DATA_HOME", "/x"), ("HOME", "/h")])),
+            PathBuf::from("/x/castanet-worker")
+        );
+        assert_eq!(
+            data_dir_from(env(&[("HOME", "/h")])),
+            PathBuf::from("/h/.local/share/castanet-worker")
+        );
+    }
+
+    #[test]
+    fn validation_rejects_unusable_configs() {
+        let base = WorkerConfig::with_defaults("localhost:8080".into(), "/tmp/x".into());
+        assert_eq!(base.slots, 1);
+        assert_eq!(base.task_types.len(), 4);
+        let ok = base.clone().validated().ok();
+        assert_eq!(
+            ok.map(|c| c.manager_url),
+            Some("http://localhost:8080".to_string())
+        );
+
+        let https = WorkerConfig {
+            manager_url: "https://farm".into(),
+            ..base.clone()
+        };
+        assert!(https.validated().is_err());
+        let zero_slots = WorkerConfig {
+            slots: 0,
+            ..base.clone()
+        };
+        assert!(zero_slots.validated().is_err());
+        let no_name = WorkerConfig {
+            name: " ".into(),
+            ..base.clone()
+        };
+        assert!(no_name.validated().is_err());
+        let empty_secret = WorkerConfig {
+            registration_secret: Some(String::new()),
+            ..base
+        };
+        assert_eq!(
+            empty_secret
+                .validated()
+                .ok()
+                .and_then(|c| c.registration_secret),
+            None
+        );
+    }
+}

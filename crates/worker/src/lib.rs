@@ -1,0 +1,31 @@
+//! The Castanet worker: registers with a manager, signs on, receives tasks over the
+//! instruction stream, runs their commands, and streams progress, logs and results back.
+//!
+//! The binary calls [`run`] with a [`WorkerConfig`] and a shutdown token.
+
+mod backoff;
+mod client;
+mod commands;
+mod config;
+mod credentials;
+mod error;
+mod logs;
+mod process;
+mod runner;
+mod session;
+mod system;
+mod upstream;
+
+pub use config::{DEFAULT_TASK_TYPES, WorkerConfig, default_data_dir, normalise_manager_url};
+pub use credentials::{CREDENTIALS_FILE, Credentials, CredentialsError};
+pub use error::WorkerError;
+
+/// Runs the worker until `shutdown` is cancelled (or the manager sends it offline): then
+/// it aborts the running tasks without reporting them, signs off (the manager hands the
+/// tasks back to the queue) and returns `Ok`.
+pub async fn run(
+    config: WorkerConfig,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> Result<(), WorkerError> {
+    session::run(config, shutdown).await
+}

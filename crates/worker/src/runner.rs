@@ -1,0 +1,193 @@
+//! Runs one assigned task: reports it started, runs its commands in order while the log
+//! streams to the manager, then waits until the log is stored and reports the result.
+//! An aborted task (or one whose lease was lost) reports nothing more.
+
+use std::sync::Arc;
+
+use castanet_protocol::v1::{AssignTask, Failure, FaultClass, TaskStatus, TaskUpdate};
+use tokio_util::sync::CancellationToken;
+
+use crate::client::ManagerClient;
+use crate::commands::{self, CommandContext, CommandError};
+use crate::logs::{LogSink, spawn_uploader};
+use crate::upstream::{UpdateError, Upstream};
+
+/// Lines a task may have queued for the uploader before commands wait for it.
+const LOG_QUEUE_LINES: usize = 1024;
+
+/// What runners share.
+#[derive(Clone)]
+pub struct RunnerDeps {
+    pub client: ManagerClient,
+    pub upstream: Arc<Upstream>,
+}
+
+/// How a task run ended, from this worker's side.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Completed,
+    Failed(String),
+    /// Aborted by the manager or by shutdown; nothing was reported.
+    Aborted,
+    /// The manager refused an update (lease lost, unknown worker, rejected); the task stopped.
+    Stopped(String),
+}
+
+/// Why the commands stopped early.
+enum Stop {
+    Aborted,
+    Failed { fault: FaultClass, message: String },
+    Update(UpdateError),
+}
+
+/// Runs `task` to its end. `cancel` aborts it.
+pub async fn run_task(deps: &RunnerDeps, task: AssignTask, cancel: CancellationToken) -> Outcome {
+    let reporter = Reporter {
+        upstream: &deps.upstream,
+        task_id: &task.task_id,
+        lease_epoch: task.lease_epoch,
+        cancel: &cancel,
+    };
+    if let Err(e) = reporter
+        .send(TaskStatus::Active, "Started", None, None)
+        .await
+    {
+        return stopped_by(e);
+    }
+
+    let (log, lines) = LogSink::channel(LOG_QUEUE_LINES);
+    let log_cancel = cancel.child_token();
+    let uploader = spawn_uploader(
+        deps.client.clone(),
+        task.task_id.clone(),
+        task.lease_epoch,
+        lines,
+        log_cancel.clone(),
+    );
+    let result = run_commands(&task, &log, &cancel, &reporter).await;
+    let last_lines = log.last_lines();
+    drop(log);
+    if let Err(Stop::Aborted | Stop::Update(_)) = &result {
+        log_cancel.cancel();
+    }
+    // Every line is stored before the final status, so the log is complete when it shows.
+    tokio::select! {
+        biased;
+        () = cancel.cancelled() => return Outcome::Aborted,
+        _ = uploader => {}
+    }
+
+    match result {
+        Ok(steps) => match reporter
+            .send(TaskStatus::Completed, "Completed", Some(steps), None)
+            .await
+        {
+            Ok(()) => Outcome::Completed,
+            Err(e) => stopped_by(e),
+        },
+        Err(Stop::Failed { fault, message }) => {
+            let failure = Failure {
+                fault_class: fault as i32,
+                message: message.clone(),
+                last_log_lines: last_lines,
+            };
+            let activity = format!("Failed: {message}");
+            match reporter
+                .send(TaskStatus::Failed, &activity, None, Some(failure))
+                .await
+            {
+                Ok(()) => Outcome::Failed(message),
+                Err(e) => stopped_by(e),
+            }
+        }
+        Err(Stop::Aborted) => Outcome::Aborted,
+        Err(Stop::Update(e)) => stopped_by(e),
+    }
+}
+
+/// Runs the commands in order; returns the steps completed.
+async fn run_commands(
+    task: &AssignTask,
+    log: &LogSink,
+    cancel: &CancellationToken,
+    reporter: &Reporter<'_>,
+) -> Result<u32, Stop> {
+    let total = task.commands.len();
+    let mut steps = 0u32;
+    for (index, command) in task.commands.iter().enumerate() {
+        if cancel.is_cancelled() {
+            return Err(Stop::Aborted);
+        }
+        let number = index + 1;
+        tracing::debug!(task_id = %task.task_id, command = %command.name, "running command {number}/{total}");
+        let ctx = CommandContext {
+            task_id: task.task_id.clone(),
+            log: log.clone(),
+            cancel: cancel.clone(),
+        };
+        match commands::run(&ctx, &command.name, &command.parameters_json).await {
+            Ok(()) => {}
+            Err(CommandError::Canceled) => return Err(Stop::Aborted),
+            Err(CommandError::Failed { fault, message }) => {
+                let message = format!("command {number}/{total} ({}): {message}", command.name);
+                log.line(format!("Failed: {message}")).await;
+                return Err(Stop::Failed { fault, message });
+            }
+        }
+        // A command that counts its own steps reports them itself (Blender, later); the
+        // others are one step each.
+        steps = steps.saturating_add(command.total_step_count.max(1));
+        // The last command's steps ride along with the final status.
+        if number < total {
+            let activity = format!("Finished command {number}/{total}: {}", command.name);
+            reporter
+                .send(TaskStatus::Unspecified, &activity, Some(steps), None)
+                .await
+                .map_err(Stop::Update)?;
+        }
+    }
+    Ok(steps)
+}
+
+/// Sends this task lease's updates; nothing once the task is aborted.
+struct Reporter<'a> {
+    upstream: &'a Upstream,
+    task_id: &'a str,
+    lease_epoch: u64,
+    cancel: &'a CancellationToken,
+}
+
+impl Reporter<'_> {
+    async fn send(
+        &self,
+        status: TaskStatus,
+        activity: &str,
+        steps_completed: Option<u32>,
+        failure: Option<Failure>,
+    ) -> Result<(), UpdateError> {
+        if self.cancel.is_cancelled() {
+            return Err(UpdateError::Canceled);
+        }
+        let update = TaskUpdate {
+            task_id: self.task_id.to_string(),
+            lease_epoch: self.lease_epoch,
+            sequence: 0,
+            status: status as i32,
+            activity: Some(activity.to_string()),
+            steps_completed,
+            progress_percent: None,
+            failure,
+        };
+        self.upstream
+            .send(update, self.cancel)
+            .await
+            .map(|_applied| ())
+    }
+}
+
+fn stopped_by(error: UpdateError) -> Outcome {
+    match error {
+        UpdateError::Canceled => Outcome::Aborted,
+        other => Outcome::Stopped(other.to_string()),
+    }
+}

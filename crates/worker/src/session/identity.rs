@@ -1,0 +1,137 @@
+//! Who this worker is to the manager: registering for credentials, keeping them on disk,
+//! and what it announces when it signs on.
+
+use castanet_protocol::v1::{Capabilities, RegisterRequest, SignOnRequest};
+use tokio_util::sync::CancellationToken;
+use tonic::Code;
+
+use crate::backoff::Backoff;
+use crate::client::{ManagerClient, is_transient, unary};
+use crate::config::WorkerConfig;
+use crate::credentials::{self, Credentials};
+use crate::error::WorkerError;
+use crate::system;
+
+/// The stored credentials, if any.
+pub fn load(config: &WorkerConfig) -> Result<Option<Credentials>, WorkerError> {
+    let creds = match credentials::load(&config.data_dir) {
+        Ok(creds) => creds,
+        // A damaged file is as good as none: the worker registers again and replaces it.
+        Err(
+            e @ (credentials::CredentialsError::Parse(_)
+            | credentials::CredentialsError::Incomplete),
+        ) => {
+            tracing::warn!(
+                path = %credentials::path_in(&config.data_dir).display(),
+                error = %e,
+                "ignoring damaged credentials; registering again"
+            );
+            None
+        }
+        Err(source) => return Err(credentials_error(config, source)),
+    };
+    if let Some(creds) = &creds
+        && creds.manager_url != config.manager_url
+    {
+        tracing::info!(
+            stored = %creds.manager_url,
+            configured = %config.manager_url,
+            "credentials were issued by another manager URL; using them anyway"
+        );
+    }
+    Ok(creds)
+}
+
+/// Forgets the stored credentials.
+pub fn forget(config: &WorkerConfig) -> Result<(), WorkerError> {
+    credentials::delete(&config.data_dir).map_err(|source| credentials_error(config, source))
+}
+
+/// Registers with the farm's secret (retrying while the manager is unreachable) and saves
+/// the new credentials. `Ok(None)` when `stop` fired first.
+pub async fn register(
+    config: &WorkerConfig,
+    client: &ManagerClient,
+    stop: &CancellationToken,
+) -> Result<Option<Credentials>, WorkerError> {
+    let secret = config
+        .registration_secret
+        .as_deref()
+        .ok_or(WorkerError::NoRegistrationSecret)?;
+    client.clear_credentials();
+    let mut backoff = Backoff::default();
+    let mut attempt = 0u32;
+    let response = loop {
+        attempt += 1;
+        let request = unary(RegisterRequest {
+            registration_secret: secret.to_string(),
+            name: config.name.clone(),
+            platform: system::platform().to_string(),
+        });
+        let mut api = client.api();
+        let result = tokio::select! {
+            biased;
+            () = stop.cancelled() => return Ok(None),
+            result = api.register(request) => result,
+        };
+        let status = match result {
+            Ok(response) => break response.into_inner(),
+            Err(status) => status,
+        };
+        match status.code() {
+            Code::PermissionDenied | Code::Unauthenticated => {
+                return Err(WorkerError::RegistrationRejected(
+                    status.message().to_string(),
+                ));
+            }
+            _ if is_transient(&status) => {}
+            _ => return Err(WorkerError::rejected("Register", status)),
+        }
+        let delay = backoff.next_delay();
+        if attempt == 1 {
+            tracing::warn!(manager = %config.manager_url, %status, "cannot register with the manager yet; retrying");
+        } else {
+            tracing::debug!(attempt, ?delay, %status, "registration attempt failed");
+        }
+        tokio::select! {
+            biased;
+            () = stop.cancelled() => return Ok(None),
+            () = tokio::time::sleep(delay) => {}
+        }
+    };
+    if response.worker_id.is_empty() || response.token.is_empty() {
+        return Err(WorkerError::rejected(
+            "Register",
+            tonic::Status::internal("the manager answered without a worker id or token"),
+        ));
+    }
+    let creds = Credentials {
+        worker_id: response.worker_id,
+        token: response.token,
+        manager_url: config.manager_url.clone(),
+    };
+    credentials::save(&config.data_dir, &creds)
+        .map_err(|source| credentials_error(config, source))?;
+    tracing::info!(worker_id = %creds.worker_id, "registered with the manager");
+    Ok(Some(creds))
+}
+
+/// What the worker announces at every sign-on.
+pub fn sign_on_request(config: &WorkerConfig, capabilities: &Capabilities) -> SignOnRequest {
+    SignOnRequest {
+        name: config.name.clone(),
+        platform: system::platform().to_string(),
+        supported_task_types: config.task_types.clone(),
+        slots: config.slots,
+        capabilities: Some(capabilities.clone()),
+        software_version: env!("CARGO_PKG_VERSION").to_string(),
+        can_restart: false,
+    }
+}
+
+fn credentials_error(config: &WorkerConfig, source: credentials::CredentialsError) -> WorkerError {
+    WorkerError::Credentials {
+        path: credentials::path_in(&config.data_dir),
+        source,
+    }
+}

@@ -1,0 +1,325 @@
+//! The worker's main loop: register (once), sign on, open the instruction stream and act
+//! on it; when the stream breaks, keep the tasks running and reconnect with capped
+//! backoff; on shutdown abort the tasks and sign off.
+
+mod identity;
+mod tasks;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use castanet_protocol::v1::instruction::Kind;
+use castanet_protocol::v1::{
+    Capabilities, ChangeStatus, ConnectRequest, Instruction, SignOffRequest, WorkerStatus,
+};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::AbortOnDropHandle;
+use tonic::{Code, Status};
+
+use crate::backoff::Backoff;
+use crate::client::{CALL_TIMEOUT, ManagerClient, is_transient, unary};
+use crate::config::WorkerConfig;
+use crate::credentials::Credentials;
+use crate::error::WorkerError;
+use crate::runner::RunnerDeps;
+use crate::system;
+use crate::upstream::Upstream;
+use tasks::RunningTasks;
+
+/// How long SignOff may take at shutdown.
+const SIGN_OFF_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long aborted tasks get to end (their processes are killed at once).
+const TASK_STOP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Runs the worker until `shutdown` fires (or the manager sends it offline).
+pub async fn run(config: WorkerConfig, shutdown: CancellationToken) -> Result<(), WorkerError> {
+    let config = config.validated()?;
+    let client = ManagerClient::new(&config.manager_url)?;
+    tracing::info!(manager = %config.manager_url, name = %config.name, slots = config.slots, "worker starting");
+    let capabilities = system::capabilities().await;
+    let upstream = Arc::new(Upstream::new(client.clone()));
+    let tasks = RunningTasks::new(RunnerDeps {
+        client: client.clone(),
+        upstream: upstream.clone(),
+    });
+    let mut session = Session {
+        config,
+        client,
+        upstream,
+        tasks,
+        capabilities,
+        stop: shutdown.child_token(),
+        signed_on: false,
+        just_registered: false,
+        lazy_offline: None,
+    };
+    let result = session.run_loop().await;
+    session.shut_down().await;
+    result
+}
+
+struct Session {
+    config: WorkerConfig,
+    client: ManagerClient,
+    upstream: Arc<Upstream>,
+    tasks: RunningTasks,
+    capabilities: Capabilities,
+    /// Fires on shutdown or when the manager sends the worker offline.
+    stop: CancellationToken,
+    signed_on: bool,
+    /// Registered but not signed on yet: sequence numbers start over, and being refused
+    /// now means the manager rejects the credentials it just issued.
+    just_registered: bool,
+    /// Stops the worker once idle (a lazy "offline" request).
+    lazy_offline: Option<AbortOnDropHandle<()>>,
+}
+
+/// Why one connection cycle ended.
+enum CycleEnd {
+    Stopped,
+    /// The manager no longer knows this worker.
+    Unauthenticated,
+    /// The manager is unreachable or the stream broke.
+    Lost {
+        reason: String,
+        was_connected: bool,
+    },
+}
+
+impl Session {
+    async fn run_loop(&mut self) -> Result<(), WorkerError> {
+        match identity::load(&self.config)? {
+            Some(creds) => self.adopt(&creds)?,
+            None => {
+                if !self.register().await? {
+                    return Ok(());
+                }
+            }
+        }
+        let mut backoff = Backoff::default();
+        let mut failures = 0u32;
+        loop {
+            match self.cycle().await? {
+                CycleEnd::Stopped => return Ok(()),
+                CycleEnd::Unauthenticated if self.just_registered => {
+                    return Err(WorkerError::rejected(
+                        "SignOn",
+                        Status::unauthenticated(
+                            "the manager refused the credentials it just issued",
+                        ),
+                    ));
+                }
+                CycleEnd::Unauthenticated => {
+                    tracing::warn!("the manager no longer knows this worker; registering again");
+                    // The running tasks belonged to the old identity.
+                    self.tasks.abort_all();
+                    identity::forget(&self.config)?;
+                    if !self.register().await? {
+                        return Ok(());
+                    }
+                    backoff.reset();
+                    failures = 0;
+                }
+                CycleEnd::Lost {
+                    reason,
+                    was_connected,
+                } => {
+                    if was_connected {
+                        tracing::warn!(%reason, running = self.tasks.len(), "lost the connection to the manager; reconnecting");
+                        backoff.reset();
+                        failures = 0;
+                    } else if failures == 0 {
+                        tracing::warn!(manager = %self.config.manager_url, %reason, "cannot reach the manager; retrying");
+                    }
+                    failures += 1;
+                    let delay = backoff.next_delay();
+                    tracing::debug!(attempt = failures, ?delay, %reason, "reconnecting to the manager");
+                    tokio::select! {
+                        biased;
+                        () = self.stop.cancelled() => return Ok(()),
+                        () = tokio::time::sleep(delay) => {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// Registers anew and uses the new credentials; false when stopped first.
+    async fn register(&mut self) -> Result<bool, WorkerError> {
+        match identity::register(&self.config, &self.client, &self.stop).await? {
+            Some(creds) => {
+                self.adopt(&creds)?;
+                self.just_registered = true;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    fn adopt(&mut self, creds: &Credentials) -> Result<(), WorkerError> {
+        self.client.set_credentials(creds)?;
+        tracing::debug!(worker_id = %creds.worker_id, "using credentials");
+        Ok(())
+    }
+
+    /// Signs on, opens the instruction stream and serves it until it ends.
+    async fn cycle(&mut self) -> Result<CycleEnd, WorkerError> {
+        let request = unary(identity::sign_on_request(&self.config, &self.capabilities));
+        let mut api = self.client.api();
+        let result = tokio::select! {
+            biased;
+            () = self.stop.cancelled() => return Ok(CycleEnd::Stopped),
+            result = api.sign_on(request) => result,
+        };
+        let signed_on = match result {
+            Ok(response) => response.into_inner(),
+            Err(status) => return classify(status, "SignOn"),
+        };
+        if self.just_registered {
+            self.upstream.restart_after(signed_on.last_update_sequence);
+        } else {
+            self.upstream.continue_after(signed_on.last_update_sequence);
+        }
+        self.signed_on = true;
+        self.just_registered = false;
+        let requested =
+            WorkerStatus::try_from(signed_on.requested_status).unwrap_or(WorkerStatus::Unspecified);
+        tracing::info!(name = %self.config.name, requested_status = requested.api_name(), "signed on");
+
+        // The stream lives as long as the connection, so no deadline on the call itself;
+        // only the answer to opening it is bounded.
+        let request = ConnectRequest {
+            running_tasks: self.tasks.leases(),
+        };
+        let result = tokio::select! {
+            biased;
+            () = self.stop.cancelled() => return Ok(CycleEnd::Stopped),
+            result = tokio::time::timeout(CALL_TIMEOUT, api.connect_worker(request)) => result,
+        };
+        let mut stream = match result {
+            Ok(Ok(response)) => response.into_inner(),
+            Ok(Err(status)) => return classify(status, "ConnectWorker"),
+            Err(_) => {
+                return classify(
+                    Status::deadline_exceeded("opening the instruction stream timed out"),
+                    "ConnectWorker",
+                );
+            }
+        };
+        tracing::info!(running = self.tasks.len(), "connected to manager");
+
+        loop {
+            tokio::select! {
+                biased;
+                () = self.stop.cancelled() => return Ok(CycleEnd::Stopped),
+                // Sign on again: that tells a forgotten worker (register anew) from a
+                // stale signal left from before the last registration (carry on).
+                () = self.upstream.unauthenticated() => {
+                    return Ok(CycleEnd::Lost {
+                        reason: "the manager refused a task update as unauthenticated".into(),
+                        was_connected: true,
+                    });
+                }
+                message = stream.message() => match message {
+                    Ok(Some(instruction)) => self.handle(instruction),
+                    Ok(None) => {
+                        return Ok(CycleEnd::Lost {
+                            reason: "the manager closed the instruction stream".into(),
+                            was_connected: true,
+                        });
+                    }
+                    Err(status) if status.code() == Code::Unauthenticated => return Ok(CycleEnd::Unauthenticated),
+                    Err(status) => {
+                        return Ok(CycleEnd::Lost {
+                            reason: status.to_string(),
+                            was_connected: true,
+                        });
+                    }
+                },
+            }
+        }
+    }
+
+    fn handle(&mut self, instruction: Instruction) {
+        match instruction.kind {
+            Some(Kind::AssignTask(task)) => {
+                if self.tasks.len() >= self.config.slots as usize {
+                    tracing::warn!(task_id = %task.task_id, slots = self.config.slots, "assigned more tasks than slots; running it anyway");
+                }
+                self.tasks.start(task, &self.stop);
+            }
+            Some(Kind::AbortTask(abort)) => {
+                if self.tasks.abort(&abort.task_id, abort.lease_epoch) {
+                    tracing::info!(task_id = %abort.task_id, reason = %abort.reason, "aborting task");
+                } else {
+                    tracing::debug!(task_id = %abort.task_id, lease_epoch = abort.lease_epoch, "abort for a task lease not running here");
+                }
+            }
+            Some(Kind::ChangeStatus(change)) => self.change_status(change),
+            None => tracing::debug!("ignoring an empty instruction"),
+        }
+    }
+
+    /// Logs the requested status; "offline" stops the worker (lazily: once idle).
+    /// Sleeping, waking and restarting are handled in a later issue.
+    fn change_status(&mut self, change: ChangeStatus) {
+        let status = WorkerStatus::try_from(change.status).unwrap_or(WorkerStatus::Unspecified);
+        tracing::info!(
+            status = status.api_name(),
+            lazy = change.lazy,
+            "the manager requests a status change"
+        );
+        self.lazy_offline = None;
+        if status != WorkerStatus::Offline {
+            return;
+        }
+        if !change.lazy {
+            tracing::info!("going offline as the manager requested");
+            self.stop.cancel();
+            return;
+        }
+        let mut count = self.tasks.watch_count();
+        let stop = self.stop.clone();
+        self.lazy_offline = Some(AbortOnDropHandle::new(tokio::spawn(async move {
+            if count.wait_for(|running| *running == 0).await.is_ok() {
+                tracing::info!("tasks finished; going offline as the manager requested");
+                stop.cancel();
+            }
+        })));
+    }
+
+    /// Aborts the running tasks (no reports) and signs off.
+    async fn shut_down(&mut self) {
+        self.stop.cancel();
+        self.lazy_offline = None;
+        if !self.tasks.wait_all(TASK_STOP_TIMEOUT).await {
+            tracing::warn!("some tasks did not stop in time");
+        }
+        if !self.signed_on {
+            return;
+        }
+        let mut request = unary(SignOffRequest {
+            reason: "worker shutting down".into(),
+        });
+        request.set_timeout(SIGN_OFF_TIMEOUT);
+        match tokio::time::timeout(SIGN_OFF_TIMEOUT, self.client.api().sign_off(request)).await {
+            Ok(Ok(_)) => tracing::info!("signed off"),
+            Ok(Err(status)) => tracing::warn!(%status, "sign-off failed"),
+            Err(_) => tracing::warn!("sign-off timed out"),
+        }
+    }
+}
+
+/// A failed SignOn or ConnectWorker: unknown worker, retry later, or give up.
+fn classify(status: Status, call: &'static str) -> Result<CycleEnd, WorkerError> {
+    if status.code() == Code::Unauthenticated {
+        Ok(CycleEnd::Unauthenticated)
+    } else if is_transient(&status) {
+        Ok(CycleEnd::Lost {
+            reason: status.to_string(),
+            was_connected: false,
+        })
+    } else {
+        Err(WorkerError::rejected(call, status))
+    }
+}

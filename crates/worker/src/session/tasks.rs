@@ -1,0 +1,154 @@
+//! The tasks this worker process is running: one runner per task lease, abortable one by
+//! one or all at once, and listed as leases when the worker reconnects.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use castanet_protocol::v1::{AssignTask, TaskLease};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::runner::{self, Outcome, RunnerDeps};
+
+/// The running-task table.
+pub struct RunningTasks {
+    deps: RunnerDeps,
+    table: Arc<Mutex<HashMap<String, Entry>>>,
+    tracker: TaskTracker,
+    /// How many tasks are in the table (for "go offline once idle").
+    count: watch::Sender<usize>,
+}
+
+struct Entry {
+    lease_epoch: u64,
+    cancel: CancellationToken,
+}
+
+impl RunningTasks {
+    pub fn new(deps: RunnerDeps) -> Self {
+        Self {
+            deps,
+            table: Arc::default(),
+            tracker: TaskTracker::new(),
+            count: watch::Sender::new(0),
+        }
+    }
+
+    /// Starts a runner for `task`; its token is a child of `parent`. A repeated assignment
+    /// of the same lease is ignored; a newer lease of a running task replaces the old run.
+    pub fn start(&self, task: AssignTask, parent: &CancellationToken) {
+        let task_id = task.task_id.clone();
+        let lease_epoch = task.lease_epoch;
+        let cancel = parent.child_token();
+        {
+            let mut table = self.lock();
+            if let Some(old) = table.get(&task_id) {
+                if old.lease_epoch == lease_epoch {
+                    tracing::debug!(%task_id, lease_epoch, "task already running; ignoring the repeated assignment");
+                    return;
+                }
+                tracing::info!(%task_id, old = old.lease_epoch, new = lease_epoch, "task reassigned with a new lease; restarting it");
+                old.cancel.cancel();
+            }
+            table.insert(
+                task_id.clone(),
+                Entry {
+                    lease_epoch,
+                    cancel: cancel.clone(),
+                },
+            );
+            self.count.send_replace(table.len());
+        }
+        tracing::info!(
+            %task_id,
+            task = %task.task_name,
+            job = %task.job_name,
+            slot = task.slot,
+            "task started"
+        );
+        let deps = self.deps.clone();
+        let table = self.table.clone();
+        let count = self.count.clone();
+        self.tracker.spawn(async move {
+            let outcome = runner::run_task(&deps, task, cancel).await;
+            {
+                let mut table = table.lock().unwrap_or_else(PoisonError::into_inner);
+                if table
+                    .get(&task_id)
+                    .is_some_and(|e| e.lease_epoch == lease_epoch)
+                {
+                    table.remove(&task_id);
+                }
+                count.send_replace(table.len());
+            }
+            match outcome {
+                Outcome::Completed => tracing::info!(%task_id, "task finished: completed"),
+                Outcome::Failed(reason) => {
+                    tracing::info!(%task_id, %reason, "task finished: failed")
+                }
+                Outcome::Aborted => tracing::info!(%task_id, "task aborted"),
+                Outcome::Stopped(reason) => tracing::warn!(%task_id, %reason, "task stopped"),
+            }
+        });
+    }
+
+    /// Aborts the task if it runs under `lease_epoch` or an older lease (0 = any lease).
+    /// Returns whether a task was aborted.
+    pub fn abort(&self, task_id: &str, lease_epoch: u64) -> bool {
+        let mut table = self.lock();
+        let matches = table
+            .get(task_id)
+            .is_some_and(|e| lease_epoch == 0 || e.lease_epoch <= lease_epoch);
+        if matches && let Some(entry) = table.remove(task_id) {
+            entry.cancel.cancel();
+            self.count.send_replace(table.len());
+        }
+        matches
+    }
+
+    /// Aborts every running task.
+    pub fn abort_all(&self) {
+        let mut table = self.lock();
+        for (_, entry) in table.drain() {
+            entry.cancel.cancel();
+        }
+        self.count.send_replace(0);
+    }
+
+    /// The leases of the running tasks, for ConnectRequest.
+    pub fn leases(&self) -> Vec<TaskLease> {
+        let mut leases: Vec<TaskLease> = self
+            .lock()
+            .iter()
+            .map(|(task_id, entry)| TaskLease {
+                task_id: task_id.clone(),
+                lease_epoch: entry.lease_epoch,
+            })
+            .collect();
+        leases.sort_by(|a, b| a.task_id.cmp(&b.task_id));
+        leases
+    }
+
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Follows the number of running tasks.
+    pub fn watch_count(&self) -> watch::Receiver<usize> {
+        self.count.subscribe()
+    }
+
+    /// Waits (up to `limit`) for every runner ever started to end; false on timeout.
+    pub async fn wait_all(&self, limit: Duration) -> bool {
+        self.tracker.close();
+        tokio::time::timeout(limit, self.tracker.wait())
+            .await
+            .is_ok()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
+        self.table.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}

@@ -1,0 +1,168 @@
+//! Task updates to the manager, in order and idempotent: one `Upstream` numbers every
+//! update with the worker's next sequence number and delivers it, retrying the same number
+//! while the manager is unreachable, so a retry is never applied twice.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use castanet_protocol::v1::TaskUpdate;
+use tokio::sync::{Mutex, Notify};
+use tokio_util::sync::CancellationToken;
+use tonic::{Code, Status};
+
+use crate::backoff::Backoff;
+use crate::client::{ManagerClient, is_transient, unary};
+
+/// Why an update was not delivered.
+#[derive(Debug, thiserror::Error)]
+pub enum UpdateError {
+    /// The task is no longer this worker's (reassigned, canceled or deleted): stop it.
+    #[error("lease lost: {0}")]
+    LeaseLost(String),
+    /// The manager no longer knows this worker; the session registers again.
+    #[error("the manager no longer knows this worker")]
+    Unauthenticated,
+    /// The sender's cancellation token fired first.
+    #[error("canceled")]
+    Canceled,
+    /// The manager refused the update for another reason.
+    #[error("the manager rejected the update: {0}")]
+    Rejected(Box<Status>),
+}
+
+/// The one sender of task updates, shared by every runner.
+pub struct Upstream {
+    client: ManagerClient,
+    /// Held while one update is numbered and delivered, so numbers arrive in order.
+    send_lock: Mutex<()>,
+    next_sequence: AtomicU64,
+    unauthenticated: Notify,
+}
+
+impl Upstream {
+    pub fn new(client: ManagerClient) -> Self {
+        Self {
+            client,
+            send_lock: Mutex::new(()),
+            next_sequence: AtomicU64::new(1),
+            unauthenticated: Notify::new(),
+        }
+    }
+
+    /// After a sign-on: never reuse a number the manager has applied.
+    pub fn continue_after(&self, last_applied: u64) {
+        self.next_sequence
+            .fetch_max(last_applied.saturating_add(1), Ordering::SeqCst);
+    }
+
+    /// After registering as a new worker: numbering starts over from the manager's value.
+    pub fn restart_after(&self, last_applied: u64) {
+        self.next_sequence
+            .store(last_applied.saturating_add(1), Ordering::SeqCst);
+    }
+
+    /// The number the next update will get.
+    #[cfg(test)]
+    pub fn next_sequence(&self) -> u64 {
+        self.next_sequence.load(Ordering::SeqCst)
+    }
+
+    /// Resolves when an update was refused because the manager no longer knows this worker.
+    pub async fn unauthenticated(&self) {
+        self.unauthenticated.notified().await;
+    }
+
+    /// Numbers and delivers `update`, retrying transport failures with capped backoff until
+    /// it is delivered or `cancel` fires. Returns whether the manager applied it (`false`:
+    /// it had applied this number before).
+    pub async fn send(
+        &self,
+        mut update: TaskUpdate,
+        cancel: &CancellationToken,
+    ) -> Result<bool, UpdateError> {
+        let _turn = tokio::select! {
+            biased;
+            () = cancel.cancelled() => return Err(UpdateError::Canceled),
+            turn = self.send_lock.lock() => turn,
+        };
+        update.sequence = self.next_sequence.fetch_add(1, Ordering::SeqCst);
+        let mut backoff = Backoff::default();
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let mut api = self.client.api();
+            let result = tokio::select! {
+                biased;
+                () = cancel.cancelled() => return Err(UpdateError::Canceled),
+                result = api.update_task(unary(update.clone())) => result,
+            };
+            let status = match result {
+                Ok(ack) => return Ok(ack.into_inner().applied),
+                Err(status) => status,
+            };
+            if !is_transient(&status) {
+                return Err(self.refused(&update, status));
+            }
+            let delay = backoff.next_delay();
+            if attempt == 1 {
+                tracing::warn!(task_id = %update.task_id, sequence = update.sequence, %status, "task update not delivered; retrying");
+            } else {
+                tracing::debug!(task_id = %update.task_id, sequence = update.sequence, attempt, ?delay, %status, "task update still not delivered");
+            }
+            tokio::select! {
+                biased;
+                () = cancel.cancelled() => return Err(UpdateError::Canceled),
+                () = tokio::time::sleep(delay) => {}
+            }
+        }
+    }
+
+    fn refused(&self, update: &TaskUpdate, status: Status) -> UpdateError {
+        tracing::debug!(task_id = %update.task_id, sequence = update.sequence, %status, "task update refused");
+        match status.code() {
+            Code::FailedPrecondition | Code::NotFound => {
+                UpdateError::LeaseLost(status.message().to_string())
+            }
+            Code::Unauthenticated => {
+                self.unauthenticated.notify_one();
+                UpdateError::Unauthenticated
+            }
+            _ => UpdateError::Rejected(Box::new(status)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn sequence_numbers_follow_the_manager() -> Result<(), crate::error::WorkerError> {
+        let upstream = Upstream::new(ManagerClient::new("http://127.0.0.1:1")?);
+        assert_eq!(upstream.next_sequence(), 1);
+        upstream.continue_after(41);
+        assert_eq!(upstream.next_sequence(), 42);
+        // A manager that lags behind (it lost our newest updates) never makes us reuse numbers.
+        upstream.continue_after(10);
+        assert_eq!(upstream.next_sequence(), 42);
+        // A new identity starts over.
+        upstream.restart_after(0);
+        assert_eq!(upstream.next_sequence(), 1);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn canceled_sends_give_up() -> Result<(), crate::error::WorkerError> {
+        // Nothing listens on port 1: the update would be retried forever.
+        let upstream = Upstream::new(ManagerClient::new("http://127.0.0.1:1")?);
+        let cancel = CancellationToken::new();
+        let sending = upstream.send(TaskUpdate::default(), &cancel);
+        tokio::pin!(sending);
+        tokio::select! {
+            _ = &mut sending => panic!("an unreachable manager cannot acknowledge"),
+            () = tokio::task::yield_now() => {}
+        }
+        cancel.cancel();
+        assert!(matches!(sending.await, Err(UpdateError::Canceled)));
+        Ok(())
+    }
+}

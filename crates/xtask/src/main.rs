@@ -1,0 +1,106 @@
+//! Developer tasks. `cargo xtask test` installs what the tests need (system packages when
+//! run as root or with --install-deps; otherwise it prints the command that would) and runs
+//! every suite: formatting, lints, and all tests.
+use std::process::{Command, ExitCode};
+
+use anyhow::{Context, bail};
+
+/// Debian packages the test suites use: real Blender and FFmpeg render and encode frames,
+/// Chromium drives the dashboard.
+const APT_PACKAGES: &[&str] = &["ffmpeg", "blender", "chromium"];
+
+/// Commands the packages above provide, to tell whether they are installed.
+const NEEDED_COMMANDS: &[(&str, &str)] = &[("ffmpeg", "ffmpeg"), ("blender", "blender"), ("chromium", "chromium")];
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("test") => test(&args[1..]),
+        _ => {
+            eprintln!("usage: cargo xtask test [--install-deps] [--skip-lints]");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+fn have_command(name: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {name} >/dev/null 2>&1")])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn run(program: &str, args: &[&str]) -> anyhow::Result<()> {
+    println!("xtask: running {program} {}", args.join(" "));
+    let status = Command::new(program)
+        .args(args)
+        .status()
+        .with_context(|| format!("cannot start {program}"))?;
+    if !status.success() {
+        bail!("{program} {} failed ({status})", args.join(" "));
+    }
+    Ok(())
+}
+
+/// Installs missing system packages when allowed; otherwise says how.
+fn ensure_system_packages(install: bool) -> anyhow::Result<()> {
+    let missing: Vec<&str> = NEEDED_COMMANDS
+        .iter()
+        .filter(|(command, _)| !have_command(command))
+        .map(|(_, package)| *package)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let command = format!("apt-get update && apt-get install -y --no-install-recommends {}", APT_PACKAGES.join(" "));
+    if !install {
+        println!("xtask: missing system packages: {}; tests that need them will say so and skip.", missing.join(", "));
+        println!("xtask: install them with: sudo sh -c '{command}'  (or run: cargo xtask test --install-deps)");
+        return Ok(());
+    }
+    let prefix: &[&str] = if is_root() { &[] } else { &["sudo"] };
+    let mut update: Vec<&str> = prefix.to_vec();
+    update.extend(["apt-get", "update", "-q"]);
+    run(update[0], &update[1..])?;
+    let mut install_args: Vec<&str> = prefix.to_vec();
+    install_args.extend(["apt-get", "install", "-y", "-q", "--no-install-recommends"]);
+    install_args.extend(APT_PACKAGES);
+    // Non-interactive, so a CI run never waits on a prompt.
+    let status = Command::new(install_args[0])
+        .args(&install_args[1..])
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .status()
+        .context("cannot run apt-get")?;
+    if !status.success() {
+        bail!("installing {} failed ({status})", APT_PACKAGES.join(" "));
+    }
+    Ok(())
+}
+
+fn test(args: &[String]) -> anyhow::Result<()> {
+    let install = args.iter().any(|a| a == "--install-deps") || is_root();
+    let skip_lints = args.iter().any(|a| a == "--skip-lints");
+    ensure_system_packages(install)?;
+    if !skip_lints {
+        run("cargo", &["fmt", "--all", "--", "--check"])?;
+        run("cargo", &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
+    }
+    run("cargo", &["test", "--workspace", "--all-targets"])?;
+    println!("xtask: all suites passed");
+    Ok(())
+}
