@@ -33,7 +33,10 @@ impl ApiClient {
         if status == StatusCode::NO_CONTENT {
             return Ok(Answer::Empty);
         }
-        let text = response.text().await.with_context(|| format!("{what}: reading the answer"))?;
+        let text = response
+            .text()
+            .await
+            .with_context(|| format!("{what}: reading the answer"))?;
         if status.is_success() {
             let json = serde_json::from_str(&text).unwrap_or(Value::String(text));
             return Ok(Answer::Json(json));
@@ -68,20 +71,22 @@ impl ApiClient {
 
     pub async fn get_text(&self, path: &str) -> anyhow::Result<String> {
         let url = format!("{}{path}", self.base);
-        let response = self
-            .http
-            .get(url)
-            .send()
-            .await
-            .with_context(|| format!("GET {path}: cannot reach the manager at {}", self.base))?;
+        let response =
+            self.http.get(url).send().await.with_context(|| {
+                format!("GET {path}: cannot reach the manager at {}", self.base)
+            })?;
         if !response.status().is_success() {
-            return Err(anyhow!("GET {path}: the manager answered {}", response.status()));
+            return Err(anyhow!(
+                "GET {path}: the manager answered {}",
+                response.status()
+            ));
         }
         Ok(response.text().await?)
     }
 
     pub async fn post_json(&self, path: &str, body: &Value) -> anyhow::Result<Answer> {
         let url = format!("{}{path}", self.base);
-        self.send(&format!("POST {path}"), self.http.post(url).json(body)).await
+        self.send(&format!("POST {path}"), self.http.post(url).json(body))
+            .await
     }
 }

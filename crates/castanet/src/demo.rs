@@ -29,7 +29,8 @@ pub struct DemoArgs {
 }
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
-    std::fs::create_dir_all(&args.dir).with_context(|| format!("cannot create {}", args.dir.display()))?;
+    std::fs::create_dir_all(&args.dir)
+        .with_context(|| format!("cannot create {}", args.dir.display()))?;
     let (mut config, _) = ManagerConfig::load_or_create(&args.dir.join("castanet-manager.toml"))?;
     config.listen = args.listen.clone();
     let secret = config.registration_secret.clone();
@@ -41,14 +42,20 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let workers_stop = CancellationToken::new();
     let mut workers = Vec::new();
     for n in 1..=2 {
-        let mut worker = WorkerConfig::with_defaults(url.clone(), args.dir.join(format!("worker-{n}")));
+        let mut worker =
+            WorkerConfig::with_defaults(url.clone(), args.dir.join(format!("worker-{n}")));
         worker.name = format!("demo-worker-{n}");
         worker.registration_secret = Some(secret.clone());
         let stop = workers_stop.clone();
-        workers.push(tokio::spawn(async move { castanet_worker::run(worker, stop).await }));
+        workers.push(tokio::spawn(async move {
+            castanet_worker::run(worker, stop).await
+        }));
     }
 
-    println!("Castanet demo farm: manager at {url} with 2 workers (files in {})", args.dir.display());
+    println!(
+        "Castanet demo farm: manager at {url} with 2 workers (files in {})",
+        args.dir.display()
+    );
     println!("  API:     {url}/api/v3/version, {url}/api/v3/jobs");
     println!("  CLI:     castanet --manager {url} jobs");
     let outcome = tokio::select! {
@@ -59,10 +66,16 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         Some(Ok(status)) => {
             println!("sample job {status}");
             if !args.exit_when_done {
-                println!("the farm keeps running; submit more with `castanet --manager {url} submit echo-sleep-test --set message=hi --wait`. Ctrl-C stops it.");
+                println!(
+                    "the farm keeps running; submit more with `castanet --manager {url} submit echo-sleep-test --set message=hi --wait`. Ctrl-C stops it."
+                );
                 super::signals::stop_requested().await;
             }
-            if status == "completed" { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+            if status == "completed" {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
         }
         Some(Err(e)) => {
             eprintln!("error: {e:#}");
@@ -102,7 +115,11 @@ async fn run_sample_job(url: &str, tasks: u32) -> anyhow::Result<String> {
     let Answer::Json(job) = client.post_json("/api/v3/jobs", &body).await? else {
         bail!("the manager accepted the sample job but returned no job");
     };
-    let id = job.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
+    let id = job
+        .get("id")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
     println!("submitted sample job {id}: castanet --manager {url} tasks {id}");
     super::jobs_cmd::follow_job(&client, &id).await
 }

@@ -41,7 +41,10 @@ fn typed_settings(job_type: &Value, pairs: &[String]) -> anyhow::Result<Map<Stri
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default();
-    let known: Vec<&str> = definitions.iter().filter_map(|d| d.get("key").and_then(Value::as_str)).collect();
+    let known: Vec<&str> = definitions
+        .iter()
+        .filter_map(|d| d.get("key").and_then(Value::as_str))
+        .collect();
     let mut settings = Map::new();
     for pair in pairs {
         let (key, raw) = pair
@@ -50,18 +53,33 @@ fn typed_settings(job_type: &Value, pairs: &[String]) -> anyhow::Result<Map<Stri
         let definition = definitions
             .iter()
             .find(|d| d.get("key").and_then(Value::as_str) == Some(key))
-            .ok_or_else(|| anyhow!("the job type has no setting \"{key}\"; its settings: {}", known.join(", ")))?;
-        let kind = definition.get("type").and_then(Value::as_str).unwrap_or("string");
-        let value = match kind {
-            "int32" => json!(raw.trim().parse::<i32>().with_context(|| format!("setting {key} must be a whole number, got \"{raw}\""))?),
-            "float" => json!(raw.trim().parse::<f64>().with_context(|| format!("setting {key} must be a number, got \"{raw}\""))?),
-            "bool" => match raw.trim().to_ascii_lowercase().as_str() {
-                "true" | "yes" | "1" | "on" => json!(true),
-                "false" | "no" | "0" | "off" => json!(false),
-                _ => bail!("setting {key} must be true or false, got \"{raw}\""),
-            },
-            _ => json!(raw),
-        };
+            .ok_or_else(|| {
+                anyhow!(
+                    "the job type has no setting \"{key}\"; its settings: {}",
+                    known.join(", ")
+                )
+            })?;
+        let kind = definition
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or("string");
+        let value =
+            match kind {
+                "int32" => json!(raw.trim().parse::<i32>().with_context(|| format!(
+                    "setting {key} must be a whole number, got \"{raw}\""
+                ))?),
+                "float" => {
+                    json!(raw.trim().parse::<f64>().with_context(|| format!(
+                        "setting {key} must be a number, got \"{raw}\""
+                    ))?)
+                }
+                "bool" => match raw.trim().to_ascii_lowercase().as_str() {
+                    "true" | "yes" | "1" | "on" => json!(true),
+                    "false" | "no" | "0" | "off" => json!(false),
+                    _ => bail!("setting {key} must be true or false, got \"{raw}\""),
+                },
+                _ => json!(raw),
+            };
         settings.insert(key.to_string(), value);
     }
     Ok(settings)
@@ -69,7 +87,9 @@ fn typed_settings(job_type: &Value, pairs: &[String]) -> anyhow::Result<Map<Stri
 
 pub async fn submit(manager: &str, args: SubmitArgs) -> anyhow::Result<ExitCode> {
     let client = ApiClient::new(manager);
-    let job_type = client.get_json(&format!("/api/v3/jobs/type/{}", args.job_type)).await?;
+    let job_type = client
+        .get_json(&format!("/api/v3/jobs/type/{}", args.job_type))
+        .await?;
     let settings = typed_settings(&job_type, &args.settings)?;
     let body = json!({
         "name": args.name.unwrap_or_else(|| args.job_type.clone()),
@@ -84,14 +104,22 @@ pub async fn submit(manager: &str, args: SubmitArgs) -> anyhow::Result<ExitCode>
     let Answer::Json(job) = client.post_json("/api/v3/jobs", &body).await? else {
         bail!("the manager accepted the job but returned no job");
     };
-    let id = job.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
+    let id = job
+        .get("id")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
     println!("submitted job {id}");
     if !args.wait {
         return Ok(ExitCode::SUCCESS);
     }
     let status = follow_job(&client, &id).await?;
     println!("job {id} {status}");
-    Ok(if status == "completed" { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if status == "completed" {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// Shows a progress bar for a job until it completes, fails or is canceled; returns
@@ -99,13 +127,22 @@ pub async fn submit(manager: &str, args: SubmitArgs) -> anyhow::Result<ExitCode>
 pub async fn follow_job(client: &ApiClient, job_id: &str) -> anyhow::Result<String> {
     let bar = ProgressBar::new(0);
     bar.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} steps  {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} steps  {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     loop {
         let job = client.get_json(&format!("/api/v3/jobs/{job_id}")).await?;
-        let status = job.get("status").and_then(Value::as_str).unwrap_or("unknown").to_string();
-        let done = job.get("steps_completed").and_then(Value::as_u64).unwrap_or(0);
+        let status = job
+            .get("status")
+            .and_then(Value::as_str)
+            .unwrap_or("unknown")
+            .to_string();
+        let done = job
+            .get("steps_completed")
+            .and_then(Value::as_u64)
+            .unwrap_or(0);
         let total = job.get("steps_total").and_then(Value::as_u64).unwrap_or(0);
         bar.set_length(total);
         bar.set_position(done);
@@ -125,12 +162,21 @@ fn text<'a>(v: &'a Value, key: &str) -> &'a str {
 pub async fn list_jobs(manager: &str) -> anyhow::Result<ExitCode> {
     let client = ApiClient::new(manager);
     let answer = client.get_json("/api/v3/jobs").await?;
-    let jobs = answer.get("jobs").and_then(Value::as_array).cloned().unwrap_or_default();
-    println!("{:<36}  {:<24}  {:<20}  {:<16}  {:>4}  {:>11}  CREATED", "ID", "NAME", "TYPE", "STATUS", "PRIO", "STEPS");
+    let jobs = answer
+        .get("jobs")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    println!(
+        "{:<36}  {:<24}  {:<20}  {:<16}  {:>4}  {:>11}  CREATED",
+        "ID", "NAME", "TYPE", "STATUS", "PRIO", "STEPS"
+    );
     for job in &jobs {
         let steps = format!(
             "{}/{}",
-            job.get("steps_completed").and_then(Value::as_i64).unwrap_or(0),
+            job.get("steps_completed")
+                .and_then(Value::as_i64)
+                .unwrap_or(0),
             job.get("steps_total").and_then(Value::as_i64).unwrap_or(0)
         );
         println!(
@@ -149,9 +195,18 @@ pub async fn list_jobs(manager: &str) -> anyhow::Result<ExitCode> {
 
 pub async fn list_tasks(manager: &str, job_id: &str) -> anyhow::Result<ExitCode> {
     let client = ApiClient::new(manager);
-    let answer = client.get_json(&format!("/api/v3/jobs/{job_id}/tasks")).await?;
-    let tasks = answer.get("tasks").and_then(Value::as_array).cloned().unwrap_or_default();
-    println!("{:>5}  {:<36}  {:<20}  {:<10}  {:<11}  {:<16}  ACTIVITY", "#", "ID", "NAME", "TYPE", "STATUS", "WORKER");
+    let answer = client
+        .get_json(&format!("/api/v3/jobs/{job_id}/tasks"))
+        .await?;
+    let tasks = answer
+        .get("tasks")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    println!(
+        "{:>5}  {:<36}  {:<20}  {:<10}  {:<11}  {:<16}  ACTIVITY",
+        "#", "ID", "NAME", "TYPE", "STATUS", "WORKER"
+    );
     for task in &tasks {
         let worker = task.get("worker").map(|w| text(w, "name")).unwrap_or("");
         let mut status = text(task, "status").to_string();
@@ -160,7 +215,9 @@ pub async fn list_tasks(manager: &str, job_id: &str) -> anyhow::Result<ExitCode>
         }
         println!(
             "{:>5}  {:<36}  {:<20}  {:<10}  {:<11}  {:<16}  {}",
-            task.get("index_in_job").and_then(Value::as_i64).unwrap_or(0),
+            task.get("index_in_job")
+                .and_then(Value::as_i64)
+                .unwrap_or(0),
             text(task, "id"),
             text(task, "name"),
             text(task, "task_type"),
@@ -195,14 +252,25 @@ mod tests {
             {"key": "sleep_repeats", "type": "int32"},
             {"key": "fast", "type": "bool"},
         ]});
-        let pairs = vec!["message=a=b".to_string(), "sleep_repeats=3".into(), "fast=yes".into()];
+        let pairs = vec![
+            "message=a=b".to_string(),
+            "sleep_repeats=3".into(),
+            "fast=yes".into(),
+        ];
         let settings = typed_settings(&job_type, &pairs).unwrap();
         assert_eq!(settings["message"], json!("a=b"));
         assert_eq!(settings["sleep_repeats"], json!(3));
         assert_eq!(settings["fast"], json!(true));
-        let err = typed_settings(&job_type, &["mesage=x".into()]).unwrap_err().to_string();
-        assert!(err.contains("\"mesage\"") && err.contains("message, sleep_repeats"), "{err}");
-        let err = typed_settings(&job_type, &["sleep_repeats=many".into()]).unwrap_err().to_string();
+        let err = typed_settings(&job_type, &["mesage=x".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("\"mesage\"") && err.contains("message, sleep_repeats"),
+            "{err}"
+        );
+        let err = typed_settings(&job_type, &["sleep_repeats=many".into()])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("whole number"), "{err}");
     }
 }

@@ -12,10 +12,19 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "castanet", version, about = "Castanet render farm: manager, worker and command-line client")]
+#[command(
+    name = "castanet",
+    version,
+    about = "Castanet render farm: manager, worker and command-line client"
+)]
 struct Cli {
     /// Manager to talk to (CLI verbs).
-    #[arg(long, global = true, env = "CASTANET_MANAGER", default_value = "http://localhost:8080")]
+    #[arg(
+        long,
+        global = true,
+        env = "CASTANET_MANAGER",
+        default_value = "http://localhost:8080"
+    )]
     manager: String,
     #[command(subcommand)]
     command: Command,

@@ -28,7 +28,9 @@ pub async fn run(args: ManagerArgs) -> anyhow::Result<ExitCode> {
     if let Some(listen) = args.listen {
         config.listen = listen;
     }
-    let manager = castanet_manager::start(config).await.context("cannot start the manager")?;
+    let manager = castanet_manager::start(config)
+        .await
+        .context("cannot start the manager")?;
     // On stdout, so scripts and tests can pick up the port when listening on port 0.
     println!("castanet manager listening on http://{}", manager.addr);
     super::signals::stop_requested().await;

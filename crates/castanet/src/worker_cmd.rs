@@ -29,7 +29,9 @@ pub struct WorkerArgs {
 }
 
 pub fn config_from(args: WorkerArgs) -> WorkerConfig {
-    let data_dir = args.data_dir.unwrap_or_else(castanet_worker::default_data_dir);
+    let data_dir = args
+        .data_dir
+        .unwrap_or_else(castanet_worker::default_data_dir);
     let mut config = WorkerConfig::with_defaults(args.manager_url, data_dir);
     config.registration_secret = args.registration_secret;
     if let Some(name) = args.name {

@@ -30,8 +30,19 @@ fn submit_wait_then_list_jobs_tasks_and_logs() {
 
     let (ok, out, err) = castanet(
         &url,
-        &["submit", "echo-sleep-test", "--name", "from the cli", "--set", "message=hi there",
-          "--set", "sleep_repeats=2", "--set", "sleep_duration_seconds=0", "--wait"],
+        &[
+            "submit",
+            "echo-sleep-test",
+            "--name",
+            "from the cli",
+            "--set",
+            "message=hi there",
+            "--set",
+            "sleep_repeats=2",
+            "--set",
+            "sleep_duration_seconds=0",
+            "--wait",
+        ],
     );
     assert!(ok, "submit --wait succeeds:\n{out}\n{err}");
     let job_id = out
@@ -43,25 +54,41 @@ fn submit_wait_then_list_jobs_tasks_and_logs() {
     assert!(out.contains(&format!("job {job_id} completed")), "{out}");
 
     let (ok, out, _) = castanet(&url, &["jobs"]);
-    assert!(ok && out.contains(&job_id) && out.contains("from the cli") && out.contains("completed"), "{out}");
+    assert!(
+        ok && out.contains(&job_id) && out.contains("from the cli") && out.contains("completed"),
+        "{out}"
+    );
 
     let (ok, out, _) = castanet(&url, &["tasks", &job_id]);
     assert!(ok, "{out}");
     let rows: Vec<&str> = out.lines().skip(1).collect();
     assert_eq!(rows.len(), 3, "{out}");
-    assert!(rows.iter().all(|r| r.contains("completed") && r.contains("cli-worker")), "{out}");
+    assert!(
+        rows.iter()
+            .all(|r| r.contains("completed") && r.contains("cli-worker")),
+        "{out}"
+    );
     let echo_task = rows[0].split_whitespace().nth(1).expect("task id column");
 
     let (ok, out, _) = castanet(&url, &["logs", echo_task]);
-    assert!(ok && out.contains("hi there") && out.contains("Task assigned to worker cli-worker"), "{out}");
+    assert!(
+        ok && out.contains("hi there") && out.contains("Task assigned to worker cli-worker"),
+        "{out}"
+    );
 
     // Mistakes are named, and nothing is submitted.
-    let (ok, _, err) = castanet(&url, &["submit", "echo-sleep-test", "--set", "sleep_repeats=lots"]);
+    let (ok, _, err) = castanet(
+        &url,
+        &["submit", "echo-sleep-test", "--set", "sleep_repeats=lots"],
+    );
     assert!(!ok && err.contains("sleep_repeats"), "{err}");
     let (ok, _, err) = castanet(&url, &["submit", "no-such-type"]);
     assert!(!ok && err.contains("no-such-type"), "{err}");
     let (ok, _, err) = castanet(&url, &["submit", "echo-sleep-test"]);
-    assert!(!ok && err.contains("message"), "a missing required setting is named: {err}");
+    assert!(
+        !ok && err.contains("message"),
+        "a missing required setting is named: {err}"
+    );
     let (_, out, _) = castanet(&url, &["jobs"]);
     assert_eq!(out.lines().count(), 2, "still only the one job:\n{out}");
 
@@ -74,7 +101,15 @@ fn the_demo_runs_its_sample_job_to_completion() {
     let dir = tempfile::tempdir().unwrap();
     let demo_dir = dir.path().join("demo");
     let mut child = Command::new(BIN)
-        .args(["demo", "--listen", "127.0.0.1:0", "--tasks", "3", "--exit-when-done", "--dir"])
+        .args([
+            "demo",
+            "--listen",
+            "127.0.0.1:0",
+            "--tasks",
+            "3",
+            "--exit-when-done",
+            "--dir",
+        ])
         .arg(&demo_dir)
         .env("CASTANET_LOG", "warn")
         .stdout(std::process::Stdio::piped())

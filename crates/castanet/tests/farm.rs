@@ -7,7 +7,9 @@ use common::{Api, ManagerProcess, WorkerProcess, completed};
 use serde_json::Value;
 
 fn assignments(log: &str) -> usize {
-    log.lines().filter(|l| l.contains("Task assigned to worker")).count()
+    log.lines()
+        .filter(|l| l.contains("Task assigned to worker"))
+        .count()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -19,7 +21,8 @@ async fn two_workers_run_a_40_task_job_once_each_with_readable_logs() {
     let two = WorkerProcess::start(&manager, &dir.path().join("w2"), "worker-two", 2);
 
     let job = api.submit_echo_sleep(39, 0).await;
-    api.wait_for_job(&job, Duration::from_secs(60), completed).await;
+    api.wait_for_job(&job, Duration::from_secs(60), completed)
+        .await;
 
     let tasks = api.tasks(&job).await;
     assert_eq!(tasks.len(), 40);
@@ -30,13 +33,25 @@ async fn two_workers_run_a_40_task_job_once_each_with_readable_logs() {
         let log = api.task_log(id).await;
         assert_eq!(assignments(&log), 1, "task {id} ran exactly once:\n{log}");
         if task["name"] == "echo" {
-            assert!(log.contains("hello from e2e"), "echo output in the log:\n{log}");
+            assert!(
+                log.contains("hello from e2e"),
+                "echo output in the log:\n{log}"
+            );
         } else {
             assert!(log.contains("slept"), "sleep output in the log:\n{log}");
         }
-        workers_used.insert(task["worker"]["name"].as_str().unwrap_or_default().to_string());
+        workers_used.insert(
+            task["worker"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        );
     }
-    assert_eq!(workers_used.len(), 2, "both workers took part: {workers_used:?}");
+    assert_eq!(
+        workers_used.len(),
+        2,
+        "both workers took part: {workers_used:?}"
+    );
 
     one.stop();
     two.stop();
@@ -54,19 +69,14 @@ async fn a_restarted_manager_has_every_job_and_its_worker_comes_back() {
     let job = api.submit_echo_sleep(4, 0).await;
     let before_job = api.get(&format!("/api/v3/jobs/{job}")).await;
     let before_tasks = api.tasks(&job).await;
+    let secret = manager.secret.clone();
     manager.stop();
 
     // Same database, same port; a worker started while the manager was down connects
     // once it is back.
     let worker = WorkerProcess::start_with(
         &format!("http://{address}"),
-        &std::fs::read_to_string(dir.path().join("castanet-manager.toml"))
-            .unwrap()
-            .lines()
-            .find_map(|l| l.strip_prefix("registration_secret = "))
-            .unwrap()
-            .trim_matches('"')
-            .to_string(),
+        &secret,
         &dir.path().join("w"),
         "late-worker",
         1,
@@ -76,7 +86,8 @@ async fn a_restarted_manager_has_every_job_and_its_worker_comes_back() {
     assert_eq!(after_job, before_job, "the job is unchanged by the restart");
     assert_eq!(api.tasks(&job).await, before_tasks, "all tasks are there");
 
-    api.wait_for_job(&job, Duration::from_secs(60), completed).await;
+    api.wait_for_job(&job, Duration::from_secs(60), completed)
+        .await;
     worker.stop();
     manager.stop();
 }
@@ -93,7 +104,9 @@ async fn a_worker_killed_mid_task_comes_back_and_the_farm_keeps_going() {
     // Wait until the victim is in the middle of a sleep task, then kill it.
     let tasks = api
         .wait_for_tasks(&job, Duration::from_secs(30), |tasks| {
-            tasks.iter().any(|t| t["status"] == "active" && t["name"] != "echo")
+            tasks
+                .iter()
+                .any(|t| t["status"] == "active" && t["name"] != "echo")
         })
         .await;
     let killed_task = tasks
@@ -107,13 +120,21 @@ async fn a_worker_killed_mid_task_comes_back_and_the_farm_keeps_going() {
     // The same worker comes back (same credentials) and a second one joins.
     let victim = WorkerProcess::start(&manager, &victim_dir, "victim", 1);
     let helper = WorkerProcess::start(&manager, &dir.path().join("helper"), "helper", 1);
-    api.wait_for_job(&job, Duration::from_secs(90), completed).await;
+    api.wait_for_job(&job, Duration::from_secs(90), completed)
+        .await;
 
     let task = api.get(&format!("/api/v3/tasks/{killed_task}")).await;
     assert_eq!(task["status"], "completed");
     let log = api.task_log(&killed_task).await;
-    assert_eq!(assignments(&log), 2, "run once before the kill and once after:\n{log}");
-    assert!(log.contains("reconnected without it"), "the hand-back is logged:\n{log}");
+    assert_eq!(
+        assignments(&log),
+        2,
+        "run once before the kill and once after:\n{log}"
+    );
+    assert!(
+        log.contains("reconnected without it"),
+        "the hand-back is logged:\n{log}"
+    );
     let workers: Vec<Value> = api.tasks(&job).await;
     assert!(workers.iter().all(|t| t["status"] == "completed"));
     victim.stop();
@@ -129,7 +150,8 @@ async fn a_worker_the_manager_forgot_registers_again() {
     let worker = WorkerProcess::start(&first, &worker_dir, "forgotten", 1);
     let api = Api::new(&first.url);
     let job = api.submit_echo_sleep(1, 0).await;
-    api.wait_for_job(&job, Duration::from_secs(30), completed).await;
+    api.wait_for_job(&job, Duration::from_secs(30), completed)
+        .await;
     worker.stop();
     let secret = first.secret.clone();
     first.stop();
@@ -146,7 +168,8 @@ async fn a_worker_the_manager_forgot_registers_again() {
     let worker = WorkerProcess::start(&second, &worker_dir, "forgotten", 1);
     let api = Api::new(&second.url);
     let job = api.submit_echo_sleep(1, 0).await;
-    api.wait_for_job(&job, Duration::from_secs(30), completed).await;
+    api.wait_for_job(&job, Duration::from_secs(30), completed)
+        .await;
     worker.stop();
     second.stop();
 }

@@ -9,9 +9,15 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot write config file {path}: {source}")]
-    Write { path: PathBuf, source: std::io::Error },
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("config file {path} is not valid: {message}")]
     Parse { path: PathBuf, message: String },
 }
@@ -217,18 +223,32 @@ mod tests {
         assert!(!was_new);
         assert_eq!(loaded.registration_secret, created.registration_secret);
         assert_eq!(loaded.registration_secret.len(), 32);
-        assert_eq!(loaded.database_path(), dir.path().join("castanet-manager.sqlite"));
+        assert_eq!(
+            loaded.database_path(),
+            dir.path().join("castanet-manager.sqlite")
+        );
     }
 
     #[test]
     fn unknown_keys_and_empty_secret_are_rejected_with_the_file_named() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("m.toml");
-        std::fs::write(&path, "registration_secret = \"x\"\nlisten_adress = \"1\"\n").unwrap();
-        let err = ManagerConfig::load_or_create(&path).unwrap_err().to_string();
-        assert!(err.contains("m.toml") && err.contains("listen_adress"), "{err}");
+        std::fs::write(
+            &path,
+            "registration_secret = \"x\"\nlisten_adress = \"1\"\n",
+        )
+        .unwrap();
+        let err = ManagerConfig::load_or_create(&path)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("m.toml") && err.contains("listen_adress"),
+            "{err}"
+        );
         std::fs::write(&path, "registration_secret = \" \"\n").unwrap();
-        let err = ManagerConfig::load_or_create(&path).unwrap_err().to_string();
+        let err = ManagerConfig::load_or_create(&path)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("registration_secret"), "{err}");
     }
 }

@@ -15,7 +15,9 @@ pub enum Event {
 
 impl Event {
     pub fn job(job_id: &str) -> Self {
-        Event::Job { job_id: job_id.to_string() }
+        Event::Job {
+            job_id: job_id.to_string(),
+        }
     }
     pub fn task(job_id: &str, task_id: &str) -> Self {
         Event::Task {
@@ -24,7 +26,9 @@ impl Event {
         }
     }
     pub fn worker(worker_id: &str) -> Self {
-        Event::Worker { worker_id: worker_id.to_string() }
+        Event::Worker {
+            worker_id: worker_id.to_string(),
+        }
     }
     pub fn task_log(job_id: &str, task_id: &str) -> Self {
         Event::TaskLog {

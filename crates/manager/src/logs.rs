@@ -51,9 +51,15 @@ impl TaskLogs {
     }
 
     /// Appends one line prefixed with the current time, as the manager's own log entries are.
-    pub async fn append_manager_line(&self, job_id: &str, task_id: &str, line: &str) -> std::io::Result<u64> {
+    pub async fn append_manager_line(
+        &self,
+        job_id: &str,
+        task_id: &str,
+        line: &str,
+    ) -> std::io::Result<u64> {
         let stamp = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-        self.append(job_id, task_id, &format!("{stamp} {line}")).await
+        self.append(job_id, task_id, &format!("{stamp} {line}"))
+            .await
     }
 
     /// The whole log, or None when nothing was logged yet.
@@ -108,7 +114,9 @@ mod tests {
         let logs = TaskLogs::new(dir.path());
         assert_eq!(logs.read("job1", "t1").await.unwrap(), None);
         for i in 0..200 {
-            logs.append("job1", "t1", &format!("line {i:03} of the log")).await.unwrap();
+            logs.append("job1", "t1", &format!("line {i:03} of the log"))
+                .await
+                .unwrap();
         }
         let all = logs.read("job1", "t1").await.unwrap().unwrap();
         assert_eq!(all.lines().count(), 200);
@@ -116,6 +124,9 @@ mod tests {
         assert!(tail.len() <= TAIL_BYTES as usize);
         assert!(tail.starts_with("line "), "{tail:?}");
         assert!(tail.ends_with("line 199 of the log\n"));
-        assert!(logs.path("job1", "t1").starts_with(dir.path().join("jobs/job-job1/job1")));
+        assert!(
+            logs.path("job1", "t1")
+                .starts_with(dir.path().join("jobs/job-job1/job1"))
+        );
     }
 }

@@ -61,7 +61,9 @@ impl RunningManager {
     pub async fn wait(self) -> Result<(), ManagerError> {
         let result = match self.server.await {
             Ok(result) => result,
-            Err(join_error) => Err(ManagerError::Serve(std::io::Error::other(join_error.to_string()))),
+            Err(join_error) => Err(ManagerError::Serve(std::io::Error::other(
+                join_error.to_string(),
+            ))),
         };
         self.state.store.close().await;
         tracing::info!("manager stopped");
@@ -103,7 +105,8 @@ pub async fn start(config: ManagerConfig) -> Result<RunningManager, ManagerError
     let addr = listener.local_addr().map_err(ManagerError::Serve)?;
     let shutdown = CancellationToken::new();
 
-    let grpc_routes = tonic::service::Routes::new(grpc::WorkerApi::server(state.clone())).into_axum_router();
+    let grpc_routes =
+        tonic::service::Routes::new(grpc::WorkerApi::server(state.clone())).into_axum_router();
     let app = http::with_fallback(http::router(state.clone()).merge(grpc_routes));
 
     tokio::spawn(dispatcher.clone().run(shutdown.clone()));
@@ -135,7 +138,9 @@ pub async fn start(config: ManagerConfig) -> Result<RunningManager, ManagerError
         match tokio::time::timeout(SHUTDOWN_GRACE, serve).await {
             Ok(joined) => flatten(joined),
             Err(_) => {
-                tracing::warn!("open connections did not close within {SHUTDOWN_GRACE:?}; stopping anyway");
+                tracing::warn!(
+                    "open connections did not close within {SHUTDOWN_GRACE:?}; stopping anyway"
+                );
                 Ok(())
             }
         }

@@ -24,7 +24,12 @@ async fn version_and_job_types_have_the_add_on_shapes() {
         .expect("echo-sleep-test is built in");
     assert_eq!(echo["label"], "Echo Sleep Test");
     assert!(echo["etag"].as_str().is_some_and(|e| !e.is_empty()));
-    let keys: Vec<&str> = echo["settings"].as_array().unwrap().iter().filter_map(|s| s["key"].as_str()).collect();
+    let keys: Vec<&str> = echo["settings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["key"].as_str())
+        .collect();
     assert_eq!(keys, ["message", "sleep_duration_seconds", "sleep_repeats"]);
 
     let (status, single) = m.get("/api/v3/jobs/type/echo-sleep-test").await;
@@ -39,7 +44,17 @@ async fn a_submitted_job_is_stored_with_all_its_tasks_and_dependencies() {
     let m = start().await;
     let (status, job) = m.post("/api/v3/jobs", &echo_sleep_job(39, 0)).await;
     assert_eq!(status, 200, "{job}");
-    for key in ["id", "name", "type", "priority", "submitter_platform", "created", "updated", "status", "activity"] {
+    for key in [
+        "id",
+        "name",
+        "type",
+        "priority",
+        "submitter_platform",
+        "created",
+        "updated",
+        "status",
+        "activity",
+    ] {
         assert!(!job[key].is_null(), "Job.{key} missing: {job}");
     }
     assert_eq!(job["status"], "queued");
@@ -52,14 +67,31 @@ async fn a_submitted_job_is_stored_with_all_its_tasks_and_dependencies() {
     let tasks = tasks["tasks"].as_array().unwrap().clone();
     assert_eq!(tasks.len(), 40);
     assert_eq!(tasks[0]["name"], "echo");
-    assert!(tasks.iter().enumerate().all(|(i, t)| t["index_in_job"] == json!(i + 1)));
-    assert!(tasks.iter().all(|t| t["status"] == "queued" && t["task_type"] == "misc"));
+    assert!(
+        tasks
+            .iter()
+            .enumerate()
+            .all(|(i, t)| t["index_in_job"] == json!(i + 1))
+    );
+    assert!(
+        tasks
+            .iter()
+            .all(|t| t["status"] == "queued" && t["task_type"] == "misc")
+    );
 
-    let (status, sleep) = m.get(&format!("/api/v3/tasks/{}", tasks[1]["id"].as_str().unwrap())).await;
+    let (status, sleep) = m
+        .get(&format!(
+            "/api/v3/tasks/{}",
+            tasks[1]["id"].as_str().unwrap()
+        ))
+        .await;
     assert_eq!(status, 200);
     assert_eq!(sleep["dependencies"], json!([tasks[0]["id"]]));
     assert_eq!(sleep["commands"][0]["name"], "sleep");
-    assert_eq!(sleep["commands"][0]["parameters"], json!({"duration_in_seconds": 0}));
+    assert_eq!(
+        sleep["commands"][0]["parameters"],
+        json!({"duration_in_seconds": 0})
+    );
     m.manager.shutdown().await.unwrap();
 }
 
@@ -68,7 +100,10 @@ async fn assert_rejected(m: &common::TestManager, body: &str, status: u16, needl
     assert_eq!(got, status, "{body} -> {answer}");
     assert_eq!(answer["code"], json!(status), "{answer}");
     let message = answer["message"].as_str().unwrap_or_default();
-    assert!(message.contains(needle), "message {message:?} should mention {needle:?}");
+    assert!(
+        message.contains(needle),
+        "message {message:?} should mention {needle:?}"
+    );
 }
 
 #[tokio::test]
@@ -86,7 +121,10 @@ async fn bad_submissions_get_a_clear_error_and_store_nothing() {
     assert_rejected(&m, &unknown_type.to_string(), 400, "no-such-type").await;
 
     let mut missing_setting = echo_sleep_job(1, 0);
-    missing_setting["settings"].as_object_mut().unwrap().remove("message");
+    missing_setting["settings"]
+        .as_object_mut()
+        .unwrap()
+        .remove("message");
     assert_rejected(&m, &missing_setting.to_string(), 400, "message").await;
 
     let mut wrong_type = echo_sleep_job(1, 0);
@@ -126,14 +164,21 @@ async fn unknown_ids_and_paths_are_named_in_the_error() {
     let (status, body) = m.get("/api/v3/jobs/not-a-uuid").await;
     assert_eq!(status, 400);
     assert!(body["message"].as_str().unwrap().contains("not-a-uuid"));
-    let (status, _) = m.get("/api/v3/jobs/6f0e3c1e-8f7a-4a53-9d55-0c2d7b8c9a10").await;
+    let (status, _) = m
+        .get("/api/v3/jobs/6f0e3c1e-8f7a-4a53-9d55-0c2d7b8c9a10")
+        .await;
     assert_eq!(status, 404);
-    let (status, _) = m.get("/api/v3/tasks/6f0e3c1e-8f7a-4a53-9d55-0c2d7b8c9a10/logtail").await;
+    let (status, _) = m
+        .get("/api/v3/tasks/6f0e3c1e-8f7a-4a53-9d55-0c2d7b8c9a10/logtail")
+        .await;
     assert_eq!(status, 404);
     let (status, body): (u16, Value) = m.get("/api/v3/nothing-here").await;
     assert_eq!(status, 404, "{body}");
     let (status, _) = m.get("/job-files/../castanet-manager.sqlite").await;
-    assert!(status == 400 || status == 404, "path escape must not be served, got {status}");
+    assert!(
+        status == 400 || status == 404,
+        "path escape must not be served, got {status}"
+    );
     m.manager.shutdown().await.unwrap();
 }
 

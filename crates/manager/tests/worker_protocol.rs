@@ -32,7 +32,10 @@ async fn connected_worker(
 ) -> (String, String, tonic::Streaming<v1::Instruction>) {
     let (id, token) = m.register("w").await;
     let mut client = m.grpc().await;
-    client.sign_on(authed(sign_on(slots), &id, &token)).await.unwrap();
+    client
+        .sign_on(authed(sign_on(slots), &id, &token))
+        .await
+        .unwrap();
     let stream = client
         .connect_worker(authed(v1::ConnectRequest::default(), &id, &token))
         .await
@@ -70,16 +73,33 @@ async fn wrong_secret_or_token_is_refused_and_nothing_is_stored() {
     assert_eq!(m.manager.state.store.count_workers().await.unwrap(), 0);
 
     let (id, _token) = m.register("w").await;
-    let wrong = client.sign_on(authed(sign_on(1), &id, "not-the-token")).await.unwrap_err();
+    let wrong = client
+        .sign_on(authed(sign_on(1), &id, "not-the-token"))
+        .await
+        .unwrap_err();
     assert_eq!(wrong.code(), Code::Unauthenticated);
     let unknown = client
-        .sign_on(authed(sign_on(1), "6f0e3c1e-8f7a-4a53-9d55-0c2d7b8c9a10", "x"))
+        .sign_on(authed(
+            sign_on(1),
+            "6f0e3c1e-8f7a-4a53-9d55-0c2d7b8c9a10",
+            "x",
+        ))
         .await
         .unwrap_err();
     assert_eq!(unknown.code(), Code::Unauthenticated);
-    let anonymous = client.sign_on(tonic::Request::new(sign_on(1))).await.unwrap_err();
+    let anonymous = client
+        .sign_on(tonic::Request::new(sign_on(1)))
+        .await
+        .unwrap_err();
     assert_eq!(anonymous.code(), Code::Unauthenticated);
-    let worker = m.manager.state.store.get_worker(&id).await.unwrap().unwrap();
+    let worker = m
+        .manager
+        .state
+        .store
+        .get_worker(&id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(worker.status, "", "a refused sign-on changes nothing");
     m.manager.shutdown().await.unwrap();
 }
@@ -117,10 +137,18 @@ async fn a_task_is_pushed_run_logged_and_completed_once() {
         activity: Some("Completed".into()),
         ..Default::default()
     };
-    let ack = client.update_task(authed(done.clone(), &id, &token)).await.unwrap().into_inner();
+    let ack = client
+        .update_task(authed(done.clone(), &id, &token))
+        .await
+        .unwrap()
+        .into_inner();
     assert!(ack.applied);
     // The same sequence again (a retry) is acknowledged but not applied twice.
-    let ack = client.update_task(authed(done, &id, &token)).await.unwrap().into_inner();
+    let ack = client
+        .update_task(authed(done, &id, &token))
+        .await
+        .unwrap()
+        .into_inner();
     assert!(!ack.applied);
 
     // Completing the echo task makes the sleep task runnable: it is pushed at once.
@@ -135,7 +163,10 @@ async fn a_task_is_pushed_run_logged_and_completed_once() {
         status: v1::TaskStatus::Failed as i32,
         ..Default::default()
     };
-    let refused = client.update_task(authed(stale, &id, &token)).await.unwrap_err();
+    let refused = client
+        .update_task(authed(stale, &id, &token))
+        .await
+        .unwrap_err();
     assert_eq!(refused.code(), Code::FailedPrecondition);
 
     let finish = v1::TaskUpdate {
@@ -145,17 +176,34 @@ async fn a_task_is_pushed_run_logged_and_completed_once() {
         status: v1::TaskStatus::Completed as i32,
         ..Default::default()
     };
-    client.update_task(authed(finish, &id, &token)).await.unwrap();
-    let job = m.wait_for_job(&job_id, Duration::from_secs(5), |j| j["status"] == "completed").await;
+    client
+        .update_task(authed(finish, &id, &token))
+        .await
+        .unwrap();
+    let job = m
+        .wait_for_job(&job_id, Duration::from_secs(5), |j| {
+            j["status"] == "completed"
+        })
+        .await;
     assert_eq!(job["steps_completed"], job["steps_total"]);
 
-    let (status, tail) = m.get(&format!("/api/v3/tasks/{}/logtail", echo.task_id)).await;
+    let (status, tail) = m
+        .get(&format!("/api/v3/tasks/{}/logtail", echo.task_id))
+        .await;
     assert_eq!(status, 200);
     let tail = tail.as_str().unwrap().to_string();
-    assert!(tail.contains("Task assigned to worker test-worker"), "{tail}");
+    assert!(
+        tail.contains("Task assigned to worker test-worker"),
+        "{tail}"
+    );
     assert!(tail.contains("echo: \"hello farm\""), "{tail}");
     let (_, info) = m.get(&format!("/api/v3/tasks/{}/log", echo.task_id)).await;
-    let log = m.http.get(format!("{}{}", m.url, info["url"].as_str().unwrap())).send().await.unwrap();
+    let log = m
+        .http
+        .get(format!("{}{}", m.url, info["url"].as_str().unwrap()))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(log.text().await.unwrap(), tail);
     m.manager.shutdown().await.unwrap();
 }
@@ -173,14 +221,18 @@ async fn concurrent_workers_never_get_the_same_task() {
     for (id, token, mut stream) in workers {
         let url = m.url.clone();
         handles.push(tokio::spawn(async move {
-            let mut client = castanet_protocol::WorkerServiceClient::connect(url).await.unwrap();
+            let mut client = castanet_protocol::WorkerServiceClient::connect(url)
+                .await
+                .unwrap();
             let mut ran = Vec::new();
             let mut sequence = 0;
             // Complete everything that arrives until the stream is quiet for a while.
             while let Ok(Some(Ok(instruction))) =
                 tokio::time::timeout(Duration::from_millis(1500), stream.next_message()).await
             {
-                let Some(Kind::AssignTask(task)) = instruction.kind else { continue };
+                let Some(Kind::AssignTask(task)) = instruction.kind else {
+                    continue;
+                };
                 sequence += 1;
                 let update = v1::TaskUpdate {
                     task_id: task.task_id.clone(),
@@ -189,7 +241,10 @@ async fn concurrent_workers_never_get_the_same_task() {
                     status: v1::TaskStatus::Completed as i32,
                     ..Default::default()
                 };
-                client.update_task(authed(update, &id, &token)).await.unwrap();
+                client
+                    .update_task(authed(update, &id, &token))
+                    .await
+                    .unwrap();
                 ran.push(task.task_id);
             }
             ran
@@ -202,7 +257,10 @@ async fn concurrent_workers_never_get_the_same_task() {
     let unique: HashSet<&String> = all.iter().collect();
     assert_eq!(all.len(), 61, "every task handed out once");
     assert_eq!(unique.len(), 61, "no task handed out twice");
-    m.wait_for_job(&job_id, Duration::from_secs(5), |j| j["status"] == "completed").await;
+    m.wait_for_job(&job_id, Duration::from_secs(5), |j| {
+        j["status"] == "completed"
+    })
+    .await;
     m.manager.shutdown().await.unwrap();
 }
 
@@ -225,7 +283,10 @@ async fn a_reconnecting_worker_hands_back_tasks_it_no_longer_runs() {
     drop(stream);
     // The worker process restarted: it runs nothing, so the echo task goes back to the queue.
     let mut client = m.grpc().await;
-    client.sign_on(authed(sign_on(1), &id, &token)).await.unwrap();
+    client
+        .sign_on(authed(sign_on(1), &id, &token))
+        .await
+        .unwrap();
     let mut stream = client
         .connect_worker(authed(v1::ConnectRequest::default(), &id, &token))
         .await
@@ -233,7 +294,11 @@ async fn a_reconnecting_worker_hands_back_tasks_it_no_longer_runs() {
         .into_inner();
     let again = next_assignment(&mut stream).await;
     assert_eq!(again.task_id, echo.task_id);
-    assert_eq!(again.lease_epoch, echo.lease_epoch + 1, "a new lease for the new run");
+    assert_eq!(
+        again.lease_epoch,
+        echo.lease_epoch + 1,
+        "a new lease for the new run"
+    );
     let (_, task) = m.get(&format!("/api/v3/tasks/{}", echo.task_id)).await;
     assert_eq!(task["status"], "active");
     let _ = job;

@@ -10,7 +10,11 @@ use anyhow::{Context, bail};
 const APT_PACKAGES: &[&str] = &["ffmpeg", "blender", "chromium"];
 
 /// Commands the packages above provide, to tell whether they are installed.
-const NEEDED_COMMANDS: &[(&str, &str)] = &[("ffmpeg", "ffmpeg"), ("blender", "blender"), ("chromium", "chromium")];
+const NEEDED_COMMANDS: &[(&str, &str)] = &[
+    ("ffmpeg", "ffmpeg"),
+    ("blender", "blender"),
+    ("chromium", "chromium"),
+];
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -67,10 +71,18 @@ fn ensure_system_packages(install: bool) -> anyhow::Result<()> {
     if missing.is_empty() {
         return Ok(());
     }
-    let command = format!("apt-get update && apt-get install -y --no-install-recommends {}", APT_PACKAGES.join(" "));
+    let command = format!(
+        "apt-get update && apt-get install -y --no-install-recommends {}",
+        APT_PACKAGES.join(" ")
+    );
     if !install {
-        println!("xtask: missing system packages: {}; tests that need them will say so and skip.", missing.join(", "));
-        println!("xtask: install them with: sudo sh -c '{command}'  (or run: cargo xtask test --install-deps)");
+        println!(
+            "xtask: missing system packages: {}; tests that need them will say so and skip.",
+            missing.join(", ")
+        );
+        println!(
+            "xtask: install them with: sudo sh -c '{command}'  (or run: cargo xtask test --install-deps)"
+        );
         return Ok(());
     }
     let prefix: &[&str] = if is_root() { &[] } else { &["sudo"] };
@@ -98,7 +110,17 @@ fn test(args: &[String]) -> anyhow::Result<()> {
     ensure_system_packages(install)?;
     if !skip_lints {
         run("cargo", &["fmt", "--all", "--", "--check"])?;
-        run("cargo", &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
+        run(
+            "cargo",
+            &[
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ],
+        )?;
     }
     run("cargo", &["test", "--workspace", "--all-targets"])?;
     println!("xtask: all suites passed");

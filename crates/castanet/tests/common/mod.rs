@@ -26,7 +26,11 @@ pub fn wait_exit(child: &mut Child, limit: Duration) -> std::process::ExitStatus
         if let Some(status) = child.try_wait().expect("try_wait") {
             return status;
         }
-        assert!(Instant::now() < deadline, "process {} did not exit within {limit:?}", child.id());
+        assert!(
+            Instant::now() < deadline,
+            "process {} did not exit within {limit:?}",
+            child.id()
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -63,15 +67,25 @@ impl ManagerProcess {
         let deadline = Instant::now() + Duration::from_secs(30);
         let url = loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            let line = received.recv_timeout(left).expect("manager prints its address");
+            let line = received
+                .recv_timeout(left)
+                .expect("manager prints its address");
             if let Some(url) = line.strip_prefix("castanet manager listening on ") {
                 break url.trim().to_string();
             }
         };
         let text = std::fs::read_to_string(&config).expect("config written");
         let table: toml::Table = toml::from_str(&text).expect("config parses");
-        let secret = table["registration_secret"].as_str().expect("secret").to_string();
-        Self { child, url, secret, config }
+        let secret = table["registration_secret"]
+            .as_str()
+            .expect("secret")
+            .to_string();
+        Self {
+            child,
+            url,
+            secret,
+            config,
+        }
     }
 
     /// SIGTERM, and the process must exit cleanly.
@@ -99,7 +113,15 @@ impl WorkerProcess {
 
     pub fn start_with(url: &str, secret: &str, data_dir: &Path, name: &str, slots: u32) -> Self {
         let child = Command::new(BIN)
-            .args(["worker", "--manager-url", url, "--name", name, "--slots", &slots.to_string()])
+            .args([
+                "worker",
+                "--manager-url",
+                url,
+                "--name",
+                name,
+                "--slots",
+                &slots.to_string(),
+            ])
             .arg("--data-dir")
             .arg(data_dir)
             .env("CASTANET_REGISTRATION_SECRET", secret)
@@ -108,13 +130,20 @@ impl WorkerProcess {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("worker starts");
-        Self { child, name: name.to_string() }
+        Self {
+            child,
+            name: name.to_string(),
+        }
     }
 
     pub fn stop(mut self) {
         signal(&self.child, libc::SIGTERM);
         let status = wait_exit(&mut self.child, Duration::from_secs(20));
-        assert!(status.success(), "worker {} exited with {status}", self.name);
+        assert!(
+            status.success(),
+            "worker {} exited with {status}",
+            self.name
+        );
     }
 
     pub fn kill(mut self) {
@@ -144,18 +173,39 @@ pub struct Api {
 
 impl Api {
     pub fn new(url: &str) -> Self {
-        Self { url: url.to_string(), http: reqwest::Client::new() }
+        Self {
+            url: url.to_string(),
+            http: reqwest::Client::new(),
+        }
     }
 
     pub async fn get(&self, path: &str) -> Value {
-        let response = self.http.get(format!("{}{path}", self.url)).send().await.expect("GET");
-        assert!(response.status().is_success(), "GET {path}: {}", response.status());
+        let response = self
+            .http
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .expect("GET");
+        assert!(
+            response.status().is_success(),
+            "GET {path}: {}",
+            response.status()
+        );
         response.json().await.expect("JSON")
     }
 
     pub async fn text(&self, path: &str) -> String {
-        let response = self.http.get(format!("{}{path}", self.url)).send().await.expect("GET");
-        assert!(response.status().is_success(), "GET {path}: {}", response.status());
+        let response = self
+            .http
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .expect("GET");
+        assert!(
+            response.status().is_success(),
+            "GET {path}: {}",
+            response.status()
+        );
         response.text().await.expect("text")
     }
 
@@ -164,14 +214,23 @@ impl Api {
             "name": "e2e", "type": "echo-sleep-test", "priority": 50, "submitter_platform": "linux",
             "settings": { "message": "hello from e2e", "sleep_duration_seconds": seconds, "sleep_repeats": repeats },
         });
-        let response = self.http.post(format!("{}/api/v3/jobs", self.url)).json(&body).send().await.expect("POST");
+        let response = self
+            .http
+            .post(format!("{}/api/v3/jobs", self.url))
+            .json(&body)
+            .send()
+            .await
+            .expect("POST");
         assert_eq!(response.status().as_u16(), 200);
         let job: Value = response.json().await.expect("JSON");
         job["id"].as_str().expect("id").to_string()
     }
 
     pub async fn tasks(&self, job: &str) -> Vec<Value> {
-        self.get(&format!("/api/v3/jobs/{job}/tasks")).await["tasks"].as_array().cloned().unwrap_or_default()
+        self.get(&format!("/api/v3/jobs/{job}/tasks")).await["tasks"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// The full log of a task, read through the URL the API gives.
@@ -181,27 +240,43 @@ impl Api {
     }
 
     /// Polls until `done(job)` holds, failing after `limit`.
-    pub async fn wait_for_job(&self, job: &str, limit: Duration, done: impl Fn(&Value) -> bool) -> Value {
+    pub async fn wait_for_job(
+        &self,
+        job: &str,
+        limit: Duration,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
         let deadline = Instant::now() + limit;
         loop {
             let value = self.get(&format!("/api/v3/jobs/{job}")).await;
             if done(&value) {
                 return value;
             }
-            assert!(Instant::now() < deadline, "job not as expected within {limit:?}: {value}");
+            assert!(
+                Instant::now() < deadline,
+                "job not as expected within {limit:?}: {value}"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
     /// Polls the job's tasks until `done(tasks)` holds.
-    pub async fn wait_for_tasks(&self, job: &str, limit: Duration, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    pub async fn wait_for_tasks(
+        &self,
+        job: &str,
+        limit: Duration,
+        done: impl Fn(&[Value]) -> bool,
+    ) -> Vec<Value> {
         let deadline = Instant::now() + limit;
         loop {
             let tasks = self.tasks(job).await;
             if done(&tasks) {
                 return tasks;
             }
-            assert!(Instant::now() < deadline, "tasks not as expected within {limit:?}");
+            assert!(
+                Instant::now() < deadline,
+                "tasks not as expected within {limit:?}"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }

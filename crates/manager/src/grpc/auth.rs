@@ -20,7 +20,10 @@ pub fn hash_token(token: &str) -> String {
 /// Compares two secrets without revealing through timing where they differ.
 pub fn secrets_match(a: &str, b: &str) -> bool {
     let (ha, hb) = (Sha256::digest(a.as_bytes()), Sha256::digest(b.as_bytes()));
-    ha.iter().zip(hb.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    ha.iter()
+        .zip(hb.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+        == 0
 }
 
 /// The id of the worker whose credentials the request carries, or UNAUTHENTICATED.
@@ -34,14 +37,22 @@ pub async fn authenticate<T>(store: &Store, request: &Request<T>) -> Result<Stri
         .get(AUTHORIZATION_HEADER)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or_else(|| Status::unauthenticated("missing \"authorization: Bearer <token>\" metadata"))?;
+        .ok_or_else(|| {
+            Status::unauthenticated("missing \"authorization: Bearer <token>\" metadata")
+        })?;
     let stored = store
         .worker_token_hash(worker_id)
         .await
         .map_err(|e| Status::internal(e.to_string()))?
-        .ok_or_else(|| Status::unauthenticated(format!("unknown or deleted worker {worker_id}; register again")))?;
+        .ok_or_else(|| {
+            Status::unauthenticated(format!(
+                "unknown or deleted worker {worker_id}; register again"
+            ))
+        })?;
     if !secrets_match(&hash_token(token), &stored) {
-        return Err(Status::unauthenticated(format!("wrong token for worker {worker_id}")));
+        return Err(Status::unauthenticated(format!(
+            "wrong token for worker {worker_id}"
+        )));
     }
     Ok(worker_id.to_string())
 }

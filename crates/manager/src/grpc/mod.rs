@@ -25,8 +25,7 @@ pub struct WorkerApi {
 
 impl WorkerApi {
     pub fn server(state: AppState) -> WorkerServiceServer<Self> {
-        WorkerServiceServer::new(Self { state })
-            .max_decoding_message_size(32 * 1024 * 1024)
+        WorkerServiceServer::new(Self { state }).max_decoding_message_size(32 * 1024 * 1024)
     }
 }
 
@@ -58,7 +57,10 @@ impl WorkerService for WorkerApi {
     ) -> Result<Response<v1::RegisterResponse>, Status> {
         let address = peer_address(&request);
         let body = request.into_inner();
-        if !auth::secrets_match(&body.registration_secret, &self.state.config.registration_secret) {
+        if !auth::secrets_match(
+            &body.registration_secret,
+            &self.state.config.registration_secret,
+        ) {
             tracing::warn!(%address, name = %body.name, "registration refused: wrong registration secret");
             return Err(Status::permission_denied(
                 "wrong registration secret; use the registration_secret from the manager's config",
@@ -72,7 +74,13 @@ impl WorkerService for WorkerApi {
         let token = new_token();
         self.state
             .store
-            .insert_worker(&worker_id, name, &body.platform, &address, &hash_token(&token))
+            .insert_worker(
+                &worker_id,
+                name,
+                &body.platform,
+                &address,
+                &hash_token(&token),
+            )
             .await
             .map_err(store_status)?;
         tracing::info!(%worker_id, name, %address, "worker registered");
@@ -179,7 +187,11 @@ impl WorkerService for WorkerApi {
             .map_err(store_status)?;
         self.state.announce_requeued(&requeued, why).await;
         store
-            .set_worker_status(&worker_id, WorkerStatus::Awake.as_str(), "instruction stream opened")
+            .set_worker_status(
+                &worker_id,
+                WorkerStatus::Awake.as_str(),
+                "instruction stream opened",
+            )
             .await
             .map_err(store_status)?;
 
@@ -204,7 +216,9 @@ impl WorkerService for WorkerApi {
         });
         tracing::info!(worker = %worker.name, "worker connected");
         self.state.events.publish(Event::worker(&worker.id));
-        Ok(Response::new(Box::pin(UnboundedReceiverStream::new(receiver))))
+        Ok(Response::new(Box::pin(UnboundedReceiverStream::new(
+            receiver,
+        ))))
     }
 
     async fn update_task(
@@ -250,25 +264,37 @@ impl WorkerService for WorkerApi {
                     text.push_str("\n    ");
                     text.push_str(line);
                 }
-                self.state.log_manager_line(&outcome.job_id, &body.task_id, &text).await;
+                self.state
+                    .log_manager_line(&outcome.job_id, &body.task_id, &text)
+                    .await;
             }
             if outcome.task_finished {
-                self.state.dispatcher.task_finished(&worker_id, &body.task_id);
+                self.state
+                    .dispatcher
+                    .task_finished(&worker_id, &body.task_id);
             }
             if !outcome.to_abort.is_empty() {
                 let reason = format!(
                     "the job got status \"{}\"",
                     outcome.job_status.map(|s| s.as_str()).unwrap_or("changed")
                 );
-                self.state.dispatcher.abort_tasks(&outcome.to_abort, &reason);
+                self.state
+                    .dispatcher
+                    .abort_tasks(&outcome.to_abort, &reason);
                 for task in &outcome.to_abort {
-                    self.state.events.publish(Event::task(&outcome.job_id, &task.task_id));
+                    self.state
+                        .events
+                        .publish(Event::task(&outcome.job_id, &task.task_id));
                 }
             }
-            self.state.events.publish(Event::task(&outcome.job_id, &body.task_id));
+            self.state
+                .events
+                .publish(Event::task(&outcome.job_id, &body.task_id));
             self.state.events.publish(Event::job(&outcome.job_id));
         }
-        Ok(Response::new(v1::TaskUpdateAck { applied: outcome.applied }))
+        Ok(Response::new(v1::TaskUpdateAck {
+            applied: outcome.applied,
+        }))
     }
 
     async fn upload_log(
@@ -276,7 +302,8 @@ impl WorkerService for WorkerApi {
         request: Request<Streaming<v1::LogChunk>>,
     ) -> Result<Response<v1::UploadLogAck>, Status> {
         let worker_id = auth::authenticate(&self.state.store, &request).await?;
-        let bytes_written = uploads::receive_log(&self.state, &worker_id, request.into_inner()).await?;
+        let bytes_written =
+            uploads::receive_log(&self.state, &worker_id, request.into_inner()).await?;
         Ok(Response::new(v1::UploadLogAck { bytes_written }))
     }
 

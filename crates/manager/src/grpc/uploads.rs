@@ -12,7 +12,12 @@ use crate::state::TaskStatus;
 const MAX_PREVIEW_BYTES: usize = 25 * 1024 * 1024;
 
 /// Checks that `worker_id` holds `task_id` under `epoch`; returns the task's job id.
-async fn check_lease(state: &AppState, worker_id: &str, task_id: &str, epoch: u64) -> Result<String, Status> {
+async fn check_lease(
+    state: &AppState,
+    worker_id: &str,
+    task_id: &str,
+    epoch: u64,
+) -> Result<String, Status> {
     let task = state
         .store
         .get_task(task_id)
@@ -41,7 +46,9 @@ pub(super) async fn receive_log(
     let mut checked: Option<(String, u64, String)> = None;
     while let Some(chunk) = chunks.message().await? {
         let job_id = match &checked {
-            Some((task, epoch, job)) if *task == chunk.task_id && *epoch == chunk.lease_epoch => job.clone(),
+            Some((task, epoch, job)) if *task == chunk.task_id && *epoch == chunk.lease_epoch => {
+                job.clone()
+            }
             _ => {
                 let job = check_lease(state, worker_id, &chunk.task_id, chunk.lease_epoch).await?;
                 checked = Some((chunk.task_id.clone(), chunk.lease_epoch, job.clone()));
@@ -56,7 +63,9 @@ pub(super) async fn receive_log(
             .append(&job_id, &chunk.task_id, &chunk.text)
             .await
             .map_err(|e| Status::internal(format!("cannot write task log: {e}")))?;
-        state.events.publish(Event::task_log(&job_id, &chunk.task_id));
+        state
+            .events
+            .publish(Event::task_log(&job_id, &chunk.task_id));
     }
     Ok(written)
 }
@@ -93,7 +102,11 @@ pub(super) async fn store_last_rendered(
     write
         .await
         .map_err(|e| Status::internal(format!("cannot store preview: {e}")))?;
-    state.store.set_last_rendered(&job_id).await.map_err(store_status)?;
+    state
+        .store
+        .set_last_rendered(&job_id)
+        .await
+        .map_err(store_status)?;
     state.events.publish(Event::job(&job_id));
     Ok(())
 }

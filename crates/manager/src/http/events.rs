@@ -20,23 +20,24 @@ pub async fn event_stream(
     Query(filter): Query<Filter>,
 ) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
     let receiver = state.events.subscribe();
-    let stream = futures::stream::unfold((receiver, filter.job), |(mut receiver, job)| async move {
-        loop {
-            let event = match receiver.recv().await {
-                Ok(event) => event,
-                // Fell behind: tell the client to re-read what it shows.
-                Err(RecvError::Lagged(_)) => {
-                    let resync = SseEvent::default().event("resync").data("{}");
-                    return Some((Ok(resync), (receiver, job)));
+    let stream =
+        futures::stream::unfold((receiver, filter.job), |(mut receiver, job)| async move {
+            loop {
+                let event = match receiver.recv().await {
+                    Ok(event) => event,
+                    // Fell behind: tell the client to re-read what it shows.
+                    Err(RecvError::Lagged(_)) => {
+                        let resync = SseEvent::default().event("resync").data("{}");
+                        return Some((Ok(resync), (receiver, job)));
+                    }
+                    Err(RecvError::Closed) => return None,
+                };
+                if job.as_deref().is_some_and(|j| event.job_id() != Some(j)) {
+                    continue;
                 }
-                Err(RecvError::Closed) => return None,
-            };
-            if job.as_deref().is_some_and(|j| event.job_id() != Some(j)) {
-                continue;
+                let data = serde_json::to_string(&event).unwrap_or_default();
+                return Some((Ok(SseEvent::default().data(data)), (receiver, job)));
             }
-            let data = serde_json::to_string(&event).unwrap_or_default();
-            return Some((Ok(SseEvent::default().data(data)), (receiver, job)));
-        }
-    });
+        });
     Sse::new(stream).keep_alive(KeepAlive::default())
 }

@@ -8,11 +8,19 @@ use axum::response::{IntoResponse, Response};
 use super::error::ApiError;
 use crate::AppState;
 
-pub async fn job_file(State(state): State<AppState>, Path(path): Path<String>) -> Result<Response, ApiError> {
+pub async fn job_file(
+    State(state): State<AppState>,
+    Path(path): Path<String>,
+) -> Result<Response, ApiError> {
     let relative = std::path::Path::new(&path);
     // Only plain names: no "..", no absolute paths, nothing outside the job files.
-    if !relative.components().all(|c| matches!(c, Component::Normal(_))) {
-        return Err(ApiError::bad_request(format!("invalid file path \"{path}\"")));
+    if !relative
+        .components()
+        .all(|c| matches!(c, Component::Normal(_)))
+    {
+        return Err(ApiError::bad_request(format!(
+            "invalid file path \"{path}\""
+        )));
     }
     let root = state.logs.job_dir("x");
     let jobs_root = root

@@ -36,7 +36,10 @@ pub async fn job_type(
     let registry = state.job_types.clone();
     match blocking(move || registry.get(&name)).await {
         Ok(info) => Ok(Json(json!(info))),
-        Err(e) if e.status == axum::http::StatusCode::BAD_REQUEST && e.message.contains("unknown job type") => {
+        Err(e)
+            if e.status == axum::http::StatusCode::BAD_REQUEST
+                && e.message.contains("unknown job type") =>
+        {
             Err(ApiError::not_found(e.message))
         }
         Err(e) => Err(e),
@@ -56,7 +59,9 @@ pub async fn list_jobs(
 ) -> Result<Json<Value>, ApiError> {
     let limit = page.limit.unwrap_or(MAX_PAGE);
     if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::bad_request(format!("limit must be between 1 and {MAX_PAGE}")));
+        return Err(ApiError::bad_request(format!(
+            "limit must be between 1 and {MAX_PAGE}"
+        )));
     }
     let offset = page.offset.unwrap_or(0).max(0);
     let rows = state.store.list_jobs(limit, offset).await?;

@@ -21,7 +21,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v3/version", get(meta::version))
         .route("/api/v3/jobs/types", get(jobs::job_types))
         .route("/api/v3/jobs/type/{name}", get(jobs::job_type))
-        .route("/api/v3/jobs", post(submit::submit_job).get(jobs::list_jobs))
+        .route(
+            "/api/v3/jobs",
+            post(submit::submit_job).get(jobs::list_jobs),
+        )
         .route("/api/v3/jobs/check", post(submit::check_job))
         .route("/api/v3/jobs/{id}", get(jobs::get_job))
         .route("/api/v3/jobs/{id}/tasks", get(jobs::job_tasks))

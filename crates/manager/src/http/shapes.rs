@@ -37,7 +37,10 @@ pub fn job(row: &JobRow) -> Value {
         fields.insert("worker_tag".into(), json!(tag));
     }
     if !row.storage_checkout_id.is_empty() {
-        fields.insert("storage".into(), json!({ "shaman_checkout_id": row.storage_checkout_id }));
+        fields.insert(
+            "storage".into(),
+            json!({ "shaman_checkout_id": row.storage_checkout_id }),
+        );
     }
     if let Some(at) = &row.delete_requested_at {
         fields.insert("delete_requested_at".into(), json!(at));
@@ -86,7 +89,11 @@ pub fn task_summary(row: &TaskRow) -> Value {
 }
 
 /// A whole task: the summary plus commands, job, timestamps, dependencies, failures.
-pub fn task(row: &TaskRow, dependencies: &[String], failed_by: &[(String, String, String)]) -> Value {
+pub fn task(
+    row: &TaskRow,
+    dependencies: &[String],
+    failed_by: &[(String, String, String)],
+) -> Value {
     let mut fields = task_common(row);
     let commands = serde_json::from_str::<Value>(&row.commands).unwrap_or_else(|_| json!([]));
     fields.insert("job_id".into(), json!(row.job_id));

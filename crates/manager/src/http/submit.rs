@@ -57,7 +57,8 @@ struct Compiled {
 }
 
 fn parse(body: &[u8]) -> Result<SubmittedJob, ApiError> {
-    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("invalid job submission: {e}")))
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("invalid job submission: {e}")))
 }
 
 async fn compile(state: &AppState, body: &[u8]) -> Result<Compiled, ApiError> {
@@ -68,12 +69,15 @@ async fn compile(state: &AppState, body: &[u8]) -> Result<Compiled, ApiError> {
     if submitted.job_type.trim().is_empty() {
         return Err(ApiError::bad_request("job type must not be empty"));
     }
-    let priority = i32::try_from(submitted.priority)
-        .map_err(|_| ApiError::bad_request(format!("priority {} is out of range", submitted.priority)))?;
+    let priority = i32::try_from(submitted.priority).map_err(|_| {
+        ApiError::bad_request(format!("priority {} is out of range", submitted.priority))
+    })?;
     let initial_status = match submitted.initial_status.as_deref() {
         None | Some("") => JobStatus::Queued,
         Some(text) => {
-            let status: JobStatus = text.parse().map_err(|e| ApiError::bad_request(format!("initial_status: {e}")))?;
+            let status: JobStatus = text
+                .parse()
+                .map_err(|e| ApiError::bad_request(format!("initial_status: {e}")))?;
             if !status.is_valid_initial() {
                 return Err(ApiError::bad_request(format!(
                     "initial_status must be \"queued\" or \"paused\", not \"{status}\""
@@ -85,7 +89,9 @@ async fn compile(state: &AppState, body: &[u8]) -> Result<Compiled, ApiError> {
     let worker_tag = submitted.worker_tag.clone().filter(|t| !t.is_empty());
     if let Some(tag) = &worker_tag {
         // Tags arrive with the worker-management issue; until a tag exists, none can match.
-        return Err(ApiError::bad_request(format!("unknown worker tag \"{tag}\"")));
+        return Err(ApiError::bad_request(format!(
+            "unknown worker tag \"{tag}\""
+        )));
     }
     let job_id = uuid::Uuid::new_v4().to_string();
     let created = chrono::Utc::now();
@@ -97,7 +103,10 @@ async fn compile(state: &AppState, body: &[u8]) -> Result<Compiled, ApiError> {
         settings: submitted.settings.clone().unwrap_or_default(),
         metadata: submitted.metadata.clone().unwrap_or_default(),
         worker_tag,
-        shaman_checkout_id: submitted.storage.as_ref().and_then(|s| s.shaman_checkout_id.clone()),
+        shaman_checkout_id: submitted
+            .storage
+            .as_ref()
+            .and_then(|s| s.shaman_checkout_id.clone()),
         created,
         type_etag: submitted.type_etag.clone(),
     };
@@ -127,7 +136,10 @@ pub async fn check_job(State(state): State<AppState>, body: Bytes) -> Result<Res
 }
 
 /// `POST /api/v3/jobs`: compiles and stores the job; answers with the stored `Job`.
-pub async fn submit_job(State(state): State<AppState>, body: Bytes) -> Result<Json<Value>, ApiError> {
+pub async fn submit_job(
+    State(state): State<AppState>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
     let compiled = compile(&state, &body).await?;
     let (job, tasks) = to_rows(&compiled);
     state.store.insert_job(&job, &tasks).await?;
@@ -152,7 +164,8 @@ fn to_rows(compiled: &Compiled) -> (NewJob, Vec<NewTask>) {
         priority: submitted.priority,
         status: compiled.initial_status.as_str().to_string(),
         settings: Value::Object(compiled.job.settings.clone()),
-        metadata: serde_json::to_value(&compiled.job.metadata).unwrap_or_else(|_| Value::Object(Map::new())),
+        metadata: serde_json::to_value(&compiled.job.metadata)
+            .unwrap_or_else(|_| Value::Object(Map::new())),
         submitter_platform: submitted.submitter_platform.clone(),
         worker_tag_id: None,
         storage_checkout_id: submitted

@@ -40,12 +40,23 @@ pub async fn task_log_info(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let task = find_task(&state, &id).await?;
-    let Some(size) = state.logs.size(&task.job_id, &task.id).await.map_err(io_error)? else {
+    let Some(size) = state
+        .logs
+        .size(&task.job_id, &task.id)
+        .await
+        .map_err(io_error)?
+    else {
         return Ok(StatusCode::NO_CONTENT.into_response());
     };
     let prefix: String = task.job_id.chars().take(4).collect();
-    let url = format!("/job-files/job-{prefix}/{}/task-{}.txt", task.job_id, task.id);
-    Ok(Json(json!({ "task_id": task.id, "job_id": task.job_id, "url": url, "size": size })).into_response())
+    let url = format!(
+        "/job-files/job-{prefix}/{}/task-{}.txt",
+        task.job_id, task.id
+    );
+    Ok(
+        Json(json!({ "task_id": task.id, "job_id": task.job_id, "url": url, "size": size }))
+            .into_response(),
+    )
 }
 
 /// `GET /api/v3/tasks/{id}/logtail` — the last ≤ 2 KiB as text; 204 when empty.
@@ -54,8 +65,15 @@ pub async fn task_log_tail(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let task = find_task(&state, &id).await?;
-    match state.logs.tail(&task.job_id, &task.id).await.map_err(io_error)? {
-        Some(tail) => Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], tail).into_response()),
+    match state
+        .logs
+        .tail(&task.job_id, &task.id)
+        .await
+        .map_err(io_error)?
+    {
+        Some(tail) => {
+            Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], tail).into_response())
+        }
         None => Ok(StatusCode::NO_CONTENT.into_response()),
     }
 }

@@ -80,7 +80,8 @@ impl Dispatcher {
                 .next_connection
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         );
-        let worker = ConnectedWorker::new(id, session.name, session.slots, session.task_types, sender);
+        let worker =
+            ConnectedWorker::new(id, session.name, session.slots, session.task_types, sender);
         let worker_id = session.worker_id;
         {
             let mut workers = self.workers();
@@ -96,7 +97,10 @@ impl Dispatcher {
     /// Forgets a worker's stream, unless a newer one replaced it already.
     pub fn disconnect(&self, worker_id: &str, connection: ConnectionId) {
         let mut workers = self.workers();
-        if workers.get(worker_id).is_some_and(|w| w.connection == connection) {
+        if workers
+            .get(worker_id)
+            .is_some_and(|w| w.connection == connection)
+        {
             workers.remove(worker_id);
         }
     }
@@ -170,7 +174,11 @@ impl Dispatcher {
                 .collect();
             let mut assigned_any = false;
             for (worker_id, task_types) in candidates {
-                let Some(assignment) = self.inner.store.assign_next_task(&worker_id, &task_types).await?
+                let Some(assignment) = self
+                    .inner
+                    .store
+                    .assign_next_task(&worker_id, &task_types)
+                    .await?
                 else {
                     continue;
                 };
@@ -183,7 +191,11 @@ impl Dispatcher {
         }
     }
 
-    async fn deliver(&self, worker_id: &str, assignment: Assignment) -> Result<(), crate::store::StoreError> {
+    async fn deliver(
+        &self,
+        worker_id: &str,
+        assignment: Assignment,
+    ) -> Result<(), crate::store::StoreError> {
         let epoch = assignment.lease_epoch;
         let (delivered, worker_name) = {
             let mut workers = self.workers();
@@ -202,7 +214,10 @@ impl Dispatcher {
         };
         if !delivered {
             tracing::debug!(worker_id, task = %assignment.task_id, "worker left before the assignment reached it");
-            self.inner.store.unassign_task(&assignment.task_id, epoch).await?;
+            self.inner
+                .store
+                .unassign_task(&assignment.task_id, epoch)
+                .await?;
             return Ok(());
         }
         tracing::debug!(worker = %worker_name, task = %assignment.task_id, "assigned task");
@@ -215,7 +230,9 @@ impl Dispatcher {
         {
             tracing::warn!("cannot write task log of {}: {e}", assignment.task_id);
         }
-        self.inner.events.publish(Event::task(&assignment.job_id, &assignment.task_id));
+        self.inner
+            .events
+            .publish(Event::task(&assignment.job_id, &assignment.task_id));
         self.inner.events.publish(Event::job(&assignment.job_id));
         Ok(())
     }

@@ -135,6 +135,9 @@ mod tests {
     #[test]
     fn unknown_status_names_the_valid_values() {
         let err = "runing".parse::<TaskStatus>().unwrap_err().to_string();
-        assert!(err.contains("\"runing\"") && err.contains("soft-failed"), "{err}");
+        assert!(
+            err.contains("\"runing\"") && err.contains("soft-failed"),
+            "{err}"
+        );
     }
 }

@@ -65,9 +65,10 @@ pub fn job_after_task_change(
 ) -> Option<JobRipple> {
     let pause_complete = job == JobStatus::PauseRequested && counts.active == 0;
     let result = match task_status {
-        TaskStatus::Queued if job == JobStatus::Completed => {
-            ripple(JobStatus::Requeueing, "a task of the completed job was queued again")
-        }
+        TaskStatus::Queued if job == JobStatus::Completed => ripple(
+            JobStatus::Requeueing,
+            "a task of the completed job was queued again",
+        ),
         TaskStatus::Queued => None,
         TaskStatus::Canceled if counts.runnable() == 0 => {
             ripple(JobStatus::Canceled, "no task of the job is left to run")
@@ -133,23 +134,89 @@ mod tests {
     fn task_changes_ripple_into_the_job_as_the_table_says() {
         use JobStatus as J;
         use TaskStatus as T;
-        let cases: &[(J, T, &[(T, u64)], Option<J>)] = &[
-            (J::Queued, T::Active, &[(T::Active, 1), (T::Queued, 9)], Some(J::Active)),
-            (J::Active, T::Active, &[(T::Active, 2), (T::Queued, 8)], None),
+        type Case = (J, T, &'static [(T, u64)], Option<J>);
+        let cases: &[Case] = &[
+            (
+                J::Queued,
+                T::Active,
+                &[(T::Active, 1), (T::Queued, 9)],
+                Some(J::Active),
+            ),
+            (
+                J::Active,
+                T::Active,
+                &[(T::Active, 2), (T::Queued, 8)],
+                None,
+            ),
             (J::CancelRequested, T::Active, &[(T::Active, 1)], None),
-            (J::Active, T::Completed, &[(T::Completed, 10)], Some(J::Completed)),
-            (J::Active, T::Completed, &[(T::Completed, 9), (T::Active, 1)], None),
-            (J::Queued, T::Completed, &[(T::Completed, 1), (T::Queued, 9)], Some(J::Active)),
+            (
+                J::Active,
+                T::Completed,
+                &[(T::Completed, 10)],
+                Some(J::Completed),
+            ),
+            (
+                J::Active,
+                T::Completed,
+                &[(T::Completed, 9), (T::Active, 1)],
+                None,
+            ),
+            (
+                J::Queued,
+                T::Completed,
+                &[(T::Completed, 1), (T::Queued, 9)],
+                Some(J::Active),
+            ),
             // 1 of 10 failed is 10 %: the job fails.
-            (J::Active, T::Failed, &[(T::Failed, 1), (T::Queued, 9)], Some(J::Failed)),
+            (
+                J::Active,
+                T::Failed,
+                &[(T::Failed, 1), (T::Queued, 9)],
+                Some(J::Failed),
+            ),
             // 1 of 11 is 9 % (rounded down): it does not.
-            (J::Active, T::Failed, &[(T::Failed, 1), (T::Queued, 10)], None),
-            (J::PauseRequested, T::Completed, &[(T::Completed, 1), (T::Paused, 3)], Some(J::Paused)),
-            (J::PauseRequested, T::Completed, &[(T::Completed, 1), (T::Active, 1)], None),
-            (J::CancelRequested, T::Canceled, &[(T::Canceled, 4), (T::Completed, 1)], Some(J::Canceled)),
-            (J::PauseRequested, T::Canceled, &[(T::Canceled, 1), (T::Queued, 1)], Some(J::Paused)),
-            (J::Completed, T::Queued, &[(T::Queued, 1), (T::Completed, 3)], Some(J::Requeueing)),
-            (J::Active, T::Queued, &[(T::Queued, 1), (T::Completed, 3)], None),
+            (
+                J::Active,
+                T::Failed,
+                &[(T::Failed, 1), (T::Queued, 10)],
+                None,
+            ),
+            (
+                J::PauseRequested,
+                T::Completed,
+                &[(T::Completed, 1), (T::Paused, 3)],
+                Some(J::Paused),
+            ),
+            (
+                J::PauseRequested,
+                T::Completed,
+                &[(T::Completed, 1), (T::Active, 1)],
+                None,
+            ),
+            (
+                J::CancelRequested,
+                T::Canceled,
+                &[(T::Canceled, 4), (T::Completed, 1)],
+                Some(J::Canceled),
+            ),
+            (
+                J::PauseRequested,
+                T::Canceled,
+                &[(T::Canceled, 1), (T::Queued, 1)],
+                Some(J::Paused),
+            ),
+            (
+                J::Completed,
+                T::Queued,
+                &[(T::Queued, 1), (T::Completed, 3)],
+                Some(J::Requeueing),
+            ),
+            (
+                J::Active,
+                T::Queued,
+                &[(T::Queued, 1), (T::Completed, 3)],
+                None,
+            ),
         ];
         for (job, task, pairs, want) in cases {
             let got = job_after_task_change(*job, *task, &counts(pairs), 10).map(|r| r.status);

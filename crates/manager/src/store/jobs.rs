@@ -142,7 +142,10 @@ impl Store {
     }
 
     /// Workers that failed this task: (id, name, address).
-    pub async fn task_failed_by(&self, task_id: &str) -> StoreResult<Vec<(String, String, String)>> {
+    pub async fn task_failed_by(
+        &self,
+        task_id: &str,
+    ) -> StoreResult<Vec<(String, String, String)>> {
         Ok(sqlx::query_as(
             "SELECT w.id, w.name, w.address FROM task_failures f JOIN workers w ON w.id = f.worker_id
              WHERE f.task_id = ? ORDER BY f.created_at",
@@ -158,7 +161,6 @@ impl Store {
             .await?;
         Ok(n)
     }
-
 
     /// Remembers that `job_id` has a new preview image.
     pub async fn set_last_rendered(&self, job_id: &str) -> StoreResult<()> {

@@ -111,7 +111,8 @@ async fn job_task_counts(
             .await?;
     let mut counts = TaskCounts::default();
     for (status, n) in rows {
-        let status = TaskStatus::from_str(&status).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let status =
+            TaskStatus::from_str(&status).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         counts.add(status, n as u64);
     }
     Ok(counts)

@@ -79,8 +79,15 @@ impl Store {
         .bind(&task_id)
         .fetch_one(&mut *tx)
         .await?;
-        record_status_event(&mut tx, "task", &task_id, &old_status, "active", "assigned to worker")
-            .await?;
+        record_status_event(
+            &mut tx,
+            "task",
+            &task_id,
+            &old_status,
+            "active",
+            "assigned to worker",
+        )
+        .await?;
         ripple_to_job(&mut tx, &assignment.job_id, TaskStatus::Active).await?;
         tx.commit().await?;
         Ok(Some(assignment))
@@ -99,7 +106,15 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 1 {
-            record_status_event(&mut tx, "task", task_id, "active", "queued", "not delivered").await?;
+            record_status_event(
+                &mut tx,
+                "task",
+                task_id,
+                "active",
+                "queued",
+                "not delivered",
+            )
+            .await?;
         }
         tx.commit().await?;
         Ok(())

@@ -4,7 +4,9 @@
 
 use sqlx::{Sqlite, Transaction};
 
-use super::{Store, StoreError, StoreResult, job_status, job_task_counts, now, record_status_event};
+use super::{
+    Store, StoreError, StoreResult, job_status, job_task_counts, now, record_status_event,
+};
 use crate::state::{
     JobStatus, TaskStatus, job_after_task_change, tasks_to_cancel_when_job_becomes,
 };
@@ -65,7 +67,10 @@ impl Store {
         .fetch_optional(&mut *tx)
         .await?;
         let Some((status, holder, epoch, job_id, steps_total)) = task else {
-            return Err(StoreError::NotFound(format!("task {} does not exist", update.task_id)));
+            return Err(StoreError::NotFound(format!(
+                "task {} does not exist",
+                update.task_id
+            )));
         };
         if update.sequence <= last_sequence {
             return Ok(TaskUpdateOutcome {
@@ -124,8 +129,15 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             let reason = update.activity.as_deref().unwrap_or("reported by worker");
-            record_status_event(&mut tx, "task", &update.task_id, &status, new_status.as_str(), reason)
-                .await?;
+            record_status_event(
+                &mut tx,
+                "task",
+                &update.task_id,
+                &status,
+                new_status.as_str(),
+                reason,
+            )
+            .await?;
             outcome.task_finished = true;
             let (job_status, to_abort) = ripple_to_job(&mut tx, &job_id, new_status).await?;
             outcome.job_status = job_status;
@@ -158,7 +170,11 @@ impl Store {
                 continue;
             }
             let pausing = matches!(job_status.as_str(), "pause-requested" | "paused");
-            let new_status = if pausing { TaskStatus::Paused } else { TaskStatus::Queued };
+            let new_status = if pausing {
+                TaskStatus::Paused
+            } else {
+                TaskStatus::Queued
+            };
             let activity = format!("Task was {new_status} by Manager because {reason}");
             sqlx::query(
                 "UPDATE tasks SET status = ?, activity = ?, progress = NULL, updated_at = ? WHERE id = ?",
@@ -169,8 +185,15 @@ impl Store {
             .bind(&task_id)
             .execute(&mut *tx)
             .await?;
-            record_status_event(&mut tx, "task", &task_id, "active", new_status.as_str(), reason)
-                .await?;
+            record_status_event(
+                &mut tx,
+                "task",
+                &task_id,
+                "active",
+                new_status.as_str(),
+                reason,
+            )
+            .await?;
             ripple_to_job(&mut tx, &job_id, new_status).await?;
             requeued.push((task_id, job_id));
         }
@@ -201,8 +224,15 @@ pub(super) async fn ripple_to_job(
         .bind(job_id)
         .execute(&mut **tx)
         .await?;
-    record_status_event(tx, "job", job_id, job.as_str(), ripple.status.as_str(), &ripple.reason)
-        .await?;
+    record_status_event(
+        tx,
+        "job",
+        job_id,
+        job.as_str(),
+        ripple.status.as_str(),
+        &ripple.reason,
+    )
+    .await?;
 
     let mut to_abort = Vec::new();
     let sweep = tasks_to_cancel_when_job_becomes(ripple.status);
@@ -221,16 +251,20 @@ pub(super) async fn ripple_to_job(
             ripple.status
         );
         for (task_id, old, worker_id, lease_epoch) in swept {
-            sqlx::query("UPDATE tasks SET status = 'canceled', activity = ?, updated_at = ? WHERE id = ?")
-                .bind(&task_activity)
-                .bind(&now)
-                .bind(&task_id)
-                .execute(&mut **tx)
-                .await?;
-            if old == TaskStatus::Active.as_str() {
-                if let Some(worker_id) = worker_id {
-                    to_abort.push(TaskToAbort { task_id, worker_id, lease_epoch });
-                }
+            sqlx::query(
+                "UPDATE tasks SET status = 'canceled', activity = ?, updated_at = ? WHERE id = ?",
+            )
+            .bind(&task_activity)
+            .bind(&now)
+            .bind(&task_id)
+            .execute(&mut **tx)
+            .await?;
+            if let Some(worker_id) = worker_id.filter(|_| old == TaskStatus::Active.as_str()) {
+                to_abort.push(TaskToAbort {
+                    task_id,
+                    worker_id,
+                    lease_epoch,
+                });
             }
         }
     }

@@ -20,7 +20,9 @@ pub async fn start_in(dir: tempfile::TempDir) -> TestManager {
     let mut config = ManagerConfig::new_default(dir.path());
     config.listen = "127.0.0.1:0".into();
     config.registration_secret = "test-secret".into();
-    let manager = castanet_manager::start(config).await.expect("manager starts");
+    let manager = castanet_manager::start(config)
+        .await
+        .expect("manager starts");
     TestManager {
         url: format!("http://{}", manager.addr),
         manager,
@@ -36,10 +38,18 @@ pub async fn start() -> TestManager {
 
 impl TestManager {
     pub async fn get(&self, path: &str) -> (u16, Value) {
-        let response = self.http.get(format!("{}{path}", self.url)).send().await.expect("GET");
+        let response = self
+            .http
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .expect("GET");
         let status = response.status().as_u16();
         let text = response.text().await.unwrap_or_default();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     pub async fn post_raw(&self, path: &str, body: &str) -> (u16, Value) {
@@ -53,7 +63,10 @@ impl TestManager {
             .expect("POST");
         let status = response.status().as_u16();
         let text = response.text().await.unwrap_or_default();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
@@ -61,7 +74,9 @@ impl TestManager {
     }
 
     pub async fn grpc(&self) -> WorkerServiceClient<Channel> {
-        WorkerServiceClient::connect(self.url.clone()).await.expect("gRPC connects")
+        WorkerServiceClient::connect(self.url.clone())
+            .await
+            .expect("gRPC connects")
     }
 
     /// Registers a worker; returns (id, token).
@@ -81,14 +96,22 @@ impl TestManager {
     }
 
     /// Polls a job until `done` says so, failing after `limit`.
-    pub async fn wait_for_job(&self, id: &str, limit: Duration, done: impl Fn(&Value) -> bool) -> Value {
+    pub async fn wait_for_job(
+        &self,
+        id: &str,
+        limit: Duration,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
         let deadline = Instant::now() + limit;
         loop {
             let (_, job) = self.get(&format!("/api/v3/jobs/{id}")).await;
             if done(&job) {
                 return job;
             }
-            assert!(Instant::now() < deadline, "job did not reach the expected state in {limit:?}: {job}");
+            assert!(
+                Instant::now() < deadline,
+                "job did not reach the expected state in {limit:?}: {job}"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -110,7 +133,13 @@ pub fn echo_sleep_job(repeats: i64, seconds: i64) -> Value {
 pub fn authed<T>(message: T, id: &str, token: &str) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
     let md = request.metadata_mut();
-    md.insert(castanet_protocol::WORKER_ID_HEADER, id.parse().expect("ascii"));
-    md.insert(castanet_protocol::AUTHORIZATION_HEADER, format!("Bearer {token}").parse().expect("ascii"));
+    md.insert(
+        castanet_protocol::WORKER_ID_HEADER,
+        id.parse().expect("ascii"),
+    );
+    md.insert(
+        castanet_protocol::AUTHORIZATION_HEADER,
+        format!("Bearer {token}").parse().expect("ascii"),
+    );
     request
 }

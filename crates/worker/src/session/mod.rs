@@ -243,8 +243,11 @@ impl Session {
     fn handle(&mut self, instruction: Instruction) {
         match instruction.kind {
             Some(Kind::AssignTask(task)) => {
+                // The manager frees a slot as soon as it has applied a task's final update,
+                // so the next assignment can arrive before that task's runner has cleaned up
+                // here. The manager's count is the authoritative one.
                 if self.tasks.len() >= self.config.slots as usize {
-                    tracing::warn!(task_id = %task.task_id, slots = self.config.slots, "assigned more tasks than slots; running it anyway");
+                    tracing::debug!(task_id = %task.task_id, slots = self.config.slots, "assignment arrived while a finished task is still cleaning up");
                 }
                 self.tasks.start(task, &self.stop);
             }

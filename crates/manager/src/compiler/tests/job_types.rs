@@ -76,7 +76,10 @@ fn job_type_info_serializes_as_flamencos_available_job_type() {
     assert_eq!(message["key"], "message");
     assert_eq!(message["type"], "string");
     assert_eq!(message["required"], true);
-    assert!(message.get("default").is_none(), "message is required, with no default");
+    assert!(
+        message.get("default").is_none(),
+        "message is required, with no default"
+    );
     assert_eq!(message["visible"], "visible");
     let duration = json["settings"][1].as_object().expect("object");
     assert_eq!(duration["type"], "int32");
@@ -317,7 +320,10 @@ fn tiny_hidden_and_non_js_files_are_ignored() {
 fn fifty_thousand_tasks_fit_the_default_limits() {
     // About 780 bytes of QuickJS memory per echo-sleep task.
     let job = built_ins()
-        .compile(input("echo-sleep-test", json!({"message": "hi", "sleep_repeats": 50_000})))
+        .compile(input(
+            "echo-sleep-test",
+            json!({"message": "hi", "sleep_repeats": 50_000}),
+        ))
         .expect("compiles");
     assert_eq!(job.tasks.len(), 50_001);
     assert_eq!(
@@ -336,7 +342,10 @@ fn large_job_compile_time() {
     };
     let started = Instant::now();
     let job = JobTypeRegistry::new(None, limits)
-        .compile(input("echo-sleep-test", json!({"message": "hi", "sleep_repeats": 100_000})))
+        .compile(input(
+            "echo-sleep-test",
+            json!({"message": "hi", "sleep_repeats": 100_000}),
+        ))
         .expect("compiles");
     println!(
         "{} tasks compiled in {:?}",
@@ -353,7 +362,9 @@ fn registry_is_shared_between_threads() {
     let handles: Vec<_> = (0..2)
         .map(|_| {
             let registry = registry.clone();
-            std::thread::spawn(move || registry.compile(input("echo-sleep-test", json!({"message": "hi"}))))
+            std::thread::spawn(move || {
+                registry.compile(input("echo-sleep-test", json!({"message": "hi"})))
+            })
         })
         .collect();
     for handle in handles {
