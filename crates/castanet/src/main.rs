@@ -18,14 +18,9 @@ use clap::{Parser, Subcommand};
     about = "Castanet render farm: manager, worker and command-line client"
 )]
 struct Cli {
-    /// Manager to talk to (CLI verbs).
-    #[arg(
-        long,
-        global = true,
-        env = "CASTANET_MANAGER",
-        default_value = "http://localhost:8080"
-    )]
-    manager: String,
+    /// Manager URL ("host:port" or "http://host:port"); CLI verbs default to http://localhost:8080.
+    #[arg(long, global = true, env = "CASTANET_MANAGER")]
+    manager: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -67,14 +62,18 @@ fn init_logging() {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
+    let manager = cli
+        .manager
+        .clone()
+        .unwrap_or_else(|| DEFAULT_MANAGER.to_string());
     let result = match cli.command {
         Command::Manager(args) => manager_cmd::run(args).await,
-        Command::Worker(args) => worker_cmd::run(args).await,
+        Command::Worker(args) => worker_cmd::run(cli.manager, args).await,
         Command::Demo(args) => demo::run(args).await,
-        Command::Submit(args) => jobs_cmd::submit(&cli.manager, args).await,
-        Command::Jobs => jobs_cmd::list_jobs(&cli.manager).await,
-        Command::Tasks { job } => jobs_cmd::list_tasks(&cli.manager, &job).await,
-        Command::Logs { task } => jobs_cmd::print_log(&cli.manager, &task).await,
+        Command::Submit(args) => jobs_cmd::submit(&manager, args).await,
+        Command::Jobs => jobs_cmd::list_jobs(&manager).await,
+        Command::Tasks { job } => jobs_cmd::list_tasks(&manager, &job).await,
+        Command::Logs { task } => jobs_cmd::print_log(&manager, &task).await,
     };
     match result {
         Ok(code) => code,
@@ -84,6 +83,9 @@ async fn main() -> ExitCode {
         }
     }
 }
+
+/// The manager CLI verbs talk to when none is given.
+const DEFAULT_MANAGER: &str = "http://localhost:8080";
 
 /// Where `castanet manager` looks for its config unless told otherwise.
 fn default_manager_config() -> PathBuf {

@@ -8,9 +8,6 @@ use tokio_util::sync::CancellationToken;
 
 #[derive(Args)]
 pub struct WorkerArgs {
-    /// Manager URL ("host:port" or "http://host:port").
-    #[arg(long = "manager-url", env = "CASTANET_MANAGER_URL")]
-    manager_url: String,
     /// The farm's registration secret (needed until the worker has registered once).
     #[arg(long, env = "CASTANET_REGISTRATION_SECRET", hide_env_values = true)]
     registration_secret: Option<String>,
@@ -28,11 +25,11 @@ pub struct WorkerArgs {
     task_types: Option<Vec<String>>,
 }
 
-pub fn config_from(args: WorkerArgs) -> WorkerConfig {
+pub fn config_from(manager_url: String, args: WorkerArgs) -> WorkerConfig {
     let data_dir = args
         .data_dir
         .unwrap_or_else(castanet_worker::default_data_dir);
-    let mut config = WorkerConfig::with_defaults(args.manager_url, data_dir);
+    let mut config = WorkerConfig::with_defaults(manager_url, data_dir);
     config.registration_secret = args.registration_secret;
     if let Some(name) = args.name {
         config.name = name;
@@ -44,8 +41,12 @@ pub fn config_from(args: WorkerArgs) -> WorkerConfig {
     config
 }
 
-pub async fn run(args: WorkerArgs) -> anyhow::Result<ExitCode> {
-    let config = config_from(args);
+pub async fn run(manager: Option<String>, args: WorkerArgs) -> anyhow::Result<ExitCode> {
+    // Finding the manager on the LAN (mDNS) is not built yet, so the URL is required.
+    let Some(manager_url) = manager else {
+        anyhow::bail!("no manager given: pass --manager http://HOST:PORT or set CASTANET_MANAGER");
+    };
+    let config = config_from(manager_url, args);
     let shutdown = CancellationToken::new();
     let stop = shutdown.clone();
     tokio::spawn(async move {

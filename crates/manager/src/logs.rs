@@ -19,14 +19,29 @@ impl TaskLogs {
         }
     }
 
+    /// The directory holding every job's files; served read-only at `/job-files/`.
+    pub fn jobs_root(&self) -> &Path {
+        &self.root
+    }
+
+    /// A job's directory relative to `jobs_root` (also its URL path under `/job-files/`).
+    pub fn job_dir_relative(job_id: &str) -> String {
+        let prefix: String = job_id.chars().take(4).collect();
+        format!("job-{prefix}/{job_id}")
+    }
+
+    /// A task log's path relative to `jobs_root` (also its URL path under `/job-files/`).
+    pub fn log_relative(job_id: &str, task_id: &str) -> String {
+        format!("{}/task-{task_id}.txt", Self::job_dir_relative(job_id))
+    }
+
     /// Directory of one job's files (logs, previews).
     pub fn job_dir(&self, job_id: &str) -> PathBuf {
-        let prefix: String = job_id.chars().take(4).collect();
-        self.root.join(format!("job-{prefix}")).join(job_id)
+        self.root.join(Self::job_dir_relative(job_id))
     }
 
     pub fn path(&self, job_id: &str, task_id: &str) -> PathBuf {
-        self.job_dir(job_id).join(format!("task-{task_id}.txt"))
+        self.root.join(Self::log_relative(job_id, task_id))
     }
 
     /// Appends text to a task's log; a missing final newline is added.

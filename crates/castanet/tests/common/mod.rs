@@ -115,7 +115,7 @@ impl WorkerProcess {
         let child = Command::new(BIN)
             .args([
                 "worker",
-                "--manager-url",
+                "--manager",
                 url,
                 "--name",
                 name,

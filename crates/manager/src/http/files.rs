@@ -22,12 +22,7 @@ pub async fn job_file(
             "invalid file path \"{path}\""
         )));
     }
-    let root = state.logs.job_dir("x");
-    let jobs_root = root
-        .parent()
-        .and_then(|p| p.parent())
-        .ok_or_else(|| ApiError::internal("storage root has no jobs directory"))?;
-    let full = jobs_root.join(relative);
+    let full = state.logs.jobs_root().join(relative);
     let bytes = match tokio::fs::read(&full).await {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {

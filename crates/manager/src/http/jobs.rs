@@ -12,19 +12,19 @@ use crate::compiler::CompileError;
 /// Most jobs one page returns.
 const MAX_PAGE: i64 = 1000;
 
+/// Runs job-type script work off the async threads (QuickJS is synchronous).
 async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, CompileError> + Send + 'static,
-) -> Result<T, ApiError> {
+) -> Result<Result<T, CompileError>, ApiError> {
     tokio::task::spawn_blocking(work)
         .await
-        .map_err(|e| ApiError::internal(format!("job-type script runner failed: {e}")))?
-        .map_err(ApiError::from)
+        .map_err(|e| ApiError::internal(format!("job-type script runner failed: {e}")))
 }
 
 /// `GET /api/v3/jobs/types`
 pub async fn job_types(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let registry = state.job_types.clone();
-    let types = blocking(move || registry.list()).await?;
+    let types = blocking(move || registry.list()).await??;
     Ok(Json(json!({ "job_types": types })))
 }
 
@@ -34,15 +34,10 @@ pub async fn job_type(
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let registry = state.job_types.clone();
-    match blocking(move || registry.get(&name)).await {
+    match blocking(move || registry.get(&name)).await? {
         Ok(info) => Ok(Json(json!(info))),
-        Err(e)
-            if e.status == axum::http::StatusCode::BAD_REQUEST
-                && e.message.contains("unknown job type") =>
-        {
-            Err(ApiError::not_found(e.message))
-        }
-        Err(e) => Err(e),
+        Err(e @ CompileError::UnknownJobType { .. }) => Err(ApiError::not_found(e.to_string())),
+        Err(e) => Err(e.into()),
     }
 }
 

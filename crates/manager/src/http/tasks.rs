@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use super::error::{ApiError, parse_uuid};
 use super::shapes;
 use crate::AppState;
+use crate::logs::TaskLogs;
 use crate::store::TaskRow;
 
 async fn find_task(state: &AppState, id: &str) -> Result<TaskRow, ApiError> {
@@ -48,10 +49,9 @@ pub async fn task_log_info(
     else {
         return Ok(StatusCode::NO_CONTENT.into_response());
     };
-    let prefix: String = task.job_id.chars().take(4).collect();
     let url = format!(
-        "/job-files/job-{prefix}/{}/task-{}.txt",
-        task.job_id, task.id
+        "/job-files/{}",
+        TaskLogs::log_relative(&task.job_id, &task.id)
     );
     Ok(
         Json(json!({ "task_id": task.id, "job_id": task.job_id, "url": url, "size": size }))
