@@ -1,6 +1,9 @@
 //! `castanet`: the one binary of the Castanet render farm — manager, worker, CLI, demo.
 mod api_client;
+mod bench;
 mod demo;
+mod find_manager;
+mod job_actions_cmd;
 mod jobs_cmd;
 mod manager_cmd;
 mod signals;
@@ -47,6 +50,18 @@ enum Command {
         /// Task id.
         task: String,
     },
+    /// Act on a job: pause, resume, cancel, requeue, delete, priority.
+    Job {
+        #[command(subcommand)]
+        action: job_actions_cmd::JobAction,
+    },
+    /// Measure the manager: in-process manager, simulated workers over gRPC.
+    Bench(bench::BenchArgs),
+    /// Explain why a task is not running.
+    Why {
+        /// Task id.
+        task: String,
+    },
 }
 
 fn init_logging() {
@@ -74,6 +89,9 @@ async fn main() -> ExitCode {
         Command::Jobs => jobs_cmd::list_jobs(&manager).await,
         Command::Tasks { job } => jobs_cmd::list_tasks(&manager, &job).await,
         Command::Logs { task } => jobs_cmd::print_log(&manager, &task).await,
+        Command::Job { action } => job_actions_cmd::run(&manager, action).await,
+        Command::Bench(args) => bench::run(args).await,
+        Command::Why { task } => job_actions_cmd::why(&manager, &task).await,
     };
     match result {
         Ok(code) => code,

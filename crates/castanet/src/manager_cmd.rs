@@ -1,10 +1,11 @@
-//! `castanet manager`: load (or create) the config, serve until Ctrl-C / SIGTERM.
+//! `castanet manager`: load (or create) the config, serve until Ctrl-C / SIGTERM;
+//! `castanet manager backup FILE`: an online copy of the database.
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use castanet_manager::ManagerConfig;
-use clap::Args;
+use clap::{Args, Subcommand};
 
 #[derive(Args)]
 pub struct ManagerArgs {
@@ -14,9 +15,23 @@ pub struct ManagerArgs {
     /// Listen address, overriding the config (e.g. 127.0.0.1:0 for any free port).
     #[arg(long)]
     listen: Option<String>,
+    #[command(subcommand)]
+    action: Option<ManagerAction>,
+}
+
+#[derive(Subcommand)]
+enum ManagerAction {
+    /// Copy the database to FILE, consistently, while the manager runs.
+    Backup {
+        /// The new file to write (must not exist).
+        file: PathBuf,
+    },
 }
 
 pub async fn run(args: ManagerArgs) -> anyhow::Result<ExitCode> {
+    if let Some(ManagerAction::Backup { file }) = &args.action {
+        return backup(&args.config, file).await;
+    }
     let (mut config, created) = ManagerConfig::load_or_create(&args.config)?;
     if created {
         tracing::info!(
@@ -36,5 +51,21 @@ pub async fn run(args: ManagerArgs) -> anyhow::Result<ExitCode> {
     super::signals::stop_requested().await;
     tracing::info!("stopping the manager");
     manager.shutdown().await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn backup(config_path: &std::path::Path, file: &std::path::Path) -> anyhow::Result<ExitCode> {
+    if !config_path.exists() {
+        anyhow::bail!(
+            "no manager config at {}; pass --config",
+            config_path.display()
+        );
+    }
+    let (config, _) = ManagerConfig::load_or_create(config_path)?;
+    let database = config.database_path();
+    castanet_manager::store::backup(&database, file)
+        .await
+        .with_context(|| format!("backing up {}", database.display()))?;
+    println!("backed up {} to {}", database.display(), file.display());
     Ok(ExitCode::SUCCESS)
 }

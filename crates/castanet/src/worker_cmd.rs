@@ -20,6 +20,12 @@ pub struct WorkerArgs {
     /// How many tasks to run at once.
     #[arg(long, default_value_t = 1)]
     slots: u32,
+    /// Without --manager: use the manager of this farm when several answer on the LAN.
+    #[arg(long)]
+    farm: Option<String>,
+    /// Without --manager: how long to look for a manager on the LAN, in seconds.
+    #[arg(long, default_value_t = 15)]
+    discovery_timeout: u64,
     /// Task types to accept, comma separated.
     #[arg(long, value_delimiter = ',')]
     task_types: Option<Vec<String>>,
@@ -42,9 +48,12 @@ pub fn config_from(manager_url: String, args: WorkerArgs) -> WorkerConfig {
 }
 
 pub async fn run(manager: Option<String>, args: WorkerArgs) -> anyhow::Result<ExitCode> {
-    // Finding the manager on the LAN (mDNS) is not built yet, so the URL is required.
-    let Some(manager_url) = manager else {
-        anyhow::bail!("no manager given: pass --manager http://HOST:PORT or set CASTANET_MANAGER");
+    let manager_url = match manager {
+        Some(url) => url,
+        None => {
+            let timeout = std::time::Duration::from_secs(args.discovery_timeout);
+            super::find_manager::find_manager(args.farm.as_deref(), timeout).await?
+        }
     };
     let config = config_from(manager_url, args);
     let shutdown = CancellationToken::new();

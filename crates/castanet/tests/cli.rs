@@ -92,6 +92,19 @@ fn submit_wait_then_list_jobs_tasks_and_logs() {
     let (_, out, _) = castanet(&url, &["jobs"]);
     assert_eq!(out.lines().count(), 2, "still only the one job:\n{out}");
 
+    // An online backup of the running manager's database.
+    let backup = dir.path().join("backup.sqlite");
+    let output = Command::new(BIN)
+        .arg("manager")
+        .arg("--config")
+        .arg(&manager.config)
+        .arg("backup")
+        .arg(&backup)
+        .output()
+        .expect("backup runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(std::fs::metadata(&backup).unwrap().len() > 0);
+
     worker.stop();
     manager.stop();
 }

@@ -52,6 +52,29 @@ pub struct ManagerConfig {
     #[serde(default = "default_script_memory_limit_mb")]
     pub script_memory_limit_mb: u64,
 
+    /// Failure handling and timeouts (see docs/scheduling.md).
+    #[serde(default = "default_task_timeout_seconds")]
+    pub task_timeout_seconds: u64,
+    #[serde(default = "default_worker_timeout_seconds")]
+    pub worker_timeout_seconds: u64,
+    #[serde(default = "default_startup_grace_seconds")]
+    pub startup_grace_seconds: u64,
+    #[serde(default = "default_failure_count")]
+    pub task_fail_after_softfail_count: u64,
+    #[serde(default = "default_failure_count")]
+    pub blocklist_threshold: u64,
+    #[serde(default = "default_job_fail_percent")]
+    pub job_fail_percent: u64,
+
+    /// Shared storage and the Shaman upload store (`[shaman]` table).
+    #[serde(default)]
+    pub shaman: crate::shaman::ShamanConfig,
+
+    /// Path and program variables (`[variables.NAME]` tables); built-in defaults for
+    /// `blender`, `blenderArgs` and `ffmpeg` apply to names not listed (see docs/job-types.md).
+    #[serde(default)]
+    pub variables: std::collections::BTreeMap<String, crate::variables::VariableConfig>,
+
     /// Directory of the config file; paths above are resolved against it.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -83,6 +106,22 @@ fn default_script_memory_limit_mb() -> u64 {
     512
 }
 
+fn default_task_timeout_seconds() -> u64 {
+    600
+}
+fn default_worker_timeout_seconds() -> u64 {
+    60
+}
+fn default_startup_grace_seconds() -> u64 {
+    300
+}
+fn default_failure_count() -> u64 {
+    3
+}
+fn default_job_fail_percent() -> u64 {
+    10
+}
+
 /// A fresh random secret, hex encoded (128 bits).
 pub fn generate_secret() -> String {
     let mut bytes = [0u8; 16];
@@ -103,6 +142,14 @@ impl ManagerConfig {
             flamenco_compat_version: default_flamenco_compat_version(),
             script_time_limit_ms: default_script_time_limit_ms(),
             script_memory_limit_mb: default_script_memory_limit_mb(),
+            task_timeout_seconds: default_task_timeout_seconds(),
+            worker_timeout_seconds: default_worker_timeout_seconds(),
+            startup_grace_seconds: default_startup_grace_seconds(),
+            task_fail_after_softfail_count: default_failure_count(),
+            blocklist_threshold: default_failure_count(),
+            job_fail_percent: default_job_fail_percent(),
+            shaman: crate::shaman::ShamanConfig::default(),
+            variables: std::collections::BTreeMap::new(),
             base_dir: base_dir.to_path_buf(),
         }
     }
@@ -162,7 +209,21 @@ impl ManagerConfig {
              flamenco_compat_version = {compat}\n\n\
              # Limits for job-type scripts: a script that runs longer or allocates more is stopped.\n\
              script_time_limit_ms = {time}\n\
-             script_memory_limit_mb = {mem}\n",
+             script_memory_limit_mb = {mem}\n\n\
+             # A task without any update from its worker for this long is failed softly and\n\
+             # retried elsewhere. 0 disables task and worker timeouts.\n\
+             task_timeout_seconds = {task_timeout}\n\n\
+             # A worker whose connection is lost and not back for this long goes to `error`;\n\
+             # its tasks are queued again. It recovers when it reconnects.\n\
+             worker_timeout_seconds = {worker_timeout}\n\n\
+             # After a manager start, timeouts wait this long so workers can reconnect first.\n\
+             startup_grace_seconds = {grace}\n\n\
+             # A task failed by this many different workers fails for good.\n\
+             task_fail_after_softfail_count = {fail_after}\n\n\
+             # A worker that failed this many tasks of one type in a job is blocklisted for them.\n\
+             blocklist_threshold = {blocklist}\n\n\
+             # A job fails when this share (in %) of its tasks failed.\n\
+             job_fail_percent = {fail_percent}\n",
             farm = quote(&self.farm_name),
             listen = quote(&self.listen),
             db = quote(&self.database.to_string_lossy()),
@@ -172,7 +233,16 @@ impl ManagerConfig {
             compat = quote(&self.flamenco_compat_version),
             time = self.script_time_limit_ms,
             mem = self.script_memory_limit_mb,
+            task_timeout = self.task_timeout_seconds,
+            worker_timeout = self.worker_timeout_seconds,
+            grace = self.startup_grace_seconds,
+            fail_after = self.task_fail_after_softfail_count,
+            blocklist = self.blocklist_threshold,
+            fail_percent = self.job_fail_percent,
         );
+        // Tables come after every top-level key.
+        let text = text + &self.shaman.commented_toml();
+        let text = text + &crate::variables::commented_toml(&self.variables);
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|source| ConfigError::Write {
                 path: path.to_path_buf(),
@@ -204,6 +274,14 @@ impl ManagerConfig {
     }
     pub fn script_time_limit(&self) -> Duration {
         Duration::from_millis(self.script_time_limit_ms)
+    }
+    /// The failure limits for the store.
+    pub fn failure_policy(&self) -> crate::state::FailurePolicy {
+        crate::state::FailurePolicy {
+            fail_after_workers: self.task_fail_after_softfail_count.max(1),
+            blocklist_threshold: self.blocklist_threshold.max(1),
+            job_fail_percent: self.job_fail_percent.clamp(1, 100),
+        }
     }
 }
 

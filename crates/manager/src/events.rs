@@ -11,6 +11,7 @@ pub enum Event {
     Task { job_id: String, task_id: String },
     Worker { worker_id: String },
     TaskLog { job_id: String, task_id: String },
+    LastRendered { job_id: String },
 }
 
 impl Event {
@@ -37,12 +38,32 @@ impl Event {
         }
     }
 
+    /// The task this event concerns, if any.
+    pub fn task_id(&self) -> Option<&str> {
+        match self {
+            Event::Task { task_id, .. } | Event::TaskLog { task_id, .. } => Some(task_id),
+            _ => None,
+        }
+    }
+
+    /// The SSE event name: `job`, `task`, `worker`, `task-log`, `last-rendered`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::Job { .. } => "job",
+            Event::Task { .. } => "task",
+            Event::Worker { .. } => "worker",
+            Event::TaskLog { .. } => "task-log",
+            Event::LastRendered { .. } => "last-rendered",
+        }
+    }
+
     /// The job this event concerns, if any.
     pub fn job_id(&self) -> Option<&str> {
         match self {
-            Event::Job { job_id } | Event::Task { job_id, .. } | Event::TaskLog { job_id, .. } => {
-                Some(job_id)
-            }
+            Event::Job { job_id }
+            | Event::Task { job_id, .. }
+            | Event::TaskLog { job_id, .. }
+            | Event::LastRendered { job_id } => Some(job_id),
             Event::Worker { .. } => None,
         }
     }
@@ -51,6 +72,8 @@ impl Event {
 #[derive(Clone)]
 pub struct EventBus {
     sender: broadcast::Sender<Event>,
+    /// Cancelled at shutdown, so long-lived subscribers (SSE clients) end their streams.
+    closed: tokio_util::sync::CancellationToken,
 }
 
 impl Default for EventBus {
@@ -63,7 +86,10 @@ impl EventBus {
     pub fn new() -> Self {
         // Subscribers that fall this far behind get a `Lagged` error and re-read state.
         let (sender, _) = broadcast::channel(4096);
-        Self { sender }
+        Self {
+            sender,
+            closed: tokio_util::sync::CancellationToken::new(),
+        }
     }
 
     pub fn publish(&self, event: Event) {
@@ -73,5 +99,20 @@ impl EventBus {
 
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.sender.subscribe()
+    }
+
+    /// How many subscribers listen now (SSE clients).
+    pub fn subscriber_count(&self) -> usize {
+        self.sender.receiver_count()
+    }
+
+    /// Tells every subscriber the manager is shutting down.
+    pub fn close(&self) {
+        self.closed.cancel();
+    }
+
+    /// A token that is cancelled when the bus closes.
+    pub fn closed_token(&self) -> tokio_util::sync::CancellationToken {
+        self.closed.clone()
     }
 }

@@ -2,14 +2,18 @@
 //! in SQLite, pushes tasks to workers over gRPC and serves the REST API — all on one port.
 pub mod compiler;
 pub mod config;
+pub mod discovery;
 pub mod events;
 pub mod grpc;
 pub mod http;
 pub mod logs;
+pub mod monitor;
 pub mod scheduler;
 pub mod server;
+pub mod shaman;
 pub mod state;
 pub mod store;
+pub mod variables;
 
 use std::sync::Arc;
 
@@ -34,6 +38,8 @@ pub struct AppState {
     pub events: EventBus,
     pub dispatcher: Dispatcher,
     pub job_types: JobTypeRegistry,
+    /// The upload store; None when disabled in the config.
+    pub shaman: Option<shaman::Shaman>,
 }
 
 impl AppState {

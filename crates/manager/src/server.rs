@@ -12,6 +12,7 @@ use crate::compiler::{JobTypeRegistry, SandboxLimits};
 use crate::events::EventBus;
 use crate::logs::TaskLogs;
 use crate::scheduler::Dispatcher;
+use crate::shaman::Shaman;
 use crate::store::{Store, StoreError};
 use crate::{AppState, ManagerConfig, grpc, http};
 
@@ -78,7 +79,9 @@ pub async fn start(config: ManagerConfig) -> Result<RunningManager, ManagerError
         path: storage.display().to_string(),
         source,
     })?;
-    let store = Store::open(&config.database_path()).await?;
+    let store = Store::open(&config.database_path())
+        .await?
+        .with_failure_policy(config.failure_policy());
     let logs = TaskLogs::new(&storage);
     let events = EventBus::new();
     let dispatcher = Dispatcher::new(store.clone(), logs.clone(), events.clone());
@@ -87,6 +90,10 @@ pub async fn start(config: ManagerConfig) -> Result<RunningManager, ManagerError
         time: config.script_time_limit(),
     };
     let job_types = JobTypeRegistry::new(Some(config.scripts_path()), limits);
+    let shaman = config
+        .shaman
+        .enabled
+        .then(|| Shaman::new(&config.shaman.shared_storage_path(&config.base_dir)));
     let state = AppState {
         config: Arc::new(config),
         store,
@@ -94,6 +101,7 @@ pub async fn start(config: ManagerConfig) -> Result<RunningManager, ManagerError
         events,
         dispatcher: dispatcher.clone(),
         job_types,
+        shaman,
     };
 
     let listener = TcpListener::bind(&state.config.listen)
@@ -103,6 +111,12 @@ pub async fn start(config: ManagerConfig) -> Result<RunningManager, ManagerError
             source,
         })?;
     let addr = listener.local_addr().map_err(ManagerError::Serve)?;
+    // Failing to advertise is not fatal: workers can still be given the URL.
+    let advertisement = crate::discovery::advertise(addr, &state.config.farm_name, crate::VERSION)
+        .unwrap_or_else(|e| {
+            tracing::warn!("{e}");
+            None
+        });
     let shutdown = CancellationToken::new();
 
     let grpc_routes =
@@ -110,17 +124,38 @@ pub async fn start(config: ManagerConfig) -> Result<RunningManager, ManagerError
     let app = http::with_fallback(http::router(state.clone()).merge(grpc_routes));
 
     tokio::spawn(dispatcher.clone().run(shutdown.clone()));
+    if let Some(shaman) = state.shaman.clone() {
+        let settings = &state.config.shaman;
+        tokio::spawn(shaman.run_garbage_collector(settings.gc_period(), settings.gc_max_age(), shutdown.clone()));
+    }
+    let monitor = crate::monitor::Monitor::new(
+        state.clone(),
+        Arc::new(crate::monitor::SystemClock),
+        crate::monitor::MonitorSettings::from_config(&state.config),
+    );
+    tokio::spawn(monitor.run(shutdown.clone()));
     let serve_shutdown = shutdown.clone();
+    let events = state.events.clone();
     let server = tokio::spawn(async move {
+        // Advertised for as long as the server runs.
+        let _advertisement = advertisement;
         let graceful = {
             let shutdown = serve_shutdown.clone();
             let dispatcher = dispatcher.clone();
             async move {
                 shutdown.cancelled().await;
-                // Long-lived worker streams would keep a graceful shutdown waiting forever.
+                // Long-lived worker and SSE streams would keep a graceful shutdown waiting.
                 dispatcher.close_all();
+                events.close();
             }
         };
+        // Instructions are small writes on long-lived streams: without TCP_NODELAY,
+        // Nagle's algorithm holds each one back ~40 ms waiting for the peer's ACK.
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!("cannot set TCP_NODELAY: {e}");
+            }
+        });
         let serve = axum::serve(
             listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),

@@ -140,7 +140,7 @@ async fn bad_submissions_get_a_clear_error_and_store_nothing() {
     assert_rejected(&m, &stale.to_string(), 412, "echo-sleep-test").await;
 
     let (status, jobs) = m.get("/api/v3/jobs").await;
-    assert_eq!((status, jobs), (200, json!({"jobs": []})));
+    assert_eq!((status, jobs), (200, json!({"jobs": [], "total": 0})));
     assert_eq!(m.manager.state.store.count_jobs().await.unwrap(), 0);
     m.manager.shutdown().await.unwrap();
 }

@@ -1,6 +1,7 @@
 //! The worker's configuration: what the binary passes in, its defaults, and validation.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use crate::error::WorkerError;
 use crate::system;
@@ -21,8 +22,18 @@ pub struct WorkerConfig {
     pub name: String,
     /// How many tasks run at once (at least 1).
     pub slots: u32,
-    /// Task types this worker accepts.
+    /// Task types this worker accepts (minus `blender`/`ffmpeg` when those are not found).
     pub task_types: Vec<String>,
+    /// The only directories under which `delete-file`/`delete-directory` may delete
+    /// (empty: every delete is refused).
+    pub storage_roots: Vec<PathBuf>,
+    /// A command's program that prints nothing for this long is killed as hung.
+    pub hung_after: Duration,
+    /// On shutdown, how long running tasks may go on before they are aborted and handed
+    /// back (zero: abort at once). No new work is taken meanwhile.
+    pub shutdown_grace: Duration,
+    /// On shutdown, let running tasks finish however long they take (overrides the grace).
+    pub finish_tasks_on_shutdown: bool,
 }
 
 impl WorkerConfig {
@@ -35,6 +46,10 @@ impl WorkerConfig {
             name: system::hostname(),
             slots: 1,
             task_types: DEFAULT_TASK_TYPES.iter().map(|t| t.to_string()).collect(),
+            storage_roots: Vec::new(),
+            hung_after: crate::commands::DEFAULT_HUNG_AFTER,
+            shutdown_grace: Duration::ZERO,
+            finish_tasks_on_shutdown: false,
         }
     }
 
@@ -65,6 +80,17 @@ impl WorkerConfig {
         self.task_types.retain(|t| !t.trim().is_empty());
         if self.task_types.is_empty() {
             return Err(WorkerError::InvalidConfig("no task types to run".into()));
+        }
+        if self.hung_after.is_zero() {
+            return Err(WorkerError::InvalidConfig(
+                "hung_after must be longer than zero".into(),
+            ));
+        }
+        if let Some(root) = self.storage_roots.iter().find(|r| !r.is_absolute()) {
+            return Err(WorkerError::InvalidConfig(format!(
+                "storage root {} is not an absolute path",
+                root.display()
+            )));
         }
         if let Some(secret) = &self.registration_secret
             && secret.is_empty()

@@ -2,24 +2,42 @@
 //! streams to the manager, then waits until the log is stored and reports the result.
 //! An aborted task (or one whose lease was lost) reports nothing more.
 
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use castanet_protocol::v1::{AssignTask, Failure, FaultClass, TaskStatus, TaskUpdate};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::client::ManagerClient;
 use crate::commands::{self, CommandContext, CommandError};
 use crate::logs::{LogSink, spawn_uploader};
+use crate::preview::{PreviewSink, spawn_preview_uploader};
+use crate::progress::{Progress, ProgressSink};
 use crate::upstream::{UpdateError, Upstream};
 
 /// Lines a task may have queued for the uploader before commands wait for it.
 const LOG_QUEUE_LINES: usize = 1024;
+
+/// Progress updates are sent at most this often (the newest value always goes out).
+const PROGRESS_INTERVAL: Duration = Duration::from_secs(1);
 
 /// What runners share.
 #[derive(Clone)]
 pub struct RunnerDeps {
     pub client: ManagerClient,
     pub upstream: Arc<Upstream>,
+    pub settings: Arc<CommandSettings>,
+}
+
+/// The worker configuration commands need.
+#[derive(Debug, Clone)]
+pub struct CommandSettings {
+    /// A program silent this long is killed as hung.
+    pub hung_after: Duration,
+    /// Deletes only happen inside these directories.
+    pub storage_roots: Arc<Vec<PathBuf>>,
 }
 
 /// How a task run ended, from this worker's side.
@@ -64,7 +82,18 @@ pub async fn run_task(deps: &RunnerDeps, task: AssignTask, cancel: CancellationT
         lines,
         log_cancel.clone(),
     );
-    let result = run_commands(&task, &log, &cancel, &reporter).await;
+    let (preview, previews) = spawn_preview_uploader(
+        deps.client.clone(),
+        task.task_id.clone(),
+        task.lease_epoch,
+        log_cancel.clone(),
+    );
+    let (progress, progress_rx) = ProgressSink::channel();
+    let sinks = Sinks { progress, preview };
+    let (result, ()) = tokio::join!(
+        run_commands(&task, &log, &cancel, &reporter, &deps.settings, sinks),
+        forward_progress(progress_rx, &reporter),
+    );
     let last_lines = log.last_lines();
     drop(log);
     if let Err(Stop::Aborted | Stop::Update(_)) = &result {
@@ -76,10 +105,22 @@ pub async fn run_task(deps: &RunnerDeps, task: AssignTask, cancel: CancellationT
         () = cancel.cancelled() => return Outcome::Aborted,
         _ = uploader => {}
     }
+    // The newest frame's preview is there when the task shows as done.
+    tokio::select! {
+        biased;
+        () = cancel.cancelled() => return Outcome::Aborted,
+        _ = previews => {}
+    }
 
     match result {
         Ok(steps) => match reporter
-            .send(TaskStatus::Completed, "Completed", Some(steps), None)
+            .send_with_progress(
+                TaskStatus::Completed,
+                "Completed",
+                Some(steps),
+                Some(100),
+                None,
+            )
             .await
         {
             Ok(()) => Outcome::Completed,
@@ -105,12 +146,55 @@ pub async fn run_task(deps: &RunnerDeps, task: AssignTask, cancel: CancellationT
     }
 }
 
-/// Runs the commands in order; returns the steps completed.
+/// Sends what the commands publish on `progress`: at most one update per
+/// [`PROGRESS_INTERVAL`], always the newest value, and the last one before returning (when
+/// every sink is gone).
+async fn forward_progress(mut progress: watch::Receiver<Progress>, reporter: &Reporter<'_>) {
+    let mut sent = Progress::default();
+    let mut next_allowed = tokio::time::Instant::now();
+    loop {
+        let mut closed = progress.changed().await.is_err();
+        if !closed {
+            // Coalesce until the interval is over; stop waiting as soon as the commands end.
+            tokio::select! {
+                () = tokio::time::sleep_until(next_allowed) => {}
+                () = async { while progress.changed().await.is_ok() {} } => closed = true,
+            }
+        }
+        let current = progress.borrow_and_update().clone();
+        if current != sent {
+            let activity = current.activity.clone().unwrap_or_default();
+            let result = reporter
+                .send_with_progress(
+                    TaskStatus::Unspecified,
+                    &activity,
+                    None,
+                    current.percent,
+                    None,
+                )
+                .await;
+            if result.is_err() {
+                // Aborted or the lease is gone; the commands notice through their own updates.
+                return;
+            }
+            sent = current;
+            next_allowed = tokio::time::Instant::now() + PROGRESS_INTERVAL;
+        }
+        if closed {
+            return;
+        }
+    }
+}
+
+/// Runs the commands in order; returns the steps completed. Each command's progress is
+/// scaled into its share of the task's 0–100 %.
 async fn run_commands(
     task: &AssignTask,
     log: &LogSink,
     cancel: &CancellationToken,
     reporter: &Reporter<'_>,
+    settings: &CommandSettings,
+    sinks: Sinks,
 ) -> Result<u32, Stop> {
     let total = task.commands.len();
     let mut steps = 0u32;
@@ -124,6 +208,10 @@ async fn run_commands(
             task_id: task.task_id.clone(),
             log: log.clone(),
             cancel: cancel.clone(),
+            progress: sinks.progress.share(index, total),
+            preview: sinks.preview.clone(),
+            hung_after: settings.hung_after,
+            storage_roots: settings.storage_roots.clone(),
         };
         match commands::run(&ctx, &command.name, &command.parameters_json).await {
             Ok(()) => {}
@@ -149,6 +237,12 @@ async fn run_commands(
     Ok(steps)
 }
 
+/// Where a task's commands publish progress and previews.
+struct Sinks {
+    progress: ProgressSink,
+    preview: PreviewSink,
+}
+
 /// Sends this task lease's updates; nothing once the task is aborted.
 struct Reporter<'a> {
     upstream: &'a Upstream,
@@ -165,6 +259,18 @@ impl Reporter<'_> {
         steps_completed: Option<u32>,
         failure: Option<Failure>,
     ) -> Result<(), UpdateError> {
+        self.send_with_progress(status, activity, steps_completed, None, failure)
+            .await
+    }
+
+    async fn send_with_progress(
+        &self,
+        status: TaskStatus,
+        activity: &str,
+        steps_completed: Option<u32>,
+        progress_percent: Option<u32>,
+        failure: Option<Failure>,
+    ) -> Result<(), UpdateError> {
         if self.cancel.is_cancelled() {
             return Err(UpdateError::Canceled);
         }
@@ -175,7 +281,7 @@ impl Reporter<'_> {
             status: status as i32,
             activity: Some(activity.to_string()),
             steps_completed,
-            progress_percent: None,
+            progress_percent: progress_percent.map(|p| p as f32),
             failure,
         };
         self.upstream

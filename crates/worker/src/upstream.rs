@@ -1,16 +1,18 @@
 //! Task updates to the manager, in order and idempotent: one `Upstream` numbers every
 //! update with the worker's next sequence number and delivers it, retrying the same number
-//! while the manager is unreachable, so a retry is never applied twice.
+//! while the manager is unreachable, so a retry is never applied twice. With a journal,
+//! undelivered updates also survive a worker restart and are replayed after sign-on.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use castanet_protocol::v1::TaskUpdate;
+use castanet_protocol::v1::{TaskStatus, TaskUpdate};
 use tokio::sync::{Mutex, Notify};
 use tokio_util::sync::CancellationToken;
 use tonic::{Code, Status};
 
 use crate::backoff::Backoff;
 use crate::client::{ManagerClient, is_transient, unary};
+use crate::journal::UpdateJournal;
 
 /// Why an update was not delivered.
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +38,8 @@ pub struct Upstream {
     send_lock: Mutex<()>,
     next_sequence: AtomicU64,
     unauthenticated: Notify,
+    /// Where undelivered updates wait across restarts (none in some tests).
+    journal: Option<UpdateJournal>,
 }
 
 impl Upstream {
@@ -45,6 +49,15 @@ impl Upstream {
             send_lock: Mutex::new(()),
             next_sequence: AtomicU64::new(1),
             unauthenticated: Notify::new(),
+            journal: None,
+        }
+    }
+
+    /// An upstream whose undelivered updates are kept in `journal`.
+    pub fn with_journal(client: ManagerClient, journal: UpdateJournal) -> Self {
+        Self {
+            journal: Some(journal),
+            ..Self::new(client)
         }
     }
 
@@ -58,6 +71,42 @@ impl Upstream {
     pub fn restart_after(&self, last_applied: u64) {
         self.next_sequence
             .store(last_applied.saturating_add(1), Ordering::SeqCst);
+        if let Some(journal) = &self.journal {
+            journal.clear();
+        }
+    }
+
+    /// Delivers the journal's updates from before a restart, in order and under their own
+    /// numbers: those the manager has applied already (`last_applied`) are dropped, the
+    /// rest sent; a refusal (the task went to another worker) drops the update.
+    pub async fn replay(&self, last_applied: u64, cancel: &CancellationToken) {
+        let Some(journal) = &self.journal else {
+            return;
+        };
+        let _turn = tokio::select! {
+            biased;
+            () = cancel.cancelled() => return,
+            turn = self.send_lock.lock() => turn,
+        };
+        for update in journal.pending() {
+            let sequence = update.sequence;
+            self.next_sequence
+                .fetch_max(sequence.saturating_add(1), Ordering::SeqCst);
+            if sequence <= last_applied {
+                journal.settle(sequence);
+                continue;
+            }
+            match self.deliver(&update, cancel).await {
+                Err(UpdateError::Canceled) => return,
+                Ok(applied) => {
+                    tracing::info!(task_id = %update.task_id, sequence, applied, "delivered a task update from before the restart");
+                }
+                Err(e) => {
+                    tracing::info!(task_id = %update.task_id, sequence, error = %e, "dropped a task update from before the restart");
+                }
+            }
+            journal.settle(sequence);
+        }
     }
 
     /// The number the next update will get.
@@ -85,6 +134,27 @@ impl Upstream {
             turn = self.send_lock.lock() => turn,
         };
         update.sequence = self.next_sequence.fetch_add(1, Ordering::SeqCst);
+        if let Some(journal) = &self.journal {
+            journal.record(&update);
+        }
+        let result = self.deliver(&update, cancel).await;
+        if let Some(journal) = &self.journal {
+            // A final status that could not be delivered waits for the next start; other
+            // updates of an aborted task are worthless later.
+            let keep = matches!(result, Err(UpdateError::Canceled)) && is_final(&update);
+            if !keep {
+                journal.settle(update.sequence);
+            }
+        }
+        result
+    }
+
+    /// Delivers one numbered update, retrying transport failures with capped backoff.
+    async fn deliver(
+        &self,
+        update: &TaskUpdate,
+        cancel: &CancellationToken,
+    ) -> Result<bool, UpdateError> {
         let mut backoff = Backoff::default();
         let mut attempt = 0u32;
         loop {
@@ -100,7 +170,7 @@ impl Upstream {
                 Err(status) => status,
             };
             if !is_transient(&status) {
-                return Err(self.refused(&update, status));
+                return Err(self.refused(update, status));
             }
             let delay = backoff.next_delay();
             if attempt == 1 {
@@ -129,6 +199,11 @@ impl Upstream {
             _ => UpdateError::Rejected(Box::new(status)),
         }
     }
+}
+
+/// Completed or failed: the update a manager must not miss.
+fn is_final(update: &TaskUpdate) -> bool {
+    update.status == TaskStatus::Completed as i32 || update.status == TaskStatus::Failed as i32
 }
 
 #[cfg(test)]

@@ -23,6 +23,16 @@ struct Worker {
 
 impl Worker {
     fn start(manager: &Handle, data_dir: &Path, secret: Option<&str>) -> Self {
+        Self::start_with(manager, data_dir, secret, |_| {})
+    }
+
+    /// Starts a worker whose configuration `adjust` changes first.
+    fn start_with(
+        manager: &Handle,
+        data_dir: &Path,
+        secret: Option<&str>,
+        adjust: impl FnOnce(&mut WorkerConfig),
+    ) -> Self {
         let _ = tracing_subscriber::fmt()
             .with_env_filter("castanet_worker=debug")
             .with_test_writer()
@@ -32,6 +42,7 @@ impl Worker {
         config.registration_secret = secret.map(str::to_string);
         config.name = "test-worker".into();
         config.slots = 2;
+        adjust(&mut config);
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(castanet_worker::run(config, shutdown.clone()));
         Self { shutdown, task }
@@ -140,7 +151,8 @@ async fn registers_signs_on_and_runs_an_echo_task() {
         ))
         .await;
 
-    // In order: started, the log, steps after the first command, the log stored, completed.
+    // In order: started; the log (each chunk in a call of its own, stored before anything
+    // after it) and the steps after the first command; then completed.
     let started = update_of(&manager.next().await).expect("an update");
     assert_eq!(
         (
@@ -155,26 +167,26 @@ async fn registers_signs_on_and_runs_an_echo_task() {
 
     let mut log = String::new();
     let mut updates = Vec::new();
-    loop {
+    let mut open_chunk = false;
+    let completed = loop {
         match manager.next().await {
             Event::Log(chunk) => {
                 assert_eq!((chunk.task_id.as_str(), chunk.lease_epoch), ("t1", 7));
                 log.push_str(&chunk.text);
-            }
-            Event::Update(update) => {
-                assert!(
-                    update.status != TaskStatus::Completed as i32,
-                    "completed before the log was stored"
-                );
-                updates.push(update);
+                open_chunk = true;
             }
             Event::LogClosed { task_id } => {
                 assert_eq!(task_id, "t1");
-                break;
+                open_chunk = false;
             }
+            Event::Update(update) if update.status == TaskStatus::Completed as i32 => {
+                break update;
+            }
+            Event::Update(update) => updates.push(update),
             other => panic!("unexpected {other:?}"),
         }
-    }
+    };
+    assert!(!open_chunk, "completed before the log was stored");
     assert_eq!(log, "echo: \"hello\"\necho: \"bye\"\n");
     assert_eq!(updates.len(), 1);
     assert_eq!(updates[0].sequence, 43);
@@ -184,11 +196,11 @@ async fn registers_signs_on_and_runs_an_echo_task() {
         Some("Finished command 1/2: echo")
     );
 
-    let completed = update_of(&manager.next().await).expect("an update");
     assert_eq!(completed.sequence, 44);
     assert_eq!(completed.status, TaskStatus::Completed as i32);
     assert_eq!(completed.activity.as_deref(), Some("Completed"));
     assert_eq!(completed.steps_completed, Some(2));
+    assert_eq!(completed.progress_percent, Some(100.0));
 
     worker.stop().await.expect("clean shutdown");
     assert_eq!(
@@ -589,5 +601,127 @@ async fn a_worker_deleted_while_connected_registers_again() {
     let stored = std::fs::read_to_string(dir.path().join(castanet_worker::CREDENTIALS_FILE))
         .expect("credentials");
     assert!(stored.contains("worker-2"), "{stored}");
+    worker.stop().await.expect("clean shutdown");
+}
+
+#[tokio::test]
+async fn shutdown_lets_a_task_finish_within_the_grace_period() {
+    let mut manager = fake_manager::start(Script::default()).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let worker = Worker::start_with(&manager, dir.path(), Some(SECRET), |config| {
+        config.shutdown_grace = Duration::from_secs(8);
+    });
+    connected(&mut manager).await;
+    manager
+        .instruct(task("t1", 1, &[("sleep", r#"{"duration_in_seconds": 1}"#)]))
+        .await;
+    manager
+        .wait_for(|e| update_of(e).filter(|u| u.status == TaskStatus::Active as i32))
+        .await;
+    worker.stop().await.expect("clean exit");
+    let events = manager.drain();
+    let completed = events
+        .iter()
+        .position(|e| update_of(e).is_some_and(|u| u.status == TaskStatus::Completed as i32));
+    let signed_off = events
+        .iter()
+        .position(|e| matches!(e, Event::SignOff { .. }));
+    assert!(completed.is_some() && completed < signed_off, "{events:?}");
+}
+
+#[tokio::test]
+async fn shutdown_aborts_a_task_still_running_after_the_grace_period() {
+    let mut manager = fake_manager::start(Script::default()).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let worker = Worker::start_with(&manager, dir.path(), Some(SECRET), |config| {
+        config.shutdown_grace = Duration::from_millis(300);
+    });
+    connected(&mut manager).await;
+    manager
+        .instruct(task(
+            "t1",
+            1,
+            &[("sleep", r#"{"duration_in_seconds": 3600}"#)],
+        ))
+        .await;
+    manager
+        .wait_for(|e| update_of(e).filter(|u| u.status == TaskStatus::Active as i32))
+        .await;
+    let started = std::time::Instant::now();
+    worker.stop().await.expect("clean exit");
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "the grace was given"
+    );
+    let events = manager.drain();
+    assert!(
+        !events.iter().any(|e| update_of(e)
+            .is_some_and(|u| u.status != TaskStatus::Unspecified as i32
+                && u.status != TaskStatus::Active as i32)),
+        "an aborted task reports nothing: {events:?}"
+    );
+    assert!(
+        events.iter().any(|e| matches!(e, Event::SignOff { .. })),
+        "{events:?}"
+    );
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_result_not_delivered_before_a_restart_is_sent_after_it() {
+    let mut manager = fake_manager::start(Script::default()).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let worker = Worker::start(&manager, dir.path(), Some(SECRET));
+    connected(&mut manager).await;
+
+    let go = dir.path().join("go");
+    let script = format!(
+        "echo waiting; while [ ! -e '{}' ]; do sleep 0.01; done",
+        go.display()
+    );
+    let params = serde_json::json!({"exe": "sh", "args": ["-c", script]}).to_string();
+    manager.instruct(task("t1", 2, &[("exec", &params)])).await;
+    manager
+        .wait_for(|e| match e {
+            Event::Log(chunk) if chunk.text.contains("> waiting") => Some(()),
+            _ => None,
+        })
+        .await;
+
+    // The manager dies; the task completes; the worker cannot deliver that and is stopped.
+    manager.kill_server().await;
+    std::fs::write(&go, "").expect("create the go file");
+    let journal = dir.path().join("pending-updates.bin");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::metadata(&journal).map(|m| m.len()).unwrap_or(0) == 0 {
+        assert!(Instant::now() < deadline, "the result was never journaled");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    worker
+        .stop()
+        .await
+        .expect("clean exit while the manager is down");
+
+    // Next start: the result goes out first, under its original number.
+    manager.restart_server();
+    let worker = Worker::start(&manager, dir.path(), None);
+    let completed = loop {
+        match manager.next().await {
+            Event::Update(update) => break update,
+            Event::Connect { .. } => panic!("connected before the pending result was sent"),
+            _ => {}
+        }
+    };
+    assert_eq!(completed.status, TaskStatus::Completed as i32);
+    assert_eq!(
+        (
+            completed.task_id.as_str(),
+            completed.lease_epoch,
+            completed.sequence
+        ),
+        ("t1", 2, 2)
+    );
+    connected(&mut manager).await;
+    assert_eq!(std::fs::metadata(&journal).map(|m| m.len()).ok(), Some(0));
     worker.stop().await.expect("clean shutdown");
 }

@@ -112,6 +112,18 @@ impl WorkerProcess {
     }
 
     pub fn start_with(url: &str, secret: &str, data_dir: &Path, name: &str, slots: u32) -> Self {
+        Self::start_with_env(url, secret, data_dir, name, slots, &[])
+    }
+
+    /// Starts a worker with extra environment variables (e.g. a `PATH` without Blender).
+    pub fn start_with_env(
+        url: &str,
+        secret: &str,
+        data_dir: &Path,
+        name: &str,
+        slots: u32,
+        env: &[(&str, &std::ffi::OsStr)],
+    ) -> Self {
         let child = Command::new(BIN)
             .args([
                 "worker",
@@ -126,6 +138,7 @@ impl WorkerProcess {
             .arg(data_dir)
             .env("CASTANET_REGISTRATION_SECRET", secret)
             .env("CASTANET_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()

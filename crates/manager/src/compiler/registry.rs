@@ -25,11 +25,24 @@ struct BuiltInScript {
     code: &'static str,
 }
 
-const BUILT_IN_SCRIPTS: &[BuiltInScript] = &[BuiltInScript {
-    name: "echo-sleep-test",
-    file_name: "echo_sleep_test.js",
-    code: include_str!("scripts/echo_sleep_test.js"),
-}];
+/// A built-in script: its job type name, file name and embedded code.
+macro_rules! built_in {
+    ($name:literal, $file:literal) => {
+        BuiltInScript {
+            name: $name,
+            file_name: $file,
+            code: include_str!(concat!("scripts/", $file)),
+        }
+    };
+}
+
+const BUILT_IN_SCRIPTS: &[BuiltInScript] = &[
+    built_in!("echo-sleep-test", "echo_sleep_test.js"),
+    built_in!("simple-blender-render", "simple_blender_render.js"),
+    built_in!("ffmpeg-transcode", "ffmpeg_transcode.js"),
+    built_in!("frames-to-video", "frames_to_video.js"),
+    built_in!("single-image-tiled-render", "single_image_tiled_render.js"),
+];
 
 /// The job types this manager offers. Cheap to clone; all clones share one cache.
 #[derive(Clone)]

@@ -1,6 +1,7 @@
 //! The worker protocol service. Handlers only translate between protobuf and the
 //! store/dispatcher, and map errors to gRPC statuses.
 mod auth;
+mod instruction_stream;
 mod uploads;
 
 pub use auth::{hash_token, new_token};
@@ -10,7 +11,6 @@ use std::pin::Pin;
 use castanet_protocol::v1::{self, TaskStatus as WireTaskStatus};
 use castanet_protocol::{WorkerService, WorkerServiceServer};
 use futures::Stream;
-use tokio_stream::wrappers::UnboundedReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::AppState;
@@ -32,7 +32,7 @@ impl WorkerApi {
 pub(crate) fn store_status(e: StoreError) -> Status {
     match e {
         StoreError::NotFound(m) => Status::not_found(m),
-        StoreError::LeaseLost(m) => Status::failed_precondition(m),
+        StoreError::LeaseLost(m) | StoreError::Refused(m) => Status::failed_precondition(m),
         other => {
             tracing::error!("{other}");
             Status::internal(other.to_string())
@@ -202,23 +202,31 @@ impl WorkerService for WorkerApi {
             slots: worker.slots.max(1) as usize,
             task_types: worker.task_types(),
             running: keep,
+            variables: crate::variables::WorkerVariables::new(
+                &crate::variables::Variables::from_config(&self.state.config),
+                &worker.platform,
+            ),
         };
-        let watcher = sender.clone();
         let connection = self.state.dispatcher.connect(session, sender);
+        let (stream, stream_dropped) = instruction_stream::new(receiver);
         // When the worker goes away its stream is dropped; forget the connection then.
         let dispatcher = self.state.dispatcher.clone();
         let events = self.state.events.clone();
+        let store = self.state.store.clone();
         tokio::spawn(async move {
-            watcher.closed().await;
+            let _ = stream_dropped.await;
             dispatcher.disconnect(&worker_id, connection);
+            // The worker timeout counts from here.
+            let seen = std::slice::from_ref(&worker_id);
+            if let Err(e) = store.touch_workers(seen, chrono::Utc::now()).await {
+                tracing::warn!(%worker_id, "cannot record when the worker was last seen: {e}");
+            }
             tracing::info!(%worker_id, "worker's instruction stream closed");
             events.publish(Event::worker(&worker_id));
         });
         tracing::info!(worker = %worker.name, "worker connected");
         self.state.events.publish(Event::worker(&worker.id));
-        Ok(Response::new(Box::pin(UnboundedReceiverStream::new(
-            receiver,
-        ))))
+        Ok(Response::new(Box::pin(stream)))
     }
 
     async fn update_task(
@@ -268,6 +276,18 @@ impl WorkerService for WorkerApi {
                     .log_manager_line(&outcome.job_id, &body.task_id, &text)
                     .await;
             }
+            if let Some(report) = &outcome.failure {
+                for (task_id, line) in &report.log_lines {
+                    self.state
+                        .log_manager_line(&outcome.job_id, task_id, line)
+                        .await;
+                }
+                for task_id in &report.requeued {
+                    self.state
+                        .events
+                        .publish(Event::task(&outcome.job_id, task_id));
+                }
+            }
             if outcome.task_finished {
                 self.state
                     .dispatcher
@@ -278,14 +298,11 @@ impl WorkerService for WorkerApi {
                     "the job got status \"{}\"",
                     outcome.job_status.map(|s| s.as_str()).unwrap_or("changed")
                 );
-                self.state
-                    .dispatcher
-                    .abort_tasks(&outcome.to_abort, &reason);
-                for task in &outcome.to_abort {
-                    self.state
-                        .events
-                        .publish(Event::task(&outcome.job_id, &task.task_id));
-                }
+                self.state.dispatcher.abort_and_announce(
+                    &outcome.job_id,
+                    &outcome.to_abort,
+                    &reason,
+                );
             }
             self.state
                 .events

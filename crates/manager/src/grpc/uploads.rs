@@ -107,6 +107,8 @@ pub(super) async fn store_last_rendered(
         .set_last_rendered(&job_id)
         .await
         .map_err(store_status)?;
-    state.events.publish(Event::job(&job_id));
+    state.events.publish(Event::LastRendered {
+        job_id: job_id.clone(),
+    });
     Ok(())
 }

@@ -8,6 +8,8 @@ use super::error::{ApiError, parse_uuid};
 use super::shapes;
 use crate::AppState;
 use crate::compiler::CompileError;
+use crate::state::JobStatus;
+use crate::store::{JobOrder, JobQuery};
 
 /// Most jobs one page returns.
 const MAX_PAGE: i64 = 1000;
@@ -42,26 +44,115 @@ pub async fn job_type(
 }
 
 #[derive(Deserialize)]
-pub struct Page {
+pub struct ListParams {
     limit: Option<i64>,
     offset: Option<i64>,
+    /// Comma-separated statuses.
+    status: Option<String>,
+    /// Text to look for in the name, type or id.
+    q: Option<String>,
+    /// created | oldest | updated | priority | name
+    order: Option<String>,
 }
 
-/// `GET /api/v3/jobs?limit=&offset=` — newest first, paged.
-pub async fn list_jobs(
-    State(state): State<AppState>,
-    Query(page): Query<Page>,
-) -> Result<Json<Value>, ApiError> {
-    let limit = page.limit.unwrap_or(MAX_PAGE);
+fn checked_page(limit: Option<i64>, offset: Option<i64>) -> Result<(i64, i64), ApiError> {
+    let limit = limit.unwrap_or(MAX_PAGE);
     if !(1..=MAX_PAGE).contains(&limit) {
         return Err(ApiError::bad_request(format!(
             "limit must be between 1 and {MAX_PAGE}"
         )));
     }
-    let offset = page.offset.unwrap_or(0).max(0);
-    let rows = state.store.list_jobs(limit, offset).await?;
+    let offset = offset.unwrap_or(0);
+    if offset < 0 {
+        return Err(ApiError::bad_request("offset must not be negative"));
+    }
+    Ok((limit, offset))
+}
+
+fn checked_statuses(statuses: impl IntoIterator<Item = String>) -> Result<Vec<String>, ApiError> {
+    statuses
+        .into_iter()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<JobStatus>()
+                .map(|status| status.as_str().to_string())
+                .map_err(|e| ApiError::bad_request(e.to_string()))
+        })
+        .collect()
+}
+
+async fn answer(state: &AppState, query: &JobQuery) -> Result<Json<Value>, ApiError> {
+    let (rows, total) = state.store.query_jobs(query).await?;
     let jobs: Vec<Value> = rows.iter().map(shapes::job).collect();
-    Ok(Json(json!({ "jobs": jobs })))
+    // `total` is an extension: how many jobs match, for paging.
+    Ok(Json(json!({ "jobs": jobs, "total": total })))
+}
+
+/// `GET /api/v3/jobs?status=a,b&q=text&order=created&limit=&offset=` — paged, newest first.
+pub async fn list_jobs(
+    State(state): State<AppState>,
+    Query(params): Query<ListParams>,
+) -> Result<Json<Value>, ApiError> {
+    let (limit, offset) = checked_page(params.limit, params.offset)?;
+    let order = match params.order.as_deref() {
+        None | Some("") => JobOrder::default(),
+        Some(text) => JobOrder::parse(text).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "unknown order \"{text}\"; use created, oldest, updated, priority or name"
+            ))
+        })?,
+    };
+    let statuses = params
+        .status
+        .map(|s| s.split(',').map(str::to_string).collect::<Vec<_>>())
+        .unwrap_or_default();
+    let query = JobQuery {
+        statuses: checked_statuses(statuses)?,
+        text: params.q,
+        metadata: Vec::new(),
+        order,
+        limit,
+        offset,
+    };
+    answer(&state, &query).await
+}
+
+/// Flamenco's `JobsQuery`.
+#[derive(Deserialize)]
+struct JobsQueryBody {
+    offset: Option<i64>,
+    limit: Option<i64>,
+    #[serde(default)]
+    order_by: Vec<String>,
+    #[serde(default)]
+    status_in: Vec<String>,
+    #[serde(default)]
+    metadata: std::collections::BTreeMap<String, String>,
+}
+
+/// `POST /api/v3/jobs/query` (Flamenco's JobsQuery) → `{jobs}`.
+pub async fn query_jobs(
+    State(state): State<AppState>,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let body: JobsQueryBody = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("invalid jobs query: {e}")))?;
+    let (limit, offset) = checked_page(body.limit, body.offset)?;
+    let order = match body.order_by.first() {
+        None => JobOrder::default(),
+        Some(text) => JobOrder::parse(text)
+            .ok_or_else(|| ApiError::bad_request(format!("cannot order by \"{text}\"")))?,
+    };
+    let query = JobQuery {
+        statuses: checked_statuses(body.status_in)?,
+        text: None,
+        metadata: body.metadata.into_iter().collect(),
+        order,
+        limit,
+        offset,
+    };
+    answer(&state, &query).await
 }
 
 /// `GET /api/v3/jobs/{id}`

@@ -1,5 +1,5 @@
 //! `POST /api/v3/jobs` and `POST /api/v3/jobs/check`: parse a Flamenco `SubmittedJob`,
-//! compile it with its job type, and (for a submission) store it with all its tasks in
+//! replace path prefixes by two-way variables, compile it with its job type, and (for a submission) store it with all its tasks in
 //! one transaction. Any problem is a 4xx naming it, and nothing is stored.
 use std::collections::BTreeMap;
 
@@ -18,6 +18,7 @@ use crate::compiler::{CompileInput, CompiledJob};
 use crate::events::Event;
 use crate::state::JobStatus;
 use crate::store::{NewJob, NewTask, format_time};
+use crate::variables::Variables;
 
 /// Flamenco's `SubmittedJob`.
 #[derive(Debug, Deserialize)]
@@ -50,6 +51,8 @@ struct Storage {
 /// A submission that parsed, validated and compiled.
 struct Compiled {
     submitted: SubmittedJob,
+    /// As submitted, with `manager` replaced by the manager's own platform.
+    submitter_platform: String,
     job_id: String,
     created: chrono::DateTime<chrono::Utc>,
     initial_status: JobStatus,
@@ -93,6 +96,18 @@ async fn compile(state: &AppState, body: &[u8]) -> Result<Compiled, ApiError> {
             "unknown worker tag \"{tag}\""
         )));
     }
+    // Paths under a two-way variable's value are stored as `{name}/…`, so every worker can
+    // get them in its own notation.
+    let variables = Variables::from_config(&state.config);
+    let submitter_platform = if submitted.submitter_platform.eq_ignore_ascii_case("manager") {
+        variables.manager_platform().to_owned()
+    } else {
+        submitted.submitter_platform.clone()
+    };
+    let mut settings = submitted.settings.clone().unwrap_or_default();
+    let mut metadata = submitted.metadata.clone().unwrap_or_default();
+    variables.replace_two_way(&submitter_platform, &mut settings, &mut metadata);
+
     let job_id = uuid::Uuid::new_v4().to_string();
     let created = chrono::Utc::now();
     let input = CompileInput {
@@ -100,8 +115,8 @@ async fn compile(state: &AppState, body: &[u8]) -> Result<Compiled, ApiError> {
         name: submitted.name.clone(),
         job_type: submitted.job_type.clone(),
         priority,
-        settings: submitted.settings.clone().unwrap_or_default(),
-        metadata: submitted.metadata.clone().unwrap_or_default(),
+        settings,
+        metadata,
         worker_tag,
         shaman_checkout_id: submitted
             .storage
@@ -122,6 +137,7 @@ async fn compile(state: &AppState, body: &[u8]) -> Result<Compiled, ApiError> {
     }
     Ok(Compiled {
         submitted,
+        submitter_platform,
         job_id,
         created,
         initial_status,
@@ -166,7 +182,7 @@ fn to_rows(compiled: &Compiled) -> (NewJob, Vec<NewTask>) {
         settings: Value::Object(compiled.job.settings.clone()),
         metadata: serde_json::to_value(&compiled.job.metadata)
             .unwrap_or_else(|_| Value::Object(Map::new())),
-        submitter_platform: submitted.submitter_platform.clone(),
+        submitter_platform: compiled.submitter_platform.clone(),
         worker_tag_id: None,
         storage_checkout_id: submitted
             .storage

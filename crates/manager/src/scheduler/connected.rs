@@ -15,6 +15,8 @@ pub(super) struct ConnectedWorker {
     pub name: String,
     pub slots: usize,
     pub task_types: Vec<String>,
+    /// Expansion of variables for this worker's platform.
+    pub variables: crate::variables::WorkerVariables,
     sender: InstructionSender,
     /// Task id → (lease epoch, slot).
     held: HashMap<String, (i64, u32)>,
@@ -33,6 +35,7 @@ impl ConnectedWorker {
             name,
             slots: slots.max(1),
             task_types,
+            variables: crate::variables::WorkerVariables::default(),
             sender,
             held: HashMap::new(),
         }

@@ -43,6 +43,8 @@ pub struct WorkerSession {
     pub task_types: Vec<String>,
     /// Tasks it still runs from before (task id, lease epoch).
     pub running: Vec<(String, i64)>,
+    /// Variables expanded for the worker's platform (from its stored worker row).
+    pub variables: crate::variables::WorkerVariables,
 }
 
 impl Dispatcher {
@@ -80,8 +82,9 @@ impl Dispatcher {
                 .next_connection
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         );
-        let worker =
+        let mut worker =
             ConnectedWorker::new(id, session.name, session.slots, session.task_types, sender);
+        worker.variables = session.variables;
         let worker_id = session.worker_id;
         {
             let mut workers = self.workers();
@@ -113,6 +116,16 @@ impl Dispatcher {
     /// Ends every instruction stream (manager shutdown).
     pub fn close_all(&self) {
         self.workers().clear();
+    }
+
+    /// Free slots of a connected worker; `None` when it is not connected.
+    pub fn free_slots(&self, worker_id: &str) -> Option<usize> {
+        self.workers().get(worker_id).map(|w| w.free_slots())
+    }
+
+    /// Ids of the workers with an open instruction stream.
+    pub fn connected_worker_ids(&self) -> Vec<String> {
+        self.workers().keys().cloned().collect()
     }
 
     pub fn is_connected(&self, worker_id: &str) -> bool {
@@ -147,6 +160,17 @@ impl Dispatcher {
         self.kick();
     }
 
+    /// Aborts tasks of one job on their workers and announces the tasks' change.
+    pub fn abort_and_announce(&self, job_id: &str, tasks: &[TaskToAbort], reason: &str) {
+        self.abort_tasks(tasks, reason);
+        for task in tasks {
+            self.inner
+                .events
+                .publish(Event::task(job_id, &task.task_id));
+        }
+        self.inner.events.publish(Event::job(job_id));
+    }
+
     /// Runs the dispatch loop until `shutdown` is cancelled.
     pub async fn run(self, shutdown: CancellationToken) {
         loop {
@@ -172,17 +196,13 @@ impl Dispatcher {
                 .filter(|(_, w)| w.free_slots() > 0)
                 .map(|(id, w)| (id.clone(), w.task_types.clone()))
                 .collect();
-            let mut assigned_any = false;
-            for (worker_id, task_types) in candidates {
-                let Some(assignment) = self
-                    .inner
-                    .store
-                    .assign_next_task(&worker_id, &task_types)
-                    .await?
-                else {
-                    continue;
-                };
-                assigned_any = true;
+            if candidates.is_empty() {
+                return Ok(());
+            }
+            // One transaction per round over all free slots.
+            let assignments = self.inner.store.assign_tasks(&candidates).await?;
+            let assigned_any = !assignments.is_empty();
+            for (worker_id, assignment) in assignments {
                 self.deliver(&worker_id, assignment).await?;
             }
             if !assigned_any {
@@ -202,7 +222,8 @@ impl Dispatcher {
             match workers.get_mut(worker_id) {
                 Some(worker) => {
                     let slot = worker.hold(assignment.task_id.clone(), epoch);
-                    let instruction = Kind::AssignTask(to_instruction(&assignment, slot));
+                    let instruction =
+                        Kind::AssignTask(to_instruction(&assignment, slot, &worker.variables));
                     let sent = worker.send(instruction).is_ok();
                     if !sent {
                         worker.release(&assignment.task_id);
@@ -221,15 +242,16 @@ impl Dispatcher {
             return Ok(());
         }
         tracing::debug!(worker = %worker_name, task = %assignment.task_id, "assigned task");
+        // The log line is written off the dispatch loop: file I/O must not delay the
+        // next assignment.
         let line = format!("Task assigned to worker {worker_name} ({worker_id})");
-        if let Err(e) = self
-            .inner
-            .logs
-            .append_manager_line(&assignment.job_id, &assignment.task_id, &line)
-            .await
-        {
-            tracing::warn!("cannot write task log of {}: {e}", assignment.task_id);
-        }
+        let logs = self.inner.logs.clone();
+        let (job_id, task_id) = (assignment.job_id.clone(), assignment.task_id.clone());
+        tokio::spawn(async move {
+            if let Err(e) = logs.append_manager_line(&job_id, &task_id, &line).await {
+                tracing::warn!("cannot write task log of {task_id}: {e}");
+            }
+        });
         self.inner
             .events
             .publish(Event::task(&assignment.job_id, &assignment.task_id));
@@ -238,9 +260,18 @@ impl Dispatcher {
     }
 }
 
-fn to_instruction(a: &Assignment, slot: u32) -> v1::AssignTask {
-    let commands: Vec<crate::compiler::AuthoredCommand> =
+/// The assignment as the worker receives it, with variables in its commands expanded for the
+/// worker's platform.
+fn to_instruction(
+    a: &Assignment,
+    slot: u32,
+    variables: &crate::variables::WorkerVariables,
+) -> v1::AssignTask {
+    let mut commands: Vec<crate::compiler::AuthoredCommand> =
         serde_json::from_str(&a.commands).unwrap_or_default();
+    for command in &mut commands {
+        variables.expand_parameters(&mut command.parameters);
+    }
     v1::AssignTask {
         task_id: a.task_id.clone(),
         task_name: a.task_name.clone(),

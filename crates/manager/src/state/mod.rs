@@ -1,9 +1,21 @@
 //! Job, task and worker statuses and the rules that connect them, as pure functions:
 //! old state + event → new state. No I/O here; the store applies the results in one
 //! transaction. Flamenco's status names are kept so API users see familiar values.
+mod failure;
+mod job_change;
 mod ripple;
+mod sleep;
+mod why;
 
-pub use ripple::{JobRipple, TaskCounts, job_after_task_change, tasks_to_cancel_when_job_becomes};
+pub use failure::{
+    FailureFacts, FailurePolicy, FailureVerdict, FaultKind, blocklist_reason, failure_verdict,
+};
+pub use job_change::{
+    TaskSweep, check_job_request, check_task_request, follow_up, job_after_task_requeue, task_sweep,
+};
+pub use ripple::{JobRipple, TaskCounts, job_after_task_change};
+pub use sleep::{SleepSchedule, parse_days};
+pub use why::{Blocker, TaskView, WorkerView, blockers};
 
 use serde::{Deserialize, Serialize};
 

@@ -106,18 +106,6 @@ pub fn job_after_task_change(
     result.filter(|r| r.status != job)
 }
 
-/// The task statuses that are swept to `canceled` when a job enters `job_status`.
-pub fn tasks_to_cancel_when_job_becomes(job_status: JobStatus) -> &'static [TaskStatus] {
-    match job_status {
-        JobStatus::CancelRequested | JobStatus::Failed => &[
-            TaskStatus::Active,
-            TaskStatus::Queued,
-            TaskStatus::SoftFailed,
-        ],
-        _ => &[],
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -222,11 +210,5 @@ mod tests {
             let got = job_after_task_change(*job, *task, &counts(pairs), 10).map(|r| r.status);
             assert_eq!(got, *want, "job {job}, task -> {task}, counts {pairs:?}");
         }
-    }
-
-    #[test]
-    fn failing_and_cancelling_jobs_sweep_runnable_tasks() {
-        assert_eq!(tasks_to_cancel_when_job_becomes(JobStatus::Failed).len(), 3);
-        assert!(tasks_to_cancel_when_job_becomes(JobStatus::Completed).is_empty());
     }
 }

@@ -2,6 +2,10 @@
 use super::rows::TASK_COLUMNS;
 use super::{JobRow, Store, StoreResult, TaskRow, now};
 
+/// Rows per multi-row INSERT (SQLite allows 32,766 bound parameters per statement).
+const TASK_ROWS_PER_INSERT: usize = 500;
+const DEPENDENCY_ROWS_PER_INSERT: usize = 2_000;
+
 /// A compiled job ready to be stored.
 #[derive(Clone, Debug)]
 pub struct NewJob {
@@ -59,33 +63,40 @@ impl Store {
         .bind(&job.created_at)
         .execute(&mut *tx)
         .await?;
-        for (index, task) in tasks.iter().enumerate() {
-            sqlx::query(
+        // Multi-row inserts: one statement per chunk instead of per row keeps a
+        // 100,000-task job to a few hundred round trips.
+        for (chunk_index, chunk) in tasks.chunks(TASK_ROWS_PER_INSERT).enumerate() {
+            let mut insert = sqlx::QueryBuilder::new(
                 "INSERT INTO tasks (id, job_id, index_in_job, name, task_type, priority, status,
-                    commands, steps_total, created_at, updated_at)
-                 VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)",
-            )
-            .bind(&task.id)
-            .bind(&job.id)
-            .bind(index as i64 + 1)
-            .bind(&task.name)
-            .bind(&task.task_type)
-            .bind(task.priority)
-            .bind(task.commands.to_string())
-            .bind(task.steps_total)
-            .bind(&job.created_at)
-            .bind(&job.created_at)
-            .execute(&mut *tx)
-            .await?;
+                    commands, steps_total, created_at, updated_at) ",
+            );
+            insert.push_values(chunk.iter().enumerate(), |mut row, (offset, task)| {
+                let index = (chunk_index * TASK_ROWS_PER_INSERT + offset) as i64 + 1;
+                row.push_bind(&task.id)
+                    .push_bind(&job.id)
+                    .push_bind(index)
+                    .push_bind(&task.name)
+                    .push_bind(&task.task_type)
+                    .push_bind(task.priority)
+                    .push_bind("queued")
+                    .push_bind(task.commands.to_string())
+                    .push_bind(task.steps_total)
+                    .push_bind(&job.created_at)
+                    .push_bind(&job.created_at);
+            });
+            insert.build().execute(&mut *tx).await?;
         }
-        for task in tasks {
-            for dependency in &task.dependencies {
-                sqlx::query("INSERT INTO task_dependencies (task_id, dependency_id) VALUES (?, ?)")
-                    .bind(&task.id)
-                    .bind(dependency)
-                    .execute(&mut *tx)
-                    .await?;
-            }
+        let dependencies: Vec<(&String, &String)> = tasks
+            .iter()
+            .flat_map(|t| t.dependencies.iter().map(move |d| (&t.id, d)))
+            .collect();
+        for chunk in dependencies.chunks(DEPENDENCY_ROWS_PER_INSERT) {
+            let mut insert =
+                sqlx::QueryBuilder::new("INSERT INTO task_dependencies (task_id, dependency_id) ");
+            insert.push_values(chunk, |mut row, (task, dependency)| {
+                row.push_bind(*task).push_bind(*dependency);
+            });
+            insert.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())

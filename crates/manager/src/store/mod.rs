@@ -1,17 +1,35 @@
 //! Every SQL statement of the manager. SQLite in WAL mode with one writer connection
 //! (writes are serialised by the pool, so no transaction ever fails on a busy upgrade)
 //! and a few reader connections. Each state change commits in one transaction.
+mod actions;
+mod failures;
+mod job_query;
+mod job_status;
 mod jobs;
+mod operations;
+mod previews;
 mod rows;
 mod scheduling;
+mod tags;
 mod task_updates;
+mod timeouts;
+mod why;
+mod worker_mgt;
 mod workers;
 pub use workers::SignOn;
 
+pub use actions::TaskChange;
+pub use failures::FailureReport;
+pub use job_status::{JobChange, TaskToAbort};
+
+pub use job_query::{JobOrder, JobQuery};
 pub use jobs::{NewJob, NewTask};
+pub use operations::{StatusCounts, backup};
 pub use rows::{JobRow, TaskRow, WorkerRow};
 pub use scheduling::Assignment;
-pub use task_updates::{JOB_FAIL_PERCENT, TaskToAbort, TaskUpdateOutcome, WorkerTaskUpdate};
+pub use tags::TagRow;
+pub use task_updates::{TaskUpdateOutcome, WorkerTaskUpdate};
+pub use timeouts::{StaleTask, TimedOutTask};
 
 use std::path::Path;
 use std::str::FromStr;
@@ -20,7 +38,7 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool, Transaction};
 
-use crate::state::{JobStatus, TaskCounts, TaskStatus};
+use crate::state::{FailurePolicy, JobStatus, TaskCounts, TaskStatus};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -40,6 +58,9 @@ pub enum StoreError {
     /// The worker no longer holds the task (reassigned, canceled, finished).
     #[error("{0}")]
     LeaseLost(String),
+    /// A requested status change is not allowed from the current status.
+    #[error("{0}")]
+    Refused(String),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -49,6 +70,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 pub struct Store {
     read: SqlitePool,
     write: SqlitePool,
+    policy: FailurePolicy,
 }
 
 /// The current time as stored: RFC 3339 UTC with milliseconds, sortable as text.
@@ -85,7 +107,21 @@ impl Store {
             .max_connections(4)
             .connect_with(options.read_only(true))
             .await?;
-        Ok(Self { read, write })
+        Ok(Self {
+            read,
+            write,
+            policy: FailurePolicy::default(),
+        })
+    }
+
+    /// Uses these failure limits (from the config) instead of Flamenco's defaults.
+    pub fn with_failure_policy(mut self, policy: FailurePolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    pub fn failure_policy(&self) -> FailurePolicy {
+        self.policy
     }
 
     /// Closes every connection (checkpointing the WAL).
@@ -104,8 +140,9 @@ async fn job_task_counts(
     tx: &mut Transaction<'static, Sqlite>,
     job_id: &str,
 ) -> StoreResult<TaskCounts> {
+    // Kept by triggers (migration 0003): no scan over the job's tasks.
     let rows: Vec<(String, i64)> =
-        sqlx::query_as("SELECT status, COUNT(*) FROM tasks WHERE job_id = ? GROUP BY status")
+        sqlx::query_as("SELECT status, n FROM job_task_counts WHERE job_id = ? AND n > 0")
             .bind(job_id)
             .fetch_all(&mut **tx)
             .await?;
@@ -116,6 +153,32 @@ async fn job_task_counts(
         counts.add(status, n as u64);
     }
     Ok(counts)
+}
+
+/// A job's status and its task counts in one read.
+async fn job_status_and_counts(
+    tx: &mut Transaction<'static, Sqlite>,
+    job_id: &str,
+) -> StoreResult<(JobStatus, TaskCounts)> {
+    let rows: Vec<(String, Option<String>, Option<i64>)> = sqlx::query_as(
+        "SELECT j.status, c.status, c.n FROM jobs j
+         LEFT JOIN job_task_counts c ON c.job_id = j.id AND c.n > 0 WHERE j.id = ?",
+    )
+    .bind(job_id)
+    .fetch_all(&mut **tx)
+    .await?;
+    let corrupt = |e: crate::state::UnknownStatus| StoreError::Corrupt(e.to_string());
+    let job = rows
+        .first()
+        .ok_or_else(|| StoreError::NotFound(format!("no job with id {job_id}")))?;
+    let job = JobStatus::from_str(&job.0).map_err(corrupt)?;
+    let mut counts = TaskCounts::default();
+    for (_, status, n) in rows {
+        if let (Some(status), Some(n)) = (status, n) {
+            counts.add(TaskStatus::from_str(&status).map_err(corrupt)?, n as u64);
+        }
+    }
+    Ok((job, counts))
 }
 
 async fn job_status(tx: &mut Transaction<'static, Sqlite>, job_id: &str) -> StoreResult<JobStatus> {

@@ -1,5 +1,7 @@
 //! The scheduling query: picks the next runnable task for a worker and assigns it, in
 //! one write transaction, so a task can never go to two workers.
+use std::collections::HashMap;
+
 use super::task_updates::ripple_to_job;
 use super::{Store, StoreResult, now, record_status_event};
 use crate::state::{JobStatus, TaskStatus};
@@ -20,12 +22,14 @@ pub struct Assignment {
     pub job_priority: i64,
 }
 
-/// Eligibility and order of runnable tasks for worker ?1 with task types ?2 (JSON array).
-/// Order: job priority, task priority, job age, task index — creation order breaks ties.
+/// Eligibility of runnable tasks for worker ?1 with task types ?2 (JSON array), in jobs
+/// of priority ?3. Order: task priority, then insertion order (rowid: older jobs first,
+/// then index in job) — the partial index `tasks_runnable_order` holds exactly this
+/// order, so SQLite walks it and stops at the first eligible task instead of sorting.
 const NEXT_TASK_SQL: &str = "
-SELECT t.id, t.status FROM tasks t JOIN jobs j ON j.id = t.job_id
+SELECT t.id, t.status FROM tasks t INDEXED BY tasks_runnable_order JOIN jobs j ON j.id = t.job_id
 WHERE t.status IN ('queued', 'soft-failed')
-  AND j.status IN ('queued', 'active')
+  AND j.priority = ?3 AND j.status IN ('queued', 'active')
   AND t.task_type IN (SELECT value FROM json_each(?2))
   AND NOT EXISTS (
       SELECT 1 FROM task_dependencies d JOIN tasks dt ON dt.id = d.dependency_id
@@ -36,8 +40,13 @@ WHERE t.status IN ('queued', 'soft-failed')
       WHERE b.job_id = j.id AND b.worker_id = ?1 AND b.task_type = t.task_type)
   AND (j.worker_tag_id IS NULL OR j.worker_tag_id IN (
       SELECT worker_tag_id FROM worker_tag_membership WHERE worker_id = ?1))
-ORDER BY j.priority DESC, t.priority DESC, j.created_at, t.index_in_job
+ORDER BY t.priority DESC, t.rowid
 LIMIT 1";
+
+/// Priorities of the jobs that may run, highest first: job priority orders before
+/// anything else, so each level is searched in turn.
+const JOB_PRIORITIES_SQL: &str = "
+SELECT DISTINCT priority FROM jobs WHERE status IN ('queued', 'active') ORDER BY priority DESC";
 
 impl Store {
     /// Assigns the next runnable task to `worker_id`, if there is one: the task becomes
@@ -47,50 +56,94 @@ impl Store {
         worker_id: &str,
         task_types: &[String],
     ) -> StoreResult<Option<Assignment>> {
+        let request = [(worker_id.to_string(), task_types.to_vec())];
+        Ok(self.assign_tasks(&request).await?.pop().map(|(_, a)| a))
+    }
+
+    /// Assigns at most one task to each (worker, task types), all in one transaction
+    /// (one commit for a whole round of free slots). Returns (worker id, assignment).
+    pub async fn assign_tasks(
+        &self,
+        workers: &[(String, Vec<String>)],
+    ) -> StoreResult<Vec<(String, Assignment)>> {
         let mut tx = self.begin().await?;
-        let types = serde_json::to_string(task_types).unwrap_or_else(|_| "[]".into());
-        let next: Option<(String, String)> = sqlx::query_as(NEXT_TASK_SQL)
-            .bind(worker_id)
-            .bind(&types)
-            .fetch_optional(&mut *tx)
+        let levels: Vec<(i64,)> = sqlx::query_as(JOB_PRIORITIES_SQL)
+            .fetch_all(&mut *tx)
             .await?;
-        let Some((task_id, old_status)) = next else {
-            return Ok(None);
-        };
+        // Job name, type and priority, read once per job per round; the job is active
+        // after its first assignment (the ripple below), so later ones skip the ripple.
+        let mut jobs: HashMap<String, (String, String, i64)> = HashMap::new();
+        let mut assigned = Vec::new();
         let now = now();
-        sqlx::query(
-            "UPDATE tasks SET status = 'active', worker_id = ?, lease_epoch = lease_epoch + 1,
-                activity = 'Assigned to worker', fault_class = '', progress = NULL,
-                steps_completed = 0, last_touched_at = ?, updated_at = ?
-             WHERE id = ?",
-        )
-        .bind(worker_id)
-        .bind(&now)
-        .bind(&now)
-        .bind(&task_id)
-        .execute(&mut *tx)
-        .await?;
-        let assignment: Assignment = sqlx::query_as(
-            "SELECT t.id AS task_id, t.name AS task_name, t.task_type, t.priority AS task_priority,
-                t.commands, t.steps_total, t.lease_epoch, j.id AS job_id, j.name AS job_name,
-                j.job_type, j.priority AS job_priority
-             FROM tasks t JOIN jobs j ON j.id = t.job_id WHERE t.id = ?",
-        )
-        .bind(&task_id)
-        .fetch_one(&mut *tx)
-        .await?;
-        record_status_event(
-            &mut tx,
-            "task",
-            &task_id,
-            &old_status,
-            "active",
-            "assigned to worker",
-        )
-        .await?;
-        ripple_to_job(&mut tx, &assignment.job_id, TaskStatus::Active).await?;
+        for (worker_id, task_types) in workers {
+            let types = serde_json::to_string(task_types).unwrap_or_else(|_| "[]".into());
+            let mut next: Option<(String, String)> = None;
+            for (priority,) in &levels {
+                next = sqlx::query_as(NEXT_TASK_SQL)
+                    .bind(worker_id)
+                    .bind(&types)
+                    .bind(priority)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if next.is_some() {
+                    break;
+                }
+            }
+            let Some((task_id, old_status)) = next else {
+                continue;
+            };
+            let (task_id, task_name, task_type, task_priority, commands, steps_total, lease_epoch, job_id): (
+                String, String, String, i64, String, i64, i64, String,
+            ) = sqlx::query_as(
+                "UPDATE tasks SET status = 'active', worker_id = ?, lease_epoch = lease_epoch + 1,
+                    activity = 'Assigned to worker', fault_class = '', progress = NULL,
+                    steps_completed = 0, last_touched_at = ?2, updated_at = ?2
+                 WHERE id = ?3
+                 RETURNING id, name, task_type, priority, commands, steps_total, lease_epoch, job_id",
+            )
+            .bind(worker_id)
+            .bind(&now)
+            .bind(&task_id)
+            .fetch_one(&mut *tx)
+            .await?;
+            record_status_event(
+                &mut tx,
+                "task",
+                &task_id,
+                &old_status,
+                "active",
+                "assigned to worker",
+            )
+            .await?;
+            if !jobs.contains_key(&job_id) {
+                let job: (String, String, i64) =
+                    sqlx::query_as("SELECT name, job_type, priority FROM jobs WHERE id = ?")
+                        .bind(&job_id)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                ripple_to_job(&mut tx, &job_id, TaskStatus::Active, &self.policy).await?;
+                jobs.insert(job_id.clone(), job);
+            }
+            let (job_name, job_type, job_priority) = jobs[&job_id].clone();
+            assigned.push((
+                worker_id.clone(),
+                Assignment {
+                    task_id,
+                    task_name,
+                    task_type,
+                    task_priority,
+                    commands,
+                    steps_total,
+                    lease_epoch,
+                    job_id,
+                    job_name,
+                    job_type,
+                    job_priority,
+                },
+            ));
+        }
         tx.commit().await?;
-        Ok(Some(assignment))
+        Ok(assigned)
     }
 
     /// Undoes an assignment whose instruction never reached the worker.

@@ -1,8 +1,13 @@
 //! `exec {exe, args[]}`: runs an executable directly (no shell) and logs its output; plus the
-//! helpers every process-running command shares (exit and spawn error classes, quoting).
+//! helpers every process-running command shares (hang watchdog, exit and spawn error
+//! classes, failure classification from the output, quoting and splitting).
 
+use std::collections::VecDeque;
 use std::io;
 use std::process::ExitStatus;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
 
 use castanet_protocol::v1::FaultClass;
 
@@ -23,27 +28,136 @@ pub async fn run_logged(
     exe: &str,
     args: &[String],
 ) -> Result<(), CommandError> {
+    run_watched(ctx, exe, args, &mut |_| {}).await
+}
+
+/// Like [`run_logged`], and every output line is also passed to `on_line` (progress
+/// parsing). A program silent for longer than the context's `hung_after` is killed and the
+/// command fails as HUNG; a failure is classified from the program's last output lines.
+pub async fn run_watched(
+    ctx: &CommandContext,
+    exe: &str,
+    args: &[String],
+    on_line: &mut (dyn FnMut(&str) + Send),
+) -> Result<(), CommandError> {
     ctx.log
         .line(format!("going to run: {}", quote_command_line(exe, args)))
         .await;
     let child = ChildProcess::spawn(exe, args).map_err(|e| spawn_error(exe, &e))?;
     let pid = child.pid();
     tracing::debug!(task_id = %ctx.task_id, pid, exe, "started process");
-    let end = child
-        .run(&ctx.cancel, |line| {
-            let log = ctx.log.clone();
-            async move { log.line(format!("pid={pid} > {line}")).await }
-        })
-        .await
-        .map_err(|e| {
-            CommandError::new(
-                FaultClass::Crashed,
-                format!("lost track of {exe} (pid {pid}): {e}"),
-            )
-        })?;
+    let kill = ctx.cancel.child_token();
+    let last_output = Mutex::new(Instant::now());
+    let recent = Mutex::new(VecDeque::with_capacity(RECENT_LINES));
+    let hung = AtomicBool::new(false);
+    let running = child.run(&kill, |line| {
+        note_output(&last_output, &recent, &line);
+        on_line(&line);
+        let log = ctx.log.clone();
+        async move { log.line(format!("pid={pid} > {line}")).await }
+    });
+    let watchdog = async {
+        loop {
+            let since = *lock(&last_output);
+            tokio::time::sleep_until((since + ctx.hung_after).into()).await;
+            if lock(&last_output).elapsed() >= ctx.hung_after {
+                hung.store(true, Ordering::SeqCst);
+                kill.cancel();
+                return std::future::pending::<()>().await;
+            }
+        }
+    };
+    let end = tokio::select! {
+        end = running => end,
+        () = watchdog => unreachable_pending(),
+    }
+    .map_err(|e| {
+        CommandError::new(
+            FaultClass::Crashed,
+            format!("lost track of {exe} (pid {pid}): {e}"),
+        )
+    })?;
     match end {
+        RunEnd::Canceled if hung.load(Ordering::SeqCst) => Err(CommandError::new(
+            FaultClass::Hung,
+            format!(
+                "{exe} printed nothing for {} s and was killed",
+                ctx.hung_after.as_secs()
+            ),
+        )),
         RunEnd::Canceled => Err(CommandError::Canceled),
-        RunEnd::Exited(status) => check_exit(status),
+        RunEnd::Exited(status) => check_exit(status).map_err(|error| {
+            let lines = lock(&recent);
+            reclassify(error, lines.iter().map(String::as_str))
+        }),
+    }
+}
+
+/// How many of a program's last output lines are kept to classify its failure.
+const RECENT_LINES: usize = 40;
+
+fn note_output(last_output: &Mutex<Instant>, recent: &Mutex<VecDeque<String>>, line: &str) {
+    *lock(last_output) = Instant::now();
+    let mut recent = lock(recent);
+    if recent.len() == RECENT_LINES {
+        recent.pop_front();
+    }
+    recent.push_back(line.to_string());
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The watchdog never ends on its own (it pends after killing); this keeps `select!` typed.
+fn unreachable_pending() -> io::Result<RunEnd> {
+    Err(io::Error::other("the hang watchdog ended unexpectedly"))
+}
+
+/// A NONZERO_EXIT whose output says why becomes DISK_FULL, CODEC_ERROR or MISSING_INPUT;
+/// the message then quotes the telling line.
+pub fn reclassify<'a>(
+    error: CommandError,
+    last_lines: impl DoubleEndedIterator<Item = &'a str>,
+) -> CommandError {
+    let CommandError::Failed {
+        fault: FaultClass::NonzeroExit,
+        message,
+    } = &error
+    else {
+        return error;
+    };
+    for line in last_lines.rev() {
+        if let Some(fault) = fault_in_line(line) {
+            return CommandError::new(fault, format!("{message}: {}", line.trim()));
+        }
+    }
+    error
+}
+
+/// The fault a single output line reveals, if any.
+pub fn fault_in_line(line: &str) -> Option<FaultClass> {
+    const DISK_FULL: [&str; 2] = ["No space left on device", "Disk quota exceeded"];
+    const CODEC: [&str; 7] = [
+        "Unknown encoder",
+        "Unknown decoder",
+        "Encoder not found",
+        "Decoder not found",
+        "Invalid data found when processing input",
+        "Error while opening encoder",
+        "Error initializing output stream",
+    ];
+    const MISSING: [&str; 2] = ["No such file or directory", "Cannot read file"];
+    if DISK_FULL.iter().any(|p| line.contains(p)) {
+        Some(FaultClass::DiskFull)
+    } else if CODEC.iter().any(|p| line.contains(p)) {
+        Some(FaultClass::CodecError)
+    } else if MISSING.iter().any(|p| line.contains(p)) {
+        Some(FaultClass::MissingInput)
+    } else {
+        None
     }
 }
 
@@ -90,6 +204,72 @@ pub fn quote_command_line(exe: &str, args: &[String]) -> String {
         .join(" ")
 }
 
+/// Splits `exeArgs` like a POSIX shell would (quotes and backslashes honoured, no expansion).
+pub fn shell_split(text: &str) -> Result<Vec<String>, CommandError> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut in_word = false;
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('\'') => break,
+                        Some(c) => word.push(c),
+                        None => return Err(unbalanced(text, "single quote")),
+                    }
+                }
+            }
+            '"' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('"') => break,
+                        Some('\\') => match chars.next() {
+                            Some(c @ ('"' | '\\' | '$' | '`')) => word.push(c),
+                            Some(c) => {
+                                word.push('\\');
+                                word.push(c);
+                            }
+                            None => return Err(unbalanced(text, "double quote")),
+                        },
+                        Some(c) => word.push(c),
+                        None => return Err(unbalanced(text, "double quote")),
+                    }
+                }
+            }
+            '\\' => {
+                in_word = true;
+                if let Some(c) = chars.next() {
+                    word.push(c);
+                }
+            }
+            c if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+            }
+            c => {
+                in_word = true;
+                word.push(c);
+            }
+        }
+    }
+    if in_word {
+        words.push(word);
+    }
+    Ok(words)
+}
+
+fn unbalanced(text: &str, what: &str) -> CommandError {
+    CommandError::invalid(format!(
+        "parameter \"exeArgs\" has an unclosed {what}: {text:?}"
+    ))
+}
+
 fn shell_quote(word: &str) -> String {
     let safe = |c: char| c.is_ascii_alphanumeric() || "@%+=:,./-_".contains(c);
     if !word.is_empty() && word.chars().all(safe) {
@@ -109,6 +289,77 @@ mod tests {
             Some((prefix, rest)) if prefix.starts_with("pid=") => format!("pid=N > {rest}"),
             _ => line.to_string(),
         }
+    }
+
+    #[test]
+    fn exe_args_are_split_like_a_shell() {
+        assert_eq!(
+            shell_split(r#" -b  -y 'a b' "c \"d\"" e\ f"#),
+            Ok(vec!["-b", "-y", "a b", "c \"d\"", "e f"]
+                .into_iter()
+                .map(String::from)
+                .collect())
+        );
+        assert_eq!(shell_split(""), Ok(vec![]));
+        assert_eq!(shell_split("''"), Ok(vec![String::new()]));
+        assert!(shell_split("'open").is_err());
+    }
+
+    #[test]
+    fn failures_are_classified_from_the_output() {
+        let nonzero = CommandError::new(
+            FaultClass::NonzeroExit,
+            "command exited abnormally with code 1",
+        );
+        let cases = [
+            (
+                "av_interleaved_write_frame(): No space left on device",
+                FaultClass::DiskFull,
+            ),
+            ("Unknown encoder 'libnothing'", FaultClass::CodecError),
+            (
+                "in.mov: Invalid data found when processing input",
+                FaultClass::CodecError,
+            ),
+            (
+                "/x/in.mov: No such file or directory",
+                FaultClass::MissingInput,
+            ),
+            ("Error: something else", FaultClass::NonzeroExit),
+        ];
+        for (line, fault) in cases {
+            let got = reclassify(nonzero.clone(), ["first line", line].into_iter());
+            assert!(
+                matches!(&got, CommandError::Failed { fault: f, .. } if *f == fault),
+                "{line}: {got:?}"
+            );
+        }
+        // A crash stays a crash, whatever was printed.
+        let crash = CommandError::new(FaultClass::Crashed, "killed by signal 9");
+        assert_eq!(
+            reclassify(crash.clone(), ["No space left on device"].into_iter()),
+            crash
+        );
+    }
+
+    #[tokio::test]
+    async fn silent_programs_are_killed_as_hung() {
+        let (result, _) = crate::commands::testing::run_collecting_hung_after(
+            "exec",
+            r#"{"exe": "sh", "args": ["-c", "echo start; sleep 30"]}"#,
+            std::time::Duration::from_millis(300),
+        )
+        .await;
+        assert!(
+            matches!(
+                &result,
+                Err(CommandError::Failed {
+                    fault: FaultClass::Hung,
+                    ..
+                })
+            ),
+            "{result:?}"
+        );
     }
 
     #[test]

@@ -1,17 +1,32 @@
 //! Task commands: one table maps each command name to the async function that runs it.
-//! Command families live in their own files (`misc.rs`: echo, sleep; `exec.rs`: exec);
-//! Blender and FFmpeg families will join as `blender.rs` and `ffmpeg.rs`.
+//! Command families live in their own files (`misc.rs`: echo, sleep; `exec.rs`: exec;
+//! `blender.rs`; `ffmpeg.rs`; `files.rs`: file management).
 
+mod blender;
 mod exec;
+mod ffmpeg;
+mod files;
+mod glob;
 mod misc;
 mod params;
+#[cfg(test)]
+mod real_tools_tests;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
 use castanet_protocol::v1::FaultClass;
 use futures::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
 
 use crate::logs::LogSink;
+use crate::preview::PreviewSink;
+use crate::progress::ProgressSink;
 pub use params::Params;
+
+/// How long a program may print nothing before it counts as hung, unless configured.
+pub const DEFAULT_HUNG_AFTER: Duration = Duration::from_secs(600);
 
 /// What a running command may use.
 pub struct CommandContext {
@@ -20,6 +35,14 @@ pub struct CommandContext {
     pub log: LogSink,
     /// Fires when the task is aborted or the worker shuts down.
     pub cancel: CancellationToken,
+    /// Where the command publishes its progress and activity.
+    pub progress: ProgressSink,
+    /// Where freshly rendered frames are offered as the job's "last rendered" preview.
+    pub preview: PreviewSink,
+    /// A program silent for this long is killed (HUNG).
+    pub hung_after: Duration,
+    /// The only directories under which deletes are allowed.
+    pub storage_roots: Arc<Vec<PathBuf>>,
 }
 
 /// Why a command did not succeed.
@@ -58,6 +81,36 @@ const REGISTRY: &[(&str, CommandFn)] = &[
     ("echo", |ctx, params| Box::pin(misc::echo(ctx, params))),
     ("sleep", |ctx, params| Box::pin(misc::sleep(ctx, params))),
     ("exec", |ctx, params| Box::pin(exec::exec(ctx, params))),
+    ("blender-render", |ctx, params| {
+        Box::pin(blender::blender_render(ctx, params))
+    }),
+    ("frames-to-video", |ctx, params| {
+        Box::pin(ffmpeg::frames_to_video(ctx, params))
+    }),
+    ("ffmpeg", |ctx, params| {
+        Box::pin(ffmpeg::ffmpeg(ctx, params))
+    }),
+    ("ffmpeg-each", |ctx, params| {
+        Box::pin(ffmpeg::ffmpeg_each(ctx, params))
+    }),
+    ("create-directory", |ctx, params| {
+        Box::pin(files::create_directory(ctx, params))
+    }),
+    ("make-directory", |ctx, params| {
+        Box::pin(files::create_directory(ctx, params))
+    }),
+    ("move-directory", |ctx, params| {
+        Box::pin(files::move_directory(ctx, params))
+    }),
+    ("copy-file", |ctx, params| {
+        Box::pin(files::copy_file(ctx, params))
+    }),
+    ("delete-file", |ctx, params| {
+        Box::pin(files::delete_file(ctx, params))
+    }),
+    ("delete-directory", |ctx, params| {
+        Box::pin(files::delete_directory(ctx, params))
+    }),
 ];
 
 /// The implementation of command `name`, if there is one.
@@ -96,12 +149,76 @@ pub(crate) mod testing {
         params: &str,
         cancel: CancellationToken,
     ) -> (Result<(), CommandError>, Vec<String>) {
-        let (log, mut rx) = LogSink::channel(10_000);
+        let (ctx, rx) = context(cancel);
+        collect(ctx, rx, name, params).await
+    }
+
+    /// Runs a command whose output may pause for at most `hung_after`.
+    pub async fn run_collecting_hung_after(
+        name: &str,
+        params: &str,
+        hung_after: Duration,
+    ) -> (Result<(), CommandError>, Vec<String>) {
+        let (mut ctx, rx) = context(CancellationToken::new());
+        ctx.hung_after = hung_after;
+        collect(ctx, rx, name, params).await
+    }
+
+    /// Runs a command with deletes allowed under `roots`.
+    pub async fn run_collecting_in(
+        name: &str,
+        params: &str,
+        roots: Vec<PathBuf>,
+    ) -> (Result<(), CommandError>, Vec<String>) {
+        let (mut ctx, rx) = context(CancellationToken::new());
+        ctx.storage_roots = Arc::new(roots);
+        collect(ctx, rx, name, params).await
+    }
+
+    /// Runs a command and also returns every progress value it published.
+    pub async fn run_collecting_progress(
+        name: &str,
+        params: &str,
+    ) -> (
+        Result<(), CommandError>,
+        Vec<String>,
+        Vec<crate::progress::Progress>,
+    ) {
+        let (mut ctx, rx) = context(CancellationToken::new());
+        let (sink, mut watch) = ProgressSink::channel();
+        ctx.progress = sink;
+        let seen = tokio::spawn(async move {
+            let mut seen = Vec::new();
+            while watch.changed().await.is_ok() {
+                seen.push(watch.borrow_and_update().clone());
+            }
+            seen
+        });
+        let (result, lines) = collect(ctx, rx, name, params).await;
+        let seen = seen.await.unwrap_or_default();
+        (result, lines, seen)
+    }
+
+    fn context(cancel: CancellationToken) -> (CommandContext, tokio::sync::mpsc::Receiver<String>) {
+        let (log, rx) = LogSink::channel(10_000);
         let ctx = CommandContext {
             task_id: "task-1".into(),
             log,
             cancel,
+            progress: ProgressSink::channel().0,
+            preview: PreviewSink::detached(),
+            hung_after: DEFAULT_HUNG_AFTER,
+            storage_roots: Arc::new(Vec::new()),
         };
+        (ctx, rx)
+    }
+
+    async fn collect(
+        ctx: CommandContext,
+        mut rx: tokio::sync::mpsc::Receiver<String>,
+        name: &str,
+        params: &str,
+    ) -> (Result<(), CommandError>, Vec<String>) {
         let result = run(&ctx, name, params).await;
         drop(ctx);
         let mut lines = Vec::new();
@@ -152,7 +269,24 @@ mod tests {
     #[test]
     fn the_registry_knows_the_basic_commands() {
         let names: Vec<_> = REGISTRY.iter().map(|(name, _)| *name).collect();
-        assert_eq!(names, ["echo", "sleep", "exec"]);
+        assert_eq!(
+            names,
+            [
+                "echo",
+                "sleep",
+                "exec",
+                "blender-render",
+                "frames-to-video",
+                "ffmpeg",
+                "ffmpeg-each",
+                "create-directory",
+                "make-directory",
+                "move-directory",
+                "copy-file",
+                "delete-file",
+                "delete-directory"
+            ]
+        );
         assert!(lookup("exec").is_some());
         assert!(lookup("Exec").is_none());
     }

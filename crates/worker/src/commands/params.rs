@@ -43,6 +43,29 @@ impl Params {
         }
     }
 
+    /// An optional string (absent or null = empty).
+    pub fn optional_string(&self, key: &str) -> Result<&str, CommandError> {
+        match self.0.get(key) {
+            None | Some(Value::Null) => Ok(""),
+            Some(Value::String(s)) => Ok(s),
+            Some(_) => Err(wrong_type(key, "a string")),
+        }
+    }
+
+    /// A required number greater than zero.
+    pub fn positive_number(&self, key: &str) -> Result<f64, CommandError> {
+        match self.0.get(key) {
+            Some(Value::Number(n)) => match n.as_f64() {
+                Some(f) if f > 0.0 && f.is_finite() => Ok(f),
+                _ => Err(CommandError::invalid(format!(
+                    "parameter {key:?} must be greater than 0, not {n}"
+                ))),
+            },
+            None | Some(Value::Null) => Err(missing(key)),
+            Some(_) => Err(wrong_type(key, "a number")),
+        }
+    }
+
     /// An optional list of strings (absent or null = empty).
     pub fn string_list(&self, key: &str) -> Result<Vec<String>, CommandError> {
         match self.0.get(key) {
@@ -113,5 +136,10 @@ mod tests {
         assert_eq!(p.string_list("absent"), Ok(vec![]));
         assert!(p.string_list("bad").is_err());
         assert_eq!(Params::parse(""), Ok(Params::default()));
+        assert_eq!(p.optional_string("absent"), Ok(""));
+        assert!(p.optional_string("n").is_err());
+        assert_eq!(p.positive_number("n"), Ok(2.9));
+        assert!(p.positive_number("neg").is_err());
+        assert!(p.positive_number("absent").is_err());
     }
 }

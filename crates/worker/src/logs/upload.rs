@@ -1,34 +1,33 @@
-//! The log uploader: streams a task's lines to the manager over `UploadLog`, forwarding each
-//! line as soon as it arrives and batching whatever queued up meanwhile into one chunk.
+//! The log uploader: sends a task's lines to the manager in chunks, each in its own
+//! `UploadLog` call whose acknowledgement confirms it was stored. Lines logged while a call
+//! is in flight queue up and go out together in the next chunk.
 //!
-//! If the stream breaks (the manager restarted), the next line opens a new stream after a
-//! backoff delay. Lines queued in a broken stream, and lines logged while no stream can be
-//! opened, are lost; the next chunk says how many. Buffering them on disk for exactly-once
-//! delivery across outages is left to the upstream outage queue (a later issue).
+//! While the manager is unreachable the lines are kept in memory (so the running program
+//! never blocks on its output) and the unconfirmed chunk is retried with backoff until the
+//! manager is back; the runner waits for this before it reports the task's final status,
+//! so a task's log is complete when its completion arrives. A manager that refuses the log
+//! (the task was given to another worker) makes the uploader drop it.
 
 use std::time::Duration;
 
-use castanet_protocol::v1::{LogChunk, UploadLogAck};
+use castanet_protocol::v1::LogChunk;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use tokio::time::Instant;
-use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::AbortOnDropHandle;
 use tonic::{Code, Status};
 
 use crate::backoff::Backoff;
-use crate::client::ManagerClient;
+use crate::client::{CALL_TIMEOUT, ManagerClient};
 
-/// Largest chunk text assembled from queued lines (well under gRPC's 4 MiB message limit).
+/// Largest chunk text sent in one call (well under gRPC's 4 MiB message limit).
 pub const MAX_CHUNK_BYTES: usize = 256 * 1024;
 
-/// How long closing the stream may wait for the manager's acknowledgement.
-const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Most log text kept while the manager is unreachable; more is counted and dropped.
+const MAX_PENDING_BYTES: usize = 64 * 1024 * 1024;
 
 /// Starts uploading the lines of `lines` for one task lease. The returned task ends once
-/// every sender of `lines` is gone and the manager acknowledged the stream (so every line
-/// is stored), or at once when `cancel` fires.
+/// every sender of `lines` is gone and every line is stored (or refused), or at once when
+/// `cancel` fires.
 pub fn spawn_uploader(
     client: ManagerClient,
     task_id: String,
@@ -40,200 +39,219 @@ pub fn spawn_uploader(
         client,
         task_id,
         lease_epoch,
-        backoff: Backoff::default(),
-        stream: None,
-        retry_at: None,
-        lost_lines: 0,
+        lines,
+        open: true,
+        pending: Pending::default(),
         gave_up: false,
     };
     tokio::spawn(async move {
         tokio::select! {
             biased;
             () = cancel.cancelled() => {}
-            () = uploader.run(lines) => {}
+            () = uploader.run() => {}
         }
     })
 }
 
-/// Appends `first` and then every line already queued (up to `max_bytes`) into one text of
-/// '\n'-terminated lines; returns it and the number of lines.
-pub fn take_batch(
-    first: String,
-    lines: &mut mpsc::Receiver<String>,
-    max_bytes: usize,
-) -> (String, u64) {
-    let mut text = first;
-    text.push('\n');
-    let mut count = 1;
-    while text.len() < max_bytes {
-        let Ok(line) = lines.try_recv() else { break };
-        text.push_str(&line);
-        text.push('\n');
-        count += 1;
+/// Log text not yet confirmed by the manager: whole '\n'-terminated lines.
+#[derive(Debug, Default)]
+pub struct Pending {
+    text: String,
+    /// Lines dropped because the buffer was full, not yet mentioned in the log.
+    dropped: u64,
+}
+
+impl Pending {
+    /// Adds one line (dropping it when the buffer is full).
+    pub fn push(&mut self, line: &str) {
+        if self.text.len() + line.len() + 1 > MAX_PENDING_BYTES {
+            self.dropped += 1;
+            return;
+        }
+        if self.dropped > 0 {
+            let note = format!(
+                "[castanet] {} log lines were dropped while the manager was unreachable\n",
+                self.dropped
+            );
+            self.text.push_str(&note);
+            self.dropped = 0;
+        }
+        self.text.push_str(line);
+        self.text.push('\n');
     }
-    (text, count)
+
+    pub fn is_empty(&self) -> bool {
+        self.text.is_empty()
+    }
+
+    /// The next chunk: whole lines up to `max_bytes` (at least one line).
+    pub fn next_chunk(&self, max_bytes: usize) -> &str {
+        if self.text.len() <= max_bytes {
+            return &self.text;
+        }
+        let cut = self.text[..max_bytes]
+            .rfind('\n')
+            .map(|i| i + 1)
+            .or_else(|| self.text.find('\n').map(|i| i + 1))
+            .unwrap_or(self.text.len());
+        &self.text[..cut]
+    }
+
+    /// Forgets the first `bytes` (a chunk the manager confirmed).
+    pub fn confirm(&mut self, bytes: usize) {
+        self.text.drain(..bytes.min(self.text.len()));
+    }
 }
 
 struct Uploader {
     client: ManagerClient,
     task_id: String,
     lease_epoch: u64,
-    backoff: Backoff,
-    stream: Option<OpenStream>,
-    /// While set and in the future, no new stream is opened.
-    retry_at: Option<Instant>,
-    /// Lines that could not be sent since the last chunk that was.
-    lost_lines: u64,
+    lines: mpsc::Receiver<String>,
+    /// False once every sender is gone.
+    open: bool,
+    pending: Pending,
     /// The manager refused the log for good (the lease is gone): drop everything.
     gave_up: bool,
 }
 
 impl Uploader {
-    async fn run(mut self, mut lines: mpsc::Receiver<String>) {
-        while let Some(first) = lines.recv().await {
-            let (text, count) = take_batch(first, &mut lines, MAX_CHUNK_BYTES);
-            self.send(text, count).await;
+    async fn run(mut self) {
+        let mut backoff = Backoff::default();
+        let mut failures = 0u32;
+        loop {
+            if self.pending.is_empty() {
+                if !self.open {
+                    break;
+                }
+                match self.lines.recv().await {
+                    Some(line) => self.take(&line),
+                    None => break,
+                }
+            }
+            self.drain_queued();
+            if self.gave_up || self.pending.is_empty() {
+                self.pending = Pending::default();
+                continue;
+            }
+            let text = self.pending.next_chunk(MAX_CHUNK_BYTES).to_string();
+            let sent = text.len();
+            match self.upload(text).await {
+                Ok(()) => {
+                    self.pending.confirm(sent);
+                    if failures > 0 {
+                        tracing::info!(task_id = %self.task_id, "log upload works again");
+                    }
+                    failures = 0;
+                    backoff.reset();
+                }
+                Err(status) if refused_for_good(&status) => {
+                    tracing::warn!(task_id = %self.task_id, %status, "the manager refused this task's log; dropping it");
+                    self.gave_up = true;
+                }
+                Err(status) => {
+                    failures += 1;
+                    let delay = backoff.next_delay();
+                    if failures == 1 {
+                        tracing::warn!(task_id = %self.task_id, %status, "log chunk not stored; keeping the lines and retrying");
+                    }
+                    self.absorb_for(delay).await;
+                }
+            }
         }
-        self.close().await;
+        if self.pending.dropped > 0 {
+            tracing::warn!(task_id = %self.task_id, lines = self.pending.dropped, "log lines dropped: the manager was unreachable too long");
+        }
     }
 
-    async fn send(&mut self, text: String, count: u64) {
-        if self.gave_up {
-            return;
+    fn take(&mut self, line: &str) {
+        if !self.gave_up {
+            self.pending.push(line);
         }
-        if self.stream.is_none() {
-            if self.retry_at.is_some_and(|at| Instant::now() < at) {
-                self.lost_lines += count;
-                return;
+    }
+
+    /// Moves every queued line into the pending text.
+    fn drain_queued(&mut self) {
+        loop {
+            match self.lines.try_recv() {
+                Ok(line) => self.take(&line),
+                Err(mpsc::error::TryRecvError::Empty) => return,
+                Err(mpsc::error::TryRecvError::Disconnected) => {
+                    self.open = false;
+                    return;
+                }
             }
-            self.stream = Some(OpenStream::open(&self.client));
         }
-        let text = match self.lost_lines {
-            0 => text,
-            n => format!(
-                "[castanet] {n} log lines were lost while the manager was unreachable\n{text}"
-            ),
-        };
+    }
+
+    /// Keeps taking lines for `delay` (so the program's output never blocks).
+    async fn absorb_for(&mut self, delay: Duration) {
+        let until = tokio::time::Instant::now() + delay;
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep_until(until) => return,
+                line = self.lines.recv(), if self.open => match line {
+                    Some(line) => self.take(&line),
+                    None => self.open = false,
+                },
+            }
+        }
+    }
+
+    /// One `UploadLog` call carrying one chunk; Ok once the manager stored it. Lines keep
+    /// being taken while the call is in flight.
+    async fn upload(&mut self, text: String) -> Result<(), Status> {
         let chunk = LogChunk {
             task_id: self.task_id.clone(),
             lease_epoch: self.lease_epoch,
             text,
         };
-        let Some(stream) = self.stream.as_ref() else {
-            return;
-        };
-        if stream.tx.send(chunk).await.is_ok() {
-            self.lost_lines = 0;
-            return;
-        }
-        // The call ended, which dropped its request stream: find out why.
-        self.lost_lines += count;
-        if let Some(stream) = self.stream.take() {
-            let status = match stream.finish().await {
-                Ok(_) => Status::unknown("the manager closed the log stream early"),
-                Err(status) => status,
-            };
-            self.stream_failed(status);
-        }
-    }
-
-    /// Ends the stream and waits for the manager's acknowledgement.
-    async fn close(&mut self) {
-        let Some(stream) = self.stream.take() else {
-            if self.lost_lines > 0 && !self.gave_up {
-                tracing::warn!(task_id = %self.task_id, lines = self.lost_lines, "log lines lost: the manager was unreachable");
-            }
-            return;
-        };
-        match tokio::time::timeout(CLOSE_TIMEOUT, stream.finish()).await {
-            Ok(Ok(ack)) => {
-                tracing::trace!(task_id = %self.task_id, bytes = ack.bytes_written, "task log stored");
-            }
-            Ok(Err(status)) => {
-                tracing::warn!(task_id = %self.task_id, %status, "the task log's last lines may be lost");
-            }
-            Err(_) => {
-                tracing::warn!(task_id = %self.task_id, "the manager did not acknowledge the task log in time")
+        let mut api = self.client.api();
+        let mut request = tonic::Request::new(tokio_stream::once(chunk));
+        request.set_timeout(CALL_TIMEOUT);
+        let call = api.upload_log(request);
+        tokio::pin!(call);
+        loop {
+            tokio::select! {
+                result = &mut call => return result.map(|_| ()),
+                line = self.lines.recv(), if self.open => match line {
+                    Some(line) => self.take(&line),
+                    None => self.open = false,
+                },
             }
         }
-    }
-
-    fn stream_failed(&mut self, status: Status) {
-        if matches!(
-            status.code(),
-            Code::FailedPrecondition
-                | Code::NotFound
-                | Code::PermissionDenied
-                | Code::Unauthenticated
-                | Code::InvalidArgument
-        ) {
-            tracing::warn!(task_id = %self.task_id, %status, "the manager refused this task's log; dropping it");
-            self.gave_up = true;
-            return;
-        }
-        let delay = self.backoff.next_delay();
-        tracing::debug!(task_id = %self.task_id, %status, ?delay, "log stream broke; reopening on the next line after the delay");
-        self.retry_at = Some(Instant::now() + delay);
     }
 }
 
-/// One `UploadLog` call in flight, fed through a channel.
-struct OpenStream {
-    tx: mpsc::Sender<LogChunk>,
-    call: AbortOnDropHandle<Result<UploadLogAck, Status>>,
-}
-
-impl OpenStream {
-    fn open(client: &ManagerClient) -> Self {
-        let (tx, rx) = mpsc::channel(4);
-        let mut api = client.api();
-        let call = tokio::spawn(async move {
-            api.upload_log(ReceiverStream::new(rx))
-                .await
-                .map(tonic::Response::into_inner)
-        });
-        Self {
-            tx,
-            call: AbortOnDropHandle::new(call),
-        }
-    }
-
-    /// Ends the request stream and returns the call's result.
-    async fn finish(self) -> Result<UploadLogAck, Status> {
-        let Self { tx, call } = self;
-        drop(tx);
-        call.await
-            .unwrap_or_else(|e| Err(Status::internal(format!("log upload task failed: {e}"))))
-    }
+/// Refusals retrying cannot fix: the lease is gone or the worker is not known.
+fn refused_for_good(status: &Status) -> bool {
+    matches!(
+        status.code(),
+        Code::FailedPrecondition
+            | Code::NotFound
+            | Code::PermissionDenied
+            | Code::Unauthenticated
+            | Code::InvalidArgument
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn queued_lines_are_batched_into_one_chunk() {
-        let (tx, mut rx) = mpsc::channel(16);
-        for line in ["b", "c", "d"] {
-            let _ = tx.send(line.to_string()).await;
+    #[test]
+    fn chunks_are_whole_lines_within_the_limit() {
+        let mut pending = Pending::default();
+        for line in ["aaaa", "bbbb", "cccc"] {
+            pending.push(line);
         }
-        let (text, count) = take_batch("a".into(), &mut rx, MAX_CHUNK_BYTES);
-        assert_eq!((text.as_str(), count), ("a\nb\nc\nd\n", 4));
-        // Nothing queued: the line goes out alone, right away.
-        let (text, count) = take_batch("e".into(), &mut rx, MAX_CHUNK_BYTES);
-        assert_eq!((text.as_str(), count), ("e\n", 1));
-    }
-
-    #[tokio::test]
-    async fn batches_stop_at_the_size_limit() {
-        let (tx, mut rx) = mpsc::channel(16);
-        for _ in 0..3 {
-            let _ = tx.send("x".repeat(10)).await;
-        }
-        let (text, count) = take_batch("y".repeat(10), &mut rx, 25);
-        assert_eq!(count, 3);
-        assert_eq!(text.len(), 33);
-        let (_, rest) = take_batch("z".into(), &mut rx, 25);
-        assert_eq!(rest, 2);
+        assert_eq!(pending.next_chunk(12), "aaaa\nbbbb\n");
+        assert_eq!(pending.next_chunk(100), "aaaa\nbbbb\ncccc\n");
+        // A line longer than the limit still goes out whole.
+        assert_eq!(pending.next_chunk(2), "aaaa\n");
+        pending.confirm(5);
+        assert_eq!(pending.next_chunk(100), "bbbb\ncccc\n");
+        pending.confirm(10);
+        assert!(pending.is_empty());
     }
 }

@@ -121,7 +121,7 @@ pub fn sign_on_request(config: &WorkerConfig, capabilities: &Capabilities) -> Si
     SignOnRequest {
         name: config.name.clone(),
         platform: system::platform().to_string(),
-        supported_task_types: config.task_types.clone(),
+        supported_task_types: runnable_task_types(&config.task_types, capabilities),
         slots: config.slots,
         capabilities: Some(capabilities.clone()),
         software_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -129,9 +129,55 @@ pub fn sign_on_request(config: &WorkerConfig, capabilities: &Capabilities) -> Si
     }
 }
 
+/// The configured task types this machine can run: `blender` and `ffmpeg` need the tool
+/// to have been found (a worker without Blender must never be handed a render).
+pub fn runnable_task_types(configured: &[String], capabilities: &Capabilities) -> Vec<String> {
+    configured
+        .iter()
+        .filter(|task_type| match task_type.as_str() {
+            tool @ ("blender" | "ffmpeg") => {
+                let found = capabilities.software.contains_key(tool);
+                if !found {
+                    tracing::warn!(
+                        task_type = tool,
+                        "{tool} not found; not offering {tool} tasks"
+                    );
+                }
+                found
+            }
+            _ => true,
+        })
+        .cloned()
+        .collect()
+}
+
 fn credentials_error(config: &WorkerConfig, source: credentials::CredentialsError) -> WorkerError {
     WorkerError::Credentials {
         path: credentials::path_in(&config.data_dir),
         source,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_tools_that_were_found_are_offered() {
+        let configured: Vec<String> = ["blender", "ffmpeg", "file-management", "misc"]
+            .map(String::from)
+            .to_vec();
+        let mut capabilities = Capabilities::default();
+        capabilities
+            .software
+            .insert("ffmpeg".into(), "5.1.9".into());
+        assert_eq!(
+            runnable_task_types(&configured, &capabilities),
+            ["ffmpeg", "file-management", "misc"]
+        );
+        capabilities
+            .software
+            .insert("blender".into(), "3.4.1".into());
+        assert_eq!(runnable_task_types(&configured, &capabilities), configured);
     }
 }

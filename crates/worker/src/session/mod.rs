@@ -21,7 +21,8 @@ use crate::client::{CALL_TIMEOUT, ManagerClient, is_transient, unary};
 use crate::config::WorkerConfig;
 use crate::credentials::Credentials;
 use crate::error::WorkerError;
-use crate::runner::RunnerDeps;
+use crate::journal::UpdateJournal;
+use crate::runner::{CommandSettings, RunnerDeps};
 use crate::system;
 use crate::upstream::Upstream;
 use tasks::RunningTasks;
@@ -37,10 +38,15 @@ pub async fn run(config: WorkerConfig, shutdown: CancellationToken) -> Result<()
     let client = ManagerClient::new(&config.manager_url)?;
     tracing::info!(manager = %config.manager_url, name = %config.name, slots = config.slots, "worker starting");
     let capabilities = system::capabilities().await;
-    let upstream = Arc::new(Upstream::new(client.clone()));
+    let journal = UpdateJournal::open(&config.data_dir);
+    let upstream = Arc::new(Upstream::with_journal(client.clone(), journal));
     let tasks = RunningTasks::new(RunnerDeps {
         client: client.clone(),
         upstream: upstream.clone(),
+        settings: Arc::new(CommandSettings {
+            hung_after: config.hung_after,
+            storage_roots: Arc::new(config.storage_roots.clone()),
+        }),
     });
     let mut session = Session {
         config,
@@ -49,6 +55,7 @@ pub async fn run(config: WorkerConfig, shutdown: CancellationToken) -> Result<()
         tasks,
         capabilities,
         stop: shutdown.child_token(),
+        task_root: CancellationToken::new(),
         signed_on: false,
         just_registered: false,
         lazy_offline: None,
@@ -66,6 +73,9 @@ struct Session {
     capabilities: Capabilities,
     /// Fires on shutdown or when the manager sends the worker offline.
     stop: CancellationToken,
+    /// Aborts the running tasks; separate from `stop` so they can finish during the
+    /// shutdown grace period.
+    task_root: CancellationToken,
     signed_on: bool,
     /// Registered but not signed on yet: sequence numbers start over, and being refused
     /// now means the manager rejects the credentials it just issued.
@@ -179,6 +189,10 @@ impl Session {
             self.upstream.restart_after(signed_on.last_update_sequence);
         } else {
             self.upstream.continue_after(signed_on.last_update_sequence);
+            // Before new work: what could not be delivered before a restart goes first.
+            self.upstream
+                .replay(signed_on.last_update_sequence, &self.stop)
+                .await;
         }
         self.signed_on = true;
         self.just_registered = false;
@@ -249,7 +263,7 @@ impl Session {
                 if self.tasks.len() >= self.config.slots as usize {
                     tracing::debug!(task_id = %task.task_id, slots = self.config.slots, "assignment arrived while a finished task is still cleaning up");
                 }
-                self.tasks.start(task, &self.stop);
+                self.tasks.start(task, &self.task_root);
             }
             Some(Kind::AbortTask(abort)) => {
                 if self.tasks.abort(&abort.task_id, abort.lease_epoch) {
@@ -291,10 +305,14 @@ impl Session {
         })));
     }
 
-    /// Aborts the running tasks (no reports) and signs off.
+    /// Lets the running tasks go on for the grace period (the instruction stream is closed
+    /// already, so no new work arrives), aborts what still runs (no reports) and signs off:
+    /// the manager hands those tasks back.
     async fn shut_down(&mut self) {
         self.stop.cancel();
         self.lazy_offline = None;
+        self.let_tasks_finish().await;
+        self.task_root.cancel();
         if !self.tasks.wait_all(TASK_STOP_TIMEOUT).await {
             tracing::warn!("some tasks did not stop in time");
         }
@@ -309,6 +327,40 @@ impl Session {
             Ok(Ok(_)) => tracing::info!("signed off"),
             Ok(Err(status)) => tracing::warn!(%status, "sign-off failed"),
             Err(_) => tracing::warn!("sign-off timed out"),
+        }
+    }
+}
+
+impl Session {
+    /// Waits for the running tasks per the shutdown settings.
+    async fn let_tasks_finish(&self) {
+        let grace = self.config.shutdown_grace;
+        let finish = self.config.finish_tasks_on_shutdown;
+        let running = self.tasks.len();
+        if running == 0 || (grace.is_zero() && !finish) {
+            return;
+        }
+        if finish {
+            tracing::info!(
+                running,
+                "shutting down: waiting for the running tasks to finish"
+            );
+        } else {
+            tracing::info!(
+                running,
+                ?grace,
+                "shutting down: running tasks get a grace period"
+            );
+        }
+        let mut count = self.tasks.watch_count();
+        let idle = count.wait_for(|running| *running == 0);
+        if finish {
+            let _ = idle.await;
+        } else if tokio::time::timeout(grace, idle).await.is_err() {
+            tracing::info!(
+                running = self.tasks.len(),
+                "grace period over; aborting the running tasks and handing them back"
+            );
         }
     }
 }

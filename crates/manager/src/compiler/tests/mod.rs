@@ -1,14 +1,25 @@
 //! Compiler tests through the public API: built-in and custom scripts, settings validation,
 //! errors and limits. Shared helpers live here.
 
+mod built_ins;
 mod job_types;
 mod scripts;
+mod tiled_render;
 
 use std::path::Path;
 
 use serde_json::{Value, json};
 
 use super::*;
+
+/// Every built-in job type, sorted by name.
+const BUILT_IN_NAMES: [&str; 5] = [
+    "echo-sleep-test",
+    "ffmpeg-transcode",
+    "frames-to-video",
+    "simple-blender-render",
+    "single-image-tiled-render",
+];
 
 fn input(job_type: &str, settings: Value) -> CompileInput {
     let Value::Object(settings) = settings else {

@@ -1,0 +1,222 @@
+//! `castanet bench`: starts a manager in-process on a temporary SQLite file, connects N
+//! simulated workers over real gRPC on loopback, runs the selected scenarios and prints
+//! a table and JSON. See docs/benchmarks.md for the numbers and how to reproduce them.
+mod scenarios;
+mod sim;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use serde_json::{Value, json};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Scenario {
+    /// Task runnable → worker receives it (p50/p99).
+    Dispatch,
+    /// Gap between one worker's consecutive tasks (completion sent → next task received).
+    Gap,
+    /// Tasks/s over the whole farm.
+    Throughput,
+    /// Cancel request → the worker running the task is told to abort.
+    Cancel,
+    /// Compile and store a simple-blender-render job of `--frames` frames (one per task).
+    Compile,
+}
+
+#[derive(Args)]
+pub struct BenchArgs {
+    /// Scenarios to run (repeatable); all when none is given.
+    #[arg(long = "scenario", value_enum)]
+    scenarios: Vec<Scenario>,
+    /// Simulated workers (one slot each).
+    #[arg(long, default_value_t = 500)]
+    workers: usize,
+    /// No-op tasks in the throughput job.
+    #[arg(long, default_value_t = 20_000)]
+    tasks: usize,
+    /// Samples for the latency scenarios.
+    #[arg(long, default_value_t = 200)]
+    samples: usize,
+    /// Frames in the compile scenario.
+    #[arg(long, default_value_t = 100_000)]
+    frames: u64,
+    /// Also write the JSON result to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+fn millis(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1e6).round() / 1e3
+}
+
+/// (p50, p99, max) in milliseconds.
+fn percentiles(mut samples: Vec<Duration>) -> Value {
+    if samples.is_empty() {
+        return json!(null);
+    }
+    samples.sort();
+    let at = |q: f64| samples[((samples.len() as f64 - 1.0) * q).round() as usize];
+    json!({
+        "samples": samples.len(),
+        "p50_ms": millis(at(0.50)),
+        "p99_ms": millis(at(0.99)),
+        "max_ms": millis(at(1.0)),
+    })
+}
+
+pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    let scenarios = if args.scenarios.is_empty() {
+        vec![
+            Scenario::Dispatch,
+            Scenario::Gap,
+            Scenario::Throughput,
+            Scenario::Cancel,
+            Scenario::Compile,
+        ]
+    } else {
+        args.scenarios.clone()
+    };
+    let dir = tempfile::tempdir().context("creating a temporary directory")?;
+    let mut config = castanet_manager::ManagerConfig::new_default(dir.path());
+    config.listen = "127.0.0.1:0".into();
+    let manager = castanet_manager::start(config.clone())
+        .await
+        .context("starting the manager")?;
+    let url = format!("http://{}", manager.addr);
+    let state = manager.state.clone();
+    eprintln!(
+        "manager on {url}, database {}",
+        config.database_path().display()
+    );
+
+    // Latency scenarios run against one worker; the rest of the farm joins for the
+    // throughput scenario (with 500 workers a worker's turn comes only every 500 tasks).
+    let mut farm = sim::new_farm();
+    sim::grow(&mut farm, &url, &config.registration_secret, 1, 1).await?;
+    let mut result = serde_json::Map::new();
+    result.insert("workers".into(), json!(args.workers));
+    for scenario in scenarios {
+        eprintln!("running {scenario:?} …");
+        match scenario {
+            Scenario::Dispatch => {
+                let samples = scenarios::dispatch_latency(&state, &mut farm, args.samples).await?;
+                result.insert("dispatch_latency".into(), percentiles(samples));
+            }
+            Scenario::Gap => {
+                let gaps = scenarios::gap(&state, &mut farm, args.samples).await?;
+                result.insert("gap_between_tasks".into(), percentiles(gaps));
+            }
+            Scenario::Throughput => {
+                if farm.size < args.workers {
+                    let start = Instant::now();
+                    let more = args.workers - farm.size;
+                    sim::grow(&mut farm, &url, &config.registration_secret, more, 10).await?;
+                    result.insert("connect_farm_ms".into(), json!(millis(start.elapsed())));
+                }
+                let t = scenarios::throughput(&state, &mut farm, args.tasks).await?;
+                result.insert(
+                    "throughput".into(),
+                    json!({
+                        "tasks": t.tasks,
+                        "seconds": t.elapsed.as_secs_f64(),
+                        "tasks_per_second": (t.tasks as f64 / t.elapsed.as_secs_f64()).round(),
+                        "gap_between_tasks_at_full_load": percentiles(t.gaps),
+                    }),
+                );
+            }
+            Scenario::Cancel => {
+                let samples =
+                    scenarios::cancel_latency(&state, &mut farm, &url, args.samples.min(100))
+                        .await?;
+                result.insert("cancel_to_abort".into(), percentiles(samples));
+            }
+            Scenario::Compile => {
+                let (job_type, tasks, elapsed) =
+                    scenarios::compile_and_store(&url, args.frames).await?;
+                result.insert(
+                    "compile_and_store".into(),
+                    json!({ "job_type": job_type, "frames": args.frames, "tasks": tasks,
+                            "seconds": elapsed.as_secs_f64() }),
+                );
+            }
+        }
+    }
+    result.insert("rss_mib".into(), json!(scenarios::rss_mib()));
+    let result = Value::Object(result);
+    print_table(&result);
+    let text = serde_json::to_string_pretty(&result)?;
+    println!("{text}");
+    if let Some(path) = &args.json {
+        std::fs::write(path, &text).with_context(|| format!("writing {}", path.display()))?;
+    }
+    manager.shutdown().await.ok();
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_table(result: &Value) {
+    let ms = |v: &Value, key: &str| {
+        v.get(key)
+            .and_then(Value::as_f64)
+            .map(|x| format!("{x:.3} ms"))
+    };
+    let mut rows: Vec<(String, String)> = Vec::new();
+    if let Some(d) = result.get("dispatch_latency") {
+        rows.push((
+            "dispatch latency p50".into(),
+            ms(d, "p50_ms").unwrap_or_default(),
+        ));
+        rows.push((
+            "dispatch latency p99".into(),
+            ms(d, "p99_ms").unwrap_or_default(),
+        ));
+    }
+    if let Some(gap) = result.get("gap_between_tasks") {
+        rows.push((
+            "gap between tasks p50".into(),
+            ms(gap, "p50_ms").unwrap_or_default(),
+        ));
+        rows.push((
+            "gap between tasks p99".into(),
+            ms(gap, "p99_ms").unwrap_or_default(),
+        ));
+    }
+    if let Some(t) = result.get("throughput") {
+        rows.push((
+            format!("throughput ({} workers)", result["workers"]),
+            format!("{} tasks/s", t["tasks_per_second"]),
+        ));
+    }
+    if let Some(c) = result.get("cancel_to_abort") {
+        rows.push((
+            "cancel → abort p50".into(),
+            ms(c, "p50_ms").unwrap_or_default(),
+        ));
+        rows.push((
+            "cancel → abort p99".into(),
+            ms(c, "p99_ms").unwrap_or_default(),
+        ));
+    }
+    if let Some(c) = result.get("compile_and_store") {
+        rows.push((
+            format!(
+                "compile+store {} ({} tasks)",
+                c["job_type"].as_str().unwrap_or("?"),
+                c["tasks"]
+            ),
+            format!("{:.2} s", c["seconds"].as_f64().unwrap_or_default()),
+        ));
+    }
+    if let Some(rss) = result.get("rss_mib").and_then(Value::as_f64) {
+        rows.push((
+            "RSS (manager + sim workers)".into(),
+            format!("{rss:.0} MiB"),
+        ));
+    }
+    println!("| measure | value |\n|---|---|");
+    for (name, value) in rows {
+        println!("| {name} | {value} |");
+    }
+}

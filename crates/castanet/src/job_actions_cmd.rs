@@ -1,0 +1,117 @@
+//! `castanet job pause|resume|cancel|requeue|delete|priority` and `castanet why TASK`:
+//! status actions on jobs, and why a task is not running.
+use std::process::ExitCode;
+
+use anyhow::{Context, anyhow};
+use clap::Subcommand;
+use serde_json::{Value, json};
+
+use crate::api_client::{Answer, ApiClient};
+
+#[derive(Subcommand)]
+pub enum JobAction {
+    /// Stop handing out the job's tasks; running ones finish first.
+    Pause { job: String },
+    /// Let a paused job run again.
+    Resume { job: String },
+    /// Cancel the job; running tasks are aborted on their workers.
+    Cancel { job: String },
+    /// Run the job's failed, canceled and paused tasks again (all tasks of a completed
+    /// job); clears the failure lists and the job's blocklist.
+    Requeue { job: String },
+    /// Delete the job, its tasks and its logs' bookkeeping.
+    Delete { job: String },
+    /// Set the job's priority (0..=100, higher runs sooner).
+    Priority { job: String, priority: i64 },
+}
+
+pub async fn run(manager: &str, action: JobAction) -> anyhow::Result<ExitCode> {
+    let client = ApiClient::new(manager);
+    let (job, done) = match action {
+        JobAction::Pause { job } => set_status(&client, job, "pause-requested", "pause").await?,
+        JobAction::Resume { job } => set_status(&client, job, "queued", "resume").await?,
+        JobAction::Cancel { job } => set_status(&client, job, "cancel-requested", "cancel").await?,
+        JobAction::Requeue { job } => set_status(&client, job, "requeueing", "requeue").await?,
+        JobAction::Priority { job, priority } => {
+            client
+                .post_json(
+                    &format!("/api/v3/jobs/{job}/setpriority"),
+                    &json!({ "priority": priority }),
+                )
+                .await?;
+            (job, format!("priority set to {priority}"))
+        }
+        JobAction::Delete { job } => {
+            delete(manager, &job).await?;
+            println!("job {job} deleted");
+            return Ok(ExitCode::SUCCESS);
+        }
+    };
+    let now = client.get_json(&format!("/api/v3/jobs/{job}")).await?;
+    let status = now.get("status").and_then(Value::as_str).unwrap_or("?");
+    println!("job {job}: {done}; status now {status}");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn set_status(
+    client: &ApiClient,
+    job: String,
+    status: &str,
+    verb: &str,
+) -> anyhow::Result<(String, String)> {
+    let body = json!({ "status": status, "reason": format!("{verb} from the command line") });
+    client
+        .post_json(&format!("/api/v3/jobs/{job}/setstatus"), &body)
+        .await
+        .with_context(|| format!("cannot {verb} job {job}"))?;
+    Ok((job, format!("{verb} requested")))
+}
+
+async fn delete(manager: &str, job: &str) -> anyhow::Result<()> {
+    let base = manager.trim().trim_end_matches('/');
+    let base = if base.contains("://") {
+        base.to_string()
+    } else {
+        format!("http://{base}")
+    };
+    let response = reqwest::Client::new()
+        .delete(format!("{base}/api/v3/jobs/{job}"))
+        .send()
+        .await
+        .with_context(|| format!("cannot reach the manager at {base}"))?;
+    if response.status().is_success() {
+        return Ok(());
+    }
+    let status = response.status();
+    let text = response.text().await.unwrap_or_default();
+    let message = serde_json::from_str::<Value>(&text)
+        .ok()
+        .and_then(|v| v.get("message").and_then(Value::as_str).map(str::to_string))
+        .unwrap_or(text);
+    Err(anyhow!(
+        "cannot delete job {job}: the manager answered {status}: {message}"
+    ))
+}
+
+/// `castanet why TASK`: prints every rule that keeps a task from running.
+pub async fn why(manager: &str, task: &str) -> anyhow::Result<ExitCode> {
+    let client = ApiClient::new(manager);
+    let Answer::Json(answer) = client.get(&format!("/api/v3/tasks/{task}/why")).await? else {
+        return Err(anyhow!("the manager gave no answer about task {task}"));
+    };
+    let status = answer.get("status").and_then(Value::as_str).unwrap_or("?");
+    let summary = answer.get("summary").and_then(Value::as_str).unwrap_or("");
+    println!("task {task}: {status}");
+    println!("{summary}");
+    for reason in answer
+        .get("blockers")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let rule = reason.get("rule").and_then(Value::as_str).unwrap_or("?");
+        let detail = reason.get("detail").and_then(Value::as_str).unwrap_or("");
+        println!("  - [{rule}] {detail}");
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,94 @@
+//! Operations endpoints (extensions): `/healthz` (the process answers), `/readyz` (the
+//! database takes writes and is migrated) and `/metrics` (Prometheus text format).
+use std::fmt::Write;
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::error::ApiError;
+use crate::AppState;
+use crate::store::StatusCounts;
+
+/// `GET /healthz`
+pub async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// `GET /readyz` — 200 when the database is writable and migrated, else 503 saying why.
+pub async fn readyz(State(state): State<AppState>) -> Response {
+    match state.store.check_ready().await {
+        Ok(migrations) => {
+            axum::Json(json!({ "database": "ok", "migrations": migrations })).into_response()
+        }
+        Err(e) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {e}"))
+            .into_response(),
+    }
+}
+
+fn gauge_by_status(out: &mut String, name: &str, help: &str, counts: &StatusCounts) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} gauge");
+    for (status, count) in counts {
+        let status = if status.is_empty() {
+            "registered"
+        } else {
+            status
+        };
+        let _ = writeln!(out, "{name}{{status=\"{status}\"}} {count}");
+    }
+}
+
+fn gauge(out: &mut String, name: &str, help: &str, value: u64) {
+    let _ = writeln!(
+        out,
+        "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+    );
+}
+
+/// `GET /metrics`
+pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let mut out = String::new();
+    gauge_by_status(
+        &mut out,
+        "castanet_tasks",
+        "Tasks by status.",
+        &state.store.task_status_counts().await?,
+    );
+    gauge_by_status(
+        &mut out,
+        "castanet_jobs",
+        "Jobs by status.",
+        &state.store.job_status_counts().await?,
+    );
+    gauge_by_status(
+        &mut out,
+        "castanet_workers",
+        "Workers by status (not deleted).",
+        &state.store.worker_status_counts().await?,
+    );
+    gauge(
+        &mut out,
+        "castanet_sse_clients",
+        "Open live-event (SSE) connections.",
+        state.events.subscriber_count() as u64,
+    );
+    let database = state.config.database_path();
+    let mut bytes = 0;
+    for suffix in ["", "-wal"] {
+        let mut path = database.clone().into_os_string();
+        path.push(suffix);
+        bytes += tokio::fs::metadata(&path)
+            .await
+            .map(|m| m.len())
+            .unwrap_or(0);
+    }
+    gauge(
+        &mut out,
+        "castanet_database_bytes",
+        "Size of the SQLite database and its WAL.",
+        bytes,
+    );
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response())
+}

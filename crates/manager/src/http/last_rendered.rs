@@ -1,0 +1,47 @@
+//! `GET /api/v3/jobs/{id}/last-rendered` and `GET /api/v3/jobs/last-rendered`: where the
+//! newest preview image of a job (or of the farm) is, in Flamenco's
+//! `JobLastRenderedImageInfo` shape `{base, suffixes}`; 204 when there is none. The image
+//! itself is served by `/job-files/...`.
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::error::{ApiError, parse_uuid};
+use crate::AppState;
+use crate::logs::TaskLogs;
+
+/// The preview file's name inside the job's directory (written by the gRPC upload).
+const LAST_RENDERED_FILE: &str = "last-rendered.jpg";
+
+/// `GET /api/v3/jobs/{id}/last-rendered`
+pub async fn job_last_rendered(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = parse_uuid("job id", &id)?;
+    if state.store.get_job(&id).await?.is_none() {
+        return Err(ApiError::not_found(format!("no job with id {id}")));
+    }
+    if !state.store.has_last_rendered(&id).await? {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
+    Ok(image_info(&id))
+}
+
+/// `GET /api/v3/jobs/last-rendered`: the farm-wide newest preview.
+pub async fn farm_last_rendered(State(state): State<AppState>) -> Result<Response, ApiError> {
+    match state.store.latest_last_rendered_job().await? {
+        Some(job_id) => Ok(image_info(&job_id)),
+        None => Ok(StatusCode::NO_CONTENT.into_response()),
+    }
+}
+
+fn image_info(job_id: &str) -> Response {
+    Json(json!({
+        "base": format!("/job-files/{}", TaskLogs::job_dir_relative(job_id)),
+        "suffixes": [LAST_RENDERED_FILE],
+    }))
+    .into_response()
+}

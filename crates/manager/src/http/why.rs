@@ -1,0 +1,84 @@
+//! `GET /api/v3/tasks/{id}/why`: every rule that keeps a task from running.
+use axum::Json;
+use axum::extract::{Path, State};
+use serde_json::{Value, json};
+
+use super::error::{ApiError, parse_uuid};
+use crate::AppState;
+use crate::state::{JobStatus, TaskStatus, TaskView, WorkerView, blockers};
+use crate::store::StoreError;
+
+fn corrupt(e: crate::state::UnknownStatus) -> ApiError {
+    StoreError::Corrupt(e.to_string()).into()
+}
+
+pub async fn why_not_running(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id = parse_uuid("task id", &id)?;
+    let store = &state.store;
+    let task = store
+        .get_task(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no task with id {id}")))?;
+    let job = store
+        .get_job(&task.job_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no job with id {}", task.job_id)))?;
+    let status: TaskStatus = task.status.parse().map_err(corrupt)?;
+    if status == TaskStatus::Active {
+        let worker = task.worker_name.clone().unwrap_or_default();
+        return Ok(Json(json!({
+            "task_id": id, "status": status, "blockers": [],
+            "summary": format!("the task is running on worker {worker}"),
+        })));
+    }
+    let tag_members = match &job.worker_tag_id {
+        Some(tag) => Some(store.tag_members(tag).await?),
+        None => None,
+    };
+    let blocklisted = store
+        .job_blocklist(&job.id)
+        .await?
+        .into_iter()
+        .filter(|(_, _, task_type, _)| *task_type == task.task_type)
+        .map(|(worker_id, ..)| worker_id)
+        .collect();
+    let view = TaskView {
+        status,
+        task_type: task.task_type.clone(),
+        job_status: job.status.parse::<JobStatus>().map_err(corrupt)?,
+        tag_members,
+        dependencies: store
+            .dependency_statuses(&id)
+            .await?
+            .into_iter()
+            .map(|(_, name, status)| (name, status))
+            .collect(),
+        blocklisted,
+        failed_by: store.task_failed_by_ids(&id).await?,
+        tasks_ahead: store.runnable_tasks_ahead(&id).await?,
+    };
+    let workers: Vec<WorkerView> = store
+        .list_workers()
+        .await?
+        .into_iter()
+        .map(|w| WorkerView {
+            free_slots: state.dispatcher.free_slots(&w.id),
+            task_types: w.task_types(),
+            id: w.id,
+            name: w.name,
+            status: w.status,
+        })
+        .collect();
+    let found = blockers(&view, &workers);
+    let summary = if found.is_empty() {
+        "nothing blocks it: the next free slot of an eligible worker gets it".to_string()
+    } else {
+        format!("{} rule(s) keep the task from running", found.len())
+    };
+    Ok(Json(json!({
+        "task_id": id, "status": status, "summary": summary, "blockers": found,
+    })))
+}

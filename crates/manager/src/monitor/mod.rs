@@ -1,0 +1,114 @@
+//! Background checks that need time to pass: task and worker timeouts (with a grace
+//! period after start so reconnecting workers keep their tasks). Time comes from a
+//! `Clock`, so tests move it forward instead of sleeping.
+mod clock;
+mod timeouts;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use timeouts::TimeoutReport;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::AppState;
+
+/// Monitor limits, from the config.
+#[derive(Clone, Copy, Debug)]
+pub struct MonitorSettings {
+    /// Zero disables task and worker timeouts (as upstream).
+    pub task_timeout: Duration,
+    pub worker_timeout: Duration,
+    pub startup_grace: Duration,
+}
+
+impl MonitorSettings {
+    pub fn from_config(config: &crate::ManagerConfig) -> Self {
+        Self {
+            task_timeout: Duration::from_secs(config.task_timeout_seconds),
+            worker_timeout: Duration::from_secs(config.worker_timeout_seconds),
+            startup_grace: Duration::from_secs(config.startup_grace_seconds),
+        }
+    }
+
+    pub fn enabled(&self) -> bool {
+        !self.task_timeout.is_zero()
+    }
+
+    /// How often to check: a quarter of the shortest timeout, between 100 ms and 30 s.
+    pub fn interval(&self) -> Duration {
+        let shortest = self.task_timeout.min(self.worker_timeout);
+        (shortest / 4).clamp(Duration::from_millis(100), Duration::from_secs(30))
+    }
+}
+
+pub struct Monitor {
+    state: AppState,
+    clock: Arc<dyn Clock>,
+    settings: MonitorSettings,
+    started: chrono::DateTime<chrono::Utc>,
+}
+
+impl Monitor {
+    pub fn new(state: AppState, clock: Arc<dyn Clock>, settings: MonitorSettings) -> Self {
+        let started = clock.now();
+        Self {
+            state,
+            clock,
+            settings,
+            started,
+        }
+    }
+
+    /// Whether the startup grace period is over.
+    pub fn grace_over(&self) -> bool {
+        let grace = chrono::Duration::from_std(self.settings.startup_grace)
+            .unwrap_or(chrono::Duration::MAX);
+        self.clock.now() >= self.started + grace
+    }
+
+    /// One pass of every check.
+    pub async fn check_once(&self) -> TimeoutReport {
+        let mut report = TimeoutReport::default();
+        if !self.settings.enabled() {
+            return report;
+        }
+        let now = self.clock.now();
+        if let Err(e) = self.touch_connected(now).await {
+            tracing::warn!("cannot mark connected workers as seen: {e}");
+        }
+        if !self.grace_over() {
+            return report;
+        }
+        if let Err(e) = timeouts::check(&self.state, &self.settings, now, &mut report).await {
+            tracing::error!("timeout check failed: {e}");
+        }
+        report
+    }
+
+    async fn touch_connected(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), crate::store::StoreError> {
+        let connected = self.state.dispatcher.connected_worker_ids();
+        self.state.store.touch_workers(&connected, now).await
+    }
+
+    /// Checks every `interval` until `shutdown`.
+    pub async fn run(self, shutdown: CancellationToken) {
+        if !self.settings.enabled() {
+            tracing::info!("task_timeout_seconds is 0: task and worker timeouts are off");
+            return;
+        }
+        let mut ticks = tokio::time::interval(self.settings.interval());
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = ticks.tick() => {}
+            }
+            self.check_once().await;
+        }
+    }
+}

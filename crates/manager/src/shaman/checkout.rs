@@ -1,0 +1,167 @@
+//! Checkouts: a directory under `jobs/` holding, for every file of a job, a relative
+//! symlink into the file store, so the share can be mounted anywhere.
+use std::path::{Component, Path, PathBuf};
+
+use rand::Rng;
+
+use super::paths::{checked_checkout_path, checked_relative};
+use super::{FileKey, FileSpec, PathError, Shaman};
+
+/// How many uniquified names are tried when the requested checkout exists.
+const UNIQUE_ATTEMPTS: usize = 10;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CheckoutError {
+    #[error("{0}")]
+    Path(#[from] PathError),
+    #[error("unknown files requested (upload them first): {}", .0.join(", "))]
+    MissingFiles(Vec<String>),
+    #[error("checkout \"{0}\" already exists, and so do {UNIQUE_ATTEMPTS} variants of its name")]
+    Exists(String),
+    #[error("two files want the same path \"{0}\"")]
+    Conflict(String),
+    #[error("shared storage I/O failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// The relative path from directory `from` to `to` (both absolute, no "..").
+fn relative_to(to: &Path, from: &Path) -> PathBuf {
+    let to: Vec<Component> = to.components().collect();
+    let from: Vec<Component> = from.components().collect();
+    let common = to.iter().zip(&from).take_while(|(a, b)| a == b).count();
+    let mut relative = PathBuf::new();
+    for _ in common..from.len() {
+        relative.push("..");
+    }
+    for part in &to[common..] {
+        relative.push(part);
+    }
+    relative
+}
+
+fn random_suffix() -> String {
+    const CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::rng();
+    (0..4)
+        .map(|_| CHARS[rng.random_range(0..CHARS.len())] as char)
+        .collect()
+}
+
+impl Shaman {
+    /// Creates a checkout of `files` at `requested` (relative to the checkout root), or at
+    /// `requested-xxxx` when that exists. Returns the path used, relative to the root.
+    /// On any failure nothing of the new checkout remains.
+    pub async fn create_checkout(
+        &self,
+        requested: &str,
+        files: &[FileSpec],
+    ) -> Result<String, CheckoutError> {
+        let relative = checked_checkout_path(requested)?;
+        let mut links = Vec::with_capacity(files.len());
+        let mut missing = Vec::new();
+        let mut paths_seen = std::collections::HashMap::new();
+        for spec in files {
+            let key = FileKey::new(&spec.sha, spec.size)?;
+            let path = checked_relative(&spec.path)?;
+            if let Some(other) = paths_seen.insert(path.clone(), key.clone()) {
+                if other != key {
+                    return Err(CheckoutError::Conflict(spec.path.clone()));
+                }
+                continue;
+            }
+            let blob = self.blob_path(&key);
+            if tokio::fs::metadata(&blob).await.is_err() {
+                missing.push(spec.path.clone());
+            }
+            links.push((path, blob));
+        }
+        if !missing.is_empty() {
+            return Err(CheckoutError::MissingFiles(missing));
+        }
+
+        let root = self.checkout_root();
+        tokio::fs::create_dir_all(&root).await?;
+        let _guard = self.inner.checkout_lock.lock().await;
+        let mut chosen = None;
+        for attempt in 0..=UNIQUE_ATTEMPTS {
+            let candidate = if attempt == 0 {
+                relative.clone()
+            } else {
+                let mut name = relative.clone().into_os_string();
+                name.push(format!("-{}", random_suffix()));
+                PathBuf::from(name)
+            };
+            let full = root.join(&candidate);
+            if let Some(parent) = full.parent() {
+                tokio::fs::create_dir_all(parent).await?;
+            }
+            match tokio::fs::create_dir(&full).await {
+                Ok(()) => {
+                    chosen = Some((candidate, full));
+                    break;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let Some((chosen, dir)) = chosen else {
+            return Err(CheckoutError::Exists(requested.to_string()));
+        };
+        // Remove exactly the directory this call created, never a pre-existing one.
+        if let Err(e) = self.link_all(&dir, &links).await {
+            let _ = tokio::fs::remove_dir_all(&dir).await;
+            return Err(e);
+        }
+        Ok(chosen.to_string_lossy().replace('\\', "/"))
+    }
+
+    async fn link_all(
+        &self,
+        dir: &Path,
+        links: &[(PathBuf, PathBuf)],
+    ) -> Result<(), CheckoutError> {
+        for (path, blob) in links {
+            let link = dir.join(path);
+            let parent = link.parent().unwrap_or(dir);
+            tokio::fs::create_dir_all(parent).await?;
+            // The parent must be a real directory inside this checkout, not reached through a link.
+            let canonical = tokio::fs::canonicalize(parent).await?;
+            let canonical_dir = tokio::fs::canonicalize(dir).await?;
+            if !canonical.starts_with(&canonical_dir) {
+                return Err(PathError::Escapes(path.to_string_lossy().into_owned()).into());
+            }
+            let target = relative_to(&tokio::fs::canonicalize(blob).await?, &canonical);
+            tokio::fs::symlink(&target, &link).await?;
+            super::files::touch(blob).await;
+        }
+        Ok(())
+    }
+
+    /// Removes a checkout (when its job is deleted).
+    pub async fn erase_checkout(&self, checkout: &str) -> Result<(), CheckoutError> {
+        let relative = checked_checkout_path(checkout)?;
+        match tokio::fs::remove_dir_all(self.checkout_root().join(relative)).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_targets_climb_to_the_common_ancestor() {
+        let blob = Path::new("/s/file-store/stored/ab/cd/5.blob");
+        assert_eq!(
+            relative_to(blob, Path::new("/s/jobs/shot")),
+            PathBuf::from("../../file-store/stored/ab/cd/5.blob")
+        );
+        assert_eq!(
+            relative_to(blob, Path::new("/s/jobs/shot/textures")),
+            PathBuf::from("../../../file-store/stored/ab/cd/5.blob")
+        );
+    }
+}

@@ -1,0 +1,312 @@
+//! "Why is this task not running?": every rule that keeps a task from being handed out,
+//! as a pure function of the task, its job and the farm's workers.
+use serde::Serialize;
+
+use super::{JobStatus, TaskStatus};
+
+/// One worker as the scheduler sees it.
+#[derive(Clone, Debug)]
+pub struct WorkerView {
+    pub id: String,
+    pub name: String,
+    pub status: String,
+    pub task_types: Vec<String>,
+    /// Free slots when its instruction stream is open; `None` when not connected.
+    pub free_slots: Option<usize>,
+}
+
+/// The task and what the scheduler checks about it.
+#[derive(Clone, Debug)]
+pub struct TaskView {
+    pub status: TaskStatus,
+    pub task_type: String,
+    pub job_status: JobStatus,
+    /// Members of the job's worker tag; `None` for an untagged job.
+    pub tag_members: Option<Vec<String>>,
+    /// Dependencies: (name, status).
+    pub dependencies: Vec<(String, String)>,
+    /// Workers blocklisted for this job and task type.
+    pub blocklisted: Vec<String>,
+    /// Workers that failed this task.
+    pub failed_by: Vec<String>,
+    /// Runnable tasks the scheduler picks before this one.
+    pub tasks_ahead: i64,
+}
+
+/// A rule that blocks the task, with what exactly is wrong.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Blocker {
+    pub rule: &'static str,
+    pub detail: String,
+}
+
+fn blocker(rule: &'static str, detail: String) -> Blocker {
+    Blocker { rule, detail }
+}
+
+fn names(workers: &[&WorkerView]) -> String {
+    workers
+        .iter()
+        .map(|w| w.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Every rule that currently blocks the task (empty when it is about to be handed out).
+pub fn blockers(task: &TaskView, workers: &[WorkerView]) -> Vec<Blocker> {
+    let mut found = Vec::new();
+    if !task.status.is_runnable() {
+        found.push(blocker(
+            "task-status",
+            format!(
+                "the task is {}; only queued and soft-failed tasks are handed out",
+                task.status
+            ),
+        ));
+    }
+    if !task.job_status.is_schedulable() {
+        found.push(blocker(
+            "job-status",
+            format!(
+                "the job is {}; only queued and active jobs run",
+                task.job_status
+            ),
+        ));
+    }
+    for (name, status) in &task.dependencies {
+        if status != TaskStatus::Completed.as_str() {
+            found.push(blocker(
+                "dependency",
+                format!("dependency {name} is {status}, not completed"),
+            ));
+        }
+    }
+    let typed: Vec<&WorkerView> = workers
+        .iter()
+        .filter(|w| w.task_types.contains(&task.task_type))
+        .collect();
+    if typed.is_empty() {
+        found.push(blocker(
+            "task-type",
+            format!("no worker supports task type \"{}\"", task.task_type),
+        ));
+        return found;
+    }
+    let tagged: Vec<&WorkerView> = match &task.tag_members {
+        Some(members) => typed
+            .into_iter()
+            .filter(|w| members.contains(&w.id))
+            .collect(),
+        None => typed,
+    };
+    if tagged.is_empty() {
+        found.push(blocker(
+            "worker-tag",
+            "no worker in the job's tag supports the task type".into(),
+        ));
+        return found;
+    }
+    let (blocked, allowed): (Vec<&WorkerView>, Vec<&WorkerView>) = tagged
+        .into_iter()
+        .partition(|w| task.blocklisted.contains(&w.id));
+    if !blocked.is_empty() {
+        found.push(blocker(
+            "blocklist",
+            format!(
+                "blocklisted for this job's {} tasks on: {}",
+                task.task_type,
+                names(&blocked)
+            ),
+        ));
+    }
+    let (failed, fresh): (Vec<&WorkerView>, Vec<&WorkerView>) = allowed
+        .into_iter()
+        .partition(|w| task.failed_by.contains(&w.id));
+    if !failed.is_empty() {
+        found.push(blocker(
+            "failed-by",
+            format!("already failed on: {}", names(&failed)),
+        ));
+    }
+    if fresh.is_empty() {
+        found.push(blocker(
+            "no-worker-left",
+            "no worker is left that may run it".into(),
+        ));
+        return found;
+    }
+    let (awake, away): (Vec<&WorkerView>, Vec<&WorkerView>) = fresh
+        .into_iter()
+        .partition(|w| w.status == "awake" && w.free_slots.is_some());
+    if awake.is_empty() {
+        let away: Vec<String> = away
+            .iter()
+            .map(|w| {
+                let status = if w.status.is_empty() {
+                    "never signed on"
+                } else {
+                    &w.status
+                };
+                let link = if w.free_slots.is_some() {
+                    ""
+                } else {
+                    ", not connected"
+                };
+                format!("{} ({status}{link})", w.name)
+            })
+            .collect();
+        found.push(blocker(
+            "no-awake-worker",
+            format!(
+                "no eligible worker is awake and connected: {}",
+                away.join(", ")
+            ),
+        ));
+        return found;
+    }
+    if awake.iter().all(|w| w.free_slots == Some(0)) {
+        found.push(blocker(
+            "slots-busy",
+            format!(
+                "all slots are busy on the eligible workers: {}",
+                names(&awake)
+            ),
+        ));
+    }
+    if found.is_empty() && task.tasks_ahead > 0 {
+        found.push(blocker(
+            "queue-order",
+            format!(
+                "{} runnable task(s) come first (higher priority or older)",
+                task.tasks_ahead
+            ),
+        ));
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn worker(id: &str, status: &str, types: &[&str], free: Option<usize>) -> WorkerView {
+        WorkerView {
+            id: id.into(),
+            name: id.into(),
+            status: status.into(),
+            task_types: types.iter().map(|t| t.to_string()).collect(),
+            free_slots: free,
+        }
+    }
+
+    fn queued() -> TaskView {
+        TaskView {
+            status: TaskStatus::Queued,
+            task_type: "blender".into(),
+            job_status: JobStatus::Active,
+            tag_members: None,
+            dependencies: vec![],
+            blocklisted: vec![],
+            failed_by: vec![],
+            tasks_ahead: 0,
+        }
+    }
+
+    fn rules(task: &TaskView, workers: &[WorkerView]) -> Vec<&'static str> {
+        blockers(task, workers)
+            .into_iter()
+            .map(|b| b.rule)
+            .collect()
+    }
+
+    #[test]
+    fn each_blocking_rule_is_named() {
+        let free = worker("a", "awake", &["blender"], Some(1));
+        let cases: Vec<(TaskView, Vec<WorkerView>, Vec<&str>)> = vec![
+            (queued(), vec![free.clone()], vec![]),
+            (
+                TaskView {
+                    job_status: JobStatus::Paused,
+                    ..queued()
+                },
+                vec![free.clone()],
+                vec!["job-status"],
+            ),
+            (
+                TaskView {
+                    dependencies: vec![("render".into(), "active".into())],
+                    ..queued()
+                },
+                vec![free.clone()],
+                vec!["dependency"],
+            ),
+            (
+                queued(),
+                vec![worker("a", "awake", &["ffmpeg"], Some(1))],
+                vec!["task-type"],
+            ),
+            (
+                TaskView {
+                    tag_members: Some(vec!["b".into()]),
+                    ..queued()
+                },
+                vec![free.clone()],
+                vec!["worker-tag"],
+            ),
+            (
+                TaskView {
+                    blocklisted: vec!["a".into()],
+                    ..queued()
+                },
+                vec![free.clone()],
+                vec!["blocklist", "no-worker-left"],
+            ),
+            (
+                TaskView {
+                    failed_by: vec!["a".into()],
+                    ..queued()
+                },
+                vec![free.clone(), worker("b", "asleep", &["blender"], Some(1))],
+                vec!["failed-by", "no-awake-worker"],
+            ),
+            (
+                queued(),
+                vec![worker("a", "offline", &["blender"], None)],
+                vec!["no-awake-worker"],
+            ),
+            (
+                queued(),
+                vec![worker("a", "awake", &["blender"], Some(0))],
+                vec!["slots-busy"],
+            ),
+            (
+                TaskView {
+                    tasks_ahead: 3,
+                    ..queued()
+                },
+                vec![free.clone()],
+                vec!["queue-order"],
+            ),
+        ];
+        for (task, workers, want) in cases {
+            assert_eq!(rules(&task, &workers), want, "{task:?}");
+        }
+    }
+
+    #[test]
+    fn the_details_name_the_workers() {
+        let task = TaskView {
+            blocklisted: vec!["a".into(), "b".into()],
+            ..queued()
+        };
+        let workers = [
+            worker("a", "awake", &["blender"], Some(1)),
+            worker("b", "awake", &["blender"], Some(1)),
+        ];
+        let found = blockers(&task, &workers);
+        assert_eq!(
+            found[0].detail,
+            "blocklisted for this job's blender tasks on: a, b"
+        );
+    }
+}

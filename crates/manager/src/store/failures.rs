@@ -1,0 +1,228 @@
+//! A task failed on a worker: record it, blocklist the worker when the rules say so,
+//! requeue what the blocklisted worker failed, and soft-fail, hard-fail or fail the job —
+//! all inside the transaction of the failing update (rules in `state::failure`).
+use sqlx::{Sqlite, Transaction};
+
+use super::job_status::{JobChange, enter_job_status};
+use super::task_updates::ripple_to_job;
+use super::{StoreResult, job_status, now, record_status_event};
+use crate::state::{
+    FailureFacts, FailurePolicy, FailureVerdict, FaultKind, JobStatus, TaskStatus,
+    blocklist_reason, failure_verdict,
+};
+
+/// The task that failed and who failed it.
+pub(super) struct FailedTask<'a> {
+    pub task_id: &'a str,
+    pub job_id: &'a str,
+    pub task_type: &'a str,
+    pub worker_id: &'a str,
+    pub fault_class: &'a str,
+}
+
+/// What the failure handling did, for logs, events and the dispatcher.
+#[derive(Clone, Debug, Default)]
+pub struct FailureReport {
+    /// (task id, line) to append to task logs.
+    pub log_lines: Vec<(String, String)>,
+    /// Other tasks of the job that went back to the queue.
+    pub requeued: Vec<String>,
+    pub job_change: Option<JobChange>,
+}
+
+pub(super) async fn handle_task_failure(
+    tx: &mut Transaction<'static, Sqlite>,
+    failed: &FailedTask<'_>,
+    policy: &FailurePolicy,
+) -> StoreResult<FailureReport> {
+    let mut report = FailureReport::default();
+    let now = now();
+    sqlx::query(
+        "INSERT OR IGNORE INTO task_failures (task_id, worker_id, created_at) VALUES (?, ?, ?)",
+    )
+    .bind(failed.task_id)
+    .bind(failed.worker_id)
+    .bind(&now)
+    .execute(&mut **tx)
+    .await?;
+    let (failed_by,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM task_failures WHERE task_id = ?")
+            .bind(failed.task_id)
+            .fetch_one(&mut **tx)
+            .await?;
+    let (worker_failures,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM task_failures f JOIN tasks t ON t.id = f.task_id
+         WHERE f.worker_id = ? AND t.job_id = ? AND t.task_type = ?",
+    )
+    .bind(failed.worker_id)
+    .bind(failed.job_id)
+    .bind(failed.task_type)
+    .fetch_one(&mut **tx)
+    .await?;
+    let fault = FaultKind::of(failed.fault_class);
+
+    let block = blocklist_reason(fault, failed.fault_class, worker_failures as u64, policy);
+    let mut newly_blocklisted = false;
+    if let Some(reason) = &block {
+        let inserted = sqlx::query(
+            "INSERT OR IGNORE INTO job_blocklist (job_id, worker_id, task_type, created_at, reason)
+             VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(failed.job_id)
+        .bind(failed.worker_id)
+        .bind(failed.task_type)
+        .bind(&now)
+        .bind(reason)
+        .execute(&mut **tx)
+        .await?;
+        newly_blocklisted = inserted.rows_affected() == 1;
+        if newly_blocklisted {
+            report.log_lines.push((
+                failed.task_id.to_string(),
+                format!(
+                    "Worker {} is blocklisted for tasks of type \"{}\" in this job: {reason}",
+                    failed.worker_id, failed.task_type
+                ),
+            ));
+        }
+    }
+
+    let workers_left =
+        workers_left_for(tx, failed.task_id, failed.job_id, failed.task_type).await?;
+    let facts = FailureFacts {
+        fault,
+        fault_class: failed.fault_class,
+        task_type: failed.task_type,
+        failed_by_workers: failed_by as u64,
+        workers_left,
+    };
+    let verdict = failure_verdict(&facts, policy);
+
+    if newly_blocklisted && !matches!(verdict, FailureVerdict::FailJob { .. }) {
+        report.requeued = requeue_failed_tasks_of_worker(tx, failed).await?;
+        for task_id in &report.requeued {
+            report.log_lines.push((
+                task_id.clone(),
+                format!(
+                    "Task requeued because worker {} got blocklisted for this job",
+                    failed.worker_id
+                ),
+            ));
+        }
+    }
+
+    let (status, line) = match &verdict {
+        FailureVerdict::SoftFail { failures_left } => (
+            TaskStatus::SoftFailed,
+            format!(
+                "Task failed by {failed_by} worker(s), Manager will mark it as soft failure. \
+                 {failures_left} more failure(s) will cause hard failure."
+            ),
+        ),
+        FailureVerdict::HardFail { reason } => (
+            TaskStatus::Failed,
+            format!(
+                "Task failed by {failed_by} worker(s), Manager marks it as hard failure: {reason}"
+            ),
+        ),
+        FailureVerdict::FailJob { reason } => (
+            TaskStatus::Failed,
+            format!("Task failed; Manager fails the entire job: {reason}"),
+        ),
+    };
+    sqlx::query(
+        "UPDATE tasks SET status = ?, activity = ?, fault_class = ?, progress = NULL, updated_at = ?
+         WHERE id = ?",
+    )
+    .bind(status.as_str())
+    .bind(&line)
+    .bind(failed.fault_class)
+    .bind(&now)
+    .bind(failed.task_id)
+    .execute(&mut **tx)
+    .await?;
+    record_status_event(tx, "task", failed.task_id, "active", status.as_str(), &line).await?;
+    report
+        .log_lines
+        .push((failed.task_id.to_string(), line.clone()));
+
+    report.job_change = match verdict {
+        FailureVerdict::FailJob { reason } => {
+            if job_status(tx, failed.job_id).await? == JobStatus::Failed {
+                None
+            } else {
+                Some(enter_job_status(tx, failed.job_id, JobStatus::Failed, &reason).await?)
+            }
+        }
+        _ => ripple_to_job(tx, failed.job_id, status, policy).await?,
+    };
+    Ok(report)
+}
+
+/// Non-deleted workers that could still run this task: they support its type, match
+/// the job's tag, are not blocklisted for (job, type) and have not failed it. Offline
+/// and sleeping workers count: they may come back.
+pub(super) async fn workers_left_for(
+    tx: &mut Transaction<'static, Sqlite>,
+    task_id: &str,
+    job_id: &str,
+    task_type: &str,
+) -> StoreResult<u64> {
+    let (n,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM workers w, jobs j
+         WHERE j.id = ?2 AND w.deleted_at IS NULL
+           AND EXISTS (SELECT 1 FROM json_each(w.supported_task_types) WHERE value = ?3)
+           AND (j.worker_tag_id IS NULL OR EXISTS (
+                SELECT 1 FROM worker_tag_membership m
+                WHERE m.worker_id = w.id AND m.worker_tag_id = j.worker_tag_id))
+           AND NOT EXISTS (SELECT 1 FROM job_blocklist b
+                WHERE b.job_id = ?2 AND b.worker_id = w.id AND b.task_type = ?3)
+           AND NOT EXISTS (SELECT 1 FROM task_failures f
+                WHERE f.task_id = ?1 AND f.worker_id = w.id)",
+    )
+    .bind(task_id)
+    .bind(job_id)
+    .bind(task_type)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(n as u64)
+}
+
+/// Requeues the other tasks of the job and type that this worker hard-failed, so other
+/// workers retry them (the failure lists stay: automatic requeues keep them).
+async fn requeue_failed_tasks_of_worker(
+    tx: &mut Transaction<'static, Sqlite>,
+    failed: &FailedTask<'_>,
+) -> StoreResult<Vec<String>> {
+    let job = job_status(tx, failed.job_id).await?;
+    let to = if matches!(job, JobStatus::PauseRequested | JobStatus::Paused) {
+        TaskStatus::Paused
+    } else {
+        TaskStatus::Queued
+    };
+    let ids: Vec<(String,)> = sqlx::query_as(
+        "SELECT id FROM tasks WHERE job_id = ? AND task_type = ? AND worker_id = ?
+           AND status = 'failed' AND id <> ?",
+    )
+    .bind(failed.job_id)
+    .bind(failed.task_type)
+    .bind(failed.worker_id)
+    .bind(failed.task_id)
+    .fetch_all(&mut **tx)
+    .await?;
+    let activity = format!("Task was {to} by Manager because its worker got blocklisted");
+    for (id,) in &ids {
+        sqlx::query(
+            "UPDATE tasks SET status = ?, activity = ?, steps_completed = 0, updated_at = ?
+             WHERE id = ?",
+        )
+        .bind(to.as_str())
+        .bind(&activity)
+        .bind(now())
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+        record_status_event(tx, "task", id, "failed", to.as_str(), "worker blocklisted").await?;
+    }
+    Ok(ids.into_iter().map(|(id,)| id).collect())
+}

@@ -1,0 +1,59 @@
+//! Reads for "why is this task not running?": its dependencies, the job's tag members,
+//! and how many runnable tasks are ahead of it.
+use super::{Store, StoreResult};
+
+impl Store {
+    /// The task's dependencies: (id, name, status).
+    pub async fn dependency_statuses(
+        &self,
+        task_id: &str,
+    ) -> StoreResult<Vec<(String, String, String)>> {
+        Ok(sqlx::query_as(
+            "SELECT t.id, t.name, t.status FROM task_dependencies d JOIN tasks t ON t.id = d.dependency_id
+             WHERE d.task_id = ? ORDER BY t.index_in_job",
+        )
+        .bind(task_id)
+        .fetch_all(&self.read)
+        .await?)
+    }
+
+    /// Ids of the workers in a tag.
+    pub async fn tag_members(&self, tag_id: &str) -> StoreResult<Vec<String>> {
+        let rows: Vec<(String,)> =
+            sqlx::query_as("SELECT worker_id FROM worker_tag_membership WHERE worker_tag_id = ?")
+                .bind(tag_id)
+                .fetch_all(&self.read)
+                .await?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
+    /// Workers that failed the task: ids only.
+    pub async fn task_failed_by_ids(&self, task_id: &str) -> StoreResult<Vec<String>> {
+        let rows: Vec<(String,)> =
+            sqlx::query_as("SELECT worker_id FROM task_failures WHERE task_id = ?")
+                .bind(task_id)
+                .fetch_all(&self.read)
+                .await?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
+    /// Runnable tasks (queued/soft-failed in a queued/active job) the scheduler would
+    /// consider before this one: higher job priority, higher task priority, older.
+    pub async fn runnable_tasks_ahead(&self, task_id: &str) -> StoreResult<i64> {
+        let (n,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM tasks t JOIN jobs j ON j.id = t.job_id,
+                 tasks me JOIN jobs mj ON mj.id = me.job_id
+             WHERE me.id = ?1 AND t.id <> me.id
+               AND t.status IN ('queued', 'soft-failed') AND j.status IN ('queued', 'active')
+               AND (j.priority > mj.priority
+                    OR (j.priority = mj.priority AND t.priority > me.priority)
+                    OR (j.priority = mj.priority AND t.priority = me.priority
+                        AND (j.created_at < mj.created_at
+                             OR (j.created_at = mj.created_at AND t.index_in_job < me.index_in_job))))",
+        )
+        .bind(task_id)
+        .fetch_one(&self.read)
+        .await?;
+        Ok(n)
+    }
+}

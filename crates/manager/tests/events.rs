@@ -1,0 +1,127 @@
+//! The live event stream: a subscriber sees a job's changes in order, filtered to what it
+//! asked for.
+mod common;
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use serde_json::Value;
+
+/// Reads SSE events (name, data) until `enough` says so or 10 s pass.
+async fn read_events(
+    response: reqwest::Response,
+    enough: impl Fn(&[(String, Value)]) -> bool,
+) -> Vec<(String, Value)> {
+    let mut body = response.bytes_stream();
+    let mut buffer = String::new();
+    let mut events = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !enough(&events) {
+        let chunk = tokio::time::timeout_at(deadline, body.next())
+            .await
+            .expect("events arrive in time")
+            .expect("stream open")
+            .expect("chunk");
+        buffer.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = buffer.find("\n\n") {
+            let block: String = buffer.drain(..end + 2).collect();
+            let mut name = String::new();
+            let mut data = String::new();
+            for line in block.lines() {
+                if let Some(v) = line.strip_prefix("event:") {
+                    name = v.trim().to_string();
+                } else if let Some(v) = line.strip_prefix("data:") {
+                    data.push_str(v.trim());
+                }
+            }
+            if !name.is_empty() {
+                events.push((name, serde_json::from_str(&data).unwrap_or(Value::Null)));
+            }
+        }
+    }
+    events
+}
+
+#[tokio::test]
+async fn a_subscriber_sees_job_then_task_then_log_events_for_its_job_only() {
+    let m = common::start().await;
+    // An unrelated job first: the filtered stream must not show it.
+    let (_, other) = m.post("/api/v3/jobs", &common::echo_sleep_job(1, 0)).await;
+
+    let (id, token) = m.register("events-worker").await;
+    let mut client = m.grpc().await;
+    let sign_on = castanet_protocol::v1::SignOnRequest {
+        name: "events-worker".into(),
+        supported_task_types: vec!["misc".into()],
+        slots: 1,
+        ..Default::default()
+    };
+    client
+        .sign_on(common::authed(sign_on, &id, &token))
+        .await
+        .unwrap();
+
+    // Subscribe to everything, submit, then learn the job id from the first job event.
+    let all = m
+        .http
+        .get(format!("{}/api/v3/events", m.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(all.headers()["content-type"], "text/event-stream");
+    // Higher priority than the other job, so the worker's one slot goes to it.
+    let mut submission = common::echo_sleep_job(1, 0);
+    submission["priority"] = serde_json::json!(60);
+    let (_, job) = m.post("/api/v3/jobs", &submission).await;
+    let job_id = job["id"].as_str().unwrap().to_string();
+    let filtered = m
+        .http
+        .get(format!("{}/api/v3/events?job={job_id}", m.url))
+        .send()
+        .await
+        .unwrap();
+
+    let _stream = client
+        .connect_worker(common::authed(
+            castanet_protocol::v1::ConnectRequest::default(),
+            &id,
+            &token,
+        ))
+        .await
+        .unwrap();
+
+    let events = read_events(filtered, |e| e.iter().any(|(kind, _)| kind == "task")).await;
+    assert!(
+        events
+            .iter()
+            .all(|(_, data)| data["job_id"] == job_id.as_str()),
+        "{events:?}"
+    );
+    let everything = read_events(all, |e| {
+        e.iter().filter(|(kind, _)| kind == "job").count() >= 2
+    })
+    .await;
+    let first_job = everything
+        .iter()
+        .position(|(kind, _)| kind == "job")
+        .unwrap();
+    assert_eq!(
+        everything[first_job].1["job_id"],
+        job_id.as_str(),
+        "the new job is announced first"
+    );
+    assert!(
+        everything.iter().any(|(kind, _)| kind == "worker"),
+        "{everything:?}"
+    );
+    assert!(
+        everything
+            .iter()
+            .all(|(_, data)| data["job_id"] != other["id"]),
+        "the older job did not change"
+    );
+    // Open worker connections would hold the manager's graceful shutdown for its grace period.
+    drop(_stream);
+    drop(client);
+    m.manager.shutdown().await.unwrap();
+}

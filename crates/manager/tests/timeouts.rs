@@ -1,0 +1,140 @@
+//! Timeouts driven by a hand-moved clock: a silent task is failed softly and retried
+//! elsewhere; a vanished worker goes to `error`, its task moves on, and it recovers by
+//! signing on again; nothing happens during the startup grace.
+mod common;
+mod sim_worker;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use castanet_manager::monitor::{ManualClock, Monitor, MonitorSettings};
+use castanet_protocol::v1::{self, instruction::Kind};
+use common::{authed, echo_sleep_job};
+use sim_worker::{SimWorker, sign_on_request, start_with};
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+fn settings() -> MonitorSettings {
+    MonitorSettings {
+        task_timeout: 10 * MINUTE,
+        worker_timeout: MINUTE,
+        startup_grace: 15 * MINUTE,
+    }
+}
+
+async fn submit(m: &common::TestManager) -> String {
+    let (status, job) = m.post("/api/v3/jobs", &echo_sleep_job(1, 0)).await;
+    assert_eq!(status, 200, "{job}");
+    job["id"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn a_silent_task_times_out_softly_after_the_grace_and_runs_elsewhere() {
+    let m = start_with(|_| {}).await;
+    let clock = Arc::new(ManualClock::starting_now());
+    let monitor = Monitor::new(m.manager.state.clone(), clock.clone(), settings());
+    let mut a = SimWorker::connect(&m, "a").await;
+    let _job = submit(&m).await;
+    let echo = a.next_assignment().await;
+    // A second worker exists (idle: the other task waits for this one).
+    let mut b = SimWorker::connect(&m, "b").await;
+
+    clock.advance(11 * MINUTE);
+    let report = monitor.check_once().await;
+    assert!(
+        report.timed_out_tasks.is_empty(),
+        "still in the startup grace"
+    );
+
+    clock.advance(5 * MINUTE);
+    let report = monitor.check_once().await;
+    assert_eq!(report.timed_out_tasks, vec![echo.task_id.clone()]);
+    match a.next_instruction().await {
+        Kind::AbortTask(abort) => assert_eq!(abort.task_id, echo.task_id),
+        other => panic!("expected AbortTask, got {other:?}"),
+    }
+    let (_, task) = m.get(&format!("/api/v3/tasks/{}", echo.task_id)).await;
+    let status = task["status"].as_str().unwrap();
+    assert!(["soft-failed", "active"].contains(&status), "{task}");
+    assert_eq!(task["failed_by_workers"][0]["id"], a.id.as_str());
+    let (_, tail) = m
+        .get(&format!("/api/v3/tasks/{}/logtail", echo.task_id))
+        .await;
+    assert!(tail.as_str().unwrap().contains("Task timed out"), "{tail}");
+
+    // The other worker picks it up; the one that timed out does not get it again.
+    let retry = b.next_assignment().await;
+    assert_eq!(retry.task_id, echo.task_id);
+    assert!(
+        a.instruction_within(Duration::from_millis(200))
+            .await
+            .is_none()
+    );
+    m.manager.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_vanished_worker_goes_to_error_its_task_moves_on_and_it_recovers() {
+    let m = start_with(|_| {}).await;
+    let clock = Arc::new(ManualClock::starting_now());
+    let monitor = Monitor::new(
+        m.manager.state.clone(),
+        clock.clone(),
+        MonitorSettings {
+            startup_grace: Duration::ZERO,
+            ..settings()
+        },
+    );
+    let mut a = SimWorker::connect(&m, "a").await;
+    let _job = submit(&m).await;
+    let echo = a.next_assignment().await;
+    let (a_id, a_token) = (a.id.clone(), a.token.clone());
+    drop(a); // as if the process was killed: the stream closes
+    let dispatcher = m.manager.state.dispatcher.clone();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while dispatcher.is_connected(&a_id) {
+        assert!(
+            Instant::now() < deadline,
+            "the manager notices the closed stream"
+        );
+        tokio::task::yield_now().await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut b = SimWorker::connect(&m, "b").await;
+    assert!(
+        b.instruction_within(Duration::from_millis(200))
+            .await
+            .is_none(),
+        "a's task stays with a until the worker timeout"
+    );
+
+    clock.advance(2 * MINUTE);
+    let report = monitor.check_once().await;
+    assert_eq!(report.timed_out_workers, vec![a_id.clone()]);
+    let store = &m.manager.state.store;
+    assert_eq!(
+        store.get_worker(&a_id).await.unwrap().unwrap().status,
+        "error"
+    );
+    let retry = b.next_assignment().await;
+    assert_eq!(retry.task_id, echo.task_id, "the task moved to b");
+    b.complete(&retry).await;
+
+    // `a` comes back: signing on and connecting takes it out of `error`.
+    let mut client = m.grpc().await;
+    client
+        .sign_on(authed(sign_on_request("a", 1), &a_id, &a_token))
+        .await
+        .unwrap();
+    let _stream = client
+        .connect_worker(authed(v1::ConnectRequest::default(), &a_id, &a_token))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        store.get_worker(&a_id).await.unwrap().unwrap().status,
+        "awake"
+    );
+    assert!(dispatcher.is_connected(&a_id));
+    m.manager.shutdown().await.unwrap();
+}

@@ -1,0 +1,306 @@
+//! The file-management family: `create-directory` (alias `make-directory`),
+//! `move-directory`, `copy-file`, `delete-file` and `delete-directory`. Deletes only
+//! happen under the worker's configured storage roots.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use castanet_protocol::v1::FaultClass;
+
+use super::{CommandContext, CommandError, Params};
+
+/// `create-directory {path}`: creates it and its parents.
+pub async fn create_directory(ctx: &CommandContext, params: &Params) -> Result<(), CommandError> {
+    let path = params.non_empty_string("path")?;
+    tokio::fs::create_dir_all(path)
+        .await
+        .map_err(|e| io_failure(&format!("cannot create directory {path}"), &e))?;
+    ctx.log.line(format!("created directory {path}")).await;
+    Ok(())
+}
+
+/// `move-directory {src, dest}`: an existing `dest` is first moved aside to
+/// `<dest>-<its mtime as YYYY-MM-DD_HHMMSS>` (with `-2`, `-3`… if that exists too).
+pub async fn move_directory(ctx: &CommandContext, params: &Params) -> Result<(), CommandError> {
+    let src = params.non_empty_string("src")?;
+    let dest = params.non_empty_string("dest")?;
+    if !tokio::fs::try_exists(src).await.unwrap_or(false) {
+        return Err(CommandError::new(
+            FaultClass::MissingInput,
+            format!("cannot move {src}: it does not exist"),
+        ));
+    }
+    if let Ok(meta) = tokio::fs::symlink_metadata(dest).await {
+        let stamp = meta
+            .modified()
+            .map(|t| {
+                chrono::DateTime::<chrono::Local>::from(t)
+                    .format("%Y-%m-%d_%H%M%S")
+                    .to_string()
+            })
+            .unwrap_or_else(|_| "old".to_string());
+        let aside = free_name(&format!("{dest}-{stamp}")).await;
+        rename(ctx, dest, &aside).await?;
+    }
+    rename(ctx, src, dest).await
+}
+
+async fn rename(ctx: &CommandContext, from: &str, to: &str) -> Result<(), CommandError> {
+    tokio::fs::rename(from, to)
+        .await
+        .map_err(|e| io_failure(&format!("cannot move {from} to {to}"), &e))?;
+    ctx.log.line(format!("moved {from} to {to}")).await;
+    Ok(())
+}
+
+/// `base`, or `base-2`, `base-3`… whichever does not exist yet.
+async fn free_name(base: &str) -> String {
+    let mut candidate = base.to_string();
+    let mut n = 1u32;
+    while tokio::fs::symlink_metadata(&candidate).await.is_ok() {
+        n += 1;
+        candidate = format!("{base}-{n}");
+    }
+    candidate
+}
+
+/// `copy-file {src, dest}`: both absolute; `src` a regular file; `dest` must not exist.
+pub async fn copy_file(ctx: &CommandContext, params: &Params) -> Result<(), CommandError> {
+    let src = params.non_empty_string("src")?;
+    let dest = params.non_empty_string("dest")?;
+    for (key, path) in [("src", src), ("dest", dest)] {
+        if !Path::new(path).is_absolute() {
+            return Err(CommandError::invalid(format!(
+                "parameter {key:?} is not an absolute path: {path}"
+            )));
+        }
+    }
+    match tokio::fs::metadata(src).await {
+        Ok(meta) if meta.is_file() => {}
+        Ok(_) => {
+            return Err(CommandError::invalid(format!(
+                "cannot copy {src}: not a regular file"
+            )));
+        }
+        Err(e) => return Err(io_failure(&format!("cannot copy {src}"), &e)),
+    }
+    if tokio::fs::symlink_metadata(dest).await.is_ok() {
+        return Err(CommandError::invalid(format!(
+            "cannot copy to {dest}: it already exists"
+        )));
+    }
+    if let Some(parent) = Path::new(dest).parent() {
+        tokio::fs::create_dir_all(parent)
+            .await
+            .map_err(|e| io_failure(&format!("cannot create {}", parent.display()), &e))?;
+    }
+    let bytes = tokio::fs::copy(src, dest)
+        .await
+        .map_err(|e| io_failure(&format!("cannot copy {src} to {dest}"), &e))?;
+    ctx.log
+        .line(format!("copied {src} to {dest} ({bytes} bytes)"))
+        .await;
+    Ok(())
+}
+
+/// `delete-file {path}`: a file under a storage root; already gone is fine (retries).
+pub async fn delete_file(ctx: &CommandContext, params: &Params) -> Result<(), CommandError> {
+    let Some(path) = deletable(ctx, params).await? else {
+        return Ok(());
+    };
+    if path.is_dir() {
+        return Err(CommandError::invalid(format!(
+            "{} is a directory; use delete-directory",
+            path.display()
+        )));
+    }
+    tokio::fs::remove_file(&path)
+        .await
+        .map_err(|e| io_failure(&format!("cannot delete {}", path.display()), &e))?;
+    ctx.log
+        .line(format!("deleted file {}", path.display()))
+        .await;
+    Ok(())
+}
+
+/// `delete-directory {path}`: a directory under a storage root, with its contents.
+pub async fn delete_directory(ctx: &CommandContext, params: &Params) -> Result<(), CommandError> {
+    let Some(path) = deletable(ctx, params).await? else {
+        return Ok(());
+    };
+    if !path.is_dir() {
+        return Err(CommandError::invalid(format!(
+            "{} is not a directory; use delete-file",
+            path.display()
+        )));
+    }
+    tokio::fs::remove_dir_all(&path)
+        .await
+        .map_err(|e| io_failure(&format!("cannot delete {}", path.display()), &e))?;
+    ctx.log
+        .line(format!("deleted directory {}", path.display()))
+        .await;
+    Ok(())
+}
+
+/// The resolved `path` parameter when it lies strictly inside a storage root; `None` (logged)
+/// when it does not exist.
+async fn deletable(ctx: &CommandContext, params: &Params) -> Result<Option<PathBuf>, CommandError> {
+    let path = params.non_empty_string("path")?;
+    if ctx.storage_roots.is_empty() {
+        return Err(CommandError::invalid(format!(
+            "refusing to delete {path}: this worker has no storage_roots configured, so it deletes nothing"
+        )));
+    }
+    if !Path::new(path).is_absolute() {
+        return Err(CommandError::invalid(format!(
+            "refusing to delete {path}: not an absolute path"
+        )));
+    }
+    // Resolving symlinks and `..` first: a link inside a root may point anywhere.
+    let resolved = match tokio::fs::canonicalize(path).await {
+        Ok(resolved) => resolved,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            ctx.log
+                .line(format!("{path} does not exist; nothing to delete"))
+                .await;
+            return Ok(None);
+        }
+        Err(e) => return Err(io_failure(&format!("cannot resolve {path}"), &e)),
+    };
+    for root in ctx.storage_roots.iter() {
+        let root = tokio::fs::canonicalize(root)
+            .await
+            .unwrap_or_else(|_| root.clone());
+        if resolved != root && resolved.starts_with(&root) {
+            return Ok(Some(resolved));
+        }
+    }
+    let roots: Vec<String> = ctx
+        .storage_roots
+        .iter()
+        .map(|r| r.display().to_string())
+        .collect();
+    Err(CommandError::invalid(format!(
+        "refusing to delete {path}: it is not inside a storage root ({})",
+        roots.join(", ")
+    )))
+}
+
+/// An I/O error as a command failure: a full disk is DISK_FULL, a missing path MISSING_INPUT.
+fn io_failure(what: &str, error: &io::Error) -> CommandError {
+    let fault = match error.kind() {
+        io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded => FaultClass::DiskFull,
+        io::ErrorKind::NotFound => FaultClass::MissingInput,
+        _ => FaultClass::NonzeroExit,
+    };
+    CommandError::new(fault, format!("{what}: {error}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::testing::{run_collecting, run_collecting_in};
+
+    fn json(value: serde_json::Value) -> String {
+        value.to_string()
+    }
+
+    #[tokio::test]
+    async fn create_copy_and_move() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let d = |p: &str| dir.path().join(p).display().to_string();
+        let (r, _) = run_collecting(
+            "create-directory",
+            &json(serde_json::json!({"path": d("a/b")})),
+        )
+        .await;
+        assert_eq!(r, Ok(()));
+        std::fs::write(dir.path().join("a/b/f.txt"), "hi")?;
+        let copy = serde_json::json!({"src": d("a/b/f.txt"), "dest": d("c/f.txt")});
+        assert_eq!(
+            run_collecting("copy-file", &json(copy.clone())).await.0,
+            Ok(())
+        );
+        assert_eq!(std::fs::read_to_string(dir.path().join("c/f.txt"))?, "hi");
+        // The destination exists now.
+        assert!(matches!(
+            run_collecting("copy-file", &json(copy)).await.0,
+            Err(CommandError::Failed {
+                fault: FaultClass::InvalidCommand,
+                ..
+            })
+        ));
+        let missing = serde_json::json!({"src": d("nope"), "dest": d("x")});
+        assert!(matches!(
+            run_collecting("copy-file", &json(missing)).await.0,
+            Err(CommandError::Failed {
+                fault: FaultClass::MissingInput,
+                ..
+            })
+        ));
+
+        // Moving onto an existing directory moves that one aside first.
+        let mv = serde_json::json!({"src": d("a"), "dest": d("c")});
+        let (r, lines) = run_collecting("move-directory", &json(mv)).await;
+        assert_eq!(r, Ok(()), "{lines:?}");
+        assert!(dir.path().join("c/b/f.txt").is_file());
+        let aside: Vec<_> = std::fs::read_dir(dir.path())?
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().starts_with("c-"))
+            .collect();
+        assert_eq!(aside.len(), 1, "{lines:?}");
+        assert!(aside[0].path().join("f.txt").is_file());
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn deletes_stay_inside_the_storage_roots() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let root = dir.path().join("storage");
+        std::fs::create_dir_all(root.join("job/frames"))?;
+        std::fs::write(root.join("job/f.png"), "x")?;
+        std::fs::write(dir.path().join("outside.txt"), "x")?;
+        let p = |path: &Path| json(serde_json::json!({"path": path.display().to_string()}));
+
+        // No roots: nothing is deleted.
+        let (r, _) = run_collecting("delete-file", &p(&root.join("job/f.png"))).await;
+        assert!(
+            matches!(&r, Err(CommandError::Failed { message, .. }) if message.contains("no storage_roots")),
+            "{r:?}"
+        );
+        assert!(root.join("job/f.png").exists());
+
+        let roots = vec![root.clone()];
+        let outside = dir.path().join("outside.txt");
+        let sneaky = root.join("job/../../outside.txt");
+        for target in [&outside, &sneaky, &root] {
+            let (r, _) = run_collecting_in("delete-file", &p(target), roots.clone()).await;
+            assert!(r.is_err(), "{}", target.display());
+        }
+        assert!(outside.exists());
+
+        assert_eq!(
+            run_collecting_in("delete-file", &p(&root.join("job/f.png")), roots.clone())
+                .await
+                .0,
+            Ok(())
+        );
+        assert!(!root.join("job/f.png").exists());
+        assert_eq!(
+            run_collecting_in("delete-directory", &p(&root.join("job")), roots.clone())
+                .await
+                .0,
+            Ok(())
+        );
+        assert!(!root.join("job").exists() && root.exists());
+        // Already gone is fine.
+        assert_eq!(
+            run_collecting_in("delete-directory", &p(&root.join("job")), roots)
+                .await
+                .0,
+            Ok(())
+        );
+        Ok(())
+    }
+}

@@ -1,0 +1,243 @@
+//! The Blender and FFmpeg commands against the real Debian `blender`, `ffmpeg` and
+//! `ffprobe`: clips and scenes are generated here, rendered and checked.
+
+use std::path::Path;
+use std::process::Command;
+
+use castanet_protocol::v1::FaultClass;
+use serde_json::json;
+
+use super::CommandError;
+use super::testing::{run_collecting, run_collecting_progress};
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+/// A `seconds` long 64×48 test clip.
+fn make_clip(path: &Path, seconds: u32) -> TestResult {
+    let status = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
+        .arg(format!("testsrc=size=64x48:rate=24:duration={seconds}"))
+        .args(["-c:v", "libx264", "-pix_fmt", "yuv420p"])
+        .arg(path)
+        .status()?;
+    assert!(status.success(), "ffmpeg made no test clip");
+    Ok(())
+}
+
+#[tokio::test]
+async fn ffmpeg_transcodes_with_rising_progress() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let input = dir.path().join("clip.mp4");
+    make_clip(&input, 2)?;
+    let output = dir.path().join("clip-small.mkv");
+    let params = json!({
+        "exe": "ffmpeg", "exeArgs": "-hide_banner",
+        "args": ["-i", input, "-c:v", "libx264", "-preset", "ultrafast", "-y", output],
+    });
+    let (result, lines, progress) = run_collecting_progress("ffmpeg", &params.to_string()).await;
+    assert_eq!(result, Ok(()), "{lines:#?}");
+    let percents: Vec<u32> = progress.iter().filter_map(|p| p.percent).collect();
+    assert!(percents.windows(2).all(|w| w[0] <= w[1]), "{percents:?}");
+    assert_eq!(percents.last(), Some(&100), "{progress:?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("verified ") && l.ends_with(": 48 video frame(s)")),
+        "{lines:#?}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn ffmpeg_failures_are_classified() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let input = dir.path().join("clip.mp4");
+    make_clip(&input, 1)?;
+    let out = dir.path().join("out.mp4");
+    let params =
+        json!({"exe": "ffmpeg", "args": ["-i", input, "-c:v", "no-such-codec", "-y", out]});
+    let (result, _) = run_collecting("ffmpeg", &params.to_string()).await;
+    assert!(
+        matches!(
+            &result,
+            Err(CommandError::Failed {
+                fault: FaultClass::CodecError,
+                ..
+            })
+        ),
+        "{result:?}"
+    );
+
+    let garbage = dir.path().join("garbage.mov");
+    std::fs::write(&garbage, b"this is not a movie")?;
+    let params = json!({"exe": "ffmpeg", "args": ["-i", garbage, "-y", out]});
+    let (result, _) = run_collecting("ffmpeg", &params.to_string()).await;
+    assert!(
+        matches!(
+            &result,
+            Err(CommandError::Failed {
+                fault: FaultClass::CodecError,
+                ..
+            })
+        ),
+        "{result:?}"
+    );
+
+    let params = json!({"exe": "ffmpeg", "args": ["-i", dir.path().join("absent.mov"), "-y", out]});
+    let (result, lines) = run_collecting("ffmpeg", &params.to_string()).await;
+    assert!(
+        matches!(
+            &result,
+            Err(CommandError::Failed {
+                fault: FaultClass::MissingInput,
+                ..
+            })
+        ),
+        "{result:?}"
+    );
+    assert!(lines.is_empty(), "checked before starting: {lines:?}");
+
+    let params = json!({"exe": "/nonexistent/ffmpeg", "args": ["-i", input, "-y", out]});
+    let (result, _) = run_collecting("ffmpeg", &params.to_string()).await;
+    assert!(
+        matches!(
+            &result,
+            Err(CommandError::Failed {
+                fault: FaultClass::MissingExecutable,
+                ..
+            })
+        ),
+        "{result:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn frames_to_video_counts_its_frames() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let status = Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=64x48:rate=24",
+            "-frames:v",
+            "5",
+        ])
+        .arg(dir.path().join("frame_%04d.png"))
+        .status()?;
+    assert!(status.success());
+    let output = dir.path().join("preview.mp4");
+    let params = json!({
+        "exe": "ffmpeg", "fps": 24, "inputGlob": format!("{}/*.png", dir.path().display()),
+        "outputFile": output, "args": ["-c:v", "libx264", "-pix_fmt", "yuv420p", "-y"],
+    });
+    let (result, lines, progress) =
+        run_collecting_progress("frames-to-video", &params.to_string()).await;
+    assert_eq!(result, Ok(()), "{lines:#?}");
+    assert!(
+        lines.iter().any(|l| l.ends_with(": 5 video frame(s)")),
+        "{lines:#?}"
+    );
+    assert_eq!(progress.last().and_then(|p| p.percent), Some(100));
+
+    let params = json!({
+        "exe": "ffmpeg", "fps": 24, "inputGlob": format!("{}/*.exr", dir.path().display()),
+        "outputFile": output,
+    });
+    let (result, _) = run_collecting("frames-to-video", &params.to_string()).await;
+    assert!(
+        matches!(&result, Err(CommandError::Failed { fault: FaultClass::MissingInput, message }) if message.contains("*.exr")),
+        "{result:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn ffmpeg_each_transcodes_every_match() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    for name in ["a.mp4", "b.mp4"] {
+        make_clip(&dir.path().join(name), 1)?;
+    }
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out)?;
+    let params = json!({
+        "exe": "ffmpeg", "inputGlob": format!("{}/*.mp4", dir.path().display()),
+        "outputArgs": ["-c:v", "libx264", "-preset", "ultrafast", "-y"],
+        "outputPattern": format!("{}/{{stem}}-small.mkv", out.display()),
+    });
+    let (result, lines, progress) =
+        run_collecting_progress("ffmpeg-each", &params.to_string()).await;
+    assert_eq!(result, Ok(()), "{lines:#?}");
+    assert!(out.join("a-small.mkv").is_file() && out.join("b-small.mkv").is_file());
+    let percents: Vec<u32> = progress.iter().filter_map(|p| p.percent).collect();
+    assert!(percents.windows(2).all(|w| w[0] <= w[1]), "{percents:?}");
+    assert_eq!(percents.last(), Some(&100));
+    Ok(())
+}
+
+/// Writes a tiny Cycles scene (denoising off: Debian's Blender has no OpenImageDenoise).
+pub fn make_scene(path: &Path) -> TestResult {
+    let script = format!(
+        "import bpy\n\
+         s = bpy.context.scene\n\
+         s.render.engine = 'CYCLES'\n\
+         s.cycles.samples = 4\n\
+         s.cycles.use_denoising = False\n\
+         s.render.resolution_x = 64\n\
+         s.render.resolution_y = 48\n\
+         s.render.resolution_percentage = 100\n\
+         s.frame_start = 1\n\
+         s.frame_end = 4\n\
+         bpy.ops.wm.save_as_mainfile(filepath={:?})\n",
+        path.display().to_string()
+    );
+    let output = Command::new("blender")
+        .args([
+            "-b",
+            "--factory-startup",
+            "--python-exit-code",
+            "1",
+            "--python-expr",
+            &script,
+        ])
+        .output()?;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(path.is_file());
+    Ok(())
+}
+
+#[tokio::test]
+async fn blender_renders_and_verifies_frames() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let blend = dir.path().join("scene.blend");
+    make_scene(&blend)?;
+    let out = dir.path().join("out");
+    let params = json!({
+        "exe": "blender", "exeArgs": "-b -y --factory-startup", "blendfile": blend,
+        "args": ["--render-output", format!("{}/frame_####", out.display()),
+                 "--render-format", "PNG", "--render-frame", "1..2"],
+    });
+    let (result, lines, progress) =
+        run_collecting_progress("blender-render", &params.to_string()).await;
+    assert_eq!(result, Ok(()), "{lines:#?}");
+    for frame in ["frame_0001.png", "frame_0002.png"] {
+        assert!(std::fs::metadata(out.join(frame))?.len() > 0);
+    }
+    assert!(
+        lines
+            .iter()
+            .any(|l| l == "verified: 2 frame(s) written, 0 skipped as existing")
+    );
+    // Only the newest value is kept, so the last one is deterministic.
+    let last = progress.last().cloned().unwrap_or_default();
+    assert_eq!(last.percent, Some(100), "{progress:#?}");
+    assert_eq!(last.activity.as_deref(), Some("Finished frame 2"));
+    Ok(())
+}
