@@ -26,6 +26,20 @@ pub struct WorkerArgs {
     /// Without --manager: how long to look for a manager on the LAN, in seconds.
     #[arg(long, default_value_t = 15)]
     discovery_timeout: u64,
+    /// A directory the delete-file/delete-directory commands may delete inside (absolute;
+    /// repeatable). Without any, deletes are refused.
+    #[arg(long = "storage-root", value_name = "DIR")]
+    storage_roots: Vec<PathBuf>,
+    /// A program that prints nothing for this many seconds is killed as hung.
+    #[arg(long, default_value_t = 600)]
+    hung_after_seconds: u64,
+    /// On SIGTERM / Ctrl-C, how many seconds running tasks get to finish before they are
+    /// aborted and handed back (0: hand them back at once).
+    #[arg(long, default_value_t = 0)]
+    shutdown_grace_seconds: u64,
+    /// On SIGTERM / Ctrl-C, let running tasks finish however long they take.
+    #[arg(long)]
+    finish_tasks_on_shutdown: bool,
     /// Task types to accept, comma separated.
     #[arg(long, value_delimiter = ',')]
     task_types: Option<Vec<String>>,
@@ -41,6 +55,10 @@ pub fn config_from(manager_url: String, args: WorkerArgs) -> WorkerConfig {
         config.name = name;
     }
     config.slots = args.slots;
+    config.storage_roots = args.storage_roots;
+    config.hung_after = std::time::Duration::from_secs(args.hung_after_seconds);
+    config.shutdown_grace = std::time::Duration::from_secs(args.shutdown_grace_seconds);
+    config.finish_tasks_on_shutdown = args.finish_tasks_on_shutdown;
     if let Some(types) = args.task_types {
         config.task_types = types;
     }

@@ -389,8 +389,12 @@ async fn a_worker_without_blender_gets_no_render_tasks() {
                 .and_then(|w| w["id"].as_str().map(String::from))
         });
         if let Some(id) = found {
+            // Listed once registered; the task types arrive with the sign-on.
             let worker = api.get(&format!("/api/v3/worker-mgt/workers/{id}")).await;
-            break worker["supported_task_types"].clone();
+            let types = &worker["supported_task_types"];
+            if types.as_array().is_some_and(|t| !t.is_empty()) {
+                break types.clone();
+            }
         }
         assert!(Instant::now() < deadline, "worker never signed on");
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -477,7 +481,10 @@ async fn a_render_outlives_a_manager_outage_and_reports_once_afterwards() {
     assert_eq!(count("going to run:"), 1, "{log}");
     assert_eq!(count("Saved: '"), 1, "the whole log, once:\n{log}");
     assert_eq!(count("verified: 1 frame(s) written"), 1, "{log}");
-    api.wait_for_job(&job, Duration::from_secs(30), completed)
+    // The frame's preview was retried until the manager was back.
+    let info = api.get(&format!("/api/v3/jobs/{job}/last-rendered")).await;
+    assert_eq!(info["suffixes"], json!(["last-rendered.jpg"]));
+    api.wait_for_job(&job, Duration::from_secs(60), completed)
         .await;
     worker.stop();
     manager.stop();

@@ -138,3 +138,27 @@ async fn a_vanished_worker_goes_to_error_its_task_moves_on_and_it_recovers() {
     assert!(dispatcher.is_connected(&a_id));
     m.manager.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn only_the_lease_holder_can_touch_a_task() {
+    let m = start_with(|_| {}).await;
+    let mut a = SimWorker::connect(&m, "a").await;
+    let _job = submit(&m).await;
+    let echo = a.next_assignment().await;
+    let store = &m.manager.state.store;
+    let epoch = echo.lease_epoch as i64;
+    assert!(store.touch_task(&echo.task_id, &a.id, epoch).await.unwrap());
+    assert!(
+        !store
+            .touch_task(&echo.task_id, &a.id, epoch + 1)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .touch_task(&echo.task_id, "someone-else", epoch)
+            .await
+            .unwrap()
+    );
+    m.manager.shutdown().await.unwrap();
+}

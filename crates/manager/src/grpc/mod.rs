@@ -135,14 +135,11 @@ impl WorkerService for WorkerApi {
         let worker_id = auth::authenticate(&self.state.store, &request).await?;
         let reason = request.into_inner().reason;
         self.state.dispatcher.disconnect_all(&worker_id);
-        let store = &self.state.store;
-        store
-            .set_worker_status(&worker_id, WorkerStatus::Offline.as_str(), "signed off")
-            .await
-            .map_err(store_status)?;
         let why = "the worker signed off";
-        let requeued = store
-            .requeue_worker_tasks(&worker_id, &[], why)
+        let requeued = self
+            .state
+            .store
+            .sign_off_worker(&worker_id, why)
             .await
             .map_err(store_status)?;
         tracing::info!(%worker_id, %reason, tasks_handed_back = requeued.len(), "worker signed off");

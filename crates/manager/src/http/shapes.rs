@@ -73,7 +73,9 @@ fn task_common(row: &TaskRow) -> Map<String, Value> {
         fields.insert("worker".into(), worker);
     }
     // Extensions: live progress of the running command and the class of a failure.
-    if let Some(progress) = row.progress {
+    // A completed task is done entirely, whatever its last progress report said.
+    let progress = if row.status == "completed" { Some(100.0) } else { row.progress };
+    if let Some(progress) = progress {
         fields.insert("progress".into(), json!(progress));
     }
     if !row.fault_class.is_empty() {

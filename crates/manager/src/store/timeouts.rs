@@ -130,6 +130,27 @@ impl Store {
         Ok(requeued)
     }
 
+    /// Records a sign of life for a task its worker still holds (e.g. a log chunk), so
+    /// the task timeout counts from here. Returns whether the task was touched.
+    pub async fn touch_task(
+        &self,
+        task_id: &str,
+        worker_id: &str,
+        lease_epoch: i64,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE tasks SET last_touched_at = ? WHERE id = ? AND worker_id = ?
+               AND lease_epoch = ? AND status = 'active'",
+        )
+        .bind(now())
+        .bind(task_id)
+        .bind(worker_id)
+        .bind(lease_epoch)
+        .execute(&self.write)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// Marks workers as seen at `at` (those with an open instruction stream).
     pub async fn touch_workers(
         &self,

@@ -1,4 +1,5 @@
 //! Workers: registration, credentials, sign-on, status.
+use super::task_updates::requeue_worker_tasks_in;
 use super::{Store, StoreResult, WorkerRow, now, record_status_event};
 
 /// What a worker says about itself when it signs on.
@@ -126,9 +127,14 @@ impl Store {
             return Ok(());
         };
         let now = now();
-        sqlx::query("UPDATE workers SET status = ?, last_seen_at = ?, updated_at = ? WHERE id = ?")
+        // Reaching the requested status acknowledges the request.
+        sqlx::query(
+            "UPDATE workers SET status = ?1, last_seen_at = ?2, updated_at = ?2,
+                status_requested = CASE WHEN status_requested = ?1 THEN '' ELSE status_requested END,
+                lazy_status_request = CASE WHEN status_requested = ?1 THEN 0 ELSE lazy_status_request END
+             WHERE id = ?3",
+        )
             .bind(status)
-            .bind(&now)
             .bind(&now)
             .bind(id)
             .execute(&mut *tx)
@@ -138,5 +144,49 @@ impl Store {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// A worker signs off, in one transaction: status `offline`; a pending `offline` or
+    /// `restart` request is acknowledged (cleared); with no request pending, an `awake` or
+    /// `asleep` status is remembered as a request so the worker returns to it on its next
+    /// sign-on (§2.6); its active tasks go back to the queue. Returns (task id, job id).
+    pub async fn sign_off_worker(
+        &self,
+        id: &str,
+        reason: &str,
+    ) -> StoreResult<Vec<(String, String)>> {
+        let mut tx = self.begin().await?;
+        let row: Option<(String, String)> =
+            sqlx::query_as("SELECT status, status_requested FROM workers WHERE id = ?")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some((old, requested)) = row else {
+            return Ok(Vec::new());
+        };
+        let remembered = match requested.as_str() {
+            "offline" | "restart" => String::new(),
+            "" if matches!(old.as_str(), "awake" | "asleep") => old.clone(),
+            _ => requested.clone(),
+        };
+        let lazy_kept = remembered == requested;
+        sqlx::query(
+            "UPDATE workers SET status = 'offline', status_requested = ?1,
+                lazy_status_request = CASE WHEN ?2 THEN lazy_status_request ELSE 0 END,
+                last_seen_at = ?3, updated_at = ?3
+             WHERE id = ?4",
+        )
+        .bind(&remembered)
+        .bind(lazy_kept)
+        .bind(now())
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        record_status_event(&mut tx, "worker", id, &old, "offline", reason).await?;
+        let requeued =
+            requeue_worker_tasks_in(&mut tx, id, &[], "the worker signed off", &self.policy)
+                .await?;
+        tx.commit().await?;
+        Ok(requeued)
     }
 }

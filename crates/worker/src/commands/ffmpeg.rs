@@ -249,7 +249,8 @@ async fn verify_output(
     output: &str,
     frames: Option<u64>,
 ) -> Result<(), CommandError> {
-    if output.starts_with('-')
+    if output.starts_with("/dev/")
+        || output.starts_with('-')
         || output.contains("://")
         || output.contains('%')
         || output.starts_with("pipe:")
