@@ -102,7 +102,11 @@ fn submit_wait_then_list_jobs_tasks_and_logs() {
         .arg(&backup)
         .output()
         .expect("backup runs");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert!(std::fs::metadata(&backup).unwrap().len() > 0);
 
     worker.stop();

@@ -126,7 +126,11 @@ pub async fn start(config: ManagerConfig) -> Result<RunningManager, ManagerError
     tokio::spawn(dispatcher.clone().run(shutdown.clone()));
     if let Some(shaman) = state.shaman.clone() {
         let settings = &state.config.shaman;
-        tokio::spawn(shaman.run_garbage_collector(settings.gc_period(), settings.gc_max_age(), shutdown.clone()));
+        tokio::spawn(shaman.run_garbage_collector(
+            settings.gc_period(),
+            settings.gc_max_age(),
+            shutdown.clone(),
+        ));
     }
     let monitor = crate::monitor::Monitor::new(
         state.clone(),

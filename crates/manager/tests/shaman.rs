@@ -249,6 +249,20 @@ async fn the_add_on_connect_calls_answer_with_the_shapes_it_needs() {
         .await;
     assert_eq!(status, 400);
 
+    let (status, variables) = m
+        .get("/api/v3/configuration/variables/workers/windows")
+        .await;
+    assert_eq!(status, 200, "{variables}");
+    assert_eq!(variables["blender"]["name"], "blender");
+    assert!(variables["blender"]["value"].is_string());
+    assert!(
+        variables["jobs"]["value"]
+            .as_str()
+            .unwrap()
+            .ends_with("jobs"),
+        "{variables}"
+    );
+
     let (status, tags) = m.get("/api/v3/worker-mgt/tags").await;
     assert_eq!((status, tags), (200, json!({ "tags": [] })));
     let (status, tag) = m

@@ -1,5 +1,9 @@
 //! Streams from workers: task log chunks and last-rendered previews. Both are accepted
 //! only from the worker holding the task under the quoted lease.
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
 use castanet_protocol::v1;
 use tonic::{Status, Streaming};
 
@@ -35,6 +39,28 @@ async fn check_lease(
     Ok(task.job_id)
 }
 
+/// How often log output may refresh a task's "last touched" time (a database write).
+const TOUCH_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Whether a log chunk of `task_id` should refresh its "last touched" time now. Task
+/// timeouts are minutes long, so one write per task per interval is plenty.
+fn touch_due(task_id: &str) -> bool {
+    static LAST_TOUCH: Mutex<Option<HashMap<String, Instant>>> = Mutex::new(None);
+    let mut guard = LAST_TOUCH.lock().unwrap_or_else(|p| p.into_inner());
+    let touched = guard.get_or_insert_with(HashMap::new);
+    let now = Instant::now();
+    if touched.len() > 10_000 {
+        touched.retain(|_, at| now.duration_since(*at) < TOUCH_INTERVAL);
+    }
+    match touched.get(task_id) {
+        Some(at) if now.duration_since(*at) < TOUCH_INTERVAL => false,
+        _ => {
+            touched.insert(task_id.to_string(), now);
+            true
+        }
+    }
+}
+
 /// Appends every chunk of the stream to its task's log, in order.
 pub(super) async fn receive_log(
     state: &AppState,
@@ -57,6 +83,14 @@ pub(super) async fn receive_log(
         };
         if chunk.text.is_empty() {
             continue;
+        }
+        if touch_due(&chunk.task_id) {
+            // Output counts as a sign of life for the task timeout, like an update does.
+            state
+                .store
+                .touch_task(&chunk.task_id, worker_id, chunk.lease_epoch as i64)
+                .await
+                .map_err(store_status)?;
         }
         written += state
             .logs

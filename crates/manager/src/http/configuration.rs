@@ -35,3 +35,25 @@ pub async fn shared_storage(
         "shamanEnabled": state.shaman.is_some(),
     })))
 }
+
+/// `GET /api/v3/configuration/variables/{audience}/{platform}` — every variable's value on
+/// that platform (Flamenco's `ManagerVariables`, with `name` in each entry as its schema requires).
+pub async fn variables(
+    State(state): State<AppState>,
+    Path((audience, platform)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    if audience != "users" && audience != "workers" {
+        return Err(ApiError::bad_request(format!(
+            "audience must be \"users\" or \"workers\", not \"{audience}\""
+        )));
+    }
+    let variables = crate::variables::Variables::from_config(&state.config);
+    let mut answer = serde_json::Map::new();
+    for resolved in variables.resolve_for(&platform) {
+        answer.insert(
+            resolved.name.clone(),
+            json!({ "name": resolved.name, "value": resolved.value, "is_twoway": resolved.is_twoway }),
+        );
+    }
+    Ok(Json(Value::Object(answer)))
+}

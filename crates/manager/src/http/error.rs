@@ -43,7 +43,9 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound(m) => ApiError::not_found(m),
-            StoreError::LeaseLost(m) | StoreError::Refused(m) => ApiError::new(StatusCode::CONFLICT, m),
+            StoreError::LeaseLost(m) | StoreError::Refused(m) => {
+                ApiError::new(StatusCode::CONFLICT, m)
+            }
             other => ApiError::internal(other.to_string()),
         }
     }

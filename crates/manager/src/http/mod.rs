@@ -39,13 +39,25 @@ pub fn router(state: AppState) -> Router {
             get(jobs::get_job).delete(actions::delete_job),
         )
         .route("/api/v3/jobs/{id}/setstatus", post(actions::set_job_status))
-        .route("/api/v3/jobs/{id}/setpriority", post(actions::set_job_priority))
+        .route(
+            "/api/v3/jobs/{id}/setpriority",
+            post(actions::set_job_priority),
+        )
         .route("/api/v3/jobs/{id}/blocklist", get(actions::job_blocklist))
-        .route("/api/v3/tasks/{id}/setstatus", post(actions::set_task_status))
+        .route(
+            "/api/v3/tasks/{id}/setstatus",
+            post(actions::set_task_status),
+        )
         .route("/api/v3/tasks/{id}/why", get(why::why_not_running))
         .route("/api/v3/jobs/{id}/tasks", get(jobs::job_tasks))
-        .route("/api/v3/jobs/{id}/last-rendered", get(last_rendered::job_last_rendered))
-        .route("/api/v3/jobs/last-rendered", get(last_rendered::farm_last_rendered))
+        .route(
+            "/api/v3/jobs/{id}/last-rendered",
+            get(last_rendered::job_last_rendered),
+        )
+        .route(
+            "/api/v3/jobs/last-rendered",
+            get(last_rendered::farm_last_rendered),
+        )
         .route("/api/v3/tasks/{id}", get(tasks::get_task))
         .route("/api/v3/tasks/{id}/log", get(tasks::task_log_info))
         .route("/api/v3/tasks/{id}/logtail", get(tasks::task_log_tail))
@@ -56,22 +68,40 @@ pub fn router(state: AppState) -> Router {
             "/api/v3/worker-mgt/workers/{id}",
             get(workers::get_worker).delete(workers::delete_worker),
         )
-        .route("/api/v3/worker-mgt/workers/{id}/settags", post(workers::set_worker_tags))
+        .route(
+            "/api/v3/worker-mgt/workers/{id}/settags",
+            post(workers::set_worker_tags),
+        )
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
         .route("/api/v3/configuration", get(configuration::configuration))
         .route(
+            "/api/v3/configuration/variables/{audience}/{platform}",
+            get(configuration::variables),
+        )
+        .route(
             "/api/v3/configuration/shared-storage/{audience}/{platform}",
             get(configuration::shared_storage),
         )
-        .route("/api/v3/worker-mgt/tags", get(tags::list_tags).post(tags::create_tag))
+        .route(
+            "/api/v3/worker-mgt/tags",
+            get(tags::list_tags).post(tags::create_tag),
+        )
         .route(
             "/api/v3/worker-mgt/tag/{id}",
-            get(tags::get_tag).put(tags::update_tag).delete(tags::delete_tag),
+            get(tags::get_tag)
+                .put(tags::update_tag)
+                .delete(tags::delete_tag),
         )
-        .route("/api/v3/shaman/checkout/requirements", post(shaman::requirements))
-        .route("/api/v3/shaman/checkout/create", post(shaman::create_checkout))
+        .route(
+            "/api/v3/shaman/checkout/requirements",
+            post(shaman::requirements),
+        )
+        .route(
+            "/api/v3/shaman/checkout/create",
+            post(shaman::create_checkout),
+        )
         .route(
             "/api/v3/shaman/files/{checksum}/{filesize}",
             get(shaman::file_status).post(shaman::upload_file),

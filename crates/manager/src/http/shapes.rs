@@ -74,7 +74,11 @@ fn task_common(row: &TaskRow) -> Map<String, Value> {
     }
     // Extensions: live progress of the running command and the class of a failure.
     // A completed task is done entirely, whatever its last progress report said.
-    let progress = if row.status == "completed" { Some(100.0) } else { row.progress };
+    let progress = if row.status == "completed" {
+        Some(100.0)
+    } else {
+        row.progress
+    };
     if let Some(progress) = progress {
         fields.insert("progress".into(), json!(progress));
     }
