@@ -7,6 +7,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::error::{ApiError, parse_uuid};
+use super::jobs::existing_job_id;
 use crate::AppState;
 use crate::events::Event;
 use crate::state::{JobStatus, TaskStatus};
@@ -147,10 +148,7 @@ pub async fn job_blocklist(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let id = parse_uuid("job id", &id)?;
-    if state.store.get_job(&id).await?.is_none() {
-        return Err(ApiError::not_found(format!("no job with id {id}")));
-    }
+    let id = existing_job_id(&state, &id).await?;
     let entries: Vec<Value> = state
         .store
         .job_blocklist(&id)

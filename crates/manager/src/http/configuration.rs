@@ -7,6 +7,16 @@ use serde_json::{Value, json};
 use super::error::ApiError;
 use crate::AppState;
 
+/// Flamenco's `ManagerVariableAudience`: who asks, users or workers.
+fn check_audience(audience: &str) -> Result<(), ApiError> {
+    if audience == "users" || audience == "workers" {
+        return Ok(());
+    }
+    Err(ApiError::bad_request(format!(
+        "audience must be \"users\" or \"workers\", not \"{audience}\""
+    )))
+}
+
 /// `GET /api/v3/configuration`
 pub async fn configuration(State(state): State<AppState>) -> Json<Value> {
     let config = &state.config;
@@ -22,11 +32,7 @@ pub async fn shared_storage(
     State(state): State<AppState>,
     Path((audience, platform)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    if audience != "users" && audience != "workers" {
-        return Err(ApiError::bad_request(format!(
-            "audience must be \"users\" or \"workers\", not \"{audience}\""
-        )));
-    }
+    check_audience(&audience)?;
     let config = &state.config;
     Ok(Json(json!({
         "location": config.shaman.location_for(&platform, &config.base_dir),
@@ -42,11 +48,7 @@ pub async fn variables(
     State(state): State<AppState>,
     Path((audience, platform)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    if audience != "users" && audience != "workers" {
-        return Err(ApiError::bad_request(format!(
-            "audience must be \"users\" or \"workers\", not \"{audience}\""
-        )));
-    }
+    check_audience(&audience)?;
     let variables = crate::variables::Variables::from_config(&state.config);
     let mut answer = serde_json::Map::new();
     for resolved in variables.resolve_for(&platform) {

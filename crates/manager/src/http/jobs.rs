@@ -155,6 +155,15 @@ pub async fn query_jobs(
     answer(&state, &query).await
 }
 
+/// Checks that `id` is a UUID of a stored job; returns it normalised.
+pub(super) async fn existing_job_id(state: &AppState, id: &str) -> Result<String, ApiError> {
+    let id = parse_uuid("job id", id)?;
+    if state.store.get_job(&id).await?.is_none() {
+        return Err(ApiError::not_found(format!("no job with id {id}")));
+    }
+    Ok(id)
+}
+
 /// `GET /api/v3/jobs/{id}`
 pub async fn get_job(
     State(state): State<AppState>,
@@ -174,10 +183,7 @@ pub async fn job_tasks(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let id = parse_uuid("job id", &id)?;
-    if state.store.get_job(&id).await?.is_none() {
-        return Err(ApiError::not_found(format!("no job with id {id}")));
-    }
+    let id = existing_job_id(&state, &id).await?;
     let rows = state.store.list_job_tasks(&id).await?;
     let tasks: Vec<Value> = rows.iter().map(shapes::task_summary).collect();
     Ok(Json(json!({ "tasks": tasks })))

@@ -8,7 +8,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::error::{ApiError, parse_uuid};
+use super::error::ApiError;
+use super::jobs::existing_job_id;
 use crate::AppState;
 use crate::logs::TaskLogs;
 
@@ -20,10 +21,7 @@ pub async fn job_last_rendered(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let id = parse_uuid("job id", &id)?;
-    if state.store.get_job(&id).await?.is_none() {
-        return Err(ApiError::not_found(format!("no job with id {id}")));
-    }
+    let id = existing_job_id(&state, &id).await?;
     if !state.store.has_last_rendered(&id).await? {
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
