@@ -19,6 +19,22 @@ async fn two_workers_run_a_40_task_job_once_each_with_readable_logs() {
     let api = Api::new(&manager.url);
     let one = WorkerProcess::start(&manager, &dir.path().join("w1"), "worker-one", 2);
     let two = WorkerProcess::start(&manager, &dir.path().join("w2"), "worker-two", 2);
+    // Both must be connected before the job arrives, or one fast worker may run it all.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let workers = api.get("/api/v3/worker-mgt/workers").await;
+        let connected = workers["workers"].as_array().map_or(0, |all| {
+            all.iter().filter(|w| w["connected"] == true).count()
+        });
+        if connected == 2 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "workers did not connect: {workers}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
     let job = api.submit_echo_sleep(39, 0).await;
     api.wait_for_job(&job, Duration::from_secs(60), completed)
