@@ -207,3 +207,67 @@ async fn a_deleted_worker_is_cut_off_at_once_and_its_task_requeued() {
     drop(client);
     m.manager.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_tagged_job_waits_for_tagged_workers_until_its_tag_is_cleared() {
+    let m = start().await;
+    let (_, tag) = m
+        .post("/api/v3/worker-mgt/tags", &json!({ "name": "gpu" }))
+        .await;
+    let tag_id = tag["id"].as_str().unwrap().to_string();
+
+    let mut unknown = echo_sleep_job(1, 0);
+    unknown["worker_tag"] = json!("6f0e3c1e-8f7a-4a53-9d55-0c2d7b8c9a10");
+    let (status, refused) = m.post("/api/v3/jobs", &unknown).await;
+    assert_eq!(status, 400, "{refused}");
+
+    let mut tagged = echo_sleep_job(1, 0);
+    tagged["worker_tag"] = json!(tag_id);
+    let (status, job) = m.post("/api/v3/jobs", &tagged).await;
+    assert_eq!(status, 200, "{job}");
+    assert_eq!(job["worker_tag"], tag_id.as_str());
+    let job_id = job["id"].as_str().unwrap().to_string();
+
+    // An untagged worker is not given the job's tasks.
+    let (id, token) = m.register("plain").await;
+    let mut client = m.grpc().await;
+    let sign_on = v1::SignOnRequest {
+        name: "plain".into(),
+        supported_task_types: vec!["misc".into()],
+        slots: 1,
+        ..Default::default()
+    };
+    client.sign_on(authed(sign_on, &id, &token)).await.unwrap();
+    let mut stream = client
+        .connect_worker(authed(v1::ConnectRequest::default(), &id, &token))
+        .await
+        .unwrap()
+        .into_inner();
+    let (_, tasks) = m.get(&format!("/api/v3/jobs/{job_id}/tasks")).await;
+    let echo = tasks["tasks"][0]["id"].as_str().unwrap().to_string();
+    let (_, why) = m.get(&format!("/api/v3/tasks/{echo}/why")).await;
+    assert!(why.to_string().contains("worker-tag"), "{why}");
+
+    let url = |path: &str| format!("/api/v3/jobs/{job_id}/settag{path}");
+    let (status, _) = m.post(&url(""), &json!({ "name": "no-such-tag" })).await;
+    assert_eq!(status, 406);
+    let (status, _) = m.post(&url(""), &json!({ "name": "gpu" })).await;
+    assert_eq!(status, 204);
+    // Clearing the tag opens the job to every worker: the waiting worker gets the task.
+    let (status, _) = m.post(&url(""), &json!({})).await;
+    assert_eq!(status, 204);
+    let message = tokio::time::timeout(std::time::Duration::from_secs(10), stream.message())
+        .await
+        .expect("the task arrives")
+        .unwrap()
+        .unwrap();
+    let Some(v1::instruction::Kind::AssignTask(task)) = message.kind else {
+        panic!("expected a task")
+    };
+    assert_eq!(task.task_id, echo);
+    let (_, job) = m.get(&format!("/api/v3/jobs/{job_id}")).await;
+    assert!(job.get("worker_tag").is_none(), "{job}");
+    drop(stream);
+    drop(client);
+    m.manager.shutdown().await.unwrap();
+}

@@ -63,6 +63,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v3/tasks/{id}/logtail", get(tasks::task_log_tail))
         .route("/api/v3/events", get(events::event_stream))
         .route("/api/v3/jobs/query", post(jobs::query_jobs))
+        .route("/api/v3/jobs/{id}/settag", post(tags::set_job_tag))
         .route("/api/v3/worker-mgt/workers", get(workers::list_workers))
         .route(
             "/api/v3/worker-mgt/workers/{id}",

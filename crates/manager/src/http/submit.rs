@@ -56,6 +56,8 @@ struct Compiled {
     job_id: String,
     created: chrono::DateTime<chrono::Utc>,
     initial_status: JobStatus,
+    /// The worker tag the job is limited to (checked to exist).
+    worker_tag: Option<String>,
     job: CompiledJob,
 }
 
@@ -89,13 +91,18 @@ async fn compile(state: &AppState, body: &[u8]) -> Result<Compiled, ApiError> {
             status
         }
     };
-    let worker_tag = submitted.worker_tag.clone().filter(|t| !t.is_empty());
-    if let Some(tag) = &worker_tag {
-        // Tags arrive with the worker-management issue; until a tag exists, none can match.
-        return Err(ApiError::bad_request(format!(
-            "unknown worker tag \"{tag}\""
-        )));
-    }
+    let worker_tag = match submitted.worker_tag.as_deref().filter(|t| !t.is_empty()) {
+        None => None,
+        Some(tag) => {
+            let id = super::error::parse_uuid("worker tag", tag)?;
+            if state.store.get_tag(&id).await?.is_none() {
+                return Err(ApiError::bad_request(format!(
+                    "unknown worker tag \"{tag}\"; see GET /api/v3/worker-mgt/tags"
+                )));
+            }
+            Some(id)
+        }
+    };
     // Paths under a two-way variable's value are stored as `{name}/…`, so every worker can
     // get them in its own notation.
     let variables = Variables::from_config(&state.config);
@@ -117,7 +124,7 @@ async fn compile(state: &AppState, body: &[u8]) -> Result<Compiled, ApiError> {
         priority,
         settings,
         metadata,
-        worker_tag,
+        worker_tag: worker_tag.clone(),
         shaman_checkout_id: submitted
             .storage
             .as_ref()
@@ -141,6 +148,7 @@ async fn compile(state: &AppState, body: &[u8]) -> Result<Compiled, ApiError> {
         job_id,
         created,
         initial_status,
+        worker_tag,
         job,
     })
 }
@@ -183,7 +191,7 @@ fn to_rows(compiled: &Compiled) -> (NewJob, Vec<NewTask>) {
         metadata: serde_json::to_value(&compiled.job.metadata)
             .unwrap_or_else(|_| Value::Object(Map::new())),
         submitter_platform: compiled.submitter_platform.clone(),
-        worker_tag_id: None,
+        worker_tag_id: compiled.worker_tag.clone(),
         storage_checkout_id: submitted
             .storage
             .as_ref()

@@ -112,3 +112,55 @@ pub async fn delete_tag(
     }
     Ok(StatusCode::NO_CONTENT)
 }
+
+#[derive(Deserialize)]
+struct JobTagChange {
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+/// `POST /api/v3/jobs/{id}/settag` `{id}` or `{name}` limits the job to that tag's
+/// workers; neither opens it to all workers. An unknown tag is 406 (as Flamenco answers).
+pub async fn set_job_tag(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
+    let job_id = super::jobs::existing_job_id(&state, &id).await?;
+    let change: JobTagChange = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("invalid tag change: {e}")))?;
+    let id = change.id.filter(|i| !i.is_empty());
+    let name = change.name.filter(|n| !n.is_empty());
+    let tag = match (id, name) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::bad_request(
+                "give the tag's id or its name, not both",
+            ));
+        }
+        (Some(id), None) => {
+            let id = parse_uuid("tag id", &id)?;
+            Some(state.store.get_tag(&id).await?.ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::NOT_ACCEPTABLE,
+                    format!("no worker tag with id {id}"),
+                )
+            })?)
+        }
+        (None, Some(name)) => Some(state.store.tag_by_name(&name).await?.ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_ACCEPTABLE,
+                format!("no worker tag named \"{name}\""),
+            )
+        })?),
+        (None, None) => None,
+    };
+    state
+        .store
+        .set_job_tag(&job_id, tag.as_ref().map(|t| t.id.as_str()))
+        .await?;
+    state.events.publish(crate::events::Event::job(&job_id));
+    state.dispatcher.kick();
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -75,3 +75,25 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 }
+
+impl Store {
+    pub async fn tag_by_name(&self, name: &str) -> StoreResult<Option<TagRow>> {
+        Ok(
+            sqlx::query_as("SELECT id, name, description FROM worker_tags WHERE name = ?")
+                .bind(name)
+                .fetch_optional(&self.read)
+                .await?,
+        )
+    }
+
+    /// Limits a job to the workers of a tag, or (None) opens it to all workers.
+    pub async fn set_job_tag(&self, job_id: &str, tag_id: Option<&str>) -> StoreResult<()> {
+        sqlx::query("UPDATE jobs SET worker_tag_id = ?, updated_at = ? WHERE id = ?")
+            .bind(tag_id)
+            .bind(now())
+            .bind(job_id)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+}
