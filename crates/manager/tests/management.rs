@@ -156,23 +156,13 @@ async fn workers_are_listed_with_their_tags_and_current_task() {
 #[tokio::test]
 async fn a_deleted_worker_is_cut_off_at_once_and_its_task_requeued() {
     let m = start().await;
-    let (id, token) = m.register("doomed").await;
-    let mut client = m.grpc().await;
-    let sign_on = v1::SignOnRequest {
-        name: "doomed".into(),
-        supported_task_types: vec!["misc".into()],
-        slots: 1,
-        ..Default::default()
-    };
-    client
-        .sign_on(authed(sign_on.clone(), &id, &token))
-        .await
-        .unwrap();
-    let mut stream = client
-        .connect_worker(authed(v1::ConnectRequest::default(), &id, &token))
-        .await
-        .unwrap()
-        .into_inner();
+    let sign_on = common::misc_sign_on("doomed", 1);
+    let common::TestWorker {
+        id,
+        token,
+        mut client,
+        mut stream,
+    } = m.connect(sign_on.clone()).await;
     m.post("/api/v3/jobs", &echo_sleep_job(1, 0)).await;
     let Some(v1::instruction::Kind::AssignTask(task)) =
         stream.message().await.unwrap().unwrap().kind
@@ -229,20 +219,9 @@ async fn a_tagged_job_waits_for_tagged_workers_until_its_tag_is_cleared() {
     let job_id = job["id"].as_str().unwrap().to_string();
 
     // An untagged worker is not given the job's tasks.
-    let (id, token) = m.register("plain").await;
-    let mut client = m.grpc().await;
-    let sign_on = v1::SignOnRequest {
-        name: "plain".into(),
-        supported_task_types: vec!["misc".into()],
-        slots: 1,
-        ..Default::default()
-    };
-    client.sign_on(authed(sign_on, &id, &token)).await.unwrap();
-    let mut stream = client
-        .connect_worker(authed(v1::ConnectRequest::default(), &id, &token))
-        .await
-        .unwrap()
-        .into_inner();
+    let common::TestWorker {
+        client, mut stream, ..
+    } = m.connect(common::misc_sign_on("plain", 1)).await;
     let (_, tasks) = m.get(&format!("/api/v3/jobs/{job_id}/tasks")).await;
     let echo = tasks["tasks"][0]["id"].as_str().unwrap().to_string();
     let (_, why) = m.get(&format!("/api/v3/tasks/{echo}/why")).await;

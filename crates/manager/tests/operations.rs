@@ -5,7 +5,7 @@ mod common;
 use std::collections::HashMap;
 
 use castanet_protocol::v1;
-use common::{authed, echo_sleep_job, start};
+use common::{echo_sleep_job, start};
 
 /// Parses Prometheus text format strictly enough to catch malformed output:
 /// `name{label="value",...} number` lines, `# HELP` / `# TYPE` comments.
@@ -117,20 +117,9 @@ async fn a_backup_taken_while_workers_run_restores_every_job() {
     // 20 workers, each holding a running task while the backup is taken.
     let mut streams = Vec::new();
     for n in 0..20 {
-        let (id, token) = m.register(&format!("w{n}")).await;
-        let mut client = m.grpc().await;
-        let sign_on = v1::SignOnRequest {
-            name: format!("w{n}"),
-            supported_task_types: vec!["misc".into()],
-            slots: 1,
-            ..Default::default()
-        };
-        client.sign_on(authed(sign_on, &id, &token)).await.unwrap();
-        let mut stream = client
-            .connect_worker(authed(v1::ConnectRequest::default(), &id, &token))
-            .await
-            .unwrap()
-            .into_inner();
+        let common::TestWorker {
+            client, mut stream, ..
+        } = m.connect(common::misc_sign_on(&format!("w{n}"), 1)).await;
         let first = stream.message().await.unwrap().unwrap();
         assert!(matches!(
             first.kind,

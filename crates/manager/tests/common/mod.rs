@@ -143,3 +143,45 @@ pub fn authed<T>(message: T, id: &str, token: &str) -> tonic::Request<T> {
     );
     request
 }
+
+/// A sign-on for a worker that runs `misc` tasks.
+pub fn misc_sign_on(name: &str, slots: u32) -> castanet_protocol::v1::SignOnRequest {
+    castanet_protocol::v1::SignOnRequest {
+        name: name.into(),
+        platform: "linux".into(),
+        supported_task_types: vec!["misc".into()],
+        slots,
+        ..Default::default()
+    }
+}
+
+/// A protocol-level worker: registered, signed on, instruction stream open.
+pub struct TestWorker {
+    pub id: String,
+    pub token: String,
+    pub client: WorkerServiceClient<Channel>,
+    pub stream: tonic::Streaming<v1::Instruction>,
+}
+
+impl TestManager {
+    /// Registers `name`, signs it on with `sign_on` and opens its instruction stream.
+    pub async fn connect(&self, sign_on: v1::SignOnRequest) -> TestWorker {
+        let (id, token) = self.register(&sign_on.name).await;
+        let mut client = self.grpc().await;
+        client
+            .sign_on(authed(sign_on, &id, &token))
+            .await
+            .expect("signs on");
+        let stream = client
+            .connect_worker(authed(v1::ConnectRequest::default(), &id, &token))
+            .await
+            .expect("stream opens")
+            .into_inner();
+        TestWorker {
+            id,
+            token,
+            client,
+            stream,
+        }
+    }
+}
