@@ -16,10 +16,15 @@ pub struct TestManager {
     pub dir: tempfile::TempDir,
 }
 
-pub async fn start_in(dir: tempfile::TempDir) -> TestManager {
+/// Starts a manager in `dir` whose config `tweak` adjusts (failure limits, timeouts).
+pub async fn start_configured(
+    dir: tempfile::TempDir,
+    tweak: impl FnOnce(&mut ManagerConfig),
+) -> TestManager {
     let mut config = ManagerConfig::new_default(dir.path());
     config.listen = "127.0.0.1:0".into();
     config.registration_secret = "test-secret".into();
+    tweak(&mut config);
     let manager = castanet_manager::start(config)
         .await
         .expect("manager starts");
@@ -30,6 +35,10 @@ pub async fn start_in(dir: tempfile::TempDir) -> TestManager {
         http: reqwest::Client::new(),
         dir,
     }
+}
+
+pub async fn start_in(dir: tempfile::TempDir) -> TestManager {
+    start_configured(dir, |_| {}).await
 }
 
 pub async fn start() -> TestManager {

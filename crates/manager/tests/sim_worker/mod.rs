@@ -12,21 +12,7 @@ use crate::common::{TestManager, authed};
 
 /// Starts a manager whose config `tweak` adjusts (failure limits, timeouts).
 pub async fn start_with(tweak: impl FnOnce(&mut ManagerConfig)) -> TestManager {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let mut config = ManagerConfig::new_default(dir.path());
-    config.listen = "127.0.0.1:0".into();
-    config.registration_secret = "test-secret".into();
-    tweak(&mut config);
-    let manager = castanet_manager::start(config)
-        .await
-        .expect("manager starts");
-    TestManager {
-        url: format!("http://{}", manager.addr),
-        manager,
-        secret: "test-secret".into(),
-        http: reqwest::Client::new(),
-        dir,
-    }
+    crate::common::start_configured(tempfile::tempdir().expect("temp dir"), tweak).await
 }
 
 pub struct SimWorker {
