@@ -192,3 +192,86 @@ async fn paths_submitted_on_windows_reach_each_worker_in_its_own_notation() {
         ])
     );
 }
+
+/// 3,000 tasks in a chain (each waits for the one before), so several batches are stored before
+/// the script's output is complete; `mode` spoils the job at its very end.
+const CHAIN_SCRIPT: &str = r#"
+const JOB_TYPE = { label: "Chain", settings: [{ key: "mode", type: "string", required: true }] };
+function compileJob(job) {
+  const tasks = [];
+  for (let i = 0; i < 3000; i++) {
+    const task = author.Task(`step-${i}`, "misc");
+    task.addCommand(author.Command("echo", { message: `step ${i}` }));
+    if (i > 0) task.addDependency(tasks[i - 1]);
+    tasks.push(task);
+    job.addTask(task);
+  }
+  if (job.settings.mode === "cycle") tasks[0].addDependency(tasks[2999]);
+  if (job.settings.mode === "nameless") tasks[2999].name = "  ";
+}
+"#;
+
+fn chain_job(mode: &str) -> Value {
+    json!({
+        "name": format!("chain {mode}"), "type": "chain", "priority": 50,
+        "submitter_platform": "linux", "initial_status": "paused",
+        "settings": { "mode": mode },
+    })
+}
+
+#[tokio::test]
+async fn a_job_refused_after_its_first_tasks_were_stored_leaves_nothing_behind() {
+    let m = common::start().await;
+    let scripts = m.dir.path().join("scripts");
+    std::fs::create_dir_all(&scripts).expect("scripts folder");
+    std::fs::write(scripts.join("chain.js"), CHAIN_SCRIPT).expect("write");
+    listed_type(&m, "chain", |_| true).await;
+
+    let (status, body) = m.post("/api/v3/jobs", &chain_job("nameless")).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|message| message
+                .contains("job.tasks[2999]: the task name must be a non-empty string")),
+        "{body}"
+    );
+    let (status, body) = m.post("/api/v3/jobs", &chain_job("cycle")).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["message"].as_str().is_some_and(|message| message
+            .contains("in a cycle, so these could never run: \"step-0\", \"step-1\"")),
+        "{body}"
+    );
+    assert_eq!(m.manager.state.store.count_jobs().await.unwrap(), 0);
+    assert_eq!(
+        m.manager.state.store.task_status_counts().await.unwrap(),
+        vec![]
+    );
+
+    // The writer is free again, and a sound job is stored whole, dependencies included.
+    let (status, job) = m.post("/api/v3/jobs", &chain_job("sound")).await;
+    assert_eq!(status, 200, "{job}");
+    let job_id = job["id"].as_str().expect("job id");
+    let (_, tasks) = m.get(&format!("/api/v3/jobs/{job_id}/tasks")).await;
+    let tasks = tasks["tasks"].as_array().expect("tasks").clone();
+    assert_eq!(tasks.len(), 3000);
+    for index in [1, 1024, 2999] {
+        let (_, task) = m
+            .get(&format!(
+                "/api/v3/tasks/{}",
+                tasks[index]["id"].as_str().unwrap_or("")
+            ))
+            .await;
+        assert_eq!(task["name"], format!("step-{index}"));
+        assert_eq!(task["dependencies"], json!([tasks[index - 1]["id"]]));
+    }
+    let (_, first) = m
+        .get(&format!(
+            "/api/v3/tasks/{}",
+            tasks[0]["id"].as_str().unwrap_or("")
+        ))
+        .await;
+    assert_eq!(first["dependencies"], json!([]));
+    m.manager.shutdown().await.unwrap();
+}

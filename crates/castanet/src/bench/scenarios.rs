@@ -38,7 +38,8 @@ async fn insert_job(state: &AppState, tasks: usize) -> anyhow::Result<(String, V
         created_at: castanet_manager::store::now(),
     };
     let commands =
-        json!([{ "name": "echo", "parameters": { "message": "bench" }, "total_step_count": 1 }]);
+        json!([{ "name": "echo", "parameters": { "message": "bench" }, "total_step_count": 1 }])
+            .to_string();
     let new_tasks: Vec<NewTask> = (0..tasks)
         .map(|i| NewTask {
             id: uuid::Uuid::new_v4().to_string(),

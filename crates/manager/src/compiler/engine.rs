@@ -11,7 +11,8 @@ use rquickjs::{CaughtError, Context, Ctx, Exception, FromJs, Function, Object, R
 use serde::Deserialize;
 use serde_json::{Map, Value as JsonValue};
 
-use super::authored::ExportedTask;
+use super::AuthoredTask;
+use super::authored::TaskExport;
 use super::settings::{self, JobTypeInfo};
 use super::{CompileError, SandboxLimits, frames, paths, shell};
 
@@ -28,11 +29,20 @@ pub(crate) struct ScriptSource<'a> {
     pub code: &'a str,
 }
 
-/// What the script's `compileJob` left behind, before dependency checks.
-pub(crate) struct ScriptOutput {
-    pub settings: Map<String, JsonValue>,
-    pub metadata: Map<String, JsonValue>,
-    pub tasks: Vec<ExportedTask>,
+/// What a compile hands out while it runs.
+pub(crate) enum ScriptEvent {
+    /// Once, after `compileJob` ran: the job as the script left it.
+    Job {
+        etag: String,
+        settings: Map<String, JsonValue>,
+        metadata: Map<String, JsonValue>,
+        task_count: usize,
+    },
+    /// Then every dependency (task uuid, uuids it waits for), unless there are none or the task
+    /// graph is unsound (the compile then fails).
+    Dependencies(Vec<(String, Vec<String>)>),
+    /// Then the tasks, in job order and in batches, without their dependencies.
+    Tasks(Vec<AuthoredTask>),
 }
 
 /// The `job` object handed to `compileJob`, minus `created`, as JSON.
@@ -50,17 +60,19 @@ pub(crate) fn load_job_type(
 }
 
 /// Evaluates the script, lets `prepare` check the submission against its `JOB_TYPE`, then runs
-/// `compileJob` — all in one sandbox, so the job type checked is the one that compiles.
+/// `compileJob` — all in one sandbox, so the job type checked is the one that compiles. The job and
+/// its tasks go to `on_event` as they are exported; `Ok` means every task was handed out and the
+/// task graph passed its checks (an error may come after some tasks were handed out).
 pub(crate) fn compile_job(
     source: &ScriptSource<'_>,
     limits: SandboxLimits,
     prepare: impl FnOnce(&JobTypeInfo) -> Result<JobFields, CompileError>,
-) -> Result<(JobTypeInfo, ScriptOutput), CompileError> {
+    mut on_event: impl FnMut(ScriptEvent) -> Result<(), CompileError>,
+) -> Result<(), CompileError> {
     Sandbox::new(source, limits)?.run(|session| {
         let info = session.job_type()?;
         let job = prepare(&info).map_err(Failure::Compile)?;
-        let output = session.compile(job)?;
-        Ok((info, output))
+        session.compile(job, &info.etag, &mut on_event)
     })
 }
 
@@ -91,9 +103,10 @@ impl<'a> Sandbox<'a> {
         runtime.set_memory_limit(limits.memory_bytes);
         if limits.memory_bytes > 0 {
             // QuickJS starts collecting cycles at 256 KiB and then at every 1.5x growth; each pass
-            // walks every object. Starting later saves ~40% of compile time on 100k-task jobs,
-            // and reference counting frees everything that is not cyclic anyway.
-            runtime.set_gc_threshold(limits.memory_bytes / 4);
+            // walks every object (~0.1 s on a 100k-task job, whose objects take ~130 MB).
+            // Reference counting frees everything that is not cyclic anyway, so the first pass
+            // comes at half the limit (a second one at three quarters).
+            runtime.set_gc_threshold(limits.memory_bytes / 2);
         }
         let timed_out = Arc::new(AtomicBool::new(false));
         // A time too large to add means no deadline at all.
@@ -210,32 +223,63 @@ impl<'js, 'a> Session<'js, 'a> {
             .map_err(|message| self.script_error(message))
     }
 
-    fn compile(&self, job: JobFields) -> Result<ScriptOutput, Failure> {
+    fn compile(
+        &self,
+        job: JobFields,
+        etag: &str,
+        on_event: &mut dyn FnMut(ScriptEvent) -> Result<(), CompileError>,
+    ) -> Result<(), Failure> {
         let task_count: u32 = self.call("runCompileJob", (job.json, job.created_millis))?;
 
         #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
         struct JobState {
             settings: Map<String, JsonValue>,
             metadata: Map<String, JsonValue>,
+            created_tasks: u64,
+            read_uuids: Vec<(u64, String)>,
         }
         let state_json: String = self.call("exportJob", ())?;
         let state: JobState = serde_json::from_str(&state_json).map_err(|error| {
             self.script_error(format!("job settings or metadata are malformed: {error}"))
         })?;
-
-        let mut tasks = Vec::with_capacity(task_count as usize);
-        for start in (0..task_count).step_by(EXPORT_BATCH_SIZE as usize) {
-            let batch_json: String = self.call("exportTasks", (start, EXPORT_BATCH_SIZE))?;
-            let batch: Vec<ExportedTask> = serde_json::from_str(&batch_json).map_err(|error| {
-                self.script_error(format!("job.tasks[{start}..] could not be read: {error}"))
-            })?;
-            tasks.extend(batch);
-        }
-        Ok(ScriptOutput {
+        on_event(ScriptEvent::Job {
+            etag: etag.to_owned(),
             settings: state.settings,
             metadata: state.metadata,
-            tasks,
+            task_count: task_count as usize,
         })
+        .map_err(Failure::Compile)?;
+
+        let graph: Option<String> = self.call("exportGraph", ())?;
+        let mut export = TaskExport::new(
+            state.created_tasks,
+            state.read_uuids.into_iter().collect(),
+            graph.as_deref(),
+        )
+        .map_err(|message| self.script_error(message))?;
+        // Known before the tasks are: they can be stored while the tasks are exported.
+        if let Some(dependencies) = export.dependencies().filter(|list| !list.is_empty()) {
+            on_event(ScriptEvent::Dependencies(dependencies)).map_err(Failure::Compile)?;
+        }
+        for start in (0..task_count).step_by(EXPORT_BATCH_SIZE as usize) {
+            let batch: String = self.call("exportTasks", (start, EXPORT_BATCH_SIZE))?;
+            let tasks = export
+                .read_batch(&batch)
+                .map_err(|message| self.script_error(message))?;
+            if !tasks.is_empty() {
+                on_event(ScriptEvent::Tasks(tasks)).map_err(Failure::Compile)?;
+            }
+        }
+        // Checked while the sandbox lives: a dependency that was never added is named by asking
+        // the script's own task object.
+        export
+            .finish(self.source.job_type, |index, number| {
+                self.call("dependencyName", (index as f64, number as f64))
+                    .unwrap_or_else(|_| "?".to_owned())
+            })
+            .map_err(Failure::Compile)?;
+        Ok(())
     }
 }
 

@@ -75,15 +75,56 @@ pub struct CompiledJob {
     pub tasks: Vec<AuthoredTask>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// A job as its script left it, before its tasks: what
+/// [`JobTypeRegistry::compile_streaming`] hands to [`CompileSink::job`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct CompiledJobFields {
+    /// The validated settings (defaults filled) as the script left them.
+    pub settings: serde_json::Map<String, serde_json::Value>,
+    pub metadata: BTreeMap<String, String>,
+    /// Etag of the job type that compiled the job.
+    pub etag: String,
+    /// How many tasks will follow.
+    pub task_count: usize,
+}
+
+/// Receives a job while it compiles, so storing it can start before its last task is exported.
+/// An error returned here stops the compile with that error.
+pub trait CompileSink {
+    /// Once, after the script's `compileJob` ran.
+    fn job(&mut self, job: CompiledJobFields) -> Result<(), CompileError>;
+    /// Then, before the tasks, every dependency: (task uuid, uuids of the tasks it waits for).
+    /// Not called when no task has dependencies (nor when the compile is going to fail).
+    fn dependencies(
+        &mut self,
+        dependencies: Vec<(String, Vec<String>)>,
+    ) -> Result<(), CompileError>;
+    /// Then the tasks in job order, in batches, each with its uuid; their `dependencies` are
+    /// empty (they came with [`CompileSink::dependencies`]).
+    fn tasks(&mut self, tasks: Vec<AuthoredTask>) -> Result<(), CompileError>;
+}
+
+#[derive(Clone, Debug, PartialEq)]
 pub struct AuthoredTask {
     pub uuid: String,
     pub name: String,
     pub task_type: String,
     pub priority: i32,
-    pub commands: Vec<AuthoredCommand>,
+    /// The commands as the JSON array of [`AuthoredCommand`]s the manager stores, exactly as the
+    /// script's `JSON.stringify` wrote it (checked to read back); kept as text because a big job
+    /// has tens of megabytes of it that are only ever stored.
+    pub commands_json: String,
+    /// Steps of all its commands together; a command without steps of its own counts as one.
+    pub steps_total: u64,
     /// Uuids of tasks in the same job, each listed once.
     pub dependencies: Vec<String>,
+}
+
+impl AuthoredTask {
+    /// The commands, read from [`AuthoredTask::commands_json`].
+    pub fn commands(&self) -> Result<Vec<AuthoredCommand>, serde_json::Error> {
+        serde_json::from_str(&self.commands_json)
+    }
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]

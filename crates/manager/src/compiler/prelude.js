@@ -24,11 +24,18 @@
     return Array.prototype.map.call(args, describe).join(" ");
   }
 
+  function trimmedText(value) {
+    return typeof value === "string" ? value.trim() : "";
+  }
+
+  function notText(what, value) {
+    return new TypeError(`${what} must be a non-empty string, got ${describe(value)}`);
+  }
+
   function requiredText(value, what) {
-    if (typeof value !== "string" || value.trim() === "") {
-      throw new TypeError(`${what} must be a non-empty string, got ${describe(value)}`);
-    }
-    return value.trim();
+    const text = trimmedText(value);
+    if (text === "") throw notText(what, value);
+    return text;
   }
 
   class AuthoredCommand {
@@ -52,10 +59,13 @@
   }
 
   // Tasks are identified by a number; a uuid string is made only for tasks whose `uuid` a script
-  // reads (the rest get theirs in Rust), which saves memory and time on jobs with many tasks.
+  // reads (the rest get theirs in Rust, by number), which saves memory and time on jobs with many
+  // tasks.
   const TASK_NUMBER = Symbol("task number");
   let nextTaskNumber = 0;
   const uuidsReadByScript = new Map();
+  // Set once the Rust side has taken the uuids read so far (all others it gives out itself).
+  let uuidsTaken = false;
 
   class AuthoredTask {
     constructor(name, type) {
@@ -71,6 +81,7 @@
       const number = this[TASK_NUMBER];
       let uuid = uuidsReadByScript.get(number);
       if (uuid === undefined) {
+        if (uuidsTaken) throw new Error(`task "${this.name}": its uuid can only be read while compileJob runs`);
         uuid = native.newUuid();
         uuidsReadByScript.set(number, uuid);
       }
@@ -162,37 +173,51 @@
     platform: native.platform,
   };
 
-  // Arrays rather than objects: quicker to build and to write as JSON; the Rust side reads them
-  // in this field order. Plain indexed loops: this runs once per task of possibly huge jobs.
+  // A task as an array (quicker to build and to write as JSON; the Rust side reads the fields in
+  // this order) with the same checks, in the same order, as ever; its commands last and in the form the manager stores, so the Rust side can store
+  // their JSON text as it is. Plain indexed loops: this runs once per task of possibly huge jobs.
   function exportTask(task, index) {
     if (!(task instanceof AuthoredTask)) {
       throw new TypeError(`job.tasks[${index}] is not a task made by author.Task(): ${describe(task)}`);
     }
-    const name = requiredText(task.name, `job.tasks[${index}]: the task name`);
-    const type = requiredText(task.type, `task "${name}": the task type`);
+    // The error texts are built only when needed: this runs once per task of a big job.
+    const name = trimmedText(task.name);
+    if (name === "") throw notText(`job.tasks[${index}]: the task name`, task.name);
+    const type = trimmedText(task.type);
+    if (type === "") throw notText(`task "${name}": the task type`, task.type);
     const priority = task.priority;
     if (!Number.isInteger(priority) || priority < -2147483648 || priority > 2147483647) {
       throw new TypeError(`task "${name}": priority must be a whole number, got ${describe(priority)}`);
     }
     const commands = [];
+    // A command without steps of its own counts as one step when it finishes.
+    let steps = 0;
     for (let position = 0; position < task.commands.length; position++) {
       const command = task.commands[position];
       if (!(command instanceof AuthoredCommand)) {
         throw new TypeError(`task "${name}": command ${position} is not made by author.Command(): ${describe(command)}`);
       }
-      commands.push([command.name, command.parameters, command.totalStepCount]);
+      // Checked again: a script may have changed the command since author.Command().
+      const stepCount = command.totalStepCount;
+      if (typeof command.name !== "string" || !Number.isInteger(stepCount) || stepCount < 0 || stepCount > 4294967295) {
+        throw new TypeError(
+          `task "${name}": command ${position} was changed into one that cannot be stored (name ${describe(command.name)}, step count ${describe(stepCount)})`,
+        );
+      }
+      // As JSON would write it inside an array, so the stored command always has parameters.
+      let parameters = command.parameters;
+      if (parameters === undefined || typeof parameters === "function" || typeof parameters === "symbol") parameters = null;
+      commands.push({ name: command.name, parameters: parameters, total_step_count: stepCount });
+      steps += stepCount > 1 ? stepCount : 1;
     }
-    const dependencies = [];
+    // The dependencies themselves went out with the task graph (exportGraph).
     for (let position = 0; position < task.dependencies.length; position++) {
       const dependency = task.dependencies[position];
       if (!(dependency instanceof AuthoredTask)) {
         throw new TypeError(`task "${name}": a dependency is not a task made by author.Task(): ${describe(dependency)}`);
       }
-      dependencies.push([dependency[TASK_NUMBER], dependency.name]);
     }
-    const number = task[TASK_NUMBER];
-    const uuid = uuidsReadByScript.size === 0 ? null : (uuidsReadByScript.get(number) ?? null);
-    return [number, uuid, name, type, priority, commands, dependencies];
+    return [task[TASK_NUMBER], name, type, priority, steps, commands];
   }
 
   return {
@@ -217,7 +242,43 @@
       const isObject = (value) => value !== null && typeof value === "object" && !Array.isArray(value);
       if (!isObject(job.settings)) throw new TypeError(`job.settings must stay an object, got ${describe(job.settings)}`);
       if (!isObject(job.metadata)) throw new TypeError(`job.metadata must stay an object, got ${describe(job.metadata)}`);
-      return JSON.stringify({ settings: job.settings, metadata: job.metadata });
+      // Task numbers run from 0 to createdTasks - 1; the Rust side gives each task its uuid by
+      // number, except those whose uuid the script read.
+      uuidsTaken = true;
+      return JSON.stringify({
+        settings: job.settings,
+        metadata: job.metadata,
+        createdTasks: nextTaskNumber,
+        readUuids: Array.from(uuidsReadByScript),
+      });
+    },
+
+    // The task graph, read once compileJob has returned and before the tasks themselves, so the
+    // dependencies can be stored while the tasks are exported: each task's number and, for tasks
+    // with dependencies, [index, numbers of the tasks it depends on]. Null when anything is amiss
+    // (then exportTasks throws at the culprit, in task order, as it always did).
+    exportGraph() {
+      try {
+        const numbers = [];
+        const dependencies = [];
+        for (let index = 0; index < job.tasks.length; index++) {
+          const task = job.tasks[index];
+          if (!(task instanceof AuthoredTask)) return null;
+          numbers.push(task[TASK_NUMBER]);
+          const list = task.dependencies;
+          if (list.length === 0) continue;
+          const depended = [];
+          for (let position = 0; position < list.length; position++) {
+            const dependency = list[position];
+            if (!(dependency instanceof AuthoredTask)) return null;
+            depended.push(dependency[TASK_NUMBER]);
+          }
+          dependencies.push([index, depended]);
+        }
+        return JSON.stringify([numbers, dependencies]);
+      } catch (_) {
+        return null;
+      }
     },
 
     // A batch at a time keeps the exported JSON small for jobs with many tasks.
@@ -226,6 +287,15 @@
       const batch = [];
       for (let index = start; index < end; index++) batch.push(exportTask(job.tasks[index], index));
       return JSON.stringify(batch);
+    },
+
+    // The name of a task's dependency, for the error about one that was never added to the job.
+    dependencyName(index, number) {
+      const dependencies = job.tasks[index].dependencies;
+      for (let position = 0; position < dependencies.length; position++) {
+        if (dependencies[position][TASK_NUMBER] === number) return String(dependencies[position].name);
+      }
+      return "?";
     },
   };
 });

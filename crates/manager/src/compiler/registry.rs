@@ -12,9 +12,12 @@ use std::time::SystemTime;
 
 use serde_json::{Map, Value};
 
-use super::engine::{self, JobFields, ScriptSource};
+use super::engine::{self, JobFields, ScriptEvent, ScriptSource};
 use super::settings::{self, JobTypeInfo};
-use super::{CompileError, CompileInput, CompiledJob, SandboxLimits, authored};
+use super::{
+    AuthoredTask, CompileError, CompileInput, CompileSink, CompiledJob, CompiledJobFields,
+    SandboxLimits,
+};
 
 /// Files shorter than this cannot hold a job type (Flamenco skips them too).
 const MIN_SCRIPT_BYTES: u64 = 8;
@@ -156,6 +159,24 @@ impl JobTypeRegistry {
     /// Validates and fills the settings, then runs the script's `compileJob(job)`.
     /// Blocking (runs QuickJS): call it from `spawn_blocking`.
     pub fn compile(&self, input: CompileInput) -> Result<CompiledJob, CompileError> {
+        let mut collected = CollectedJob {
+            job: None,
+            dependencies: HashMap::new(),
+        };
+        self.compile_streaming(input, &mut collected)?;
+        collected.job.ok_or_else(|| {
+            CompileError::Internal("the job type script handed out no job".to_owned())
+        })
+    }
+
+    /// [`JobTypeRegistry::compile`], handing the job and its tasks to `sink` as they are
+    /// exported. `Ok` means every task was handed out and the task graph passed its checks; on an
+    /// error, whatever the sink received must be thrown away.
+    pub fn compile_streaming(
+        &self,
+        input: CompileInput,
+        sink: &mut dyn CompileSink,
+    ) -> Result<(), CompileError> {
         let (origin, _) = self.resolve(&input.job_type)?;
         let code = origin.read_code()?;
         let source = ScriptSource {
@@ -163,19 +184,31 @@ impl JobTypeRegistry {
             file_name: origin.file_name(),
             code: &code,
         };
-        let (info, output) = engine::compile_job(&source, self.inner.limits, |info| {
-            settings::check_etag(info, input.type_etag.as_deref())?;
-            let settings = settings::validate_settings(&info.settings, &input.settings)
-                .map_err(CompileError::InvalidSettings)?;
-            Ok(job_fields(&input, settings))
-        })?;
-        let tasks = authored::finish_tasks(&input.job_type, output.tasks)?;
-        Ok(CompiledJob {
-            settings: output.settings,
-            metadata: metadata_strings(output.metadata),
-            etag: info.etag,
-            tasks,
-        })
+        engine::compile_job(
+            &source,
+            self.inner.limits,
+            |info| {
+                settings::check_etag(info, input.type_etag.as_deref())?;
+                let settings = settings::validate_settings(&info.settings, &input.settings)
+                    .map_err(CompileError::InvalidSettings)?;
+                Ok(job_fields(&input, settings))
+            },
+            |event| match event {
+                ScriptEvent::Job {
+                    etag,
+                    settings,
+                    metadata,
+                    task_count,
+                } => sink.job(CompiledJobFields {
+                    settings,
+                    metadata: metadata_strings(metadata),
+                    etag,
+                    task_count,
+                }),
+                ScriptEvent::Dependencies(dependencies) => sink.dependencies(dependencies),
+                ScriptEvent::Tasks(tasks) => sink.tasks(tasks),
+            },
+        )
     }
 
     /// The first origin of `name` whose script loads, with its description.
@@ -358,4 +391,43 @@ fn metadata_strings(metadata: Map<String, Value>) -> BTreeMap<String, String> {
             other => Some((key, other.to_string())),
         })
         .collect()
+}
+
+/// Gathers a streamed compile into one [`CompiledJob`], each task with its dependencies.
+struct CollectedJob {
+    job: Option<CompiledJob>,
+    dependencies: HashMap<String, Vec<String>>,
+}
+
+impl CompileSink for CollectedJob {
+    fn job(&mut self, job: CompiledJobFields) -> Result<(), CompileError> {
+        self.job = Some(CompiledJob {
+            settings: job.settings,
+            metadata: job.metadata,
+            etag: job.etag,
+            tasks: Vec::with_capacity(job.task_count),
+        });
+        Ok(())
+    }
+
+    fn dependencies(
+        &mut self,
+        dependencies: Vec<(String, Vec<String>)>,
+    ) -> Result<(), CompileError> {
+        self.dependencies.extend(dependencies);
+        Ok(())
+    }
+
+    fn tasks(&mut self, mut tasks: Vec<AuthoredTask>) -> Result<(), CompileError> {
+        let job = self.job.as_mut().ok_or_else(|| {
+            CompileError::Internal("tasks were handed out before their job".to_owned())
+        })?;
+        for task in &mut tasks {
+            if let Some(dependencies) = self.dependencies.remove(&task.uuid) {
+                task.dependencies = dependencies;
+            }
+        }
+        job.tasks.extend(tasks);
+        Ok(())
+    }
 }

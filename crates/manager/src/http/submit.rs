@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 use super::error::ApiError;
 use super::shapes;
 use crate::AppState;
-use crate::compiler::{CompileInput, CompiledJob};
+use crate::compiler::{AuthoredTask, CompileError, CompileInput, CompileSink, CompiledJobFields};
 use crate::events::Event;
 use crate::state::JobStatus;
 use crate::store::{NewJob, NewTask, format_time};
@@ -48,8 +48,8 @@ struct Storage {
     shaman_checkout_id: Option<String>,
 }
 
-/// A submission that parsed, validated and compiled.
-struct Compiled {
+/// A submission that parsed and passed every check that needs no script.
+struct Submission {
     submitted: SubmittedJob,
     /// As submitted, with `manager` replaced by the manager's own platform.
     submitter_platform: String,
@@ -58,7 +58,6 @@ struct Compiled {
     initial_status: JobStatus,
     /// The worker tag the job is limited to (checked to exist).
     worker_tag: Option<String>,
-    job: CompiledJob,
 }
 
 fn parse(body: &[u8]) -> Result<SubmittedJob, ApiError> {
@@ -66,7 +65,8 @@ fn parse(body: &[u8]) -> Result<SubmittedJob, ApiError> {
         .map_err(|e| ApiError::bad_request(format!("invalid job submission: {e}")))
 }
 
-async fn compile(state: &AppState, body: &[u8]) -> Result<Compiled, ApiError> {
+/// Parses and checks a submission, and makes the compiler's input for it.
+async fn prepare(state: &AppState, body: &[u8]) -> Result<(Submission, CompileInput), ApiError> {
     let submitted = parse(body)?;
     if submitted.name.trim().is_empty() {
         return Err(ApiError::bad_request("job name must not be empty"));
@@ -132,91 +132,212 @@ async fn compile(state: &AppState, body: &[u8]) -> Result<Compiled, ApiError> {
         created,
         type_etag: submitted.type_etag.clone(),
     };
-    let registry = state.job_types.clone();
-    let job = tokio::task::spawn_blocking(move || registry.compile(input))
-        .await
-        .map_err(|e| ApiError::internal(format!("job-type script runner failed: {e}")))??;
-    if job.tasks.is_empty() {
-        return Err(ApiError::bad_request(format!(
-            "job type \"{}\" produced no tasks for these settings",
-            submitted.job_type
-        )));
-    }
-    Ok(Compiled {
+    let submission = Submission {
         submitted,
         submitter_platform,
         job_id,
         created,
         initial_status,
         worker_tag,
-        job,
-    })
+    };
+    Ok((submission, input))
+}
+
+fn no_tasks(job_type: &str) -> ApiError {
+    ApiError::bad_request(format!(
+        "job type \"{job_type}\" produced no tasks for these settings"
+    ))
 }
 
 /// `POST /api/v3/jobs/check`: compiles without storing anything; 204 when it would work.
 pub async fn check_job(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
-    compile(&state, &body).await?;
+    let (submission, input) = prepare(&state, &body).await?;
+    let registry = state.job_types.clone();
+    let job = tokio::task::spawn_blocking(move || registry.compile(input))
+        .await
+        .map_err(|e| ApiError::internal(format!("job-type script runner failed: {e}")))??;
+    if job.tasks.is_empty() {
+        return Err(no_tasks(&submission.submitted.job_type));
+    }
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// `POST /api/v3/jobs`: compiles and stores the job; answers with the stored `Job`.
+/// `POST /api/v3/jobs`: compiles and stores the job; answers with the stored `Job`. Tasks are
+/// stored while the script's output is still being read (QuickJS on a blocking thread, SQLite
+/// on its own), all in one transaction that commits only when the whole job compiled.
 pub async fn submit_job(
     State(state): State<AppState>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let compiled = compile(&state, &body).await?;
-    let (job, tasks) = to_rows(&compiled);
-    state.store.insert_job(&job, &tasks).await?;
-    tracing::info!(job = %job.id, name = %job.name, job_type = %job.job_type, tasks = tasks.len(), "job submitted");
-    state.events.publish(Event::job(&job.id));
+    let started = std::time::Instant::now();
+    let (submission, input) = prepare(&state, &body).await?;
+    let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+    let registry = state.job_types.clone();
+    let compiling = tokio::task::spawn_blocking(move || {
+        let mut sink = ChannelSink(sender);
+        let compiled = registry.compile_streaming(input, &mut sink);
+        if compiled.is_ok() {
+            // Nobody listening any more means storing failed; that error is reported.
+            let _ = sink.0.send(Streamed::Finished);
+        }
+        compiled
+    });
+    let stored = store_while_compiling(&state, &submission, receiver).await;
+    let compiled = compiling
+        .await
+        .map_err(|e| ApiError::internal(format!("job-type script runner failed: {e}")))?;
+    // A store failure stops the compile, so it comes first; otherwise the compile's own error.
+    let stored = stored?;
+    compiled?;
+    let tasks = match stored {
+        Stored::Job { tasks } => tasks,
+        Stored::NoTasks => return Err(no_tasks(&submission.submitted.job_type)),
+        Stored::Nothing => {
+            return Err(ApiError::internal(
+                "the job compiled, yet its tasks did not all arrive to be stored",
+            ));
+        }
+    };
+    let job_id = &submission.job_id;
+    tracing::info!(
+        job = %job_id,
+        name = %submission.submitted.name,
+        job_type = %submission.submitted.job_type,
+        tasks,
+        compiled_and_stored_ms = started.elapsed().as_millis() as u64,
+        "job submitted"
+    );
+    state.events.publish(Event::job(job_id));
     state.dispatcher.kick();
     let stored = state
         .store
-        .get_job(&job.id)
+        .get_job(job_id)
         .await?
         .ok_or_else(|| ApiError::internal("the job vanished right after it was stored"))?;
     Ok(Json(shapes::job(&stored)))
 }
 
-fn to_rows(compiled: &Compiled) -> (NewJob, Vec<NewTask>) {
-    let submitted = &compiled.submitted;
-    let job = NewJob {
-        id: compiled.job_id.clone(),
+/// What the compiling thread sends to the storing task.
+enum Streamed {
+    Job(CompiledJobFields),
+    Dependencies(Vec<(String, Vec<String>)>),
+    Tasks(Vec<AuthoredTask>),
+    /// The whole job compiled and passed its checks: commit.
+    Finished,
+}
+
+/// Hands the compiled job over to the storing task. Unbounded: a slow database must not make the
+/// script run into its time limit, and the tasks are held in memory either way.
+struct ChannelSink(tokio::sync::mpsc::UnboundedSender<Streamed>);
+
+impl ChannelSink {
+    fn send(&self, item: Streamed) -> Result<(), CompileError> {
+        self.0
+            .send(item)
+            .map_err(|_| CompileError::Internal("storing the job stopped".to_owned()))
+    }
+}
+
+impl CompileSink for ChannelSink {
+    fn job(&mut self, job: CompiledJobFields) -> Result<(), CompileError> {
+        self.send(Streamed::Job(job))
+    }
+
+    fn dependencies(
+        &mut self,
+        dependencies: Vec<(String, Vec<String>)>,
+    ) -> Result<(), CompileError> {
+        self.send(Streamed::Dependencies(dependencies))
+    }
+
+    fn tasks(&mut self, tasks: Vec<AuthoredTask>) -> Result<(), CompileError> {
+        self.send(Streamed::Tasks(tasks))
+    }
+}
+
+enum Stored {
+    /// Committed, with this many tasks.
+    Job { tasks: usize },
+    /// The job compiled to no tasks; nothing was stored.
+    NoTasks,
+    /// The compile stopped; whatever was written is rolled back.
+    Nothing,
+}
+
+/// Stores the job as it arrives from the compiling thread, committing on `Finished` only.
+async fn store_while_compiling(
+    state: &AppState,
+    submission: &Submission,
+    mut received: tokio::sync::mpsc::UnboundedReceiver<Streamed>,
+) -> Result<Stored, ApiError> {
+    let Some(Streamed::Job(fields)) = received.recv().await else {
+        return Ok(Stored::Nothing);
+    };
+    if fields.task_count == 0 {
+        return Ok(match received.recv().await {
+            Some(Streamed::Finished) => Stored::NoTasks,
+            _ => Stored::Nothing,
+        });
+    }
+    let mut insert = state
+        .store
+        .begin_job_insert(&new_job(submission, fields))
+        .await?;
+    let mut tasks = 0;
+    while let Some(item) = received.recv().await {
+        match item {
+            Streamed::Dependencies(dependencies) => {
+                insert.add_dependencies(&dependencies).await?;
+            }
+            Streamed::Tasks(batch) => {
+                tasks += batch.len();
+                insert
+                    .add_tasks(batch.into_iter().map(new_task).collect())
+                    .await?;
+            }
+            Streamed::Finished => {
+                insert.commit().await?;
+                return Ok(Stored::Job { tasks });
+            }
+            Streamed::Job(_) => break,
+        }
+    }
+    Ok(Stored::Nothing)
+}
+
+fn new_job(submission: &Submission, fields: CompiledJobFields) -> NewJob {
+    let submitted = &submission.submitted;
+    NewJob {
+        id: submission.job_id.clone(),
         name: submitted.name.clone(),
         job_type: submitted.job_type.clone(),
-        type_etag: compiled.job.etag.clone(),
+        type_etag: fields.etag,
         priority: submitted.priority,
-        status: compiled.initial_status.as_str().to_string(),
-        settings: Value::Object(compiled.job.settings.clone()),
-        metadata: serde_json::to_value(&compiled.job.metadata)
+        status: submission.initial_status.as_str().to_string(),
+        settings: Value::Object(fields.settings),
+        metadata: serde_json::to_value(&fields.metadata)
             .unwrap_or_else(|_| Value::Object(Map::new())),
-        submitter_platform: compiled.submitter_platform.clone(),
-        worker_tag_id: compiled.worker_tag.clone(),
+        submitter_platform: submission.submitter_platform.clone(),
+        worker_tag_id: submission.worker_tag.clone(),
         storage_checkout_id: submitted
             .storage
             .as_ref()
             .and_then(|s| s.shaman_checkout_id.clone())
             .unwrap_or_default(),
-        created_at: format_time(compiled.created),
-    };
-    let tasks = compiled
-        .job
-        .tasks
-        .iter()
-        .map(|task| NewTask {
-            id: task.uuid.clone(),
-            name: task.name.clone(),
-            task_type: task.task_type.clone(),
-            priority: i64::from(task.priority),
-            commands: serde_json::to_value(&task.commands).unwrap_or_else(|_| Value::Array(vec![])),
-            // A command without its own steps counts as one step when it finishes.
-            steps_total: task
-                .commands
-                .iter()
-                .map(|c| i64::from(c.total_step_count.max(1)))
-                .sum(),
-            dependencies: task.dependencies.clone(),
-        })
-        .collect();
-    (job, tasks)
+        created_at: format_time(submission.created),
+    }
+}
+
+/// A task as stored; moves its text (commands of a big job are tens of megabytes).
+fn new_task(task: AuthoredTask) -> NewTask {
+    NewTask {
+        id: task.uuid,
+        name: task.name,
+        task_type: task.task_type,
+        priority: i64::from(task.priority),
+        commands: task.commands_json,
+        // Summed by the job type's export (a command without steps counts as one).
+        steps_total: i64::try_from(task.steps_total).unwrap_or(i64::MAX),
+        dependencies: task.dependencies,
+    }
 }

@@ -2,10 +2,6 @@
 use super::rows::TASK_COLUMNS;
 use super::{JobRow, Store, StoreResult, TaskRow, now};
 
-/// Rows per multi-row INSERT (SQLite allows 32,766 bound parameters per statement).
-const TASK_ROWS_PER_INSERT: usize = 500;
-const DEPENDENCY_ROWS_PER_INSERT: usize = 2_000;
-
 /// A compiled job ready to be stored.
 #[derive(Clone, Debug)]
 pub struct NewJob {
@@ -29,77 +25,20 @@ pub struct NewTask {
     pub name: String,
     pub task_type: String,
     pub priority: i64,
-    /// JSON array of commands.
-    pub commands: serde_json::Value,
+    /// JSON array of commands (`{name, parameters, total_step_count}`), stored as given.
+    pub commands: String,
     pub steps_total: i64,
     /// Ids of tasks of the same job this one waits for.
     pub dependencies: Vec<String>,
 }
 
 impl Store {
-    /// Stores a job with all its tasks and dependencies, atomically.
+    /// Stores a job with all its tasks and dependencies, atomically. Tasks are queued and numbered
+    /// 1, 2, … in the order given; see [`Store::begin_job_insert`] to store them in steps.
     pub async fn insert_job(&self, job: &NewJob, tasks: &[NewTask]) -> StoreResult<()> {
-        let mut tx = self.begin().await?;
-        let steps_total: i64 = tasks.iter().map(|t| t.steps_total).sum();
-        sqlx::query(
-            "INSERT INTO jobs (id, name, job_type, type_etag, priority, status, activity, settings,
-                metadata, submitter_platform, worker_tag_id, storage_checkout_id, steps_total,
-                created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, '', ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&job.id)
-        .bind(&job.name)
-        .bind(&job.job_type)
-        .bind(&job.type_etag)
-        .bind(job.priority)
-        .bind(&job.status)
-        .bind(job.settings.to_string())
-        .bind(job.metadata.to_string())
-        .bind(&job.submitter_platform)
-        .bind(&job.worker_tag_id)
-        .bind(&job.storage_checkout_id)
-        .bind(steps_total)
-        .bind(&job.created_at)
-        .bind(&job.created_at)
-        .execute(&mut *tx)
-        .await?;
-        // Multi-row inserts: one statement per chunk instead of per row keeps a
-        // 100,000-task job to a few hundred round trips.
-        for (chunk_index, chunk) in tasks.chunks(TASK_ROWS_PER_INSERT).enumerate() {
-            let mut insert = sqlx::QueryBuilder::new(
-                "INSERT INTO tasks (id, job_id, index_in_job, name, task_type, priority, status,
-                    commands, steps_total, created_at, updated_at) ",
-            );
-            insert.push_values(chunk.iter().enumerate(), |mut row, (offset, task)| {
-                let index = (chunk_index * TASK_ROWS_PER_INSERT + offset) as i64 + 1;
-                row.push_bind(&task.id)
-                    .push_bind(&job.id)
-                    .push_bind(index)
-                    .push_bind(&task.name)
-                    .push_bind(&task.task_type)
-                    .push_bind(task.priority)
-                    .push_bind("queued")
-                    .push_bind(task.commands.to_string())
-                    .push_bind(task.steps_total)
-                    .push_bind(&job.created_at)
-                    .push_bind(&job.created_at);
-            });
-            insert.build().execute(&mut *tx).await?;
-        }
-        let dependencies: Vec<(&String, &String)> = tasks
-            .iter()
-            .flat_map(|t| t.dependencies.iter().map(move |d| (&t.id, d)))
-            .collect();
-        for chunk in dependencies.chunks(DEPENDENCY_ROWS_PER_INSERT) {
-            let mut insert =
-                sqlx::QueryBuilder::new("INSERT INTO task_dependencies (task_id, dependency_id) ");
-            insert.push_values(chunk, |mut row, (task, dependency)| {
-                row.push_bind(*task).push_bind(*dependency);
-            });
-            insert.build().execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        let mut insert = self.begin_job_insert(job).await?;
+        insert.add_tasks(tasks.to_vec()).await?;
+        insert.commit().await
     }
 
     pub async fn get_job(&self, id: &str) -> StoreResult<Option<JobRow>> {

@@ -152,10 +152,22 @@ function renderOutputPath(job) {
 }
 
 function authorRenderTasks(settings, renderDir, renderOutput) {
-  const sceneArgs = settings.scene ? ["--scene", settings.scene] : [];
+  const scene = settings.scene;
   const outputArg = path.join(renderDir, path.basename(renderOutput));
   return frameChunker(settings.frames, settings.chunk_size).map((chunk) => {
     const task = author.Task(`render-${chunk}`, "blender");
+    const frames = chunk.replaceAll("-", ".."); // Blender's range notation
+    // Written out twice rather than concatenated: this runs once per chunk, up to 100,000 times.
+    const args = scene
+      ? ["--scene", scene,
+         "--python-expr", RENDER_OVERRIDES,
+         "--render-output", outputArg,
+         "--render-format", settings.format,
+         "--render-frame", frames]
+      : ["--python-expr", RENDER_OVERRIDES,
+         "--render-output", outputArg,
+         "--render-format", settings.format,
+         "--render-frame", frames];
     const command = author.Command(
       "blender-render",
       {
@@ -163,12 +175,7 @@ function authorRenderTasks(settings, renderDir, renderOutput) {
         exeArgs: "{blenderArgs}",
         argsBefore: [],
         blendfile: settings.blendfile,
-        args: sceneArgs.concat([
-          "--python-expr", RENDER_OVERRIDES,
-          "--render-output", outputArg,
-          "--render-format", settings.format,
-          "--render-frame", chunk.replaceAll("-", ".."), // Blender's range notation
-        ]),
+        args: args,
       },
       frameCount(chunk),
     );

@@ -2,6 +2,7 @@
 //! errors and limits. Shared helpers live here.
 
 mod built_ins;
+mod export;
 mod job_types;
 mod scripts;
 mod tiled_render;
@@ -60,6 +61,11 @@ fn script_with_body(body: &str) -> String {
     format!(
         "const JOB_TYPE = {{ label: \"Test\", settings: [] }};\nfunction compileJob(job) {{\n{body}\n}}\n"
     )
+}
+
+/// A compiled task's commands, read back from the JSON that gets stored.
+fn commands(task: &AuthoredTask) -> Vec<AuthoredCommand> {
+    task.commands().expect("the stored commands read back")
 }
 
 fn compile_custom(body: &str) -> Result<CompiledJob, CompileError> {

@@ -244,8 +244,10 @@ fn scripts_get_the_flamenco_api() {
         (task.name.as_str(), task.task_type.as_str(), task.priority),
         ("render", "blender", 70)
     );
-    assert_eq!(task.commands[0].parameters, json!({"args": ["-f", 1]}));
-    assert_eq!(task.commands[0].total_step_count, 3);
+    let task_commands = commands(task);
+    assert_eq!(task_commands[0].parameters, json!({"args": ["-f", 1]}));
+    assert_eq!(task_commands[0].total_step_count, 3);
+    assert_eq!(task.steps_total, 3);
     assert!(uuid::Uuid::parse_str(&task.uuid).is_ok());
     // A uuid the script read is the one stored, also in dependencies.
     assert_eq!(

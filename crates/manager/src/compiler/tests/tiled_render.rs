@@ -105,7 +105,7 @@ fn tiles_merge_into_the_untiled_image() {
         .expect("compiles");
     assert_eq!(job.tasks.len(), 5);
     for task in &job.tasks {
-        for command in &task.commands {
+        for command in &commands(task) {
             run(&argv(command));
         }
     }
