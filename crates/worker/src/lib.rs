@@ -22,6 +22,7 @@ mod upstream;
 pub use config::{DEFAULT_TASK_TYPES, WorkerConfig, default_data_dir, normalise_manager_url};
 pub use credentials::{CREDENTIALS_FILE, Credentials, CredentialsError};
 pub use error::WorkerError;
+pub use session::{RESTART_EXIT_CODE, WorkerExit};
 
 /// Runs the worker until `shutdown` is cancelled (or the manager sends it offline): then
 /// it aborts the running tasks without reporting them, signs off (the manager hands the
@@ -31,4 +32,13 @@ pub async fn run(
     shutdown: tokio_util::sync::CancellationToken,
 ) -> Result<(), WorkerError> {
     session::run(config, shutdown).await
+}
+
+/// Like [`run`], and says why the worker stopped: after a `restart` request the process
+/// should exit with [`RESTART_EXIT_CODE`] (see [`WorkerExit::exit_code`]).
+pub async fn run_to_exit(
+    config: WorkerConfig,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> Result<WorkerExit, WorkerError> {
+    session::run_to_exit(config, shutdown).await
 }

@@ -75,7 +75,12 @@ impl Store {
         let mut jobs: HashMap<String, (String, String, i64)> = HashMap::new();
         let mut assigned = Vec::new();
         let now = now();
+        let refusing = super::worker_status::workers_refusing_tasks(&mut tx, workers).await?;
         for (worker_id, task_types) in workers {
+            // A pending status request (lazy or forced) or sleep: no new task (§16.4).
+            if refusing.contains(worker_id) {
+                continue;
+            }
             let types = serde_json::to_string(task_types).unwrap_or_else(|_| "[]".into());
             let mut next: Option<(String, String)> = None;
             for (priority,) in &levels {

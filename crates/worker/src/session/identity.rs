@@ -125,7 +125,8 @@ pub fn sign_on_request(config: &WorkerConfig, capabilities: &Capabilities) -> Si
         slots: config.slots,
         capabilities: Some(capabilities.clone()),
         software_version: env!("CARGO_PKG_VERSION").to_string(),
-        can_restart: false,
+        // A restart request ends the run with RESTART_EXIT_CODE for the supervisor.
+        can_restart: true,
     }
 }
 

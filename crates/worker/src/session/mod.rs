@@ -2,8 +2,11 @@
 //! on it; when the stream breaks, keep the tasks running and reconnect with capped
 //! backoff; on shutdown abort the tasks and sign off.
 
+mod exit;
 mod identity;
 mod tasks;
+
+pub use exit::{RESTART_EXIT_CODE, WorkerExit};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,6 +37,14 @@ const TASK_STOP_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Runs the worker until `shutdown` fires (or the manager sends it offline).
 pub async fn run(config: WorkerConfig, shutdown: CancellationToken) -> Result<(), WorkerError> {
+    run_to_exit(config, shutdown).await.map(|_| ())
+}
+
+/// Like [`run`], and says why the worker stopped (offline and restart requests differ).
+pub async fn run_to_exit(
+    config: WorkerConfig,
+    shutdown: CancellationToken,
+) -> Result<WorkerExit, WorkerError> {
     let config = config.validated()?;
     let client = ManagerClient::new(&config.manager_url)?;
     tracing::info!(manager = %config.manager_url, name = %config.name, slots = config.slots, "worker starting");
@@ -59,10 +70,12 @@ pub async fn run(config: WorkerConfig, shutdown: CancellationToken) -> Result<()
         signed_on: false,
         just_registered: false,
         lazy_offline: None,
+        asleep: false,
+        exit: WorkerExit::Stopped,
     };
     let result = session.run_loop().await;
     session.shut_down().await;
-    result
+    result.map(|()| session.exit)
 }
 
 struct Session {
@@ -80,8 +93,12 @@ struct Session {
     /// Registered but not signed on yet: sequence numbers start over, and being refused
     /// now means the manager rejects the credentials it just issued.
     just_registered: bool,
-    /// Stops the worker once idle (a lazy "offline" request).
+    /// Stops the worker once idle (a lazy "offline" or "restart" request).
     lazy_offline: Option<AbortOnDropHandle<()>>,
+    /// The manager put the worker to sleep: it stays connected and expects no tasks.
+    asleep: bool,
+    /// What the run ends as (set by an offline or restart request).
+    exit: WorkerExit,
 }
 
 /// Why one connection cycle ended.
@@ -198,6 +215,8 @@ impl Session {
         self.just_registered = false;
         let requested =
             WorkerStatus::try_from(signed_on.requested_status).unwrap_or(WorkerStatus::Unspecified);
+        // The manager also sends the request down the stream; until then, expect no work.
+        self.asleep = requested == WorkerStatus::Asleep;
         tracing::info!(name = %self.config.name, requested_status = requested.api_name(), "signed on");
 
         // The stream lives as long as the connection, so no deadline on the call itself;
@@ -260,6 +279,9 @@ impl Session {
                 // The manager frees a slot as soon as it has applied a task's final update,
                 // so the next assignment can arrive before that task's runner has cleaned up
                 // here. The manager's count is the authoritative one.
+                if self.asleep {
+                    tracing::warn!(task_id = %task.task_id, "assigned a task while asleep; running it (the manager decides)");
+                }
                 if self.tasks.len() >= self.config.slots as usize {
                     tracing::debug!(task_id = %task.task_id, slots = self.config.slots, "assignment arrived while a finished task is still cleaning up");
                 }
@@ -277,8 +299,11 @@ impl Session {
         }
     }
 
-    /// Logs the requested status; "offline" stops the worker (lazily: once idle).
-    /// Sleeping, waking and restarting are handled in a later issue.
+    /// Acts on a status the manager requests. `awake`/`asleep` only change what the worker
+    /// expects (the manager decides what to send it); a forced `asleep` stops the running
+    /// tasks at once (the manager already handed them back). `offline` and `restart` stop
+    /// the worker — lazily once idle, or now — and sign off; `restart` ends the process
+    /// with [`RESTART_EXIT_CODE`]. Other statuses mean asleep, as upstream.
     fn change_status(&mut self, change: ChangeStatus) {
         let status = WorkerStatus::try_from(change.status).unwrap_or(WorkerStatus::Unspecified);
         tracing::info!(
@@ -286,12 +311,38 @@ impl Session {
             lazy = change.lazy,
             "the manager requests a status change"
         );
+        // A new request replaces one still waiting for the tasks to end.
         self.lazy_offline = None;
-        if status != WorkerStatus::Offline {
-            return;
-        }
+        self.exit = WorkerExit::Stopped;
+        let exit = match status {
+            WorkerStatus::Awake => {
+                self.asleep = false;
+                tracing::info!("awake: taking tasks");
+                return;
+            }
+            WorkerStatus::Offline => WorkerExit::Offline,
+            WorkerStatus::Restart => WorkerExit::Restart,
+            _ => {
+                self.asleep = true;
+                if !change.lazy && self.tasks.len() > 0 {
+                    tracing::info!(
+                        running = self.tasks.len(),
+                        "going to sleep now: stopping the running tasks"
+                    );
+                    self.tasks.abort_all();
+                }
+                tracing::info!("asleep: staying connected, taking no tasks");
+                return;
+            }
+        };
+        self.exit = exit;
+        let what = if exit == WorkerExit::Restart {
+            "restarting"
+        } else {
+            "going offline"
+        };
         if !change.lazy {
-            tracing::info!("going offline as the manager requested");
+            tracing::info!("{what} as the manager requested");
             self.stop.cancel();
             return;
         }
@@ -299,7 +350,7 @@ impl Session {
         let stop = self.stop.clone();
         self.lazy_offline = Some(AbortOnDropHandle::new(tokio::spawn(async move {
             if count.wait_for(|running| *running == 0).await.is_ok() {
-                tracing::info!("tasks finished; going offline as the manager requested");
+                tracing::info!("tasks finished; {what} as the manager requested");
                 stop.cancel();
             }
         })));

@@ -1,0 +1,145 @@
+//! Applies sleep schedules: when a worker's schedule says `asleep` or `awake` (in the
+//! manager's local time) and the worker is not in that state, a LAZY status request is
+//! issued, so a running render finishes first.
+//!
+//! Not fighting manual requests: the monitor remembers what it last requested per schedule
+//! and only acts when the schedule's answer CHANGES (or the schedule was just saved). An
+//! operator who wakes a sleeping worker at night keeps it awake until the schedule's next
+//! boundary (the morning's "awake", then the evening's "asleep" again). Workers in `error`
+//! are skipped until they recover. The same pass settles lazy requests whose tasks ended
+//! without a report (job cancelled, task timed out).
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveTime, Utc};
+use tokio_util::sync::CancellationToken;
+
+use super::Clock;
+use crate::AppState;
+use crate::events::Event;
+use crate::state::{SleepSchedule, WorkerStatus, parse_days};
+use crate::store::{SleepScheduleRow, StoreError};
+
+/// What one pass requested: (worker id, status).
+#[derive(Clone, Debug, Default)]
+pub struct SleepReport {
+    pub requested: Vec<(String, WorkerStatus)>,
+}
+
+pub struct SleepScheduleMonitor {
+    state: AppState,
+    clock: Arc<dyn Clock>,
+}
+
+impl SleepScheduleMonitor {
+    pub fn new(state: AppState, clock: Arc<dyn Clock>) -> Self {
+        Self { state, clock }
+    }
+
+    /// One pass over every active schedule, at the clock's time.
+    pub async fn check_once(&self) -> SleepReport {
+        let mut report = SleepReport::default();
+        let now = self.clock.now();
+        match self.state.store.active_sleep_schedules().await {
+            Ok(rows) => {
+                for row in rows {
+                    match apply(&self.state, &row, now).await {
+                        Ok(Some(status)) => report.requested.push((row.worker_id, status)),
+                        Ok(None) => {}
+                        Err(e) => {
+                            tracing::warn!(worker_id = %row.worker_id, "cannot apply the sleep schedule: {e}")
+                        }
+                    }
+                }
+            }
+            Err(e) => tracing::error!("cannot read the sleep schedules: {e}"),
+        }
+        if let Err(e) = crate::worker_status::settle_waiting(&self.state).await {
+            tracing::warn!("cannot settle waiting status requests: {e}");
+        }
+        report
+    }
+
+    /// Checks every `interval` (zero: never) until `shutdown`.
+    pub async fn run(self, interval: Duration, shutdown: CancellationToken) {
+        if interval.is_zero() {
+            tracing::info!("sleep_schedule_check_seconds is 0: sleep schedules are not applied");
+            return;
+        }
+        let mut ticks = tokio::time::interval(interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = ticks.tick() => {}
+            }
+            self.check_once().await;
+        }
+    }
+}
+
+/// Applies one worker's stored schedule at the system time (right after it is saved).
+pub async fn apply_now(state: &AppState, worker_id: &str) -> Result<(), StoreError> {
+    if let Some(row) = state.store.sleep_schedule(worker_id).await?
+        && row.is_active
+    {
+        apply(state, &row, Utc::now()).await?;
+    }
+    Ok(())
+}
+
+/// The schedule as the evaluator wants it; stored rows were validated on save.
+fn schedule_of(row: &SleepScheduleRow) -> Result<SleepSchedule, StoreError> {
+    let time = |text: &str| -> Result<Option<NaiveTime>, StoreError> {
+        if text.is_empty() {
+            return Ok(None);
+        }
+        NaiveTime::parse_from_str(text, "%H:%M")
+            .map(Some)
+            .map_err(|e| StoreError::Corrupt(format!("sleep schedule time \"{text}\": {e}")))
+    };
+    Ok(SleepSchedule {
+        is_active: row.is_active,
+        days: parse_days(&row.days_of_week).map_err(StoreError::Corrupt)?,
+        start: time(&row.start_time)?,
+        end: time(&row.end_time)?,
+    })
+}
+
+/// Requests the scheduled status when the schedule's answer changed since the last
+/// request; returns the status requested, if any.
+async fn apply(
+    state: &AppState,
+    row: &SleepScheduleRow,
+    now: DateTime<Utc>,
+) -> Result<Option<WorkerStatus>, StoreError> {
+    let local = now.with_timezone(&chrono::Local).naive_local();
+    let wanted = schedule_of(row)?.status_at(local);
+    if row.last_applied == wanted.as_str() {
+        return Ok(None);
+    }
+    let Some(worker) = state.store.get_worker(&row.worker_id).await? else {
+        return Ok(None);
+    };
+    if worker.deleted_at.is_some() || worker.status == WorkerStatus::Error.as_str() {
+        return Ok(None);
+    }
+    let pending = state.store.worker_status_request(&worker.id).await?;
+    let already = match &pending {
+        Some(request) => request.status == wanted.as_str(),
+        None => worker.status == wanted.as_str(),
+    };
+    let store = &state.store;
+    if !already {
+        store
+            .request_worker_status(&worker.id, wanted.as_str(), true)
+            .await?;
+        tracing::info!(worker = %worker.name, status = %wanted, "sleep schedule requests a status change");
+        state.events.publish(Event::worker(&worker.id));
+        crate::worker_status::settle(state, &worker.id).await?;
+    }
+    store
+        .mark_sleep_schedule_applied(&worker.id, wanted.as_str())
+        .await?;
+    Ok((!already).then_some(wanted))
+}
