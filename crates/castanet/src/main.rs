@@ -6,7 +6,9 @@ mod find_manager;
 mod job_actions_cmd;
 mod jobs_cmd;
 mod manager_cmd;
+mod secret_cmd;
 mod signals;
+mod token_cmd;
 mod worker_cmd;
 
 use std::path::PathBuf;

@@ -26,12 +26,29 @@ enum ManagerAction {
         /// The new file to write (must not exist).
         file: PathBuf,
     },
+    /// Create, list or revoke REST API tokens.
+    Token {
+        #[command(subcommand)]
+        action: super::token_cmd::TokenAction,
+    },
+    /// Show or rotate the registration secret new workers need.
+    Secret {
+        #[command(subcommand)]
+        action: super::secret_cmd::SecretAction,
+    },
 }
 
 pub async fn run(args: ManagerArgs) -> anyhow::Result<ExitCode> {
-    if let Some(ManagerAction::Backup { file }) = &args.action {
-        return backup(&args.config, file).await;
-    }
+    let args = match args.action {
+        Some(ManagerAction::Backup { file }) => return backup(&args.config, &file).await,
+        Some(ManagerAction::Token { action }) => {
+            return super::token_cmd::run(&args.config, action).await;
+        }
+        Some(ManagerAction::Secret { action }) => {
+            return super::secret_cmd::run(&args.config, action).await;
+        }
+        None => args,
+    };
     let (mut config, created) = ManagerConfig::load_or_create(&args.config)?;
     if created {
         tracing::info!(

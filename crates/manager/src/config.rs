@@ -59,6 +59,9 @@ pub struct ManagerConfig {
     pub worker_timeout_seconds: u64,
     #[serde(default = "default_startup_grace_seconds")]
     pub startup_grace_seconds: u64,
+    /// How often sleep schedules are checked; 0 turns the schedule monitor off.
+    #[serde(default = "default_sleep_schedule_check_seconds")]
+    pub sleep_schedule_check_seconds: u64,
     #[serde(default = "default_failure_count")]
     pub task_fail_after_softfail_count: u64,
     #[serde(default = "default_failure_count")]
@@ -69,6 +72,14 @@ pub struct ManagerConfig {
     /// Shared storage and the Shaman upload store (`[shaman]` table).
     #[serde(default)]
     pub shaman: crate::shaman::ShamanConfig,
+
+    /// Who may use the REST API (`[access]` table; see docs/operations.md).
+    #[serde(default)]
+    pub access: crate::http::AccessConfig,
+
+    /// Task-log retention and removal of long-offline workers (`[retention]` table).
+    #[serde(default)]
+    pub retention: crate::monitor::RetentionConfig,
 
     /// Path and program variables (`[variables.NAME]` tables); built-in defaults for
     /// `blender`, `blenderArgs` and `ffmpeg` apply to names not listed (see docs/job-types.md).
@@ -115,6 +126,9 @@ fn default_worker_timeout_seconds() -> u64 {
 fn default_startup_grace_seconds() -> u64 {
     300
 }
+fn default_sleep_schedule_check_seconds() -> u64 {
+    10
+}
 fn default_failure_count() -> u64 {
     3
 }
@@ -145,10 +159,13 @@ impl ManagerConfig {
             task_timeout_seconds: default_task_timeout_seconds(),
             worker_timeout_seconds: default_worker_timeout_seconds(),
             startup_grace_seconds: default_startup_grace_seconds(),
+            sleep_schedule_check_seconds: default_sleep_schedule_check_seconds(),
             task_fail_after_softfail_count: default_failure_count(),
             blocklist_threshold: default_failure_count(),
             job_fail_percent: default_job_fail_percent(),
             shaman: crate::shaman::ShamanConfig::default(),
+            access: crate::http::AccessConfig::default(),
+            retention: crate::monitor::RetentionConfig::default(),
             variables: std::collections::BTreeMap::new(),
             base_dir: base_dir.to_path_buf(),
         }
@@ -242,6 +259,8 @@ impl ManagerConfig {
         );
         // Tables come after every top-level key.
         let text = text + &self.shaman.commented_toml();
+        let text = text + &self.access.commented_toml();
+        let text = text + &self.retention.commented_toml();
         let text = text + &crate::variables::commented_toml(&self.variables);
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|source| ConfigError::Write {

@@ -7,6 +7,7 @@ pub mod events;
 pub mod grpc;
 pub mod http;
 pub mod logs;
+pub mod metrics;
 pub mod monitor;
 pub mod scheduler;
 pub mod server;
@@ -14,6 +15,7 @@ pub mod shaman;
 pub mod state;
 pub mod store;
 pub mod variables;
+pub mod worker_status;
 
 use std::sync::Arc;
 

@@ -48,9 +48,78 @@ fn parse_prometheus(text: &str) -> HashMap<String, f64> {
                 );
             }
         }
-        samples.insert(series.to_string(), value);
+        assert!(
+            samples.insert(series.to_string(), value).is_none(),
+            "series {series} appears twice"
+        );
     }
+    check_histograms(text, &samples);
     samples
+}
+
+/// Every `# TYPE … histogram` has, per label set, `le` buckets that never decrease, a
+/// `+Inf` bucket equal to `_count`, and a `_sum`.
+fn check_histograms(text: &str, samples: &HashMap<String, f64>) {
+    let histograms: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.strip_suffix(" histogram"))
+        .collect();
+    for name in histograms {
+        let bucket_prefix = format!("{name}_bucket{{");
+        // Label set (without `le`) → bucket values in the order they appear.
+        let mut buckets: Vec<(String, Vec<(String, f64)>)> = Vec::new();
+        for line in text.lines().filter(|l| l.starts_with(&bucket_prefix)) {
+            let (series, value) = line.rsplit_once(' ').unwrap();
+            let labels = &series[bucket_prefix.len()..series.len() - 1];
+            let (rest, le) = match labels.rsplit_once(',') {
+                Some((rest, le)) => (rest.to_string(), le),
+                None => (String::new(), labels),
+            };
+            let le = le
+                .strip_prefix("le=\"")
+                .and_then(|l| l.strip_suffix('"'))
+                .unwrap_or_else(|| panic!("bucket without le last: {line:?}"));
+            let value: f64 = value.parse().unwrap();
+            match buckets.iter_mut().find(|(l, _)| *l == rest) {
+                Some((_, values)) => values.push((le.to_string(), value)),
+                None => buckets.push((rest, vec![(le.to_string(), value)])),
+            }
+        }
+        for (labels, values) in buckets {
+            let bounds: Vec<f64> = values
+                .iter()
+                .map(|(le, _)| {
+                    if le == "+Inf" {
+                        f64::INFINITY
+                    } else {
+                        le.parse().unwrap()
+                    }
+                })
+                .collect();
+            assert!(
+                bounds.windows(2).all(|w| w[0] < w[1]),
+                "{name}{{{labels}}} bounds"
+            );
+            assert!(
+                values.windows(2).all(|w| w[0].1 <= w[1].1),
+                "{name}{{{labels}}} buckets decrease: {values:?}"
+            );
+            let (last_le, last) = values.last().unwrap();
+            assert_eq!(last_le, "+Inf", "{name}{{{labels}}} has no +Inf bucket");
+            let suffix = if labels.is_empty() {
+                String::new()
+            } else {
+                format!("{{{labels}}}")
+            };
+            assert_eq!(
+                samples[&format!("{name}_count{suffix}")],
+                *last,
+                "{name}{{{labels}}}"
+            );
+            assert!(samples.contains_key(&format!("{name}_sum{suffix}")));
+        }
+    }
 }
 
 #[tokio::test]
@@ -84,6 +153,92 @@ async fn health_readiness_and_metrics_report_the_farm() {
     assert_eq!(samples["castanet_workers{status=\"registered\"}"], 1.0);
     assert!(samples["castanet_database_bytes"] > 0.0);
     assert!(samples.contains_key("castanet_sse_clients"));
+    m.manager.shutdown().await.unwrap();
+}
+
+async fn metrics_text(m: &common::TestManager) -> String {
+    m.http
+        .get(format!("{}/metrics", m.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// Takes the worker's next assignment and reports it finished with `status`.
+async fn finish_next_task(worker: &mut common::TestWorker, sequence: u64, status: v1::TaskStatus) {
+    let task = loop {
+        let instruction =
+            tokio::time::timeout(std::time::Duration::from_secs(10), worker.stream.message())
+                .await
+                .expect("an assignment arrives")
+                .unwrap()
+                .unwrap();
+        if let Some(v1::instruction::Kind::AssignTask(task)) = instruction.kind {
+            break task;
+        }
+    };
+    let update = v1::TaskUpdate {
+        task_id: task.task_id.clone(),
+        lease_epoch: task.lease_epoch,
+        sequence,
+        status: status as i32,
+        ..Default::default()
+    };
+    worker
+        .client
+        .update_task(common::authed(update, &worker.id, &worker.token))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn metrics_time_dispatching_and_finished_tasks_per_type() {
+    // One failure fails a task for good, so a lone worker sees every outcome.
+    let m = common::start_configured(tempfile::tempdir().unwrap(), |config| {
+        config.task_fail_after_softfail_count = 1;
+    })
+    .await;
+    let text = metrics_text(&m).await;
+    let samples = parse_prometheus(&text);
+    assert_eq!(
+        samples["castanet_dispatch_latency_seconds_count"], 0.0,
+        "{text}"
+    );
+    assert!(text.contains("# TYPE castanet_task_duration_seconds histogram"));
+
+    let mut worker = m.connect(common::misc_sign_on("timed", 1)).await;
+    let (_, job) = m.post("/api/v3/jobs", &echo_sleep_job(2, 0)).await;
+    let job_id = job["id"].as_str().unwrap().to_string();
+    for sequence in 1..=3 {
+        finish_next_task(&mut worker, sequence, v1::TaskStatus::Completed).await;
+    }
+    m.wait_for_job(&job_id, std::time::Duration::from_secs(10), |j| {
+        j["status"] == "completed"
+    })
+    .await;
+    let (_, job) = m.post("/api/v3/jobs", &echo_sleep_job(0, 0)).await;
+    let job_id = job["id"].as_str().unwrap().to_string();
+    finish_next_task(&mut worker, 4, v1::TaskStatus::Failed).await;
+    m.wait_for_job(&job_id, std::time::Duration::from_secs(10), |j| {
+        j["status"] == "failed"
+    })
+    .await;
+
+    let text = metrics_text(&m).await;
+    let samples = parse_prometheus(&text);
+    assert_eq!(
+        samples["castanet_dispatch_latency_seconds_count"], 4.0,
+        "{text}"
+    );
+    assert!(samples["castanet_dispatch_latency_seconds_sum"] >= 0.0);
+    let completed =
+        "castanet_task_duration_seconds_count{task_type=\"misc\",outcome=\"completed\"}";
+    let failed = "castanet_task_duration_seconds_count{task_type=\"misc\",outcome=\"failed\"}";
+    assert_eq!(samples[completed], 3.0, "{text}");
+    assert_eq!(samples[failed], 1.0, "{text}");
     m.manager.shutdown().await.unwrap();
 }
 

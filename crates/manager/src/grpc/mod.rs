@@ -57,13 +57,17 @@ impl WorkerService for WorkerApi {
     ) -> Result<Response<v1::RegisterResponse>, Status> {
         let address = peer_address(&request);
         let body = request.into_inner();
-        if !auth::secrets_match(
-            &body.registration_secret,
-            &self.state.config.registration_secret,
-        ) {
+        // The config's secret, or its rotated replacement (store/registration_secret.rs).
+        let secret = self
+            .state
+            .store
+            .registration_secret(&self.state.config.registration_secret)
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?;
+        if !auth::secrets_match(&body.registration_secret, &secret.secret) {
             tracing::warn!(%address, name = %body.name, "registration refused: wrong registration secret");
             return Err(Status::permission_denied(
-                "wrong registration secret; use the registration_secret from the manager's config",
+                "wrong registration secret; use the manager's current one (`castanet manager secret show`)",
             ));
         }
         let name = body.name.trim();
@@ -205,6 +209,10 @@ impl WorkerService for WorkerApi {
             ),
         };
         let connection = self.state.dispatcher.connect(session, sender);
+        // A request made while the worker was away (or remembered at sign-off) reaches it now.
+        if let Err(e) = crate::worker_status::on_connect(&self.state, &worker_id).await {
+            tracing::warn!(%worker_id, "cannot deliver the requested status: {e}");
+        }
         let (stream, stream_dropped) = instruction_stream::new(receiver);
         // When the worker goes away its stream is dropped; forget the connection then.
         let dispatcher = self.state.dispatcher.clone();
@@ -289,6 +297,7 @@ impl WorkerService for WorkerApi {
                 self.state
                     .dispatcher
                     .task_finished(&worker_id, &body.task_id);
+                crate::worker_status::after_task_finished(&self.state, &worker_id);
             }
             if !outcome.to_abort.is_empty() {
                 let reason = format!(

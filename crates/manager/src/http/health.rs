@@ -90,5 +90,6 @@ pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError
         "Size of the SQLite database and its WAL.",
         bytes,
     );
+    state.store.metrics().render(&mut out);
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response())
 }

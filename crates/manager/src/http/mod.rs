@@ -1,7 +1,10 @@
 //! The REST API under `/api/v3` (Flamenco's paths and shapes), the event stream, and
 //! the job files. Handlers validate input, call the store/compiler, and shape JSON.
+mod access;
 mod actions;
+mod audit;
 mod configuration;
+mod enrolment;
 mod error;
 mod events;
 mod files;
@@ -15,8 +18,10 @@ mod submit;
 mod tags;
 mod tasks;
 mod why;
+mod worker_status;
 mod workers;
 
+pub use access::{AccessConfig, AccessMode};
 pub use error::ApiError;
 
 use axum::Router;
@@ -73,6 +78,14 @@ pub fn router(state: AppState) -> Router {
             "/api/v3/worker-mgt/workers/{id}/settags",
             post(workers::set_worker_tags),
         )
+        .route(
+            "/api/v3/worker-mgt/workers/{id}/setstatus",
+            post(worker_status::set_worker_status).delete(worker_status::clear_worker_status),
+        )
+        .route(
+            "/api/v3/worker-mgt/workers/{id}/sleep-schedule",
+            get(worker_status::get_sleep_schedule).post(worker_status::set_sleep_schedule),
+        )
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
@@ -108,6 +121,20 @@ pub fn router(state: AppState) -> Router {
             get(shaman::file_status).post(shaman::upload_file),
         )
         .route("/job-files/{*path}", get(files::job_file))
+        .route("/api/v3/audit", get(audit::audit_log))
+        .route(
+            "/api/v3/registration-secret",
+            get(enrolment::show_secret),
+        )
+        .route(
+            "/api/v3/registration-secret/rotate",
+            post(enrolment::rotate_secret),
+        )
+        // Keep this layer last: it guards (and audits) only the routes added above it.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            access::guard,
+        ))
         .with_state(state)
 }
 

@@ -1,11 +1,19 @@
 //! Background checks that need time to pass: task and worker timeouts (with a grace
 //! period after start so reconnecting workers keep their tasks). Time comes from a
 //! `Clock`, so tests move it forward instead of sleeping.
+//! `run` also starts the sleep-schedule monitor and the settler of lazy status requests.
 mod clock;
+mod offline_workers;
+pub mod retention;
+mod sleep_schedules;
 mod timeouts;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use sleep_schedules::{
+    SleepReport, SleepScheduleMonitor, apply_now as apply_sleep_schedule_now,
+};
 pub use timeouts::TimeoutReport;
+pub use retention::{RetentionConfig, RetentionReport, RetentionSettings};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -97,6 +105,20 @@ impl Monitor {
 
     /// Checks every `interval` until `shutdown`.
     pub async fn run(self, shutdown: CancellationToken) {
+        let sleep_check = Duration::from_secs(self.state.config.sleep_schedule_check_seconds);
+        let sleep_monitor = SleepScheduleMonitor::new(self.state.clone(), self.clock.clone());
+        tokio::spawn(sleep_monitor.run(sleep_check, shutdown.clone()));
+        let retention = RetentionSettings::from_config(&self.state.config.retention);
+        tokio::spawn(retention::run(
+            self.state.clone(),
+            self.clock.clone(),
+            retention,
+            shutdown.clone(),
+        ));
+        tokio::spawn(crate::worker_status::run_settler(
+            self.state.clone(),
+            shutdown.clone(),
+        ));
         if !self.settings.enabled() {
             tracing::info!("task_timeout_seconds is 0: task and worker timeouts are off");
             return;

@@ -33,6 +33,10 @@ struct Inner {
     workers: Mutex<HashMap<String, ConnectedWorker>>,
     wake: Notify,
     next_connection: std::sync::atomic::AtomicU64,
+    /// Workers with a lazy status request waiting for their tasks to end.
+    lazy_status_pending: Mutex<std::collections::HashSet<String>>,
+    /// Wakes the status settler when such a worker lost a task without a report.
+    lazy_status_check: Notify,
 }
 
 /// What the dispatcher needs to know about a worker that opens its stream.
@@ -57,6 +61,8 @@ impl Dispatcher {
                 workers: Mutex::new(HashMap::new()),
                 wake: Notify::new(),
                 next_connection: std::sync::atomic::AtomicU64::new(1),
+                lazy_status_pending: Mutex::new(std::collections::HashSet::new()),
+                lazy_status_check: Notify::new(),
             }),
         }
     }
@@ -132,6 +138,42 @@ impl Dispatcher {
         self.workers().contains_key(worker_id)
     }
 
+    /// Marks (or unmarks) a worker as waiting for its tasks to end before a lazy status
+    /// change; a cheap in-memory check on every finished task.
+    pub fn set_lazy_status_pending(&self, worker_id: &str, pending: bool) {
+        let mut set = self
+            .inner
+            .lazy_status_pending
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if pending {
+            set.insert(worker_id.to_string());
+        } else {
+            set.remove(worker_id);
+        }
+    }
+
+    /// Waits until an abort freed a worker that waits for a lazy status change.
+    pub async fn lazy_status_check_requested(&self) {
+        self.inner.lazy_status_check.notified().await;
+    }
+
+    pub fn is_lazy_status_pending(&self, worker_id: &str) -> bool {
+        self.inner
+            .lazy_status_pending
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .contains(worker_id)
+    }
+
+    /// Sends a non-assignment instruction (a status change) down a worker's stream;
+    /// false when the worker is not connected.
+    pub fn send_to_worker(&self, worker_id: &str, kind: Kind) -> bool {
+        self.workers()
+            .get(worker_id)
+            .is_some_and(|w| w.send(kind).is_ok())
+    }
+
     /// A worker's task ended (completed, failed, handed back): its slot is free.
     pub fn task_finished(&self, worker_id: &str, task_id: &str) {
         if let Some(worker) = self.workers().get_mut(worker_id) {
@@ -157,6 +199,12 @@ impl Dispatcher {
             let _ = worker.send(abort);
         }
         drop(workers);
+        if tasks
+            .iter()
+            .any(|t| self.is_lazy_status_pending(&t.worker_id))
+        {
+            self.inner.lazy_status_check.notify_one();
+        }
         self.kick();
     }
 
@@ -187,6 +235,7 @@ impl Dispatcher {
     /// Fills free slots until a whole pass over the workers assigns nothing.
     async fn dispatch_all(&self) -> Result<(), crate::store::StoreError> {
         loop {
+            let round_started = std::time::Instant::now();
             if !self.inner.store.has_runnable_tasks().await? {
                 return Ok(());
             }
@@ -203,6 +252,8 @@ impl Dispatcher {
             let assignments = self.inner.store.assign_tasks(&candidates).await?;
             let assigned_any = !assignments.is_empty();
             for (worker_id, assignment) in assignments {
+                let latency = round_started.elapsed();
+                self.inner.store.metrics().task_dispatched(&assignment.task_id, latency);
                 self.deliver(&worker_id, assignment).await?;
             }
             if !assigned_any {

@@ -2,26 +2,40 @@
 //! (writes are serialised by the pool, so no transaction ever fails on a busy upgrade)
 //! and a few reader connections. Each state change commits in one transaction.
 mod actions;
+mod api_tokens;
+mod audit;
+mod cleanup;
 mod failures;
+mod job_insert;
 mod job_query;
 mod job_status;
 mod jobs;
 mod operations;
 mod previews;
+mod registration_secret;
 mod rows;
 mod scheduling;
 mod tags;
 mod task_updates;
 mod timeouts;
 mod why;
+mod sleep_schedules;
 mod worker_mgt;
+mod worker_status;
 mod workers;
+pub use sleep_schedules::SleepScheduleRow;
+pub use worker_status::StatusRequest;
 pub use workers::SignOn;
 
 pub use actions::TaskChange;
+pub use api_tokens::{ApiRole, ApiTokenRow, TokenHolder, hash_api_token, new_api_token};
+pub use audit::{AuditEntry, NewAuditEntry};
+pub use cleanup::JobAge;
+pub use registration_secret::RegistrationSecret;
 pub use failures::FailureReport;
 pub use job_status::{JobChange, TaskToAbort};
 
+pub use job_insert::JobInsert;
 pub use job_query::{JobOrder, JobQuery};
 pub use jobs::{NewJob, NewTask};
 pub use operations::{StatusCounts, backup};
@@ -71,6 +85,8 @@ pub struct Store {
     read: SqlitePool,
     write: SqlitePool,
     policy: FailurePolicy,
+    /// Dispatch and task-duration histograms, recorded where those things happen.
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
 }
 
 /// The current time as stored: RFC 3339 UTC with milliseconds, sortable as text.
@@ -111,6 +127,7 @@ impl Store {
             read,
             write,
             policy: FailurePolicy::default(),
+            metrics: Default::default(),
         })
     }
 
@@ -122,6 +139,11 @@ impl Store {
 
     pub fn failure_policy(&self) -> FailurePolicy {
         self.policy
+    }
+
+    /// This manager's in-memory histograms (see `crate::metrics`).
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.metrics
     }
 
     /// Closes every connection (checkpointing the WAL).

@@ -149,6 +149,9 @@ impl Store {
             }
         }
         tx.commit().await?;
+        if outcome.task_finished {
+            self.metrics.task_finished(&update.task_id, &task_type, completed);
+        }
         Ok(outcome)
     }
 

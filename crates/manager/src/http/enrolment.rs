@@ -1,0 +1,34 @@
+//! The registration secret for the dashboard's admin panel (extensions, admin only):
+//! `GET /api/v3/registration-secret` shows it, `POST /api/v3/registration-secret/rotate`
+//! replaces it. Registered workers keep their tokens; new ones need the new secret.
+use axum::Json;
+use axum::extract::State;
+use serde_json::{Value, json};
+
+use super::error::ApiError;
+use crate::AppState;
+use crate::store::RegistrationSecret;
+
+fn shape(secret: &RegistrationSecret) -> Value {
+    json!({ "secret": secret.secret, "rotated_at": secret.rotated_at })
+}
+
+pub async fn show_secret(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let secret = state
+        .store
+        .registration_secret(&state.config.registration_secret)
+        .await?;
+    Ok(Json(shape(&secret)))
+}
+
+pub async fn rotate_secret(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let secret = state
+        .store
+        .rotate_registration_secret(
+            &crate::config::generate_secret(),
+            &state.config.registration_secret,
+        )
+        .await?;
+    tracing::info!("the registration secret was rotated through the API");
+    Ok(Json(shape(&secret)))
+}
