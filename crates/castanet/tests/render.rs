@@ -426,6 +426,77 @@ async fn a_worker_without_blender_gets_no_render_tasks() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_render_outlives_a_manager_outage_and_reports_once_afterwards() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let blend = dir.path().join("outage.blend");
+    make_scene(&blend, 200, (320, 240));
+    let manager = ManagerProcess::start(dir.path(), "127.0.0.1:0");
+    let address = manager.listen_address();
+    let secret = manager.secret.clone();
+    let api = Api::new(&manager.url);
+    let worker = WorkerProcess::start(&manager, &dir.path().join("w1"), "survivor", 1);
+    let out_root = dir.path().join("renders");
+    let job = submit(&api, render_job(&blend, &out_root, "1")).await;
+    let needle = blend.display().to_string();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while processes_mentioning(&needle).is_empty() {
+        assert!(Instant::now() < deadline, "Blender never started");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    // The manager dies while Blender renders; the render goes on and finishes.
+    let mut manager = manager;
+    let _ = manager.child.kill();
+    let _ = manager.child.wait();
+    let killed_at = Instant::now();
+    drop(manager);
+    let frame = out_root.join("tiny").join("000001.png");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !processes_mentioning(&needle).is_empty() {
+        assert!(Instant::now() < deadline, "Blender did not finish");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        std::fs::metadata(&frame).map(|m| m.len()).unwrap_or(0) > 0,
+        "frame rendered during the outage"
+    );
+
+    // The outage lasts 20 s in all: the worker's retries run into their backoff cap.
+    let outage = Duration::from_secs(20);
+    if let Some(left) = outage.checked_sub(killed_at.elapsed()) {
+        tokio::time::sleep(left).await;
+    }
+    let manager = ManagerProcess::start(dir.path(), &address);
+    assert_eq!(manager.secret, secret);
+    let render_task = |tasks: &[Value]| {
+        tasks
+            .iter()
+            .find(|t| t["name"] == "render-1")
+            .cloned()
+            .unwrap_or_default()
+    };
+    let tasks = api
+        .wait_for_tasks(&job, Duration::from_secs(60), |tasks| {
+            render_task(tasks)["status"] == "completed"
+        })
+        .await;
+    let task = render_task(&tasks);
+    assert_eq!(task["worker"]["name"], "survivor", "{task}");
+    let log = api.task_log(task["id"].as_str().expect("id")).await;
+    let count = |needle: &str| log.lines().filter(|l| l.contains(needle)).count();
+    assert_eq!(count("going to run:"), 1, "{log}");
+    assert_eq!(count("Saved: '"), 1, "the whole log, once:\n{log}");
+    assert_eq!(count("verified: 1 frame(s) written"), 1, "{log}");
+    // The frame's preview was retried until the manager was back.
+    let info = api.get(&format!("/api/v3/jobs/{job}/last-rendered")).await;
+    assert_eq!(info["suffixes"], json!(["last-rendered.jpg"]));
+    api.wait_for_job(&job, Duration::from_secs(60), completed)
+        .await;
+    worker.stop();
+    manager.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_hands_the_running_task_back_and_another_worker_completes_it() {
     let dir = tempfile::tempdir().expect("temp dir");
     let manager = ManagerProcess::start(dir.path(), "127.0.0.1:0");

@@ -58,6 +58,7 @@ impl v1::FaultClass {
             Self::Canceled => "canceled",
             Self::NonzeroExit => "nonzero-exit",
             Self::InvalidCommand => "invalid-command",
+            Self::MissingOutput => "missing-output",
         }
     }
 }

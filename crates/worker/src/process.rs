@@ -39,10 +39,21 @@ pub struct ChildProcess {
 
 impl ChildProcess {
     /// Starts `program` with `args` directly (no shell), in a new process group.
+    #[cfg(test)]
     pub fn spawn(program: &str, args: &[String]) -> io::Result<Self> {
+        Self::spawn_with_env(program, args, &[])
+    }
+
+    /// Like [`spawn`](Self::spawn), with `env` added to the inherited environment.
+    pub fn spawn_with_env(
+        program: &str,
+        args: &[String],
+        env: &[(String, String)],
+    ) -> io::Result<Self> {
         let mut command = tokio::process::Command::new(program);
         command
             .args(args)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

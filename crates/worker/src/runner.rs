@@ -12,9 +12,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::client::ManagerClient;
 use crate::commands::{self, CommandContext, CommandError};
-use crate::logs::{LogSink, spawn_uploader};
+use crate::logs::{LogSink, LogSpool, spawn_uploader};
 use crate::preview::{PreviewSink, spawn_preview_uploader};
 use crate::progress::{Progress, ProgressSink};
+use crate::slot_gpus::SlotPin;
 use crate::upstream::{UpdateError, Upstream};
 
 /// Lines a task may have queued for the uploader before commands wait for it.
@@ -29,6 +30,8 @@ pub struct RunnerDeps {
     pub client: ManagerClient,
     pub upstream: Arc<Upstream>,
     pub settings: Arc<CommandSettings>,
+    /// Where log lines wait on disk while the manager is unreachable.
+    pub log_spool: LogSpool,
 }
 
 /// The worker configuration commands need.
@@ -38,6 +41,11 @@ pub struct CommandSettings {
     pub hung_after: Duration,
     /// Deletes only happen inside these directories.
     pub storage_roots: Arc<Vec<PathBuf>>,
+    /// How long a command may run unless it sets `timeout_seconds` (None: no limit).
+    pub command_time_limit: Option<Duration>,
+    /// Per slot: the GPUs its processes use (None: unpinned). A task runs in slot
+    /// `AssignTask::slot`, which the running-task table sets to a slot free on this worker.
+    pub slot_pins: Arc<Vec<Option<Arc<SlotPin>>>>,
 }
 
 /// How a task run ended, from this worker's side.
@@ -80,6 +88,7 @@ pub async fn run_task(deps: &RunnerDeps, task: AssignTask, cancel: CancellationT
         task.task_id.clone(),
         task.lease_epoch,
         lines,
+        &deps.log_spool,
         log_cancel.clone(),
     );
     let (preview, previews) = spawn_preview_uploader(
@@ -100,16 +109,20 @@ pub async fn run_task(deps: &RunnerDeps, task: AssignTask, cancel: CancellationT
         log_cancel.cancel();
     }
     // Every line is stored before the final status, so the log is complete when it shows.
+    // Stopped while the manager is unreachable: the unsent lines stay spooled and the final
+    // status waits in the journal, both delivered after the next start.
     tokio::select! {
         biased;
-        () = cancel.cancelled() => return Outcome::Aborted,
-        _ = uploader => {}
-    }
-    // The newest frame's preview is there when the task shows as done.
-    tokio::select! {
-        biased;
-        () = cancel.cancelled() => return Outcome::Aborted,
-        _ = previews => {}
+        () = cancel.cancelled() => {
+            if let Some(update) = final_update(&task, &result, last_lines.clone())
+                && deps.upstream.keep_for_restart(update).await
+            {
+                tracing::info!(task_id = %task.task_id, "the task's result waits for the manager in the journal");
+            }
+            return Outcome::Aborted;
+        }
+        // The newest frame's preview is there when the task shows as done.
+        _ = async { (uploader.await, previews.await) } => {}
     }
 
     match result {
@@ -168,7 +181,7 @@ async fn forward_progress(mut progress: watch::Receiver<Progress>, reporter: &Re
                 .send_with_progress(
                     TaskStatus::Unspecified,
                     &activity,
-                    None,
+                    current.steps_completed,
                     current.percent,
                     None,
                 )
@@ -208,10 +221,19 @@ async fn run_commands(
             task_id: task.task_id.clone(),
             log: log.clone(),
             cancel: cancel.clone(),
-            progress: sinks.progress.share(index, total),
+            progress: sinks
+                .progress
+                .share(index, total)
+                .counting_steps(steps, command.total_step_count.max(1)),
             preview: sinks.preview.clone(),
             hung_after: settings.hung_after,
             storage_roots: settings.storage_roots.clone(),
+            time_limit: settings.command_time_limit,
+            slot_pin: settings
+                .slot_pins
+                .get(task.slot as usize)
+                .cloned()
+                .flatten(),
         };
         match commands::run(&ctx, &command.name, &command.parameters_json).await {
             Ok(()) => {}
@@ -289,6 +311,38 @@ impl Reporter<'_> {
             .await
             .map(|_applied| ())
     }
+}
+
+/// The final status of a run whose commands ended (completed or failed), for the journal.
+fn final_update(
+    task: &AssignTask,
+    result: &Result<u32, Stop>,
+    last_log_lines: Vec<String>,
+) -> Option<TaskUpdate> {
+    let mut update = TaskUpdate {
+        task_id: task.task_id.clone(),
+        lease_epoch: task.lease_epoch,
+        ..TaskUpdate::default()
+    };
+    match result {
+        Ok(steps) => {
+            update.status = TaskStatus::Completed as i32;
+            update.activity = Some("Completed".into());
+            update.steps_completed = Some(*steps);
+            update.progress_percent = Some(100.0);
+        }
+        Err(Stop::Failed { fault, message }) => {
+            update.status = TaskStatus::Failed as i32;
+            update.activity = Some(format!("Failed: {message}"));
+            update.failure = Some(Failure {
+                fault_class: *fault as i32,
+                message: message.clone(),
+                last_log_lines,
+            });
+        }
+        Err(Stop::Aborted | Stop::Update(_)) => return None,
+    }
+    Some(update)
 }
 
 fn stopped_by(error: UpdateError) -> Outcome {

@@ -1,5 +1,5 @@
-//! What this machine offers: platform name, hostname, CPU cores, RAM, and the render
-//! software it can run (Blender and FFmpeg versions).
+//! What this machine offers: platform name, hostname, CPU cores, RAM, GPUs (`gpu.rs`), and
+//! the render software it can run (Blender and FFmpeg versions).
 
 use std::collections::HashMap;
 use std::process::Stdio;
@@ -76,13 +76,14 @@ fn parse_meminfo_total(meminfo: &str) -> Option<u64> {
     value.checked_mul(unit)
 }
 
-/// Cores, RAM and software versions, for SignOn. GPUs are not detected yet.
+/// Cores, RAM, GPUs and software versions, for SignOn.
 pub async fn capabilities() -> Capabilities {
+    let (gpus, software) = tokio::join!(crate::gpu::detect(), detect_software());
     Capabilities {
         cpu_cores: cpu_cores(),
         ram_bytes: ram_bytes(),
-        gpus: Vec::new(),
-        software: detect_software().await,
+        gpus,
+        software,
     }
 }
 

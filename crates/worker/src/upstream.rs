@@ -149,6 +149,20 @@ impl Upstream {
         result
     }
 
+    /// Numbers `update` and keeps it in the journal without sending it: the final status of
+    /// a task whose run ended but could not be reported before the worker stopped. The next
+    /// start delivers it after sign-on (the manager refuses it if the task went elsewhere).
+    /// False when there is no journal.
+    pub async fn keep_for_restart(&self, mut update: TaskUpdate) -> bool {
+        let Some(journal) = &self.journal else {
+            return false;
+        };
+        let _turn = self.send_lock.lock().await;
+        update.sequence = self.next_sequence.fetch_add(1, Ordering::SeqCst);
+        journal.record(&update);
+        true
+    }
+
     /// Delivers one numbered update, retrying transport failures with capped backoff.
     async fn deliver(
         &self,

@@ -29,6 +29,9 @@ pub async fn blender_render(ctx: &CommandContext, params: &Params) -> Result<(),
     }
     let frames = frames_to_render(&args)?;
     argv.extend(args);
+    if let Some(pin) = &ctx.slot_pin {
+        crate::slot_gpus::add_cycles_device(&mut argv, pin.cycles_device);
+    }
 
     let mut render = RenderProgress::new(frames.len());
     ctx.progress.set(Some(0), "Starting Blender");
@@ -40,7 +43,9 @@ pub async fn blender_render(ctx: &CommandContext, params: &Params) -> Result<(),
             ctx.preview.offer(path);
         }
         if let Some((percent, activity)) = render.apply(event) {
-            ctx.progress.set(Some(percent), activity);
+            // Each finished (or skipped) frame is one of the command's steps.
+            ctx.progress
+                .set_with_steps(Some(percent), activity, render.done as u32);
         }
     };
     run_watched(ctx, exe, &argv, &mut on_line).await?;
@@ -164,7 +169,7 @@ async fn verify_frames(
     }
     if !empty_or_absent.is_empty() {
         return Err(CommandError::new(
-            FaultClass::NonzeroExit,
+            FaultClass::MissingOutput,
             format!(
                 "Blender reported saving files that are missing or empty: {}",
                 empty_or_absent.join(", ")
@@ -180,7 +185,7 @@ async fn verify_frames(
     // Skipped frames are not numbered in Blender's output; they cover as many missing ones.
     if missing.len() > render.skipped {
         return Err(CommandError::new(
-            FaultClass::NonzeroExit,
+            FaultClass::MissingOutput,
             format!(
                 "Blender exited normally but did not write frame(s) {}",
                 missing.join(", ")
@@ -303,7 +308,7 @@ mod tests {
         assert_eq!(
             result,
             Err(CommandError::new(
-                FaultClass::NonzeroExit,
+                FaultClass::MissingOutput,
                 "Blender exited normally but did not write frame(s) 1, 2"
             ))
         );

@@ -43,7 +43,14 @@ pub async fn run_watched(
     ctx.log
         .line(format!("going to run: {}", quote_command_line(exe, args)))
         .await;
-    let child = ChildProcess::spawn(exe, args).map_err(|e| spawn_error(exe, &e))?;
+    let env = ctx.slot_pin.as_ref().map_or(&[][..], |pin| &pin.env[..]);
+    if !env.is_empty() {
+        let vars: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        ctx.log
+            .line(format!("slot GPU environment: {}", vars.join(" ")))
+            .await;
+    }
+    let child = ChildProcess::spawn_with_env(exe, args, env).map_err(|e| spawn_error(exe, &e))?;
     let pid = child.pid();
     tracing::debug!(task_id = %ctx.task_id, pid, exe, "started process");
     let kill = ctx.cancel.child_token();

@@ -11,6 +11,7 @@ mod misc;
 mod params;
 #[cfg(test)]
 mod real_tools_tests;
+mod time_limit;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -23,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 use crate::logs::LogSink;
 use crate::preview::PreviewSink;
 use crate::progress::ProgressSink;
+use crate::slot_gpus::SlotPin;
 pub use params::Params;
 
 /// How long a program may print nothing before it counts as hung, unless configured.
@@ -43,6 +45,10 @@ pub struct CommandContext {
     pub hung_after: Duration,
     /// The only directories under which deletes are allowed.
     pub storage_roots: Arc<Vec<PathBuf>>,
+    /// How long a command may run when it sets no `timeout_seconds` (None: no limit).
+    pub time_limit: Option<Duration>,
+    /// The GPUs of the slot the task runs in, when that slot is pinned.
+    pub slot_pin: Option<Arc<SlotPin>>,
 }
 
 /// Why a command did not succeed.
@@ -128,7 +134,10 @@ pub async fn run(
         return Err(CommandError::invalid(format!("unknown command {name:?}")));
     };
     let params = Params::parse(parameters_json)?;
-    command(ctx, &params).await
+    match time_limit::limit_for(ctx, &params)? {
+        Some(limit) => time_limit::run_limited(ctx, command, &params, limit).await,
+        None => command(ctx, &params).await,
+    }
 }
 
 #[cfg(test)]
@@ -161,6 +170,17 @@ pub(crate) mod testing {
     ) -> (Result<(), CommandError>, Vec<String>) {
         let (mut ctx, rx) = context(CancellationToken::new());
         ctx.hung_after = hung_after;
+        collect(ctx, rx, name, params).await
+    }
+
+    /// Runs a command under the worker-wide time limit `limit`.
+    pub async fn run_collecting_with_limit(
+        name: &str,
+        params: &str,
+        limit: Duration,
+    ) -> (Result<(), CommandError>, Vec<String>) {
+        let (mut ctx, rx) = context(CancellationToken::new());
+        ctx.time_limit = Some(limit);
         collect(ctx, rx, name, params).await
     }
 
@@ -209,6 +229,8 @@ pub(crate) mod testing {
             preview: PreviewSink::detached(),
             hung_after: DEFAULT_HUNG_AFTER,
             storage_roots: Arc::new(Vec::new()),
+            time_limit: None,
+            slot_pin: None,
         };
         (ctx, rx)
     }

@@ -52,6 +52,11 @@ impl Params {
         }
     }
 
+    /// Whether `key` is given (and not null).
+    pub fn has(&self, key: &str) -> bool {
+        self.0.get(key).is_some_and(|v| !v.is_null())
+    }
+
     /// A required number greater than zero.
     pub fn positive_number(&self, key: &str) -> Result<f64, CommandError> {
         match self.0.get(key) {

@@ -239,5 +239,74 @@ async fn blender_renders_and_verifies_frames() -> TestResult {
     let last = progress.last().cloned().unwrap_or_default();
     assert_eq!(last.percent, Some(100), "{progress:#?}");
     assert_eq!(last.activity.as_deref(), Some("Finished frame 2"));
+    // One step per frame, counted as Blender finishes them.
+    assert_eq!(last.steps_completed, Some(2), "{progress:#?}");
+    let steps: Vec<u32> = progress.iter().filter_map(|p| p.steps_completed).collect();
+    assert!(steps.windows(2).all(|w| w[0] <= w[1]), "{steps:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn blender_exiting_normally_without_the_frame_is_missing_output() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let blend = dir.path().join("scene.blend");
+    make_scene(&blend)?;
+    let out = dir.path().join("out");
+    // Blender leaves with exit code 0 before it gets to render the frame.
+    let params = json!({
+        "exe": "blender", "exeArgs": "-b -y --factory-startup", "blendfile": blend,
+        "args": ["--render-output", format!("{}/frame_####", out.display()),
+                 "--python-expr", "import sys; sys.exit(0)", "--render-frame", "1"],
+    });
+    let (result, lines) = run_collecting("blender-render", &params.to_string()).await;
+    assert_eq!(
+        result,
+        Err(CommandError::new(
+            FaultClass::MissingOutput,
+            "Blender exited normally but did not write frame(s) 1"
+        )),
+        "{lines:#?}"
+    );
+    assert!(!out.join("frame_0001.png").exists());
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_blender_render_over_its_time_limit_fails_as_timeout() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let blend = dir.path().join("scene.blend");
+    make_scene(&blend)?;
+    let out = dir.path().join("out");
+    // Far more samples than a second allows.
+    let params = json!({
+        "exe": "blender", "exeArgs": "-b -y --factory-startup", "blendfile": blend,
+        "args": ["--render-output", format!("{}/frame_####", out.display()),
+                 "--python-expr", "import bpy; bpy.context.scene.cycles.samples = 1000000",
+                 "--render-frame", "1"],
+        "timeout_seconds": 3,
+    });
+    let started = std::time::Instant::now();
+    let (result, lines) = run_collecting("blender-render", &params.to_string()).await;
+    assert_eq!(
+        result,
+        Err(CommandError::new(
+            FaultClass::Timeout,
+            "did not finish within its time limit of 3 s"
+        )),
+        "{lines:#?}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(lines.iter().any(|l| l.starts_with("going to run: blender")));
+    // The kill took the whole process group: nothing renders this scene any more.
+    let needle = blend.display().to_string();
+    let still_running = std::fs::read_dir("/proc")?.flatten().any(|entry| {
+        std::fs::read(entry.path().join("cmdline"))
+            .is_ok_and(|cmdline| String::from_utf8_lossy(&cmdline).contains(&needle))
+    });
+    assert!(!still_running, "Blender outlived the time limit");
     Ok(())
 }

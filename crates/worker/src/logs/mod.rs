@@ -2,7 +2,9 @@
 //! those lines to the manager as they arrive.
 
 mod sink;
+mod spool;
 mod upload;
 
 pub use sink::LogSink;
-pub use upload::spawn_uploader;
+pub use spool::{LogSpool, SpooledLog};
+pub use upload::{send_spooled, spawn_uploader};

@@ -3,8 +3,9 @@
 //! is in flight queue up and go out together in the next chunk.
 //!
 //! While the manager is unreachable the lines are kept in memory (so the running program
-//! never blocks on its output) and the unconfirmed chunk is retried with backoff until the
-//! manager is back; the runner waits for this before it reports the task's final status,
+//! never blocks on its output) and mirrored into the task lease's spool file (so they
+//! survive a worker restart, see `spool.rs`), and the unconfirmed chunk is retried with
+//! backoff until the manager is back; the runner waits for this before it reports the task's final status,
 //! so a task's log is complete when its completion arrives. A manager that refuses the log
 //! (the task was given to another worker) makes the uploader drop it.
 
@@ -16,6 +17,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tonic::{Code, Status};
 
+use super::spool::{LogSpool, SpoolFile, SpooledLog};
 use crate::backoff::Backoff;
 use crate::client::{CALL_TIMEOUT, ManagerClient};
 
@@ -27,16 +29,18 @@ const MAX_PENDING_BYTES: usize = 64 * 1024 * 1024;
 
 /// Starts uploading the lines of `lines` for one task lease. The returned task ends once
 /// every sender of `lines` is gone and every line is stored (or refused), or at once when
-/// `cancel` fires.
+/// `cancel` fires (lines not stored by then stay in `spool`).
 pub fn spawn_uploader(
     client: ManagerClient,
     task_id: String,
     lease_epoch: u64,
     lines: mpsc::Receiver<String>,
+    spool: &LogSpool,
     cancel: CancellationToken,
 ) -> JoinHandle<()> {
     let uploader = Uploader {
         client,
+        spool: spool.file(&task_id, lease_epoch),
         task_id,
         lease_epoch,
         lines,
@@ -62,11 +66,12 @@ pub struct Pending {
 }
 
 impl Pending {
-    /// Adds one line (dropping it when the buffer is full).
-    pub fn push(&mut self, line: &str) {
+    /// Adds one line (dropping it when the buffer is full); returns the text added.
+    pub fn push(&mut self, line: &str) -> &str {
+        let start = self.text.len();
         if self.text.len() + line.len() + 1 > MAX_PENDING_BYTES {
             self.dropped += 1;
-            return;
+            return "";
         }
         if self.dropped > 0 {
             let note = format!(
@@ -78,6 +83,7 @@ impl Pending {
         }
         self.text.push_str(line);
         self.text.push('\n');
+        &self.text[start..]
     }
 
     pub fn is_empty(&self) -> bool {
@@ -105,6 +111,8 @@ impl Pending {
 
 struct Uploader {
     client: ManagerClient,
+    /// Mirrors `pending` on disk while uploads fail.
+    spool: SpoolFile,
     task_id: String,
     lease_epoch: u64,
     lines: mpsc::Receiver<String>,
@@ -139,6 +147,9 @@ impl Uploader {
             match self.upload(text).await {
                 Ok(()) => {
                     self.pending.confirm(sent);
+                    if self.spool.is_active() {
+                        self.spool.replace(&self.pending.text);
+                    }
                     if failures > 0 {
                         tracing::info!(task_id = %self.task_id, "log upload works again");
                     }
@@ -148,9 +159,11 @@ impl Uploader {
                 Err(status) if refused_for_good(&status) => {
                     tracing::warn!(task_id = %self.task_id, %status, "the manager refused this task's log; dropping it");
                     self.gave_up = true;
+                    self.spool.remove();
                 }
                 Err(status) => {
                     failures += 1;
+                    self.spool.replace(&self.pending.text);
                     let delay = backoff.next_delay();
                     if failures == 1 {
                         tracing::warn!(task_id = %self.task_id, %status, "log chunk not stored; keeping the lines and retrying");
@@ -166,7 +179,8 @@ impl Uploader {
 
     fn take(&mut self, line: &str) {
         if !self.gave_up {
-            self.pending.push(line);
+            let added = self.pending.push(line);
+            self.spool.append(added);
         }
     }
 
@@ -221,6 +235,69 @@ impl Uploader {
             }
         }
     }
+}
+
+/// Sends the log text an earlier run of this worker spooled, oldest first, and deletes
+/// each file once the manager stored it or refused it for good (the task is no longer this
+/// worker's). Returns what is left to send when the manager became unreachable again.
+pub async fn send_spooled(
+    client: &ManagerClient,
+    mut spooled: Vec<SpooledLog>,
+    cancel: &CancellationToken,
+) -> Vec<SpooledLog> {
+    while let Some(log) = spooled.first().cloned() {
+        let text = match std::fs::read_to_string(&log.path) {
+            Ok(text) => text,
+            Err(e) => {
+                tracing::warn!(path = %log.path.display(), error = %e, "cannot read a spooled task log; skipping it");
+                spooled.remove(0);
+                continue;
+            }
+        };
+        let mut pending = Pending { text, dropped: 0 };
+        while !pending.is_empty() {
+            let chunk = pending.next_chunk(MAX_CHUNK_BYTES).to_string();
+            let sent = chunk.len();
+            let request = LogChunk {
+                task_id: log.task_id.clone(),
+                lease_epoch: log.lease_epoch,
+                text: chunk,
+            };
+            let mut call = tonic::Request::new(tokio_stream::once(request));
+            call.set_timeout(CALL_TIMEOUT);
+            let mut api = client.api();
+            let result = tokio::select! {
+                biased;
+                () = cancel.cancelled() => return spooled,
+                result = api.upload_log(call) => result,
+            };
+            match result {
+                Ok(_) => {
+                    pending.confirm(sent);
+                    // What is stored must not be sent again after another restart.
+                    if let Err(e) = std::fs::write(&log.path, &pending.text) {
+                        tracing::warn!(path = %log.path.display(), error = %e, "cannot update a spooled task log");
+                    }
+                }
+                Err(status) if refused_for_good(&status) => {
+                    tracing::info!(task_id = %log.task_id, %status, "the manager refused a spooled task log; dropping it");
+                    break;
+                }
+                Err(status) => {
+                    tracing::info!(task_id = %log.task_id, %status, "spooled task log not delivered yet; keeping it");
+                    return spooled;
+                }
+            }
+        }
+        if pending.is_empty() {
+            tracing::info!(task_id = %log.task_id, lease_epoch = log.lease_epoch, "delivered a task log spooled before the restart");
+        }
+        if let Err(e) = std::fs::remove_file(&log.path) {
+            tracing::warn!(path = %log.path.display(), error = %e, "cannot remove a spooled task log");
+        }
+        spooled.remove(0);
+    }
+    spooled
 }
 
 /// Refusals retrying cannot fix: the lease is gone or the worker is not known.

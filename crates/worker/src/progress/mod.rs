@@ -13,6 +13,8 @@ pub struct Progress {
     pub percent: Option<u32>,
     /// What is happening, e.g. "Rendering frame 3 (sample 8/16)".
     pub activity: Option<String>,
+    /// Steps of the task done, when the running command counts its own (Blender: frames).
+    pub steps_completed: Option<u32>,
 }
 
 /// Where a command publishes progress; only the newest value matters. A sink made with
@@ -24,6 +26,10 @@ pub struct ProgressSink {
     start: f64,
     /// Task percent this command's 100 % is worth.
     size: f64,
+    /// Task steps done before this command.
+    step_base: u32,
+    /// Steps this command is worth (its reported steps are capped at this).
+    step_count: u32,
 }
 
 impl ProgressSink {
@@ -34,6 +40,8 @@ impl ProgressSink {
             tx,
             start: 0.0,
             size: 100.0,
+            step_base: 0,
+            step_count: u32::MAX,
         };
         (sink, rx)
     }
@@ -45,17 +53,39 @@ impl ProgressSink {
             tx: self.tx.clone(),
             start: self.start + self.size * index as f64 / count,
             size: self.size / count,
+            step_base: self.step_base,
+            step_count: self.step_count,
         }
+    }
+
+    /// This sink with the command's steps placed after `base` task steps, `count` of them.
+    pub fn counting_steps(mut self, base: u32, count: u32) -> Self {
+        self.step_base = base;
+        self.step_count = count;
+        self
+    }
+
+    /// Publishes percent and activity together with `done` of the command's own steps.
+    pub fn set_with_steps(&self, percent: Option<u32>, activity: impl Into<String>, done: u32) {
+        let steps = self.step_base.saturating_add(done.min(self.step_count));
+        self.publish(percent, activity.into(), Some(steps));
     }
 
     /// Publishes the command's new percent and activity (unchanged values wake nobody).
     pub fn set(&self, percent: Option<u32>, activity: impl Into<String>) {
-        let next = Progress {
-            percent: percent
-                .map(|p| (self.start + self.size * f64::from(p.min(100)) / 100.0).floor() as u32),
-            activity: Some(activity.into()),
-        };
+        self.publish(percent, activity.into(), None);
+    }
+
+    /// `steps`: None keeps the steps published before.
+    fn publish(&self, percent: Option<u32>, activity: String, steps: Option<u32>) {
+        let percent = percent
+            .map(|p| (self.start + self.size * f64::from(p.min(100)) / 100.0).floor() as u32);
         self.tx.send_if_modified(|current| {
+            let next = Progress {
+                percent,
+                activity: Some(activity),
+                steps_completed: steps.or(current.steps_completed),
+            };
             if *current == next {
                 false
             } else {
@@ -80,5 +110,18 @@ mod tests {
         assert_eq!(rx.borrow().percent, Some(50));
         sink.set(Some(250), "clamped");
         assert_eq!(rx.borrow().percent, Some(100));
+    }
+
+    #[test]
+    fn steps_follow_the_command_and_stay_within_it() {
+        let (sink, rx) = ProgressSink::channel();
+        let render = sink.share(1, 2).counting_steps(1, 4);
+        render.set_with_steps(Some(25), "Finished frame 1", 1);
+        assert_eq!(rx.borrow().steps_completed, Some(2));
+        // An activity without steps keeps the count.
+        render.set(Some(30), "Rendering frame 2");
+        assert_eq!(rx.borrow().steps_completed, Some(2));
+        render.set_with_steps(Some(100), "Finished frame 9", 9);
+        assert_eq!(rx.borrow().steps_completed, Some(5));
     }
 }

@@ -10,6 +10,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::slots::SlotPool;
 use crate::runner::{self, Outcome, RunnerDeps};
 
 /// The running-task table.
@@ -19,6 +20,8 @@ pub struct RunningTasks {
     tracker: TaskTracker,
     /// How many tasks are in the table (for "go offline once idle").
     count: watch::Sender<usize>,
+    /// Which slot each runner occupies (its GPUs when slots are pinned).
+    slots: SlotPool,
 }
 
 struct Entry {
@@ -27,18 +30,19 @@ struct Entry {
 }
 
 impl RunningTasks {
-    pub fn new(deps: RunnerDeps) -> Self {
+    pub fn new(deps: RunnerDeps, slots: u32) -> Self {
         Self {
             deps,
             table: Arc::default(),
             tracker: TaskTracker::new(),
             count: watch::Sender::new(0),
+            slots: SlotPool::new(slots),
         }
     }
 
     /// Starts a runner for `task`; its token is a child of `parent`. A repeated assignment
     /// of the same lease is ignored; a newer lease of a running task replaces the old run.
-    pub fn start(&self, task: AssignTask, parent: &CancellationToken) {
+    pub fn start(&self, mut task: AssignTask, parent: &CancellationToken) {
         let task_id = task.task_id.clone();
         let lease_epoch = task.lease_epoch;
         let cancel = parent.child_token();
@@ -61,6 +65,8 @@ impl RunningTasks {
             );
             self.count.send_replace(table.len());
         }
+        let slot = self.slots.acquire(task.slot);
+        task.slot = slot.slot();
         tracing::info!(
             %task_id,
             task = %task.task_name,
@@ -73,6 +79,8 @@ impl RunningTasks {
         let count = self.count.clone();
         self.tracker.spawn(async move {
             let outcome = runner::run_task(&deps, task, cancel).await;
+            // Free only now: the task's processes are gone.
+            drop(slot);
             {
                 let mut table = table.lock().unwrap_or_else(PoisonError::into_inner);
                 if table
