@@ -1,11 +1,42 @@
-//! A small client for the manager's REST API, used by the CLI verbs and the demo.
+//! A small client for the manager's REST API, used by the CLI verbs and the demo. The API
+//! token and the HTTPS certificate trust come from the global flags, once per process.
+use std::sync::OnceLock;
+
 use anyhow::{Context, anyhow};
-use reqwest::StatusCode;
+use castanet_worker::ManagerTrust;
+use reqwest::{Method, StatusCode};
 use serde_json::Value;
+
+/// What every request of this process uses; set from the global flags by `configure`.
+static CONNECTION: OnceLock<Connection> = OnceLock::new();
+
+struct Connection {
+    http: reqwest::Client,
+    token: Option<String>,
+    trust: ManagerTrust,
+}
+
+/// Sets the API token (`--token` / `CASTANET_TOKEN`) and how an https:// manager's
+/// certificate is checked, for every `ApiClient` made afterwards.
+pub fn configure(token: Option<String>, trust: &super::tls_pin::TrustArgs) -> anyhow::Result<()> {
+    let trust = trust.cli_trust()?;
+    let connection = Connection {
+        http: super::tls_pin::http_client(&trust)?,
+        token: token
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty()),
+        trust,
+    };
+    CONNECTION
+        .set(connection)
+        .map_err(|_| anyhow!("the API client was configured twice"))
+}
 
 pub struct ApiClient {
     base: String,
     http: reqwest::Client,
+    token: Option<String>,
+    trust: Option<ManagerTrust>,
 }
 
 /// A successful answer: a JSON body, or none (204).
@@ -22,9 +53,20 @@ impl ApiClient {
         } else {
             format!("http://{trimmed}")
         };
+        let connection = CONNECTION.get();
         Self {
             base,
-            http: reqwest::Client::new(),
+            http: connection.map_or_else(reqwest::Client::new, |c| c.http.clone()),
+            token: connection.and_then(|c| c.token.clone()),
+            trust: connection.map(|c| c.trust.clone()),
+        }
+    }
+
+    fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        let request = self.http.request(method, format!("{}{path}", self.base));
+        match &self.token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
         }
     }
 
@@ -45,20 +87,48 @@ impl ApiClient {
             .ok()
             .and_then(|v| v.get("message").and_then(Value::as_str).map(str::to_string))
             .unwrap_or(text);
-        Err(anyhow!("{what}: the manager answered {status}: {message}"))
+        Err(anyhow!(
+            "{what}: the manager answered {status}: {message}{}",
+            self.access_hint(status)
+        ))
+    }
+
+    /// What to do about a refused request: which token to pass.
+    fn access_hint(&self, status: StatusCode) -> String {
+        match (status, &self.token) {
+            (StatusCode::UNAUTHORIZED, None) => "\n  this manager needs an API token: pass --token TOKEN or set CASTANET_TOKEN \
+                 (an admin creates one with `castanet manager token create --name NAME --role viewer|submitter|admin`)"
+                .into(),
+            (StatusCode::UNAUTHORIZED, Some(_)) => "\n  the token given with --token / CASTANET_TOKEN is unknown or revoked: \
+                 ask for a new one (`castanet manager token list` shows the live ones)"
+                .into(),
+            (StatusCode::FORBIDDEN, _) => "\n  the token's role is not enough for this: pass a token of the role named above \
+                 with --token or CASTANET_TOKEN"
+                .into(),
+            _ => String::new(),
+        }
     }
 
     async fn send(&self, what: &str, request: reqwest::RequestBuilder) -> anyhow::Result<Answer> {
         let response = request
             .send()
             .await
-            .with_context(|| format!("{what}: cannot reach the manager at {}", self.base))?;
+            .map_err(|e| self.unreachable(what, e))?;
         self.answer(what, response).await
     }
 
+    /// A request that got no answer; a refused certificate says why.
+    fn unreachable(&self, what: &str, error: reqwest::Error) -> anyhow::Error {
+        match self.trust.as_ref().and_then(ManagerTrust::take_refusal) {
+            Some(refusal) => anyhow!("{what}: refusing the manager at {}: {refusal}", self.base),
+            None => anyhow::Error::new(error)
+                .context(format!("{what}: cannot reach the manager at {}", self.base)),
+        }
+    }
+
     pub async fn get(&self, path: &str) -> anyhow::Result<Answer> {
-        let url = format!("{}{path}", self.base);
-        self.send(&format!("GET {path}"), self.http.get(url)).await
+        self.send(&format!("GET {path}"), self.request(Method::GET, path))
+            .await
     }
 
     /// GET that must return JSON.
@@ -70,23 +140,35 @@ impl ApiClient {
     }
 
     pub async fn get_text(&self, path: &str) -> anyhow::Result<String> {
-        let url = format!("{}{path}", self.base);
-        let response =
-            self.http.get(url).send().await.with_context(|| {
-                format!("GET {path}: cannot reach the manager at {}", self.base)
-            })?;
-        if !response.status().is_success() {
+        let what = format!("GET {path}");
+        let response = self
+            .request(Method::GET, path)
+            .send()
+            .await
+            .map_err(|e| self.unreachable(&what, e))?;
+        let status = response.status();
+        if !status.is_success() {
             return Err(anyhow!(
-                "GET {path}: the manager answered {}",
-                response.status()
+                "{what}: the manager answered {status}{}",
+                self.access_hint(status)
             ));
         }
         Ok(response.text().await?)
     }
 
     pub async fn post_json(&self, path: &str, body: &Value) -> anyhow::Result<Answer> {
-        let url = format!("{}{path}", self.base);
-        self.send(&format!("POST {path}"), self.http.post(url).json(body))
-            .await
+        self.send(
+            &format!("POST {path}"),
+            self.request(Method::POST, path).json(body),
+        )
+        .await
+    }
+
+    pub async fn delete(&self, path: &str) -> anyhow::Result<Answer> {
+        self.send(
+            &format!("DELETE {path}"),
+            self.request(Method::DELETE, path),
+        )
+        .await
     }
 }

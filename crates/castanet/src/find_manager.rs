@@ -66,7 +66,11 @@ pub async fn find_manager(farm: Option<&str>, timeout: Duration) -> anyhow::Resu
         let Some(ip) = service.get_addresses_v4().into_iter().next() else {
             continue;
         };
-        let url = format!("http://{ip}:{}", service.get_port());
+        let scheme = match service.get_property_val_str("scheme") {
+            Some("https") => "https",
+            _ => "http",
+        };
+        let url = format!("{scheme}://{ip}:{}", service.get_port());
         tracing::info!(farm = %name, %url, "found a manager");
         found.insert(name, url);
         settle_until.get_or_insert_with(|| Instant::now() + SETTLE);

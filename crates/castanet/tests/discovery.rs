@@ -191,3 +191,85 @@ fn a_worker_that_finds_no_manager_says_so() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_discovered_manager_that_serves_tls_is_reached_over_https() {
+    let lan = match Lan::create('c') {
+        Ok(lan) => lan,
+        Err(why) => {
+            eprintln!("\n*** SKIPPED: network namespaces are not permitted here ({why}) ***\n");
+            return;
+        }
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("castanet-manager.toml");
+    std::fs::write(
+        &config,
+        "registration_secret = \"lan-secret\"\nfarm_name = \"tls-lan\"\n\n[tls]\nenabled = true\n",
+    )
+    .unwrap();
+    let mut manager = lan
+        .command(&lan.manager_ns)
+        .args(["manager", "--listen", "10.213.0.1:0", "--config"])
+        .arg(&config)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("manager starts");
+    let mut lines = BufReader::new(manager.stdout.take().unwrap())
+        .lines()
+        .map_while(Result::ok);
+    let url = lines
+        .find_map(|l| {
+            l.strip_prefix("castanet manager listening on ")
+                .map(str::to_string)
+        })
+        .expect("manager prints its address");
+    assert!(url.starts_with("https://"), "{url}");
+    let fingerprint = lines
+        .find_map(|l| {
+            l.strip_prefix("TLS certificate SHA-256 fingerprint: ")
+                .map(str::to_string)
+        })
+        .expect("manager prints its certificate's fingerprint");
+
+    // Found by mDNS, the worker connects with https and pins the certificate on first use.
+    let data_dir = dir.path().join("worker");
+    let mut worker = lan
+        .command(&lan.worker_ns)
+        .args([
+            "worker",
+            "--name",
+            "tls-worker",
+            "--discovery-timeout",
+            "30",
+        ])
+        .arg("--data-dir")
+        .arg(&data_dir)
+        .env("CASTANET_REGISTRATION_SECRET", "lan-secret")
+        .env_remove("CASTANET_MANAGER")
+        .spawn()
+        .expect("worker starts");
+    let submit = lan
+        .command(&lan.manager_ns)
+        .args(["--manager", &url, "--manager-fingerprint", &fingerprint])
+        .args(["submit", "echo-sleep-test", "--set", "message=over tls"])
+        .args(["--set", "sleep_duration_seconds=0", "--wait"])
+        .output()
+        .expect("submit runs");
+    assert!(
+        submit.status.success(),
+        "the job completed on the discovered worker:\n{}\n{}",
+        String::from_utf8_lossy(&submit.stdout),
+        String::from_utf8_lossy(&submit.stderr)
+    );
+    let credentials = std::fs::read_to_string(data_dir.join("credentials.toml")).unwrap();
+    assert!(
+        credentials.contains(&format!("manager_fingerprint = \"{fingerprint}\""))
+            && credentials.contains("manager_url = \"https://10.213.0.1:"),
+        "{credentials}"
+    );
+    signal(&worker, libc::SIGTERM);
+    assert!(wait_exit(&mut worker, Duration::from_secs(20)).success());
+    signal(&manager, libc::SIGTERM);
+    assert!(wait_exit(&mut manager, Duration::from_secs(20)).success());
+}

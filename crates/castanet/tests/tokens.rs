@@ -151,3 +151,93 @@ fn the_secret_cli_rotates_the_secret_a_running_manager_enrols_with() {
     assert_eq!(body["secret"], rotated);
     manager.stop();
 }
+
+/// Runs `castanet --manager URL ARGS…` with `CASTANET_TOKEN` set to `env_token` (or unset);
+/// returns (success, stdout, stderr).
+fn cli(url: &str, env_token: Option<&str>, args: &[&str]) -> (bool, String, String) {
+    let mut command = Command::new(BIN);
+    command
+        .args(["--manager", url])
+        .args(args)
+        .env("CASTANET_LOG", "warn")
+        .env_remove("CASTANET_TOKEN");
+    if let Some(token) = env_token {
+        command.env("CASTANET_TOKEN", token);
+    }
+    let output = command.output().expect("castanet runs");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn the_cli_sends_its_token_and_says_which_one_a_refusal_needs() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("castanet-manager.toml");
+    std::fs::write(
+        &config,
+        "registration_secret = \"cli-secret\"\n\n[access]\nmode = \"token\"\n",
+    )
+    .unwrap();
+    let manager = ManagerProcess::start(dir.path(), "127.0.0.1:0");
+    let url = manager.url.clone();
+    let (ok, viewer, err) = token_cmd(&config, &["create", "--name", "wall", "--role", "viewer"]);
+    assert!(ok, "{err}");
+    let (ok, submitter, err) =
+        token_cmd(&config, &["create", "--name", "ci", "--role", "submitter"]);
+    assert!(ok, "{err}");
+    let (viewer, submitter) = (viewer.trim(), submitter.trim());
+
+    let (ok, _, err) = cli(&url, None, &["jobs"]);
+    assert!(!ok);
+    assert!(
+        err.contains("401") && err.contains("pass --token TOKEN or set CASTANET_TOKEN"),
+        "{err}"
+    );
+    let (ok, _, err) = cli(&url, Some("not-a-token"), &["jobs"]);
+    assert!(!ok);
+    assert!(err.contains("unknown or revoked"), "{err}");
+
+    // The environment variable carries a viewer token: reading works, submitting does not.
+    let (ok, out, err) = cli(&url, Some(viewer), &["jobs"]);
+    assert!(ok, "{err}");
+    assert!(!out.contains("echo-sleep-test"), "{out}");
+    let submit = [
+        "submit",
+        "echo-sleep-test",
+        "--set",
+        "message=hi",
+        "--set",
+        "sleep_repeats=1",
+    ];
+    let (ok, _, err) = cli(&url, Some(viewer), &submit);
+    assert!(!ok);
+    assert!(
+        err.contains("403") && err.contains("role is not enough") && err.contains("submitter"),
+        "{err}"
+    );
+
+    // --token wins over the environment.
+    let mut with_flag = vec!["--token", submitter];
+    with_flag.extend(submit);
+    let (ok, out, err) = cli(&url, Some(viewer), &with_flag);
+    assert!(ok, "{err}");
+    let job = out
+        .trim()
+        .strip_prefix("submitted job ")
+        .expect("the job id")
+        .to_string();
+    let (ok, out, err) = cli(&url, Some(viewer), &["jobs"]);
+    assert!(ok, "{err}");
+    assert!(out.contains(&job), "{out}");
+
+    // Job actions go through the same client.
+    let (ok, _, err) = cli(&url, Some(viewer), &["job", "pause", &job]);
+    assert!(!ok);
+    assert!(err.contains("403"), "{err}");
+    let (ok, _, err) = cli(&url, Some(submitter), &["job", "delete", &job]);
+    assert!(ok, "{err}");
+    manager.stop();
+}

@@ -24,6 +24,7 @@ pub fn advertise(
     addr: SocketAddr,
     farm_name: &str,
     version: &str,
+    scheme: &str,
 ) -> Result<Option<Advertisement>, DiscoveryError> {
     if addr.ip().is_loopback() {
         tracing::debug!("listening on loopback only; not advertising on the LAN");
@@ -32,7 +33,12 @@ pub fn advertise(
     let daemon = ServiceDaemon::new().map_err(|e| DiscoveryError(e.to_string()))?;
     let host = hostname();
     let instance = format!("{farm_name} on {host}");
-    let properties = [("farm", farm_name), ("version", version)];
+    // `scheme` tells workers to connect with https when the manager serves TLS.
+    let properties = [
+        ("farm", farm_name),
+        ("version", version),
+        ("scheme", scheme),
+    ];
     let ip: Vec<std::net::IpAddr> = if addr.ip().is_unspecified() {
         Vec::new()
     } else {
@@ -59,7 +65,7 @@ pub fn advertise(
     Ok(Some(Advertisement { daemon, fullname }))
 }
 
-fn hostname() -> String {
+pub(crate) fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .or_else(|| std::env::var("HOSTNAME").ok())

@@ -13,6 +13,7 @@ use tonic::{Code, Request, Status};
 
 use crate::credentials::Credentials;
 use crate::error::WorkerError;
+use crate::tls::{Fingerprint, ManagerTrust, TlsConnector};
 
 /// How long a unary call may take before it counts as failed (and is retried).
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -25,6 +26,8 @@ pub type Api = WorkerServiceClient<InterceptedService<Channel, AuthInterceptor>>
 pub struct ManagerClient {
     api: Api,
     auth: Arc<RwLock<Option<AuthHeaders>>>,
+    /// How the manager's certificate is checked (https:// only).
+    trust: Option<ManagerTrust>,
 }
 
 #[derive(Clone)]
@@ -54,7 +57,14 @@ impl Interceptor for AuthInterceptor {
 impl ManagerClient {
     /// Prepares a channel to `url`; nothing connects until the first call, and a broken
     /// connection is re-established by the next call.
+    #[cfg(test)]
     pub fn new(url: &str) -> Result<Self, WorkerError> {
+        Self::with_trust(url, None)
+    }
+
+    /// Like [`new`](Self::new); an https:// manager's certificate is checked with `trust`
+    /// (without it, the first certificate seen is trusted and pinned).
+    pub fn with_trust(url: &str, trust: Option<ManagerTrust>) -> Result<Self, WorkerError> {
         let endpoint = Endpoint::from_shared(url.to_string())
             .map_err(|e| WorkerError::InvalidConfig(format!("manager URL {url:?}: {e}")))?
             .connect_timeout(Duration::from_secs(5))
@@ -65,8 +75,20 @@ impl ManagerClient {
             .keep_alive_while_idle(true);
         let auth = Arc::new(RwLock::new(None));
         let interceptor = AuthInterceptor { auth: auth.clone() };
-        let api = WorkerServiceClient::with_interceptor(endpoint.connect_lazy(), interceptor);
-        Ok(Self { api, auth })
+        let (channel, trust) = if crate::tls::is_https(url) {
+            let trust = match trust {
+                Some(trust) => trust,
+                None => ManagerTrust::new(None, None, true)
+                    .map_err(|e| WorkerError::InvalidConfig(e.to_string()))?,
+            };
+            let connector =
+                TlsConnector::new(&trust).map_err(|e| WorkerError::InvalidConfig(e.to_string()))?;
+            (endpoint.connect_with_connector_lazy(connector), Some(trust))
+        } else {
+            (endpoint.connect_lazy(), None)
+        };
+        let api = WorkerServiceClient::with_interceptor(channel, interceptor);
+        Ok(Self { api, auth, trust })
     }
 
     /// Uses these credentials on every following call.
@@ -89,6 +111,16 @@ impl ManagerClient {
     /// Stops sending credentials (before registering anew).
     pub fn clear_credentials(&self) {
         *self.auth.write().unwrap_or_else(PoisonError::into_inner) = None;
+    }
+
+    /// The manager certificate's pinned fingerprint (TLS only).
+    pub fn pinned_fingerprint(&self) -> Option<Fingerprint> {
+        self.trust.as_ref().and_then(ManagerTrust::pinned)
+    }
+
+    /// Why the manager's certificate was last refused, if it was (asked once per refusal).
+    pub fn take_tls_refusal(&self) -> Option<String> {
+        self.trust.as_ref().and_then(ManagerTrust::take_refusal)
     }
 
     /// The generated client, for one call.
@@ -136,6 +168,7 @@ mod tests {
             worker_id: "w-1".into(),
             token: "tok".into(),
             manager_url: String::new(),
+            manager_fingerprint: None,
         })?;
         let request = interceptor.call(Request::new(()))?;
         assert_eq!(

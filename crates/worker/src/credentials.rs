@@ -19,6 +19,9 @@ pub struct Credentials {
     pub token: String,
     /// The manager that issued them (informational; a different manager answers UNAUTHENTICATED).
     pub manager_url: String,
+    /// The manager's TLS certificate fingerprint, pinned on first use (https only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manager_fingerprint: Option<String>,
 }
 
 impl std::fmt::Debug for Credentials {
@@ -27,6 +30,7 @@ impl std::fmt::Debug for Credentials {
             .field("worker_id", &self.worker_id)
             .field("token", &"<redacted>")
             .field("manager_url", &self.manager_url)
+            .field("manager_fingerprint", &self.manager_fingerprint)
             .finish()
     }
 }
@@ -111,6 +115,7 @@ mod tests {
             worker_id: "0b7c5f5e-4a43-4c1e-9a51-000000000001".into(),
             token: "s3cr3t-token".into(),
             manager_url: "http://127.0.0.1:8080".into(),
+            manager_fingerprint: None,
         }
     }
 

@@ -22,6 +22,10 @@ pub enum WorkerError {
         call: &'static str,
         status: Box<tonic::Status>,
     },
+    /// The manager's TLS certificate is not the trusted one (changed, unknown, or not
+    /// signed by the configured CA); retrying cannot fix that.
+    #[error("refusing the manager: {0}")]
+    ManagerCertificate(String),
     /// Reading or writing the credentials file failed.
     #[error("credentials file {path}: {source}")]
     Credentials {

@@ -29,6 +29,9 @@ pub struct RetentionConfig {
     /// Delete workers not seen for this many hours.
     #[serde(default)]
     pub remove_offline_workers_after_hours: u64,
+    /// Delete audit-log entries older than this many days.
+    #[serde(default)]
+    pub audit_log_days: u64,
     /// How often the rules are applied.
     #[serde(default = "default_check_minutes")]
     pub check_minutes: u64,
@@ -44,6 +47,7 @@ impl Default for RetentionConfig {
             task_log_days: 0,
             task_log_max_mb: 0,
             remove_offline_workers_after_hours: 0,
+            audit_log_days: 0,
             check_minutes: default_check_minutes(),
         }
     }
@@ -58,14 +62,17 @@ impl RetentionConfig {
              # logs together exceed task_log_max_mb, those of the oldest finished jobs are deleted.\n\
              # Files of deleted jobs are always removed. Workers not seen for\n\
              # remove_offline_workers_after_hours are deleted (they may register again).\n\
+             # Audit-log entries older than audit_log_days are deleted.\n\
              [retention]\n\
              task_log_days = {days}\n\
              task_log_max_mb = {mb}\n\
              remove_offline_workers_after_hours = {hours}\n\
+             audit_log_days = {audit_days}\n\
              check_minutes = {minutes}\n",
             days = self.task_log_days,
             mb = self.task_log_max_mb,
             hours = self.remove_offline_workers_after_hours,
+            audit_days = self.audit_log_days,
             minutes = self.check_minutes,
         )
     }
@@ -77,6 +84,7 @@ pub struct RetentionSettings {
     pub task_log_max_age: Option<Duration>,
     pub task_log_max_bytes: Option<u64>,
     pub offline_worker_max_age: Option<Duration>,
+    pub audit_log_max_age: Option<Duration>,
     pub interval: Duration,
 }
 
@@ -89,6 +97,8 @@ impl RetentionSettings {
             task_log_max_bytes: nonzero(config.task_log_max_mb).map(|mb| mb * 1024 * 1024),
             offline_worker_max_age: nonzero(config.remove_offline_workers_after_hours)
                 .map(|h| Duration::from_secs(h * 3600)),
+            audit_log_max_age: nonzero(config.audit_log_days)
+                .map(|d| Duration::from_secs(d * 24 * 3600)),
             interval: Duration::from_secs(config.check_minutes.max(1) * 60),
         }
     }
@@ -104,6 +114,8 @@ pub struct RetentionReport {
     pub bytes_freed: u64,
     /// Workers removed for being offline too long.
     pub workers_removed: Vec<String>,
+    /// Audit-log entries deleted for their age.
+    pub audit_entries_deleted: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -284,6 +296,20 @@ pub async fn check_once(
         match offline_workers::remove(state, max_age, now).await {
             Ok(removed) => report.workers_removed = removed,
             Err(e) => tracing::error!("removing long-offline workers failed: {e}"),
+        }
+    }
+    if let Some(cutoff) = settings
+        .audit_log_max_age
+        .and_then(|age| chrono::Duration::from_std(age).ok())
+        .map(|age| crate::store::format_time(now - age))
+    {
+        match state.store.delete_audit_entries_before(&cutoff).await {
+            Ok(0) => {}
+            Ok(deleted) => {
+                report.audit_entries_deleted = deleted;
+                tracing::info!(deleted, before = %cutoff, "deleted old audit-log entries");
+            }
+            Err(e) => tracing::error!("audit-log retention failed: {e}"),
         }
     }
     if !report.deleted_job_dirs.is_empty() || !report.jobs_with_logs_deleted.is_empty() {

@@ -48,6 +48,15 @@ impl Store {
         Ok(())
     }
 
+    /// Deletes the entries recorded before `cutoff` (RFC 3339 UTC, as stored); returns how many.
+    pub async fn delete_audit_entries_before(&self, cutoff: &str) -> StoreResult<u64> {
+        let deleted = sqlx::query("DELETE FROM audit_log WHERE at < ?")
+            .bind(cutoff)
+            .execute(&self.write)
+            .await?;
+        Ok(deleted.rows_affected())
+    }
+
     /// Up to `limit` entries older than entry `before` (all when None), newest first.
     pub async fn list_audit_entries(
         &self,
