@@ -68,6 +68,17 @@ async fn logs_of_old_finished_and_deleted_jobs_go_while_queued_jobs_keep_theirs(
     let url = format!("{}/api/v3/jobs/{deleted_job}", m.url);
     let deleted = m.http.delete(url).send().await.unwrap();
     assert_eq!(deleted.status().as_u16(), 204);
+    assert!(
+        !log_exists(&m, &deleted_job, &deleted_task),
+        "deleting a job removes its files"
+    );
+    // A late write (a worker that had not stopped yet) leaves files of a deleted job.
+    m.manager
+        .state
+        .logs
+        .append(&deleted_job, &deleted_task, "late line")
+        .await
+        .unwrap();
     assert!(log_exists(&m, &deleted_job, &deleted_task));
 
     let settings = RetentionSettings {

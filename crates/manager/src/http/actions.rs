@@ -1,5 +1,6 @@
-//! Status actions on jobs and tasks (Flamenco's paths): setstatus, setpriority, delete,
-//! and the job's blocklist. Invalid transitions are refused with 409 and the reason.
+//! Status actions on jobs and tasks (Flamenco's paths): setstatus, setpriority, and the
+//! job's blocklist (deletion lives in `job_delete`). Invalid transitions are refused with
+//! 409 and the reason.
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -126,20 +127,6 @@ pub async fn set_task_status(
             state.dispatcher.kick();
         }
     }
-    Ok(StatusCode::NO_CONTENT)
-}
-
-/// `DELETE /api/v3/jobs/{id}` → 204; running tasks are aborted on their workers.
-pub async fn delete_job(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
-    let id = parse_uuid("job id", &id)?;
-    let running = state.store.delete_job(&id).await?;
-    state
-        .dispatcher
-        .abort_and_announce(&id, &running, "the job was deleted");
-    tracing::info!(job = %id, aborted = running.len(), "job deleted");
     Ok(StatusCode::NO_CONTENT)
 }
 
