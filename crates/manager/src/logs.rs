@@ -1,21 +1,75 @@
 //! Task logs as files under the storage root (never rows in SQLite):
 //! `<root>/jobs/job-<first 4 of job id>/<job id>/task-<task id>.txt`.
+use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use tokio::io::AsyncWriteExt;
 
 /// How much `tail` returns at most.
 pub const TAIL_BYTES: u64 = 2048;
 
+/// Most deferred lines kept; beyond that the oldest are dropped (their tasks wrote
+/// nothing for that many later assignments).
+const MAX_DEFERRED: usize = 50_000;
+
 #[derive(Clone, Debug)]
 pub struct TaskLogs {
     root: PathBuf,
+    deferred: Arc<Mutex<Deferred>>,
+}
+
+/// Manager lines that wait for the task's log to be written or read, so that handing out
+/// a task creates no file (an ext4 inode per assignment was a large share of the
+/// manager's time). Task id → (job id, stamped lines), and the order they came in.
+#[derive(Debug, Default)]
+struct Deferred {
+    lines: HashMap<String, (String, String)>,
+    order: VecDeque<String>,
 }
 
 impl TaskLogs {
     pub fn new(storage_root: &Path) -> Self {
         Self {
             root: storage_root.join("jobs"),
+            deferred: Default::default(),
+        }
+    }
+
+    fn deferred(&self) -> std::sync::MutexGuard<'_, Deferred> {
+        // Every mutation is a single insert/remove pair: a poisoned lock is still usable.
+        self.deferred.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Keeps a manager line (stamped now) for the top of the task's log: it is written
+    /// with the log's first write, or when the log is read. A task that never writes
+    /// output gets no log file.
+    pub fn defer_manager_line(&self, job_id: &str, task_id: &str, line: &str) {
+        let stamp = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let mut deferred = self.deferred();
+        let entry = deferred
+            .lines
+            .entry(task_id.to_string())
+            .or_insert_with(|| (job_id.to_string(), String::new()));
+        entry.1.push_str(&format!("{stamp} {line}\n"));
+        deferred.order.push_back(task_id.to_string());
+        while deferred.order.len() > MAX_DEFERRED {
+            if let Some(oldest) = deferred.order.pop_front() {
+                deferred.lines.remove(&oldest);
+            }
+        }
+    }
+
+    fn take_deferred(&self, task_id: &str) -> Option<String> {
+        let mut deferred = self.deferred();
+        deferred.lines.remove(task_id).map(|(_, text)| text)
+    }
+
+    /// Writes the task's deferred lines, if any, before its log is read.
+    async fn write_deferred(&self, job_id: &str, task_id: &str) -> std::io::Result<()> {
+        match self.take_deferred(task_id) {
+            Some(text) => self.write(job_id, task_id, text.into_bytes()).await,
+            None => Ok(()),
         }
     }
 
@@ -45,7 +99,21 @@ impl TaskLogs {
     }
 
     /// Appends text to a task's log; a missing final newline is added.
+    /// Returns the bytes of `text` written (deferred manager lines written first do not
+    /// count).
     pub async fn append(&self, job_id: &str, task_id: &str, text: &str) -> std::io::Result<u64> {
+        let mut bytes = self.take_deferred(task_id).unwrap_or_default().into_bytes();
+        let deferred = bytes.len();
+        bytes.extend_from_slice(text.as_bytes());
+        if !bytes.ends_with(b"\n") {
+            bytes.push(b'\n');
+        }
+        let written = (bytes.len() - deferred) as u64;
+        self.write(job_id, task_id, bytes).await?;
+        Ok(written)
+    }
+
+    async fn write(&self, job_id: &str, task_id: &str, bytes: Vec<u8>) -> std::io::Result<()> {
         let path = self.path(job_id, task_id);
         if let Some(dir) = path.parent() {
             tokio::fs::create_dir_all(dir).await?;
@@ -55,14 +123,9 @@ impl TaskLogs {
             .append(true)
             .open(&path)
             .await?;
-        let mut bytes = text.as_bytes().to_vec();
-        if !bytes.ends_with(b"\n") {
-            bytes.push(b'\n');
-        }
         // One write call per chunk, so lines appended by the manager and by the worker's
         // stream never interleave mid-line.
-        file.write_all(&bytes).await?;
-        Ok(bytes.len() as u64)
+        file.write_all(&bytes).await
     }
 
     /// Appends one line prefixed with the current time, as the manager's own log entries are.
@@ -79,6 +142,7 @@ impl TaskLogs {
 
     /// The whole log, or None when nothing was logged yet.
     pub async fn read(&self, job_id: &str, task_id: &str) -> std::io::Result<Option<String>> {
+        self.write_deferred(job_id, task_id).await?;
         match tokio::fs::read(self.path(job_id, task_id)).await {
             Ok(bytes) => Ok(Some(String::from_utf8_lossy(&bytes).into_owned())),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -88,6 +152,7 @@ impl TaskLogs {
 
     /// Size of the log in bytes, or None when there is none.
     pub async fn size(&self, job_id: &str, task_id: &str) -> std::io::Result<Option<u64>> {
+        self.write_deferred(job_id, task_id).await?;
         match tokio::fs::metadata(self.path(job_id, task_id)).await {
             Ok(meta) => Ok(Some(meta.len())),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -98,6 +163,7 @@ impl TaskLogs {
     /// The last ≤ 2 KiB of the log, starting at a line boundary when cut.
     pub async fn tail(&self, job_id: &str, task_id: &str) -> std::io::Result<Option<String>> {
         use tokio::io::{AsyncReadExt, AsyncSeekExt};
+        self.write_deferred(job_id, task_id).await?;
         let path = self.path(job_id, task_id);
         let mut file = match tokio::fs::File::open(&path).await {
             Ok(f) => f,
@@ -143,5 +209,27 @@ mod tests {
             logs.path("job1", "t1")
                 .starts_with(dir.path().join("jobs/job-job1/job1"))
         );
+    }
+
+    #[tokio::test]
+    async fn deferred_lines_lead_the_log_and_create_no_file_on_their_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let logs = TaskLogs::new(dir.path());
+        logs.defer_manager_line("job1", "t1", "Task assigned to worker w");
+        assert!(!logs.path("job1", "t1").exists());
+        let written = logs.append("job1", "t1", "output").await.unwrap();
+        assert_eq!(written, "output\n".len() as u64);
+        let all = logs.read("job1", "t1").await.unwrap().unwrap();
+        let lines: Vec<&str> = all.lines().collect();
+        assert!(lines[0].ends_with(" Task assigned to worker w"), "{all}");
+        assert_eq!(lines[1], "output");
+
+        // Reading a log writes what waits for it first.
+        logs.defer_manager_line("job1", "t2", "Task assigned to worker v");
+        let tail = logs.tail("job1", "t2").await.unwrap().unwrap();
+        assert!(tail.contains("Task assigned to worker v"), "{tail}");
+        assert_eq!(logs.append("job1", "t2", "x").await.unwrap(), 2);
+        let all = logs.read("job1", "t2").await.unwrap().unwrap();
+        assert_eq!(all.matches("assigned").count(), 1, "{all}");
     }
 }

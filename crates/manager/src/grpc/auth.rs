@@ -26,6 +26,40 @@ pub fn secrets_match(a: &str, b: &str) -> bool {
         == 0
 }
 
+/// `authenticate` for the calls a connected worker makes for every task: the token of
+/// a worker with an open instruction stream is checked against the hash remembered with
+/// its connection, so the database is asked once per connection instead of per call.
+/// Deleting a worker closes its connection, and with it the remembered hash.
+pub async fn authenticate_connected<T>(
+    state: &crate::AppState,
+    request: &Request<T>,
+) -> Result<String, Status> {
+    if let Some((worker_id, token)) = credentials(request)
+        && let Some(known) = state.dispatcher.known_token_hash(worker_id)
+        && secrets_match(&hash_token(token), &known)
+    {
+        return Ok(worker_id.to_string());
+    }
+    let worker_id = authenticate(&state.store, request).await?;
+    if let Some((_, token)) = credentials(request) {
+        state
+            .dispatcher
+            .remember_token_hash(&worker_id, hash_token(token));
+    }
+    Ok(worker_id)
+}
+
+/// (worker id, token) from the request's metadata, when both are there.
+fn credentials<T>(request: &Request<T>) -> Option<(&str, &str)> {
+    let metadata = request.metadata();
+    let worker_id = metadata.get(WORKER_ID_HEADER).and_then(|v| v.to_str().ok());
+    let token = metadata
+        .get(AUTHORIZATION_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    worker_id.zip(token)
+}
+
 /// The id of the worker whose credentials the request carries, or UNAUTHENTICATED.
 pub async fn authenticate<T>(store: &Store, request: &Request<T>) -> Result<String, Status> {
     let metadata = request.metadata();

@@ -18,6 +18,9 @@ pub(super) struct ConnectedWorker {
     /// Expansion of variables for this worker's platform.
     pub variables: crate::variables::WorkerVariables,
     sender: InstructionSender,
+    /// SHA-256 of the worker's token once checked against the database on this
+    /// connection (see `grpc::auth::authenticate_connected`).
+    pub token_hash: Option<String>,
     /// Task id → (lease epoch, slot).
     held: HashMap<String, (i64, u32)>,
 }
@@ -37,6 +40,7 @@ impl ConnectedWorker {
             task_types,
             variables: crate::variables::WorkerVariables::default(),
             sender,
+            token_hash: None,
             held: HashMap::new(),
         }
     }

@@ -3,8 +3,10 @@
 //! every free worker slot; there is no polling. The store's scheduling query decides
 //! *which* task; this module decides *who* is asked and delivers the assignment.
 mod connected;
+mod feasibility;
 
 pub use connected::ConnectionId;
+pub use feasibility::FEASIBILITY_INTERVAL;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -37,6 +39,8 @@ struct Inner {
     lazy_status_pending: Mutex<std::collections::HashSet<String>>,
     /// Wakes the status settler when such a worker lost a task without a report.
     lazy_status_check: Notify,
+    /// Wakes the impossible-task check (`feasibility.rs`).
+    feasibility: Notify,
 }
 
 /// What the dispatcher needs to know about a worker that opens its stream.
@@ -63,6 +67,7 @@ impl Dispatcher {
                 next_connection: std::sync::atomic::AtomicU64::new(1),
                 lazy_status_pending: Mutex::new(std::collections::HashSet::new()),
                 lazy_status_check: Notify::new(),
+                feasibility: Notify::new(),
             }),
         }
     }
@@ -132,6 +137,20 @@ impl Dispatcher {
     /// Ids of the workers with an open instruction stream.
     pub fn connected_worker_ids(&self) -> Vec<String> {
         self.workers().keys().cloned().collect()
+    }
+
+    /// The token hash remembered for a connected worker, if checked on this connection.
+    pub fn known_token_hash(&self, worker_id: &str) -> Option<String> {
+        self.workers()
+            .get(worker_id)
+            .and_then(|w| w.token_hash.clone())
+    }
+
+    /// Remembers a connected worker's checked token hash until its connection ends.
+    pub fn remember_token_hash(&self, worker_id: &str, token_hash: String) {
+        if let Some(worker) = self.workers().get_mut(worker_id) {
+            worker.token_hash = Some(token_hash);
+        }
     }
 
     pub fn is_connected(&self, worker_id: &str) -> bool {
@@ -234,9 +253,12 @@ impl Dispatcher {
 
     /// Fills free slots until a whole pass over the workers assigns nothing.
     async fn dispatch_all(&self) -> Result<(), crate::store::StoreError> {
+        // After a round that filled every free slot the queue most likely holds more:
+        // the cheap "anything runnable?" read is skipped then.
+        let mut check_queue = true;
         loop {
             let round_started = std::time::Instant::now();
-            if !self.inner.store.has_runnable_tasks().await? {
+            if check_queue && !self.inner.store.has_runnable_tasks().await? {
                 return Ok(());
             }
             let candidates: Vec<(String, Vec<String>)> = self
@@ -251,9 +273,13 @@ impl Dispatcher {
             // One transaction per round over all free slots.
             let assignments = self.inner.store.assign_tasks(&candidates).await?;
             let assigned_any = !assignments.is_empty();
+            check_queue = assignments.len() < candidates.len();
             for (worker_id, assignment) in assignments {
                 let latency = round_started.elapsed();
-                self.inner.store.metrics().task_dispatched(&assignment.task_id, latency);
+                self.inner
+                    .store
+                    .metrics()
+                    .task_dispatched(&assignment.task_id, latency);
                 self.deliver(&worker_id, assignment).await?;
             }
             if !assigned_any {
@@ -293,16 +319,16 @@ impl Dispatcher {
             return Ok(());
         }
         tracing::debug!(worker = %worker_name, task = %assignment.task_id, "assigned task");
-        // The log line is written off the dispatch loop: file I/O must not delay the
-        // next assignment.
+        // Written with the task's first output (or when its log is read): handing out a
+        // task must not create a file.
         let line = format!("Task assigned to worker {worker_name} ({worker_id})");
-        let logs = self.inner.logs.clone();
-        let (job_id, task_id) = (assignment.job_id.clone(), assignment.task_id.clone());
-        tokio::spawn(async move {
-            if let Err(e) = logs.append_manager_line(&job_id, &task_id, &line).await {
-                tracing::warn!("cannot write task log of {task_id}: {e}");
-            }
-        });
+        self.inner
+            .logs
+            .defer_manager_line(&assignment.job_id, &assignment.task_id, &line);
+        // The deferred line is part of the log as read, so log tails hear of it too.
+        self.inner
+            .events
+            .publish(Event::task_log(&assignment.job_id, &assignment.task_id));
         self.inner
             .events
             .publish(Event::task(&assignment.job_id, &assignment.task_id));

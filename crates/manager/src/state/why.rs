@@ -2,7 +2,7 @@
 //! as a pure function of the task, its job and the farm's workers.
 use serde::Serialize;
 
-use super::{JobStatus, TaskStatus};
+use super::{JobRequirements, JobStatus, TaskStatus, WorkerCapabilities, unmet_requirements};
 
 /// One worker as the scheduler sees it.
 #[derive(Clone, Debug)]
@@ -13,6 +13,8 @@ pub struct WorkerView {
     pub task_types: Vec<String>,
     /// Free slots when its instruction stream is open; `None` when not connected.
     pub free_slots: Option<usize>,
+    /// What it reported at sign-on, and its tag names (for job requirements).
+    pub capabilities: WorkerCapabilities,
 }
 
 /// The task and what the scheduler checks about it.
@@ -31,6 +33,8 @@ pub struct TaskView {
     pub failed_by: Vec<String>,
     /// Runnable tasks the scheduler picks before this one.
     pub tasks_ahead: i64,
+    /// The job's minimum RAM/GPUs and required tags.
+    pub requirements: JobRequirements,
 }
 
 /// A rule that blocks the task, with what exactly is wrong.
@@ -106,7 +110,27 @@ pub fn blockers(task: &TaskView, workers: &[WorkerView]) -> Vec<Blocker> {
         ));
         return found;
     }
-    let (blocked, allowed): (Vec<&WorkerView>, Vec<&WorkerView>) = tagged
+    let (fit, unfit): (Vec<&WorkerView>, Vec<&WorkerView>) = tagged
+        .into_iter()
+        .partition(|w| unmet_requirements(&task.requirements, &w.capabilities).is_empty());
+    if fit.is_empty() {
+        let details: Vec<String> = unfit
+            .iter()
+            .map(|w| {
+                let unmet = unmet_requirements(&task.requirements, &w.capabilities);
+                format!("{} ({})", w.name, unmet.join("; "))
+            })
+            .collect();
+        found.push(blocker(
+            "requirements",
+            format!(
+                "no worker that may run it meets the job's requirements: {}",
+                details.join(", ")
+            ),
+        ));
+        return found;
+    }
+    let (blocked, allowed): (Vec<&WorkerView>, Vec<&WorkerView>) = fit
         .into_iter()
         .partition(|w| task.blocklisted.contains(&w.id));
     if !blocked.is_empty() {
@@ -196,6 +220,7 @@ mod tests {
             status: status.into(),
             task_types: types.iter().map(|t| t.to_string()).collect(),
             free_slots: free,
+            capabilities: WorkerCapabilities::default(),
         }
     }
 
@@ -209,6 +234,7 @@ mod tests {
             blocklisted: vec![],
             failed_by: vec![],
             tasks_ahead: 0,
+            requirements: JobRequirements::default(),
         }
     }
 
@@ -252,6 +278,17 @@ mod tests {
                 },
                 vec![free.clone()],
                 vec!["worker-tag"],
+            ),
+            (
+                TaskView {
+                    requirements: JobRequirements {
+                        min_gpus: Some(1),
+                        ..Default::default()
+                    },
+                    ..queued()
+                },
+                vec![free.clone()],
+                vec!["requirements"],
             ),
             (
                 TaskView {

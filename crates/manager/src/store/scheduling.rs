@@ -3,8 +3,9 @@
 use std::collections::HashMap;
 
 use super::task_updates::ripple_to_job;
+use super::update_batch::insert_task_status_events;
 use super::{Store, StoreResult, now, record_status_event};
-use crate::state::{JobStatus, TaskStatus};
+use crate::state::{JobStatus, TaskStatus, WorkerCapabilities};
 
 /// A task just assigned to a worker, with what the worker needs to run it.
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -23,7 +24,8 @@ pub struct Assignment {
 }
 
 /// Eligibility of runnable tasks for worker ?1 with task types ?2 (JSON array), in jobs
-/// of priority ?3. Order: task priority, then insertion order (rowid: older jobs first,
+/// of priority ?3; ?4..?6 are the worker's RAM, GPU count and tag names (JSON array) for
+/// jobs with requirements (`state::requirements`). Order: task priority, then insertion order (rowid: older jobs first,
 /// then index in job) — the partial index `tasks_runnable_order` holds exactly this
 /// order, so SQLite walks it and stops at the first eligible task instead of sorting.
 const NEXT_TASK_SQL: &str = "
@@ -40,13 +42,27 @@ WHERE t.status IN ('queued', 'soft-failed')
       WHERE b.job_id = j.id AND b.worker_id = ?1 AND b.task_type = t.task_type)
   AND (j.worker_tag_id IS NULL OR j.worker_tag_id IN (
       SELECT worker_tag_id FROM worker_tag_membership WHERE worker_id = ?1))
+  AND (j.requirements = '{}' OR (
+      COALESCE(json_extract(j.requirements, '$.min_ram_bytes'), 0) <= ?4
+      AND COALESCE(json_extract(j.requirements, '$.min_gpus'), 0) <= ?5
+      AND NOT EXISTS (SELECT 1 FROM json_each(j.requirements, '$.required_tags') r
+          WHERE r.value NOT IN (SELECT value FROM json_each(?6)))))
 ORDER BY t.priority DESC, t.rowid
 LIMIT 1";
 
 /// Priorities of the jobs that may run, highest first: job priority orders before
 /// anything else, so each level is searched in turn.
+/// Also says whether any of those jobs has requirements (then the workers' capabilities
+/// are read).
 const JOB_PRIORITIES_SQL: &str = "
-SELECT DISTINCT priority FROM jobs WHERE status IN ('queued', 'active') ORDER BY priority DESC";
+SELECT priority, MAX(requirements <> '{}') FROM jobs WHERE status IN ('queued', 'active')
+GROUP BY priority ORDER BY priority DESC";
+
+/// RAM, GPU count and tag names of the workers in ?1 (JSON array of ids).
+const CAPABILITIES_SQL: &str = "
+SELECT w.id, w.capabilities, (SELECT json_group_array(g.name) FROM worker_tag_membership m
+        JOIN worker_tags g ON g.id = m.worker_tag_id WHERE m.worker_id = w.id)
+FROM workers w WHERE w.id IN (SELECT value FROM json_each(?1))";
 
 impl Store {
     /// Assigns the next runnable task to `worker_id`, if there is one: the task becomes
@@ -67,13 +83,21 @@ impl Store {
         workers: &[(String, Vec<String>)],
     ) -> StoreResult<Vec<(String, Assignment)>> {
         let mut tx = self.begin().await?;
-        let levels: Vec<(i64,)> = sqlx::query_as(JOB_PRIORITIES_SQL)
+        let levels: Vec<(i64, bool)> = sqlx::query_as(JOB_PRIORITIES_SQL)
             .fetch_all(&mut *tx)
             .await?;
+        let capabilities = if levels.iter().any(|(_, has_requirements)| *has_requirements) {
+            worker_capabilities(&mut tx, workers).await?
+        } else {
+            HashMap::new()
+        };
+        let nothing = (0i64, 0i64, "[]".to_string());
         // Job name, type and priority, read once per job per round; the job is active
         // after its first assignment (the ripple below), so later ones skip the ripple.
         let mut jobs: HashMap<String, (String, String, i64)> = HashMap::new();
         let mut assigned = Vec::new();
+        // Status history rows, written in one statement at the end of the round.
+        let mut history = Vec::new();
         let now = now();
         let refusing = super::worker_status::workers_refusing_tasks(&mut tx, workers).await?;
         for (worker_id, task_types) in workers {
@@ -83,11 +107,15 @@ impl Store {
             }
             let types = serde_json::to_string(task_types).unwrap_or_else(|_| "[]".into());
             let mut next: Option<(String, String)> = None;
-            for (priority,) in &levels {
+            let (ram, gpus, tags) = capabilities.get(worker_id).unwrap_or(&nothing);
+            for (priority, _) in &levels {
                 next = sqlx::query_as(NEXT_TASK_SQL)
                     .bind(worker_id)
                     .bind(&types)
                     .bind(priority)
+                    .bind(ram)
+                    .bind(gpus)
+                    .bind(tags)
                     .fetch_optional(&mut *tx)
                     .await?;
                 if next.is_some() {
@@ -111,15 +139,18 @@ impl Store {
             .bind(&task_id)
             .fetch_one(&mut *tx)
             .await?;
-            record_status_event(
-                &mut tx,
-                "task",
-                &task_id,
-                &old_status,
-                "active",
-                "assigned to worker",
-            )
-            .await?;
+            let old = if old_status == TaskStatus::SoftFailed.as_str() {
+                TaskStatus::SoftFailed
+            } else {
+                TaskStatus::Queued
+            };
+            history.push((
+                task_id.clone(),
+                old.as_str(),
+                TaskStatus::Active.as_str(),
+                "assigned to worker".to_string(),
+                now.clone(),
+            ));
             if !jobs.contains_key(&job_id) {
                 let job: (String, String, i64) =
                     sqlx::query_as("SELECT name, job_type, priority FROM jobs WHERE id = ?")
@@ -147,6 +178,7 @@ impl Store {
                 },
             ));
         }
+        insert_task_status_events(&mut tx, &history).await?;
         tx.commit().await?;
         Ok(assigned)
     }
@@ -190,4 +222,25 @@ impl Store {
         .await?;
         Ok(n != 0)
     }
+}
+
+/// Worker id → (RAM bytes, GPU count, tag names as JSON) for the scheduling query.
+async fn worker_capabilities(
+    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    workers: &[(String, Vec<String>)],
+) -> StoreResult<HashMap<String, (i64, i64, String)>> {
+    let ids: Vec<&str> = workers.iter().map(|(id, _)| id.as_str()).collect();
+    let ids = serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into());
+    let rows: Vec<(String, String, String)> = sqlx::query_as(CAPABILITIES_SQL)
+        .bind(ids)
+        .fetch_all(&mut **tx)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, capabilities, tags)| {
+            let caps = WorkerCapabilities::from_stored(&capabilities, Vec::new());
+            let ram = i64::try_from(caps.ram_bytes).unwrap_or(i64::MAX);
+            (id, (ram, i64::from(caps.gpus), tags))
+        })
+        .collect())
 }

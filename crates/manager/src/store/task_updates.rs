@@ -6,6 +6,7 @@ use sqlx::{Sqlite, Transaction};
 
 use super::failures::{FailedTask, FailureReport, handle_task_failure};
 use super::job_status::{JobChange, TaskToAbort, enter_job_status};
+use super::update_batch::UpdateBatch;
 use super::{
     Store, StoreError, StoreResult, job_status, job_status_and_counts, now, record_status_event,
 };
@@ -30,6 +31,8 @@ pub struct TaskUpdateOutcome {
     /// False when the sequence number had been applied before.
     pub applied: bool,
     pub job_id: String,
+    /// The task's type (for the task-duration histogram).
+    pub task_type: String,
     /// The task left `active` (completed or failed): the worker has a free slot.
     pub task_finished: bool,
     pub job_status: Option<JobStatus>,
@@ -41,118 +44,14 @@ pub struct TaskUpdateOutcome {
 
 impl Store {
     /// Applies a worker's update to a task it holds, exactly once per sequence number.
+    /// Concurrent updates are committed together (`update_batch.rs`).
     pub async fn apply_worker_task_update(
         &self,
         update: &WorkerTaskUpdate,
     ) -> StoreResult<TaskUpdateOutcome> {
-        let mut tx = self.begin().await?;
-        // The task and the worker's last applied sequence number in one read.
-        let task: Option<(String, Option<String>, i64, String, String, i64)> = sqlx::query_as(
-            "SELECT t.status, t.worker_id, t.lease_epoch, t.job_id, t.task_type,
-                (SELECT last_update_sequence FROM workers WHERE id = ?1)
-             FROM tasks t WHERE t.id = ?2",
-        )
-        .bind(&update.worker_id)
-        .bind(&update.task_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some((status, holder, epoch, job_id, task_type, last_sequence)) = task else {
-            return Err(StoreError::NotFound(format!(
-                "task {} does not exist",
-                update.task_id
-            )));
-        };
-        if update.sequence <= last_sequence {
-            return Ok(TaskUpdateOutcome {
-                applied: false,
-                job_id,
-                ..Default::default()
-            });
-        }
-        let holds_lease = holder.as_deref() == Some(update.worker_id.as_str())
-            && epoch == update.lease_epoch
-            && status == TaskStatus::Active.as_str();
-        if !holds_lease {
-            return Err(StoreError::LeaseLost(format!(
-                "task {} is no longer held by this worker under lease {} (status {status}, lease {epoch})",
-                update.task_id, update.lease_epoch
-            )));
-        }
-        let now = now();
-        sqlx::query("UPDATE workers SET last_update_sequence = ?, last_seen_at = ? WHERE id = ?")
-            .bind(update.sequence)
-            .bind(&now)
-            .bind(&update.worker_id)
-            .execute(&mut *tx)
-            .await?;
-        // Progress and a plain status change (completed) in one statement; failures go
-        // through the failure rules below.
-        let finished = update
-            .status
-            .filter(|s| !matches!(s, TaskStatus::Active | TaskStatus::Failed));
-        let completed = finished == Some(TaskStatus::Completed);
-        sqlx::query(
-            "UPDATE tasks SET activity = COALESCE(?1, activity),
-                status = COALESCE(?2, status),
-                steps_completed = CASE WHEN ?3 THEN steps_total
-                    ELSE COALESCE(MIN(?4, steps_total), steps_completed) END,
-                progress = CASE WHEN ?2 IS NULL THEN COALESCE(?5, progress) ELSE NULL END,
-                last_touched_at = ?6, updated_at = ?6
-             WHERE id = ?7",
-        )
-        .bind(&update.activity)
-        .bind(finished.map(|s| s.as_str()))
-        .bind(completed)
-        .bind(update.steps_completed)
-        .bind(update.progress)
-        .bind(&now)
-        .bind(&update.task_id)
-        .execute(&mut *tx)
-        .await?;
-
-        let mut outcome = TaskUpdateOutcome {
-            applied: true,
-            job_id: job_id.clone(),
-            ..Default::default()
-        };
-        if update.status == Some(TaskStatus::Failed) {
-            let fault_class = update.fault_class.as_deref().unwrap_or("");
-            let failed = FailedTask {
-                task_id: &update.task_id,
-                job_id: &job_id,
-                task_type: &task_type,
-                worker_id: &update.worker_id,
-                fault_class,
-            };
-            let report = handle_task_failure(&mut tx, &failed, &self.policy).await?;
-            outcome.task_finished = true;
-            if let Some(change) = &report.job_change {
-                outcome.job_status = Some(change.status);
-                outcome.to_abort = change.to_abort.clone();
-            }
-            outcome.failure = Some(report);
-        } else if let Some(new_status) = finished {
-            let reason = update.activity.as_deref().unwrap_or("reported by worker");
-            record_status_event(
-                &mut tx,
-                "task",
-                &update.task_id,
-                &status,
-                new_status.as_str(),
-                reason,
-            )
-            .await?;
-            outcome.task_finished = true;
-            if let Some(change) = ripple_to_job(&mut tx, &job_id, new_status, &self.policy).await? {
-                outcome.job_status = Some(change.status);
-                outcome.to_abort = change.to_abort;
-            }
-        }
-        tx.commit().await?;
-        if outcome.task_finished {
-            self.metrics.task_finished(&update.task_id, &task_type, completed);
-        }
-        Ok(outcome)
+        self.updates
+            .apply(&self.write, &self.metrics, update, self.policy)
+            .await
     }
 
     /// Hands back a worker's active tasks except those in `keep` (tasks it still runs):
@@ -170,6 +69,140 @@ impl Store {
         tx.commit().await?;
         Ok(requeued)
     }
+}
+
+/// One worker update inside the caller's transaction. Refusals (unknown task, lost
+/// lease, a sequence number applied before) are decided before anything is written.
+/// Bookkeeping shared by the updates of one transaction (the workers' sequence numbers,
+/// status history rows, the job ripple of completions) waits in `batch` and is written
+/// by [`UpdateBatch::finish`].
+pub(super) async fn apply_update_in(
+    tx: &mut Transaction<'static, Sqlite>,
+    update: &WorkerTaskUpdate,
+    policy: &FailurePolicy,
+    batch: &mut UpdateBatch,
+) -> StoreResult<TaskUpdateOutcome> {
+    if batch
+        .sequences
+        .get(&update.worker_id)
+        .is_some_and(|&seen| update.sequence <= seen)
+    {
+        return Ok(TaskUpdateOutcome::default());
+    }
+    let now = now();
+    // Progress and a plain status change (completed) in one statement; failures go
+    // through the failure rules below. The lease and the sequence number are checked in
+    // the same statement; when it changes nothing, `refusal` says why.
+    let finished = update
+        .status
+        .filter(|s| !matches!(s, TaskStatus::Active | TaskStatus::Failed));
+    let completed = finished == Some(TaskStatus::Completed);
+    let held: Option<(String, String)> = sqlx::query_as(
+        "UPDATE tasks SET activity = COALESCE(?1, activity),
+            status = COALESCE(?2, status),
+            steps_completed = CASE WHEN ?3 THEN steps_total
+                ELSE COALESCE(MIN(?4, steps_total), steps_completed) END,
+            progress = CASE WHEN ?2 IS NULL THEN COALESCE(?5, progress) ELSE NULL END,
+            last_touched_at = ?6, updated_at = ?6
+         WHERE id = ?7 AND status = 'active' AND worker_id = ?8 AND lease_epoch = ?9
+           AND ?10 > (SELECT last_update_sequence FROM workers WHERE id = ?8)
+         RETURNING job_id, task_type",
+    )
+    .bind(&update.activity)
+    .bind(finished.map(|s| s.as_str()))
+    .bind(completed)
+    .bind(update.steps_completed)
+    .bind(update.progress)
+    .bind(&now)
+    .bind(&update.task_id)
+    .bind(&update.worker_id)
+    .bind(update.lease_epoch)
+    .bind(update.sequence)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some((job_id, task_type)) = held else {
+        return refusal(tx, update).await;
+    };
+    batch
+        .sequences
+        .insert(update.worker_id.clone(), update.sequence);
+
+    let mut outcome = TaskUpdateOutcome {
+        applied: true,
+        job_id: job_id.clone(),
+        task_type: task_type.clone(),
+        ..Default::default()
+    };
+    if update.status == Some(TaskStatus::Failed) {
+        let fault_class = update.fault_class.as_deref().unwrap_or("");
+        let failed = FailedTask {
+            task_id: &update.task_id,
+            job_id: &job_id,
+            task_type: &task_type,
+            worker_id: &update.worker_id,
+            fault_class,
+        };
+        let report = handle_task_failure(tx, &failed, policy).await?;
+        outcome.task_finished = true;
+        if let Some(change) = &report.job_change {
+            outcome.job_status = Some(change.status);
+            outcome.to_abort = change.to_abort.clone();
+        }
+        outcome.failure = Some(report);
+    } else if let Some(new_status) = finished {
+        let reason = update.activity.as_deref().unwrap_or("reported by worker");
+        batch.status_event(
+            &update.task_id,
+            TaskStatus::Active,
+            new_status,
+            reason,
+            &now,
+        );
+        outcome.task_finished = true;
+        if new_status == TaskStatus::Completed {
+            // The job follows its task counts once the whole batch is in (same result
+            // as after each completion: only the final counts can complete the job).
+            batch.completed_in_job(&job_id);
+        } else if let Some(change) = ripple_to_job(tx, &job_id, new_status, policy).await? {
+            outcome.job_status = Some(change.status);
+            outcome.to_abort = change.to_abort;
+        }
+    }
+    Ok(outcome)
+}
+
+/// Why an update changed nothing: the task does not exist, the sequence number was
+/// applied before (answered as not applied), or the worker no longer holds the lease.
+async fn refusal(
+    tx: &mut Transaction<'static, Sqlite>,
+    update: &WorkerTaskUpdate,
+) -> StoreResult<TaskUpdateOutcome> {
+    let task: Option<(String, Option<String>, i64, String, i64)> = sqlx::query_as(
+        "SELECT t.status, t.worker_id, t.lease_epoch, t.job_id,
+            (SELECT last_update_sequence FROM workers WHERE id = ?1)
+         FROM tasks t WHERE t.id = ?2",
+    )
+    .bind(&update.worker_id)
+    .bind(&update.task_id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some((status, _, epoch, job_id, last_sequence)) = task else {
+        return Err(StoreError::NotFound(format!(
+            "task {} does not exist",
+            update.task_id
+        )));
+    };
+    if update.sequence <= last_sequence {
+        return Ok(TaskUpdateOutcome {
+            applied: false,
+            job_id,
+            ..Default::default()
+        });
+    }
+    Err(StoreError::LeaseLost(format!(
+        "task {} is no longer held by this worker under lease {} (status {status}, lease {epoch})",
+        update.task_id, update.lease_epoch
+    )))
 }
 
 /// `requeue_worker_tasks` inside the caller's transaction.

@@ -1,6 +1,9 @@
 //! Reads for "why is this task not running?": its dependencies, the job's tag members,
 //! and how many runnable tasks are ahead of it.
-use super::{Store, StoreResult};
+use std::collections::HashMap;
+
+use super::{Store, StoreError, StoreResult};
+use crate::state::JobRequirements;
 
 impl Store {
     /// The task's dependencies: (id, name, status).
@@ -55,5 +58,33 @@ impl Store {
         .fetch_one(&self.read)
         .await?;
         Ok(n)
+    }
+
+    /// A job's requirements (none when the job does not exist).
+    pub async fn job_requirements(&self, job_id: &str) -> StoreResult<JobRequirements> {
+        let row: Option<(String,)> = sqlx::query_as("SELECT requirements FROM jobs WHERE id = ?")
+            .bind(job_id)
+            .fetch_optional(&self.read)
+            .await?;
+        match row {
+            Some((json,)) => JobRequirements::from_stored(&json)
+                .map_err(|e| StoreError::Corrupt(format!("requirements of job {job_id}: {e}"))),
+            None => Ok(JobRequirements::default()),
+        }
+    }
+
+    /// Worker id → the names of its tags.
+    pub async fn worker_tag_names(&self) -> StoreResult<HashMap<String, Vec<String>>> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT m.worker_id, g.name FROM worker_tag_membership m
+             JOIN worker_tags g ON g.id = m.worker_tag_id",
+        )
+        .fetch_all(&self.read)
+        .await?;
+        let mut names: HashMap<String, Vec<String>> = HashMap::new();
+        for (worker, tag) in rows {
+            names.entry(worker).or_default().push(tag);
+        }
+        Ok(names)
     }
 }

@@ -1,0 +1,72 @@
+//! Runs the impossible-task check (`store/impossible.rs`): when asked (a job was
+//! submitted, a worker deleted, a blocklist entry added) and every `interval` (workers
+//! sign on again with other task types, tags change). Failed tasks are logged, their
+//! jobs' running tasks aborted, and the changes announced.
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use super::Dispatcher;
+use crate::events::Event;
+
+/// How often the check runs without being asked.
+pub const FEASIBILITY_INTERVAL: Duration = Duration::from_secs(30);
+
+impl Dispatcher {
+    /// Asks for the impossible-task check soon (coalesced with other requests).
+    pub fn check_feasibility(&self) {
+        self.inner.feasibility.notify_one();
+    }
+
+    /// Runs the impossible-task check until `shutdown`.
+    pub async fn run_feasibility_checks(self, interval: Duration, shutdown: CancellationToken) {
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = self.inner.feasibility.notified() => {}
+                _ = tokio::time::sleep(interval) => {}
+            }
+            if let Err(e) = self.fail_impossible_tasks().await {
+                tracing::error!("checking for tasks no worker can run failed: {e}");
+            }
+        }
+    }
+
+    /// One check: fails what can never run. Returns how many tasks failed.
+    pub async fn fail_impossible_tasks(&self) -> Result<usize, crate::store::StoreError> {
+        let jobs = self.inner.store.fail_impossible_tasks().await?;
+        let mut failed = 0;
+        for job in jobs {
+            for task in &job.tasks {
+                let line = format!(
+                    "Task failed: no registered worker can ever run it ({}): {}",
+                    task.rule, task.reason
+                );
+                tracing::warn!(job = %job.job_id, task = %task.task_id, rule = task.rule, "{}", task.reason);
+                match self
+                    .inner
+                    .logs
+                    .append_manager_line(&job.job_id, &task.task_id, &line)
+                    .await
+                {
+                    Ok(_) => self
+                        .inner
+                        .events
+                        .publish(Event::task_log(&job.job_id, &task.task_id)),
+                    Err(e) => tracing::warn!("cannot write task log of {}: {e}", task.task_id),
+                }
+                self.inner
+                    .events
+                    .publish(Event::task(&job.job_id, &task.task_id));
+                failed += 1;
+            }
+            let to_abort = job.change.map(|c| c.to_abort).unwrap_or_default();
+            self.abort_and_announce(
+                &job.job_id,
+                &to_abort,
+                "the job failed: a task can never run",
+            );
+        }
+        Ok(failed)
+    }
+}

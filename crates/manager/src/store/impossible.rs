@@ -1,0 +1,343 @@
+//! Impossible tasks: waiting tasks that no registered worker could ever run — none
+//! supports the task type, is in the job's tag, meets the job's requirements, is not
+//! blocklisted for it, or has not failed it already. Such a task fails at once with the
+//! rule that excluded the last worker, and its job fails (it can never complete), instead
+//! of waiting forever.
+//!
+//! Two kinds of emptiness mean "still being set up", not "impossible": a farm where no
+//! worker has signed on yet, and a worker tag without members.
+use std::collections::HashMap;
+
+use sqlx::{Sqlite, Transaction};
+
+use super::job_status::{JobChange, enter_job_status};
+use super::update_batch::insert_task_status_events;
+use super::{Store, StoreResult, now};
+use crate::state::{
+    JobRequirements, JobStatus, TaskStatus, WorkerCapabilities, unmet_requirements,
+};
+
+/// A task that cannot run anywhere, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImpossibleTask {
+    pub task_id: String,
+    pub job_id: String,
+    /// The rule that excluded the last worker: `task-type`, `worker-tag`,
+    /// `requirements`, `blocklist` or `failed-by` (the names of the "why" answer).
+    pub rule: &'static str,
+    pub reason: String,
+}
+
+/// A job failed because of impossible tasks.
+#[derive(Clone, Debug)]
+pub struct ImpossibleJob {
+    pub job_id: String,
+    pub tasks: Vec<ImpossibleTask>,
+    pub change: Option<JobChange>,
+}
+
+struct Candidate {
+    id: String,
+    task_types: Vec<String>,
+    capabilities: WorkerCapabilities,
+    tag_ids: Vec<String>,
+}
+
+/// Waiting tasks grouped by (job, task type): the verdict is the same for the whole
+/// group except for tasks with a failure list.
+#[derive(sqlx::FromRow)]
+struct Group {
+    job_id: String,
+    task_type: String,
+    worker_tag_id: Option<String>,
+    requirements: String,
+}
+
+/// Tasks that wait to be handed out (`tasks t JOIN jobs j`).
+macro_rules! waiting {
+    () => {
+        "t.status IN ('queued', 'soft-failed') AND j.status IN ('queued', 'active')"
+    };
+}
+
+impl Store {
+    /// Finds impossible tasks without writing (cheap enough to run often).
+    pub async fn find_impossible_tasks(&self) -> StoreResult<Vec<ImpossibleTask>> {
+        let mut conn = self.read.acquire().await?;
+        find(&mut conn).await
+    }
+
+    /// Fails every impossible task and its job, in one transaction (the search is
+    /// repeated inside it, so a worker signing on meanwhile is taken into account).
+    pub async fn fail_impossible_tasks(&self) -> StoreResult<Vec<ImpossibleJob>> {
+        if self.find_impossible_tasks().await?.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.begin().await?;
+        let found = find(&mut tx).await?;
+        let failed = fail(&mut tx, found).await?;
+        tx.commit().await?;
+        Ok(failed)
+    }
+}
+
+async fn find(conn: &mut sqlx::SqliteConnection) -> StoreResult<Vec<ImpossibleTask>> {
+    let workers = candidates(conn).await?;
+    if workers.is_empty() {
+        return Ok(Vec::new());
+    }
+    let groups: Vec<Group> = sqlx::query_as(concat!(
+        "SELECT t.job_id, t.task_type, j.worker_tag_id, j.requirements
+         FROM tasks t JOIN jobs j ON j.id = t.job_id WHERE ",
+        waiting!(),
+        " GROUP BY t.job_id, t.task_type"
+    ))
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut found = Vec::new();
+    for group in groups {
+        let verdict = group_verdict(conn, &group, &workers).await?;
+        match verdict {
+            Verdict::Nobody { rule, reason } => {
+                let ids: Vec<(String,)> = sqlx::query_as(concat!(
+                    "SELECT t.id FROM tasks t JOIN jobs j ON j.id = t.job_id WHERE ",
+                    waiting!(),
+                    " AND t.job_id = ? AND t.task_type = ?"
+                ))
+                .bind(&group.job_id)
+                .bind(&group.task_type)
+                .fetch_all(&mut *conn)
+                .await?;
+                found.extend(ids.into_iter().map(|(task_id,)| ImpossibleTask {
+                    task_id,
+                    job_id: group.job_id.clone(),
+                    rule,
+                    reason: reason.clone(),
+                }));
+            }
+            Verdict::Some(able) => {
+                found.extend(failed_by_all(conn, &group, &able).await?);
+            }
+            Verdict::SettingUp => {}
+        }
+    }
+    Ok(found)
+}
+
+enum Verdict {
+    /// Worker tag without members: wait.
+    SettingUp,
+    Nobody {
+        rule: &'static str,
+        reason: String,
+    },
+    /// Ids of the workers that may run the group's tasks (before failure lists).
+    Some(Vec<String>),
+}
+
+async fn group_verdict(
+    conn: &mut sqlx::SqliteConnection,
+    group: &Group,
+    workers: &[Candidate],
+) -> StoreResult<Verdict> {
+    let typed: Vec<&Candidate> = workers
+        .iter()
+        .filter(|w| w.task_types.contains(&group.task_type))
+        .collect();
+    if typed.is_empty() {
+        return Ok(Verdict::Nobody {
+            rule: "task-type",
+            reason: format!(
+                "no registered worker supports task type \"{}\"",
+                group.task_type
+            ),
+        });
+    }
+    let tagged: Vec<&Candidate> = match &group.worker_tag_id {
+        None => typed,
+        Some(tag) => {
+            if !workers.iter().any(|w| w.tag_ids.contains(tag)) {
+                return Ok(Verdict::SettingUp);
+            }
+            let members: Vec<&Candidate> = typed
+                .into_iter()
+                .filter(|w| w.tag_ids.contains(tag))
+                .collect();
+            if members.is_empty() {
+                return Ok(Verdict::Nobody {
+                    rule: "worker-tag",
+                    reason: format!(
+                        "no worker in the job's tag supports task type \"{}\"",
+                        group.task_type
+                    ),
+                });
+            }
+            members
+        }
+    };
+    let requirements = JobRequirements::from_stored(&group.requirements).map_err(|e| {
+        super::StoreError::Corrupt(format!("requirements of job {}: {e}", group.job_id))
+    })?;
+    let fit: Vec<&Candidate> = tagged
+        .iter()
+        .copied()
+        .filter(|w| unmet_requirements(&requirements, &w.capabilities).is_empty())
+        .collect();
+    if fit.is_empty() {
+        let example = unmet_requirements(&requirements, &tagged[0].capabilities).join("; ");
+        return Ok(Verdict::Nobody {
+            rule: "requirements",
+            reason: format!(
+                "no worker that supports task type \"{}\" meets the job's requirements \
+                 (for example: {example})",
+                group.task_type
+            ),
+        });
+    }
+    let blocked: Vec<(String,)> =
+        sqlx::query_as("SELECT worker_id FROM job_blocklist WHERE job_id = ? AND task_type = ?")
+            .bind(&group.job_id)
+            .bind(&group.task_type)
+            .fetch_all(&mut *conn)
+            .await?;
+    let able: Vec<String> = fit
+        .iter()
+        .filter(|w| !blocked.iter().any(|(b,)| *b == w.id))
+        .map(|w| w.id.clone())
+        .collect();
+    if able.is_empty() {
+        return Ok(Verdict::Nobody {
+            rule: "blocklist",
+            reason: format!(
+                "every worker that may run task type \"{}\" is blocklisted for this job",
+                group.task_type
+            ),
+        });
+    }
+    Ok(Verdict::Some(able))
+}
+
+/// Tasks of the group whose failure list holds every worker still able to run them.
+async fn failed_by_all(
+    conn: &mut sqlx::SqliteConnection,
+    group: &Group,
+    able: &[String],
+) -> StoreResult<Vec<ImpossibleTask>> {
+    let rows: Vec<(String, String)> = sqlx::query_as(concat!(
+        "SELECT f.task_id, f.worker_id FROM task_failures f
+         JOIN tasks t ON t.id = f.task_id JOIN jobs j ON j.id = t.job_id WHERE ",
+        waiting!(),
+        " AND t.job_id = ? AND t.task_type = ?"
+    ))
+    .bind(&group.job_id)
+    .bind(&group.task_type)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut failed_by: HashMap<String, Vec<String>> = HashMap::new();
+    for (task, worker) in rows {
+        failed_by.entry(task).or_default().push(worker);
+    }
+    Ok(failed_by
+        .into_iter()
+        .filter(|(_, workers)| able.iter().all(|w| workers.contains(w)))
+        .map(|(task_id, _)| ImpossibleTask {
+            task_id,
+            job_id: group.job_id.clone(),
+            rule: "failed-by",
+            reason: format!(
+                "every worker that may run task type \"{}\" has failed this task",
+                group.task_type
+            ),
+        })
+        .collect())
+}
+
+/// Non-deleted workers that signed on at least once (they reported their task types).
+async fn candidates(conn: &mut sqlx::SqliteConnection) -> StoreResult<Vec<Candidate>> {
+    let rows: Vec<(String, String, String, String, String)> = sqlx::query_as(
+        "SELECT w.id, w.supported_task_types, w.capabilities,
+            (SELECT json_group_array(g.name) FROM worker_tag_membership m
+                JOIN worker_tags g ON g.id = m.worker_tag_id WHERE m.worker_id = w.id),
+            (SELECT json_group_array(m.worker_tag_id) FROM worker_tag_membership m
+                WHERE m.worker_id = w.id)
+         FROM workers w WHERE w.deleted_at IS NULL AND w.supported_task_types <> '[]'",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, types, capabilities, tag_names, tag_ids)| Candidate {
+            id,
+            task_types: serde_json::from_str(&types).unwrap_or_default(),
+            capabilities: WorkerCapabilities::from_stored(
+                &capabilities,
+                serde_json::from_str(&tag_names).unwrap_or_default(),
+            ),
+            tag_ids: serde_json::from_str(&tag_ids).unwrap_or_default(),
+        })
+        .collect())
+}
+
+/// Fails the tasks (those still waiting) and then their jobs.
+async fn fail(
+    tx: &mut Transaction<'static, Sqlite>,
+    found: Vec<ImpossibleTask>,
+) -> StoreResult<Vec<ImpossibleJob>> {
+    let now = now();
+    let mut jobs: Vec<ImpossibleJob> = Vec::new();
+    let mut history = Vec::new();
+    for task in found {
+        let activity = format!(
+            "Task failed: it can never run ({}): {}",
+            task.rule, task.reason
+        );
+        let old: Option<(String,)> = sqlx::query_as(
+            "SELECT status FROM tasks WHERE id = ? AND status IN ('queued', 'soft-failed')",
+        )
+        .bind(&task.task_id)
+        .fetch_optional(&mut **tx)
+        .await?;
+        let Some((old,)) = old else { continue };
+        sqlx::query(
+            "UPDATE tasks SET status = 'failed', activity = ?, progress = NULL, updated_at = ?
+             WHERE id = ?",
+        )
+        .bind(&activity)
+        .bind(&now)
+        .bind(&task.task_id)
+        .execute(&mut **tx)
+        .await?;
+        let old = if old == TaskStatus::SoftFailed.as_str() {
+            TaskStatus::SoftFailed
+        } else {
+            TaskStatus::Queued
+        };
+        history.push((
+            task.task_id.clone(),
+            old.as_str(),
+            TaskStatus::Failed.as_str(),
+            activity,
+            now.clone(),
+        ));
+        match jobs.iter_mut().find(|j| j.job_id == task.job_id) {
+            Some(job) => job.tasks.push(task),
+            None => jobs.push(ImpossibleJob {
+                job_id: task.job_id.clone(),
+                tasks: vec![task],
+                change: None,
+            }),
+        }
+    }
+    insert_task_status_events(tx, &history).await?;
+    for job in &mut jobs {
+        let first = &job.tasks[0];
+        let reason = format!(
+            "task {} can never run ({}): {}",
+            first.task_id, first.rule, first.reason
+        );
+        if super::job_status(tx, &job.job_id).await? != JobStatus::Failed {
+            job.change = Some(enter_job_status(tx, &job.job_id, JobStatus::Failed, &reason).await?);
+        }
+    }
+    Ok(jobs)
+}
