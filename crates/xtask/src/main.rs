@@ -1,6 +1,8 @@
 //! Developer tasks. `cargo xtask test` installs what the tests need (system packages when
 //! run as root or with --install-deps; otherwise it prints the command that would) and runs
-//! every suite: formatting, lints, and all tests.
+//! every suite: formatting, lints, the Rust tests and the dashboard's (unit and browser) tests.
+mod web;
+
 use std::process::{Command, ExitCode};
 
 use anyhow::{Context, bail};
@@ -122,7 +124,9 @@ fn test(args: &[String]) -> anyhow::Result<()> {
             ],
         )?;
     }
+    web::unit_tests()?;
     run("cargo", &["test", "--workspace", "--all-targets"])?;
+    web::browser_tests()?;
     println!("xtask: all suites passed");
     Ok(())
 }

@@ -1,0 +1,170 @@
+// Shapes of the manager's REST API (Flamenco's, plus the extensions the manager marks).
+
+export type Counts = Record<string, number>;
+
+export interface Job {
+  id: string;
+  name: string;
+  type: string;
+  priority: number;
+  status: string;
+  activity: string;
+  created: string;
+  updated: string;
+  steps_completed: number;
+  steps_total: number;
+  settings: Record<string, unknown>;
+  metadata: Record<string, string>;
+  submitter_platform: string;
+  type_etag?: string;
+  worker_tag?: string;
+  delete_requested_at?: string;
+}
+
+export interface TaskWorkerRef {
+  id: string;
+  name: string;
+  address: string;
+}
+
+export interface TaskSummary {
+  id: string;
+  name: string;
+  status: string;
+  index_in_job: number;
+  priority: number;
+  task_type: string;
+  updated: string;
+  steps_completed: number;
+  steps_total: number;
+  activity: string;
+  worker?: TaskWorkerRef;
+  progress?: number;
+  fault_class?: string;
+}
+
+export interface Task extends TaskSummary {
+  job_id: string;
+  created: string;
+  commands: { name: string; parameters: Record<string, unknown>; total_step_count?: number }[];
+  last_touched?: string;
+  failed_by_workers: TaskWorkerRef[];
+  dependencies: string[];
+}
+
+export interface TaskPage {
+  tasks: TaskSummary[];
+  total: number;
+  offset: number;
+  status_counts: Counts;
+}
+
+export interface BlocklistEntry {
+  worker_id: string;
+  worker_name: string;
+  task_type: string;
+  reason: string;
+}
+
+export interface WhyAnswer {
+  task_id: string;
+  status: string;
+  summary: string;
+  /// `{rule, detail}` per rule that keeps the task waiting.
+  blockers: unknown[];
+}
+
+export interface WorkerSummary {
+  id: string;
+  name: string;
+  status: string;
+  version: string;
+  can_restart: boolean;
+  slots: number;
+  connected: boolean;
+  last_seen?: string;
+  status_change?: { status: string; is_lazy: boolean };
+}
+
+export interface WorkerTask extends TaskSummary {
+  job_id: string;
+}
+
+export interface Worker extends WorkerSummary {
+  ip_address: string;
+  platform: string;
+  supported_task_types: string[];
+  capabilities: Record<string, unknown>;
+  task?: WorkerTask;
+  tasks: WorkerTask[];
+  tags?: { id: string; name: string }[];
+}
+
+export interface WorkerTag {
+  id: string;
+  name: string;
+  description?: string;
+}
+
+export interface SleepSchedule {
+  is_active: boolean;
+  days_of_week: string;
+  start_time: string;
+  end_time: string;
+}
+
+export interface SettingSpec {
+  key: string;
+  type: "string" | "int32" | "float" | "bool";
+  subtype?: "file_path" | "dir_path" | "file_name" | "hashed_file_path";
+  choices?: string[];
+  propargs?: Record<string, unknown>;
+  description?: string;
+  label?: string;
+  default?: unknown;
+  eval?: string;
+  visible?: "visible" | "hidden" | "submission" | "web";
+  required?: boolean;
+  editable?: boolean;
+}
+
+export interface JobType {
+  name: string;
+  label: string;
+  description?: string;
+  settings: SettingSpec[];
+  etag: string;
+}
+
+export interface FarmSummary {
+  workers: Counts;
+  workers_busy: number;
+  tasks: Counts;
+}
+
+/// One message of the event stream: what changed; the page re-reads it.
+export interface ChangeEvent {
+  kind: "job" | "task" | "worker" | "task-log" | "last-rendered" | "job-deleted" | "resync";
+  job_id?: string;
+  task_id?: string;
+  worker_id?: string;
+}
+
+/// `GET /api/v3/registration-secret` (admin): the secret new workers register with.
+export interface RegistrationSecret {
+  secret: string;
+  /// When it was last rotated; absent while the config file's secret applies.
+  rotated_at: string | null;
+}
+
+/// One state-changing API request, from `GET /api/v3/audit` (admin).
+export interface AuditEntry {
+  id: number;
+  at: string;
+  actor: string;
+  role: string | null;
+  remote: string | null;
+  method: string;
+  path: string;
+  status: number;
+}

@@ -1,0 +1,160 @@
+// Generates the Submit page's form from a job type's JOB_TYPE settings, checks what was
+// entered, and turns it into the settings of a submission (typed as the job type says).
+import type { JobType, SettingSpec } from "../api/types";
+
+export type FieldInput = "text" | "path" | "integer" | "number" | "checkbox" | "select";
+
+export interface FormField {
+  key: string;
+  label: string;
+  input: FieldInput;
+  required: boolean;
+  editable: boolean;
+  description: string;
+  choices: string[];
+  min?: number;
+  max?: number;
+  /// Computed by the Blender add-on from the scene; shown as a hint.
+  evalHint?: string;
+  spec: SettingSpec;
+}
+
+export type FormValue = string | boolean;
+export type FormValues = Record<string, FormValue>;
+
+/// "render_output_root" → "Render Output Root".
+export function humanize(key: string): string {
+  return key
+    .split(/[_\s]+/)
+    .filter(Boolean)
+    .map((word) => word[0].toUpperCase() + word.slice(1))
+    .join(" ");
+}
+
+function inputOf(spec: SettingSpec): FieldInput {
+  if (spec.choices?.length) return "select";
+  switch (spec.type) {
+    case "bool":
+      return "checkbox";
+    case "int32":
+      return "integer";
+    case "float":
+      return "number";
+    default:
+      return spec.subtype ? "path" : "text";
+  }
+}
+
+function numberArg(spec: SettingSpec, name: string): number | undefined {
+  const value = spec.propargs?.[name];
+  return typeof value === "number" ? value : undefined;
+}
+
+/// The fields a person fills in: every setting except hidden ones.
+export function formFields(jobType: JobType): FormField[] {
+  return jobType.settings
+    .filter((spec) => spec.visible !== "hidden")
+    .map((spec) => ({
+      key: spec.key,
+      label: spec.label ?? humanize(spec.key),
+      input: inputOf(spec),
+      required: spec.required === true,
+      // What the Blender add-on computes (eval) is typed in here: no scene to compute it from.
+      editable: spec.editable !== false || spec.eval !== undefined,
+      description: spec.description ?? "",
+      choices: spec.choices ?? [],
+      min: numberArg(spec, "min"),
+      max: numberArg(spec, "max"),
+      evalHint: spec.eval,
+      spec,
+    }));
+}
+
+/// Starting values: each setting's default, else empty (or unticked).
+export function initialValues(fields: FormField[]): FormValues {
+  const values: FormValues = {};
+  for (const field of fields) {
+    const preset = field.spec.default;
+    if (field.input === "checkbox") values[field.key] = preset === true;
+    else if (preset !== undefined && preset !== null) values[field.key] = String(preset);
+    else if (field.input === "select" && field.required) values[field.key] = field.choices[0] ?? "";
+    else values[field.key] = "";
+  }
+  return values;
+}
+
+function isBlank(value: FormValue | undefined): boolean {
+  return value === undefined || (typeof value === "string" && value.trim() === "");
+}
+
+/// Problems with the entered values, by field key; empty when the form can be submitted.
+export function validate(fields: FormField[], values: FormValues): Record<string, string> {
+  const errors: Record<string, string> = {};
+  for (const field of fields) {
+    const value = values[field.key];
+    if (field.input === "checkbox") continue;
+    if (isBlank(value)) {
+      if (field.required && field.editable) errors[field.key] = `${field.label} is required`;
+      continue;
+    }
+    const text = String(value).trim();
+    if (field.input === "integer" || field.input === "number") {
+      const number = Number(text);
+      if (!Number.isFinite(number)) {
+        errors[field.key] = `${field.label} must be a number`;
+      } else if (field.input === "integer" && !Number.isInteger(number)) {
+        errors[field.key] = `${field.label} must be a whole number`;
+      } else if (field.min !== undefined && number < field.min) {
+        errors[field.key] = `${field.label} must be at least ${field.min}`;
+      } else if (field.max !== undefined && number > field.max) {
+        errors[field.key] = `${field.label} must be at most ${field.max}`;
+      }
+    } else if (field.input === "select" && !field.choices.includes(text)) {
+      errors[field.key] = `${field.label} must be one of ${field.choices.join(", ")}`;
+    }
+  }
+  return errors;
+}
+
+/// The settings object of a submission: typed values; blank optional fields left out.
+export function toSettings(fields: FormField[], values: FormValues): Record<string, unknown> {
+  const settings: Record<string, unknown> = {};
+  for (const field of fields) {
+    const value = values[field.key];
+    if (field.input === "checkbox") {
+      settings[field.key] = value === true;
+      continue;
+    }
+    if (isBlank(value)) continue;
+    const text = String(value).trim();
+    if (field.input === "integer") settings[field.key] = Number.parseInt(text, 10);
+    else if (field.input === "number") settings[field.key] = Number(text);
+    else settings[field.key] = text;
+  }
+  return settings;
+}
+
+export interface SubmissionInput {
+  name: string;
+  jobType: JobType;
+  priority: number;
+  settings: Record<string, unknown>;
+  workerTag?: string;
+  paused?: boolean;
+}
+
+/// A Flamenco `SubmittedJob`.
+export function submission(input: SubmissionInput) {
+  const job: Record<string, unknown> = {
+    name: input.name.trim(),
+    type: input.jobType.name,
+    type_etag: input.jobType.etag,
+    priority: input.priority,
+    settings: input.settings,
+    metadata: { submitted_from: "dashboard" },
+    submitter_platform: "manager",
+  };
+  if (input.workerTag) job.worker_tag = input.workerTag;
+  if (input.paused) job.initial_status = "paused";
+  return job;
+}
