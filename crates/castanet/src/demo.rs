@@ -56,6 +56,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         "Castanet demo farm: manager at {url} with 2 workers (files in {})",
         args.dir.display()
     );
+    println!("  Web:     {}", dashboard_url(manager.addr));
     println!("  API:     {url}/api/v3/version, {url}/api/v3/jobs");
     println!("  CLI:     castanet --manager {url} jobs");
     let outcome = tokio::select! {
@@ -96,6 +97,19 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     Ok(code)
 }
 
+/// Where a browser finds the dashboard: a manager listening on every address is reached
+/// through this machine's loopback.
+fn dashboard_url(addr: std::net::SocketAddr) -> String {
+    let mut browsable = addr;
+    if addr.ip().is_unspecified() {
+        browsable.set_ip(match addr {
+            std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    format!("http://{browsable}/")
+}
+
 async fn run_sample_job(url: &str, tasks: u32) -> anyhow::Result<String> {
     let client = ApiClient::new(url);
     let job_type = client.get_json("/api/v3/jobs/type/echo-sleep-test").await?;
@@ -122,4 +136,25 @@ async fn run_sample_job(url: &str, tasks: u32) -> anyhow::Result<String> {
         .to_string();
     println!("submitted sample job {id}: castanet --manager {url} tasks {id}");
     super::jobs_cmd::follow_job(&client, &id).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::dashboard_url;
+
+    #[test]
+    fn the_dashboard_url_is_one_a_browser_can_open() {
+        assert_eq!(
+            dashboard_url("127.0.0.1:8080".parse().unwrap()),
+            "http://127.0.0.1:8080/"
+        );
+        assert_eq!(
+            dashboard_url("0.0.0.0:8080".parse().unwrap()),
+            "http://127.0.0.1:8080/"
+        );
+        assert_eq!(
+            dashboard_url("[::]:9000".parse().unwrap()),
+            "http://[::1]:9000/"
+        );
+    }
 }

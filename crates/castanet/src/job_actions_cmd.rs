@@ -68,29 +68,12 @@ async fn set_status(
 }
 
 async fn delete(manager: &str, job: &str) -> anyhow::Result<()> {
-    let base = manager.trim().trim_end_matches('/');
-    let base = if base.contains("://") {
-        base.to_string()
-    } else {
-        format!("http://{base}")
-    };
-    let response = reqwest::Client::new()
-        .delete(format!("{base}/api/v3/jobs/{job}"))
-        .send()
+    // Through the API client, so the token and certificate trust apply.
+    ApiClient::new(manager)
+        .delete(&format!("/api/v3/jobs/{job}"))
         .await
-        .with_context(|| format!("cannot reach the manager at {base}"))?;
-    if response.status().is_success() {
-        return Ok(());
-    }
-    let status = response.status();
-    let text = response.text().await.unwrap_or_default();
-    let message = serde_json::from_str::<Value>(&text)
-        .ok()
-        .and_then(|v| v.get("message").and_then(Value::as_str).map(str::to_string))
-        .unwrap_or(text);
-    Err(anyhow!(
-        "cannot delete job {job}: the manager answered {status}: {message}"
-    ))
+        .with_context(|| format!("cannot delete job {job}"))?;
+    Ok(())
 }
 
 /// `castanet why TASK`: prints every rule that keeps a task from running.

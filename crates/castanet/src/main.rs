@@ -8,6 +8,7 @@ mod jobs_cmd;
 mod manager_cmd;
 mod secret_cmd;
 mod signals;
+mod tls_pin;
 mod token_cmd;
 mod worker_cmd;
 
@@ -26,6 +27,11 @@ struct Cli {
     /// Manager URL ("host:port" or "http://host:port"); CLI verbs default to http://localhost:8080.
     #[arg(long, global = true, env = "CASTANET_MANAGER")]
     manager: Option<String>,
+    /// API token for a manager whose API needs one (`castanet manager token create`).
+    #[arg(long, global = true, env = "CASTANET_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    #[command(flatten)]
+    trust: tls_pin::TrustArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -83,9 +89,13 @@ async fn main() -> ExitCode {
         .manager
         .clone()
         .unwrap_or_else(|| DEFAULT_MANAGER.to_string());
+    if let Err(e) = api_client::configure(cli.token.clone(), &cli.trust) {
+        eprintln!("error: {e:#}");
+        return ExitCode::FAILURE;
+    }
     let result = match cli.command {
         Command::Manager(args) => manager_cmd::run(args).await,
-        Command::Worker(args) => worker_cmd::run(cli.manager, args).await,
+        Command::Worker(args) => worker_cmd::run(cli.manager, args, &cli.trust).await,
         Command::Demo(args) => demo::run(args).await,
         Command::Submit(args) => jobs_cmd::submit(&manager, args).await,
         Command::Jobs => jobs_cmd::list_jobs(&manager).await,

@@ -36,6 +36,8 @@ enum ManagerAction {
         #[command(subcommand)]
         action: super::secret_cmd::SecretAction,
     },
+    /// Print the SHA-256 fingerprint of the TLS certificate, for workers and the CLI to pin.
+    Fingerprint,
 }
 
 pub async fn run(args: ManagerArgs) -> anyhow::Result<ExitCode> {
@@ -47,6 +49,7 @@ pub async fn run(args: ManagerArgs) -> anyhow::Result<ExitCode> {
         Some(ManagerAction::Secret { action }) => {
             return super::secret_cmd::run(&args.config, action).await;
         }
+        Some(ManagerAction::Fingerprint) => return fingerprint(&args.config),
         None => args,
     };
     let (mut config, created) = ManagerConfig::load_or_create(&args.config)?;
@@ -64,10 +67,39 @@ pub async fn run(args: ManagerArgs) -> anyhow::Result<ExitCode> {
         .await
         .context("cannot start the manager")?;
     // On stdout, so scripts and tests can pick up the port when listening on port 0.
-    println!("castanet manager listening on http://{}", manager.addr);
+    let scheme = if manager.tls_fingerprint.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    println!("castanet manager listening on {scheme}://{}", manager.addr);
+    if let Some(fingerprint) = &manager.tls_fingerprint {
+        println!("TLS certificate SHA-256 fingerprint: {fingerprint}");
+    }
     super::signals::stop_requested().await;
     tracing::info!("stopping the manager");
     manager.shutdown().await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints the fingerprint of the certificate the config serves (generated on first start).
+fn fingerprint(config_path: &std::path::Path) -> anyhow::Result<ExitCode> {
+    if !config_path.exists() {
+        anyhow::bail!(
+            "no manager config at {}; pass --config",
+            config_path.display()
+        );
+    }
+    let (config, _) = ManagerConfig::load_or_create(config_path)?;
+    if !config.tls.enabled {
+        anyhow::bail!(
+            "TLS is not enabled in {} (set `enabled = true` in its [tls] table)",
+            config_path.display()
+        );
+    }
+    let fingerprint = castanet_manager::tls::configured_fingerprint(&config.tls, &config.base_dir)
+        .context("the manager creates its certificate on first start with TLS enabled")?;
+    println!("{fingerprint}");
     Ok(ExitCode::SUCCESS)
 }
 

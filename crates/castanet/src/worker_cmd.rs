@@ -1,8 +1,9 @@
-//! `castanet worker`: run a worker until Ctrl-C / SIGTERM, then sign off.
+//! `castanet worker`: run a worker until Ctrl-C / SIGTERM (or the manager's offline/restart
+//! request), then sign off; the exit code tells a supervisor whether to start it again.
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use castanet_worker::WorkerConfig;
+use castanet_worker::{SlotGpus, WorkerConfig};
 use clap::Args;
 use tokio_util::sync::CancellationToken;
 
@@ -40,9 +41,18 @@ pub struct WorkerArgs {
     /// On SIGTERM / Ctrl-C, let running tasks finish however long they take.
     #[arg(long)]
     finish_tasks_on_shutdown: bool,
+    /// A command running longer than this many seconds is killed and fails as `timeout`
+    /// (0: no limit). A command's own `timeout_seconds` parameter takes precedence.
+    #[arg(long, default_value_t = 0)]
+    command_timeout_seconds: u64,
     /// Task types to accept, comma separated.
     #[arg(long, value_delimiter = ',')]
     task_types: Option<Vec<String>>,
+    /// Pin slots to GPUs: "auto" spreads the GPUs found over the slots; or one entry per
+    /// slot, comma separated, each a GPU index, indices joined by "+" ("0+1"), or "none"
+    /// (no GPU). Slots without an entry see every GPU. Example: --slot-gpus 0,1
+    #[arg(long, value_name = "SPEC")]
+    slot_gpus: Option<SlotGpus>,
 }
 
 pub fn config_from(manager_url: String, args: WorkerArgs) -> WorkerConfig {
@@ -59,13 +69,22 @@ pub fn config_from(manager_url: String, args: WorkerArgs) -> WorkerConfig {
     config.hung_after = std::time::Duration::from_secs(args.hung_after_seconds);
     config.shutdown_grace = std::time::Duration::from_secs(args.shutdown_grace_seconds);
     config.finish_tasks_on_shutdown = args.finish_tasks_on_shutdown;
+    config.command_time_limit = (args.command_timeout_seconds > 0)
+        .then(|| std::time::Duration::from_secs(args.command_timeout_seconds));
     if let Some(types) = args.task_types {
         config.task_types = types;
+    }
+    if let Some(slot_gpus) = args.slot_gpus {
+        config.slot_gpus = slot_gpus;
     }
     config
 }
 
-pub async fn run(manager: Option<String>, args: WorkerArgs) -> anyhow::Result<ExitCode> {
+pub async fn run(
+    manager: Option<String>,
+    args: WorkerArgs,
+    trust: &super::tls_pin::TrustArgs,
+) -> anyhow::Result<ExitCode> {
     let manager_url = match manager {
         Some(url) => url,
         None => {
@@ -73,7 +92,9 @@ pub async fn run(manager: Option<String>, args: WorkerArgs) -> anyhow::Result<Ex
             super::find_manager::find_manager(args.farm.as_deref(), timeout).await?
         }
     };
-    let config = config_from(manager_url, args);
+    let mut config = config_from(manager_url, args);
+    config.manager_fingerprint = trust.manager_fingerprint.clone();
+    config.manager_ca = trust.manager_ca.clone();
     let shutdown = CancellationToken::new();
     let stop = shutdown.clone();
     tokio::spawn(async move {
@@ -81,6 +102,9 @@ pub async fn run(manager: Option<String>, args: WorkerArgs) -> anyhow::Result<Ex
         tracing::info!("stopping the worker");
         stop.cancel();
     });
-    castanet_worker::run(config, shutdown).await?;
-    Ok(ExitCode::SUCCESS)
+    // A requested restart exits non-zero (75) so the supervisor starts the worker again;
+    // a requested offline exits 0 and stays down.
+    let exit = castanet_worker::run_to_exit(config, shutdown).await?;
+    tracing::info!(?exit, code = exit.exit_code(), "worker stopped");
+    Ok(ExitCode::from(exit.exit_code()))
 }

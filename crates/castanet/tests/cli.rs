@@ -140,6 +140,16 @@ fn the_demo_runs_its_sample_job_to_completion() {
     }
     assert!(status.success(), "demo exits 0:\n{out}");
     assert!(out.contains("sample job completed"), "{out}");
+    // The dashboard's address is the manager's, with the root path.
+    let manager_url = out
+        .split_whitespace()
+        .find(|word| word.starts_with("http://127.0.0.1:"))
+        .expect("the manager's URL is printed");
+    assert!(
+        out.lines()
+            .any(|line| line.trim() == format!("Web:     {manager_url}/")),
+        "{out}"
+    );
     assert!(demo_dir.join("castanet-manager.toml").exists());
     assert!(demo_dir.join("castanet-manager.sqlite").exists());
 }

@@ -81,6 +81,10 @@ pub struct ManagerConfig {
     #[serde(default)]
     pub retention: crate::monitor::RetentionConfig,
 
+    /// HTTPS and gRPC over TLS (`[tls]` table; plain HTTP unless enabled).
+    #[serde(default)]
+    pub tls: crate::tls::TlsConfig,
+
     /// Path and program variables (`[variables.NAME]` tables); built-in defaults for
     /// `blender`, `blenderArgs` and `ffmpeg` apply to names not listed (see docs/job-types.md).
     #[serde(default)]
@@ -166,6 +170,7 @@ impl ManagerConfig {
             shaman: crate::shaman::ShamanConfig::default(),
             access: crate::http::AccessConfig::default(),
             retention: crate::monitor::RetentionConfig::default(),
+            tls: crate::tls::TlsConfig::default(),
             variables: std::collections::BTreeMap::new(),
             base_dir: base_dir.to_path_buf(),
         }
@@ -261,6 +266,7 @@ impl ManagerConfig {
         let text = text + &self.shaman.commented_toml();
         let text = text + &self.access.commented_toml();
         let text = text + &self.retention.commented_toml();
+        let text = text + &self.tls.commented_toml();
         let text = text + &crate::variables::commented_toml(&self.variables);
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|source| ConfigError::Write {

@@ -7,11 +7,27 @@ use tokio::sync::broadcast;
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum Event {
-    Job { job_id: String },
-    Task { job_id: String, task_id: String },
-    Worker { worker_id: String },
-    TaskLog { job_id: String, task_id: String },
-    LastRendered { job_id: String },
+    Job {
+        job_id: String,
+    },
+    Task {
+        job_id: String,
+        task_id: String,
+    },
+    Worker {
+        worker_id: String,
+    },
+    TaskLog {
+        job_id: String,
+        task_id: String,
+    },
+    LastRendered {
+        job_id: String,
+    },
+    /// The job and everything of it is gone (sent once its deletion has finished).
+    JobDeleted {
+        job_id: String,
+    },
 }
 
 impl Event {
@@ -46,7 +62,8 @@ impl Event {
         }
     }
 
-    /// The SSE event name: `job`, `task`, `worker`, `task-log`, `last-rendered`.
+    /// The SSE event name: `job`, `task`, `worker`, `task-log`, `last-rendered`,
+    /// `job-deleted`.
     pub fn kind(&self) -> &'static str {
         match self {
             Event::Job { .. } => "job",
@@ -54,6 +71,7 @@ impl Event {
             Event::Worker { .. } => "worker",
             Event::TaskLog { .. } => "task-log",
             Event::LastRendered { .. } => "last-rendered",
+            Event::JobDeleted { .. } => "job-deleted",
         }
     }
 
@@ -63,7 +81,8 @@ impl Event {
             Event::Job { job_id }
             | Event::Task { job_id, .. }
             | Event::TaskLog { job_id, .. }
-            | Event::LastRendered { job_id } => Some(job_id),
+            | Event::LastRendered { job_id }
+            | Event::JobDeleted { job_id } => Some(job_id),
             Event::Worker { .. } => None,
         }
     }

@@ -6,6 +6,7 @@ pub mod discovery;
 pub mod events;
 pub mod grpc;
 pub mod http;
+pub mod job_deleter;
 pub mod logs;
 pub mod metrics;
 pub mod monitor;
@@ -14,6 +15,7 @@ pub mod server;
 pub mod shaman;
 pub mod state;
 pub mod store;
+pub mod tls;
 pub mod variables;
 pub mod worker_status;
 
@@ -45,10 +47,12 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Writes a time-stamped manager line to a task's log; a failure is logged, not fatal.
+    /// Writes a time-stamped manager line to a task's log and announces it to log
+    /// tails, like worker output; a failure is logged, not fatal.
     pub async fn log_manager_line(&self, job_id: &str, task_id: &str, line: &str) {
-        if let Err(e) = self.logs.append_manager_line(job_id, task_id, line).await {
-            tracing::warn!("cannot write task log of {task_id}: {e}");
+        match self.logs.append_manager_line(job_id, task_id, line).await {
+            Ok(_) => self.events.publish(Event::task_log(job_id, task_id)),
+            Err(e) => tracing::warn!("cannot write task log of {task_id}: {e}"),
         }
     }
 

@@ -35,6 +35,8 @@ pub enum ManagerError {
     },
     #[error("the server failed: {0}")]
     Serve(std::io::Error),
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 /// A manager serving in the background.
@@ -42,6 +44,8 @@ pub struct RunningManager {
     /// The address actually bound (useful with port 0).
     pub addr: SocketAddr,
     pub state: AppState,
+    /// The certificate's SHA-256 fingerprint when serving TLS (clients pin it).
+    pub tls_fingerprint: Option<String>,
     shutdown: CancellationToken,
     server: JoinHandle<Result<(), ManagerError>>,
 }
@@ -104,6 +108,20 @@ pub async fn start(config: ManagerConfig) -> Result<RunningManager, ManagerError
         shaman,
     };
 
+    // Before binding: a broken certificate must stop the start, not the first client.
+    let tls = if state.config.tls.enabled {
+        let tls = crate::tls::load_or_generate(&state.config.tls, &state.config.base_dir)?;
+        tracing::info!(
+            cert = %tls.cert_path.display(),
+            fingerprint = %tls.fingerprint,
+            "serving TLS; clients pin this SHA-256 certificate fingerprint"
+        );
+        Some(tls)
+    } else {
+        None
+    };
+    let tls_fingerprint = tls.as_ref().map(|tls| tls.fingerprint.clone());
+
     let listener = TcpListener::bind(&state.config.listen)
         .await
         .map_err(|source| ManagerError::Listen {
@@ -112,11 +130,13 @@ pub async fn start(config: ManagerConfig) -> Result<RunningManager, ManagerError
         })?;
     let addr = listener.local_addr().map_err(ManagerError::Serve)?;
     // Failing to advertise is not fatal: workers can still be given the URL.
-    let advertisement = crate::discovery::advertise(addr, &state.config.farm_name, crate::VERSION)
-        .unwrap_or_else(|e| {
-            tracing::warn!("{e}");
-            None
-        });
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let advertisement =
+        crate::discovery::advertise(addr, &state.config.farm_name, crate::VERSION, scheme)
+            .unwrap_or_else(|e| {
+                tracing::warn!("{e}");
+                None
+            });
     let shutdown = CancellationToken::new();
 
     let grpc_routes =
@@ -138,6 +158,8 @@ pub async fn start(config: ManagerConfig) -> Result<RunningManager, ManagerError
         crate::monitor::MonitorSettings::from_config(&state.config),
     );
     tokio::spawn(monitor.run(shutdown.clone()));
+    // Finishes deletions a restart or a failure left behind, then sweeps every minute.
+    tokio::spawn(crate::job_deleter::run(state.clone(), shutdown.clone()));
     let serve_shutdown = shutdown.clone();
     let events = state.events.clone();
     let server = tokio::spawn(async move {
@@ -153,19 +175,24 @@ pub async fn start(config: ManagerConfig) -> Result<RunningManager, ManagerError
                 events.close();
             }
         };
-        // Instructions are small writes on long-lived streams: without TCP_NODELAY,
-        // Nagle's algorithm holds each one back ~40 ms waiting for the peer's ACK.
-        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!("cannot set TCP_NODELAY: {e}");
+        let mut serve = match tls {
+            Some(tls) => tokio::spawn(crate::tls::serve(listener, tls.acceptor, app, graceful)),
+            None => {
+                // Instructions are small writes on long-lived streams: without TCP_NODELAY,
+                // Nagle's algorithm holds each one back ~40 ms waiting for the peer's ACK.
+                let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+                    if let Err(e) = tcp.set_nodelay(true) {
+                        tracing::debug!("cannot set TCP_NODELAY: {e}");
+                    }
+                });
+                let serve = axum::serve(
+                    listener,
+                    app.into_make_service_with_connect_info::<SocketAddr>(),
+                )
+                .with_graceful_shutdown(graceful);
+                tokio::spawn(async move { serve.await })
             }
-        });
-        let serve = axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(graceful);
-        let mut serve = tokio::spawn(async move { serve.await });
+        };
         let flatten = |joined: Result<std::io::Result<()>, tokio::task::JoinError>| match joined {
             Ok(result) => result.map_err(ManagerError::Serve),
             Err(e) => Err(ManagerError::Serve(std::io::Error::other(e.to_string()))),
@@ -188,6 +215,7 @@ pub async fn start(config: ManagerConfig) -> Result<RunningManager, ManagerError
     Ok(RunningManager {
         addr,
         state,
+        tls_fingerprint,
         shutdown,
         server,
     })

@@ -97,8 +97,11 @@ async fn a_subscriber_sees_job_then_task_then_log_events_for_its_job_only() {
             .all(|(_, data)| data["job_id"] == job_id.as_str()),
         "{events:?}"
     );
+    // The worker's event is published after its stream opened, which may come after the
+    // dispatcher already handed out the task: wait for both.
     let everything = read_events(all, |e| {
         e.iter().filter(|(kind, _)| kind == "job").count() >= 2
+            && e.iter().any(|(kind, _)| kind == "worker")
     })
     .await;
     let first_job = everything
@@ -123,5 +126,126 @@ async fn a_subscriber_sees_job_then_task_then_log_events_for_its_job_only() {
     // Open worker connections would hold the manager's graceful shutdown for its grace period.
     drop(_stream);
     drop(client);
+    m.manager.shutdown().await.unwrap();
+}
+
+/// An open event stream read one event at a time.
+struct EventReader {
+    body: futures::stream::BoxStream<'static, reqwest::Result<Vec<u8>>>,
+    buffer: String,
+}
+
+impl EventReader {
+    fn new(response: reqwest::Response) -> Self {
+        Self {
+            body: response
+                .bytes_stream()
+                .map(|chunk| chunk.map(|bytes| bytes.to_vec()))
+                .boxed(),
+            buffer: String::new(),
+        }
+    }
+
+    /// The next event (name, data); panics when none comes within 10 s.
+    async fn next(&mut self) -> (String, Value) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            while let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                let mut name = String::new();
+                let mut data = String::new();
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("event:") {
+                        name = v.trim().to_string();
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        data.push_str(v.trim());
+                    }
+                }
+                if !name.is_empty() {
+                    return (name, serde_json::from_str(&data).unwrap_or(Value::Null));
+                }
+            }
+            let chunk = tokio::time::timeout_at(deadline, self.body.next())
+                .await
+                .expect("an event arrives within 10 s")
+                .expect("stream open")
+                .expect("chunk");
+            self.buffer.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+
+    /// Waits for `task-log` events of `task_id` until the task's log tail holds `text`
+    /// (several manager lines may be announced before the awaited one).
+    async fn log_line(&mut self, m: &common::TestManager, task_id: &str, text: &str) -> String {
+        loop {
+            let (kind, data) = self.next().await;
+            if kind != "task-log" || data["task_id"] != task_id {
+                continue;
+            }
+            let (status, tail) = m.get(&format!("/api/v3/tasks/{task_id}/logtail")).await;
+            assert_eq!(status, 200, "{tail}");
+            let tail = tail.as_str().unwrap_or_default().to_string();
+            if tail.contains(text) {
+                return tail;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn manager_written_log_lines_are_announced_as_task_log_events() {
+    let m = common::start().await;
+    let (_, job) = m.post("/api/v3/jobs", &common::echo_sleep_job(1, 0)).await;
+    let job_id = job["id"].as_str().unwrap().to_string();
+    let stream = m
+        .http
+        .get(format!("{}/api/v3/events?job={job_id}", m.url))
+        .send()
+        .await
+        .unwrap();
+    let mut events = EventReader::new(stream);
+
+    // The assignment line is kept back until the log is read or written, yet announced
+    // at once: a dashboard tailing the task shows it without polling.
+    let mut worker = m.connect(common::misc_sign_on("log-events", 1)).await;
+    let assigned = match tokio::time::timeout(Duration::from_secs(10), worker.stream.message())
+        .await
+        .expect("an assignment within 10 s")
+        .expect("stream healthy")
+        .and_then(|message| message.kind)
+    {
+        Some(castanet_protocol::v1::instruction::Kind::AssignTask(task)) => task,
+        other => panic!("expected an assignment, got {other:?}"),
+    };
+    let tail = events
+        .log_line(&m, &assigned.task_id, "Task assigned to worker log-events")
+        .await;
+    assert!(tail.contains(&worker.id), "{tail}");
+
+    // Signing off hands the task back with a manager line; with no worker left nothing
+    // else writes to this log, so the event can only come from that line.
+    worker
+        .client
+        .sign_off(common::authed(
+            castanet_protocol::v1::SignOffRequest {
+                reason: "testing log events".into(),
+            },
+            &worker.id,
+            &worker.token,
+        ))
+        .await
+        .unwrap();
+    let tail = events
+        .log_line(
+            &m,
+            &assigned.task_id,
+            "Task returned to the queue because the worker signed off",
+        )
+        .await;
+    assert!(
+        tail.contains("Task assigned to worker log-events"),
+        "{tail}"
+    );
+    drop(worker);
     m.manager.shutdown().await.unwrap();
 }

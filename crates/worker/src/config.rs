@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::error::WorkerError;
+use crate::slot_gpus::SlotGpus;
 use crate::system;
 
 /// Task types a worker runs unless told otherwise (Flamenco's defaults).
@@ -34,6 +35,16 @@ pub struct WorkerConfig {
     pub shutdown_grace: Duration,
     /// On shutdown, let running tasks finish however long they take (overrides the grace).
     pub finish_tasks_on_shutdown: bool,
+    /// How long one command may run unless it sets `timeout_seconds` (None: no limit);
+    /// over it, the command is killed and fails as `timeout`.
+    pub command_time_limit: Option<Duration>,
+    /// https only: the SHA-256 fingerprint the manager's certificate must have. Without it
+    /// (and without `manager_ca`) the first certificate seen is pinned in the credentials.
+    pub manager_fingerprint: Option<String>,
+    /// https only: PEM CA certificates the manager's certificate must be signed by.
+    pub manager_ca: Option<PathBuf>,
+    /// Which GPUs each slot's processes may use (`--slot-gpus`; see `slot_gpus.rs`).
+    pub slot_gpus: SlotGpus,
 }
 
 impl WorkerConfig {
@@ -50,21 +61,20 @@ impl WorkerConfig {
             hung_after: crate::commands::DEFAULT_HUNG_AFTER,
             shutdown_grace: Duration::ZERO,
             finish_tasks_on_shutdown: false,
+            command_time_limit: None,
+            manager_fingerprint: None,
+            manager_ca: None,
+            slot_gpus: SlotGpus::Unpinned,
         }
     }
 
     /// Checks the fields and normalises the manager URL.
     pub(crate) fn validated(mut self) -> Result<Self, WorkerError> {
         self.manager_url = normalise_manager_url(&self.manager_url)?;
-        if self
-            .manager_url
-            .get(..8)
-            .is_some_and(|s| s.eq_ignore_ascii_case("https://"))
-        {
-            return Err(WorkerError::InvalidConfig(format!(
-                "{}: this worker build has no TLS support; use http://",
-                self.manager_url
-            )));
+        if let Some(fingerprint) = &self.manager_fingerprint {
+            fingerprint
+                .parse::<crate::tls::Fingerprint>()
+                .map_err(|e| WorkerError::InvalidConfig(format!("manager fingerprint: {e}")))?;
         }
         self.name = self.name.trim().to_string();
         if self.name.is_empty() {
@@ -77,6 +87,7 @@ impl WorkerConfig {
                 "slots must be at least 1".into(),
             ));
         }
+        self.slot_gpus.check_slot_count(self.slots)?;
         self.task_types.retain(|t| !t.trim().is_empty());
         if self.task_types.is_empty() {
             return Err(WorkerError::InvalidConfig("no task types to run".into()));
@@ -117,7 +128,7 @@ pub fn normalise_manager_url(url: &str) -> Result<String, WorkerError> {
         }
         Some((scheme, _)) => {
             return Err(WorkerError::InvalidConfig(format!(
-                "unsupported scheme {scheme:?} in manager URL {url:?} (use http)"
+                "unsupported scheme {scheme:?} in manager URL {url:?} (use http or https)"
             )));
         }
         None => format!("http://{url}"),
@@ -225,7 +236,12 @@ mod tests {
             manager_url: "https://farm".into(),
             ..base.clone()
         };
-        assert!(https.validated().is_err());
+        assert!(https.validated().is_ok());
+        let bad_fingerprint = WorkerConfig {
+            manager_fingerprint: Some("AB:CD".into()),
+            ..base.clone()
+        };
+        assert!(bad_fingerprint.validated().is_err());
         let zero_slots = WorkerConfig {
             slots: 0,
             ..base.clone()

@@ -9,6 +9,7 @@ mod commands;
 mod config;
 mod credentials;
 mod error;
+mod gpu;
 mod journal;
 mod logs;
 mod preview;
@@ -16,13 +17,17 @@ mod process;
 mod progress;
 mod runner;
 mod session;
+mod slot_gpus;
 mod system;
+mod tls;
 mod upstream;
 
 pub use config::{DEFAULT_TASK_TYPES, WorkerConfig, default_data_dir, normalise_manager_url};
 pub use credentials::{CREDENTIALS_FILE, Credentials, CredentialsError};
 pub use error::WorkerError;
 pub use session::{RESTART_EXIT_CODE, WorkerExit};
+pub use slot_gpus::{SlotChoice, SlotGpus, SlotGpusSyntaxError};
+pub use tls::{Fingerprint, ManagerTrust, TrustError};
 
 /// Runs the worker until `shutdown` is cancelled (or the manager sends it offline): then
 /// it aborts the running tasks without reporting them, signs off (the manager hands the

@@ -1,6 +1,7 @@
 //! `castanet bench`: starts a manager in-process on a temporary SQLite file, connects N
 //! simulated workers over real gRPC on loopback, runs the selected scenarios and prints
 //! a table and JSON. See docs/benchmarks.md for the numbers and how to reproduce them.
+mod api_scenarios;
 mod scenarios;
 mod sim;
 
@@ -24,6 +25,10 @@ pub enum Scenario {
     Cancel,
     /// Compile and store a simple-blender-render job of `--frames` frames (one per task).
     Compile,
+    /// Dispatch latency without and with `--sse-clients` idle event-stream clients.
+    Sse,
+    /// Pages of 100 from the jobs query and a 50,000-task job, 100,000 tasks stored.
+    JobsQuery,
 }
 
 #[derive(Args)]
@@ -43,6 +48,9 @@ pub struct BenchArgs {
     /// Frames in the compile scenario.
     #[arg(long, default_value_t = 100_000)]
     frames: u64,
+    /// Idle event-stream clients in the SSE scenario.
+    #[arg(long, default_value_t = 200)]
+    sse_clients: usize,
     /// Also write the JSON result to this file.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -75,6 +83,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             Scenario::Throughput,
             Scenario::Cancel,
             Scenario::Compile,
+            Scenario::Sse,
+            Scenario::JobsQuery,
         ]
     } else {
         args.scenarios.clone()
@@ -141,6 +151,21 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
                     json!({ "job_type": job_type, "frames": args.frames, "tasks": tasks,
                             "seconds": elapsed.as_secs_f64() }),
                 );
+            }
+            Scenario::Sse => {
+                let sse = api_scenarios::sse_dispatch(
+                    &state,
+                    &mut farm,
+                    &url,
+                    args.sse_clients,
+                    args.samples,
+                )
+                .await?;
+                result.insert("sse".into(), sse);
+            }
+            Scenario::JobsQuery => {
+                let query = api_scenarios::jobs_query(&state, &url, args.samples.min(100)).await?;
+                result.insert("jobs_query".into(), query);
             }
         }
     }
@@ -209,6 +234,7 @@ fn print_table(result: &Value) {
             format!("{:.2} s", c["seconds"].as_f64().unwrap_or_default()),
         ));
     }
+    api_rows(result, &mut rows);
     if let Some(rss) = result.get("rss_mib").and_then(Value::as_f64) {
         rows.push((
             "RSS (manager + sim workers)".into(),
@@ -218,5 +244,42 @@ fn print_table(result: &Value) {
     println!("| measure | value |\n|---|---|");
     for (name, value) in rows {
         println!("| {name} | {value} |");
+    }
+}
+
+/// Table rows of the SSE and jobs-query scenarios.
+fn api_rows(result: &Value, rows: &mut Vec<(String, String)>) {
+    let p50_p99 = |v: &Value| {
+        format!(
+            "{:.3} / {:.3} ms",
+            v["p50_ms"].as_f64().unwrap_or_default(),
+            v["p99_ms"].as_f64().unwrap_or_default()
+        )
+    };
+    if let Some(sse) = result.get("sse") {
+        rows.push((
+            "dispatch p50 / p99, no SSE client".into(),
+            p50_p99(&sse["without_clients"]),
+        ));
+        rows.push((
+            format!(
+                "dispatch p50 / p99, {} idle SSE clients",
+                sse["sse_clients"]
+            ),
+            p50_p99(&sse["with_clients"]),
+        ));
+    }
+    if let Some(query) = result.get("jobs_query") {
+        let stored = &query["tasks_stored"];
+        for page in query["pages"].as_array().into_iter().flatten() {
+            rows.push((
+                format!(
+                    "{} ({} items; {stored} tasks stored) p50 / p99",
+                    page["request"].as_str().unwrap_or("?"),
+                    page["items"]
+                ),
+                p50_p99(page),
+            ));
+        }
     }
 }

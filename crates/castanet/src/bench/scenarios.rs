@@ -21,7 +21,10 @@ async fn next_event(farm: &mut SimFarm) -> anyhow::Result<SimEvent> {
 }
 
 /// Stores a job of `tasks` independent no-op tasks, as submission would.
-async fn insert_job(state: &AppState, tasks: usize) -> anyhow::Result<(String, Vec<String>)> {
+pub(super) async fn insert_job(
+    state: &AppState,
+    tasks: usize,
+) -> anyhow::Result<(String, Vec<String>)> {
     let job_id = uuid::Uuid::new_v4().to_string();
     let job = NewJob {
         id: job_id.clone(),
@@ -35,6 +38,7 @@ async fn insert_job(state: &AppState, tasks: usize) -> anyhow::Result<(String, V
         submitter_platform: "linux".into(),
         worker_tag_id: None,
         storage_checkout_id: String::new(),
+        requirements: Default::default(),
         created_at: castanet_manager::store::now(),
     };
     let commands =

@@ -2,6 +2,7 @@
 //! store/dispatcher, and map errors to gRPC statuses.
 mod auth;
 mod instruction_stream;
+mod reconnect;
 mod uploads;
 
 pub use auth::{hash_token, new_token};
@@ -41,8 +42,15 @@ pub(crate) fn store_status(e: StoreError) -> Status {
 }
 
 fn peer_address<T>(request: &Request<T>) -> String {
+    // Behind the axum router (plain or TLS) the peer comes as axum's `ConnectInfo`.
     request
         .remote_addr()
+        .or_else(|| {
+            request
+                .extensions()
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|info| info.0)
+        })
         .map(|a| a.ip().to_string())
         .unwrap_or_default()
 }
@@ -170,14 +178,9 @@ impl WorkerService for WorkerApi {
         // Keep the tasks the worker still runs under their current lease; hand back the rest.
         let mut keep = Vec::new();
         for lease in &body.running_tasks {
-            let task = store.get_task(&lease.task_id).await.map_err(store_status)?;
-            let still_held = task.is_some_and(|t| {
-                t.status == TaskStatus::Active.as_str()
-                    && t.worker_id.as_deref() == Some(worker_id.as_str())
-                    && t.lease_epoch == lease.lease_epoch as i64
-            });
-            if still_held {
-                keep.push((lease.task_id.clone(), lease.lease_epoch as i64));
+            let epoch = lease.lease_epoch as i64;
+            if reconnect::still_held(store, &worker_id, &lease.task_id, epoch).await? {
+                keep.push((lease.task_id.clone(), epoch));
             }
         }
         let keep_ids: Vec<String> = keep.iter().map(|(id, _)| id.clone()).collect();
@@ -202,13 +205,14 @@ impl WorkerService for WorkerApi {
             name: worker.name.clone(),
             slots: worker.slots.max(1) as usize,
             task_types: worker.task_types(),
-            running: keep,
+            running: keep.clone(),
             variables: crate::variables::WorkerVariables::new(
                 &crate::variables::Variables::from_config(&self.state.config),
                 &worker.platform,
             ),
         };
         let connection = self.state.dispatcher.connect(session, sender);
+        reconnect::release_ended(&self.state, &worker_id, &keep).await;
         // A request made while the worker was away (or remembered at sign-off) reaches it now.
         if let Err(e) = crate::worker_status::on_connect(&self.state, &worker_id).await {
             tracing::warn!(%worker_id, "cannot deliver the requested status: {e}");
@@ -238,7 +242,7 @@ impl WorkerService for WorkerApi {
         &self,
         request: Request<v1::TaskUpdate>,
     ) -> Result<Response<v1::TaskUpdateAck>, Status> {
-        let worker_id = auth::authenticate(&self.state.store, &request).await?;
+        let worker_id = auth::authenticate_connected(&self.state, &request).await?;
         let body = request.into_inner();
         let status = match body.status() {
             WireTaskStatus::Unspecified => None,

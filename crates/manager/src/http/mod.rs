@@ -3,19 +3,24 @@
 mod access;
 mod actions;
 mod audit;
+mod blocklist;
 mod configuration;
+mod dashboard;
 mod enrolment;
 mod error;
 mod events;
 mod files;
 mod health;
+mod job_delete;
 mod jobs;
 mod last_rendered;
 mod meta;
+mod openapi;
 mod shaman;
 mod shapes;
 mod submit;
 mod tags;
+mod task_pages;
 mod tasks;
 mod why;
 mod worker_status;
@@ -25,13 +30,15 @@ pub use access::{AccessConfig, AccessMode};
 pub use error::ApiError;
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 
 use crate::AppState;
 
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/api/v3/version", get(meta::version))
+        .route("/api/v3/status", get(meta::farm_status))
+        .route("/api/v3/openapi.json", get(openapi::openapi_json))
         .route("/api/v3/jobs/types", get(jobs::job_types))
         .route("/api/v3/jobs/type/{name}", get(jobs::job_type))
         .route(
@@ -41,20 +48,37 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v3/jobs/check", post(submit::check_job))
         .route(
             "/api/v3/jobs/{id}",
-            get(jobs::get_job).delete(actions::delete_job),
+            get(jobs::get_job).delete(job_delete::delete_job),
         )
         .route("/api/v3/jobs/{id}/setstatus", post(actions::set_job_status))
         .route(
             "/api/v3/jobs/{id}/setpriority",
             post(actions::set_job_priority),
         )
-        .route("/api/v3/jobs/{id}/blocklist", get(actions::job_blocklist))
+        .route(
+            "/api/v3/jobs/{id}/blocklist",
+            get(actions::job_blocklist).delete(blocklist::remove_blocklist_entries),
+        )
+        .route(
+            "/api/v3/jobs/{id}/what-would-delete-do",
+            get(job_delete::what_would_delete_do),
+        )
+        .route("/api/v3/jobs/mass-delete", delete(job_delete::mass_delete))
         .route(
             "/api/v3/tasks/{id}/setstatus",
             post(actions::set_task_status),
         )
         .route("/api/v3/tasks/{id}/why", get(why::why_not_running))
         .route("/api/v3/jobs/{id}/tasks", get(jobs::job_tasks))
+        .route(
+            "/api/v3/jobs/{id}/tasks/page",
+            get(task_pages::job_tasks_page),
+        )
+        .route("/api/v3/farm/summary", get(task_pages::farm_summary))
+        .route(
+            "/api/v3/jobs/task-counts",
+            get(task_pages::task_counts_of_jobs),
+        )
         .route(
             "/api/v3/jobs/{id}/last-rendered",
             get(last_rendered::job_last_rendered),
@@ -122,10 +146,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/job-files/{*path}", get(files::job_file))
         .route("/api/v3/audit", get(audit::audit_log))
-        .route(
-            "/api/v3/registration-secret",
-            get(enrolment::show_secret),
-        )
+        .route("/api/v3/registration-secret", get(enrolment::show_secret))
         .route(
             "/api/v3/registration-secret/rotate",
             post(enrolment::rotate_secret),
@@ -138,7 +159,8 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Unknown paths get a JSON 404 (set after merging the gRPC routes, which bring their own).
+/// Unknown paths get the dashboard (its own routes) or, under the API, a JSON 404 (set
+/// after merging the gRPC routes, which bring their own).
 pub fn with_fallback(router: Router) -> Router {
-    router.fallback(error::not_found)
+    router.fallback(dashboard::serve_or_not_found)
 }

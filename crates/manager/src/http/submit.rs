@@ -40,6 +40,9 @@ struct SubmittedJob {
     worker_tag: Option<String>,
     #[serde(default)]
     initial_status: Option<String>,
+    /// Minimum RAM/GPUs and required worker tags (a Castanet extension).
+    #[serde(default)]
+    requirements: Option<crate::state::JobRequirements>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -209,6 +212,8 @@ pub async fn submit_job(
     );
     state.events.publish(Event::job(job_id));
     state.dispatcher.kick();
+    // A task no registered worker can run fails at once instead of waiting forever.
+    state.dispatcher.check_feasibility();
     let stored = state
         .store
         .get_job(job_id)
@@ -324,6 +329,11 @@ fn new_job(submission: &Submission, fields: CompiledJobFields) -> NewJob {
             .as_ref()
             .and_then(|s| s.shaman_checkout_id.clone())
             .unwrap_or_default(),
+        requirements: submitted
+            .requirements
+            .clone()
+            .unwrap_or_default()
+            .normalised(),
         created_at: format_time(submission.created),
     }
 }

@@ -59,13 +59,19 @@ pub async fn why_not_running(
         blocklisted,
         failed_by: store.task_failed_by_ids(&id).await?,
         tasks_ahead: store.runnable_tasks_ahead(&id).await?,
+        requirements: store.job_requirements(&job.id).await?,
     };
+    let mut tag_names = store.worker_tag_names().await?;
     let workers: Vec<WorkerView> = store
         .list_workers()
         .await?
         .into_iter()
         .map(|w| WorkerView {
             free_slots: state.dispatcher.free_slots(&w.id),
+            capabilities: crate::state::WorkerCapabilities::from_stored(
+                &w.capabilities,
+                tag_names.remove(&w.id).unwrap_or_default(),
+            ),
             task_types: w.task_types(),
             id: w.id,
             name: w.name,

@@ -135,6 +135,8 @@ pub async fn delete_worker(
         )));
     }
     state.dispatcher.disconnect_all(&worker.id);
+    // Its tasks may have no other worker left.
+    state.dispatcher.check_feasibility();
     let reason = "the worker was deleted";
     let requeued = state
         .store

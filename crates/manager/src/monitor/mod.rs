@@ -9,11 +9,11 @@ mod sleep_schedules;
 mod timeouts;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use retention::{RetentionConfig, RetentionReport, RetentionSettings};
 pub use sleep_schedules::{
     SleepReport, SleepScheduleMonitor, apply_now as apply_sleep_schedule_now,
 };
 pub use timeouts::TimeoutReport;
-pub use retention::{RetentionConfig, RetentionReport, RetentionSettings};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -119,6 +119,12 @@ impl Monitor {
             self.state.clone(),
             shutdown.clone(),
         ));
+        tokio::spawn(
+            self.state
+                .dispatcher
+                .clone()
+                .run_feasibility_checks(crate::scheduler::FEASIBILITY_INTERVAL, shutdown.clone()),
+        );
         if !self.settings.enabled() {
             tracing::info!("task_timeout_seconds is 0: task and worker timeouts are off");
             return;

@@ -2,7 +2,9 @@
 //! old state + event → new state. No I/O here; the store applies the results in one
 //! transaction. Flamenco's status names are kept so API users see familiar values.
 mod failure;
+mod farm_status;
 mod job_change;
+mod requirements;
 mod ripple;
 mod sleep;
 mod why;
@@ -10,9 +12,11 @@ mod why;
 pub use failure::{
     FailureFacts, FailurePolicy, FailureVerdict, FaultKind, blocklist_reason, failure_verdict,
 };
+pub use farm_status::{FarmStatus, farm_status};
 pub use job_change::{
     TaskSweep, check_job_request, check_task_request, follow_up, job_after_task_requeue, task_sweep,
 };
+pub use requirements::{JobRequirements, WorkerCapabilities, unmet_requirements};
 pub use ripple::{JobRipple, TaskCounts, job_after_task_change};
 pub use sleep::{SleepSchedule, parse_days};
 pub use why::{Blocker, TaskView, WorkerView, blockers};

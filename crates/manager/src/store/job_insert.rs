@@ -38,9 +38,9 @@ impl Store {
         // steps_total is filled in by `commit`, once every task is known.
         sqlx::query(
             "INSERT INTO jobs (id, name, job_type, type_etag, priority, status, activity, settings,
-                metadata, submitter_platform, worker_tag_id, storage_checkout_id, steps_total,
-                created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, '', ?, ?, ?, ?, ?, 0, ?, ?)",
+                metadata, submitter_platform, worker_tag_id, storage_checkout_id, requirements,
+                steps_total, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, '', ?, ?, ?, ?, ?, ?, 0, ?, ?)",
         )
         .bind(&job.id)
         .bind(&job.name)
@@ -53,6 +53,7 @@ impl Store {
         .bind(&job.submitter_platform)
         .bind(&job.worker_tag_id)
         .bind(&job.storage_checkout_id)
+        .bind(job.requirements.to_stored())
         .bind(&job.created_at)
         .bind(&job.created_at)
         .execute(&mut *tx)

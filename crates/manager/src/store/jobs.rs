@@ -16,6 +16,8 @@ pub struct NewJob {
     pub submitter_platform: String,
     pub worker_tag_id: Option<String>,
     pub storage_checkout_id: String,
+    /// Minimum RAM/GPUs and required worker tags (`state::JobRequirements`).
+    pub requirements: crate::state::JobRequirements,
     pub created_at: String,
 }
 

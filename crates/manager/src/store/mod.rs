@@ -4,8 +4,11 @@
 mod actions;
 mod api_tokens;
 mod audit;
+mod blocklist;
 mod cleanup;
 mod failures;
+mod impossible;
+mod job_delete;
 mod job_insert;
 mod job_query;
 mod job_status;
@@ -15,11 +18,13 @@ mod previews;
 mod registration_secret;
 mod rows;
 mod scheduling;
+mod sleep_schedules;
 mod tags;
+mod task_pages;
 mod task_updates;
 mod timeouts;
+mod update_batch;
 mod why;
-mod sleep_schedules;
 mod worker_mgt;
 mod worker_status;
 mod workers;
@@ -31,10 +36,12 @@ pub use actions::TaskChange;
 pub use api_tokens::{ApiRole, ApiTokenRow, TokenHolder, hash_api_token, new_api_token};
 pub use audit::{AuditEntry, NewAuditEntry};
 pub use cleanup::JobAge;
-pub use registration_secret::RegistrationSecret;
 pub use failures::FailureReport;
+pub use impossible::{ImpossibleJob, ImpossibleTask};
 pub use job_status::{JobChange, TaskToAbort};
+pub use registration_secret::RegistrationSecret;
 
+pub use job_delete::DeletionInfo;
 pub use job_insert::JobInsert;
 pub use job_query::{JobOrder, JobQuery};
 pub use jobs::{NewJob, NewTask};
@@ -87,6 +94,8 @@ pub struct Store {
     policy: FailurePolicy,
     /// Dispatch and task-duration histograms, recorded where those things happen.
     metrics: std::sync::Arc<crate::metrics::Metrics>,
+    /// Worker task updates waiting for the next group commit.
+    updates: std::sync::Arc<update_batch::UpdateQueue>,
 }
 
 /// The current time as stored: RFC 3339 UTC with milliseconds, sortable as text.
@@ -114,13 +123,17 @@ impl Store {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(20));
+        // No ping before each use: the connections are local files, and a ping is one
+        // more round trip to SQLite's thread per transaction.
         let write = SqlitePoolOptions::new()
             .max_connections(1)
+            .test_before_acquire(false)
             .connect_with(options.clone())
             .await?;
         sqlx::migrate!("../../migrations").run(&write).await?;
         let read = SqlitePoolOptions::new()
             .max_connections(4)
+            .test_before_acquire(false)
             .connect_with(options.read_only(true))
             .await?;
         Ok(Self {
@@ -128,6 +141,7 @@ impl Store {
             write,
             policy: FailurePolicy::default(),
             metrics: Default::default(),
+            updates: Default::default(),
         })
     }
 

@@ -11,6 +11,7 @@ use crate::config::WorkerConfig;
 use crate::credentials::{self, Credentials};
 use crate::error::WorkerError;
 use crate::system;
+use crate::tls::{Fingerprint, ManagerTrust};
 
 /// The stored credentials, if any.
 pub fn load(config: &WorkerConfig) -> Result<Option<Credentials>, WorkerError> {
@@ -84,7 +85,11 @@ pub async fn register(
                     status.message().to_string(),
                 ));
             }
-            _ if is_transient(&status) => {}
+            _ if is_transient(&status) => {
+                if let Some(refusal) = client.take_tls_refusal() {
+                    return Err(WorkerError::ManagerCertificate(refusal));
+                }
+            }
             _ => return Err(WorkerError::rejected("Register", status)),
         }
         let delay = backoff.next_delay();
@@ -109,11 +114,54 @@ pub async fn register(
         worker_id: response.worker_id,
         token: response.token,
         manager_url: config.manager_url.clone(),
+        manager_fingerprint: client.pinned_fingerprint().map(|f| f.to_string()),
     };
     credentials::save(&config.data_dir, &creds)
         .map_err(|source| credentials_error(config, source))?;
     tracing::info!(worker_id = %creds.worker_id, "registered with the manager");
     Ok(Some(creds))
+}
+
+/// How an https manager's certificate is checked: the configured fingerprint, else the one
+/// pinned in the credentials, else trust on first use; a configured CA is checked as well.
+/// None for plain http.
+pub fn manager_trust(config: &WorkerConfig) -> Result<Option<ManagerTrust>, WorkerError> {
+    if !crate::tls::is_https(&config.manager_url) {
+        return Ok(None);
+    }
+    let configured = config
+        .manager_fingerprint
+        .as_deref()
+        .map(str::parse::<Fingerprint>)
+        .transpose()
+        .map_err(|e| WorkerError::InvalidConfig(format!("manager fingerprint: {e}")))?;
+    // A damaged credentials file is reported (and replaced) when the identity is loaded.
+    let stored = credentials::load(&config.data_dir)
+        .ok()
+        .flatten()
+        .and_then(|creds| creds.manager_fingerprint)
+        .and_then(|text| text.parse::<Fingerprint>().ok());
+    let trust = ManagerTrust::new(configured.or(stored), config.manager_ca.as_deref(), true)
+        .map_err(|e| WorkerError::InvalidConfig(e.to_string()))?;
+    Ok(Some(trust))
+}
+
+/// Keeps the pinned certificate fingerprint in the credentials, so a later start trusts
+/// only that certificate. A failure to write is logged: the pin still holds in memory.
+pub fn remember_pin(config: &WorkerConfig, client: &ManagerClient) {
+    let Some(pinned) = client.pinned_fingerprint().map(|f| f.to_string()) else {
+        return;
+    };
+    let Ok(Some(mut creds)) = credentials::load(&config.data_dir) else {
+        return;
+    };
+    if creds.manager_fingerprint.as_deref() == Some(pinned.as_str()) {
+        return;
+    }
+    creds.manager_fingerprint = Some(pinned);
+    if let Err(e) = credentials::save(&config.data_dir, &creds) {
+        tracing::warn!("cannot keep the manager's certificate fingerprint in the credentials: {e}");
+    }
 }
 
 /// What the worker announces at every sign-on.

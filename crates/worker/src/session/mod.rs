@@ -4,6 +4,7 @@
 
 mod exit;
 mod identity;
+mod slots;
 mod tasks;
 
 pub use exit::{RESTART_EXIT_CODE, WorkerExit};
@@ -25,9 +26,10 @@ use crate::config::WorkerConfig;
 use crate::credentials::Credentials;
 use crate::error::WorkerError;
 use crate::journal::UpdateJournal;
+use crate::logs::{LogSpool, SpooledLog, send_spooled};
 use crate::runner::{CommandSettings, RunnerDeps};
-use crate::system;
 use crate::upstream::Upstream;
+use crate::{slot_gpus, system};
 use tasks::RunningTasks;
 
 /// How long SignOff may take at shutdown.
@@ -46,25 +48,37 @@ pub async fn run_to_exit(
     shutdown: CancellationToken,
 ) -> Result<WorkerExit, WorkerError> {
     let config = config.validated()?;
-    let client = ManagerClient::new(&config.manager_url)?;
+    let client = ManagerClient::with_trust(&config.manager_url, identity::manager_trust(&config)?)?;
     tracing::info!(manager = %config.manager_url, name = %config.name, slots = config.slots, "worker starting");
     let capabilities = system::capabilities().await;
+    let slot_pins = slot_gpus::resolve(&config.slot_gpus, config.slots, &capabilities.gpus)?;
+    slot_gpus::log_pins(&config.slot_gpus, &slot_pins, &capabilities.gpus);
     let journal = UpdateJournal::open(&config.data_dir);
     let upstream = Arc::new(Upstream::with_journal(client.clone(), journal));
-    let tasks = RunningTasks::new(RunnerDeps {
-        client: client.clone(),
-        upstream: upstream.clone(),
-        settings: Arc::new(CommandSettings {
-            hung_after: config.hung_after,
-            storage_roots: Arc::new(config.storage_roots.clone()),
-        }),
-    });
+    let log_spool = LogSpool::new(&config.data_dir);
+    // Files present now are from an earlier run; the running tasks' files are their own.
+    let spooled_logs = log_spool.leftovers();
+    let tasks = RunningTasks::new(
+        RunnerDeps {
+            client: client.clone(),
+            upstream: upstream.clone(),
+            settings: Arc::new(CommandSettings {
+                hung_after: config.hung_after,
+                storage_roots: Arc::new(config.storage_roots.clone()),
+                command_time_limit: config.command_time_limit,
+                slot_pins: Arc::new(slot_pins.into_iter().map(|p| p.map(Arc::new)).collect()),
+            }),
+            log_spool,
+        },
+        config.slots,
+    );
     let mut session = Session {
         config,
         client,
         upstream,
         tasks,
         capabilities,
+        spooled_logs,
         stop: shutdown.child_token(),
         task_root: CancellationToken::new(),
         signed_on: false,
@@ -84,6 +98,8 @@ struct Session {
     upstream: Arc<Upstream>,
     tasks: RunningTasks,
     capabilities: Capabilities,
+    /// Task log text an earlier run could not deliver, sent after the next sign-on.
+    spooled_logs: Vec<SpooledLog>,
     /// Fires on shutdown or when the manager sends the worker offline.
     stop: CancellationToken,
     /// Aborts the running tasks; separate from `stop` so they can finish during the
@@ -151,6 +167,10 @@ impl Session {
                     reason,
                     was_connected,
                 } => {
+                    // A refused certificate stays refused: stop and say why.
+                    if let Some(refusal) = self.client.take_tls_refusal() {
+                        return Err(WorkerError::ManagerCertificate(refusal));
+                    }
                     if was_connected {
                         tracing::warn!(%reason, running = self.tasks.len(), "lost the connection to the manager; reconnecting");
                         backoff.reset();
@@ -204,8 +224,14 @@ impl Session {
         };
         if self.just_registered {
             self.upstream.restart_after(signed_on.last_update_sequence);
+            self.drop_spooled_logs();
         } else {
             self.upstream.continue_after(signed_on.last_update_sequence);
+            // Logs first, so a task's log is complete when its replayed final status
+            // arrives; both before the stream opens, while the manager still counts the
+            // tasks as this worker's.
+            let spooled = std::mem::take(&mut self.spooled_logs);
+            self.spooled_logs = send_spooled(&self.client, spooled, &self.stop).await;
             // Before new work: what could not be delivered before a restart goes first.
             self.upstream
                 .replay(signed_on.last_update_sequence, &self.stop)
@@ -213,6 +239,7 @@ impl Session {
         }
         self.signed_on = true;
         self.just_registered = false;
+        identity::remember_pin(&self.config, &self.client);
         let requested =
             WorkerStatus::try_from(signed_on.requested_status).unwrap_or(WorkerStatus::Unspecified);
         // The manager also sends the request down the stream; until then, expect no work.
@@ -383,6 +410,16 @@ impl Session {
 }
 
 impl Session {
+    /// A new identity cannot deliver the old one's logs.
+    fn drop_spooled_logs(&mut self) {
+        for log in self.spooled_logs.drain(..) {
+            tracing::warn!(task_id = %log.task_id, "dropping a task log spooled under the previous worker identity");
+            if let Err(e) = std::fs::remove_file(&log.path) {
+                tracing::warn!(path = %log.path.display(), error = %e, "cannot remove a spooled task log");
+            }
+        }
+    }
+
     /// Waits for the running tasks per the shutdown settings.
     async fn let_tasks_finish(&self) {
         let grace = self.config.shutdown_grace;
