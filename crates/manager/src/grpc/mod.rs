@@ -227,7 +227,10 @@ impl WorkerService for WorkerApi {
             dispatcher.disconnect(&worker_id, connection);
             // The worker timeout counts from here.
             let seen = std::slice::from_ref(&worker_id);
-            if let Err(e) = store.touch_workers(seen, chrono::Utc::now()).await {
+            // While the manager stops, its streams close after the database; nothing to say then.
+            if let Err(e) = store.touch_workers(seen, chrono::Utc::now()).await
+                && !store.is_closed()
+            {
                 tracing::warn!(%worker_id, "cannot record when the worker was last seen: {e}");
             }
             tracing::info!(%worker_id, "worker's instruction stream closed");

@@ -160,6 +160,11 @@ impl Store {
         &self.metrics
     }
 
+    /// Whether `close` has been called: the manager is stopping.
+    pub fn is_closed(&self) -> bool {
+        self.write.is_closed()
+    }
+
     /// Closes every connection (checkpointing the WAL).
     pub async fn close(&self) {
         self.read.close().await;
