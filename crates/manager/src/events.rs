@@ -1,7 +1,11 @@
 //! The in-process event bus: every change of a job, task or worker is published once;
 //! the SSE endpoint (and anything else that wants to react) subscribes.
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
 use serde::Serialize;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
 /// What changed. Subscribers re-read the entity for its current state.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
@@ -88,11 +92,17 @@ impl Event {
     }
 }
 
+/// How long the pacer gathers events after the first of a burst before it ticks.
+const PACE: Duration = Duration::from_millis(20);
+
 #[derive(Clone)]
 pub struct EventBus {
     sender: broadcast::Sender<Event>,
     /// Cancelled at shutdown, so long-lived subscribers (SSE clients) end their streams.
     closed: tokio_util::sync::CancellationToken,
+    /// Bumped once per burst of events (see `paced`).
+    ticks: watch::Sender<u64>,
+    pacer_started: Arc<AtomicBool>,
 }
 
 impl Default for EventBus {
@@ -108,6 +118,8 @@ impl EventBus {
         Self {
             sender,
             closed: tokio_util::sync::CancellationToken::new(),
+            ticks: watch::channel(0).0,
+            pacer_started: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -120,9 +132,39 @@ impl EventBus {
         self.sender.subscribe()
     }
 
+    /// A tick that changes once per burst of events, `PACE` after the burst's first event.
+    /// Subscribers that wait on it instead of on their receiver are not woken per event:
+    /// publishing costs the same however many dashboards are open, and they all catch up
+    /// together off the path of the work that caused the events. Must be called from
+    /// within the runtime (it starts the pacer on first use).
+    pub fn paced(&self) -> watch::Receiver<u64> {
+        if !self.pacer_started.swap(true, Ordering::SeqCst) {
+            let mut events = self.sender.subscribe();
+            let ticks = self.ticks.clone();
+            let closed = self.closed.clone();
+            tokio::spawn(async move {
+                loop {
+                    let received = tokio::select! {
+                        _ = closed.cancelled() => return,
+                        received = events.recv() => received,
+                    };
+                    if let Err(broadcast::error::RecvError::Closed) = received {
+                        return;
+                    }
+                    tokio::time::sleep(PACE).await;
+                    // Everything up to now is covered by this tick; the pacer skips it.
+                    events = events.resubscribe();
+                    ticks.send_modify(|tick| *tick += 1);
+                }
+            });
+        }
+        self.ticks.subscribe()
+    }
+
     /// How many subscribers listen now (SSE clients).
     pub fn subscriber_count(&self) -> usize {
-        self.sender.receiver_count()
+        let pacer = usize::from(self.pacer_started.load(Ordering::SeqCst));
+        self.sender.receiver_count().saturating_sub(pacer)
     }
 
     /// Tells every subscriber the manager is shutting down.

@@ -249,3 +249,42 @@ async fn manager_written_log_lines_are_announced_as_task_log_events() {
     drop(worker);
     m.manager.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_client_that_falls_behind_gets_one_resync_instead_of_slowing_the_manager() {
+    let m = common::start().await;
+    let response = m
+        .http
+        .get(format!("{}/api/v3/events", m.url))
+        .send()
+        .await
+        .expect("stream opens");
+    assert_eq!(response.status(), 200);
+    // More events in one burst than a client's buffer holds (4,096): publishing never
+    // waits for the client; the client is told to re-read instead.
+    let events = &m.manager.state.events;
+    for i in 0..5_000 {
+        events.publish(castanet_manager::events::Event::job(&format!("job-{i}")));
+    }
+    let seen = read_events(response, |seen| {
+        seen.iter().any(|(name, _)| name == "resync")
+    })
+    .await;
+    let (name, _) = seen.last().expect("an event");
+    assert_eq!(name, "resync");
+    // What came before the resync is whatever was written before the client lagged;
+    // never more than the burst itself.
+    assert!(seen.len() <= 5_001, "{} events", seen.len());
+
+    // The manager goes on serving streams as usual.
+    let more = m
+        .http
+        .get(format!("{}/api/v3/events", m.url))
+        .send()
+        .await
+        .expect("second stream opens");
+    events.publish(castanet_manager::events::Event::job("after"));
+    let after = read_events(more, |seen| !seen.is_empty()).await;
+    assert_eq!(after[0].0, "job");
+    assert_eq!(after[0].1["job_id"], "after");
+}

@@ -2,17 +2,17 @@
 //! task-log and last-rendered changes. The SSE event name is the kind; the data names what
 //! changed, and clients re-read it. Each client has a bounded buffer: one that falls behind
 //! gets a `resync` event (re-read what you show) instead of slowing the manager down.
-//! Events are written in bursts gathered over 10-40 ms, in the order they happened.
+//! Events are written in bursts: every client wakes once per burst (`EventBus::paced`,
+//! about 20 ms after its first event) and writes what it gathered, in order.
 use std::collections::VecDeque;
 use std::convert::Infallible;
-use std::time::Duration;
 
 use axum::extract::{Query, State};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use futures::Stream;
 use serde::Deserialize;
-use tokio::sync::broadcast;
-use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+use tokio::sync::broadcast::error::TryRecvError;
+use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::AppState;
@@ -38,25 +38,18 @@ impl Filter {
     }
 }
 
-/// How long a stream gathers events after the first one before writing them together:
-/// one wake-up and one write per client per burst, instead of one per event, keeps many
-/// open dashboards off the path of the manager's own work (dashboards batch longer anyway).
-/// Each round waits a random time in this range, so the clients' writes after a burst are
-/// spread out instead of all landing at once.
-const GATHER_MS: std::ops::RangeInclusive<u64> = 10..=40;
 /// Most events written in one go; the rest follow in the next round.
 const MAX_BATCH: usize = 256;
 
 /// One client's subscription and the events gathered for it, ready to write.
 struct Subscription {
     receiver: broadcast::Receiver<Event>,
+    /// Changes once per burst of events (`EventBus::paced`): the client wakes then and
+    /// takes what its receiver holds, instead of waking for every event.
+    ticks: watch::Receiver<u64>,
     filter: Filter,
     closed: CancellationToken,
     ready: VecDeque<SseEvent>,
-}
-
-fn gather_time() -> Duration {
-    Duration::from_millis(rand::random_range(GATHER_MS))
 }
 
 fn resync() -> SseEvent {
@@ -69,42 +62,36 @@ fn to_sse(event: &Event) -> SseEvent {
 }
 
 impl Subscription {
-    /// Waits for the next event the filter admits, then adds what follows within
-    /// the gathering time. False when the stream should end (shutdown).
+    /// Waits for bursts until one holds an event the filter admits and queues what it
+    /// holds (in order). False when the stream should end (shutdown).
     async fn gather(&mut self) -> bool {
-        loop {
-            let received = tokio::select! {
+        while self.ready.is_empty() {
+            tokio::select! {
                 _ = self.closed.cancelled() => return false,
-                received = self.receiver.recv() => received,
-            };
-            match received {
-                Ok(event) if self.filter.admits(&event) => {
-                    self.ready.push_back(to_sse(&event));
-                    break;
+                changed = self.ticks.changed() => {
+                    if changed.is_err() {
+                        return false;
+                    }
                 }
-                Ok(_) => {}
-                Err(RecvError::Lagged(_)) => {
-                    self.ready.push_back(resync());
-                    return true;
-                }
-                Err(RecvError::Closed) => return false,
             }
-        }
-        tokio::select! {
-            _ = self.closed.cancelled() => return false,
-            _ = tokio::time::sleep(gather_time()) => {}
-        }
-        while self.ready.len() < MAX_BATCH {
-            match self.receiver.try_recv() {
-                Ok(event) if self.filter.admits(&event) => self.ready.push_back(to_sse(&event)),
-                Ok(_) => {}
-                // Behind: what was gathered is moot, the client re-reads everything.
-                Err(TryRecvError::Lagged(_)) => {
-                    self.ready.clear();
-                    self.ready.push_back(resync());
+            loop {
+                if self.ready.len() >= MAX_BATCH {
+                    // The rest waits in the receiver; the next round takes it.
+                    self.ticks.mark_changed();
                     break;
                 }
-                Err(TryRecvError::Empty | TryRecvError::Closed) => break,
+                match self.receiver.try_recv() {
+                    Ok(event) if self.filter.admits(&event) => self.ready.push_back(to_sse(&event)),
+                    Ok(_) => {}
+                    // Behind: what was gathered is moot, the client re-reads everything.
+                    Err(TryRecvError::Lagged(_)) => {
+                        self.ready.clear();
+                        self.ready.push_back(resync());
+                        break;
+                    }
+                    Err(TryRecvError::Closed) => return false,
+                    Err(TryRecvError::Empty) => break,
+                }
             }
         }
         true
@@ -117,6 +104,7 @@ pub async fn event_stream(
 ) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
     let subscription = Subscription {
         receiver: state.events.subscribe(),
+        ticks: state.events.paced(),
         filter,
         closed: state.events.closed_token(),
         ready: VecDeque::new(),
