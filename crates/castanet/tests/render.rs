@@ -363,6 +363,29 @@ fn which(tool: &str) -> Option<PathBuf> {
         .find(|path| path.is_file())
 }
 
+/// Waits until the worker called `name` has signed on and returns its task types.
+async fn signed_on_task_types(api: &Api, name: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let workers = api.get("/api/v3/worker-mgt/workers").await;
+        let found = workers["workers"].as_array().and_then(|list| {
+            list.iter()
+                .find(|w| w["name"] == name)
+                .and_then(|w| w["id"].as_str().map(String::from))
+        });
+        if let Some(id) = found {
+            // Listed once registered; the task types arrive with the sign-on.
+            let worker = api.get(&format!("/api/v3/worker-mgt/workers/{id}")).await;
+            let types = &worker["supported_task_types"];
+            if types.as_array().is_some_and(|t| !t.is_empty()) {
+                return types.clone();
+            }
+        }
+        assert!(Instant::now() < deadline, "worker {name} never signed on");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_without_blender_gets_no_render_tasks() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -379,26 +402,7 @@ async fn a_worker_without_blender_gets_no_render_tasks() {
         2,
         &[("PATH", bin.as_os_str())],
     );
-    // The blender-less worker signs on first, so it would get the renders if it offered them.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let blind_types = loop {
-        let workers = api.get("/api/v3/worker-mgt/workers").await;
-        let found = workers["workers"].as_array().and_then(|list| {
-            list.iter()
-                .find(|w| w["name"] == "no-blender")
-                .and_then(|w| w["id"].as_str().map(String::from))
-        });
-        if let Some(id) = found {
-            // Listed once registered; the task types arrive with the sign-on.
-            let worker = api.get(&format!("/api/v3/worker-mgt/workers/{id}")).await;
-            let types = &worker["supported_task_types"];
-            if types.as_array().is_some_and(|t| !t.is_empty()) {
-                break types.clone();
-            }
-        }
-        assert!(Instant::now() < deadline, "worker never signed on");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let blind_types = signed_on_task_types(&api, "no-blender").await;
     let types: Vec<&str> = blind_types
         .as_array()
         .map(|a| a.iter().filter_map(Value::as_str).collect())
@@ -407,9 +411,13 @@ async fn a_worker_without_blender_gets_no_render_tasks() {
         !types.contains(&"blender") && types.contains(&"ffmpeg"),
         "{blind_types}"
     );
+    // A render job with no registered worker offering blender would fail at once as
+    // impossible; with one signed on, the blender-less worker (two idle slots) would
+    // get renders only if it offered them.
+    let able = WorkerProcess::start(&manager, &dir.path().join("w2"), "with-blender", 1);
+    signed_on_task_types(&api, "with-blender").await;
 
     let job = submit(&api, render_job(&blend, &dir.path().join("renders"), "1-2")).await;
-    let able = WorkerProcess::start(&manager, &dir.path().join("w2"), "with-blender", 1);
     api.wait_for_job(&job, Duration::from_secs(60), completed)
         .await;
     for task in api.tasks(&job).await {

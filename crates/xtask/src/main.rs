@@ -125,7 +125,11 @@ fn test(args: &[String]) -> anyhow::Result<()> {
         )?;
     }
     web::unit_tests()?;
-    run("cargo", &["test", "--workspace", "--all-targets"])?;
+    // Every suite runs even after a failure, so one run shows everything that is wrong.
+    run(
+        "cargo",
+        &["test", "--workspace", "--all-targets", "--no-fail-fast"],
+    )?;
     web::browser_tests()?;
     println!("xtask: all suites passed");
     Ok(())
