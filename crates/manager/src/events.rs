@@ -92,12 +92,29 @@ impl Event {
     }
 }
 
-/// How long the pacer gathers events after the first of a burst before it ticks.
-const PACE: Duration = Duration::from_millis(20);
+/// How long the pacer gathers events after the first of a burst before it ticks. A
+/// dashboard batches its re-reads for longer than this anyway; a shorter pace only adds
+/// wake-ups of every open stream.
+const PACE: Duration = Duration::from_millis(100);
+
+/// An event as subscribers receive it: shared, with its JSON made once on first use
+/// (by the first stream that writes it) instead of once per stream.
+#[derive(Debug)]
+pub struct Published {
+    pub event: Event,
+    json: std::sync::OnceLock<String>,
+}
+
+impl Published {
+    pub fn json(&self) -> &str {
+        self.json
+            .get_or_init(|| serde_json::to_string(&self.event).unwrap_or_default())
+    }
+}
 
 #[derive(Clone)]
 pub struct EventBus {
-    sender: broadcast::Sender<Event>,
+    sender: broadcast::Sender<Arc<Published>>,
     /// Cancelled at shutdown, so long-lived subscribers (SSE clients) end their streams.
     closed: tokio_util::sync::CancellationToken,
     /// Bumped once per burst of events (see `paced`).
@@ -124,11 +141,17 @@ impl EventBus {
     }
 
     pub fn publish(&self, event: Event) {
-        // No subscribers is fine: nobody is watching.
-        let _ = self.sender.send(event);
+        if self.sender.receiver_count() == 0 {
+            // Nobody is watching: no allocation on the dispatch path.
+            return;
+        }
+        let _ = self.sender.send(Arc::new(Published {
+            event,
+            json: std::sync::OnceLock::new(),
+        }));
     }
 
-    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Published>> {
         self.sender.subscribe()
     }
 

@@ -84,8 +84,9 @@ async fn a_lazy_sleep_waits_for_the_task_then_no_new_task_until_awake() {
     // The request is announced on the event bus.
     let announced = tokio::time::timeout(Duration::from_secs(5), async {
         loop {
-            if let Ok(Event::Worker { worker_id }) = events.recv().await
-                && worker_id == a.id
+            if let Ok(published) = events.recv().await
+                && let Event::Worker { worker_id } = &published.event
+                && *worker_id == a.id
             {
                 return;
             }

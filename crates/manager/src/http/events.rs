@@ -3,9 +3,12 @@
 //! changed, and clients re-read it. Each client has a bounded buffer: one that falls behind
 //! gets a `resync` event (re-read what you show) instead of slowing the manager down.
 //! Events are written in bursts: every client wakes once per burst (`EventBus::paced`,
-//! about 20 ms after its first event) and writes what it gathered, in order.
+//! about 100 ms after its first event, plus its own 0-20 ms offset) and writes what it
+//! gathered, in order. Each event's JSON is made once for all streams.
 use std::collections::VecDeque;
 use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{Query, State};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
@@ -16,7 +19,7 @@ use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::AppState;
-use crate::events::Event;
+use crate::events::{Event, Published};
 
 #[derive(Clone, Deserialize, Default)]
 pub struct Filter {
@@ -43,23 +46,31 @@ const MAX_BATCH: usize = 256;
 
 /// One client's subscription and the events gathered for it, ready to write.
 struct Subscription {
-    receiver: broadcast::Receiver<Event>,
+    receiver: broadcast::Receiver<Arc<Published>>,
     /// Changes once per burst of events (`EventBus::paced`): the client wakes then and
     /// takes what its receiver holds, instead of waking for every event.
     ticks: watch::Receiver<u64>,
     filter: Filter,
     closed: CancellationToken,
     ready: VecDeque<SseEvent>,
+    /// This stream's wait after each tick (see `STAGGER_MS`).
+    stagger: Duration,
 }
 
 fn resync() -> SseEvent {
     SseEvent::default().event("resync").data("{}")
 }
 
-fn to_sse(event: &Event) -> SseEvent {
-    let data = serde_json::to_string(event).unwrap_or_default();
-    SseEvent::default().event(event.kind()).data(data)
+fn to_sse(published: &Published) -> SseEvent {
+    SseEvent::default()
+        .event(published.event.kind())
+        .data(published.json())
 }
+
+/// Longest a stream waits after a tick before it takes its events. Each stream has its own
+/// offset in this range, so after a burst the streams write one after another instead of
+/// all at the same instant (which would hold both cores for a moment).
+const STAGGER_MS: u64 = 20;
 
 impl Subscription {
     /// Waits for bursts until one holds an event the filter admits and queues what it
@@ -74,6 +85,10 @@ impl Subscription {
                     }
                 }
             }
+            tokio::select! {
+                _ = self.closed.cancelled() => return false,
+                _ = tokio::time::sleep(self.stagger) => {}
+            }
             loop {
                 if self.ready.len() >= MAX_BATCH {
                     // The rest waits in the receiver; the next round takes it.
@@ -81,7 +96,9 @@ impl Subscription {
                     break;
                 }
                 match self.receiver.try_recv() {
-                    Ok(event) if self.filter.admits(&event) => self.ready.push_back(to_sse(&event)),
+                    Ok(published) if self.filter.admits(&published.event) => {
+                        self.ready.push_back(to_sse(&published))
+                    }
                     Ok(_) => {}
                     // Behind: what was gathered is moot, the client re-reads everything.
                     Err(TryRecvError::Lagged(_)) => {
@@ -105,6 +122,7 @@ pub async fn event_stream(
     let subscription = Subscription {
         receiver: state.events.subscribe(),
         ticks: state.events.paced(),
+        stagger: Duration::from_millis(rand::random_range(0..=STAGGER_MS)),
         filter,
         closed: state.events.closed_token(),
         ready: VecDeque::new(),
