@@ -271,6 +271,13 @@ async fn blender_exiting_normally_without_the_frame_is_missing_output() -> TestR
     Ok(())
 }
 
+/// Cycles with a million samples and adaptive sampling off (on, a simple scene converges
+/// in well under a second and the render would finish).
+const ENDLESS_CYCLES_RENDER: &str = "import bpy; s = bpy.context.scene; \
+    s.render.engine = 'CYCLES'; s.cycles.samples = 1000000; \
+    s.cycles.use_adaptive_sampling = False; s.cycles.time_limit = 0; \
+    s.cycles.use_denoising = False";
+
 #[tokio::test]
 async fn a_blender_render_over_its_time_limit_fails_as_timeout() -> TestResult {
     let dir = tempfile::tempdir()?;
@@ -281,7 +288,7 @@ async fn a_blender_render_over_its_time_limit_fails_as_timeout() -> TestResult {
     let params = json!({
         "exe": "blender", "exeArgs": "-b -y --factory-startup", "blendfile": blend,
         "args": ["--render-output", format!("{}/frame_####", out.display()),
-                 "--python-expr", "import bpy; bpy.context.scene.cycles.samples = 1000000",
+                 "--python-expr", ENDLESS_CYCLES_RENDER,
                  "--render-frame", "1"],
         "timeout_seconds": 3,
     });
