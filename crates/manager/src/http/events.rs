@@ -3,7 +3,7 @@
 //! changed, and clients re-read it. Each client has a bounded buffer: one that falls behind
 //! gets a `resync` event (re-read what you show) instead of slowing the manager down.
 //! Events are written in bursts: every client wakes once per burst (`EventBus::paced`,
-//! about 100 ms after its first event, plus its own 0-20 ms offset) and writes what it
+//! about 100 ms after its first event, plus its own 0-100 ms offset) and writes what it
 //! gathered, in order. Each event's JSON is made once for all streams.
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -70,7 +70,7 @@ fn to_sse(published: &Published) -> SseEvent {
 /// Longest a stream waits after a tick before it takes its events. Each stream has its own
 /// offset in this range, so after a burst the streams write one after another instead of
 /// all at the same instant (which would hold both cores for a moment).
-const STAGGER_MS: u64 = 20;
+const STAGGER_MS: u64 = 100;
 
 impl Subscription {
     /// Waits for bursts until one holds an event the filter admits and queues what it
