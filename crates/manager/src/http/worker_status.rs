@@ -9,22 +9,14 @@ use axum::response::{IntoResponse, Response};
 use chrono::NaiveTime;
 use serde_json::{Map, Value, json};
 
-use super::error::{ApiError, parse_uuid};
+use super::error::ApiError;
 use crate::AppState;
 use crate::events::Event;
 use crate::state::{WorkerStatus, parse_days};
-use crate::store::{SleepScheduleRow, WorkerRow};
+use crate::store::SleepScheduleRow;
 use crate::worker_status::{parse_requestable, settle};
 
-async fn find_worker(state: &AppState, id: &str) -> Result<WorkerRow, ApiError> {
-    let id = parse_uuid("worker id", id)?;
-    state
-        .store
-        .get_worker(&id)
-        .await?
-        .filter(|w| w.deleted_at.is_none())
-        .ok_or_else(|| ApiError::not_found(format!("no worker with id {id}")))
-}
+use super::workers::find_worker;
 
 /// `POST /worker-mgt/workers/{id}/setstatus {status, is_lazy}` → 204. Requesting the
 /// status the worker has already clears a pending request (as upstream); `restart` needs

@@ -41,7 +41,8 @@ pub async fn list_workers(State(state): State<AppState>) -> Result<Json<Value>, 
     Ok(Json(json!({ "workers": workers })))
 }
 
-async fn find_worker(state: &AppState, id: &str) -> Result<WorkerRow, ApiError> {
+/// The worker `id` names, unless it is unknown or deleted (404).
+pub(super) async fn find_worker(state: &AppState, id: &str) -> Result<WorkerRow, ApiError> {
     let id = parse_uuid("worker id", id)?;
     state
         .store
