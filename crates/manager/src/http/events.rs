@@ -1,25 +1,27 @@
 //! `GET /api/v3/events[?job=<id>][&task=<id>]`: Server-Sent Events of job, task, worker,
 //! task-log and last-rendered changes. The SSE event name is the kind; the data names what
-//! changed, and clients re-read it. Each client has a bounded buffer: one that falls behind
-//! gets a `resync` event (re-read what you show) instead of slowing the manager down.
-//! Events are written in bursts: every client wakes once per burst (`EventBus::paced`,
-//! about 100 ms after its first event, plus its own 0-100 ms offset) and writes what it
-//! gathered, in order. Each event's JSON is made once for all streams.
-use std::collections::VecDeque;
+//! changed, and clients re-read it.
+//! Events arrive in bursts (`EventBus::subscribe_bursts`, about 100 ms after the first
+//! event of a quiet spell): a stream wakes once per burst, waits its own 0-100 ms offset
+//! and writes the burst in one piece. Unfiltered streams all write the same shared text.
+//! A client that falls behind by more than the bus keeps gets a `resync` event (re-read
+//! what you show) instead of slowing the manager down.
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
-use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
-use futures::Stream;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use tokio::sync::broadcast::error::TryRecvError;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::broadcast;
+use tokio::sync::broadcast::error::RecvError;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::AppState;
-use crate::events::{Event, Published};
+use crate::events::{Burst, Event, RESYNC_FRAME};
 
 #[derive(Clone, Deserialize, Default)]
 pub struct Filter {
@@ -28,6 +30,10 @@ pub struct Filter {
 }
 
 impl Filter {
+    fn is_empty(&self) -> bool {
+        self.job.is_none() && self.task.is_none()
+    }
+
     fn admits(&self, event: &Event) -> bool {
         let job_ok = self
             .job
@@ -39,100 +45,192 @@ impl Filter {
             .is_none_or(|t| event.task_id() == Some(t));
         job_ok && task_ok
     }
-}
 
-/// Most events written in one go; the rest follow in the next round.
-const MAX_BATCH: usize = 256;
-
-/// One client's subscription and the events gathered for it, ready to write.
-struct Subscription {
-    receiver: broadcast::Receiver<Arc<Published>>,
-    /// Changes once per burst of events (`EventBus::paced`): the client wakes then and
-    /// takes what its receiver holds, instead of waking for every event.
-    ticks: watch::Receiver<u64>,
-    filter: Filter,
-    closed: CancellationToken,
-    ready: VecDeque<SseEvent>,
-    /// This stream's wait after each tick (see `STAGGER_MS`).
-    stagger: Duration,
-}
-
-fn resync() -> SseEvent {
-    SseEvent::default().event("resync").data("{}")
-}
-
-fn to_sse(published: &Published) -> SseEvent {
-    SseEvent::default()
-        .event(published.event.kind())
-        .data(published.json())
-}
-
-/// Longest a stream waits after a tick before it takes its events. Each stream has its own
-/// offset in this range, so after a burst the streams write one after another instead of
-/// all at the same instant (which would hold both cores for a moment).
-const STAGGER_MS: u64 = 100;
-
-impl Subscription {
-    /// Waits for bursts until one holds an event the filter admits and queues what it
-    /// holds (in order). False when the stream should end (shutdown).
-    async fn gather(&mut self) -> bool {
-        while self.ready.is_empty() {
-            tokio::select! {
-                _ = self.closed.cancelled() => return false,
-                changed = self.ticks.changed() => {
-                    if changed.is_err() {
-                        return false;
-                    }
-                }
-            }
-            tokio::select! {
-                _ = self.closed.cancelled() => return false,
-                _ = tokio::time::sleep(self.stagger) => {}
-            }
-            loop {
-                if self.ready.len() >= MAX_BATCH {
-                    // The rest waits in the receiver; the next round takes it.
-                    self.ticks.mark_changed();
-                    break;
-                }
-                match self.receiver.try_recv() {
-                    Ok(published) if self.filter.admits(&published.event) => {
-                        self.ready.push_back(to_sse(&published))
-                    }
-                    Ok(_) => {}
-                    // Behind: what was gathered is moot, the client re-reads everything.
-                    Err(TryRecvError::Lagged(_)) => {
-                        self.ready.clear();
-                        self.ready.push_back(resync());
-                        break;
-                    }
-                    Err(TryRecvError::Closed) => return false,
-                    Err(TryRecvError::Empty) => break,
-                }
-            }
+    /// This stream's text of a burst (empty when nothing in it is admitted).
+    fn text(&self, burst: &Burst) -> Bytes {
+        if self.is_empty() {
+            burst.text()
+        } else {
+            burst.text_for(|event| self.admits(event))
         }
-        true
     }
 }
 
-pub async fn event_stream(
-    State(state): State<AppState>,
-    Query(filter): Query<Filter>,
-) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
+/// Longest a stream waits after a burst before it writes. Each stream has its own offset
+/// in this range, so after a burst the streams write one after another instead of all at
+/// the same instant (which would hold both cores for a moment).
+const STAGGER_MS: u64 = 100;
+
+/// A quiet stream gets a comment line within twice this, so proxies do not close it.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+const KEEP_ALIVE_FRAME: &str = ":\n\n";
+
+/// One client's subscription.
+struct Subscription {
+    bursts: broadcast::Receiver<Arc<Burst>>,
+    filter: Filter,
+    closed: CancellationToken,
+    /// This stream's wait after each burst (see `STAGGER_MS`).
+    stagger: Duration,
+    last_write: Instant,
+    /// Ticks every `KEEP_ALIVE`; a tick writes a comment only if nothing else was written
+    /// since the one before (one timer for the stream's life, not one per write).
+    keep_alive: tokio::time::Interval,
+}
+
+impl Subscription {
+    /// The next piece of text to write; None when the stream should end (shutdown).
+    async fn next_text(&mut self) -> Option<Bytes> {
+        loop {
+            let received = tokio::select! {
+                _ = self.closed.cancelled() => return None,
+                tick = self.keep_alive.tick() => {
+                    if tick.duration_since(self.last_write) < KEEP_ALIVE {
+                        continue;
+                    }
+                    self.last_write = Instant::now();
+                    return Some(Bytes::from_static(KEEP_ALIVE_FRAME.as_bytes()));
+                }
+                received = self.bursts.recv() => received,
+            };
+            let text = match received {
+                Ok(burst) => {
+                    tokio::select! {
+                        _ = self.closed.cancelled() => return None,
+                        _ = tokio::time::sleep(self.stagger) => {}
+                    }
+                    self.with_waiting_bursts(self.filter.text(&burst))
+                }
+                // Behind: the client re-reads everything, then goes on from here.
+                Err(RecvError::Lagged(_)) => Bytes::from_static(RESYNC_FRAME.as_bytes()),
+                Err(RecvError::Closed) => return None,
+            };
+            if !text.is_empty() {
+                self.last_write = Instant::now();
+                return Some(text);
+            }
+        }
+    }
+}
+
+impl Subscription {
+    /// `text` followed by the text of any bursts that arrived meanwhile (after a stall), so
+    /// a stream that is behind catches up in one write instead of one offset per burst.
+    fn with_waiting_bursts(&mut self, text: Bytes) -> Bytes {
+        let mut joined: Option<Vec<u8>> = None;
+        loop {
+            let more = match self.bursts.try_recv() {
+                Ok(burst) => self.filter.text(&burst),
+                Err(broadcast::error::TryRecvError::Lagged(_)) => {
+                    // What was gathered is moot: the client re-reads everything.
+                    return Bytes::from_static(RESYNC_FRAME.as_bytes());
+                }
+                Err(_) => break,
+            };
+            joined
+                .get_or_insert_with(|| text.to_vec())
+                .extend_from_slice(&more);
+        }
+        joined.map_or(text, Bytes::from)
+    }
+}
+
+fn keep_alive_ticks() -> tokio::time::Interval {
+    let mut ticks = tokio::time::interval_at(Instant::now() + KEEP_ALIVE, KEEP_ALIVE);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks
+}
+
+pub async fn event_stream(State(state): State<AppState>, Query(filter): Query<Filter>) -> Response {
     let subscription = Subscription {
-        receiver: state.events.subscribe(),
-        ticks: state.events.paced(),
+        bursts: state.events.subscribe_bursts(),
         stagger: Duration::from_millis(rand::random_range(0..=STAGGER_MS)),
         filter,
         closed: state.events.closed_token(),
-        ready: VecDeque::new(),
+        last_write: Instant::now(),
+        keep_alive: keep_alive_ticks(),
     };
     let stream = futures::stream::unfold(subscription, |mut subscription| async move {
-        if subscription.ready.is_empty() && !subscription.gather().await {
-            return None;
-        }
-        let next = subscription.ready.pop_front()?;
-        Some((Ok(next), subscription))
+        let text = subscription.next_text().await?;
+        Some((Ok::<_, Infallible>(text), subscription))
     });
-    Sse::new(stream).keep_alive(KeepAlive::default())
+    (
+        [
+            (header::CONTENT_TYPE, "text/event-stream"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        Body::from_stream(stream),
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::Published;
+
+    fn burst(jobs: &[&str]) -> Arc<Burst> {
+        let events = jobs
+            .iter()
+            .map(|job| Arc::new(Published::new(Event::job(job))))
+            .collect();
+        Arc::new(Burst::new(events, false))
+    }
+
+    fn subscription(
+        capacity: usize,
+        filter: Filter,
+    ) -> (broadcast::Sender<Arc<Burst>>, Subscription) {
+        let (sender, bursts) = broadcast::channel(capacity);
+        let subscription = Subscription {
+            bursts,
+            filter,
+            closed: CancellationToken::new(),
+            stagger: Duration::ZERO,
+            last_write: Instant::now(),
+            keep_alive: keep_alive_ticks(),
+        };
+        (sender, subscription)
+    }
+
+    fn text(bytes: &Bytes) -> String {
+        String::from_utf8_lossy(bytes).into_owned()
+    }
+
+    #[tokio::test]
+    async fn bursts_that_waited_are_written_in_one_piece_and_filtered() {
+        let only_b = Filter {
+            job: Some("b".into()),
+            task: None,
+        };
+        let (sender, mut stream) = subscription(8, only_b);
+        for jobs in [&["a", "b"][..], &["c"], &["b", "d"]] {
+            sender.send(burst(jobs)).expect("a subscriber");
+        }
+        let written = stream.next_text().await.expect("text");
+        let frame = "event: job\ndata: {\"type\":\"job\",\"job_id\":\"b\"}\n\n";
+        assert_eq!(text(&written), format!("{frame}{frame}"));
+    }
+
+    #[tokio::test]
+    async fn a_stream_behind_by_more_than_the_bus_keeps_gets_one_resync() {
+        let (sender, mut stream) = subscription(2, Filter::default());
+        for i in 0..5 {
+            sender
+                .send(burst(&[&format!("job-{i}")]))
+                .expect("a subscriber");
+        }
+        assert_eq!(text(&stream.next_text().await.expect("text")), RESYNC_FRAME);
+        // Then it goes on with what the bus still holds.
+        let next = text(&stream.next_text().await.expect("text"));
+        assert!(next.contains("job-3") && next.contains("job-4"), "{next}");
+    }
+
+    #[tokio::test]
+    async fn a_closed_bus_ends_the_stream() {
+        let (sender, mut stream) = subscription(2, Filter::default());
+        drop(sender);
+        assert!(stream.next_text().await.is_none());
+    }
 }

@@ -1,11 +1,9 @@
 //! The in-process event bus: every change of a job, task or worker is published once;
 //! the SSE endpoint (and anything else that wants to react) subscribes.
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use serde::Serialize;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::broadcast;
 
 /// What changed. Subscribers re-read the entity for its current state.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
@@ -92,34 +90,43 @@ impl Event {
     }
 }
 
-/// How long the pacer gathers events after the first of a burst before it ticks. A
-/// dashboard batches its re-reads for longer than this anyway; a shorter pace only adds
-/// wake-ups of every open stream.
-const PACE: Duration = Duration::from_millis(100);
+mod bursts;
 
-/// An event as subscribers receive it: shared, with its JSON made once on first use
+pub use bursts::{Burst, MAX_BURST_EVENTS, RESYNC_FRAME};
+
+/// An event as subscribers receive it: shared, with its SSE text made once on first use
 /// (by the first stream that writes it) instead of once per stream.
 #[derive(Debug)]
 pub struct Published {
     pub event: Event,
-    json: std::sync::OnceLock<String>,
+    frame: std::sync::OnceLock<String>,
 }
 
 impl Published {
-    pub fn json(&self) -> &str {
-        self.json
-            .get_or_init(|| serde_json::to_string(&self.event).unwrap_or_default())
+    pub(crate) fn new(event: Event) -> Self {
+        Self {
+            event,
+            frame: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// `event: <kind>\ndata: <json>\n\n` (the JSON has no line breaks).
+    pub fn frame(&self) -> &str {
+        self.frame.get_or_init(|| {
+            let json = serde_json::to_string(&self.event).unwrap_or_else(|_| "{}".into());
+            format!("event: {}\ndata: {json}\n\n", self.event.kind())
+        })
     }
 }
 
 #[derive(Clone)]
 pub struct EventBus {
+    /// Every event, one by one, for in-process subscribers.
     sender: broadcast::Sender<Arc<Published>>,
+    /// The same events in bursts, for the event streams.
+    bursts: Arc<bursts::Bursts>,
     /// Cancelled at shutdown, so long-lived subscribers (SSE clients) end their streams.
     closed: tokio_util::sync::CancellationToken,
-    /// Bumped once per burst of events (see `paced`).
-    ticks: watch::Sender<u64>,
-    pacer_started: Arc<AtomicBool>,
 }
 
 impl Default for EventBus {
@@ -130,64 +137,48 @@ impl Default for EventBus {
 
 impl EventBus {
     pub fn new() -> Self {
-        // Subscribers that fall this far behind get a `Lagged` error and re-read state.
+        // In-process subscribers that fall this far behind get a `Lagged` error.
         let (sender, _) = broadcast::channel(4096);
         Self {
             sender,
+            bursts: Arc::new(bursts::Bursts::new()),
             closed: tokio_util::sync::CancellationToken::new(),
-            ticks: watch::channel(0).0,
-            pacer_started: Arc::new(AtomicBool::new(false)),
         }
     }
 
     pub fn publish(&self, event: Event) {
-        if self.sender.receiver_count() == 0 {
+        let to_streams = self.bursts.has_listeners();
+        let in_process = self.sender.receiver_count() > 0;
+        if !to_streams && !in_process {
             // Nobody is watching: no allocation on the dispatch path.
             return;
         }
-        let _ = self.sender.send(Arc::new(Published {
-            event,
-            json: std::sync::OnceLock::new(),
-        }));
+        let published = Arc::new(Published::new(event));
+        if to_streams {
+            self.bursts.add(Arc::clone(&published));
+        }
+        if in_process {
+            let _ = self.sender.send(published);
+        }
     }
 
+    /// Every event, one at a time, as it is published.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Published>> {
         self.sender.subscribe()
     }
 
-    /// A tick that changes once per burst of events, `PACE` after the burst's first event.
-    /// Subscribers that wait on it instead of on their receiver are not woken per event:
-    /// publishing costs the same however many dashboards are open, and they all catch up
-    /// together off the path of the work that caused the events. Must be called from
-    /// within the runtime (it starts the pacer on first use).
-    pub fn paced(&self) -> watch::Receiver<u64> {
-        if !self.pacer_started.swap(true, Ordering::SeqCst) {
-            let mut events = self.sender.subscribe();
-            let ticks = self.ticks.clone();
-            let closed = self.closed.clone();
-            tokio::spawn(async move {
-                loop {
-                    let received = tokio::select! {
-                        _ = closed.cancelled() => return,
-                        received = events.recv() => received,
-                    };
-                    if let Err(broadcast::error::RecvError::Closed) = received {
-                        return;
-                    }
-                    tokio::time::sleep(PACE).await;
-                    // Everything up to now is covered by this tick; the pacer skips it.
-                    events = events.resubscribe();
-                    ticks.send_modify(|tick| *tick += 1);
-                }
-            });
-        }
-        self.ticks.subscribe()
+    /// Events in bursts: one burst `PACE` (~100 ms) after the first event of a quiet
+    /// spell, holding everything published meanwhile, in order. Streams that wait on
+    /// bursts instead of single events are not woken per event: publishing costs the same
+    /// however many dashboards are open, and they catch up off the path of the work that
+    /// caused the events. Must be called from within the runtime (it starts the pacer).
+    pub fn subscribe_bursts(&self) -> broadcast::Receiver<Arc<Burst>> {
+        self.bursts.subscribe(&self.closed)
     }
 
-    /// How many subscribers listen now (SSE clients).
+    /// How many event streams are open.
     pub fn subscriber_count(&self) -> usize {
-        let pacer = usize::from(self.pacer_started.load(Ordering::SeqCst));
-        self.sender.receiver_count().saturating_sub(pacer)
+        self.bursts.listeners()
     }
 
     /// Tells every subscriber the manager is shutting down.

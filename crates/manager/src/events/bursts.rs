@@ -1,0 +1,245 @@
+//! Events gathered into bursts for the event streams. The pacer collects what is published
+//! for `PACE` after a burst's first event and hands the whole burst to every stream at once,
+//! with its SSE text made once: an open dashboard then costs one wake-up and one write per
+//! burst, however many events the burst holds and however many dashboards are open.
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use tokio::sync::{Notify, broadcast};
+use tokio_util::sync::CancellationToken;
+
+use super::{Event, Published};
+
+/// How long the pacer gathers events after the first of a burst. A dashboard batches its
+/// re-reads for longer than this anyway; a shorter pace only adds wake-ups of every stream.
+const PACE: Duration = Duration::from_millis(100);
+
+/// Most events one burst holds. Past it the burst becomes a `resync` (re-read what you
+/// show): for a mass change that is cheaper for the client too, and it bounds memory.
+pub const MAX_BURST_EVENTS: usize = 4096;
+
+/// Bursts a stream may fall behind (a client that does not read) before it is told to
+/// resync; at one burst per `PACE` at most, that is several seconds of not reading.
+const BURSTS_KEPT: usize = 64;
+
+/// The SSE text of a `resync` event.
+pub const RESYNC_FRAME: &str = "event: resync\ndata: {}\n\n";
+
+/// What the pacer hands every stream at once.
+#[derive(Debug)]
+pub struct Burst {
+    /// In the order they were published.
+    pub events: Vec<Arc<Published>>,
+    /// More happened than a burst holds: clients re-read everything instead.
+    pub resync: bool,
+    /// The SSE text of every event, made by the first unfiltered stream that writes it.
+    text: OnceLock<Bytes>,
+}
+
+impl Burst {
+    pub(crate) fn new(events: Vec<Arc<Published>>, resync: bool) -> Self {
+        Self {
+            events,
+            resync,
+            text: OnceLock::new(),
+        }
+    }
+
+    /// The SSE text of the whole burst, shared by every unfiltered stream.
+    pub fn text(&self) -> Bytes {
+        self.text
+            .get_or_init(|| {
+                if self.resync {
+                    return Bytes::from_static(RESYNC_FRAME.as_bytes());
+                }
+                let mut text = String::with_capacity(self.events.len() * 128);
+                for published in &self.events {
+                    text.push_str(published.frame());
+                }
+                Bytes::from(text)
+            })
+            .clone()
+    }
+
+    /// The SSE text of the events `admits` accepts (empty when none is).
+    pub fn text_for(&self, admits: impl Fn(&Event) -> bool) -> Bytes {
+        if self.resync {
+            return Bytes::from_static(RESYNC_FRAME.as_bytes());
+        }
+        let mut text = String::new();
+        for published in self.events.iter().filter(|p| admits(&p.event)) {
+            text.push_str(published.frame());
+        }
+        Bytes::from(text)
+    }
+}
+
+#[derive(Default)]
+struct Pending {
+    events: Vec<Arc<Published>>,
+    overflowed: bool,
+}
+
+/// The pacer's side of the bus: what has been published since the last burst.
+pub struct Bursts {
+    pending: Mutex<Pending>,
+    /// Wakes the pacer when a burst's first event arrives.
+    first_event: Notify,
+    sender: broadcast::Sender<Arc<Burst>>,
+    pacer_started: std::sync::atomic::AtomicBool,
+}
+
+impl Bursts {
+    pub fn new() -> Self {
+        Self {
+            pending: Mutex::default(),
+            first_event: Notify::new(),
+            sender: broadcast::channel(BURSTS_KEPT).0,
+            pacer_started: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// Whether any stream listens (publishing costs nothing for them when none does).
+    pub fn has_listeners(&self) -> bool {
+        self.sender.receiver_count() > 0
+    }
+
+    pub fn listeners(&self) -> usize {
+        self.sender.receiver_count()
+    }
+
+    pub fn add(&self, published: Arc<Published>) {
+        let first = {
+            let Ok(mut pending) = self.pending.lock() else {
+                return;
+            };
+            let first = pending.events.is_empty() && !pending.overflowed;
+            if pending.overflowed {
+                // The burst is a resync already; nothing more to keep.
+            } else if pending.events.len() >= MAX_BURST_EVENTS {
+                pending.overflowed = true;
+                pending.events = Vec::new();
+            } else {
+                pending.events.push(published);
+            }
+            first
+        };
+        if first {
+            self.first_event.notify_one();
+        }
+    }
+
+    /// A receiver of bursts; starts the pacer on first use (so it must be called from
+    /// within the runtime).
+    pub fn subscribe(
+        self: &Arc<Self>,
+        closed: &CancellationToken,
+    ) -> broadcast::Receiver<Arc<Burst>> {
+        let receiver = self.sender.subscribe();
+        if !self
+            .pacer_started
+            .swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            tokio::spawn(Arc::clone(self).pace(closed.clone()));
+        }
+        receiver
+    }
+
+    async fn pace(self: Arc<Self>, closed: CancellationToken) {
+        loop {
+            tokio::select! {
+                _ = closed.cancelled() => return,
+                _ = self.first_event.notified() => {}
+            }
+            tokio::select! {
+                _ = closed.cancelled() => return,
+                _ = tokio::time::sleep(PACE) => {}
+            }
+            let taken = match self.pending.lock() {
+                Ok(mut pending) => std::mem::take(&mut *pending),
+                Err(_) => return,
+            };
+            if taken.events.is_empty() && !taken.overflowed {
+                continue;
+            }
+            let _ = self
+                .sender
+                .send(Arc::new(Burst::new(taken.events, taken.overflowed)));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::super::{Event, EventBus};
+    use super::*;
+
+    async fn next_burst(bursts: &mut broadcast::Receiver<Arc<Burst>>) -> Arc<Burst> {
+        tokio::time::timeout(Duration::from_secs(5), bursts.recv())
+            .await
+            .expect("a burst within 5 s")
+            .expect("the bus is open")
+    }
+
+    #[tokio::test]
+    async fn events_published_together_arrive_as_one_burst_in_order() {
+        let bus = EventBus::new();
+        let mut bursts = bus.subscribe_bursts();
+        bus.publish(Event::job("j1"));
+        bus.publish(Event::task("j1", "t1"));
+        bus.publish(Event::worker("w1"));
+        let burst = next_burst(&mut bursts).await;
+        assert!(!burst.resync);
+        let text = String::from_utf8(burst.text().to_vec()).expect("utf-8");
+        assert_eq!(
+            text,
+            "event: job\ndata: {\"type\":\"job\",\"job_id\":\"j1\"}\n\n\
+             event: task\ndata: {\"type\":\"task\",\"job_id\":\"j1\",\"task_id\":\"t1\"}\n\n\
+             event: worker\ndata: {\"type\":\"worker\",\"worker_id\":\"w1\"}\n\n"
+        );
+        // Every unfiltered stream writes the very same bytes.
+        assert_eq!(burst.text().as_ptr(), burst.text().as_ptr());
+        let only_j1_tasks = burst.text_for(|e| e.task_id() == Some("t1"));
+        assert_eq!(
+            String::from_utf8_lossy(&only_j1_tasks),
+            "event: task\ndata: {\"type\":\"task\",\"job_id\":\"j1\",\"task_id\":\"t1\"}\n\n"
+        );
+        assert!(burst.text_for(|_| false).is_empty());
+
+        // The next event starts the next burst.
+        bus.publish(Event::job("j2"));
+        let second = next_burst(&mut bursts).await;
+        assert_eq!(second.events.len(), 1);
+        assert_eq!(second.events[0].event, Event::job("j2"));
+    }
+
+    #[tokio::test]
+    async fn a_burst_larger_than_the_limit_becomes_a_resync() {
+        let bus = EventBus::new();
+        let mut bursts = bus.subscribe_bursts();
+        for i in 0..MAX_BURST_EVENTS + 1 {
+            bus.publish(Event::job(&format!("job-{i}")));
+        }
+        let burst = next_burst(&mut bursts).await;
+        assert!(burst.resync);
+        assert!(burst.events.is_empty(), "nothing kept past the limit");
+        assert_eq!(&burst.text()[..], RESYNC_FRAME.as_bytes());
+        assert_eq!(&burst.text_for(|_| true)[..], RESYNC_FRAME.as_bytes());
+    }
+
+    #[tokio::test]
+    async fn with_no_stream_open_nothing_is_gathered() {
+        let bus = EventBus::new();
+        bus.publish(Event::job("unseen"));
+        assert_eq!(bus.subscriber_count(), 0);
+        let mut bursts = bus.subscribe_bursts();
+        assert_eq!(bus.subscriber_count(), 1);
+        bus.publish(Event::job("seen"));
+        let burst = next_burst(&mut bursts).await;
+        assert_eq!(burst.events.len(), 1);
+        assert_eq!(burst.events[0].event, Event::job("seen"));
+    }
+}
