@@ -1,5 +1,7 @@
 //! REST and event-stream scenarios: answer times of the paged job and task queries with
 //! 100,000 tasks stored, and dispatch latency with and without idle SSE clients.
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -8,9 +10,11 @@ use futures::StreamExt;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
+use super::cpu;
 use super::percentiles;
 use super::scenarios::{dispatch_latency, insert_job};
 use super::sim::SimFarm;
+use super::stats::difference;
 
 /// The stored farm of the query scenario: one big job and many small ones.
 const BIG_JOB_TASKS: usize = 50_000;
@@ -171,49 +175,113 @@ pub async fn jobs_query(state: &AppState, url: &str, samples: usize) -> anyhow::
     }))
 }
 
-/// Opens `clients` event streams that read (and drop) every event until `stop`. They
-/// run on their own thread and runtime, as clients elsewhere would: only the manager's
-/// side of each stream shares the manager's runtime.
-fn idle_clients(url: &str, clients: usize, stop: &CancellationToken) -> anyhow::Result<()> {
+/// Opens `clients` event streams that read (and drop) every event until `stop`, adding
+/// the bytes they read to `received`. They run on their own thread and runtime, as
+/// clients elsewhere would: only the manager's side of each stream shares the manager's
+/// runtime. Returns that thread, which ends once every stream is closed.
+fn idle_clients(
+    url: &str,
+    clients: usize,
+    stop: &CancellationToken,
+    received: &Arc<AtomicU64>,
+) -> anyhow::Result<std::thread::JoinHandle<()>> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the SSE clients' runtime")?;
-    let (url, stop) = (url.to_string(), stop.clone());
-    std::thread::spawn(move || {
-        runtime.block_on(async move {
-            let http = reqwest::Client::new();
-            let mut readers = tokio::task::JoinSet::new();
-            for _ in 0..clients {
-                let response = match http.get(format!("{url}/api/v3/events")).send().await {
-                    Ok(response) if response.status().is_success() => response,
-                    Ok(response) => {
-                        eprintln!("the event stream answered {}", response.status());
-                        return;
-                    }
-                    Err(e) => {
-                        eprintln!("cannot open an event stream: {e}");
-                        return;
-                    }
-                };
-                let stop = stop.clone();
-                readers.spawn(async move {
-                    let mut body = response.bytes_stream();
-                    loop {
-                        tokio::select! {
-                            _ = stop.cancelled() => return,
-                            chunk = body.next() => if !matches!(chunk, Some(Ok(_))) { return },
+    let (url, stop, received) = (url.to_string(), stop.clone(), Arc::clone(received));
+    let thread = std::thread::Builder::new().name(CLIENT_THREAD.into());
+    thread
+        .spawn(move || {
+            runtime.block_on(async move {
+                let http = reqwest::Client::new();
+                let mut readers = tokio::task::JoinSet::new();
+                for _ in 0..clients {
+                    let response = match http.get(format!("{url}/api/v3/events")).send().await {
+                        Ok(response) if response.status().is_success() => response,
+                        Ok(response) => {
+                            eprintln!("the event stream answered {}", response.status());
+                            return;
                         }
-                    }
-                });
-            }
-            while readers.join_next().await.is_some() {}
-        });
-    });
+                        Err(e) => {
+                            eprintln!("cannot open an event stream: {e}");
+                            return;
+                        }
+                    };
+                    let (stop, received) = (stop.clone(), Arc::clone(&received));
+                    readers.spawn(async move {
+                        let mut body = response.bytes_stream();
+                        loop {
+                            tokio::select! {
+                                _ = stop.cancelled() => return,
+                                chunk = body.next() => match chunk {
+                                    Some(Ok(bytes)) => {
+                                        received.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+                                    }
+                                    _ => return,
+                                },
+                            }
+                        }
+                    });
+                }
+                while readers.join_next().await.is_some() {}
+            });
+        })
+        .context("starting the SSE clients' thread")
+}
+
+/// The name of the SSE clients' thread, so their CPU time can be told apart.
+const CLIENT_THREAD: &str = "sse-clients";
+
+/// CPU time and wall time of one condition of the SSE scenario, summed over its rounds.
+#[derive(Default)]
+struct CpuUse {
+    clients: Duration,
+    rest: Duration,
+    wall: Duration,
+}
+
+impl CpuUse {
+    /// Runs `phase`, adding the CPU time it took to this sum.
+    async fn measure<T>(&mut self, phase: impl std::future::Future<Output = T>) -> T {
+        let (clients, rest) = cpu::split_by_thread_name(CLIENT_THREAD);
+        let start = Instant::now();
+        let result = phase.await;
+        self.wall += start.elapsed();
+        let (clients_after, rest_after) = cpu::split_by_thread_name(CLIENT_THREAD);
+        self.clients += clients_after.saturating_sub(clients);
+        self.rest += rest_after.saturating_sub(rest);
+        result
+    }
+
+    /// Percent of one core: the clients' thread and the rest of the process.
+    fn percent(&self) -> Value {
+        let of_wall = |cpu: Duration| {
+            let percent = 100.0 * cpu.as_secs_f64() / self.wall.as_secs_f64().max(1e-9);
+            (percent * 10.0).round() / 10.0
+        };
+        json!({ "clients": of_wall(self.clients), "manager_and_workers": of_wall(self.rest) })
+    }
+}
+
+/// Polls `done` every 10 ms until it holds or `limit` passes.
+async fn wait_until(what: &str, limit: Duration, done: impl Fn() -> bool) -> anyhow::Result<()> {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        if Instant::now() > deadline {
+            bail!("gave up waiting: {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     Ok(())
 }
 
-/// Dispatch latency without, then with `clients` idle SSE clients connected.
+/// Rounds of the SSE scenario. Each round measures without, then with the clients, so a
+/// drift of the machine (other load, the database growing) touches both alike.
+const SSE_ROUNDS: usize = 10;
+
+/// Dispatch latency without, then with `clients` idle SSE clients connected, in
+/// alternating rounds of `samples` each.
 pub async fn sse_dispatch(
     state: &AppState,
     farm: &mut SimFarm,
@@ -221,25 +289,50 @@ pub async fn sse_dispatch(
     clients: usize,
     samples: usize,
 ) -> anyhow::Result<Value> {
-    let without = dispatch_latency(state, farm, samples).await?;
-    let stop = CancellationToken::new();
-    idle_clients(url, clients, &stop)?;
-    // Every stream is subscribed once its first bytes came back; the bus counts them.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while state.events.subscriber_count() < clients {
-        if Instant::now() > deadline {
-            bail!(
-                "only {} of {clients} event streams subscribed",
-                state.events.subscriber_count()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
+    let mut without = Vec::with_capacity(SSE_ROUNDS);
+    let mut with = Vec::with_capacity(SSE_ROUNDS);
+    let received = Arc::new(AtomicU64::new(0));
+    let (mut cpu_without, mut cpu_with) = (CpuUse::default(), CpuUse::default());
+    for _ in 0..SSE_ROUNDS {
+        without.push(
+            cpu_without
+                .measure(dispatch_latency(state, farm, samples))
+                .await?,
+        );
+        let stop = CancellationToken::new();
+        let readers = idle_clients(url, clients, &stop, &received)?;
+        // Every stream is subscribed once its first bytes came back; the bus counts them.
+        wait_until(
+            "every event stream subscribed",
+            Duration::from_secs(30),
+            || state.events.subscriber_count() >= clients,
+        )
+        .await?;
+        with.push(
+            cpu_with
+                .measure(dispatch_latency(state, farm, samples))
+                .await?,
+        );
+        stop.cancel();
+        tokio::task::spawn_blocking(move || readers.join())
+            .await
+            .context("joining the SSE clients")?
+            .map_err(|_| anyhow::anyhow!("an SSE client panicked"))?;
+        wait_until("every event stream closed", Duration::from_secs(30), || {
+            state.events.subscriber_count() == 0
+        })
+        .await?;
     }
-    let with = dispatch_latency(state, farm, samples).await?;
-    stop.cancel();
     Ok(json!({
         "sse_clients": clients,
-        "without_clients": percentiles(without),
-        "with_clients": percentiles(with),
+        "rounds": SSE_ROUNDS,
+        "bytes_read_per_client": received.load(Ordering::Relaxed) / clients.max(1) as u64,
+        "difference": difference(&without, &with),
+        "cpu_percent_of_one_core": {
+            "without_clients": cpu_without.percent(),
+            "with_clients": cpu_with.percent(),
+        },
+        "without_clients": percentiles(without.concat()),
+        "with_clients": percentiles(with.concat()),
     }))
 }

@@ -2,8 +2,10 @@
 //! simulated workers over real gRPC on loopback, runs the selected scenarios and prints
 //! a table and JSON. See docs/benchmarks.md for the numbers and how to reproduce them.
 mod api_scenarios;
+mod cpu;
 mod scenarios;
 mod sim;
+mod stats;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -267,6 +269,43 @@ fn api_rows(result: &Value, rows: &mut Vec<(String, String)>) {
                 sse["sse_clients"]
             ),
             p50_p99(&sse["with_clients"]),
+        ));
+        let difference = &sse["difference"];
+        let interval = |key: &str| {
+            format!(
+                "{:+.3} ms (95% {:+.3} … {:+.3})",
+                difference[format!("{key}_ms")].as_f64().unwrap_or_default(),
+                difference[format!("{key}_ci95_ms")][0]
+                    .as_f64()
+                    .unwrap_or_default(),
+                difference[format!("{key}_ci95_ms")][1]
+                    .as_f64()
+                    .unwrap_or_default(),
+            )
+        };
+        rows.push((
+            "with − without, p50 / p99".into(),
+            format!("{} / {}", interval("p50"), interval("p99")),
+        ));
+        let cpu = &sse["cpu_percent_of_one_core"];
+        rows.push((
+            "CPU (% of a core) manager + sim workers, without / with clients; clients' thread"
+                .into(),
+            format!(
+                "{} / {} %; {} %",
+                cpu["without_clients"]["manager_and_workers"],
+                cpu["with_clients"]["manager_and_workers"],
+                cpu["with_clients"]["clients"]
+            ),
+        ));
+        rows.push((
+            "slowdown measurable".into(),
+            if difference["measurable_slowdown"] == true {
+                "yes"
+            } else {
+                "no"
+            }
+            .into(),
         ));
     }
     if let Some(query) = result.get("jobs_query") {
