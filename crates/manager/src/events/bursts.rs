@@ -2,6 +2,7 @@
 //! for `PACE` after a burst's first event and hands the whole burst to every stream at once,
 //! with its SSE text made once: an open dashboard then costs one wake-up and one write per
 //! burst, however many events the burst holds and however many dashboards are open.
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -87,7 +88,7 @@ pub struct Bursts {
     /// Wakes the pacer when a burst's first event arrives.
     first_event: Notify,
     sender: broadcast::Sender<Arc<Burst>>,
-    pacer_started: std::sync::atomic::AtomicBool,
+    pacer_started: AtomicBool,
 }
 
 impl Bursts {
@@ -96,15 +97,11 @@ impl Bursts {
             pending: Mutex::default(),
             first_event: Notify::new(),
             sender: broadcast::channel(BURSTS_KEPT).0,
-            pacer_started: std::sync::atomic::AtomicBool::new(false),
+            pacer_started: AtomicBool::new(false),
         }
     }
 
-    /// Whether any stream listens (publishing costs nothing for them when none does).
-    pub fn has_listeners(&self) -> bool {
-        self.sender.receiver_count() > 0
-    }
-
+    /// How many streams listen (with none, publishing gathers nothing for them).
     pub fn listeners(&self) -> usize {
         self.sender.receiver_count()
     }
@@ -115,12 +112,11 @@ impl Bursts {
                 return;
             };
             let first = pending.events.is_empty() && !pending.overflowed;
-            if pending.overflowed {
-                // The burst is a resync already; nothing more to keep.
-            } else if pending.events.len() >= MAX_BURST_EVENTS {
+            if pending.events.len() >= MAX_BURST_EVENTS {
+                // More than a burst holds: it becomes a resync, and nothing more is kept.
                 pending.overflowed = true;
                 pending.events = Vec::new();
-            } else {
+            } else if !pending.overflowed {
                 pending.events.push(published);
             }
             first
@@ -137,10 +133,7 @@ impl Bursts {
         closed: &CancellationToken,
     ) -> broadcast::Receiver<Arc<Burst>> {
         let receiver = self.sender.subscribe();
-        if !self
-            .pacer_started
-            .swap(true, std::sync::atomic::Ordering::SeqCst)
-        {
+        if !self.pacer_started.swap(true, Ordering::SeqCst) {
             tokio::spawn(Arc::clone(self).pace(closed.clone()));
         }
         receiver

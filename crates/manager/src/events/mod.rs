@@ -1,9 +1,13 @@
 //! The in-process event bus: every change of a job, task or worker is published once;
 //! the SSE endpoint (and anything else that wants to react) subscribes.
+mod bursts;
+
 use std::sync::Arc;
 
 use serde::Serialize;
 use tokio::sync::broadcast;
+
+pub use bursts::{Burst, MAX_BURST_EVENTS, RESYNC_FRAME};
 
 /// What changed. Subscribers re-read the entity for its current state.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
@@ -90,10 +94,6 @@ impl Event {
     }
 }
 
-mod bursts;
-
-pub use bursts::{Burst, MAX_BURST_EVENTS, RESYNC_FRAME};
-
 /// An event as subscribers receive it: shared, with its SSE text made once on first use
 /// (by the first stream that writes it) instead of once per stream.
 #[derive(Debug)]
@@ -147,7 +147,7 @@ impl EventBus {
     }
 
     pub fn publish(&self, event: Event) {
-        let to_streams = self.bursts.has_listeners();
+        let to_streams = self.bursts.listeners() > 0;
         let in_process = self.sender.receiver_count() > 0;
         if !to_streams && !in_process {
             // Nobody is watching: no allocation on the dispatch path.

@@ -112,9 +112,7 @@ impl Subscription {
             }
         }
     }
-}
 
-impl Subscription {
     /// `text` followed by the text of any bursts that arrived meanwhile (after a stall), so
     /// a stream that is behind catches up in one write instead of one offset per burst.
     fn with_waiting_bursts(&mut self, text: Bytes) -> Bytes {
