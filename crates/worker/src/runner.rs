@@ -1,5 +1,6 @@
-//! Runs one assigned task: reports it started, runs its commands in order while the log
-//! streams to the manager, then waits until the log is stored and reports the result.
+//! Runs one assigned task: runs its commands in order while "Started", progress and the log
+//! stream to the manager (the commands never wait for them), then waits until the log and
+//! those updates are stored and reports the result.
 //! An aborted task (or one whose lease was lost) reports nothing more.
 
 use std::path::PathBuf;
@@ -7,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use castanet_protocol::v1::{AssignTask, Failure, FaultClass, TaskStatus, TaskUpdate};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::client::ManagerClient;
@@ -74,13 +75,6 @@ pub async fn run_task(deps: &RunnerDeps, task: AssignTask, cancel: CancellationT
         lease_epoch: task.lease_epoch,
         cancel: &cancel,
     };
-    if let Err(e) = reporter
-        .send(TaskStatus::Active, "Started", None, None)
-        .await
-    {
-        return stopped_by(e);
-    }
-
     let (log, lines) = LogSink::channel(LOG_QUEUE_LINES);
     let log_cancel = cancel.child_token();
     let uploader = spawn_uploader(
@@ -98,11 +92,23 @@ pub async fn run_task(deps: &RunnerDeps, task: AssignTask, cancel: CancellationT
         log_cancel.clone(),
     );
     let (progress, progress_rx) = ProgressSink::channel();
-    let sinks = Sinks { progress, preview };
-    let (result, ()) = tokio::join!(
-        run_commands(&task, &log, &cancel, &reporter, &deps.settings, sinks),
-        forward_progress(progress_rx, &reporter),
+    let (milestones, milestones_rx) = mpsc::unbounded_channel();
+    let sinks = Sinks {
+        progress,
+        preview,
+        milestones,
+    };
+    // The commands do not wait for their updates: with the manager unreachable they run on
+    // while the updates are retried. A refused update (the lease is gone) stops them.
+    let commands_cancel = cancel.child_token();
+    let (result, reported) = tokio::join!(
+        run_commands(&task, &log, &commands_cancel, &deps.settings, sinks),
+        report_while_running(&reporter, progress_rx, milestones_rx, &commands_cancel),
     );
+    let result = match reported {
+        Err(refused) if !matches!(refused, UpdateError::Canceled) => Err(Stop::Update(refused)),
+        _ => result,
+    };
     let last_lines = log.last_lines();
     drop(log);
     if let Err(Stop::Aborted | Stop::Update(_)) = &result {
@@ -159,10 +165,60 @@ pub async fn run_task(deps: &RunnerDeps, task: AssignTask, cancel: CancellationT
     }
 }
 
+/// A command finished: the task's activity and steps done so far.
+struct Milestone {
+    activity: String,
+    steps: u32,
+}
+
+/// The updates of a running task, in order: "Started", then each milestone and the
+/// (throttled) progress the commands publish, until the commands end and all is sent. A
+/// refused update cancels `commands` and is returned.
+async fn report_while_running(
+    reporter: &Reporter<'_>,
+    progress: watch::Receiver<Progress>,
+    mut milestones: mpsc::UnboundedReceiver<Milestone>,
+    commands: &CancellationToken,
+) -> Result<(), UpdateError> {
+    let stop_commands_on_refusal = |result: Result<(), UpdateError>| {
+        if let Err(refused) = &result
+            && !matches!(refused, UpdateError::Canceled)
+        {
+            commands.cancel();
+        }
+        result
+    };
+    stop_commands_on_refusal(
+        reporter
+            .send(TaskStatus::Active, "Started", None, None)
+            .await,
+    )?;
+    let send_milestones = async {
+        while let Some(milestone) = milestones.recv().await {
+            let sent = reporter
+                .send(
+                    TaskStatus::Unspecified,
+                    &milestone.activity,
+                    Some(milestone.steps),
+                    None,
+                )
+                .await;
+            stop_commands_on_refusal(sent)?;
+        }
+        Ok(())
+    };
+    let send_progress =
+        async { stop_commands_on_refusal(forward_progress(progress, reporter).await) };
+    tokio::try_join!(send_milestones, send_progress).map(|_| ())
+}
+
 /// Sends what the commands publish on `progress`: at most one update per
 /// [`PROGRESS_INTERVAL`], always the newest value, and the last one before returning (when
 /// every sink is gone).
-async fn forward_progress(mut progress: watch::Receiver<Progress>, reporter: &Reporter<'_>) {
+async fn forward_progress(
+    mut progress: watch::Receiver<Progress>,
+    reporter: &Reporter<'_>,
+) -> Result<(), UpdateError> {
     let mut sent = Progress::default();
     let mut next_allowed = tokio::time::Instant::now();
     loop {
@@ -186,15 +242,12 @@ async fn forward_progress(mut progress: watch::Receiver<Progress>, reporter: &Re
                     None,
                 )
                 .await;
-            if result.is_err() {
-                // Aborted or the lease is gone; the commands notice through their own updates.
-                return;
-            }
+            result?;
             sent = current;
             next_allowed = tokio::time::Instant::now() + PROGRESS_INTERVAL;
         }
         if closed {
-            return;
+            return Ok(());
         }
     }
 }
@@ -205,7 +258,6 @@ async fn run_commands(
     task: &AssignTask,
     log: &LogSink,
     cancel: &CancellationToken,
-    reporter: &Reporter<'_>,
     settings: &CommandSettings,
     sinks: Sinks,
 ) -> Result<u32, Stop> {
@@ -250,10 +302,8 @@ async fn run_commands(
         // The last command's steps ride along with the final status.
         if number < total {
             let activity = format!("Finished command {number}/{total}: {}", command.name);
-            reporter
-                .send(TaskStatus::Unspecified, &activity, Some(steps), None)
-                .await
-                .map_err(Stop::Update)?;
+            // Gone only when the reporting stopped on a refusal, which cancels the commands.
+            let _ = sinks.milestones.send(Milestone { activity, steps });
         }
     }
     Ok(steps)
@@ -263,6 +313,7 @@ async fn run_commands(
 struct Sinks {
     progress: ProgressSink,
     preview: PreviewSink,
+    milestones: mpsc::UnboundedSender<Milestone>,
 }
 
 /// Sends this task lease's updates; nothing once the task is aborted.

@@ -199,6 +199,57 @@ async fn transport_failures_retry_the_same_sequence_number() {
     worker.stop().await.expect("clean shutdown");
 }
 
+#[tokio::test]
+async fn commands_run_while_the_manager_does_not_take_updates() {
+    // "Started" fails five times (about 3 s of backoff); the commands must not wait for it.
+    let mut manager = fake_manager::start(Script {
+        failing_updates: 5,
+        ..Script::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let worker = Worker::start(&manager, dir.path(), Some(SECRET));
+    connected(&mut manager).await;
+
+    manager
+        .instruct(task(
+            "t1",
+            1,
+            &[
+                ("echo", r#"{"message": "first"}"#),
+                ("echo", r#"{"message": "second"}"#),
+            ],
+        ))
+        .await;
+    let mut log = String::new();
+    let mut update_calls = Vec::new();
+    while !log.contains("second") {
+        match manager.next().await {
+            Event::Log(chunk) => log.push_str(&chunk.text),
+            Event::Update(update) => update_calls.push((update.sequence, update.status)),
+            _ => {}
+        }
+    }
+    let active = TaskStatus::Active as i32;
+    assert!(
+        update_calls.len() < 6 && update_calls.iter().all(|&call| call == (1, active)),
+        "both commands ran while \"Started\" was still being retried: {update_calls:?}"
+    );
+
+    // Then everything arrives, in order: started, the first command's milestone, completed.
+    let mut sequences: Vec<u64> = update_calls.iter().map(|&(sequence, _)| sequence).collect();
+    loop {
+        let update = manager.wait_for(update_of).await;
+        sequences.push(update.sequence);
+        if update.status == TaskStatus::Completed as i32 {
+            break;
+        }
+    }
+    sequences.dedup();
+    assert_eq!(sequences, [1, 2, 3]);
+    worker.stop().await.expect("clean shutdown");
+}
+
 /// Live (non-zombie) process with this pid?
 #[cfg(target_os = "linux")]
 fn alive(pid: u32) -> bool {
