@@ -1,7 +1,9 @@
 //! Events gathered into bursts for the event streams. The pacer collects what is published
-//! for `PACE` after a burst's first event and hands the whole burst to every stream at once,
+//! for a pace after a burst's first event and hands the whole burst to every stream at once,
 //! with its SSE text made once: an open dashboard then costs one wake-up and one write per
-//! burst, however many events the burst holds and however many dashboards are open.
+//! burst, however many events the burst holds and however many dashboards are open. The pace
+//! is short after a quiet spell and grows while events keep coming, so a busy farm's streams
+//! cost a few writes a second each, however busy it is.
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -12,16 +14,24 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Event, Published};
 
-/// How long the pacer gathers events after the first of a burst. A dashboard batches its
-/// re-reads for longer than this anyway; a shorter pace only adds wake-ups of every stream.
+/// How long the pacer gathers events after the first of a burst that follows a quiet spell.
+/// A dashboard batches its re-reads for longer than this anyway; a shorter pace only adds
+/// wake-ups of every stream.
 const PACE: Duration = Duration::from_millis(100);
+
+/// The longest pace: while bursts follow each other, each pace is twice the one before, up
+/// to this. A change then shows on a dashboard within about half a second.
+const MAX_PACE: Duration = Duration::from_millis(300);
+
+/// A first event this long after the last burst starts again at `PACE`.
+const QUIET: Duration = Duration::from_secs(1);
 
 /// Most events one burst holds. Past it the burst becomes a `resync` (re-read what you
 /// show): for a mass change that is cheaper for the client too, and it bounds memory.
 pub const MAX_BURST_EVENTS: usize = 4096;
 
 /// Bursts a stream may fall behind (a client that does not read) before it is told to
-/// resync; at one burst per `PACE` at most, that is several seconds of not reading.
+/// resync; at one burst per `PACE` at most, that is at least 6.4 s of not reading.
 const BURSTS_KEPT: usize = 64;
 
 /// The SSE text of a `resync` event.
@@ -34,15 +44,19 @@ pub struct Burst {
     pub events: Vec<Arc<Published>>,
     /// More happened than a burst holds: clients re-read everything instead.
     pub resync: bool,
+    /// The pace this burst was gathered over, and the time until the next burst at the
+    /// earliest: streams spread their writes over it.
+    pub pace: Duration,
     /// The SSE text of every event, made by the first unfiltered stream that writes it.
     text: OnceLock<Bytes>,
 }
 
 impl Burst {
-    pub(crate) fn new(events: Vec<Arc<Published>>, resync: bool) -> Self {
+    pub(crate) fn new(events: Vec<Arc<Published>>, resync: bool, pace: Duration) -> Self {
         Self {
             events,
             resync,
+            pace,
             text: OnceLock::new(),
         }
     }
@@ -140,14 +154,20 @@ impl Bursts {
     }
 
     async fn pace(self: Arc<Self>, closed: CancellationToken) {
+        let mut pace = PACE;
+        let mut last_burst: Option<tokio::time::Instant> = None;
         loop {
             tokio::select! {
                 _ = closed.cancelled() => return,
                 _ = self.first_event.notified() => {}
             }
+            pace = match last_burst {
+                Some(at) if at.elapsed() < QUIET => (pace * 2).min(MAX_PACE),
+                _ => PACE,
+            };
             tokio::select! {
                 _ = closed.cancelled() => return,
-                _ = tokio::time::sleep(PACE) => {}
+                _ = tokio::time::sleep(pace) => {}
             }
             let taken = match self.pending.lock() {
                 Ok(mut pending) => std::mem::take(&mut *pending),
@@ -156,9 +176,10 @@ impl Bursts {
             if taken.events.is_empty() && !taken.overflowed {
                 continue;
             }
+            last_burst = Some(tokio::time::Instant::now());
             let _ = self
                 .sender
-                .send(Arc::new(Burst::new(taken.events, taken.overflowed)));
+                .send(Arc::new(Burst::new(taken.events, taken.overflowed, pace)));
         }
     }
 }

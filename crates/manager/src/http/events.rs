@@ -1,9 +1,10 @@
 //! `GET /api/v3/events[?job=<id>][&task=<id>]`: Server-Sent Events of job, task, worker,
 //! task-log and last-rendered changes. The SSE event name is the kind; the data names what
 //! changed, and clients re-read it.
-//! Events arrive in bursts (`EventBus::subscribe_bursts`, about 100 ms after the first
-//! event of a quiet spell): a stream wakes once per burst, waits its own 0-100 ms offset
-//! and writes the burst in one piece. Unfiltered streams all write the same shared text.
+//! Events arrive in bursts (`EventBus::subscribe_bursts`: 100 ms after the first event of a
+//! quiet spell, up to 300 ms apart while events keep coming): a stream wakes once per burst,
+//! waits its own share of the burst's pace and writes the burst in one piece. Unfiltered
+//! streams all write the same shared text.
 //! A client that falls behind by more than the bus keeps gets a `resync` event (re-read
 //! what you show) instead of slowing the manager down.
 use std::convert::Infallible;
@@ -56,11 +57,6 @@ impl Filter {
     }
 }
 
-/// Longest a stream waits after a burst before it writes. Each stream has its own offset
-/// in this range, so after a burst the streams write one after another instead of all at
-/// the same instant (which would hold both cores for a moment).
-const STAGGER_MS: u64 = 100;
-
 /// A quiet stream gets a comment line within twice this, so proxies do not close it.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
@@ -71,8 +67,10 @@ struct Subscription {
     bursts: broadcast::Receiver<Arc<Burst>>,
     filter: Filter,
     closed: CancellationToken,
-    /// This stream's wait after each burst (see `STAGGER_MS`).
-    stagger: Duration,
+    /// This stream's wait after each burst, as a share (0..1) of the burst's pace: each
+    /// stream has its own, so after a burst the streams write one after another over the
+    /// pace instead of all at the same instant (which would hold both cores for a moment).
+    offset: f64,
     last_write: Instant,
     /// Ticks every `KEEP_ALIVE`; a tick writes a comment only if nothing else was written
     /// since the one before (one timer for the stream's life, not one per write).
@@ -98,7 +96,7 @@ impl Subscription {
                 Ok(burst) => {
                     tokio::select! {
                         _ = self.closed.cancelled() => return None,
-                        _ = tokio::time::sleep(self.stagger) => {}
+                        _ = tokio::time::sleep(burst.pace.mul_f64(self.offset)) => {}
                     }
                     self.with_waiting_bursts(self.filter.text(&burst))
                 }
@@ -143,7 +141,7 @@ fn keep_alive_ticks() -> tokio::time::Interval {
 pub async fn event_stream(State(state): State<AppState>, Query(filter): Query<Filter>) -> Response {
     let subscription = Subscription {
         bursts: state.events.subscribe_bursts(),
-        stagger: Duration::from_millis(rand::random_range(0..=STAGGER_MS)),
+        offset: rand::random_range(0.0..1.0),
         filter,
         closed: state.events.closed_token(),
         last_write: Instant::now(),
@@ -173,7 +171,7 @@ mod tests {
             .iter()
             .map(|job| Arc::new(Published::new(Event::job(job))))
             .collect();
-        Arc::new(Burst::new(events, false))
+        Arc::new(Burst::new(events, false, Duration::from_millis(100)))
     }
 
     fn subscription(
@@ -185,7 +183,7 @@ mod tests {
             bursts,
             filter,
             closed: CancellationToken::new(),
-            stagger: Duration::ZERO,
+            offset: 0.0,
             last_write: Instant::now(),
             keep_alive: keep_alive_ticks(),
         };
