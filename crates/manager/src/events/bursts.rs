@@ -4,7 +4,7 @@
 //! burst, however many events the burst holds and however many dashboards are open. The pace
 //! is short after a quiet spell and grows while events keep coming, so a busy farm's streams
 //! cost a few writes a second each, however busy it is.
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -44,19 +44,15 @@ pub struct Burst {
     pub events: Vec<Arc<Published>>,
     /// More happened than a burst holds: clients re-read everything instead.
     pub resync: bool,
-    /// The pace this burst was gathered over, and the time until the next burst at the
-    /// earliest: streams spread their writes over it.
-    pub pace: Duration,
     /// The SSE text of every event, made by the first unfiltered stream that writes it.
     text: OnceLock<Bytes>,
 }
 
 impl Burst {
-    pub(crate) fn new(events: Vec<Arc<Published>>, resync: bool, pace: Duration) -> Self {
+    pub(crate) fn new(events: Vec<Arc<Published>>, resync: bool) -> Self {
         Self {
             events,
             resync,
-            pace,
             text: OnceLock::new(),
         }
     }
@@ -96,12 +92,18 @@ struct Pending {
     overflowed: bool,
 }
 
+/// Streams are split into this many waves; a burst reaches one wave after the other, spread
+/// over the burst's pace, so 200 open streams never all wake (and write) at one instant.
+const WAVES: usize = 16;
+
 /// The pacer's side of the bus: what has been published since the last burst.
 pub struct Bursts {
     pending: Mutex<Pending>,
     /// Wakes the pacer when a burst's first event arrives.
     first_event: Notify,
-    sender: broadcast::Sender<Arc<Burst>>,
+    waves: Vec<broadcast::Sender<Arc<Burst>>>,
+    /// The wave the next stream joins (round robin).
+    next_wave: AtomicUsize,
     pacer_started: AtomicBool,
 }
 
@@ -110,14 +112,20 @@ impl Bursts {
         Self {
             pending: Mutex::default(),
             first_event: Notify::new(),
-            sender: broadcast::channel(BURSTS_KEPT).0,
+            waves: (0..WAVES)
+                .map(|_| broadcast::channel(BURSTS_KEPT).0)
+                .collect(),
+            next_wave: AtomicUsize::new(0),
             pacer_started: AtomicBool::new(false),
         }
     }
 
     /// How many streams listen (with none, publishing gathers nothing for them).
     pub fn listeners(&self) -> usize {
-        self.sender.receiver_count()
+        self.waves
+            .iter()
+            .map(broadcast::Sender::receiver_count)
+            .sum()
     }
 
     pub fn add(&self, published: Arc<Published>) {
@@ -146,7 +154,8 @@ impl Bursts {
         self: &Arc<Self>,
         closed: &CancellationToken,
     ) -> broadcast::Receiver<Arc<Burst>> {
-        let receiver = self.sender.subscribe();
+        let wave = self.next_wave.fetch_add(1, Ordering::Relaxed) % WAVES;
+        let receiver = self.waves[wave].subscribe();
         if !self.pacer_started.swap(true, Ordering::SeqCst) {
             tokio::spawn(Arc::clone(self).pace(closed.clone()));
         }
@@ -177,9 +186,31 @@ impl Bursts {
                 continue;
             }
             last_burst = Some(tokio::time::Instant::now());
-            let _ = self
-                .sender
-                .send(Arc::new(Burst::new(taken.events, taken.overflowed, pace)));
+            let burst = Arc::new(Burst::new(taken.events, taken.overflowed));
+            // Delivered while the next burst gathers. The next one starts its waves at least
+            // one pace later, and its pace is no shorter, so each wave keeps the order.
+            tokio::spawn(Arc::clone(&self).deliver(burst, pace, closed.clone()));
+        }
+    }
+
+    /// Hands `burst` to one wave of streams after the other, over `pace`.
+    async fn deliver(
+        self: Arc<Self>,
+        burst: Arc<Burst>,
+        pace: Duration,
+        closed: CancellationToken,
+    ) {
+        let start = tokio::time::Instant::now();
+        for (wave, sender) in self.waves.iter().enumerate() {
+            if sender.receiver_count() == 0 {
+                continue;
+            }
+            let at = start + pace.mul_f64(wave as f64 / WAVES as f64);
+            tokio::select! {
+                _ = closed.cancelled() => return,
+                _ = tokio::time::sleep_until(at) => {}
+            }
+            let _ = sender.send(Arc::clone(&burst));
         }
     }
 }
@@ -228,6 +259,21 @@ mod tests {
         let second = next_burst(&mut bursts).await;
         assert_eq!(second.events.len(), 1);
         assert_eq!(second.events[0].event, Event::job("j2"));
+    }
+
+    #[tokio::test]
+    async fn every_wave_of_streams_gets_the_same_burst() {
+        let bus = EventBus::new();
+        let mut streams: Vec<_> = (0..WAVES + 1).map(|_| bus.subscribe_bursts()).collect();
+        assert_eq!(bus.subscriber_count(), WAVES + 1);
+        bus.publish(Event::job("j1"));
+        let first = next_burst(&mut streams[0]).await;
+        for stream in &mut streams[1..] {
+            assert!(
+                Arc::ptr_eq(&first, &next_burst(stream).await),
+                "one burst, shared"
+            );
+        }
     }
 
     #[tokio::test]

@@ -167,8 +167,10 @@ impl EventBus {
         self.sender.subscribe()
     }
 
-    /// Events in bursts: one burst `PACE` (~100 ms) after the first event of a quiet
-    /// spell, holding everything published meanwhile, in order. Streams that wait on
+    /// Events in bursts: one burst 100 ms after the first event of a quiet spell, then up
+    /// to 300 ms apart while events keep coming, each holding everything published
+    /// meanwhile, in order; a burst reaches the streams in waves spread over that time
+    /// (see bursts.rs). Streams that wait on
     /// bursts instead of single events are not woken per event: publishing costs the same
     /// however many dashboards are open, and they catch up off the path of the work that
     /// caused the events. Must be called from within the runtime (it starts the pacer).

@@ -2,9 +2,9 @@
 //! task-log and last-rendered changes. The SSE event name is the kind; the data names what
 //! changed, and clients re-read it.
 //! Events arrive in bursts (`EventBus::subscribe_bursts`: 100 ms after the first event of a
-//! quiet spell, up to 300 ms apart while events keep coming): a stream wakes once per burst,
-//! waits its own share of the burst's pace and writes the burst in one piece. Unfiltered
-//! streams all write the same shared text.
+//! quiet spell, up to 300 ms apart while events keep coming; handed to the streams in waves
+//! spread over that time): a stream wakes once per burst and writes it in one piece.
+//! Unfiltered streams all write the same shared text.
 //! A client that falls behind by more than the bus keeps gets a `resync` event (re-read
 //! what you show) instead of slowing the manager down.
 use std::convert::Infallible;
@@ -67,10 +67,6 @@ struct Subscription {
     bursts: broadcast::Receiver<Arc<Burst>>,
     filter: Filter,
     closed: CancellationToken,
-    /// This stream's wait after each burst, as a share (0..1) of the burst's pace: each
-    /// stream has its own, so after a burst the streams write one after another over the
-    /// pace instead of all at the same instant (which would hold both cores for a moment).
-    offset: f64,
     last_write: Instant,
     /// Ticks every `KEEP_ALIVE`; a tick writes a comment only if nothing else was written
     /// since the one before (one timer for the stream's life, not one per write).
@@ -93,13 +89,7 @@ impl Subscription {
                 received = self.bursts.recv() => received,
             };
             let text = match received {
-                Ok(burst) => {
-                    tokio::select! {
-                        _ = self.closed.cancelled() => return None,
-                        _ = tokio::time::sleep(burst.pace.mul_f64(self.offset)) => {}
-                    }
-                    self.with_waiting_bursts(self.filter.text(&burst))
-                }
+                Ok(burst) => self.with_waiting_bursts(self.filter.text(&burst)),
                 // Behind: the client re-reads everything, then goes on from here.
                 Err(RecvError::Lagged(_)) => Bytes::from_static(RESYNC_FRAME.as_bytes()),
                 Err(RecvError::Closed) => return None,
@@ -141,7 +131,6 @@ fn keep_alive_ticks() -> tokio::time::Interval {
 pub async fn event_stream(State(state): State<AppState>, Query(filter): Query<Filter>) -> Response {
     let subscription = Subscription {
         bursts: state.events.subscribe_bursts(),
-        offset: rand::random_range(0.0..1.0),
         filter,
         closed: state.events.closed_token(),
         last_write: Instant::now(),
@@ -171,7 +160,7 @@ mod tests {
             .iter()
             .map(|job| Arc::new(Published::new(Event::job(job))))
             .collect();
-        Arc::new(Burst::new(events, false, Duration::from_millis(100)))
+        Arc::new(Burst::new(events, false))
     }
 
     fn subscription(
@@ -183,7 +172,6 @@ mod tests {
             bursts,
             filter,
             closed: CancellationToken::new(),
-            offset: 0.0,
             last_write: Instant::now(),
             keep_alive: keep_alive_ticks(),
         };
