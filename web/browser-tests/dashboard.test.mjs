@@ -1,8 +1,8 @@
 // The dashboard against a real manager with two real workers, in headless Chromium: the
 // acceptance flows of the dashboard, with a screenshot of each page in web/test-artifacts/.
 import assert from "node:assert/strict";
-import { after, afterEach, before, test } from "node:test";
-import { Farm, openBrowser, until } from "./farm.mjs";
+import { after, afterEach, before } from "node:test";
+import { Farm, browserTestsOn, openBrowser, until } from "./farm.mjs";
 
 // A job type whose tasks always fail, so workers get blocklisted (threshold 1 below).
 const FAIL_TEST = `
@@ -40,16 +40,7 @@ afterEach(() => {
 });
 
 /// A test that leaves a screenshot of the page behind when it fails.
-function browserTest(name, body) {
-  test(name, async () => {
-    try {
-      await body();
-    } catch (error) {
-      await browser.screenshot(`failed-${name.replace(/\W+/g, "-")}`).catch(() => undefined);
-      throw error;
-    }
-  });
-}
+const browserTest = browserTestsOn(() => browser);
 
 const statusOf = (selector) => page.locator(selector).first().textContent();
 const jobStatus = () => statusOf("h1 [data-testid=status]");

@@ -6,6 +6,7 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync, existsSync, rmSync
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
+import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 
@@ -188,6 +189,22 @@ export async function openBrowser() {
     screenshot: (name) => page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: true }),
     close: () => browser.close(),
   };
+}
+
+/// A `test` for a file whose tests share one browser (`currentBrowser()` returns it): a test
+/// that fails leaves a screenshot of the page behind.
+export function browserTestsOn(currentBrowser) {
+  return (name, body) =>
+    test(name, async () => {
+      try {
+        await body();
+      } catch (error) {
+        await currentBrowser()
+          .screenshot(`failed-${name.replace(/\W+/g, "-")}`)
+          .catch(() => undefined);
+        throw error;
+      }
+    });
 }
 
 export function readText(file) {

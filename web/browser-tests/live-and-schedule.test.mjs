@@ -7,8 +7,8 @@ import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { promisify } from "node:util";
-import { after, afterEach, before, test } from "node:test";
-import { Farm, openBrowser, until } from "./farm.mjs";
+import { after, afterEach, before } from "node:test";
+import { Farm, browserTestsOn, openBrowser, until } from "./farm.mjs";
 
 const BLENDER = process.env.BLENDER_PATH ?? "/usr/bin/blender";
 
@@ -34,16 +34,7 @@ afterEach(() => {
 });
 
 /// A test that leaves a screenshot of the page behind when it fails.
-function browserTest(name, body) {
-  test(name, async () => {
-    try {
-      await body();
-    } catch (error) {
-      await browser.screenshot(`failed-${name.replace(/\W+/g, "-")}`).catch(() => undefined);
-      throw error;
-    }
-  });
-}
+const browserTest = browserTestsOn(() => browser);
 
 const DAYS = ["mo", "tu", "we", "th", "fr", "sa", "su"];
 const schedulePath = () => `/api/v3/worker-mgt/workers/${worker.id}/sleep-schedule`;

@@ -68,7 +68,7 @@ fn percentiles(mut samples: Vec<Duration>) -> Value {
         return json!(null);
     }
     samples.sort();
-    let at = |q: f64| samples[((samples.len() as f64 - 1.0) * q).round() as usize];
+    let at = |q: f64| samples[stats::quantile_index(samples.len(), q)];
     json!({
         "samples": samples.len(),
         "p50_ms": millis(at(0.50)),

@@ -11,9 +11,14 @@ use serde_json::{Value, json};
 /// Resamples per confidence interval; more only narrows the interval's own noise.
 const RESAMPLES: usize = 1_000;
 
-/// The `q` quantile (0..=1) of `samples`, reordering them.
+/// Where the `q` quantile (0..=1) of `len` sorted samples is (nearest rank).
+pub fn quantile_index(len: usize, q: f64) -> usize {
+    ((len as f64 - 1.0) * q).round() as usize
+}
+
+/// The `q` quantile of `samples`, reordering them.
 fn quantile(samples: &mut [f64], q: f64) -> f64 {
-    let at = ((samples.len() as f64 - 1.0) * q).round() as usize;
+    let at = quantile_index(samples.len(), q);
     *samples.select_nth_unstable_by(at, f64::total_cmp).1
 }
 

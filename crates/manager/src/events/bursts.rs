@@ -59,18 +59,7 @@ impl Burst {
 
     /// The SSE text of the whole burst, shared by every unfiltered stream.
     pub fn text(&self) -> Bytes {
-        self.text
-            .get_or_init(|| {
-                if self.resync {
-                    return Bytes::from_static(RESYNC_FRAME.as_bytes());
-                }
-                let mut text = String::with_capacity(self.events.len() * 128);
-                for published in &self.events {
-                    text.push_str(published.frame());
-                }
-                Bytes::from(text)
-            })
-            .clone()
+        self.text.get_or_init(|| self.text_for(|_| true)).clone()
     }
 
     /// The SSE text of the events `admits` accepts (empty when none is).
