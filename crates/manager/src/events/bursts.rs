@@ -75,6 +75,45 @@ impl Burst {
     }
 }
 
+/// A stream's receiver of bursts; counted as a listener until dropped.
+pub struct BurstReceiver {
+    receiver: broadcast::Receiver<Arc<Burst>>,
+    listeners: Arc<AtomicUsize>,
+}
+
+impl BurstReceiver {
+    /// `receiver`, counted in `listeners` until dropped.
+    pub(crate) fn counted(
+        receiver: broadcast::Receiver<Arc<Burst>>,
+        listeners: &Arc<AtomicUsize>,
+    ) -> Self {
+        listeners.fetch_add(1, Ordering::Relaxed);
+        Self {
+            receiver,
+            listeners: Arc::clone(listeners),
+        }
+    }
+}
+
+impl Drop for BurstReceiver {
+    fn drop(&mut self) {
+        self.listeners.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl std::ops::Deref for BurstReceiver {
+    type Target = broadcast::Receiver<Arc<Burst>>;
+    fn deref(&self) -> &Self::Target {
+        &self.receiver
+    }
+}
+
+impl std::ops::DerefMut for BurstReceiver {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.receiver
+    }
+}
+
 #[derive(Default)]
 struct Pending {
     events: Vec<Arc<Published>>,
@@ -93,6 +132,9 @@ pub struct Bursts {
     waves: Vec<broadcast::Sender<Arc<Burst>>>,
     /// The wave the next stream joins (round robin).
     next_wave: AtomicUsize,
+    /// Open receivers, kept by `BurstReceiver`: read on every publish, so one atomic
+    /// instead of asking each wave's channel (a lock each).
+    listeners: Arc<AtomicUsize>,
     pacer_started: AtomicBool,
 }
 
@@ -105,16 +147,14 @@ impl Bursts {
                 .map(|_| broadcast::channel(BURSTS_KEPT).0)
                 .collect(),
             next_wave: AtomicUsize::new(0),
+            listeners: Arc::default(),
             pacer_started: AtomicBool::new(false),
         }
     }
 
     /// How many streams listen (with none, publishing gathers nothing for them).
     pub fn listeners(&self) -> usize {
-        self.waves
-            .iter()
-            .map(broadcast::Sender::receiver_count)
-            .sum()
+        self.listeners.load(Ordering::Relaxed)
     }
 
     pub fn add(&self, published: Arc<Published>) {
@@ -139,12 +179,9 @@ impl Bursts {
 
     /// A receiver of bursts; starts the pacer on first use (so it must be called from
     /// within the runtime).
-    pub fn subscribe(
-        self: &Arc<Self>,
-        closed: &CancellationToken,
-    ) -> broadcast::Receiver<Arc<Burst>> {
+    pub fn subscribe(self: &Arc<Self>, closed: &CancellationToken) -> BurstReceiver {
         let wave = self.next_wave.fetch_add(1, Ordering::Relaxed) % WAVES;
-        let receiver = self.waves[wave].subscribe();
+        let receiver = BurstReceiver::counted(self.waves[wave].subscribe(), &self.listeners);
         if !self.pacer_started.swap(true, Ordering::SeqCst) {
             tokio::spawn(Arc::clone(self).pace(closed.clone()));
         }
@@ -211,7 +248,7 @@ mod tests {
     use super::super::{Event, EventBus};
     use super::*;
 
-    async fn next_burst(bursts: &mut broadcast::Receiver<Arc<Burst>>) -> Arc<Burst> {
+    async fn next_burst(bursts: &mut BurstReceiver) -> Arc<Burst> {
         tokio::time::timeout(Duration::from_secs(5), bursts.recv())
             .await
             .expect("a burst within 5 s")

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use tokio::sync::broadcast;
 
-pub use bursts::{Burst, MAX_BURST_EVENTS, RESYNC_FRAME};
+pub use bursts::{Burst, BurstReceiver, MAX_BURST_EVENTS, RESYNC_FRAME};
 
 /// What changed. Subscribers re-read the entity for its current state.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
@@ -174,7 +174,7 @@ impl EventBus {
     /// bursts instead of single events are not woken per event: publishing costs the same
     /// however many dashboards are open, and they catch up off the path of the work that
     /// caused the events. Must be called from within the runtime (it starts the pacer).
-    pub fn subscribe_bursts(&self) -> broadcast::Receiver<Arc<Burst>> {
+    pub fn subscribe_bursts(&self) -> BurstReceiver {
         self.bursts.subscribe(&self.closed)
     }
 

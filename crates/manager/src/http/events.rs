@@ -8,7 +8,6 @@
 //! A client that falls behind by more than the bus keeps gets a `resync` event (re-read
 //! what you show) instead of slowing the manager down.
 use std::convert::Infallible;
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
@@ -22,7 +21,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::AppState;
-use crate::events::{Burst, Event, RESYNC_FRAME};
+use crate::events::{Burst, BurstReceiver, Event, RESYNC_FRAME};
 
 #[derive(Clone, Deserialize, Default)]
 pub struct Filter {
@@ -64,7 +63,7 @@ const KEEP_ALIVE_FRAME: &str = ":\n\n";
 
 /// One client's subscription.
 struct Subscription {
-    bursts: broadcast::Receiver<Arc<Burst>>,
+    bursts: BurstReceiver,
     filter: Filter,
     closed: CancellationToken,
     last_write: Instant,
@@ -152,6 +151,8 @@ pub async fn event_stream(State(state): State<AppState>, Query(filter): Query<Fi
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
     use crate::events::Published;
 
@@ -169,7 +170,7 @@ mod tests {
     ) -> (broadcast::Sender<Arc<Burst>>, Subscription) {
         let (sender, bursts) = broadcast::channel(capacity);
         let subscription = Subscription {
-            bursts,
+            bursts: BurstReceiver::counted(bursts, &Arc::default()),
             filter,
             closed: CancellationToken::new(),
             last_write: Instant::now(),
