@@ -4,7 +4,11 @@
 //! the OpenAPI contract the add-on speaks.
 mod common;
 
+use std::path::Path;
+
+use castanet_manager::variables::VariableConfig;
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 
 /// A minimal schema language: enough for the shapes the add-on reads.
 enum Schema {
@@ -302,6 +306,135 @@ async fn every_add_on_call_answers_in_the_shape_its_client_requires() {
         .await;
     assert_eq!(status, 200);
     assert_valid(&needed, &SHAMAN_REQUIREMENTS, "requirements");
+    m.manager.shutdown().await.unwrap();
+}
+
+/// The add-on's "is the .blend already inside job storage?" check (BAT v2 packer, Blender
+/// 5.1+): both paths resolved, then one must lie under the other. A file inside is submitted
+/// as it is; anything else is uploaded through Shaman.
+fn add_on_sees_inside(blendfile: &Path, location: &str) -> bool {
+    let resolve = |path: &Path| std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    resolve(blendfile).starts_with(resolve(Path::new(location)))
+}
+
+async fn storage_location(m: &common::TestManager, platform: &str) -> String {
+    let (status, storage) = m
+        .get(&format!(
+            "/api/v3/configuration/shared-storage/users/{platform}"
+        ))
+        .await;
+    assert_eq!(status, 200, "{storage}");
+    assert_valid(&storage, &SHARED_STORAGE, "shared-storage");
+    storage["location"].as_str().expect("location").to_string()
+}
+
+/// With Shaman on, Flamenco reports its effective storage path: the checkout folder, which
+/// is what `{jobs}` expands to. A .blend saved elsewhere on the share must not look "inside",
+/// or the add-on would submit it unpacked instead of uploading it.
+#[tokio::test]
+async fn with_shaman_the_storage_location_is_the_checkout_folder() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let farm = std::path::absolute(dir.path()).unwrap();
+    let m = common::start_configured(dir, |config| {
+        config
+            .shaman
+            .locations
+            .insert("windows".into(), r"S:\render".into());
+        // The share's parent as a two-way path, mounted elsewhere on macOS.
+        let on_macs = VariableConfig {
+            is_twoway: true,
+            all: Some(farm.to_string_lossy().into_owned()),
+            darwin: Some("/Volumes/farm".into()),
+            ..VariableConfig::default()
+        };
+        config.variables.insert("farm".into(), on_macs);
+    })
+    .await;
+    let platform = castanet_manager::variables::manager_platform();
+    let location = storage_location(&m, &platform).await;
+    let (_, variables) = m
+        .get(&format!("/api/v3/configuration/variables/users/{platform}"))
+        .await;
+    assert_eq!(variables["jobs"]["value"], location.as_str(), "{{jobs}}");
+    let (_, configuration) = m.get("/api/v3/configuration").await;
+    assert_eq!(configuration["storageLocation"], location.as_str());
+    assert_eq!(configuration["shamanEnabled"], true);
+    let share = m.dir.path().join("castanet-shared");
+    assert_eq!(
+        Path::new(&location),
+        std::path::absolute(share.join("jobs")).unwrap()
+    );
+
+    // A .blend saved on the share but outside the checkout folder gets uploaded.
+    let project = share.join("project");
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::write(project.join("scene.blend"), b"BLENDER").unwrap();
+    assert!(!add_on_sees_inside(&project.join("scene.blend"), &location));
+
+    // Shaman's checkouts are made inside: `{jobs}/<checkoutPath>/scene.blend` is the job's file
+    // (a symlink into the file store, so the folder is what lies inside).
+    let content = b"BLENDER-v304".to_vec();
+    let sha = hex::encode(Sha256::digest(&content));
+    let size = content.len();
+    let uploaded = m
+        .http
+        .post(format!("{}/api/v3/shaman/files/{sha}/{size}", m.url))
+        .header("X-Shaman-Can-Defer-Upload", "false")
+        .body(content)
+        .send()
+        .await
+        .unwrap();
+    assert!(uploaded.status().is_success(), "{}", uploaded.status());
+    let files = json!([{ "sha": sha, "size": size, "path": "scene.blend" }]);
+    let (status, checkout) = m
+        .post(
+            "/api/v3/shaman/checkout/create",
+            &json!({ "files": files, "checkoutPath": "shot-010" }),
+        )
+        .await;
+    assert_eq!(status, 200, "{checkout}");
+    let checkout_path = checkout["checkoutPath"].as_str().expect("checkoutPath");
+    let checkout_dir = Path::new(&location).join(checkout_path);
+    assert!(
+        checkout_dir.join("scene.blend").is_file(),
+        "{checkout_dir:?}"
+    );
+    assert!(add_on_sees_inside(&checkout_dir, &location));
+
+    // `[shaman.locations]` names the share on other platforms; the checkout folder is under it.
+    assert_eq!(storage_location(&m, "windows").await, r"S:\render\jobs");
+    // Without an entry, the two-way variables map it, as they map `{jobs}` for workers.
+    assert_eq!(
+        storage_location(&m, "darwin").await,
+        "/Volumes/farm/castanet-shared/jobs"
+    );
+    m.manager.shutdown().await.unwrap();
+}
+
+/// Without Shaman the add-on copies files to the share itself: the location is the share.
+#[tokio::test]
+async fn without_shaman_the_storage_location_is_the_share() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let m = common::start_configured(dir, |config| {
+        config.shaman.enabled = false;
+        config
+            .shaman
+            .locations
+            .insert("windows".into(), r"S:\render".into());
+    })
+    .await;
+    let platform = castanet_manager::variables::manager_platform();
+    let location = storage_location(&m, &platform).await;
+    let share = std::path::absolute(m.dir.path().join("castanet-shared")).unwrap();
+    assert_eq!(Path::new(&location), share);
+    let (_, variables) = m
+        .get(&format!("/api/v3/configuration/variables/users/{platform}"))
+        .await;
+    assert_eq!(variables["jobs"]["value"], location.as_str(), "{{jobs}}");
+    let (_, configuration) = m.get("/api/v3/configuration").await;
+    assert_eq!(configuration["storageLocation"], location.as_str());
+    assert_eq!(configuration["shamanEnabled"], false);
+    assert_eq!(storage_location(&m, "windows").await, r"S:\render");
     m.manager.shutdown().await.unwrap();
 }
 

@@ -241,8 +241,8 @@ async fn the_add_on_connect_calls_answer_with_the_shapes_it_needs() {
         storage["location"]
             .as_str()
             .unwrap()
-            .ends_with("castanet-shared"),
-        "{storage}"
+            .ends_with("castanet-shared/jobs"),
+        "the checkout folder, where {{jobs}} points: {storage}"
     );
     let (status, _) = m
         .get("/api/v3/configuration/shared-storage/artists/linux")

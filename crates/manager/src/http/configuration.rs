@@ -5,7 +5,8 @@ use axum::extract::{Path, State};
 use serde_json::{Value, json};
 
 use super::error::ApiError;
-use crate::AppState;
+use crate::variables::{JOBS, Variables, manager_platform, normalize_platform};
+use crate::{AppState, ManagerConfig};
 
 /// Flamenco's `ManagerVariableAudience`: who asks, users or workers.
 fn check_audience(audience: &str) -> Result<(), ApiError> {
@@ -17,11 +18,25 @@ fn check_audience(audience: &str) -> Result<(), ApiError> {
     )))
 }
 
+/// Flamenco's "effective storage path" as a client on `platform` sees it: with Shaman on, the
+/// checkout folder `<shared storage>/jobs`, else the shared storage — in both cases what
+/// `{jobs}` expands to there. The add-on submits a .blend found inside it as it is instead of
+/// uploading it, so with Shaman on the bare root would skip the upload of files saved
+/// anywhere on the share. `[shaman.locations]` names the share per platform; without an
+/// entry the manager's path goes through the two-way variables like any `{jobs}` path.
+fn storage_location(config: &ManagerConfig, platform: &str) -> String {
+    let platform = normalize_platform(platform);
+    config
+        .shaman
+        .job_storage_location(&platform)
+        .unwrap_or_else(|| Variables::from_config(config).expand(&platform, &format!("{{{JOBS}}}")))
+}
+
 /// `GET /api/v3/configuration`
 pub async fn configuration(State(state): State<AppState>) -> Json<Value> {
     let config = &state.config;
     Json(json!({
-        "storageLocation": config.shaman.location_for(std::env::consts::OS, &config.base_dir),
+        "storageLocation": storage_location(config, &manager_platform()),
         "shamanEnabled": state.shaman.is_some(),
         "isFirstRun": false,
     }))
@@ -35,7 +50,7 @@ pub async fn shared_storage(
     check_audience(&audience)?;
     let config = &state.config;
     Ok(Json(json!({
-        "location": config.shaman.location_for(&platform, &config.base_dir),
+        "location": storage_location(config, &platform),
         "audience": audience,
         "platform": platform,
         "shamanEnabled": state.shaman.is_some(),

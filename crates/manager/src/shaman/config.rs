@@ -17,7 +17,8 @@ pub struct ShamanConfig {
     /// How often unused files are looked for.
     pub gc_period_minutes: u64,
     /// The shared storage's path on each platform ("linux", "windows", "darwin", or "all"),
-    /// as told to submitters; default: the manager's own path.
+    /// as told to submitters (with `jobs` appended when Shaman is on); default: the
+    /// manager's own path, through the two-way variables.
     pub locations: BTreeMap<String, String>,
 }
 
@@ -42,20 +43,18 @@ impl ShamanConfig {
         }
     }
 
-    /// The shared storage location a submitter on `platform` should use.
-    pub fn location_for(&self, platform: &str, base_dir: &Path) -> String {
-        if let Some(location) = self
+    /// Where a submitter on `platform` finds job files according to `[shaman.locations]`
+    /// (its own entry, else `all`): the configured shared storage, plus its `jobs` folder when
+    /// Shaman is on — the same place `{jobs}` names. `None` without such an entry.
+    pub fn job_storage_location(&self, platform: &str) -> Option<String> {
+        let root = self
             .locations
             .get(platform)
-            .or_else(|| self.locations.get("all"))
-        {
-            return location.clone();
+            .or_else(|| self.locations.get("all"))?;
+        if !self.enabled {
+            return Some(root.clone());
         }
-        let path = self.shared_storage_path(base_dir);
-        std::fs::canonicalize(&path)
-            .unwrap_or(path)
-            .to_string_lossy()
-            .into_owned()
+        Some(join_in_notation(root, "jobs", platform))
     }
 
     pub fn gc_max_age(&self) -> Duration {
@@ -78,7 +77,8 @@ impl ShamanConfig {
              # Uploaded files unused for this many days are deleted (checked every gc_period_minutes).\n\
              gc_max_age_days = {age}\n\
              gc_period_minutes = {period}\n\n\
-             # Where submitters find the shared storage, per platform (linux, windows, darwin, all):\n\
+             # Where submitters find the shared storage, per platform (linux, windows, darwin, all);\n\
+             # with Shaman on they are told its jobs/ folder, where checkouts go:\n\
              [shaman.locations]\n",
             storage = quote(&self.shared_storage.to_string_lossy()),
             enabled = self.enabled,
@@ -92,5 +92,63 @@ impl ShamanConfig {
             text.push_str(&format!("{platform} = {}\n", quote(location)));
         }
         text
+    }
+}
+
+/// `root` + `name` with the separator `root` (or else `platform`) uses, so a Windows location
+/// stays in Windows notation.
+fn join_in_notation(root: &str, name: &str, platform: &str) -> String {
+    let separator = if root.contains('\\') || (platform == "windows" && !root.contains('/')) {
+        '\\'
+    } else {
+        '/'
+    };
+    if root.ends_with(['/', '\\']) {
+        format!("{root}{name}")
+    } else {
+        format!("{root}{separator}{name}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_locations(enabled: bool, locations: &[(&str, &str)]) -> ShamanConfig {
+        ShamanConfig {
+            enabled,
+            locations: locations
+                .iter()
+                .map(|(platform, path)| (platform.to_string(), path.to_string()))
+                .collect(),
+            ..ShamanConfig::default()
+        }
+    }
+
+    #[test]
+    fn configured_locations_point_at_the_checkout_folder_when_shaman_is_on() {
+        let config = with_locations(
+            true,
+            &[("windows", r"\\nas\render"), ("all", "/mnt/render/")],
+        );
+        assert_eq!(
+            config.job_storage_location("windows").as_deref(),
+            Some(r"\\nas\render\jobs")
+        );
+        assert_eq!(
+            config.job_storage_location("linux").as_deref(),
+            Some("/mnt/render/jobs")
+        );
+        let config = with_locations(true, &[("windows", "S:")]);
+        assert_eq!(
+            config.job_storage_location("windows").as_deref(),
+            Some(r"S:\jobs")
+        );
+        assert_eq!(config.job_storage_location("linux"), None);
+        let config = with_locations(false, &[("windows", r"S:\render")]);
+        assert_eq!(
+            config.job_storage_location("windows").as_deref(),
+            Some(r"S:\render")
+        );
     }
 }

@@ -71,7 +71,13 @@ fn meta(api: &mut Api) {
         "meta",
         "Shared-storage location for an audience and platform",
     )
-    .answer(200, "Where the shared storage is on that platform.", body)
+    .answer(
+        200,
+        "Where job files live on that platform (Flamenco's effective storage path): with \
+         Shaman on, its checkout folder `<shared storage>/jobs`, what `{jobs}` expands to; \
+         else the shared storage. The add-on submits a .blend inside it as it is.",
+        body,
+    )
     .errors(&[BAD])
     .done();
 }

@@ -72,6 +72,8 @@ pub struct FlamencoVersion {
 
 #[derive(Serialize, ToSchema)]
 pub struct ManagerConfiguration {
+    /// The job storage on the manager: `<shared storage>/jobs` with Shaman on, else the
+    /// shared storage (what `{jobs}` expands to).
     #[serde(rename = "storageLocation")]
     pub storage_location: String,
     #[serde(rename = "shamanEnabled")]
@@ -82,6 +84,8 @@ pub struct ManagerConfiguration {
 
 #[derive(Serialize, ToSchema)]
 pub struct SharedStorageLocation {
+    /// The job storage on the asked platform: the Shaman checkout folder
+    /// (`<shared storage>/jobs`) with Shaman on, else the shared storage.
     pub location: String,
     /// `users` or `workers`.
     pub audience: String,
