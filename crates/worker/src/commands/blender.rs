@@ -8,6 +8,7 @@ use std::path::Path;
 use castanet_protocol::v1::FaultClass;
 
 use super::exec::{run_watched, shell_split};
+use super::unwritable::BlenderWrites;
 use super::{CommandContext, CommandError, Params};
 use crate::progress::blender::{BlenderEvent, parse_line};
 
@@ -28,14 +29,17 @@ pub async fn blender_render(ctx: &CommandContext, params: &Params) -> Result<(),
         argv.push(blendfile.to_string());
     }
     let frames = frames_to_render(&args)?;
+    let render_output = render_output(&args);
     argv.extend(args);
     if let Some(pin) = &ctx.slot_pin {
         crate::slot_gpus::add_cycles_device(&mut argv, pin.cycles_device);
     }
 
     let mut render = RenderProgress::new(frames.len());
+    let mut writes = BlenderWrites::default();
     ctx.progress.set(Some(0), "Starting Blender");
     let mut on_line = |line: &str| {
+        writes.note(line);
         let Some(event) = parse_line(line) else {
             return;
         };
@@ -48,8 +52,21 @@ pub async fn blender_render(ctx: &CommandContext, params: &Params) -> Result<(),
                 .set_with_steps(Some(percent), activity, render.done as u32);
         }
     };
-    run_watched(ctx, exe, &argv, &mut on_line).await?;
-    verify_frames(ctx, &frames, &render).await
+    let result = match run_watched(ctx, exe, &argv, &mut on_line).await {
+        Ok(()) => verify_frames(ctx, &frames, &render).await,
+        Err(error) => Err(error),
+    };
+    // A file Blender could not save explains a failed exit or missing frames better than the
+    // generic output classification ("No such file or directory" read as a missing input).
+    writes.explain(result, render_output.as_deref())
+}
+
+/// The `-o`/`--render-output` argument, if any.
+fn render_output(args: &[String]) -> Option<String> {
+    let at = args
+        .iter()
+        .rposition(|arg| arg == "-o" || arg == "--render-output")?;
+    args.get(at + 1).cloned()
 }
 
 /// Frame numbers from `-f`/`--render-frame` (e.g. `1..4`, `7`, `1,3,5..6`); empty when the

@@ -123,8 +123,8 @@ fn unreachable_pending() -> io::Result<RunEnd> {
     Err(io::Error::other("the hang watchdog ended unexpectedly"))
 }
 
-/// A NONZERO_EXIT whose output says why becomes DISK_FULL, CODEC_ERROR or MISSING_INPUT;
-/// the message then quotes the telling line.
+/// A NONZERO_EXIT whose output says why becomes DISK_FULL, CODEC_ERROR, OUTPUT_UNWRITABLE or
+/// MISSING_INPUT; the message then quotes the telling line.
 pub fn reclassify<'a>(
     error: CommandError,
     last_lines: impl DoubleEndedIterator<Item = &'a str>,
@@ -161,6 +161,9 @@ pub fn fault_in_line(line: &str) -> Option<FaultClass> {
         Some(FaultClass::DiskFull)
     } else if CODEC.iter().any(|p| line.contains(p)) {
         Some(FaultClass::CodecError)
+    } else if line.contains("Read-only file system") {
+        // Only writes fail so; which output it was is in the quoted line.
+        Some(FaultClass::OutputUnwritable)
     } else if MISSING.iter().any(|p| line.contains(p)) {
         Some(FaultClass::MissingInput)
     } else {
@@ -331,6 +334,10 @@ mod tests {
             (
                 "/x/in.mov: No such file or directory",
                 FaultClass::MissingInput,
+            ),
+            (
+                "cp: cannot create regular file '/mnt/out/a': Read-only file system",
+                FaultClass::OutputUnwritable,
             ),
             ("Error: something else", FaultClass::NonzeroExit),
         ];

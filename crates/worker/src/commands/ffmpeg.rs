@@ -10,6 +10,7 @@ use castanet_protocol::v1::FaultClass;
 
 use super::exec::{run_watched, shell_split};
 use super::glob::expand;
+use super::unwritable::FfmpegWrites;
 use super::{CommandContext, CommandError, Params};
 use crate::progress::ffmpeg::{ProgressParser, Total, parse_probe_seconds};
 
@@ -40,7 +41,7 @@ pub async fn ffmpeg(ctx: &CommandContext, params: &Params) -> Result<(), Command
     let output = args.last().cloned().unwrap_or_default();
     let mut argv = exe_args;
     argv.extend(args);
-    run_ffmpeg(ctx, exe, argv, total, (0.0, 1.0)).await?;
+    run_ffmpeg(ctx, exe, argv, total, (0.0, 1.0), &output).await?;
     verify_output(ctx, exe, &output, None).await
 }
 
@@ -65,7 +66,15 @@ pub async fn frames_to_video(ctx: &CommandContext, params: &Params) -> Result<()
     argv.extend(params.string_list("args")?);
     argv.extend(["-r".to_string(), fps, output.to_string()]);
     let count = frames.len() as u64;
-    run_ffmpeg(ctx, exe, argv, Some(Total::Frames(count)), (0.0, 1.0)).await?;
+    run_ffmpeg(
+        ctx,
+        exe,
+        argv,
+        Some(Total::Frames(count)),
+        (0.0, 1.0),
+        output,
+    )
+    .await?;
     verify_output(ctx, exe, output, Some(count)).await
 }
 
@@ -96,7 +105,7 @@ pub async fn ffmpeg_each(ctx: &CommandContext, params: &Params) -> Result<(), Co
         argv.push(output.clone());
         let total = probe_duration(exe, &input).await.map(Total::Seconds);
         let share = (index as f64 / count, 1.0 / count);
-        run_ffmpeg(ctx, exe, argv, total, share).await?;
+        run_ffmpeg(ctx, exe, argv, total, share, &output).await?;
         verify_output(ctx, exe, &output, None).await?;
     }
     Ok(())
@@ -125,13 +134,14 @@ fn format_fps(fps: f64) -> String {
 }
 
 /// Runs FFmpeg with progress on stdout; `share` = (start, size) of this run within the
-/// command's 0–100 %.
+/// command's 0–100 %. A failure to open `output` is OUTPUT_UNWRITABLE.
 async fn run_ffmpeg(
     ctx: &CommandContext,
     exe: &str,
     args: Vec<String>,
     total: Option<Total>,
     share: (f64, f64),
+    output: &str,
 ) -> Result<(), CommandError> {
     let mut argv = vec![
         "-progress".to_string(),
@@ -142,7 +152,9 @@ async fn run_ffmpeg(
     let scaled = |fraction: f64| ((share.0 + share.1 * fraction) * 100.0).floor() as u32;
     ctx.progress.set(Some(scaled(0.0)), "Starting FFmpeg");
     let mut parser = ProgressParser::default();
+    let mut writes = FfmpegWrites::new(output);
     let mut on_line = |line: &str| {
+        writes.note(line);
         let Some(block) = parser.push(line) else {
             return;
         };
@@ -155,7 +167,8 @@ async fn run_ffmpeg(
         let percent = percent.map(|p| scaled(f64::from(p) / 100.0));
         ctx.progress.set(percent, activity);
     };
-    run_watched(ctx, exe, &argv, &mut on_line).await
+    let result = run_watched(ctx, exe, &argv, &mut on_line).await;
+    writes.explain(result)
 }
 
 /// The files FFmpeg reads: every `-i` value that is not a device, URL, pattern or filter

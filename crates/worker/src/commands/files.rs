@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use castanet_protocol::v1::FaultClass;
 
+use super::unwritable::write_failure;
 use super::{CommandContext, CommandError, Params};
 
 /// `create-directory {path}`: creates it and its parents.
@@ -14,7 +15,7 @@ pub async fn create_directory(ctx: &CommandContext, params: &Params) -> Result<(
     let path = params.non_empty_string("path")?;
     tokio::fs::create_dir_all(path)
         .await
-        .map_err(|e| io_failure(&format!("cannot create directory {path}"), &e))?;
+        .map_err(|e| output_failure(&format!("cannot create directory {path}"), &e))?;
     ctx.log.line(format!("created directory {path}")).await;
     Ok(())
 }
@@ -46,9 +47,10 @@ pub async fn move_directory(ctx: &CommandContext, params: &Params) -> Result<(),
 }
 
 async fn rename(ctx: &CommandContext, from: &str, to: &str) -> Result<(), CommandError> {
+    // Both places are written (an entry leaves one, arrives in the other).
     tokio::fs::rename(from, to)
         .await
-        .map_err(|e| io_failure(&format!("cannot move {from} to {to}"), &e))?;
+        .map_err(|e| output_failure(&format!("cannot move {from} to {to}"), &e))?;
     ctx.log.line(format!("moved {from} to {to}")).await;
     Ok(())
 }
@@ -92,11 +94,16 @@ pub async fn copy_file(ctx: &CommandContext, params: &Params) -> Result<(), Comm
     if let Some(parent) = Path::new(dest).parent() {
         tokio::fs::create_dir_all(parent)
             .await
-            .map_err(|e| io_failure(&format!("cannot create {}", parent.display()), &e))?;
+            .map_err(|e| output_failure(&format!("cannot create {}", parent.display()), &e))?;
     }
-    let bytes = tokio::fs::copy(src, dest)
-        .await
-        .map_err(|e| io_failure(&format!("cannot copy {src} to {dest}"), &e))?;
+    let bytes = match tokio::fs::copy(src, dest).await {
+        Ok(bytes) => bytes,
+        // Refused while the source still opens: the refusal is the destination's.
+        Err(e) if tokio::fs::File::open(src).await.is_ok() => {
+            return Err(output_failure(&format!("cannot copy {src} to {dest}"), &e));
+        }
+        Err(e) => return Err(io_failure(&format!("cannot copy {src} to {dest}"), &e)),
+    };
     ctx.log
         .line(format!("copied {src} to {dest} ({bytes} bytes)"))
         .await;
@@ -187,6 +194,12 @@ async fn deletable(ctx: &CommandContext, params: &Params) -> Result<Option<PathB
     )))
 }
 
+/// An I/O error writing a destination: an unwritable location (permissions, a read-only
+/// mount, a file where a directory should be) is OUTPUT_UNWRITABLE, naming the path in `what`.
+fn output_failure(what: &str, error: &io::Error) -> CommandError {
+    write_failure(what, error).unwrap_or_else(|| io_failure(what, error))
+}
+
 /// An I/O error as a command failure: a full disk is DISK_FULL, a missing path MISSING_INPUT.
 fn io_failure(what: &str, error: &io::Error) -> CommandError {
     let fault = match error.kind() {
@@ -251,6 +264,53 @@ mod tests {
             .collect();
         assert_eq!(aside.len(), 1, "{lines:?}");
         assert!(aside[0].path().join("f.txt").is_file());
+        Ok(())
+    }
+
+    /// A regular file where a directory should be (ENOTDIR) makes the destination unwritable
+    /// even for root, whom permissions do not stop.
+    #[tokio::test]
+    async fn unwritable_destinations_are_output_unwritable()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let d = |p: &str| dir.path().join(p).display().to_string();
+        std::fs::write(dir.path().join("file"), "not a directory")?;
+        std::fs::write(dir.path().join("src.txt"), "hi")?;
+        std::fs::create_dir(dir.path().join("frames"))?;
+        let cases = [
+            (
+                "create-directory",
+                serde_json::json!({"path": d("file/out")}),
+                d("file/out"),
+            ),
+            (
+                "copy-file",
+                serde_json::json!({"src": d("src.txt"), "dest": d("file/out/src.txt")}),
+                d("file/out"),
+            ),
+            (
+                "move-directory",
+                serde_json::json!({"src": d("frames"), "dest": d("file/frames")}),
+                d("file/frames"),
+            ),
+        ];
+        for (command, params, path) in cases {
+            let (result, _) = run_collecting(command, &json(params)).await;
+            assert!(
+                matches!(&result, Err(CommandError::Failed { fault: FaultClass::OutputUnwritable, message })
+                    if message.contains(&path) && message.contains("Not a directory")),
+                "{command}: {result:?}"
+            );
+        }
+        // A missing source is still a missing input.
+        let missing = serde_json::json!({"src": d("absent"), "dest": d("elsewhere")});
+        assert!(matches!(
+            run_collecting("move-directory", &json(missing)).await.0,
+            Err(CommandError::Failed {
+                fault: FaultClass::MissingInput,
+                ..
+            })
+        ));
         Ok(())
     }
 

@@ -1,6 +1,7 @@
 //! Task commands: one table maps each command name to the async function that runs it.
 //! Command families live in their own files (`misc.rs`: echo, sleep; `exec.rs`: exec;
-//! `blender.rs`; `ffmpeg.rs`; `files.rs`: file management).
+//! `blender.rs`; `ffmpeg.rs`; `files.rs`: file management; `unwritable.rs`: recognising
+//! outputs that cannot be written).
 
 mod blender;
 mod exec;
@@ -12,6 +13,7 @@ mod params;
 #[cfg(test)]
 mod real_tools_tests;
 mod time_limit;
+mod unwritable;
 
 use std::path::PathBuf;
 use std::sync::Arc;

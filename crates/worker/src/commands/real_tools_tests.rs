@@ -97,6 +97,21 @@ async fn ffmpeg_failures_are_classified() -> TestResult {
     );
     assert!(lines.is_empty(), "checked before starting: {lines:?}");
 
+    // An output under a regular file cannot be opened (ENOTDIR stops root too).
+    std::fs::write(dir.path().join("file"), b"not a directory")?;
+    let unwritable = dir.path().join("file").join("out.mp4");
+    let params = json!({"exe": "ffmpeg", "args": ["-i", input, "-y", unwritable]});
+    let (result, lines) = run_collecting("ffmpeg", &params.to_string()).await;
+    let expected = format!(
+        "FFmpeg cannot write its output {}: Not a directory",
+        unwritable.display()
+    );
+    assert_eq!(
+        result,
+        Err(CommandError::new(FaultClass::OutputUnwritable, expected)),
+        "{lines:#?}"
+    );
+
     let params = json!({"exe": "/nonexistent/ffmpeg", "args": ["-i", input, "-y", out]});
     let (result, _) = run_collecting("ffmpeg", &params.to_string()).await;
     assert!(
@@ -268,6 +283,83 @@ async fn blender_exiting_normally_without_the_frame_is_missing_output() -> TestR
         "{lines:#?}"
     );
     assert!(!out.join("frame_0001.png").exists());
+    Ok(())
+}
+
+#[tokio::test]
+async fn blender_that_cannot_save_its_frame_fails_as_output_unwritable() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let blend = dir.path().join("scene.blend");
+    make_scene(&blend)?;
+    // A regular file where the output directory should be: ENOTDIR, which stops root too.
+    std::fs::write(dir.path().join("file"), b"not a directory")?;
+    let out = dir.path().join("file").join("out");
+    let params = json!({
+        "exe": "blender", "exeArgs": "-b -y --factory-startup", "blendfile": blend,
+        "args": ["--render-output", format!("{}/frame_####", out.display()),
+                 "--render-format", "PNG", "--render-frame", "1"],
+    });
+    let (result, lines) = run_collecting("blender-render", &params.to_string()).await;
+    let expected = format!(
+        "Blender cannot write its output {}/frame_0001.png: Not a directory",
+        out.display()
+    );
+    assert_eq!(
+        result,
+        Err(CommandError::new(FaultClass::OutputUnwritable, expected)),
+        "{lines:#?}"
+    );
+    Ok(())
+}
+
+/// Whether this process may make a mount namespace with a read-only bind mount (root, or
+/// CAP_SYS_ADMIN, and `unshare` installed); probed by writing through one.
+fn read_only_mounts_work(dir: &Path) -> bool {
+    let probe = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c"])
+        .arg(r#"mount --bind -o ro "$0" "$0" && ! touch "$0/probe" 2>/dev/null"#)
+        .arg(dir)
+        .output();
+    probe.is_ok_and(|output| output.status.success()) && !dir.join("probe").exists()
+}
+
+/// The case users met: the output directory on a read-only mount does not exist yet, Blender
+/// cannot make it, and its "No such file or directory" used to be taken for a missing input.
+#[tokio::test]
+async fn blender_on_a_read_only_mount_fails_as_output_unwritable() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let readonly = dir.path().join("readonly");
+    std::fs::create_dir(&readonly)?;
+    if !read_only_mounts_work(&readonly) {
+        // Needs a private mount namespace; containers and non-root users may have none.
+        eprintln!("skipped: cannot make a read-only bind mount in a private mount namespace");
+        return Ok(());
+    }
+    let blend = dir.path().join("scene.blend");
+    make_scene(&blend)?;
+    let out = readonly.join("shot");
+    // Blender runs in its own mount namespace, where `readonly` is mounted read-only.
+    let params = json!({
+        "exe": "unshare",
+        "argsBefore": ["-m", "--propagation", "private", "sh", "-c",
+                       r#"mount --bind -o ro "$0" "$0" && exec blender -b -y --factory-startup "$@""#,
+                       readonly],
+        "blendfile": blend,
+        "args": ["--render-output", format!("{}/frame_####", out.display()),
+                 "--render-format", "PNG", "--render-frame", "1"],
+    });
+    let (result, lines) = run_collecting("blender-render", &params.to_string()).await;
+    let expected = format!(
+        "Blender cannot write its output {}/frame_0001.png: No such file or directory \
+         (its directory is missing)",
+        out.display()
+    );
+    assert_eq!(
+        result,
+        Err(CommandError::new(FaultClass::OutputUnwritable, expected)),
+        "{lines:#?}"
+    );
+    assert!(!out.exists());
     Ok(())
 }
 

@@ -50,7 +50,7 @@ pub fn parse_line(line: &str) -> Option<BlenderEvent> {
 }
 
 /// Drops Blender 5's `<time> render | ` prefix, if there is one.
-fn strip_render_prefix(line: &str) -> &str {
+pub(crate) fn strip_render_prefix(line: &str) -> &str {
     match line.split_once(" render | ") {
         Some((time, rest))
             if !time.is_empty() && time.chars().all(|c| c.is_ascii_digit() || ":.".contains(c)) =>
