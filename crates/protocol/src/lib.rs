@@ -59,6 +59,7 @@ impl v1::FaultClass {
             Self::NonzeroExit => "nonzero-exit",
             Self::InvalidCommand => "invalid-command",
             Self::MissingOutput => "missing-output",
+            Self::OutputUnwritable => "output-unwritable",
         }
     }
 }

@@ -11,6 +11,7 @@ mod credentials;
 mod error;
 mod gpu;
 mod journal;
+mod leftovers;
 mod logs;
 mod preview;
 mod process;

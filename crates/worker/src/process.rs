@@ -1,6 +1,8 @@
 //! Child processes for commands: each is spawned in its own process group with stdout and
 //! stderr merged into lines, and the whole group is killed on abort (and when the main
-//! process exits, so nothing a task started outlives it).
+//! process exits, so nothing a task started outlives it). The main process dies with the
+//! worker (parent-death signal) and its group is recorded until it is gone, so a worker
+//! killed outright leaves nothing running (see `leftovers.rs`).
 
 use std::future::Future;
 use std::io;
@@ -10,6 +12,8 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+
+use crate::leftovers::{ProcessRecord, ProcessRecords};
 
 /// Longest line forwarded as one; longer output is split (on a UTF-8 character boundary).
 pub const MAX_LINE_BYTES: usize = 40 * 1024;
@@ -35,20 +39,25 @@ pub struct ChildProcess {
     pid: u32,
     lines: mpsc::Receiver<String>,
     reaped: bool,
+    /// Removed (dropped) after the group was killed or found gone.
+    _record: ProcessRecord,
 }
 
 impl ChildProcess {
     /// Starts `program` with `args` directly (no shell), in a new process group.
     #[cfg(test)]
     pub fn spawn(program: &str, args: &[String]) -> io::Result<Self> {
-        Self::spawn_with_env(program, args, &[])
+        Self::spawn_for_task(program, args, &[], &ProcessRecords::default(), "")
     }
 
-    /// Like [`spawn`](Self::spawn), with `env` added to the inherited environment.
-    pub fn spawn_with_env(
+    /// Like [`spawn`](Self::spawn), with `env` added to the inherited environment and the
+    /// process group recorded for `task_id` in `records` while it runs.
+    pub fn spawn_for_task(
         program: &str,
         args: &[String],
         env: &[(String, String)],
+        records: &ProcessRecords,
+        task_id: &str,
     ) -> io::Result<Self> {
         let mut command = tokio::process::Command::new(program);
         command
@@ -60,10 +69,12 @@ impl ChildProcess {
             .kill_on_drop(true);
         #[cfg(unix)]
         command.process_group(0);
+        die_with_worker(&mut command);
         let mut child = command.spawn()?;
         let pid = child.id().ok_or_else(|| {
             io::Error::other("the child process vanished right after it was started")
         })?;
+        let record = records.record(pid, task_id);
         raise_oom_score(pid);
         let (tx, lines) = mpsc::channel(256);
         if let Some(stdout) = child.stdout.take() {
@@ -77,6 +88,7 @@ impl ChildProcess {
             pid,
             lines,
             reaped: false,
+            _record: record,
         })
     }
 
@@ -174,6 +186,35 @@ fn kill_group(pid: u32) {
 #[cfg(not(unix))]
 fn kill_group(_pid: u32) {
     // Without process groups, tokio's kill_on_drop stops at least the main process.
+}
+
+/// The child gets SIGKILL when the worker dies, however it dies. The kernel sends it when
+/// the spawning *thread* ends: commands are spawned from the runtime's worker threads,
+/// which live as long as the process (never from `spawn_blocking` threads, which end
+/// when idle).
+#[cfg(target_os = "linux")]
+pub fn die_with_worker(command: &mut tokio::process::Command) {
+    let parent = libc::pid_t::try_from(std::process::id()).unwrap_or(0);
+    // SAFETY: between fork and exec only async-signal-safe calls are made (prctl, getppid).
+    unsafe {
+        command.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
+                return Err(io::Error::last_os_error());
+            }
+            // The worker died before the signal was armed: do not start at all.
+            if libc::getppid() != parent {
+                return Err(io::Error::other(
+                    "the worker exited while starting the command",
+                ));
+            }
+            Ok(())
+        });
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn die_with_worker(_command: &mut tokio::process::Command) {
+    // No parent-death signal here; the group kill on abort and exit still applies.
 }
 
 #[cfg(target_os = "linux")]

@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::client::ManagerClient;
 use crate::commands::{self, CommandContext, CommandError};
+use crate::leftovers::ProcessRecords;
 use crate::logs::{LogSink, LogSpool, spawn_uploader};
 use crate::preview::{PreviewSink, spawn_preview_uploader};
 use crate::progress::{Progress, ProgressSink};
@@ -24,6 +25,10 @@ const LOG_QUEUE_LINES: usize = 1024;
 
 /// Progress updates are sent at most this often (the newest value always goes out).
 const PROGRESS_INTERVAL: Duration = Duration::from_secs(1);
+
+/// While the manager asked for no keep-alives, how often to look again (a reconnect may
+/// bring a manager that wants them).
+const KEEPALIVE_RECHECK: Duration = Duration::from_secs(30);
 
 /// What runners share.
 #[derive(Clone)]
@@ -47,6 +52,9 @@ pub struct CommandSettings {
     /// Per slot: the GPUs its processes use (None: unpinned). A task runs in slot
     /// `AssignTask::slot`, which the running-task table sets to a slot free on this worker.
     pub slot_pins: Arc<Vec<Option<Arc<SlotPin>>>>,
+    /// Where command process groups are recorded, so a crashed worker's next start can
+    /// kill what it left running.
+    pub processes: ProcessRecords,
 }
 
 /// How a task run ended, from this worker's side.
@@ -74,6 +82,7 @@ pub async fn run_task(deps: &RunnerDeps, task: AssignTask, cancel: CancellationT
         task_id: &task.task_id,
         lease_epoch: task.lease_epoch,
         cancel: &cancel,
+        last_sent: std::sync::Mutex::new(tokio::time::Instant::now()),
     };
     let (log, lines) = LogSink::channel(LOG_QUEUE_LINES);
     let log_cancel = cancel.child_token();
@@ -172,8 +181,10 @@ struct Milestone {
 }
 
 /// The updates of a running task, in order: "Started", then each milestone and the
-/// (throttled) progress the commands publish, until the commands end and all is sent. A
-/// refused update cancels `commands` and is returned.
+/// (throttled) progress the commands publish, until the commands end and all is sent;
+/// meanwhile a keep-alive whenever the task sent nothing for the manager's keep-alive
+/// interval (a silent render is alive as long as its worker is). A refused update cancels
+/// `commands` and is returned.
 async fn report_while_running(
     reporter: &Reporter<'_>,
     progress: watch::Receiver<Progress>,
@@ -209,7 +220,36 @@ async fn report_while_running(
     };
     let send_progress =
         async { stop_commands_on_refusal(forward_progress(progress, reporter).await) };
-    tokio::try_join!(send_milestones, send_progress).map(|_| ())
+    let done = CancellationToken::new();
+    let reporting = async {
+        let result = tokio::try_join!(send_milestones, send_progress).map(|_| ());
+        done.cancel();
+        result
+    };
+    let keep_alive = async { stop_commands_on_refusal(keep_alive(reporter, &done).await) };
+    // Not try_join: neither side is dropped in the middle of a send.
+    let (reported, kept_alive) = tokio::join!(reporting, keep_alive);
+    reported.and(kept_alive)
+}
+
+/// Sends a keep-alive whenever the task has sent nothing for the keep-alive interval,
+/// until `done`.
+async fn keep_alive(reporter: &Reporter<'_>, done: &CancellationToken) -> Result<(), UpdateError> {
+    loop {
+        let due = match reporter.upstream.keepalive() {
+            Some(every) => reporter.last_sent() + every,
+            None => tokio::time::Instant::now() + KEEPALIVE_RECHECK,
+        };
+        tokio::select! {
+            () = done.cancelled() => return Ok(()),
+            () = tokio::time::sleep_until(due) => {}
+        }
+        if let Some(every) = reporter.upstream.keepalive()
+            && reporter.last_sent().elapsed() >= every
+        {
+            reporter.send_keepalive().await?;
+        }
+    }
 }
 
 /// Sends what the commands publish on `progress`: at most one update per
@@ -286,6 +326,7 @@ async fn run_commands(
                 .get(task.slot as usize)
                 .cloned()
                 .flatten(),
+            processes: settings.processes.clone(),
         };
         match commands::run(&ctx, &command.name, &command.parameters_json).await {
             Ok(()) => {}
@@ -322,9 +363,28 @@ struct Reporter<'a> {
     task_id: &'a str,
     lease_epoch: u64,
     cancel: &'a CancellationToken,
+    /// When an update of this task was last delivered.
+    last_sent: std::sync::Mutex<tokio::time::Instant>,
 }
 
 impl Reporter<'_> {
+    fn last_sent(&self) -> tokio::time::Instant {
+        *self
+            .last_sent
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// An update that changes nothing: the manager's task timeout starts over.
+    async fn send_keepalive(&self) -> Result<(), UpdateError> {
+        self.deliver(TaskUpdate {
+            task_id: self.task_id.to_string(),
+            lease_epoch: self.lease_epoch,
+            ..TaskUpdate::default()
+        })
+        .await
+    }
+
     async fn send(
         &self,
         status: TaskStatus,
@@ -344,10 +404,7 @@ impl Reporter<'_> {
         progress_percent: Option<u32>,
         failure: Option<Failure>,
     ) -> Result<(), UpdateError> {
-        if self.cancel.is_cancelled() {
-            return Err(UpdateError::Canceled);
-        }
-        let update = TaskUpdate {
+        self.deliver(TaskUpdate {
             task_id: self.task_id.to_string(),
             lease_epoch: self.lease_epoch,
             sequence: 0,
@@ -356,11 +413,20 @@ impl Reporter<'_> {
             steps_completed,
             progress_percent: progress_percent.map(|p| p as f32),
             failure,
-        };
-        self.upstream
-            .send(update, self.cancel)
-            .await
-            .map(|_applied| ())
+        })
+        .await
+    }
+
+    async fn deliver(&self, update: TaskUpdate) -> Result<(), UpdateError> {
+        if self.cancel.is_cancelled() {
+            return Err(UpdateError::Canceled);
+        }
+        self.upstream.send(update, self.cancel).await?;
+        *self
+            .last_sent
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = tokio::time::Instant::now();
+        Ok(())
     }
 }
 

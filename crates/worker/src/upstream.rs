@@ -4,6 +4,7 @@
 //! undelivered updates also survive a worker restart and are replayed after sign-on.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use castanet_protocol::v1::{TaskStatus, TaskUpdate};
 use tokio::sync::{Mutex, Notify};
@@ -40,6 +41,9 @@ pub struct Upstream {
     unauthenticated: Notify,
     /// Where undelivered updates wait across restarts (none in some tests).
     journal: Option<UpdateJournal>,
+    /// How often a running task that sent nothing else sends a keep-alive, in ms (0: never);
+    /// from the manager at sign-on.
+    keepalive_ms: AtomicU64,
 }
 
 impl Upstream {
@@ -50,6 +54,7 @@ impl Upstream {
             next_sequence: AtomicU64::new(1),
             unauthenticated: Notify::new(),
             journal: None,
+            keepalive_ms: AtomicU64::new(0),
         }
     }
 
@@ -58,6 +63,20 @@ impl Upstream {
         Self {
             journal: Some(journal),
             ..Self::new(client)
+        }
+    }
+
+    /// The keep-alive interval the manager asked for (None: no keep-alives).
+    pub fn set_keepalive(&self, every: Option<Duration>) {
+        let ms = every.map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        self.keepalive_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// How often a silent running task sends a keep-alive (None: never).
+    pub fn keepalive(&self) -> Option<Duration> {
+        match self.keepalive_ms.load(Ordering::Relaxed) {
+            0 => None,
+            ms => Some(Duration::from_millis(ms)),
         }
     }
 
@@ -134,11 +153,13 @@ impl Upstream {
             turn = self.send_lock.lock() => turn,
         };
         update.sequence = self.next_sequence.fetch_add(1, Ordering::SeqCst);
-        if let Some(journal) = &self.journal {
+        // A keep-alive is worthless after a restart.
+        let journal = self.journal.as_ref().filter(|_| !is_keepalive(&update));
+        if let Some(journal) = journal {
             journal.record(&update);
         }
         let result = self.deliver(&update, cancel).await;
-        if let Some(journal) = &self.journal {
+        if let Some(journal) = journal {
             // A final status that could not be delivered waits for the next start; other
             // updates of an aborted task are worthless later.
             let keep = matches!(result, Err(UpdateError::Canceled)) && is_final(&update);
@@ -213,6 +234,15 @@ impl Upstream {
             _ => UpdateError::Rejected(Box::new(status)),
         }
     }
+}
+
+/// An update that changes nothing: it only says the task still runs.
+pub fn is_keepalive(update: &TaskUpdate) -> bool {
+    update.status == TaskStatus::Unspecified as i32
+        && update.activity.is_none()
+        && update.steps_completed.is_none()
+        && update.progress_percent.is_none()
+        && update.failure.is_none()
 }
 
 /// Completed or failed: the update a manager must not miss.

@@ -50,7 +50,8 @@ pub async fn run_watched(
             .line(format!("slot GPU environment: {}", vars.join(" ")))
             .await;
     }
-    let child = ChildProcess::spawn_with_env(exe, args, env).map_err(|e| spawn_error(exe, &e))?;
+    let child = ChildProcess::spawn_for_task(exe, args, env, &ctx.processes, &ctx.task_id)
+        .map_err(|e| spawn_error(exe, &e))?;
     let pid = child.pid();
     tracing::debug!(task_id = %ctx.task_id, pid, exe, "started process");
     let kill = ctx.cancel.child_token();

@@ -217,11 +217,13 @@ fn ffprobe_for(ffmpeg: &str) -> PathBuf {
 /// Runs ffprobe and returns its stdout, or why it failed.
 async fn ffprobe(ffmpeg: &str, args: &[&str]) -> Result<String, String> {
     let exe = ffprobe_for(ffmpeg);
-    let run = tokio::process::Command::new(&exe)
+    let mut command = tokio::process::Command::new(&exe);
+    command
         .args(args)
         .stdin(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .output();
+        .kill_on_drop(true);
+    crate::process::die_with_worker(&mut command);
+    let run = command.output();
     match tokio::time::timeout(PROBE_TIMEOUT, run).await {
         Err(_) => Err(format!(
             "{} took longer than {} s",

@@ -23,6 +23,7 @@ use castanet_protocol::v1::FaultClass;
 use futures::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
 
+use crate::leftovers::ProcessRecords;
 use crate::logs::LogSink;
 use crate::preview::PreviewSink;
 use crate::progress::ProgressSink;
@@ -51,6 +52,8 @@ pub struct CommandContext {
     pub time_limit: Option<Duration>,
     /// The GPUs of the slot the task runs in, when that slot is pinned.
     pub slot_pin: Option<Arc<SlotPin>>,
+    /// Where the command's process groups are recorded while they run.
+    pub processes: ProcessRecords,
 }
 
 /// Why a command did not succeed.
@@ -233,6 +236,7 @@ pub(crate) mod testing {
             storage_roots: Arc::new(Vec::new()),
             time_limit: None,
             slot_pin: None,
+            processes: ProcessRecords::default(),
         };
         (ctx, rx)
     }

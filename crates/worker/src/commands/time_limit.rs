@@ -40,6 +40,7 @@ pub async fn run_limited(
         storage_roots: ctx.storage_roots.clone(),
         time_limit: None,
         slot_pin: ctx.slot_pin.clone(),
+        processes: ctx.processes.clone(),
     };
     let running = command(&limited, params);
     tokio::pin!(running);

@@ -3,6 +3,7 @@
 //! backoff; on shutdown abort the tasks and sign off.
 
 mod exit;
+mod fence;
 mod identity;
 mod slots;
 mod tasks;
@@ -26,10 +27,12 @@ use crate::config::WorkerConfig;
 use crate::credentials::Credentials;
 use crate::error::WorkerError;
 use crate::journal::UpdateJournal;
+use crate::leftovers::ProcessRecords;
 use crate::logs::{LogSpool, SpooledLog, send_spooled};
 use crate::runner::{CommandSettings, RunnerDeps};
 use crate::upstream::Upstream;
 use crate::{slot_gpus, system};
+use fence::Fence;
 use tasks::RunningTasks;
 
 /// How long SignOff may take at shutdown.
@@ -48,6 +51,20 @@ pub async fn run_to_exit(
     shutdown: CancellationToken,
 ) -> Result<WorkerExit, WorkerError> {
     let config = config.validated()?;
+    // Before anything else: no task may be handed to this worker again while a run of it
+    // from the worker's previous life still goes on.
+    let processes = ProcessRecords::in_data_dir(&config.data_dir);
+    let sweep = processes.clone();
+    match tokio::task::spawn_blocking(move || sweep.kill_leftovers()).await {
+        Ok(killed) if !killed.is_empty() => {
+            tracing::warn!(
+                groups = killed.len(),
+                "killed command processes the previous worker run left behind"
+            );
+        }
+        Ok(_) => {}
+        Err(e) => tracing::error!("cannot check for leftover command processes: {e}"),
+    }
     let client = ManagerClient::with_trust(&config.manager_url, identity::manager_trust(&config)?)?;
     tracing::info!(manager = %config.manager_url, name = %config.name, slots = config.slots, "worker starting");
     let capabilities = system::capabilities().await;
@@ -67,12 +84,15 @@ pub async fn run_to_exit(
                 storage_roots: Arc::new(config.storage_roots.clone()),
                 command_time_limit: config.command_time_limit,
                 slot_pins: Arc::new(slot_pins.into_iter().map(|p| p.map(Arc::new)).collect()),
+                processes,
             }),
             log_spool,
         },
         config.slots,
     );
+    let fence = Fence::new(tasks.aborter());
     let mut session = Session {
+        fence,
         config,
         client,
         upstream,
@@ -93,6 +113,8 @@ pub async fn run_to_exit(
 }
 
 struct Session {
+    /// Stops the running tasks when the manager has been silent too long.
+    fence: Fence,
     config: WorkerConfig,
     client: ManagerClient,
     upstream: Arc<Upstream>,
@@ -222,6 +244,10 @@ impl Session {
             Ok(response) => response.into_inner(),
             Err(status) => return classify(status, "SignOn"),
         };
+        self.fence.heard();
+        self.fence.set_after(millis(signed_on.fence_after_ms));
+        self.upstream
+            .set_keepalive(millis(signed_on.task_keepalive_ms));
         if self.just_registered {
             self.upstream.restart_after(signed_on.last_update_sequence);
             self.drop_spooled_logs();
@@ -267,11 +293,22 @@ impl Session {
             }
         };
         tracing::info!(running = self.tasks.len(), "connected to manager");
+        self.fence.heard();
+        let mut fenced = self.fence.subscribe();
+        fenced.borrow_and_update();
 
         loop {
             tokio::select! {
                 biased;
                 () = self.stop.cancelled() => return Ok(CycleEnd::Stopped),
+                // The manager went silent on an open stream (it hangs, or the connection
+                // is half-open): the tasks were stopped; connect anew.
+                _ = fenced.changed() => {
+                    return Ok(CycleEnd::Lost {
+                        reason: "no word from the manager within the fence time".into(),
+                        was_connected: true,
+                    });
+                }
                 // Sign on again: that tells a forgotten worker (register anew) from a
                 // stale signal left from before the last registration (carry on).
                 () = self.upstream.unauthenticated() => {
@@ -281,7 +318,10 @@ impl Session {
                     });
                 }
                 message = stream.message() => match message {
-                    Ok(Some(instruction)) => self.handle(instruction),
+                    Ok(Some(instruction)) => {
+                        self.fence.heard();
+                        self.handle(instruction);
+                    }
                     Ok(None) => {
                         return Ok(CycleEnd::Lost {
                             reason: "the manager closed the instruction stream".into(),
@@ -322,6 +362,8 @@ impl Session {
                 }
             }
             Some(Kind::ChangeStatus(change)) => self.change_status(change),
+            // Only proof of life (noted by the caller).
+            Some(Kind::Heartbeat(_)) => {}
             None => tracing::debug!("ignoring an empty instruction"),
         }
     }
@@ -451,6 +493,11 @@ impl Session {
             );
         }
     }
+}
+
+/// A number of milliseconds from the manager; 0 means "off".
+fn millis(value: u32) -> Option<Duration> {
+    (value > 0).then(|| Duration::from_millis(u64::from(value)))
 }
 
 /// A failed SignOn or ConnectWorker: unknown worker, retry later, or give up.

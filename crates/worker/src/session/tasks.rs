@@ -24,6 +24,26 @@ pub struct RunningTasks {
     slots: SlotPool,
 }
 
+/// Aborts every running task of a [`RunningTasks`] from elsewhere.
+#[derive(Clone)]
+pub struct TaskAborter {
+    table: Arc<Mutex<HashMap<String, Entry>>>,
+    count: watch::Sender<usize>,
+}
+
+impl TaskAborter {
+    /// Aborts every running task; returns how many there were.
+    pub fn abort_all(&self) -> usize {
+        let mut table = self.table.lock().unwrap_or_else(PoisonError::into_inner);
+        let aborted = table.len();
+        for (_, entry) in table.drain() {
+            entry.cancel.cancel();
+        }
+        self.count.send_replace(0);
+        aborted
+    }
+}
+
 struct Entry {
     lease_epoch: u64,
     cancel: CancellationToken,
@@ -118,11 +138,15 @@ impl RunningTasks {
 
     /// Aborts every running task.
     pub fn abort_all(&self) {
-        let mut table = self.lock();
-        for (_, entry) in table.drain() {
-            entry.cancel.cancel();
+        self.aborter().abort_all();
+    }
+
+    /// A handle that aborts every running task, for the fence timer.
+    pub fn aborter(&self) -> TaskAborter {
+        TaskAborter {
+            table: self.table.clone(),
+            count: self.count.clone(),
         }
-        self.count.send_replace(0);
     }
 
     /// The leases of the running tasks, for ConnectRequest.

@@ -36,6 +36,10 @@ pub struct Script {
     pub last_update_sequence: u64,
     /// How many of the next UpdateTask calls fail with UNAVAILABLE.
     pub failing_updates: u32,
+    /// SignOnResponse.task_keepalive_ms (0: no keep-alives).
+    pub task_keepalive_ms: u32,
+    /// SignOnResponse.fence_after_ms (0: no fence).
+    pub fence_after_ms: u32,
 }
 
 #[derive(Default)]
@@ -260,9 +264,12 @@ impl WorkerService for FakeManager {
     ) -> Result<Response<SignOnResponse>, Status> {
         self.authenticate(&request)?;
         self.record(Event::SignOn(request.into_inner()));
+        let script = &self.lock().script;
         Ok(Response::new(SignOnResponse {
             requested_status: WorkerStatus::Awake as i32,
-            last_update_sequence: self.lock().script.last_update_sequence,
+            last_update_sequence: script.last_update_sequence,
+            task_keepalive_ms: script.task_keepalive_ms,
+            fence_after_ms: script.fence_after_ms,
         }))
     }
 

@@ -1,0 +1,388 @@
+//! Command processes must never outlive the worker run that started them: a restarted
+//! worker would be handed the same tasks again while the old runs still write their
+//! frames. Two layers keep that promise (Linux):
+//! - each command's main process gets `PR_SET_PDEATHSIG = SIGKILL` (set in
+//!   `process.rs`), so it dies the moment the worker dies, however the worker dies;
+//! - each command's process group is recorded in `<data dir>/processes/` while it runs.
+//!   Processes the main one left behind in its group (a shell's `sleep`, a render
+//!   wrapper's real renderer) do not get the parent-death signal, so the next start of
+//!   the worker kills every recorded group before it signs on, checked against the
+//!   recorded process start time so a reused process id is never hit.
+//!
+//! A record is a small file named after the group id: `task id`, leader start time (clock
+//! ticks since boot) and the boot id, one per line. It is not fsynced: after a machine
+//! crash there are no processes left to kill.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How long a sweep waits for killed groups to be gone.
+const KILL_WAIT: Duration = Duration::from_secs(5);
+
+/// Where the running command groups of this worker are recorded (`default()`: nowhere,
+/// for tests).
+#[derive(Clone, Debug, Default)]
+pub struct ProcessRecords {
+    dir: Option<Arc<PathBuf>>,
+}
+
+/// A recorded group; the record is removed when this is dropped (after the group was
+/// killed or found empty).
+#[derive(Debug)]
+pub struct ProcessRecord {
+    path: Option<PathBuf>,
+}
+
+/// A group from an earlier worker run that was still alive and got killed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KilledLeftover {
+    pub task_id: String,
+    pub pgid: u32,
+    /// How many live processes the group had.
+    pub processes: usize,
+}
+
+impl ProcessRecords {
+    /// Records in `<data_dir>/processes`.
+    pub fn in_data_dir(data_dir: &Path) -> Self {
+        Self {
+            dir: Some(Arc::new(data_dir.join("processes"))),
+        }
+    }
+
+    /// Records the group led by `pid` (just spawned for `task_id`). A record that cannot be
+    /// written is logged, not fatal: the parent-death signal still covers the main process.
+    pub fn record(&self, pid: u32, task_id: &str) -> ProcessRecord {
+        let Some(dir) = &self.dir else {
+            return ProcessRecord { path: None };
+        };
+        let Some(start) = start_time(pid) else {
+            // Already gone, or no /proc: nothing to verify a later kill against.
+            return ProcessRecord { path: None };
+        };
+        let path = dir.join(pid.to_string());
+        let text = format!("{task_id}\n{start}\n{}\n", boot_id());
+        let written = std::fs::write(&path, &text).or_else(|e| {
+            if e.kind() == io::ErrorKind::NotFound {
+                std::fs::create_dir_all(dir.as_path())?;
+                std::fs::write(&path, &text)
+            } else {
+                Err(e)
+            }
+        });
+        match written {
+            Ok(()) => ProcessRecord { path: Some(path) },
+            Err(e) => {
+                tracing::warn!(pid, path = %path.display(), error = %e, "cannot record a command's process group; a worker crash could leave it running");
+                ProcessRecord { path: None }
+            }
+        }
+    }
+
+    /// Kills every recorded group from an earlier run that still has live processes and
+    /// removes all records. Call before signing on, so no task is handed out again while
+    /// an old run of it lives.
+    pub fn kill_leftovers(&self) -> Vec<KilledLeftover> {
+        let Some(dir) = &self.dir else {
+            return Vec::new();
+        };
+        let Ok(entries) = std::fs::read_dir(dir.as_path()) else {
+            return Vec::new();
+        };
+        let boot = boot_id();
+        let mut killed = Vec::new();
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if let Some(leftover) = kill_recorded(&path, &boot) {
+                tracing::warn!(
+                    task_id = %leftover.task_id,
+                    pgid = leftover.pgid,
+                    processes = leftover.processes,
+                    "killed command processes left running by the previous worker run"
+                );
+                killed.push(leftover);
+            }
+            if let Err(e) = std::fs::remove_file(&path) {
+                tracing::warn!(path = %path.display(), error = %e, "cannot remove a process record");
+            }
+        }
+        let deadline = Instant::now() + KILL_WAIT;
+        for leftover in &killed {
+            while !group_members(leftover.pgid).is_empty() {
+                if Instant::now() >= deadline {
+                    tracing::error!(
+                        pgid = leftover.pgid,
+                        "killed leftover processes are still alive"
+                    );
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+        killed
+    }
+}
+
+impl Drop for ProcessRecord {
+    fn drop(&mut self) {
+        if let Some(path) = &self.path
+            && let Err(e) = std::fs::remove_file(path)
+            && e.kind() != io::ErrorKind::NotFound
+        {
+            tracing::debug!(path = %path.display(), error = %e, "cannot remove a process record");
+        }
+    }
+}
+
+/// Kills the group a record names if it is ours and alive.
+fn kill_recorded(path: &Path, boot: &str) -> Option<KilledLeftover> {
+    let pgid: u32 = path.file_name()?.to_str()?.parse().ok()?;
+    let text = std::fs::read_to_string(path).ok()?;
+    let mut lines = text.lines();
+    let task_id = lines.next()?.to_string();
+    let recorded_start: u64 = lines.next()?.parse().ok()?;
+    if lines.next()? != boot {
+        return None; // from before a reboot: long gone
+    }
+    match start_time(pgid) {
+        // The leader lives on (it cannot have missed its parent-death signal unless the
+        // worker was not its parent any more, but be sure).
+        Some(start) if start == recorded_start => {}
+        // The id was reused, so our group (which would hold the number) is empty.
+        Some(_) => return None,
+        // The leader is gone; members left in its group still hold the group id, so any
+        // process in group `pgid` is one of ours.
+        None => {}
+    }
+    let processes = group_members(pgid).len();
+    if processes == 0 {
+        return None;
+    }
+    kill_group(pgid);
+    Some(KilledLeftover {
+        task_id,
+        pgid,
+        processes,
+    })
+}
+
+#[cfg(unix)]
+fn kill_group(pgid: u32) {
+    let Ok(pgid) = libc::pid_t::try_from(pgid) else {
+        return;
+    };
+    // SAFETY: killpg only sends a signal.
+    unsafe {
+        libc::killpg(pgid, libc::SIGKILL);
+    }
+}
+
+#[cfg(not(unix))]
+fn kill_group(_pgid: u32) {}
+
+/// The start time of process `pid` in clock ticks since boot (field 22 of its stat).
+#[cfg(target_os = "linux")]
+fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // "pid (comm) state …": comm may hold spaces and parentheses, so split after the last ')'.
+    let (_, rest) = stat.rsplit_once(')')?;
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+#[cfg(not(target_os = "linux"))]
+fn start_time(_pid: u32) -> Option<u64> {
+    None
+}
+
+#[cfg(target_os = "linux")]
+fn boot_id() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+#[cfg(not(target_os = "linux"))]
+fn boot_id() -> String {
+    String::new()
+}
+
+/// Live (non-zombie) processes in group `pgid`.
+#[cfg(target_os = "linux")]
+pub fn group_members(pgid: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                return false;
+            };
+            let fields: Vec<&str> = stat
+                .rsplit_once(')')
+                .map(|(_, rest)| rest.split_whitespace().collect())
+                .unwrap_or_default();
+            fields.first() != Some(&"Z") && fields.get(2).and_then(|g| g.parse().ok()) == Some(pgid)
+        })
+        .collect()
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn group_members(_pgid: u32) -> Vec<u32> {
+    Vec::new()
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+    use std::os::unix::process::CommandExt;
+
+    /// Two processes in a group of their own (a leader and a background `sleep`), as a
+    /// killed worker leaves a command behind.
+    fn orphan_like_group() -> std::process::Child {
+        let mut command = std::process::Command::new("sh");
+        command
+            .args(["-c", "sleep 30 & exec sleep 30"])
+            .process_group(0);
+        command.spawn().expect("sh starts")
+    }
+
+    fn wait_for_members(pgid: u32, count: usize) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while group_members(pgid).len() < count {
+            assert!(
+                Instant::now() < deadline,
+                "the group never had {count} processes"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    #[test]
+    fn a_recorded_group_is_killed_by_the_next_run() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let records = ProcessRecords::in_data_dir(dir.path());
+        let mut child = orphan_like_group();
+        let pgid = child.id();
+        wait_for_members(pgid, 2);
+        let members = group_members(pgid).len();
+        // The worker "dies" with the record in place.
+        std::mem::forget(records.record(pgid, "task-1"));
+
+        let killed = ProcessRecords::in_data_dir(dir.path()).kill_leftovers();
+        assert_eq!(
+            killed,
+            [KilledLeftover {
+                task_id: "task-1".into(),
+                pgid,
+                processes: members
+            }]
+        );
+        assert!(group_members(pgid).is_empty());
+        let _ = child.wait();
+        let left = std::fs::read_dir(dir.path().join("processes"))
+            .map(|d| d.count())
+            .unwrap_or(0);
+        assert_eq!(left, 0, "records are removed");
+    }
+
+    #[test]
+    fn members_left_behind_by_a_dead_leader_are_killed() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let records = ProcessRecords::in_data_dir(dir.path());
+        let mut child = orphan_like_group();
+        let pgid = child.id();
+        wait_for_members(pgid, 2);
+        std::mem::forget(records.record(pgid, "task-2"));
+        // The leader dies (its parent-death signal), the background sleep stays.
+        let _ = child.kill();
+        let _ = child.wait();
+        let members = group_members(pgid).len();
+        assert!(members >= 1, "the background sleep lives on");
+
+        let killed = records.kill_leftovers();
+        assert_eq!(killed.len(), 1);
+        assert_eq!(killed[0].processes, members);
+        assert!(group_members(pgid).is_empty());
+    }
+
+    #[test]
+    fn records_of_reused_ids_and_other_boots_kill_nothing() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let processes = dir.path().join("processes");
+        std::fs::create_dir_all(&processes).expect("dir");
+        let mut child = orphan_like_group();
+        let pgid = child.id();
+        wait_for_members(pgid, 2);
+        let members = group_members(pgid).len();
+        let start = start_time(pgid).expect("start time");
+        // Same id, another start time: the id was reused by an unrelated process.
+        std::fs::write(
+            processes.join(pgid.to_string()),
+            format!("t\n{}\n{}\n", start + 1, boot_id()),
+        )
+        .expect("write");
+        assert!(
+            ProcessRecords::in_data_dir(dir.path())
+                .kill_leftovers()
+                .is_empty()
+        );
+        // Another boot.
+        std::fs::write(
+            processes.join(pgid.to_string()),
+            format!("t\n{start}\nanother-boot\n"),
+        )
+        .expect("write");
+        // Garbage is removed, not acted on.
+        std::fs::write(processes.join("not-a-pid"), "x").expect("write");
+        assert!(
+            ProcessRecords::in_data_dir(dir.path())
+                .kill_leftovers()
+                .is_empty()
+        );
+        assert_eq!(
+            group_members(pgid).len(),
+            members,
+            "the live group was left alone"
+        );
+        assert_eq!(
+            std::fs::read_dir(&processes)
+                .map(|d| d.count())
+                .unwrap_or(9),
+            0
+        );
+        // SAFETY: killpg only sends a signal.
+        unsafe {
+            libc::killpg(pgid as libc::pid_t, libc::SIGKILL);
+        }
+        let _ = child.wait();
+    }
+
+    #[test]
+    fn a_finished_command_leaves_no_record() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let records = ProcessRecords::in_data_dir(dir.path());
+        let mut child = orphan_like_group();
+        let record = records.record(child.id(), "task-3");
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("processes"))
+                .map(|d| d.count())
+                .unwrap_or(0),
+            1
+        );
+        // SAFETY: killpg only sends a signal.
+        unsafe {
+            libc::killpg(child.id() as libc::pid_t, libc::SIGKILL);
+        }
+        let _ = child.wait();
+        drop(record);
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("processes"))
+                .map(|d| d.count())
+                .unwrap_or(0),
+            0
+        );
+    }
+}
