@@ -18,7 +18,7 @@ async fn fifty_workers_race_for_two_thousand_tasks_without_doubles_or_losses() {
         let mut worker = SimWorker::connect(&m, &format!("w{i:02}")).await;
         let ran = ran.clone();
         tokio::spawn(async move {
-            while let Ok(Some(message)) = worker.stream.message().await {
+            while let Ok(Some(message)) = common::next_message(&mut worker.stream).await {
                 if let Some(Kind::AssignTask(task)) = message.kind {
                     ran.lock().unwrap().push(task.task_id.clone());
                     worker.complete(&task).await;

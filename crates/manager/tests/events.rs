@@ -208,11 +208,14 @@ async fn manager_written_log_lines_are_announced_as_task_log_events() {
     // The assignment line is kept back until the log is read or written, yet announced
     // at once: a dashboard tailing the task shows it without polling.
     let mut worker = m.connect(common::misc_sign_on("log-events", 1)).await;
-    let assigned = match tokio::time::timeout(Duration::from_secs(10), worker.stream.message())
-        .await
-        .expect("an assignment within 10 s")
-        .expect("stream healthy")
-        .and_then(|message| message.kind)
+    let assigned = match tokio::time::timeout(
+        Duration::from_secs(10),
+        common::next_message(&mut worker.stream),
+    )
+    .await
+    .expect("an assignment within 10 s")
+    .expect("stream healthy")
+    .and_then(|message| message.kind)
     {
         Some(castanet_protocol::v1::instruction::Kind::AssignTask(task)) => task,
         other => panic!("expected an assignment, got {other:?}"),

@@ -219,3 +219,72 @@ async fn blocklisting_at_the_threshold_requeues_the_workers_failed_tasks() {
     assert_eq!(retry.task_id, first.task_id);
     m.manager.shutdown().await.unwrap();
 }
+
+/// A render job of `frames` independent one-frame tasks.
+async fn submit_render(m: &common::TestManager, frames: u64) -> String {
+    let body = json!({
+        "name": "render", "type": "simple-blender-render", "priority": 50,
+        "submitter_platform": "linux",
+        "settings": {
+            "frames": format!("1-{frames}"), "chunk_size": 1,
+            "render_output_root": "/render", "add_path_components": 0,
+            "render_output_path": "/render/test/######",
+            "blendfile": "/projects/missing.blend", "fps": 24.0, "format": "PNG",
+            "image_file_extension": ".png", "has_previews": false, "scene": "Scene",
+        },
+        "metadata": {},
+    });
+    let (status, job) = m.post("/api/v3/jobs", &body).await;
+    assert_eq!(status, 200, "{job}");
+    job["id"].as_str().unwrap_or_default().to_string()
+}
+
+#[tokio::test]
+async fn a_job_fault_on_every_worker_that_tried_fails_the_job_early() {
+    // 20 frames: the failed-percentage rule alone would wait for 2 failed tasks of 21 at
+    // 10 %, and for 21 at 100 %.
+    let m = start_with(|c| c.job_fail_percent = 100).await;
+    let mut workers = Vec::new();
+    for name in ["a", "b", "c"] {
+        workers.push(SimWorker::connect_for(&m, name, &["blender", "ffmpeg", "misc"]).await);
+    }
+    let job_id = submit_render(&m, 20).await;
+    let mut failed_on = HashSet::new();
+    while failed_on.len() < 3 {
+        let (index, render) = next_assignment_any(&mut workers).await;
+        workers[index].fail(&render, FaultClass::MissingInput).await;
+        failed_on.insert(index);
+    }
+    let job = m
+        .wait_for_job(&job_id, Duration::from_secs(5), |j| j["status"] == "failed")
+        .await;
+    let activity = job["activity"].as_str().unwrap_or_default();
+    assert!(
+        activity.contains("job fault (missing-input)") && activity.contains("none completed"),
+        "{job}"
+    );
+    m.manager.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_job_fault_after_a_completed_task_is_one_task_s_problem() {
+    let m = start_with(|c| c.job_fail_percent = 100).await;
+    let mut workers = Vec::new();
+    for name in ["a", "b", "c"] {
+        workers.push(SimWorker::connect_for(&m, name, &["blender", "ffmpeg", "misc"]).await);
+    }
+    let job_id = submit_render(&m, 20).await;
+    let (index, first) = next_assignment_any(&mut workers).await;
+    workers[index].complete(&first).await;
+    let mut failed_on = HashSet::new();
+    let mut failures = 0;
+    while failed_on.len() < 3 || failures < 4 {
+        let (index, render) = next_assignment_any(&mut workers).await;
+        workers[index].fail(&render, FaultClass::MissingInput).await;
+        failed_on.insert(index);
+        failures += 1;
+    }
+    let (_, job) = m.get(&format!("/api/v3/jobs/{job_id}")).await;
+    assert_eq!(job["status"], "active", "{job}");
+    m.manager.shutdown().await.unwrap();
+}

@@ -110,7 +110,7 @@ async fn connect_worker(m: &TestManager, platform: &str) -> tonic::Streaming<v1:
 }
 
 async fn next_assignment(stream: &mut tonic::Streaming<v1::Instruction>) -> v1::AssignTask {
-    let message = tokio::time::timeout(Duration::from_secs(10), stream.message())
+    let message = tokio::time::timeout(Duration::from_secs(10), common::next_message(stream))
         .await
         .expect("an instruction within 10 s")
         .expect("stream healthy")

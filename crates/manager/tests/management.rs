@@ -96,7 +96,7 @@ async fn workers_are_listed_with_their_tags_and_current_task() {
         .unwrap()
         .into_inner();
     let (_, job) = m.post("/api/v3/jobs", &echo_sleep_job(1, 0)).await;
-    let assigned = stream.message().await.unwrap().unwrap();
+    let assigned = common::next_message(&mut stream).await.unwrap().unwrap();
     let Some(v1::instruction::Kind::AssignTask(task)) = assigned.kind else {
         panic!("expected a task")
     };
@@ -164,8 +164,11 @@ async fn a_deleted_worker_is_cut_off_at_once_and_its_task_requeued() {
         mut stream,
     } = m.connect(sign_on.clone()).await;
     m.post("/api/v3/jobs", &echo_sleep_job(1, 0)).await;
-    let Some(v1::instruction::Kind::AssignTask(task)) =
-        stream.message().await.unwrap().unwrap().kind
+    let Some(v1::instruction::Kind::AssignTask(task)) = common::next_message(&mut stream)
+        .await
+        .unwrap()
+        .unwrap()
+        .kind
     else {
         panic!("expected a task")
     };
@@ -177,7 +180,11 @@ async fn a_deleted_worker_is_cut_off_at_once_and_its_task_requeued() {
         .await
         .unwrap();
     assert_eq!(deleted.status().as_u16(), 204);
-    let ended = tokio::time::timeout(std::time::Duration::from_secs(1), stream.message()).await;
+    let ended = tokio::time::timeout(
+        std::time::Duration::from_secs(1),
+        common::next_message(&mut stream),
+    )
+    .await;
     assert!(
         matches!(ended, Ok(Ok(None)) | Ok(Err(_))),
         "the stream closes within 1 s: {ended:?}"
@@ -235,11 +242,14 @@ async fn a_tagged_job_waits_for_tagged_workers_until_its_tag_is_cleared() {
     // Clearing the tag opens the job to every worker: the waiting worker gets the task.
     let (status, _) = m.post(&url(""), &json!({})).await;
     assert_eq!(status, 204);
-    let message = tokio::time::timeout(std::time::Duration::from_secs(10), stream.message())
-        .await
-        .expect("the task arrives")
-        .unwrap()
-        .unwrap();
+    let message = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        common::next_message(&mut stream),
+    )
+    .await
+    .expect("the task arrives")
+    .unwrap()
+    .unwrap();
     let Some(v1::instruction::Kind::AssignTask(task)) = message.kind else {
         panic!("expected a task")
     };

@@ -170,12 +170,14 @@ async fn metrics_text(m: &common::TestManager) -> String {
 /// Takes the worker's next assignment and reports it finished with `status`.
 async fn finish_next_task(worker: &mut common::TestWorker, sequence: u64, status: v1::TaskStatus) {
     let task = loop {
-        let instruction =
-            tokio::time::timeout(std::time::Duration::from_secs(10), worker.stream.message())
-                .await
-                .expect("an assignment arrives")
-                .unwrap()
-                .unwrap();
+        let instruction = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            common::next_message(&mut worker.stream),
+        )
+        .await
+        .expect("an assignment arrives")
+        .unwrap()
+        .unwrap();
         if let Some(v1::instruction::Kind::AssignTask(task)) = instruction.kind {
             break task;
         }
@@ -275,7 +277,7 @@ async fn a_backup_taken_while_workers_run_restores_every_job() {
         let common::TestWorker {
             client, mut stream, ..
         } = m.connect(common::misc_sign_on(&format!("w{n}"), 1)).await;
-        let first = stream.message().await.unwrap().unwrap();
+        let first = common::next_message(&mut stream).await.unwrap().unwrap();
         assert!(matches!(
             first.kind,
             Some(v1::instruction::Kind::AssignTask(_))

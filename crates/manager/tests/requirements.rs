@@ -55,11 +55,12 @@ async fn run_until_completed(m: &TestManager, w: &mut common::TestWorker, job: &
         if state["status"] == "completed" {
             return;
         }
-        let next = tokio::time::timeout(Duration::from_secs(10), w.stream.message())
-            .await
-            .expect("an assignment within 10 s")
-            .expect("stream open")
-            .expect("an instruction");
+        let next =
+            tokio::time::timeout(Duration::from_secs(10), common::next_message(&mut w.stream))
+                .await
+                .expect("an assignment within 10 s")
+                .expect("stream open")
+                .expect("an instruction");
         let Some(Kind::AssignTask(task)) = next.kind else {
             continue;
         };

@@ -45,7 +45,7 @@ async fn connected_worker(
 }
 
 async fn next_assignment(stream: &mut tonic::Streaming<v1::Instruction>) -> v1::AssignTask {
-    let message = tokio::time::timeout(Duration::from_secs(10), stream.message())
+    let message = tokio::time::timeout(Duration::from_secs(10), common::next_message(stream))
         .await
         .expect("an instruction arrives")
         .expect("stream healthy")
@@ -270,7 +270,7 @@ trait NextMessage {
 
 impl NextMessage for tonic::Streaming<v1::Instruction> {
     async fn next_message(&mut self) -> Option<Result<v1::Instruction, tonic::Status>> {
-        self.message().await.transpose()
+        common::next_message(self).await.transpose()
     }
 }
 
@@ -302,5 +302,96 @@ async fn a_reconnecting_worker_hands_back_tasks_it_no_longer_runs() {
     let (_, task) = m.get(&format!("/api/v3/tasks/{}", echo.task_id)).await;
     assert_eq!(task["status"], "active");
     let _ = job;
+    m.manager.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn sign_on_names_the_keepalive_and_fence_times() {
+    let m = common::start_configured(tempfile::tempdir().expect("temp dir"), |c| {
+        c.task_timeout_seconds = 15;
+        c.worker_timeout_seconds = 60;
+    })
+    .await;
+    let (id, token) = m.register("w").await;
+    let answer = m
+        .grpc()
+        .await
+        .sign_on(authed(sign_on(1), &id, &token))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        answer.task_keepalive_ms, 5_000,
+        "a third of the task timeout"
+    );
+    assert_eq!(answer.fence_after_ms, 30_000, "half the worker timeout");
+    m.manager.shutdown().await.unwrap();
+
+    let m = common::start_configured(tempfile::tempdir().expect("temp dir"), |c| {
+        c.task_timeout_seconds = 0;
+    })
+    .await;
+    let (id, token) = m.register("w").await;
+    let answer = m
+        .grpc()
+        .await
+        .sign_on(authed(sign_on(1), &id, &token))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (answer.task_keepalive_ms, answer.fence_after_ms),
+        (0, 0),
+        "timeouts off: no keep-alives, no fence"
+    );
+    m.manager.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_reconnecting_worker_is_told_to_stop_a_task_that_is_no_longer_its_own() {
+    let m = start().await;
+    let (id, token, mut stream) = connected_worker(&m, 1).await;
+    let (_, job) = m.post("/api/v3/jobs", &echo_sleep_job(1, 0)).await;
+    let echo = next_assignment(&mut stream).await;
+    drop(stream);
+    // While the worker was away the job was canceled.
+    let job_id = job["id"].as_str().unwrap_or_default();
+    let (status, _) = m
+        .post(
+            &format!("/api/v3/jobs/{job_id}/setstatus"),
+            &serde_json::json!({"status": "cancel-requested", "reason": "test"}),
+        )
+        .await;
+    assert_eq!(status, 204);
+    let mut client = m.grpc().await;
+    client
+        .sign_on(authed(sign_on(1), &id, &token))
+        .await
+        .unwrap();
+    let request = v1::ConnectRequest {
+        running_tasks: vec![v1::TaskLease {
+            task_id: echo.task_id.clone(),
+            lease_epoch: echo.lease_epoch,
+        }],
+    };
+    let mut stream = client
+        .connect_worker(authed(request, &id, &token))
+        .await
+        .unwrap()
+        .into_inner();
+    let first = tokio::time::timeout(Duration::from_secs(10), common::next_message(&mut stream))
+        .await
+        .expect("an instruction arrives")
+        .expect("stream healthy")
+        .expect("stream open");
+    match first.kind {
+        Some(Kind::AbortTask(abort)) => {
+            assert_eq!(
+                (abort.task_id.as_str(), abort.lease_epoch),
+                (echo.task_id.as_str(), echo.lease_epoch)
+            );
+        }
+        other => panic!("expected the stale run to be aborted first, got {other:?}"),
+    }
     m.manager.shutdown().await.unwrap();
 }

@@ -206,7 +206,7 @@ async fn a_restartable_worker_is_told_to_restart_and_a_reconnecting_worker_gets_
         .await
         .expect("connects again")
         .into_inner();
-    let message = tokio::time::timeout(Duration::from_secs(10), stream.message())
+    let message = tokio::time::timeout(Duration::from_secs(10), common::next_message(&mut stream))
         .await
         .expect("an instruction in time")
         .expect("stream healthy")
@@ -420,7 +420,7 @@ async fn a_worker_back_during_its_sleep_hours_goes_back_to_sleep() {
         .await
         .expect("connects again")
         .into_inner();
-    let message = tokio::time::timeout(Duration::from_secs(10), stream.message())
+    let message = tokio::time::timeout(Duration::from_secs(10), common::next_message(&mut stream))
         .await
         .expect("an instruction in time")
         .expect("stream healthy")

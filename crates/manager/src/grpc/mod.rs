@@ -134,9 +134,13 @@ impl WorkerService for WorkerApi {
         tracing::info!(%worker_id, name = %row.name, slots = row.slots, "worker signed on");
         self.state.events.publish(Event::worker(&worker_id));
         let requested = WorkerStatus::from_str_or_awake(&row.status_requested);
+        let timing = crate::monitor::MonitorSettings::from_config(&self.state.config);
+        let millis = |d: std::time::Duration| u32::try_from(d.as_millis()).unwrap_or(u32::MAX);
         Ok(Response::new(v1::SignOnResponse {
             requested_status: wire_worker_status(requested) as i32,
             last_update_sequence: row.last_update_sequence as u64,
+            task_keepalive_ms: millis(timing.task_keepalive()),
+            fence_after_ms: millis(timing.fence_after()),
         }))
     }
 
@@ -213,6 +217,7 @@ impl WorkerService for WorkerApi {
         };
         let connection = self.state.dispatcher.connect(session, sender);
         reconnect::release_ended(&self.state, &worker_id, &keep).await;
+        reconnect::abort_not_kept(&self.state, &worker_id, &body.running_tasks, &keep);
         // A request made while the worker was away (or remembered at sign-off) reaches it now.
         if let Err(e) = crate::worker_status::on_connect(&self.state, &worker_id).await {
             tracing::warn!(%worker_id, "cannot deliver the requested status: {e}");
@@ -273,7 +278,12 @@ impl WorkerService for WorkerApi {
             .apply_worker_task_update(&update)
             .await
             .map_err(store_status)?;
-        if outcome.applied {
+        // A keep-alive only moved the task's last-touched time: nothing for anyone to see.
+        let keepalive = status.is_none()
+            && update.activity.is_none()
+            && update.steps_completed.is_none()
+            && update.progress.is_none();
+        if outcome.applied && !keepalive {
             if status == Some(TaskStatus::Failed) {
                 let mut text = format!(
                     "Task failed ({}): {}",

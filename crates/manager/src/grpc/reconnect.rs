@@ -2,17 +2,22 @@
 //! when it opens its instruction stream; each one the store still shows as this worker's
 //! active task under that lease keeps its slot.
 //!
+//! A task the worker lists but no longer holds (it went to another worker, or was
+//! canceled, while this one was away) is aborted on the worker at once, instead of running
+//! on until its next update is refused.
+//!
 //! A final update for such a task can be applied between that check and the dispatcher
 //! learning about the new stream (a worker delivers its backlog while it reconnects). The
 //! update's "slot free again" then finds no connected worker, and the slot would stay held
 //! by a finished task forever. So once the stream is registered, the kept tasks are checked
 //! again and the ones that ended meanwhile are released.
+use castanet_protocol::v1;
 use tonic::Status;
 
 use super::store_status;
 use crate::AppState;
 use crate::state::TaskStatus;
-use crate::store::Store;
+use crate::store::{Store, TaskToAbort};
 
 /// Whether `task_id` is still `worker_id`'s active task under `lease_epoch`.
 pub async fn still_held(
@@ -53,4 +58,33 @@ pub async fn release_ended(state: &AppState, worker_id: &str, kept: &[(String, i
             }
         }
     }
+}
+
+/// Tells the worker to stop the tasks it listed as running but no longer holds.
+pub fn abort_not_kept(
+    state: &AppState,
+    worker_id: &str,
+    listed: &[v1::TaskLease],
+    kept: &[(String, i64)],
+) {
+    let stale: Vec<TaskToAbort> = listed
+        .iter()
+        .filter(|lease| !kept.iter().any(|(id, _)| *id == lease.task_id))
+        .map(|lease| TaskToAbort {
+            task_id: lease.task_id.clone(),
+            worker_id: worker_id.to_string(),
+            lease_epoch: lease.lease_epoch as i64,
+        })
+        .collect();
+    if stale.is_empty() {
+        return;
+    }
+    tracing::info!(
+        worker_id,
+        tasks = stale.len(),
+        "the reconnected worker still runs tasks that are no longer its own; aborting them"
+    );
+    state
+        .dispatcher
+        .abort_tasks(&stale, "the task is no longer this worker's");
 }

@@ -49,6 +49,30 @@ impl MonitorSettings {
         let shortest = self.task_timeout.min(self.worker_timeout);
         (shortest / 4).clamp(Duration::from_millis(100), Duration::from_secs(30))
     }
+
+    /// How often a running task's worker says it still runs when nothing else changes
+    /// (zero: never): three times per task timeout, so one late keep-alive is no timeout.
+    pub fn task_keepalive(&self) -> Duration {
+        if !self.enabled() {
+            return Duration::ZERO;
+        }
+        (self.task_timeout / 3).max(Duration::from_millis(100))
+    }
+
+    /// After how long without a word from the manager a worker stops its tasks (zero:
+    /// never). Half the worker timeout, so the worker stops them well before this manager
+    /// hands them to others; at least 1 s, so a busy moment does not stop tasks.
+    pub fn fence_after(&self) -> Duration {
+        if !self.enabled() {
+            return Duration::ZERO;
+        }
+        (self.worker_timeout / 2).max(Duration::from_secs(1))
+    }
+
+    /// How often every open instruction stream gets a heartbeat: four per fence time.
+    pub fn heartbeat_interval(&self) -> Duration {
+        (self.fence_after() / 4).max(Duration::from_millis(100))
+    }
 }
 
 pub struct Monitor {
@@ -129,6 +153,12 @@ impl Monitor {
             tracing::info!("task_timeout_seconds is 0: task and worker timeouts are off");
             return;
         }
+        tokio::spawn(
+            self.state
+                .dispatcher
+                .clone()
+                .run_heartbeats(self.settings.heartbeat_interval(), shutdown.clone()),
+        );
         let mut ticks = tokio::time::interval(self.settings.interval());
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {

@@ -10,6 +10,7 @@ pub use feasibility::FEASIBILITY_INTERVAL;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use castanet_protocol::v1::{self, Instruction, instruction::Kind};
 use tokio::sync::{Notify, mpsc};
@@ -191,6 +192,23 @@ impl Dispatcher {
         self.workers()
             .get(worker_id)
             .is_some_and(|w| w.send(kind).is_ok())
+    }
+
+    /// Sends a heartbeat down every open instruction stream every `interval`, so workers
+    /// can tell a silent manager from an idle farm (their fence).
+    pub async fn run_heartbeats(self, interval: Duration, shutdown: CancellationToken) {
+        let mut ticks = tokio::time::interval(interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                _ = ticks.tick() => {}
+            }
+            for worker in self.workers().values() {
+                // A closed stream is cleaned up by its own connection task.
+                let _ = worker.send(Kind::Heartbeat(v1::Heartbeat {}));
+            }
+        }
     }
 
     /// A worker's task ended (completed, failed, handed back): its slot is free.

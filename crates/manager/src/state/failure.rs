@@ -30,17 +30,22 @@ pub enum FaultKind {
     /// The job itself cannot work anywhere (`missing-input`, `invalid-command`): retrying
     /// on other workers only burns their time.
     Job,
-    /// This worker cannot run such tasks (`missing-executable`, `disk-full`).
+    /// This worker cannot run such tasks (`missing-executable`, `disk-full`,
+    /// `output-unwritable`: another worker may see the output location writable, so it
+    /// fails over; the job fails once no capable worker is left).
     Worker,
     /// Anything else: maybe this run, maybe this worker; try elsewhere.
     Unknown,
 }
 
+/// The fault classes that blame the job itself.
+pub const JOB_FAULT_CLASSES: [&str; 2] = ["missing-input", "invalid-command"];
+
 impl FaultKind {
     pub fn of(fault_class: &str) -> Self {
         match fault_class {
-            "missing-input" | "invalid-command" => FaultKind::Job,
-            "missing-executable" | "disk-full" => FaultKind::Worker,
+            class if JOB_FAULT_CLASSES.contains(&class) => FaultKind::Job,
+            "missing-executable" | "disk-full" | "output-unwritable" => FaultKind::Worker,
             _ => FaultKind::Unknown,
         }
     }
@@ -91,9 +96,48 @@ pub struct FailureFacts<'a> {
     /// the job's tag, are not blocklisted for it and have not failed it yet. Unlike
     /// upstream, the failing worker is not in this number, so 0 (not 1) means nobody.
     pub workers_left: u64,
+    /// For a job fault: what the job's other tasks say (all zero otherwise).
+    pub job_faults: JobFaultEvidence,
+}
+
+/// How the whole job fares, gathered when a task fails with a job fault: one missing
+/// file can be one frame's problem, but when tasks keep failing that way on every worker
+/// that tries and none has completed, the job cannot work anywhere.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct JobFaultEvidence {
+    /// Tasks of the job failed with a job fault, this one included.
+    pub failed_tasks: u64,
+    /// Distinct workers those failures came from, this one included.
+    pub failed_on_workers: u64,
+    /// Non-deleted workers that may run this task type for the job at all.
+    pub capable_workers: u64,
+    /// Completed tasks of the job.
+    pub completed_tasks: u64,
+}
+
+impl JobFaultEvidence {
+    /// Whether the evidence says the job cannot work: at least `fail_after_workers` tasks
+    /// failed with a job fault, on that many distinct workers (or on every capable worker of
+    /// a smaller farm), and no task completed.
+    fn job_is_hopeless(&self, policy: &FailurePolicy) -> bool {
+        let needed = policy.fail_after_workers.max(1);
+        self.completed_tasks == 0
+            && self.failed_tasks >= needed
+            && self.failed_on_workers >= needed.min(self.capable_workers.max(1))
+    }
 }
 
 pub fn failure_verdict(facts: &FailureFacts<'_>, policy: &FailurePolicy) -> FailureVerdict {
+    if facts.fault == FaultKind::Job && facts.job_faults.job_is_hopeless(policy) {
+        let evidence = &facts.job_faults;
+        return FailureVerdict::FailJob {
+            reason: format!(
+                "{} tasks failed with a job fault ({}) on {} worker(s) and none completed: \
+                 the job cannot work on any worker",
+                evidence.failed_tasks, facts.fault_class, evidence.failed_on_workers
+            ),
+        };
+    }
     if facts.fault == FaultKind::Job {
         return FailureVerdict::HardFail {
             reason: format!(
@@ -141,6 +185,7 @@ mod tests {
             ("invalid-command", FaultKind::Job),
             ("missing-executable", FaultKind::Worker),
             ("disk-full", FaultKind::Worker),
+            ("output-unwritable", FaultKind::Worker),
             ("nonzero-exit", FaultKind::Unknown),
             ("", FaultKind::Unknown),
         ];
@@ -190,6 +235,7 @@ mod tests {
                 task_type: "misc",
                 failed_by_workers: failed_by,
                 workers_left: left,
+                job_faults: JobFaultEvidence::default(),
             };
             let got = match failure_verdict(&facts, &POLICY) {
                 FailureVerdict::SoftFail { .. } => "soft",
@@ -208,10 +254,62 @@ mod tests {
             task_type: "misc",
             failed_by_workers: 1,
             workers_left: 2,
+            job_faults: JobFaultEvidence::default(),
         };
         assert_eq!(
             failure_verdict(&facts, &POLICY),
             FailureVerdict::SoftFail { failures_left: 2 }
         );
+    }
+
+    #[test]
+    fn a_job_fault_on_every_worker_that_tried_fails_the_job() {
+        let verdict = |failed_tasks, failed_on_workers, capable_workers, completed_tasks| {
+            let facts = FailureFacts {
+                fault: FaultKind::Job,
+                fault_class: "missing-input",
+                task_type: "blender",
+                failed_by_workers: 1,
+                workers_left: 5,
+                job_faults: JobFaultEvidence {
+                    failed_tasks,
+                    failed_on_workers,
+                    capable_workers,
+                    completed_tasks,
+                },
+            };
+            match failure_verdict(&facts, &POLICY) {
+                FailureVerdict::FailJob { reason } => {
+                    assert!(reason.contains("missing-input"), "{reason}");
+                    "job"
+                }
+                FailureVerdict::HardFail { .. } => "hard",
+                FailureVerdict::SoftFail { .. } => "soft",
+            }
+        };
+        // (failed tasks, on workers, capable workers, completed) → verdict
+        assert_eq!(verdict(1, 1, 10, 0), "hard", "one failure proves little");
+        assert_eq!(verdict(3, 2, 10, 0), "hard", "two of ten workers");
+        assert_eq!(
+            verdict(3, 3, 10, 0),
+            "job",
+            "three workers, nothing ever worked"
+        );
+        assert_eq!(
+            verdict(3, 3, 10, 1),
+            "hard",
+            "a completed task: one frame's problem"
+        );
+        assert_eq!(
+            verdict(3, 1, 1, 0),
+            "job",
+            "a one-worker farm: its only worker"
+        );
+        assert_eq!(
+            verdict(2, 1, 1, 0),
+            "hard",
+            "but not on the first two failures"
+        );
+        assert_eq!(verdict(3, 2, 2, 0), "job");
     }
 }

@@ -10,7 +10,8 @@ mod sleep;
 mod why;
 
 pub use failure::{
-    FailureFacts, FailurePolicy, FailureVerdict, FaultKind, blocklist_reason, failure_verdict,
+    FailureFacts, FailurePolicy, FailureVerdict, FaultKind, JOB_FAULT_CLASSES, JobFaultEvidence,
+    blocklist_reason, failure_verdict,
 };
 pub use farm_status::{FarmStatus, farm_status};
 pub use job_change::{

@@ -7,8 +7,8 @@ use super::job_status::{JobChange, enter_job_status};
 use super::task_updates::ripple_to_job;
 use super::{StoreResult, job_status, now, record_status_event};
 use crate::state::{
-    FailureFacts, FailurePolicy, FailureVerdict, FaultKind, JobStatus, TaskStatus,
-    blocklist_reason, failure_verdict,
+    FailureFacts, FailurePolicy, FailureVerdict, FaultKind, JOB_FAULT_CLASSES, JobFaultEvidence,
+    JobStatus, TaskStatus, blocklist_reason, failure_verdict,
 };
 
 /// The task that failed and who failed it.
@@ -89,12 +89,18 @@ pub(super) async fn handle_task_failure(
 
     let workers_left =
         workers_left_for(tx, failed.task_id, failed.job_id, failed.task_type).await?;
+    let job_faults = if fault == FaultKind::Job {
+        job_fault_evidence(tx, failed).await?
+    } else {
+        JobFaultEvidence::default()
+    };
     let facts = FailureFacts {
         fault,
         fault_class: failed.fault_class,
         task_type: failed.task_type,
         failed_by_workers: failed_by as u64,
         workers_left,
+        job_faults,
     };
     let verdict = failure_verdict(&facts, policy);
 
@@ -157,6 +163,53 @@ pub(super) async fn handle_task_failure(
         _ => ripple_to_job(tx, failed.job_id, status, policy).await?,
     };
     Ok(report)
+}
+
+/// What the job's other tasks say about a job fault (see `JobFaultEvidence`). The failing
+/// task is not stored as failed yet, so it is added here.
+async fn job_fault_evidence(
+    tx: &mut Transaction<'static, Sqlite>,
+    failed: &FailedTask<'_>,
+) -> StoreResult<JobFaultEvidence> {
+    let classes = serde_json::to_string(&JOB_FAULT_CLASSES).unwrap_or_default();
+    let mut workers: Vec<(Option<String>,)> = sqlx::query_as(
+        "SELECT worker_id FROM tasks
+         WHERE job_id = ? AND status = 'failed' AND id <> ?
+           AND fault_class IN (SELECT value FROM json_each(?))",
+    )
+    .bind(failed.job_id)
+    .bind(failed.task_id)
+    .bind(classes)
+    .fetch_all(&mut **tx)
+    .await?;
+    workers.push((Some(failed.worker_id.to_string()),));
+    let failed_tasks = workers.len() as u64;
+    let mut distinct: Vec<String> = workers.into_iter().filter_map(|(w,)| w).collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    let (completed,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM tasks WHERE job_id = ? AND status = 'completed'")
+            .bind(failed.job_id)
+            .fetch_one(&mut **tx)
+            .await?;
+    let (capable,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM workers w, jobs j
+         WHERE j.id = ?1 AND w.deleted_at IS NULL
+           AND EXISTS (SELECT 1 FROM json_each(w.supported_task_types) WHERE value = ?2)
+           AND (j.worker_tag_id IS NULL OR EXISTS (
+                SELECT 1 FROM worker_tag_membership m
+                WHERE m.worker_id = w.id AND m.worker_tag_id = j.worker_tag_id))",
+    )
+    .bind(failed.job_id)
+    .bind(failed.task_type)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(JobFaultEvidence {
+        failed_tasks,
+        failed_on_workers: distinct.len() as u64,
+        capable_workers: capable as u64,
+        completed_tasks: completed as u64,
+    })
 }
 
 /// Non-deleted workers that could still run this task: they support its type, match

@@ -194,3 +194,17 @@ impl TestManager {
         }
     }
 }
+
+/// The next instruction on a worker's stream that is not a heartbeat (the manager sends
+/// those on every open stream at its own pace, so a test may meet one anywhere).
+pub async fn next_message(
+    stream: &mut tonic::Streaming<v1::Instruction>,
+) -> Result<Option<v1::Instruction>, tonic::Status> {
+    loop {
+        match stream.message().await {
+            Ok(Some(message))
+                if matches!(message.kind, Some(v1::instruction::Kind::Heartbeat(_))) => {}
+            other => return other,
+        }
+    }
+}

@@ -43,10 +43,17 @@ pub fn sign_on_request(name: &str, slots: u32) -> v1::SignOnRequest {
 impl SimWorker {
     /// Registers, signs on and connects a worker with one slot.
     pub async fn connect(m: &TestManager, name: &str) -> Self {
+        Self::connect_for(m, name, &["misc"]).await
+    }
+
+    /// Like `connect`, for the given task types.
+    pub async fn connect_for(m: &TestManager, name: &str, task_types: &[&str]) -> Self {
         let (id, token) = m.register(name).await;
         let mut client = m.grpc().await;
+        let mut sign_on = sign_on_request(name, 1);
+        sign_on.supported_task_types = task_types.iter().map(|t| t.to_string()).collect();
         let answer = client
-            .sign_on(authed(sign_on_request(name, 1), &id, &token))
+            .sign_on(authed(sign_on, &id, &token))
             .await
             .expect("signs on")
             .into_inner();
@@ -67,11 +74,14 @@ impl SimWorker {
 
     /// The next instruction, failing the test after 10 s.
     pub async fn next_instruction(&mut self) -> Kind {
-        let message = tokio::time::timeout(Duration::from_secs(10), self.stream.message())
-            .await
-            .unwrap_or_else(|_| panic!("{}: no instruction within 10 s", self.name))
-            .expect("stream healthy")
-            .expect("stream open");
+        let message = tokio::time::timeout(
+            Duration::from_secs(10),
+            crate::common::next_message(&mut self.stream),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("{}: no instruction within 10 s", self.name))
+        .expect("stream healthy")
+        .expect("stream open");
         message.kind.expect("instruction has a kind")
     }
 
@@ -84,7 +94,7 @@ impl SimWorker {
 
     /// Whether an instruction arrives within `wait` (used to show that none does).
     pub async fn instruction_within(&mut self, wait: Duration) -> Option<Kind> {
-        match tokio::time::timeout(wait, self.stream.message()).await {
+        match tokio::time::timeout(wait, crate::common::next_message(&mut self.stream)).await {
             Ok(Ok(Some(message))) => message.kind,
             _ => None,
         }
@@ -133,7 +143,7 @@ impl SimWorker {
 pub async fn next_assignment_any(workers: &mut [SimWorker]) -> (usize, v1::AssignTask) {
     let waits = workers
         .iter_mut()
-        .map(|w| Box::pin(async move { w.stream.message().await }));
+        .map(|w| Box::pin(async move { crate::common::next_message(&mut w.stream).await }));
     let (result, index, _) =
         tokio::time::timeout(Duration::from_secs(10), futures::future::select_all(waits))
             .await
