@@ -1,6 +1,9 @@
 //! Real `castanet` processes on loopback: a manager and workers, started, stopped with
 //! signals and killed, for end-to-end tests.
 #![allow(dead_code)]
+pub mod render_jobs;
+
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -122,9 +125,45 @@ impl WorkerProcess {
         data_dir: &Path,
         name: &str,
         slots: u32,
-        env: &[(&str, &std::ffi::OsStr)],
+        env: &[(&str, &OsStr)],
     ) -> Self {
-        let child = Command::new(BIN)
+        Self::spawn(Command::new(BIN), url, secret, data_dir, name, slots, env)
+    }
+
+    /// Starts a worker through `wrapper` (a program and its arguments, the worker's command
+    /// line appended), e.g. `unshare` for a mount namespace of its own. The wrapper must
+    /// exec the worker, so that signals to the child reach the worker itself.
+    pub fn start_wrapped(
+        manager: &ManagerProcess,
+        data_dir: &Path,
+        name: &str,
+        slots: u32,
+        wrapper: &[&OsStr],
+    ) -> Self {
+        let (program, args) = wrapper.split_first().expect("a wrapper program");
+        let mut command = Command::new(program);
+        command.args(args).arg(BIN);
+        Self::spawn(
+            command,
+            &manager.url,
+            &manager.secret,
+            data_dir,
+            name,
+            slots,
+            &[],
+        )
+    }
+
+    fn spawn(
+        mut command: Command,
+        url: &str,
+        secret: &str,
+        data_dir: &Path,
+        name: &str,
+        slots: u32,
+        env: &[(&str, &OsStr)],
+    ) -> Self {
+        let child = command
             .args([
                 "worker",
                 "--manager",
@@ -268,6 +307,26 @@ impl Api {
             assert!(
                 Instant::now() < deadline,
                 "job not as expected within {limit:?}: {value}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Polls until `count` workers have their instruction stream open, so the next job is
+    /// handed to all of them at once.
+    pub async fn wait_connected(&self, count: usize, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        loop {
+            let workers = self.get("/api/v3/worker-mgt/workers").await;
+            let connected = workers["workers"].as_array().map_or(0, |all| {
+                all.iter().filter(|w| w["connected"] == true).count()
+            });
+            if connected == count {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{count} workers did not connect within {limit:?}: {workers}"
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

@@ -35,7 +35,9 @@ struct Unwritable {
 
 /// Rewrites `result` as OUTPUT_UNWRITABLE when `found` explains it: only failures that an
 /// unwritable output causes (the exit code, a "file not found" read off the output, frames
-/// missing afterwards) are rewritten; crashes, hangs, codec errors and a full disk stay.
+/// missing afterwards, or the generic "Read-only file system" class, whose message quotes a
+/// line instead of naming the file) are rewritten; crashes, hangs, codec errors and a full
+/// disk stay.
 fn explain(
     result: Result<(), CommandError>,
     program: &str,
@@ -49,7 +51,10 @@ fn explain(
     let explained = matches!(
         error,
         CommandError::Failed {
-            fault: FaultClass::NonzeroExit | FaultClass::MissingInput | FaultClass::MissingOutput,
+            fault: FaultClass::NonzeroExit
+                | FaultClass::MissingInput
+                | FaultClass::MissingOutput
+                | FaultClass::OutputUnwritable,
             ..
         }
     );
@@ -269,6 +274,17 @@ mod tests {
         ];
         assert_eq!(
             blender(&lines, exit_1()),
+            unwritable(
+                "Blender cannot write its output /ro/out/frame_0001.png: Read-only file system"
+            )
+        );
+        // The generic classification already saw "Read-only file system"; the file is named.
+        let generic = Err(CommandError::new(
+            FaultClass::OutputUnwritable,
+            "command exited abnormally with code 1: /ro/out/frame_0001.png: Read-only file system",
+        ));
+        assert_eq!(
+            blender(&lines, generic),
             unwritable(
                 "Blender cannot write its output /ro/out/frame_0001.png: Read-only file system"
             )
