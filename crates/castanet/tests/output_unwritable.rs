@@ -162,7 +162,10 @@ async fn a_job_no_worker_can_write_fails_instead_of_waiting() {
         .await;
     assert_eq!(failed["status"], "failed", "{failed}");
     let activity = failed["activity"].as_str().unwrap_or_default();
-    assert!(activity.contains("no worker is left"), "{failed}");
+    assert!(
+        activity.contains("no worker is left") && activity.contains("output-unwritable"),
+        "{failed}"
+    );
 
     // The render task failed on both workers, each time as output-unwritable.
     let tasks = api.tasks(&job).await;

@@ -155,10 +155,15 @@ pub fn failure_verdict(facts: &FailureFacts<'_>, policy: &FailurePolicy) -> Fail
         };
     }
     if facts.workers_left == 0 {
+        let last = if facts.fault_class.is_empty() {
+            String::new()
+        } else {
+            format!("; the last failure was {}", facts.fault_class)
+        };
         return FailureVerdict::FailJob {
             reason: format!(
                 "no worker is left that may run tasks of type \"{}\" (all are blocklisted, \
-                 have failed the task, lack the task type or the job's tag)",
+                 have failed the task, lack the task type or the job's tag){last}",
                 facts.task_type
             ),
         };

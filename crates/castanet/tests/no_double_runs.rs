@@ -1,0 +1,273 @@
+//! Never two live runs of one task, with real processes: a worker SIGKILLed mid-task takes
+//! its command processes with it — whether it is restarted at once with the same data dir
+//! or its tasks move to another worker after the worker timeout — and a long task that
+//! prints nothing on a healthy worker is not timed out.
+//!
+//! Each task is a shell that writes `start`, a `tick` every 0.2 s and `end` lines (task,
+//! run pid, wall time) to a markers file, so every run's lifetime can be read back.
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use common::{Api, ManagerProcess, WorkerProcess, completed};
+use serde_json::{Value, json};
+
+/// A job type whose tasks are marker-writing shells of `ticks` × 0.2 s.
+const MARKER_JOB_TYPE: &str = r#"
+const JOB_TYPE = {
+  label: "Marker Run",
+  settings: [
+    { key: "markers", type: "string", required: true },
+    { key: "tasks", type: "int32", default: 1 },
+    { key: "ticks", type: "int32", default: 5 },
+  ],
+};
+const SCRIPT = 'm="$0"; t="$1"; n="$2"; i=0; ' +
+  'echo "start $t $$ $(date +%s.%N)" >> "$m"; ' +
+  'while [ $i -lt $n ]; do sleep 0.2; i=$((i+1)); echo "tick $t $$ $(date +%s.%N)" >> "$m"; done; ' +
+  'echo "end $t $$ $(date +%s.%N)" >> "$m"';
+function compileJob(job) {
+  const s = job.settings;
+  for (let i = 1; i <= s.tasks; i++) {
+    const task = author.Task(`run-${i}`, "misc");
+    task.addCommand(author.Command("exec", {
+      exe: "sh", args: ["-c", SCRIPT, s.markers, `run-${i}`, String(s.ticks)],
+    }));
+    job.addTask(task);
+  }
+}
+"#;
+
+/// A manager in `dir` with `config` and the marker job type.
+fn start_manager(dir: &Path, config: &str) -> ManagerProcess {
+    std::fs::write(
+        dir.join("castanet-manager.toml"),
+        format!("registration_secret = \"no-double-runs\"\n{config}"),
+    )
+    .expect("config");
+    std::fs::create_dir_all(dir.join("scripts")).expect("scripts dir");
+    std::fs::write(dir.join("scripts/marker_run.js"), MARKER_JOB_TYPE).expect("job type");
+    ManagerProcess::start(dir, "127.0.0.1:0")
+}
+
+async fn submit(api: &Api, markers: &Path, tasks: u32, ticks: u32) -> String {
+    let body = json!({
+        "name": "markers", "type": "marker-run", "priority": 50, "submitter_platform": "linux",
+        "settings": { "markers": markers.display().to_string(), "tasks": tasks, "ticks": ticks },
+    });
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/v3/jobs", api.url))
+        .json(&body)
+        .send()
+        .await
+        .expect("POST");
+    let status = response.status();
+    let job: Value = response.json().await.expect("JSON");
+    assert_eq!(status.as_u16(), 200, "{job}");
+    job["id"].as_str().expect("id").to_string()
+}
+
+fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or_default()
+}
+
+/// One run of a task as the markers tell it.
+#[derive(Debug)]
+struct Run {
+    pid: String,
+    start: f64,
+    last: f64,
+    ended: bool,
+}
+
+/// Task name → its runs in start order.
+fn runs(markers: &Path) -> BTreeMap<String, Vec<Run>> {
+    let text = std::fs::read_to_string(markers).unwrap_or_default();
+    let mut by_task: BTreeMap<String, Vec<Run>> = BTreeMap::new();
+    for line in text.lines() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let [kind, task, pid, time] = fields[..] else {
+            panic!("bad marker line {line:?}");
+        };
+        let time: f64 = time.parse().expect("time");
+        let task_runs = by_task.entry(task.to_string()).or_default();
+        match task_runs.iter_mut().find(|r| r.pid == pid) {
+            Some(run) => {
+                run.last = run.last.max(time);
+                run.ended |= kind == "end";
+            }
+            None => task_runs.push(Run {
+                pid: pid.to_string(),
+                start: time,
+                last: time,
+                ended: kind == "end",
+            }),
+        }
+    }
+    for task_runs in by_task.values_mut() {
+        task_runs.sort_by(|a, b| a.start.total_cmp(&b.start));
+    }
+    by_task
+}
+
+/// Every task ended exactly once; no run wrote anything after the next run of its task
+/// started; runs without an end stopped writing right after `killed_at`.
+fn assert_one_live_run_at_a_time(markers: &Path, tasks: usize, killed_at: f64) {
+    let by_task = runs(markers);
+    assert_eq!(by_task.len(), tasks, "{by_task:#?}");
+    for (task, task_runs) in &by_task {
+        let ends = task_runs.iter().filter(|r| r.ended).count();
+        assert_eq!(ends, 1, "{task} completed {ends} times: {task_runs:#?}");
+        assert!(
+            task_runs.len() >= 2,
+            "{task} was not re-run: {task_runs:#?}"
+        );
+        for pair in task_runs.windows(2) {
+            assert!(
+                pair[0].last < pair[1].start,
+                "{task}: run {} was still writing at {:.3} after run {} started at {:.3}",
+                pair[0].pid,
+                pair[0].last,
+                pair[1].pid,
+                pair[1].start
+            );
+        }
+        for run in task_runs.iter().filter(|r| !r.ended) {
+            // A tick is due every 0.2 s; a live run would have written well after this.
+            assert!(
+                run.last < killed_at + 0.5,
+                "{task}: the killed run {} wrote at {:.3}, {:.3} s after the kill",
+                run.pid,
+                run.last,
+                run.last - killed_at
+            );
+        }
+    }
+}
+
+/// Waits until every one of `tasks` tasks has written a tick (all runs are well under way).
+async fn wait_until_all_ticking(markers: &Path, tasks: usize) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let ticking = runs(markers)
+            .values()
+            .filter(|r| r.iter().any(|run| run.last > run.start))
+            .count();
+        if ticking == tasks {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the tasks never ran: {:#?}",
+            runs(markers)
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_and_restarted_at_once_does_not_run_its_tasks_twice() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let manager = start_manager(dir.path(), "");
+    let api = Api::new(&manager.url);
+    let data_dir = dir.path().join("w");
+    let worker = WorkerProcess::start(&manager, &data_dir, "restarted", 2);
+    api.wait_connected(1, Duration::from_secs(30)).await;
+    let markers = dir.path().join("markers");
+    // Two 12 s tasks, one per slot.
+    let job = submit(&api, &markers, 2, 60).await;
+    wait_until_all_ticking(&markers, 2).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let killed_at = now();
+    worker.kill();
+    let _worker = WorkerProcess::start(&manager, &data_dir, "restarted", 2);
+    api.wait_for_job(&job, Duration::from_secs(90), completed)
+        .await;
+    assert_one_live_run_at_a_time(&markers, 2, killed_at);
+    // Nothing of the first life is left on record.
+    let records = std::fs::read_dir(data_dir.join("processes"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(records, 0, "process records left behind");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_worker_s_task_moves_on_after_the_worker_timeout_without_overlap() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let manager = start_manager(
+        dir.path(),
+        "worker_timeout_seconds = 2\nstartup_grace_seconds = 0\n",
+    );
+    let api = Api::new(&manager.url);
+    let one = WorkerProcess::start(&manager, &dir.path().join("w1"), "one", 1);
+    let two = WorkerProcess::start(&manager, &dir.path().join("w2"), "two", 1);
+    api.wait_connected(2, Duration::from_secs(30)).await;
+    let markers = dir.path().join("markers");
+    let job = submit(&api, &markers, 1, 60).await;
+    wait_until_all_ticking(&markers, 1).await;
+    let tasks = api.tasks(&job).await;
+    let runner = tasks[0]["worker"]["name"].as_str().unwrap_or_default();
+    let (victim, _survivor) = if runner == "one" {
+        (one, two)
+    } else {
+        (two, one)
+    };
+
+    let killed_at = now();
+    victim.kill();
+    api.wait_for_job(&job, Duration::from_secs(90), completed)
+        .await;
+    assert_one_live_run_at_a_time(&markers, 1, killed_at);
+    let tasks = api.tasks(&job).await;
+    assert_ne!(
+        tasks[0]["worker"]["name"].as_str(),
+        Some(runner),
+        "{tasks:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_task_longer_than_the_task_timeout_completes_on_a_healthy_worker() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let manager = start_manager(dir.path(), "task_timeout_seconds = 15\n");
+    let api = Api::new(&manager.url);
+    let _worker = WorkerProcess::start(&manager, &dir.path().join("w"), "patient", 1);
+    api.wait_connected(1, Duration::from_secs(30)).await;
+    let body = json!({
+        "name": "silent", "type": "echo-sleep-test", "priority": 50,
+        "submitter_platform": "linux",
+        "settings": { "message": "quiet now", "sleep_duration_seconds": 25, "sleep_repeats": 1 },
+    });
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/v3/jobs", api.url))
+        .json(&body)
+        .send()
+        .await
+        .expect("POST");
+    let job: Value = response.json().await.expect("JSON");
+    let job = job["id"].as_str().expect("id").to_string();
+    let done = api
+        .wait_for_job(&job, Duration::from_secs(90), |j| {
+            completed(j) || j["status"] == "failed"
+        })
+        .await;
+    assert_eq!(done["status"], "completed", "{done}");
+    for task in api.tasks(&job).await {
+        let id = task["id"].as_str().expect("id");
+        let log = api.task_log(id).await;
+        assert!(!log.contains("timed out"), "{log}");
+        let history = api.get(&format!("/api/v3/tasks/{id}")).await;
+        assert!(
+            history["failed_by_workers"]
+                .as_array()
+                .is_none_or(|w| w.is_empty()),
+            "{history}"
+        );
+    }
+}
