@@ -14,6 +14,10 @@ pub const WORKER_ID_HEADER: &str = "x-castanet-worker-id";
 /// Metadata key carrying `Bearer <token>`.
 pub const AUTHORIZATION_HEADER: &str = "authorization";
 
+/// The largest instruction a worker decodes (tonic's default, which the worker keeps): the
+/// manager refuses tasks that could not fit rather than handing them out forever.
+pub const MAX_INSTRUCTION_BYTES: usize = 4 * 1024 * 1024;
+
 /// Status names as the REST API and the database spell them.
 impl v1::WorkerStatus {
     pub fn api_name(self) -> &'static str {

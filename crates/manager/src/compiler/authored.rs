@@ -31,6 +31,10 @@ const MAX_NAMED_TASKS: usize = 5;
 /// surrogates) is parsed in full before it is handed out, so every stored text reads back.
 const MAX_UNCHECKED_BRACKETS: usize = 64;
 
+/// The most command text (JSON) one task may hold: half of what a worker decodes in one
+/// instruction, leaving the rest for variables expanded at hand-out. Larger data belongs in files.
+pub(crate) const MAX_TASK_COMMANDS_BYTES: usize = castanet_protocol::MAX_INSTRUCTION_BYTES / 2;
+
 /// Which task depends on which, as the prelude's `exportGraph` read it.
 struct TaskGraph {
     /// Task number per index in job.tasks.
@@ -162,6 +166,14 @@ impl TaskExport {
                 None => false,
             };
             let commands_json = task.commands.get();
+            if commands_json.len() > MAX_TASK_COMMANDS_BYTES {
+                return Err(format!(
+                    "job.tasks[{index}] (\"{}\") has {} bytes of command parameters; a task may \
+                     hold at most {MAX_TASK_COMMANDS_BYTES} (pass large data in a file instead)",
+                    task.name,
+                    commands_json.len()
+                ));
+            }
             if needs_full_check(commands_json) {
                 serde_json::from_str::<Vec<AuthoredCommand>>(commands_json)
                     .map_err(|error| unreadable(index, &error))?;

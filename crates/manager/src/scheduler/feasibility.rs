@@ -8,6 +8,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Dispatcher;
 use crate::events::Event;
+use crate::store::{Assignment, ImpossibleJob};
 
 /// How often the check runs without being asked.
 pub const FEASIBILITY_INTERVAL: Duration = Duration::from_secs(30);
@@ -35,13 +36,36 @@ impl Dispatcher {
     /// One check: fails what can never run. Returns how many tasks failed.
     pub async fn fail_impossible_tasks(&self) -> Result<usize, crate::store::StoreError> {
         let jobs = self.inner.store.fail_impossible_tasks().await?;
+        Ok(self
+            .announce_failed(jobs, "no registered worker can ever run it")
+            .await)
+    }
+
+    /// Fails a just-assigned task whose instruction is too large for any worker to receive
+    /// (handing it out again would only repeat the refusal), and its job.
+    pub(super) async fn fail_undeliverable(
+        &self,
+        assignment: &Assignment,
+        reason: String,
+    ) -> Result<(), crate::store::StoreError> {
+        let store = &self.inner.store;
+        store
+            .unassign_task(&assignment.task_id, assignment.lease_epoch)
+            .await?;
+        let jobs = store
+            .fail_undeliverable_task(&assignment.task_id, &assignment.job_id, reason)
+            .await?;
+        self.announce_failed(jobs, "no worker can receive it").await;
+        Ok(())
+    }
+
+    /// Logs and announces failed tasks, and aborts the rest of their failed jobs. Returns how
+    /// many tasks failed.
+    async fn announce_failed(&self, jobs: Vec<ImpossibleJob>, why: &str) -> usize {
         let mut failed = 0;
         for job in jobs {
             for task in &job.tasks {
-                let line = format!(
-                    "Task failed: no registered worker can ever run it ({}): {}",
-                    task.rule, task.reason
-                );
+                let line = format!("Task failed: {why} ({}): {}", task.rule, task.reason);
                 tracing::warn!(job = %job.job_id, task = %task.task_id, rule = task.rule, "{}", task.reason);
                 match self
                     .inner
@@ -67,6 +91,6 @@ impl Dispatcher {
                 "the job failed: a task can never run",
             );
         }
-        Ok(failed)
+        failed
     }
 }

@@ -312,14 +312,18 @@ impl Dispatcher {
         assignment: Assignment,
     ) -> Result<(), crate::store::StoreError> {
         let epoch = assignment.lease_epoch;
+        let mut too_large = None;
         let (delivered, worker_name) = {
             let mut workers = self.workers();
             match workers.get_mut(worker_id) {
                 Some(worker) => {
                     let slot = worker.hold(assignment.task_id.clone(), epoch);
-                    let instruction =
-                        Kind::AssignTask(to_instruction(&assignment, slot, &worker.variables));
-                    let sent = worker.send(instruction).is_ok();
+                    let instruction = to_instruction(&assignment, slot, &worker.variables);
+                    // Sent anyway, the worker would refuse to decode it, reconnect and get
+                    // the same task again, forever.
+                    too_large = oversized(&instruction);
+                    let sent =
+                        too_large.is_none() && worker.send(Kind::AssignTask(instruction)).is_ok();
                     if !sent {
                         worker.release(&assignment.task_id);
                     }
@@ -328,6 +332,14 @@ impl Dispatcher {
                 None => (false, String::new()),
             }
         };
+        if let Some(size) = too_large {
+            let reason = format!(
+                "its instruction is {size} bytes with variables expanded; a worker receives at most {}",
+                castanet_protocol::MAX_INSTRUCTION_BYTES
+            );
+            tracing::error!(task = %assignment.task_id, "task cannot be handed out: {reason}");
+            return self.fail_undeliverable(&assignment, reason).await;
+        }
         if !delivered {
             tracing::debug!(worker_id, task = %assignment.task_id, "worker left before the assignment reached it");
             self.inner
@@ -353,6 +365,14 @@ impl Dispatcher {
         self.inner.events.publish(Event::job(&assignment.job_id));
         Ok(())
     }
+}
+
+/// The encoded size of an assignment (with room for the envelope and gRPC framing) when it is
+/// more than a worker decodes.
+fn oversized(instruction: &v1::AssignTask) -> Option<usize> {
+    use prost::Message;
+    let size = instruction.encoded_len() + 16;
+    (size > castanet_protocol::MAX_INSTRUCTION_BYTES).then_some(size)
 }
 
 /// The assignment as the worker receives it, with variables in its commands expanded for the

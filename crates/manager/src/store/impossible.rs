@@ -79,6 +79,25 @@ impl Store {
         tx.commit().await?;
         Ok(failed)
     }
+
+    /// Fails a waiting task that no worker can receive (rule `too-large`), and its job.
+    pub async fn fail_undeliverable_task(
+        &self,
+        task_id: &str,
+        job_id: &str,
+        reason: String,
+    ) -> StoreResult<Vec<ImpossibleJob>> {
+        let task = ImpossibleTask {
+            task_id: task_id.to_owned(),
+            job_id: job_id.to_owned(),
+            rule: "too-large",
+            reason,
+        };
+        let mut tx = self.begin().await?;
+        let failed = fail(&mut tx, vec![task]).await?;
+        tx.commit().await?;
+        Ok(failed)
+    }
 }
 
 async fn find(conn: &mut sqlx::SqliteConnection) -> StoreResult<Vec<ImpossibleTask>> {
