@@ -288,3 +288,81 @@ async fn a_job_fault_after_a_completed_task_is_one_task_s_problem() {
     assert_eq!(job["status"], "active", "{job}");
     m.manager.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_hard_failed_task_under_the_limit_fails_the_job_when_all_else_waits_on_it() {
+    // One failure hard-fails the task; 1 of 2 (50 %) is under the limit of 100 %. The
+    // sleep task depends on the failed echo task: nothing can run any more.
+    let m = start_with(|c| {
+        c.task_fail_after_softfail_count = 1;
+        c.job_fail_percent = 100;
+    })
+    .await;
+    let mut workers = vec![
+        SimWorker::connect(&m, "a").await,
+        SimWorker::connect(&m, "b").await,
+    ];
+    let job_id = submit(&m, 1).await;
+    let (index, echo) = next_assignment_any(&mut workers).await;
+    workers[index].fail(&echo, FaultClass::NonzeroExit).await;
+    assert_eq!(task(&m, &echo.task_id).await["status"], "failed");
+    let job = m
+        .wait_for_job(&job_id, Duration::from_secs(5), |j| j["status"] == "failed")
+        .await;
+    let activity = job["activity"].as_str().unwrap_or_default();
+    assert!(
+        activity.contains("1 of 2 tasks failed and no task that could run is left")
+            && activity.contains("(1 wait on failed tasks)"),
+        "{job}"
+    );
+    m.manager.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_hard_failed_frame_under_the_limit_fails_the_job_once_the_other_frames_are_done() {
+    let m = start_with(|c| {
+        c.task_fail_after_softfail_count = 1;
+        c.job_fail_percent = 100;
+    })
+    .await;
+    let mut workers = Vec::new();
+    for name in ["a", "b"] {
+        workers.push(SimWorker::connect_for(&m, name, &["blender", "ffmpeg", "misc"]).await);
+    }
+    // Without a frame rate there is no preview video: four independent frames.
+    let body = json!({
+        "name": "render", "type": "simple-blender-render", "priority": 50,
+        "submitter_platform": "linux",
+        "settings": {
+            "frames": "1-4", "chunk_size": 1,
+            "render_output_root": "/render", "add_path_components": 0,
+            "render_output_path": "/render/test/######",
+            "blendfile": "/projects/scene.blend", "format": "PNG",
+            "image_file_extension": ".png", "has_previews": false, "scene": "Scene",
+        },
+        "metadata": {},
+    });
+    let (status, job) = m.post("/api/v3/jobs", &body).await;
+    assert_eq!(status, 200, "{job}");
+    let job_id = job["id"].as_str().unwrap_or_default().to_string();
+    let (index, frame) = next_assignment_any(&mut workers).await;
+    workers[index].fail(&frame, FaultClass::NonzeroExit).await;
+    assert_eq!(task(&m, &frame.task_id).await["status"], "failed");
+    for done in 1..=3 {
+        let (index, frame) = next_assignment_any(&mut workers).await;
+        workers[index].complete(&frame).await;
+        if done < 3 {
+            let (_, job) = m.get(&format!("/api/v3/jobs/{job_id}")).await;
+            assert_eq!(job["status"], "active", "frames are left to render: {job}");
+        }
+    }
+    let job = m
+        .wait_for_job(&job_id, Duration::from_secs(5), |j| j["status"] == "failed")
+        .await;
+    let activity = job["activity"].as_str().unwrap_or_default();
+    assert!(
+        activity.contains("1 of 4 tasks failed and no task that could run is left"),
+        "{job}"
+    );
+    m.manager.shutdown().await.unwrap();
+}

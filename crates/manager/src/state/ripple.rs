@@ -13,6 +13,10 @@ pub struct TaskCounts {
     pub failed: u64,
     pub completed: u64,
     pub canceled: u64,
+    /// Queued or soft-failed tasks that can never run: a task they depend on (directly or
+    /// not) failed or was canceled. Counted in their own status too; gathered only when a
+    /// task failed (zero otherwise).
+    pub waiting_on_failed: u64,
 }
 
 impl TaskCounts {
@@ -33,6 +37,11 @@ impl TaskCounts {
     /// Tasks that may still run: active, queued or waiting for a retry.
     pub fn runnable(&self) -> u64 {
         self.active + self.queued + self.soft_failed
+    }
+
+    /// Tasks that may still run and do not wait for a failed one.
+    pub fn can_still_run(&self) -> u64 {
+        self.runnable().saturating_sub(self.waiting_on_failed)
     }
 
     /// Failed tasks as a whole percentage of all tasks, rounded down.
@@ -86,6 +95,16 @@ pub fn job_after_task_change(
                 counts.failed_percent()
             ),
         ),
+        // Under the limit, yet nothing is left that could ever run: without this the job
+        // would sit active forever.
+        TaskStatus::Failed | TaskStatus::Completed
+            if counts.failed > 0
+                && counts.can_still_run() == 0
+                && counts.paused == 0
+                && matches!(job, JobStatus::Active | JobStatus::Queued) =>
+        {
+            ripple(JobStatus::Failed, stuck_reason(counts))
+        }
         TaskStatus::Active | TaskStatus::SoftFailed
             if !matches!(job, JobStatus::Active | JobStatus::CancelRequested) =>
         {
@@ -104,6 +123,21 @@ pub fn job_after_task_change(
         TaskStatus::Failed | TaskStatus::Completed => None,
     };
     result.filter(|r| r.status != job)
+}
+
+/// Why a job with failed tasks under the limit fails anyway.
+fn stuck_reason(counts: &TaskCounts) -> String {
+    let mut reason = format!(
+        "{} of {} tasks failed and no task that could run is left",
+        counts.failed, counts.total
+    );
+    if counts.waiting_on_failed > 0 {
+        reason.push_str(&format!(
+            " ({} wait on failed tasks)",
+            counts.waiting_on_failed
+        ));
+    }
+    reason
 }
 
 #[cfg(test)]
@@ -210,5 +244,58 @@ mod tests {
             let got = job_after_task_change(*job, *task, &counts(pairs), 10).map(|r| r.status);
             assert_eq!(got, *want, "job {job}, task -> {task}, counts {pairs:?}");
         }
+    }
+
+    #[test]
+    fn a_job_under_the_fail_limit_fails_once_nothing_can_run_any_more() {
+        use JobStatus as J;
+        use TaskStatus as T;
+        // 1 of 20 failed (5 %), the rest completed: nothing is left to run.
+        let done = counts(&[(T::Failed, 1), (T::Completed, 19)]);
+        let ripple = job_after_task_change(J::Active, T::Completed, &done, 10).unwrap();
+        assert_eq!(ripple.status, J::Failed);
+        assert_eq!(
+            ripple.reason,
+            "1 of 20 tasks failed and no task that could run is left"
+        );
+        assert_eq!(
+            job_after_task_change(J::Active, T::Failed, &done, 10).map(|r| r.status),
+            Some(J::Failed)
+        );
+        // The other 19 wait for the failed one (a chain): the job fails at once.
+        let mut blocked = counts(&[(T::Failed, 1), (T::Queued, 19)]);
+        blocked.waiting_on_failed = 19;
+        let ripple = job_after_task_change(J::Active, T::Failed, &blocked, 10).unwrap();
+        assert_eq!(ripple.status, J::Failed);
+        assert!(
+            ripple.reason.contains("(19 wait on failed tasks)"),
+            "{ripple:?}"
+        );
+        // Something can still run, or the job is paused or being canceled: no change.
+        blocked.waiting_on_failed = 18;
+        assert_eq!(
+            job_after_task_change(J::Active, T::Failed, &blocked, 10),
+            None
+        );
+        let running = counts(&[(T::Failed, 1), (T::Active, 1), (T::Completed, 18)]);
+        assert_eq!(
+            job_after_task_change(J::Active, T::Completed, &running, 10),
+            None
+        );
+        let paused = counts(&[(T::Failed, 1), (T::Paused, 1), (T::Completed, 18)]);
+        assert_eq!(
+            job_after_task_change(J::Active, T::Completed, &paused, 10),
+            None
+        );
+        assert_eq!(
+            job_after_task_change(J::CancelRequested, T::Completed, &done, 10),
+            None
+        );
+        // Nothing failed: all completed is the usual completion.
+        let all = counts(&[(T::Completed, 20)]);
+        assert_eq!(
+            job_after_task_change(J::Active, T::Completed, &all, 10).map(|r| r.status),
+            Some(J::Completed)
+        );
     }
 }

@@ -266,6 +266,10 @@ pub(super) async fn ripple_to_job(
     } else {
         job_status_and_counts(tx, job_id).await?
     };
+    let mut counts = counts;
+    if counts.failed > 0 && counts.runnable() > 0 {
+        counts.waiting_on_failed = waiting_on_failed(tx, job_id).await?;
+    }
     let Some(ripple) = job_after_task_change(job, task_status, &counts, policy.job_fail_percent)
     else {
         return Ok(None);
@@ -273,4 +277,25 @@ pub(super) async fn ripple_to_job(
     Ok(Some(
         enter_job_status(tx, job_id, ripple.status, &ripple.reason).await?,
     ))
+}
+
+/// Queued or soft-failed tasks of the job that depend, directly or through other tasks, on
+/// a failed or canceled one: they can never run.
+async fn waiting_on_failed(
+    tx: &mut Transaction<'static, Sqlite>,
+    job_id: &str,
+) -> StoreResult<u64> {
+    let (n,): (i64,) = sqlx::query_as(
+        "WITH RECURSIVE doomed(id) AS (
+             SELECT id FROM tasks WHERE job_id = ?1 AND status IN ('failed', 'canceled')
+             UNION
+             SELECT d.task_id FROM task_dependencies d JOIN doomed ON d.dependency_id = doomed.id
+         )
+         SELECT COUNT(*) FROM tasks t JOIN doomed ON doomed.id = t.id
+         WHERE t.status IN ('queued', 'soft-failed')",
+    )
+    .bind(job_id)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(n as u64)
 }
