@@ -11,8 +11,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::{Api, ManagerProcess, WorkerProcess, completed};
-use serde_json::{Value, json};
+use common::{Api, ManagerProcess, WorkerProcess, completed, render_jobs};
+use serde_json::json;
 
 /// A job type whose tasks are marker-writing shells of `ticks` × 0.2 s.
 const MARKER_JOB_TYPE: &str = r#"
@@ -57,16 +57,7 @@ async fn submit(api: &Api, markers: &Path, tasks: u32, ticks: u32) -> String {
         "name": "markers", "type": "marker-run", "priority": 50, "submitter_platform": "linux",
         "settings": { "markers": markers.display().to_string(), "tasks": tasks, "ticks": ticks },
     });
-    let response = reqwest::Client::new()
-        .post(format!("{}/api/v3/jobs", api.url))
-        .json(&body)
-        .send()
-        .await
-        .expect("POST");
-    let status = response.status();
-    let job: Value = response.json().await.expect("JSON");
-    assert_eq!(status.as_u16(), 200, "{job}");
-    job["id"].as_str().expect("id").to_string()
+    render_jobs::submit(api, body).await
 }
 
 fn now() -> f64 {
@@ -244,14 +235,7 @@ async fn a_silent_task_longer_than_the_task_timeout_completes_on_a_healthy_worke
         "submitter_platform": "linux",
         "settings": { "message": "quiet now", "sleep_duration_seconds": 25, "sleep_repeats": 1 },
     });
-    let response = reqwest::Client::new()
-        .post(format!("{}/api/v3/jobs", api.url))
-        .json(&body)
-        .send()
-        .await
-        .expect("POST");
-    let job: Value = response.json().await.expect("JSON");
-    let job = job["id"].as_str().expect("id").to_string();
+    let job = render_jobs::submit(&api, body).await;
     let done = api
         .wait_for_job(&job, Duration::from_secs(90), |j| {
             completed(j) || j["status"] == "failed"

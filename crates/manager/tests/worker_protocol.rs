@@ -305,13 +305,11 @@ async fn a_reconnecting_worker_hands_back_tasks_it_no_longer_runs() {
     m.manager.shutdown().await.unwrap();
 }
 
-#[tokio::test]
-async fn sign_on_names_the_keepalive_and_fence_times() {
-    let m = common::start_configured(tempfile::tempdir().expect("temp dir"), |c| {
-        c.task_timeout_seconds = 15;
-        c.worker_timeout_seconds = 60;
-    })
-    .await;
+/// What a manager configured by `tweak` answers a worker signing on.
+async fn sign_on_answer(
+    tweak: impl FnOnce(&mut castanet_manager::ManagerConfig),
+) -> v1::SignOnResponse {
+    let m = common::start_configured(tempfile::tempdir().expect("temp dir"), tweak).await;
     let (id, token) = m.register("w").await;
     let answer = m
         .grpc()
@@ -320,31 +318,28 @@ async fn sign_on_names_the_keepalive_and_fence_times() {
         .await
         .unwrap()
         .into_inner();
+    m.manager.shutdown().await.unwrap();
+    answer
+}
+
+#[tokio::test]
+async fn sign_on_names_the_keepalive_and_fence_times() {
+    let answer = sign_on_answer(|c| {
+        c.task_timeout_seconds = 15;
+        c.worker_timeout_seconds = 60;
+    })
+    .await;
     assert_eq!(
         answer.task_keepalive_ms, 5_000,
         "a third of the task timeout"
     );
     assert_eq!(answer.fence_after_ms, 30_000, "half the worker timeout");
-    m.manager.shutdown().await.unwrap();
-
-    let m = common::start_configured(tempfile::tempdir().expect("temp dir"), |c| {
-        c.task_timeout_seconds = 0;
-    })
-    .await;
-    let (id, token) = m.register("w").await;
-    let answer = m
-        .grpc()
-        .await
-        .sign_on(authed(sign_on(1), &id, &token))
-        .await
-        .unwrap()
-        .into_inner();
+    let answer = sign_on_answer(|c| c.task_timeout_seconds = 0).await;
     assert_eq!(
         (answer.task_keepalive_ms, answer.fence_after_ms),
         (0, 0),
         "timeouts off: no keep-alives, no fence"
     );
-    m.manager.shutdown().await.unwrap();
 }
 
 #[tokio::test]

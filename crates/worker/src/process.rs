@@ -378,29 +378,6 @@ mod tests {
         Ok(())
     }
 
-    /// Live (non-zombie) processes whose process group is `pgid`, from /proc.
-    #[cfg(target_os = "linux")]
-    fn live_group_members(pgid: u32) -> Vec<u32> {
-        let Ok(entries) = std::fs::read_dir("/proc") else {
-            return Vec::new();
-        };
-        entries
-            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-            .filter(|pid| {
-                let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-                    return false;
-                };
-                // "pid (comm) state ppid pgrp …"; comm may hold spaces, so split after ')'.
-                let fields: Vec<&str> = stat
-                    .rsplit_once(')')
-                    .map(|(_, rest)| rest.split_whitespace().collect())
-                    .unwrap_or_default();
-                fields.first() != Some(&"Z")
-                    && fields.get(2).and_then(|g| g.parse().ok()) == Some(pgid)
-            })
-            .collect()
-    }
-
     #[cfg(target_os = "linux")]
     #[tokio::test]
     async fn abort_kills_the_whole_tree_quickly() -> io::Result<()> {
@@ -426,7 +403,7 @@ mod tests {
         assert_eq!(started_rx.recv().await.as_deref(), Some("started"));
         // The shell and both sleeps are in the group.
         let deadline = Instant::now() + Duration::from_secs(5);
-        while live_group_members(pgid).len() < 3 {
+        while crate::leftovers::group_members(pgid).len() < 3 {
             assert!(Instant::now() < deadline, "the process tree never appeared");
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
@@ -435,11 +412,11 @@ mod tests {
         cancel.cancel();
         let end = run.await.map_err(io::Error::other)??;
         assert_eq!(end, RunEnd::Canceled);
-        while !live_group_members(pgid).is_empty() {
+        while !crate::leftovers::group_members(pgid).is_empty() {
             assert!(
                 aborted_at.elapsed() < Duration::from_millis(200),
                 "processes {:?} survived the abort",
-                live_group_members(pgid)
+                crate::leftovers::group_members(pgid)
             );
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
@@ -465,7 +442,7 @@ mod tests {
         assert!(matches!(end, RunEnd::Exited(s) if s.success()));
         assert_eq!(lines, ["done"]);
         let deadline = Instant::now() + Duration::from_secs(1);
-        while !live_group_members(pgid).is_empty() {
+        while !crate::leftovers::group_members(pgid).is_empty() {
             assert!(Instant::now() < deadline, "the background sleep survived");
             tokio::time::sleep(Duration::from_millis(5)).await;
         }

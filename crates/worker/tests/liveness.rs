@@ -14,6 +14,15 @@ use castanet_protocol::v1::{Heartbeat, TaskStatus};
 use fake_manager::{Event, SECRET, Script};
 use harness::{Worker, connected, task};
 
+/// A fake manager answering sign-on with `script`, and a worker connected to it.
+async fn connected_worker(script: Script) -> (fake_manager::Handle, tempfile::TempDir, Worker) {
+    let mut manager = fake_manager::start(script).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let worker = Worker::start(&manager, dir.path(), Some(SECRET));
+    assert_eq!(connected(&mut manager).await, []);
+    (manager, dir, worker)
+}
+
 fn is_keepalive(event: &Event) -> bool {
     matches!(event, Event::Update(u) if u.status == TaskStatus::Unspecified as i32
         && u.activity.is_none() && u.progress_percent.is_none() && u.steps_completed.is_none())
@@ -21,14 +30,11 @@ fn is_keepalive(event: &Event) -> bool {
 
 #[tokio::test]
 async fn a_silent_task_sends_keepalives_until_it_ends() {
-    let mut manager = fake_manager::start(Script {
+    let (mut manager, _dir, worker) = connected_worker(Script {
         task_keepalive_ms: 200,
         ..Script::default()
     })
     .await;
-    let dir = tempfile::tempdir().expect("temp dir");
-    let worker = Worker::start(&manager, dir.path(), Some(SECRET));
-    connected(&mut manager).await;
     manager
         .instruct(task(
             "t1",
@@ -68,10 +74,7 @@ async fn a_silent_task_sends_keepalives_until_it_ends() {
 
 #[tokio::test]
 async fn no_keepalives_when_the_manager_asks_for_none() {
-    let mut manager = fake_manager::start(Script::default()).await;
-    let dir = tempfile::tempdir().expect("temp dir");
-    let worker = Worker::start(&manager, dir.path(), Some(SECRET));
-    connected(&mut manager).await;
+    let (mut manager, _dir, worker) = connected_worker(Script::default()).await;
     manager
         .instruct(task(
             "t1",
@@ -101,15 +104,12 @@ fn alive(pid: u32) -> bool {
 #[cfg(target_os = "linux")]
 #[tokio::test]
 async fn a_silent_manager_gets_the_tasks_stopped_and_a_new_connection() {
-    let mut manager = fake_manager::start(Script {
+    let (mut manager, dir, worker) = connected_worker(Script {
         fence_after_ms: 600,
         ..Script::default()
     })
     .await;
-    let dir = tempfile::tempdir().expect("temp dir");
     let pid_file = dir.path().join("pid");
-    let worker = Worker::start(&manager, dir.path(), Some(SECRET));
-    assert_eq!(connected(&mut manager).await, []);
     let script = format!("echo $$ > '{}'; exec sleep 30", pid_file.display());
     let params = serde_json::json!({"exe": "sh", "args": ["-c", script]}).to_string();
     manager.instruct(task("t1", 5, &[("exec", &params)])).await;
@@ -152,14 +152,11 @@ async fn a_silent_manager_gets_the_tasks_stopped_and_a_new_connection() {
 
 #[tokio::test]
 async fn heartbeats_keep_the_fence_away() {
-    let mut manager = fake_manager::start(Script {
+    let (mut manager, _dir, worker) = connected_worker(Script {
         fence_after_ms: 400,
         ..Script::default()
     })
     .await;
-    let dir = tempfile::tempdir().expect("temp dir");
-    let worker = Worker::start(&manager, dir.path(), Some(SECRET));
-    connected(&mut manager).await;
     manager
         .instruct(task(
             "t1",
