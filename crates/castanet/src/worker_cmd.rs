@@ -27,8 +27,8 @@ pub struct WorkerArgs {
     /// Without --manager: how long to look for a manager on the LAN, in seconds.
     #[arg(long, default_value_t = 15)]
     discovery_timeout: u64,
-    /// A directory the delete-file/delete-directory commands may delete inside (absolute;
-    /// repeatable). Without any, deletes are refused.
+    /// A directory the file commands (create-directory, move-directory, copy-file, delete-file,
+    /// delete-directory) may act inside (absolute; repeatable). Without any, they are refused.
     #[arg(long = "storage-root", value_name = "DIR")]
     storage_roots: Vec<PathBuf>,
     /// A program that prints nothing for this many seconds is killed as hung.

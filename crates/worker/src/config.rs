@@ -25,8 +25,8 @@ pub struct WorkerConfig {
     pub slots: u32,
     /// Task types this worker accepts (minus `blender`/`ffmpeg` when those are not found).
     pub task_types: Vec<String>,
-    /// The only directories under which `delete-file`/`delete-directory` may delete
-    /// (empty: every delete is refused).
+    /// The only directories under which the file commands (create, move, copy, delete) may
+    /// act (empty: every file command is refused).
     pub storage_roots: Vec<PathBuf>,
     /// A command's program that prints nothing for this long is killed as hung.
     pub hung_after: Duration,

@@ -1,18 +1,21 @@
 //! The file-management family: `create-directory` (alias `make-directory`),
-//! `move-directory`, `copy-file`, `delete-file` and `delete-directory`. Deletes only
-//! happen under the worker's configured storage roots.
+//! `move-directory`, `copy-file`, `delete-file` and `delete-directory`. Every one of them acts
+//! only under the worker's configured storage roots (`confine.rs`): reads too, since a copy or
+//! move into a root would hand an outside file to later commands.
 
 use std::io;
 use std::path::{Path, PathBuf};
 
 use castanet_protocol::v1::FaultClass;
 
+use super::confine::{Reach, confined};
 use super::unwritable::write_failure;
 use super::{CommandContext, CommandError, Params};
 
 /// `create-directory {path}`: creates it and its parents.
 pub async fn create_directory(ctx: &CommandContext, params: &Params) -> Result<(), CommandError> {
     let path = params.non_empty_string("path")?;
+    confined(ctx, "create", "path", path, Reach::InsideOrRoot).await?;
     tokio::fs::create_dir_all(path)
         .await
         .map_err(|e| output_failure(&format!("cannot create directory {path}"), &e))?;
@@ -25,6 +28,9 @@ pub async fn create_directory(ctx: &CommandContext, params: &Params) -> Result<(
 pub async fn move_directory(ctx: &CommandContext, params: &Params) -> Result<(), CommandError> {
     let src = params.non_empty_string("src")?;
     let dest = params.non_empty_string("dest")?;
+    confined(ctx, "move", "src", src, Reach::Inside).await?;
+    // The old `dest` is moved aside next to it, so it stays under the same root.
+    confined(ctx, "move to", "dest", dest, Reach::Inside).await?;
     if !tokio::fs::try_exists(src).await.unwrap_or(false) {
         return Err(CommandError::new(
             FaultClass::MissingInput,
@@ -70,13 +76,8 @@ async fn free_name(base: &str) -> String {
 pub async fn copy_file(ctx: &CommandContext, params: &Params) -> Result<(), CommandError> {
     let src = params.non_empty_string("src")?;
     let dest = params.non_empty_string("dest")?;
-    for (key, path) in [("src", src), ("dest", dest)] {
-        if !Path::new(path).is_absolute() {
-            return Err(CommandError::invalid(format!(
-                "parameter {key:?} is not an absolute path: {path}"
-            )));
-        }
-    }
+    confined(ctx, "copy", "src", src, Reach::Inside).await?;
+    confined(ctx, "copy to", "dest", dest, Reach::Inside).await?;
     match tokio::fs::metadata(src).await {
         Ok(meta) if meta.is_file() => {}
         Ok(_) => {
@@ -154,44 +155,17 @@ pub async fn delete_directory(ctx: &CommandContext, params: &Params) -> Result<(
 /// when it does not exist.
 async fn deletable(ctx: &CommandContext, params: &Params) -> Result<Option<PathBuf>, CommandError> {
     let path = params.non_empty_string("path")?;
-    if ctx.storage_roots.is_empty() {
-        return Err(CommandError::invalid(format!(
-            "refusing to delete {path}: this worker has no storage_roots configured, so it deletes nothing"
-        )));
-    }
-    if !Path::new(path).is_absolute() {
-        return Err(CommandError::invalid(format!(
-            "refusing to delete {path}: not an absolute path"
-        )));
-    }
-    // Resolving symlinks and `..` first: a link inside a root may point anywhere.
-    let resolved = match tokio::fs::canonicalize(path).await {
-        Ok(resolved) => resolved,
+    let resolved = confined(ctx, "delete", "path", path, Reach::Inside).await?;
+    match tokio::fs::symlink_metadata(&resolved).await {
+        Ok(_) => Ok(Some(resolved)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             ctx.log
                 .line(format!("{path} does not exist; nothing to delete"))
                 .await;
-            return Ok(None);
+            Ok(None)
         }
-        Err(e) => return Err(io_failure(&format!("cannot resolve {path}"), &e)),
-    };
-    for root in ctx.storage_roots.iter() {
-        let root = tokio::fs::canonicalize(root)
-            .await
-            .unwrap_or_else(|_| root.clone());
-        if resolved != root && resolved.starts_with(&root) {
-            return Ok(Some(resolved));
-        }
+        Err(e) => Err(io_failure(&format!("cannot resolve {path}"), &e)),
     }
-    let roots: Vec<String> = ctx
-        .storage_roots
-        .iter()
-        .map(|r| r.display().to_string())
-        .collect();
-    Err(CommandError::invalid(format!(
-        "refusing to delete {path}: it is not inside a storage root ({})",
-        roots.join(", ")
-    )))
 }
 
 /// An I/O error writing a destination: an unwritable location (permissions, a read-only
@@ -222,23 +196,29 @@ mod tests {
     #[tokio::test]
     async fn create_copy_and_move() -> Result<(), Box<dyn std::error::Error>> {
         let dir = tempfile::tempdir()?;
+        let roots = vec![dir.path().to_path_buf()];
         let d = |p: &str| dir.path().join(p).display().to_string();
-        let (r, _) = run_collecting(
+        let (r, _) = run_collecting_in(
             "create-directory",
             &json(serde_json::json!({"path": d("a/b")})),
+            roots.clone(),
         )
         .await;
         assert_eq!(r, Ok(()));
         std::fs::write(dir.path().join("a/b/f.txt"), "hi")?;
         let copy = serde_json::json!({"src": d("a/b/f.txt"), "dest": d("c/f.txt")});
         assert_eq!(
-            run_collecting("copy-file", &json(copy.clone())).await.0,
+            run_collecting_in("copy-file", &json(copy.clone()), roots.clone())
+                .await
+                .0,
             Ok(())
         );
         assert_eq!(std::fs::read_to_string(dir.path().join("c/f.txt"))?, "hi");
         // The destination exists now.
         assert!(matches!(
-            run_collecting("copy-file", &json(copy)).await.0,
+            run_collecting_in("copy-file", &json(copy), roots.clone())
+                .await
+                .0,
             Err(CommandError::Failed {
                 fault: FaultClass::InvalidCommand,
                 ..
@@ -246,7 +226,9 @@ mod tests {
         ));
         let missing = serde_json::json!({"src": d("nope"), "dest": d("x")});
         assert!(matches!(
-            run_collecting("copy-file", &json(missing)).await.0,
+            run_collecting_in("copy-file", &json(missing), roots.clone())
+                .await
+                .0,
             Err(CommandError::Failed {
                 fault: FaultClass::MissingInput,
                 ..
@@ -255,7 +237,7 @@ mod tests {
 
         // Moving onto an existing directory moves that one aside first.
         let mv = serde_json::json!({"src": d("a"), "dest": d("c")});
-        let (r, lines) = run_collecting("move-directory", &json(mv)).await;
+        let (r, lines) = run_collecting_in("move-directory", &json(mv), roots.clone()).await;
         assert_eq!(r, Ok(()), "{lines:?}");
         assert!(dir.path().join("c/b/f.txt").is_file());
         let aside: Vec<_> = std::fs::read_dir(dir.path())?
@@ -273,6 +255,7 @@ mod tests {
     async fn unwritable_destinations_are_output_unwritable()
     -> Result<(), Box<dyn std::error::Error>> {
         let dir = tempfile::tempdir()?;
+        let roots = vec![dir.path().to_path_buf()];
         let d = |p: &str| dir.path().join(p).display().to_string();
         std::fs::write(dir.path().join("file"), "not a directory")?;
         std::fs::write(dir.path().join("src.txt"), "hi")?;
@@ -295,7 +278,7 @@ mod tests {
             ),
         ];
         for (command, params, path) in cases {
-            let (result, _) = run_collecting(command, &json(params)).await;
+            let (result, _) = run_collecting_in(command, &json(params), roots.clone()).await;
             assert!(
                 matches!(&result, Err(CommandError::Failed { fault: FaultClass::OutputUnwritable, message })
                     if message.contains(&path) && message.contains("Not a directory")),
@@ -305,7 +288,9 @@ mod tests {
         // A missing source is still a missing input.
         let missing = serde_json::json!({"src": d("absent"), "dest": d("elsewhere")});
         assert!(matches!(
-            run_collecting("move-directory", &json(missing)).await.0,
+            run_collecting_in("move-directory", &json(missing), roots.clone())
+                .await
+                .0,
             Err(CommandError::Failed {
                 fault: FaultClass::MissingInput,
                 ..
@@ -361,6 +346,80 @@ mod tests {
                 .0,
             Ok(())
         );
+        Ok(())
+    }
+
+    /// Issue 23, item 5: an outside folder moved in and then deleted, or copied in, or a
+    /// directory made through a link that leaves the root: each is refused, nothing changes.
+    #[tokio::test]
+    async fn every_file_command_stays_inside_the_storage_roots()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let root = dir.path().join("storage");
+        let outside = dir.path().join("precious");
+        std::fs::create_dir_all(root.join("job"))?;
+        std::fs::create_dir_all(&outside)?;
+        std::fs::write(outside.join("keep.txt"), "x")?;
+        std::os::unix::fs::symlink(&outside, root.join("job/link"))?;
+        let roots = vec![root.clone()];
+        let d = |path: &Path| path.display().to_string();
+        let cases = [
+            (
+                "move-directory",
+                serde_json::json!({"src": d(&outside), "dest": d(&root.join("job/in"))}),
+            ),
+            (
+                "move-directory",
+                serde_json::json!({"src": d(&root.join("job/link")), "dest": d(&root.join("job/in"))}),
+            ),
+            (
+                "move-directory",
+                serde_json::json!({"src": d(&root.join("job")), "dest": d(&outside.join("job"))}),
+            ),
+            (
+                "move-directory",
+                serde_json::json!({"src": d(&root), "dest": d(&root.join("job/root"))}),
+            ),
+            (
+                "copy-file",
+                serde_json::json!({"src": d(&outside.join("keep.txt")), "dest": d(&root.join("job/keep.txt"))}),
+            ),
+            (
+                "copy-file",
+                serde_json::json!({"src": d(&root.join("job/link/keep.txt")), "dest": d(&root.join("job/keep.txt"))}),
+            ),
+            (
+                "create-directory",
+                serde_json::json!({"path": d(&outside.join("new"))}),
+            ),
+            (
+                "create-directory",
+                serde_json::json!({"path": d(&root.join("job/link/new"))}),
+            ),
+            (
+                "create-directory",
+                serde_json::json!({"path": "relative/dir"}),
+            ),
+        ];
+        for (command, params) in cases {
+            let (result, _) =
+                run_collecting_in(command, &json(params.clone()), roots.clone()).await;
+            assert!(
+                matches!(&result, Err(CommandError::Failed { fault: FaultClass::InvalidCommand, message })
+                    if message.starts_with("refusing to")),
+                "{command} {params}: {result:?}"
+            );
+        }
+        // Without roots, file commands touch nothing at all.
+        let inside = serde_json::json!({"path": d(&root.join("job/new"))});
+        let (result, _) = run_collecting("create-directory", &json(inside)).await;
+        assert!(
+            matches!(&result, Err(CommandError::Failed { message, .. }) if message.contains("no storage_roots")),
+            "{result:?}"
+        );
+        assert!(outside.join("keep.txt").is_file() && !outside.join("new").exists());
+        assert!(root.join("job").is_dir() && !root.join("job/new").exists());
+        assert!(!root.join("job/in").exists() && !root.join("job/keep.txt").exists());
         Ok(())
     }
 }

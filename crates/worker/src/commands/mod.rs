@@ -4,6 +4,7 @@
 //! outputs that cannot be written).
 
 mod blender;
+mod confine;
 mod exec;
 mod ffmpeg;
 mod files;
