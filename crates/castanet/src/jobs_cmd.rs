@@ -32,6 +32,8 @@ pub struct SubmitArgs {
     /// Show progress until the job ends; exit 0 only if it completed.
     #[arg(long)]
     wait: bool,
+    #[command(flatten)]
+    placement: crate::submit_placement::PlacementArgs,
 }
 
 /// Turns `key=value` strings into JSON typed by the job type's setting definitions.
@@ -91,7 +93,9 @@ pub async fn submit(manager: &str, args: SubmitArgs) -> anyhow::Result<ExitCode>
         .get_json(&format!("/api/v3/jobs/type/{}", args.job_type))
         .await?;
     let settings = typed_settings(&job_type, &args.settings)?;
-    let body = json!({
+    let requirements = args.placement.requirements()?;
+    let worker_tag = args.placement.worker_tag(&client).await?;
+    let mut body = json!({
         "name": args.name.unwrap_or_else(|| args.job_type.clone()),
         "type": args.job_type,
         "type_etag": job_type.get("etag").cloned().unwrap_or(Value::Null),
@@ -101,6 +105,12 @@ pub async fn submit(manager: &str, args: SubmitArgs) -> anyhow::Result<ExitCode>
         "submitter_platform": std::env::consts::OS,
         "initial_status": if args.paused { "paused" } else { "queued" },
     });
+    if let Some(requirements) = requirements {
+        body["requirements"] = requirements;
+    }
+    if let Some(tag) = worker_tag {
+        body["worker_tag"] = json!(tag);
+    }
     let Answer::Json(job) = client.post_json("/api/v3/jobs", &body).await? else {
         bail!("the manager accepted the job but returned no job");
     };

@@ -8,6 +8,7 @@ mod jobs_cmd;
 mod manager_cmd;
 mod secret_cmd;
 mod signals;
+mod submit_placement;
 mod tls_pin;
 mod token_cmd;
 mod worker_cmd;

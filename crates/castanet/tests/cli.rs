@@ -113,6 +113,62 @@ fn submit_wait_then_list_jobs_tasks_and_logs() {
     manager.stop();
 }
 
+#[tokio::test]
+async fn submit_places_jobs_by_worker_tag_and_requirements() {
+    let dir = tempfile::tempdir().unwrap();
+    let manager = ManagerProcess::start(dir.path(), "127.0.0.1:0");
+    let url = manager.url.clone();
+    let tag: serde_json::Value = reqwest::Client::new()
+        .post(format!("{url}/api/v3/worker-mgt/tags"))
+        .json(&serde_json::json!({ "name": "gpu-nodes" }))
+        .send()
+        .await
+        .expect("POST tag")
+        .json()
+        .await
+        .expect("tag JSON");
+    let base = ["submit", "echo-sleep-test", "--set", "message=hi"];
+    let with = |extra: &[&str]| {
+        let args: Vec<&str> = base.iter().chain(extra).copied().collect();
+        castanet(&url, &args)
+    };
+
+    let (ok, _, err) = with(&["--tag", "no-such-tag"]);
+    assert!(
+        !ok && err.contains("no-such-tag") && err.contains("gpu-nodes"),
+        "an unknown tag is named, with the known ones: {err}"
+    );
+    let (ok, _, err) = with(&["--min-ram", "16Q"]);
+    assert!(!ok && err.contains("--min-ram 16Q"), "{err}");
+
+    let (ok, out, err) = with(&[
+        "--tag",
+        "gpu-nodes",
+        "--min-ram",
+        "2G",
+        "--min-gpus",
+        "1",
+        "--require-tag",
+        "gpu-nodes",
+    ]);
+    assert!(ok, "{out}\n{err}");
+    let job_id = out
+        .lines()
+        .find_map(|l| l.strip_prefix("submitted job "))
+        .expect("prints the job id")
+        .trim();
+    let job = common::Api::new(&url)
+        .get(&format!("/api/v3/jobs/{job_id}"))
+        .await;
+    assert_eq!(job["worker_tag"], tag["id"], "{job}");
+    assert_eq!(
+        job["requirements"],
+        serde_json::json!({ "min_ram_bytes": 2u64 << 30, "min_gpus": 1, "required_tags": ["gpu-nodes"] }),
+        "{job}"
+    );
+    manager.stop();
+}
+
 #[test]
 fn the_demo_runs_its_sample_job_to_completion() {
     let dir = tempfile::tempdir().unwrap();

@@ -102,9 +102,53 @@ async fn tasks_go_only_to_workers_that_meet_the_jobs_requirements() {
         json!({ "min_ram_bytes": 32 * GIB, "min_gpus": 1, "required_tags": ["render-node"] }),
     )
     .await;
+    // The job shows what it asks, as stored.
+    let (_, shown) = m.get(&format!("/api/v3/jobs/{job}")).await;
+    assert_eq!(
+        shown["requirements"],
+        json!({ "min_ram_bytes": 32 * GIB, "min_gpus": 1, "required_tags": ["render-node"] })
+    );
     run_until_completed(&m, &mut big, &job).await;
     for task in tasks_of(&m, &job).await {
         assert_eq!(task["worker"]["name"], "big", "{task}");
+    }
+}
+
+#[tokio::test]
+async fn unknown_top_level_submission_fields_are_refused_naming_the_field() {
+    let m = start().await;
+    // A typo of `requirements` and fields Flamenco does not have: each would be ignored.
+    for field in ["requirement", "webhook", "depends_on", "max_workers"] {
+        let mut job = echo_sleep_job(1, 0);
+        job[field] = json!({ "min_gpus": 1 });
+        for path in ["/api/v3/jobs", "/api/v3/jobs/check"] {
+            let (status, answer) = m.post(path, &job).await;
+            assert_eq!(status, 400, "{path} {field}: {answer}");
+            let message = answer["message"].as_str().unwrap_or_default();
+            assert!(message.contains(&format!("`{field}`")), "{message}");
+        }
+    }
+    let mut job = echo_sleep_job(1, 0);
+    job["storage"] = json!({ "shaman_checkout_id": "x", "checkout": "y" });
+    let (status, answer) = m.post("/api/v3/jobs", &job).await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer["message"].to_string().contains("checkout"),
+        "{answer}"
+    );
+    let (_, jobs) = m.get("/api/v3/jobs").await;
+    assert_eq!(jobs["jobs"].as_array().map_or(0, Vec::len), 0, "{jobs}");
+    // A job without requirements shows none.
+    let id = submit_with(&m, json!({})).await;
+    let (_, shown) = m.get(&format!("/api/v3/jobs/{id}")).await;
+    assert!(shown.get("requirements").is_none(), "{shown}");
+    // The document lists the requirements a submission may carry.
+    let (_, doc) = m.get("/api/v3/openapi.json").await;
+    let properties = &doc["components"]["schemas"]["SubmittedJob"]["properties"];
+    assert!(properties.get("requirements").is_some(), "{properties}");
+    let requirement = &doc["components"]["schemas"]["JobRequirements"]["properties"];
+    for key in ["min_ram_bytes", "min_gpus", "required_tags"] {
+        assert!(requirement.get(key).is_some(), "{key}: {requirement}");
     }
 }
 

@@ -19,6 +19,14 @@ export interface Job {
   type_etag?: string;
   worker_tag?: string;
   delete_requested_at?: string;
+  /// Extension: what the job asks of its workers (absent: nothing).
+  requirements?: JobRequirements;
+}
+
+export interface JobRequirements {
+  min_ram_bytes?: number;
+  min_gpus?: number;
+  required_tags?: string[];
 }
 
 export interface TaskWorkerRef {

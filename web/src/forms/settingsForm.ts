@@ -1,6 +1,6 @@
 // Generates the Submit page's form from a job type's JOB_TYPE settings, checks what was
 // entered, and turns it into the settings of a submission (typed as the job type says).
-import type { JobType, SettingSpec } from "../api/types";
+import type { JobRequirements, JobType, SettingSpec } from "../api/types";
 
 export type FieldInput = "text" | "path" | "integer" | "number" | "checkbox" | "select";
 
@@ -141,6 +141,7 @@ export interface SubmissionInput {
   settings: Record<string, unknown>;
   workerTag?: string;
   paused?: boolean;
+  requirements?: JobRequirements;
 }
 
 /// A Flamenco `SubmittedJob`.
@@ -156,5 +157,6 @@ export function submission(input: SubmissionInput) {
   };
   if (input.workerTag) job.worker_tag = input.workerTag;
   if (input.paused) job.initial_status = "paused";
+  if (input.requirements) job.requirements = input.requirements;
   return job;
 }

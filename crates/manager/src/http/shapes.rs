@@ -45,6 +45,11 @@ pub fn job(row: &JobRow) -> Value {
     if let Some(at) = &row.delete_requested_at {
         fields.insert("delete_requested_at".into(), json!(at));
     }
+    // Extension: what the job asks of its workers, as submitted (normalised).
+    let requirements = parse_object(&row.requirements);
+    if requirements.as_object().is_some_and(|r| !r.is_empty()) {
+        fields.insert("requirements".into(), requirements);
+    }
     job
 }
 

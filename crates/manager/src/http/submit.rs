@@ -20,8 +20,10 @@ use crate::state::JobStatus;
 use crate::store::{NewJob, NewTask, format_time};
 use crate::variables::Variables;
 
-/// Flamenco's `SubmittedJob`.
+/// Flamenco's `SubmittedJob`. Unknown fields are refused: a misspelt `requirements`
+/// silently dropped would hand a GPU job to any worker.
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct SubmittedJob {
     name: String,
     #[serde(rename = "type")]
@@ -46,6 +48,7 @@ struct SubmittedJob {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Storage {
     #[serde(default)]
     shaman_checkout_id: Option<String>,

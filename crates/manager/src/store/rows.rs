@@ -18,6 +18,8 @@ pub struct JobRow {
     pub steps_completed: i64,
     pub steps_total: i64,
     pub delete_requested_at: Option<String>,
+    /// `JobRequirements` as JSON (`{}`: none).
+    pub requirements: String,
     pub created_at: String,
     pub updated_at: String,
 }

@@ -126,6 +126,18 @@ pub struct JobStorageInfo {
     pub shaman_checkout_id: Option<String>,
 }
 
+/// Extension: what a job asks of the workers that run its tasks. Unknown fields are refused.
+#[derive(Serialize, ToSchema)]
+pub struct JobRequirements {
+    /// Minimum RAM the worker reported at sign-on, in bytes.
+    pub min_ram_bytes: Option<u64>,
+    /// Minimum number of GPUs the worker reported at sign-on.
+    pub min_gpus: Option<u32>,
+    /// Names of worker tags the worker must be a member of (all of them).
+    pub required_tags: Option<Vec<String>>,
+}
+
+/// A job to compile and store. A field not listed here is refused with 400 naming it.
 #[derive(Serialize, ToSchema)]
 pub struct SubmittedJob {
     pub name: String,
@@ -141,6 +153,8 @@ pub struct SubmittedJob {
     pub worker_tag: Option<String>,
     /// `queued` (default) or `paused`.
     pub initial_status: Option<String>,
+    /// Extension: minimum RAM/GPUs and required worker tags.
+    pub requirements: Option<JobRequirements>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -167,6 +181,8 @@ pub struct Job {
     /// Set once the job's deletion was requested.
     #[schema(format = DateTime)]
     pub delete_requested_at: Option<String>,
+    /// Extension: what the job asks of its workers; absent when nothing.
+    pub requirements: Option<JobRequirements>,
 }
 
 #[derive(Serialize, ToSchema)]
