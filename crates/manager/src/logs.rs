@@ -36,6 +36,17 @@ impl TaskLogs {
         }
     }
 
+    /// Proves the log directory takes files: makes it, then writes and removes a probe. Logs
+    /// that cannot be written leave tasks hanging while their workers retry the upload.
+    pub async fn check_writable(&self) -> std::io::Result<()> {
+        tokio::fs::create_dir_all(&self.root).await?;
+        let probe = self
+            .root
+            .join(format!(".write-check-{}", uuid::Uuid::new_v4()));
+        tokio::fs::write(&probe, b"ok").await?;
+        tokio::fs::remove_file(&probe).await
+    }
+
     fn deferred(&self) -> std::sync::MutexGuard<'_, Deferred> {
         // Every mutation is a single insert/remove pair: a poisoned lock is still usable.
         self.deferred.lock().unwrap_or_else(|p| p.into_inner())

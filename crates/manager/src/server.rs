@@ -33,6 +33,11 @@ pub enum ManagerError {
         path: String,
         source: std::io::Error,
     },
+    #[error("storage directory {path} is not writable (task logs go there): {source}")]
+    StorageNotWritable {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("the server failed: {0}")]
     Serve(std::io::Error),
     #[error(transparent)]
@@ -87,6 +92,12 @@ pub async fn start(config: ManagerConfig) -> Result<RunningManager, ManagerError
         .await?
         .with_failure_policy(config.failure_policy());
     let logs = TaskLogs::new(&storage);
+    logs.check_writable()
+        .await
+        .map_err(|source| ManagerError::StorageNotWritable {
+            path: logs.jobs_root().display().to_string(),
+            source,
+        })?;
     let events = EventBus::new();
     let dispatcher = Dispatcher::new(store.clone(), logs.clone(), events.clone());
     let limits = SandboxLimits {

@@ -96,7 +96,11 @@ pub(super) async fn receive_log(
             .logs
             .append(&job_id, &chunk.task_id, &chunk.text)
             .await
-            .map_err(|e| Status::internal(format!("cannot write task log: {e}")))?;
+            .map_err(|e| {
+                // The worker only sees a retried upload; the operator must hear of it here.
+                tracing::error!(task = %chunk.task_id, "cannot write task log under {}: {e}", state.logs.jobs_root().display());
+                Status::internal(format!("cannot write task log: {e}"))
+            })?;
         state
             .events
             .publish(Event::task_log(&job_id, &chunk.task_id));

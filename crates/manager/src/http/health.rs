@@ -1,5 +1,5 @@
 //! Operations endpoints (extensions): `/healthz` (the process answers), `/readyz` (the
-//! database takes writes and is migrated) and `/metrics` (Prometheus text format).
+//! database takes writes and is migrated, the storage directory takes files) and `/metrics` (Prometheus text format).
 use std::fmt::Write;
 
 use axum::extract::State;
@@ -16,15 +16,23 @@ pub async fn healthz() -> &'static str {
     "ok\n"
 }
 
-/// `GET /readyz` — 200 when the database is writable and migrated, else 503 saying why.
+/// `GET /readyz` — 200 when the database is writable and migrated and the storage directory
+/// takes files, else 503 saying why.
 pub async fn readyz(State(state): State<AppState>) -> Response {
-    match state.store.check_ready().await {
-        Ok(migrations) => {
-            axum::Json(json!({ "database": "ok", "migrations": migrations })).into_response()
-        }
-        Err(e) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {e}"))
-            .into_response(),
+    let not_ready =
+        |why: String| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, why).into_response();
+    let migrations = match state.store.check_ready().await {
+        Ok(migrations) => migrations,
+        Err(e) => return not_ready(format!("not ready: {e}")),
+    };
+    if let Err(e) = state.logs.check_writable().await {
+        return not_ready(format!(
+            "not ready: storage directory {} is not writable: {e}",
+            state.logs.jobs_root().display()
+        ));
     }
+    axum::Json(json!({ "database": "ok", "migrations": migrations, "storage": "ok" }))
+        .into_response()
 }
 
 fn gauge_by_status(out: &mut String, name: &str, help: &str, counts: &StatusCounts) {

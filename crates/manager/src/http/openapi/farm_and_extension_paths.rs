@@ -312,10 +312,13 @@ fn extensions(api: &mut Api) {
         Get,
         "/readyz",
         EXTENSIONS,
-        "Readiness: the database answers",
+        "Readiness: the database takes writes, the storage directory takes files",
     )
     .answer(200, "Ready.", body)
-    .errors(&[(503, "The database does not answer.")])
+    .errors(&[(
+        503,
+        "The database or the storage directory does not take writes.",
+    )])
     .done();
     api.op(Get, "/metrics", EXTENSIONS, "Prometheus metrics")
         .answer(

@@ -465,6 +465,8 @@ pub struct ShamanSingleFileStatus {
 pub struct Readiness {
     pub database: String,
     pub migrations: i64,
+    /// `ok`: the storage directory (task logs) takes files.
+    pub storage: String,
 }
 
 /// Extension: one audited request.

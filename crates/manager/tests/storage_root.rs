@@ -1,0 +1,50 @@
+//! An unwritable storage directory (issue 23, item 3) is reported, not left for tasks to hang
+//! on: the manager refuses to start naming it, and `/readyz` answers 503 while it lasts. A
+//! regular file where the log directory should be stands in for a read-only mount: it stops
+//! root too, whom permissions do not.
+mod common;
+
+use castanet_manager::ManagerConfig;
+
+#[tokio::test]
+async fn the_manager_refuses_to_start_on_an_unwritable_storage_directory() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = ManagerConfig::new_default(dir.path());
+    config.listen = "127.0.0.1:0".into();
+    let jobs = config.storage_path().join("jobs");
+    std::fs::create_dir_all(config.storage_path()).expect("storage");
+    std::fs::write(&jobs, "not a directory").expect("blocker");
+
+    let error = match castanet_manager::start(config).await {
+        Ok(_) => panic!("the manager started on an unwritable storage directory"),
+        Err(error) => error.to_string(),
+    };
+    assert!(
+        error.contains("not writable") && error.contains(&jobs.display().to_string()),
+        "names the directory: {error}"
+    );
+}
+
+#[tokio::test]
+async fn readyz_fails_while_the_storage_directory_takes_no_files() {
+    let m = common::start().await;
+    let (status, body) = m.get("/readyz").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["storage"], "ok", "{body}");
+
+    let jobs = m.manager.state.config.storage_path().join("jobs");
+    std::fs::remove_dir_all(&jobs).expect("remove log directory");
+    std::fs::write(&jobs, "not a directory").expect("blocker");
+    let (status, body) = m.get("/readyz").await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["code"], 503, "{body}");
+    let message = body["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("storage directory") && message.contains("not writable"),
+        "{message}"
+    );
+
+    std::fs::remove_file(&jobs).expect("remove blocker");
+    let (status, body) = m.get("/readyz").await;
+    assert_eq!(status, 200, "{body}");
+}
