@@ -57,6 +57,41 @@ async function cancelJob(jobId) {
   await until("the job to be canceled", async () => (await farm.api("GET", `/api/v3/jobs/${jobId}`)).status === "canceled");
 }
 
+browserTest("submit a Blender render from the Submit page: the form computes what the add-on would", async () => {
+  await page.goto(`${farm.url}/submit`);
+  await page.getByRole("link", { name: "Simple Blender Render" }).click();
+  await page.waitForURL(/\/submit\/simple-blender-render$/);
+  const setting = (key) => page.locator(`[data-setting=${key}] input`);
+  await page.locator("input[name=__name]").fill("web render");
+  await setting("frames").fill("1-3");
+  await setting("render_output_root").fill("/srv/renders");
+  await setting("add_path_components").fill("1");
+  await setting("blendfile").fill("/projects/film/scene.blend");
+  // Hidden in the add-on (it reads them from the scene); computed or defaulted here.
+  await until("the computed output path", async () =>
+    (await setting("render_output_path").inputValue()) === "/srv/renders/film/web render/{timestamp}/######");
+  assert.equal(await setting("image_file_extension").inputValue(), ".png");
+  assert.equal(await setting("fps").inputValue(), "24");
+  await setting("format").fill("OPEN_EXR");
+  await until("the extension to follow the format", async () => (await setting("image_file_extension").inputValue()) === ".exr");
+  await setting("format").fill("PNG");
+  // Paused: the render is not meant to run, only to be stored as the add-on would store it.
+  await page.locator("input[name=__paused]").check();
+  await browser.screenshot("submit-blender");
+  await page.getByTestId("submit").click();
+  await page.waitForURL(/\/jobs\/[0-9a-f-]{36}$/);
+  const jobId = page.url().split("/").pop();
+  const job = await farm.api("GET", `/api/v3/jobs/${jobId}`);
+  assert.equal(job.status, "paused");
+  assert.equal(job.settings.image_file_extension, ".png");
+  assert.equal(job.settings.fps, 24);
+  assert.equal(job.settings.scene, "Scene");
+  const output = job.settings.render_output_path;
+  assert.ok(output.startsWith("/srv/renders/film/web render/") && output.endsWith("/######") && !output.includes("{"), output);
+  assert.equal((await farm.tasks(jobId)).length, 4, "three frames and the preview video");
+  await cancelJob(jobId);
+});
+
 browserTest("submit from the Submit page and watch the job complete live", async () => {
   await page.goto(`${farm.url}/submit`);
   await page.getByRole("link", { name: "Echo Sleep Test" }).click();

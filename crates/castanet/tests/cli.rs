@@ -141,6 +141,39 @@ async fn submit_places_jobs_by_worker_tag_and_requirements() {
     let (ok, _, err) = with(&["--min-ram", "16Q"]);
     assert!(!ok && err.contains("--min-ram 16Q"), "{err}");
 
+    // A Blender job from the command line: what the add-on computes is named, with the flag.
+    let render = [
+        "submit",
+        "simple-blender-render",
+        "--set",
+        "frames=1-3",
+        "--set",
+        "blendfile=/projects/scene.blend",
+        "--set",
+        "render_output_root=/renders",
+    ];
+    let (ok, _, err) = castanet(&url, &render);
+    assert!(
+        !ok && err.contains("--set image_file_extension=")
+            && err.contains("C.scene.render.file_extension"),
+        "{err}"
+    );
+    let mut complete = render.to_vec();
+    complete.extend([
+        "--set",
+        "format=PNG",
+        "--set",
+        "image_file_extension=.png",
+        "--set",
+        "scene=Scene",
+    ]);
+    let (ok, _, err) = castanet(&url, &complete);
+    assert!(
+        !ok && err.contains("\"render_output_path\" is missing")
+            && err.contains("<render_output_root>/"),
+        "the script names what to pass: {err}"
+    );
+
     let (ok, out, err) = with(&[
         "--tag",
         "gpu-nodes",

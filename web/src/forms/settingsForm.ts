@@ -1,6 +1,7 @@
 // Generates the Submit page's form from a job type's JOB_TYPE settings, checks what was
 // entered, and turns it into the settings of a submission (typed as the job type says).
 import type { JobRequirements, JobType, SettingSpec } from "../api/types";
+import { type EvalKind, evalDefault, evalKind, extensionOf, outputPath } from "./addonEval";
 
 export type FieldInput = "text" | "path" | "integer" | "number" | "checkbox" | "select";
 
@@ -16,7 +17,14 @@ export interface FormField {
   max?: number;
   /// Computed by the Blender add-on from the scene; shown as a hint.
   evalHint?: string;
+  /// How the form stands in for the add-on's computation (`eval` settings only).
+  evalKind?: EvalKind;
   spec: SettingSpec;
+}
+
+/// Settings the form computes from other fields, as the add-on would; shown read-only.
+function isDerived(kind: EvalKind | undefined): boolean {
+  return kind === "output-path" || kind === "extension";
 }
 
 export type FormValue = string | boolean;
@@ -50,31 +58,62 @@ function numberArg(spec: SettingSpec, name: string): number | undefined {
   return typeof value === "number" ? value : undefined;
 }
 
-/// The fields a person fills in: every setting except hidden ones.
+/// The fields of the form: every setting except hidden ones, and hidden ones too when the
+/// add-on would compute them (the job type needs them; here the form has to).
 export function formFields(jobType: JobType): FormField[] {
   return jobType.settings
-    .filter((spec) => spec.visible !== "hidden")
-    .map((spec) => ({
-      key: spec.key,
-      label: spec.label ?? humanize(spec.key),
-      input: inputOf(spec),
-      required: spec.required === true,
-      // What the Blender add-on computes (eval) is typed in here: no scene to compute it from.
-      editable: spec.editable !== false || spec.eval !== undefined,
-      description: spec.description ?? "",
-      choices: spec.choices ?? [],
-      min: numberArg(spec, "min"),
-      max: numberArg(spec, "max"),
-      evalHint: spec.eval,
-      spec,
-    }));
+    .filter((spec) => spec.visible !== "hidden" || spec.eval !== undefined)
+    .map((spec) => {
+      const kind = evalKind(spec);
+      return {
+        key: spec.key,
+        label: spec.label ?? humanize(spec.key),
+        input: inputOf(spec),
+        // The job type's script cannot do without the output path.
+        required: spec.required === true || kind === "output-path",
+        // Other computed values (frame range, blend file, fps…) are typed in: no scene here.
+        editable: !isDerived(kind) && (spec.editable !== false || spec.eval !== undefined),
+        description: spec.description ?? "",
+        choices: spec.choices ?? [],
+        min: numberArg(spec, "min"),
+        max: numberArg(spec, "max"),
+        evalHint: spec.eval,
+        evalKind: kind,
+        spec,
+      };
+    });
+}
+
+function text(values: FormValues, key: string): string {
+  // v-model on a number input stores a number, whatever FormValue says.
+  const value: unknown = values[key];
+  return typeof value === "string" || typeof value === "number" ? String(value) : "";
+}
+
+/// `values` with the derived settings computed from the other fields and the job name.
+export function withComputed(fields: FormField[], values: FormValues, jobName: string): FormValues {
+  const next = { ...values };
+  for (const field of fields) {
+    if (field.evalKind === "output-path") {
+      next[field.key] = outputPath({
+        root: text(values, "render_output_root"),
+        addPathComponents: Number.parseInt(text(values, "add_path_components") || "0", 10),
+        blendfile: text(values, "blendfile"),
+        jobName,
+        expression: field.evalHint ?? "",
+      });
+    } else if (field.evalKind === "extension") {
+      next[field.key] = extensionOf(text(values, "format"));
+    }
+  }
+  return next;
 }
 
 /// Starting values: each setting's default, else empty (or unticked).
 export function initialValues(fields: FormField[]): FormValues {
   const values: FormValues = {};
   for (const field of fields) {
-    const preset = field.spec.default;
+    const preset = field.spec.default ?? evalDefault(field.spec);
     if (field.input === "checkbox") values[field.key] = preset === true;
     else if (preset !== undefined && preset !== null) values[field.key] = String(preset);
     else if (field.input === "select" && field.required) values[field.key] = field.choices[0] ?? "";
@@ -95,6 +134,11 @@ export function validate(fields: FormField[], values: FormValues): Record<string
     if (field.input === "checkbox") continue;
     if (isBlank(value)) {
       if (field.required && field.editable) errors[field.key] = `${field.label} is required`;
+      else if (field.required && field.evalKind === "output-path") {
+        errors[field.key] = `${field.label} is computed from Render Output Root: fill that in`;
+      } else if (field.required && field.evalKind === "extension") {
+        errors[field.key] = `${field.label} is computed from Format: give a Blender image format such as PNG`;
+      }
       continue;
     }
     const text = String(value).trim();

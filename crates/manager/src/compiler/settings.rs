@@ -185,7 +185,15 @@ pub(crate) fn validate_settings(
                     settings.insert(key.clone(), default.clone());
                 }
                 None if spec.required == Some(true) => {
-                    problems.push(format!("setting \"{key}\" is required but missing"));
+                    // Submitters other than the add-on must know what to pass.
+                    problems.push(match &spec.eval {
+                        Some(eval) => format!(
+                            "setting \"{key}\" is required but missing; the Blender add-on \
+                             computes it from the scene (`{eval}`), other submitters must pass it \
+                             (castanet submit: --set {key}=…)"
+                        ),
+                        None => format!("setting \"{key}\" is required but missing"),
+                    });
                 }
                 None => {}
             },

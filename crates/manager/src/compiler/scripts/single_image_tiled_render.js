@@ -147,7 +147,11 @@ function compileJob(job) {
 function outputDirectory(job) {
   const template = job.settings.render_output_path;
   if (!template) {
-    throw "no render_output_path setting!";
+    throw (
+      'setting "render_output_path" is missing: pass the folder the tiles and the image go to, as ' +
+      'the Blender add-on computes it: "<render_output_root>/<last add_path_components folders of ' +
+      'the blend file>/<job name>/{timestamp}" (the dashboard\'s Submit page fills it in)'
+    );
   }
   return template.replace(/{([^}]+)}/g, (match, name) =>
     name === "timestamp" ? formatTimestampLocal(job.created) : match,
