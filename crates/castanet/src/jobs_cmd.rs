@@ -9,6 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Map, Value, json};
 
 use crate::api_client::{Answer, ApiClient};
+use crate::output::{Align, emit, table};
 
 /// How often `--wait` re-reads the job.
 const FOLLOW_INTERVAL: Duration = Duration::from_millis(250);
@@ -158,10 +159,19 @@ pub async fn follow_job(client: &ApiClient, job_id: &str) -> anyhow::Result<Stri
         bar.set_position(done);
         bar.set_message(status.clone());
         if matches!(status.as_str(), "completed" | "failed" | "canceled") {
-            bar.finish();
+            end_bar(&bar, &status);
             return Ok(status);
         }
         tokio::time::sleep(FOLLOW_INTERVAL).await;
+    }
+}
+
+/// Leaves the bar drawn as the job ended: full only when it completed, else where it stopped.
+fn end_bar(bar: &ProgressBar, status: &str) {
+    if status == "completed" {
+        bar.finish();
+    } else {
+        bar.abandon();
     }
 }
 
@@ -177,29 +187,35 @@ pub async fn list_jobs(manager: &str) -> anyhow::Result<ExitCode> {
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default();
-    println!(
-        "{:<36}  {:<24}  {:<20}  {:<16}  {:>4}  {:>11}  CREATED",
-        "ID", "NAME", "TYPE", "STATUS", "PRIO", "STEPS"
-    );
-    for job in &jobs {
-        let steps = format!(
-            "{}/{}",
-            job.get("steps_completed")
-                .and_then(Value::as_i64)
-                .unwrap_or(0),
-            job.get("steps_total").and_then(Value::as_i64).unwrap_or(0)
-        );
-        println!(
-            "{:<36}  {:<24}  {:<20}  {:<16}  {:>4}  {:>11}  {}",
-            text(job, "id"),
-            text(job, "name"),
-            text(job, "type"),
-            text(job, "status"),
-            job.get("priority").and_then(Value::as_i64).unwrap_or(0),
-            steps,
-            text(job, "created"),
-        );
-    }
+    let number = |job: &Value, key: &str| job.get(key).and_then(Value::as_i64).unwrap_or(0);
+    let rows: Vec<Vec<String>> = jobs
+        .iter()
+        .map(|job| {
+            vec![
+                text(job, "id").to_string(),
+                text(job, "name").to_string(),
+                text(job, "type").to_string(),
+                text(job, "status").to_string(),
+                number(job, "priority").to_string(),
+                format!(
+                    "{}/{}",
+                    number(job, "steps_completed"),
+                    number(job, "steps_total")
+                ),
+                text(job, "created").to_string(),
+            ]
+        })
+        .collect();
+    let headers = [
+        ("ID", Align::Left),
+        ("NAME", Align::Left),
+        ("TYPE", Align::Left),
+        ("STATUS", Align::Left),
+        ("PRIO", Align::Right),
+        ("STEPS", Align::Right),
+        ("CREATED", Align::Left),
+    ];
+    emit(&table(&headers, &rows))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -213,29 +229,38 @@ pub async fn list_tasks(manager: &str, job_id: &str) -> anyhow::Result<ExitCode>
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default();
-    println!(
-        "{:>5}  {:<36}  {:<20}  {:<10}  {:<11}  {:<16}  ACTIVITY",
-        "#", "ID", "NAME", "TYPE", "STATUS", "WORKER"
-    );
-    for task in &tasks {
-        let worker = task.get("worker").map(|w| text(w, "name")).unwrap_or("");
-        let mut status = text(task, "status").to_string();
-        if let Some(class) = task.get("fault_class").and_then(Value::as_str) {
-            status = format!("{status} ({class})");
-        }
-        println!(
-            "{:>5}  {:<36}  {:<20}  {:<10}  {:<11}  {:<16}  {}",
-            task.get("index_in_job")
-                .and_then(Value::as_i64)
-                .unwrap_or(0),
-            text(task, "id"),
-            text(task, "name"),
-            text(task, "task_type"),
-            status,
-            worker,
-            text(task, "activity"),
-        );
-    }
+    let rows: Vec<Vec<String>> = tasks
+        .iter()
+        .map(|task| {
+            let worker = task.get("worker").map(|w| text(w, "name")).unwrap_or("");
+            let mut status = text(task, "status").to_string();
+            if let Some(class) = task.get("fault_class").and_then(Value::as_str) {
+                status = format!("{status} ({class})");
+            }
+            vec![
+                task.get("index_in_job")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(0)
+                    .to_string(),
+                text(task, "id").to_string(),
+                text(task, "name").to_string(),
+                text(task, "task_type").to_string(),
+                status,
+                worker.to_string(),
+                text(task, "activity").to_string(),
+            ]
+        })
+        .collect();
+    let headers = [
+        ("#", Align::Right),
+        ("ID", Align::Left),
+        ("NAME", Align::Left),
+        ("TYPE", Align::Left),
+        ("STATUS", Align::Left),
+        ("WORKER", Align::Left),
+        ("ACTIVITY", Align::Left),
+    ];
+    emit(&table(&headers, &rows))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -245,7 +270,7 @@ pub async fn print_log(manager: &str, task_id: &str) -> anyhow::Result<ExitCode>
         Answer::Empty => eprintln!("task {task_id} has no log yet"),
         Answer::Json(info) => {
             let url = text(&info, "url");
-            print!("{}", client.get_text(url).await?);
+            emit(&client.get_text(url).await?)?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -282,5 +307,17 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("whole number"), "{err}");
+    }
+
+    #[test]
+    fn only_a_completed_job_fills_the_bar() {
+        for (status, position) in [("completed", 10), ("failed", 3), ("canceled", 3)] {
+            let bar = ProgressBar::hidden();
+            bar.set_length(10);
+            bar.set_position(3);
+            end_bar(&bar, status);
+            assert_eq!(bar.position(), position, "{status}");
+            assert!(bar.is_finished());
+        }
     }
 }

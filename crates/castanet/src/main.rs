@@ -6,6 +6,7 @@ mod find_manager;
 mod job_actions_cmd;
 mod jobs_cmd;
 mod manager_cmd;
+mod output;
 mod secret_cmd;
 mod signals;
 mod submit_placement;
@@ -76,8 +77,10 @@ enum Command {
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("CASTANET_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colour codes only on a terminal: logs redirected to a file or journald stay plain text.
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .init();
 }

@@ -75,6 +75,29 @@ fn submit_wait_then_list_jobs_tasks_and_logs() {
         ok && out.contains("hi there") && out.contains("Task assigned to worker cli-worker"),
         "{out}"
     );
+    // A reader that stops early (`castanet logs X | head`): no panic, a clean exit.
+    for args in [
+        vec!["logs", echo_task],
+        vec!["jobs"],
+        vec!["tasks", job_id.as_str()],
+    ] {
+        let mut child = Command::new(BIN)
+            .arg("--manager")
+            .arg(&url)
+            .args(&args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("castanet runs");
+        drop(child.stdout.take());
+        let output = child.wait_with_output().expect("castanet exits");
+        let err = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            output.status.success() && !err.contains("panicked"),
+            "{args:?}: {:?}\n{err}",
+            output.status
+        );
+    }
 
     // Mistakes are named, and nothing is submitted.
     let (ok, _, err) = castanet(
@@ -200,6 +223,66 @@ async fn submit_places_jobs_by_worker_tag_and_requirements() {
         "{job}"
     );
     manager.stop();
+}
+
+#[test]
+fn tables_fit_long_values_and_logs_to_files_carry_no_colour_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    // The manager's log goes to a file, as with `castanet manager 2>manager.log`.
+    let log = dir.path().join("manager.log");
+    let mut child = Command::new(BIN)
+        .args(["manager", "--config"])
+        .arg(dir.path().join("castanet-manager.toml"))
+        .args(["--listen", "127.0.0.1:0"])
+        .env("CASTANET_LOG", "info")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("manager starts");
+    let stdout = child.stdout.take().expect("stdout");
+    // Read to the end on a thread: a closed pipe must not disturb the manager.
+    let (found, address) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)).map_while(Result::ok) {
+            if let Some(url) = line.strip_prefix("castanet manager listening on ") {
+                let _ = found.send(url.trim().to_string());
+            }
+        }
+    });
+    let url = address
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the manager prints its address");
+    let long_name = "a job name much longer than the twenty-four characters a column once had";
+    let (ok, out, err) = castanet(
+        &url,
+        &[
+            "submit",
+            "echo-sleep-test",
+            "--name",
+            long_name,
+            "--set",
+            "message=hi",
+            "--paused",
+        ],
+    );
+    assert!(ok, "{out}\n{err}");
+    let (ok, out, _) = castanet(&url, &["jobs"]);
+    assert!(ok, "{out}");
+    let lines: Vec<&str> = out.lines().collect();
+    let column = |line: &str, word: &str| line.find(word).expect(word);
+    assert_eq!(
+        column(lines[0], "STATUS"),
+        column(lines[1], "paused"),
+        "columns line up past a long name:\n{out}"
+    );
+    common::signal(&child, libc::SIGTERM);
+    common::wait_exit(&mut child, Duration::from_secs(20));
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("INFO"), "the manager logged: {text}");
+    assert!(
+        !text.contains('\u{1b}'),
+        "no ANSI escape codes in a log file: {text:?}"
+    );
 }
 
 #[test]
