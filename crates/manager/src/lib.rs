@@ -10,6 +10,7 @@ pub mod job_deleter;
 pub mod logs;
 pub mod metrics;
 pub mod monitor;
+pub mod names;
 pub mod scheduler;
 pub mod server;
 pub mod shaman;

@@ -240,14 +240,48 @@ fn check_value(spec: &SettingSpec, value: &Value) -> Result<Value, String> {
             }
             Ok(value.clone())
         }
-        SettingType::Int32 => as_int32(value)
-            .map(Value::from)
-            .ok_or_else(|| wrong_type("an integer (int32)")),
-        SettingType::Float if value.is_number() => Ok(value.clone()),
-        SettingType::Float => Err(wrong_type("a number (float)")),
+        SettingType::Int32 => {
+            let number = as_int32(value).ok_or_else(|| wrong_type("an integer (int32)"))?;
+            check_bounds(spec, f64::from(number), value)?;
+            Ok(Value::from(number))
+        }
+        SettingType::Float => {
+            let number = value
+                .as_f64()
+                .ok_or_else(|| wrong_type("a number (float)"))?;
+            check_bounds(spec, number, value)?;
+            Ok(value.clone())
+        }
         SettingType::Bool if value.is_boolean() => Ok(value.clone()),
         SettingType::Bool => Err(wrong_type("a boolean (bool)")),
     }
+}
+
+/// The script's `propargs.min` / `propargs.max` (Blender's hard limits; `soft_min` and
+/// `soft_max` only guide its sliders) bound a number setting.
+fn check_bounds(spec: &SettingSpec, number: f64, value: &Value) -> Result<(), String> {
+    let bound = |name: &str| {
+        spec.propargs
+            .as_ref()
+            .and_then(|propargs| propargs.get(name))
+            .and_then(|bound| bound.as_f64().map(|number| (number, bound)))
+    };
+    let key = &spec.key;
+    if let Some((min, shown)) = bound("min")
+        && number < min
+    {
+        return Err(format!(
+            "setting \"{key}\" must be at least {shown}, got {value}"
+        ));
+    }
+    if let Some((max, shown)) = bound("max")
+        && number > max
+    {
+        return Err(format!(
+            "setting \"{key}\" must be at most {shown}, got {value}"
+        ));
+    }
+    Ok(())
 }
 
 fn as_int32(value: &Value) -> Option<i32> {

@@ -79,9 +79,7 @@ impl WorkerService for WorkerApi {
             ));
         }
         let name = body.name.trim();
-        if name.is_empty() {
-            return Err(Status::invalid_argument("worker name must not be empty"));
-        }
+        crate::names::check_name("worker name", name).map_err(Status::invalid_argument)?;
         let worker_id = uuid::Uuid::new_v4().to_string();
         let token = new_token();
         self.state
@@ -107,6 +105,8 @@ impl WorkerService for WorkerApi {
         let worker_id = auth::authenticate(&self.state.store, &request).await?;
         let address = peer_address(&request);
         let body = request.into_inner();
+        crate::names::check_name("worker name", body.name.trim())
+            .map_err(Status::invalid_argument)?;
         let capabilities = body.capabilities.unwrap_or_default();
         let info = SignOn {
             name: body.name.trim().to_string(),

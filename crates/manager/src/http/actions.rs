@@ -2,6 +2,7 @@
 //! job's blocklist (deletion lives in `job_delete`). Invalid transitions are refused with
 //! 409 and the reason.
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
@@ -50,9 +51,10 @@ fn announce_job_change(state: &AppState, job_id: &str, change: &JobChange) {
 pub async fn set_job_status(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Json(body): Json<StatusRequest>,
+    body: Bytes,
 ) -> Result<StatusCode, ApiError> {
     let id = parse_uuid("job id", &id)?;
+    let body: StatusRequest = super::body::parse_object(&body, "status change")?;
     let requested: JobStatus = body
         .status
         .parse()
@@ -71,9 +73,10 @@ pub async fn set_job_status(
 pub async fn set_job_priority(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Json(body): Json<PriorityRequest>,
+    body: Bytes,
 ) -> Result<StatusCode, ApiError> {
     let id = parse_uuid("job id", &id)?;
+    let body: PriorityRequest = super::body::parse_object(&body, "priority change")?;
     if !(0..=100).contains(&body.priority) {
         return Err(ApiError::bad_request(format!(
             "priority must be between 0 and 100, not {}",
@@ -90,9 +93,10 @@ pub async fn set_job_priority(
 pub async fn set_task_status(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Json(body): Json<StatusRequest>,
+    body: Bytes,
 ) -> Result<StatusCode, ApiError> {
     let id = parse_uuid("task id", &id)?;
+    let body: StatusRequest = super::body::parse_object(&body, "status change")?;
     let requested: TaskStatus = body
         .status
         .parse()

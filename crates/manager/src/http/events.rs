@@ -20,6 +20,7 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::error::{ApiError, parse_uuid};
 use crate::AppState;
 use crate::events::{Burst, BurstReceiver, Event, RESYNC_FRAME};
 
@@ -32,6 +33,20 @@ pub struct Filter {
 impl Filter {
     fn is_empty(&self) -> bool {
         self.job.is_none() && self.task.is_none()
+    }
+
+    /// The filter with its ids checked to be UUIDs (normalised); empty ones mean no filter.
+    fn checked(self) -> Result<Self, ApiError> {
+        let id = |what: &str, value: Option<String>| {
+            value
+                .filter(|value| !value.is_empty())
+                .map(|value| parse_uuid(what, &value))
+                .transpose()
+        };
+        Ok(Filter {
+            job: id("job id", self.job)?,
+            task: id("task id", self.task)?,
+        })
     }
 
     fn admits(&self, event: &Event) -> bool {
@@ -127,10 +142,13 @@ fn keep_alive_ticks() -> tokio::time::Interval {
     ticks
 }
 
-pub async fn event_stream(State(state): State<AppState>, Query(filter): Query<Filter>) -> Response {
+pub async fn event_stream(
+    State(state): State<AppState>,
+    Query(filter): Query<Filter>,
+) -> Result<Response, ApiError> {
     let subscription = Subscription {
         bursts: state.events.subscribe_bursts(),
-        filter,
+        filter: filter.checked()?,
         closed: state.events.closed_token(),
         last_write: Instant::now(),
         keep_alive: keep_alive_ticks(),
@@ -139,14 +157,14 @@ pub async fn event_stream(State(state): State<AppState>, Query(filter): Query<Fi
         let text = subscription.next_text().await?;
         Some((Ok::<_, Infallible>(text), subscription))
     });
-    (
+    Ok((
         [
             (header::CONTENT_TYPE, "text/event-stream"),
             (header::CACHE_CONTROL, "no-cache"),
         ],
         Body::from_stream(stream),
     )
-        .into_response()
+        .into_response())
 }
 
 #[cfg(test)]

@@ -13,6 +13,9 @@ use crate::store::{JobOrder, JobQuery};
 
 /// Most jobs one page returns.
 const MAX_PAGE: i64 = 1000;
+/// Jobs per page when the client names no limit: a farm's whole history in one answer
+/// would cost every careless client (and the manager) more than it shows.
+const DEFAULT_PAGE: i64 = 100;
 
 /// Runs job-type script work off the async threads (QuickJS is synchronous).
 async fn blocking<T: Send + 'static>(
@@ -55,8 +58,12 @@ pub struct ListParams {
     order: Option<String>,
 }
 
-fn checked_page(limit: Option<i64>, offset: Option<i64>) -> Result<(i64, i64), ApiError> {
-    let limit = limit.unwrap_or(MAX_PAGE);
+fn checked_page(
+    limit: Option<i64>,
+    offset: Option<i64>,
+    default: i64,
+) -> Result<(i64, i64), ApiError> {
+    let limit = limit.unwrap_or(default);
     if !(1..=MAX_PAGE).contains(&limit) {
         return Err(ApiError::bad_request(format!(
             "limit must be between 1 and {MAX_PAGE}"
@@ -94,7 +101,7 @@ pub async fn list_jobs(
     State(state): State<AppState>,
     Query(params): Query<ListParams>,
 ) -> Result<Json<Value>, ApiError> {
-    let (limit, offset) = checked_page(params.limit, params.offset)?;
+    let (limit, offset) = checked_page(params.limit, params.offset, DEFAULT_PAGE)?;
     let order = match params.order.as_deref() {
         None | Some("") => JobOrder::default(),
         Some(text) => JobOrder::parse(text).ok_or_else(|| {
@@ -136,9 +143,9 @@ pub async fn query_jobs(
     State(state): State<AppState>,
     body: axum::body::Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let body: JobsQueryBody = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request(format!("invalid jobs query: {e}")))?;
-    let (limit, offset) = checked_page(body.limit, body.offset)?;
+    let body: JobsQueryBody = super::body::parse_object(&body, "jobs query")?;
+    // Flamenco's query answers every match unless limited: up to a page.
+    let (limit, offset) = checked_page(body.limit, body.offset, MAX_PAGE)?;
     let order = match body.order_by.first() {
         None => JobOrder::default(),
         Some(text) => JobOrder::parse(text)

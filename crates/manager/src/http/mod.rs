@@ -4,6 +4,7 @@ mod access;
 mod actions;
 mod audit;
 mod blocklist;
+mod body;
 mod configuration;
 mod dashboard;
 mod enrolment;
@@ -16,6 +17,7 @@ mod jobs;
 mod last_rendered;
 mod meta;
 mod openapi;
+mod plain_errors;
 mod shaman;
 mod shapes;
 mod submit;
@@ -151,6 +153,7 @@ pub fn router(state: AppState) -> Router {
             "/api/v3/registration-secret/rotate",
             post(enrolment::rotate_secret),
         )
+        .layer(axum::middleware::from_fn(plain_errors::as_json))
         // Keep this layer last: it guards (and audits) only the routes added above it.
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -43,7 +43,7 @@ impl From<CheckoutError> for ApiError {
 }
 
 fn parse_json<T: for<'de> Deserialize<'de>>(body: &[u8], what: &str) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("invalid {what}: {e}")))
+    super::body::parse_object(body, what)
 }
 
 #[derive(Deserialize)]

@@ -67,16 +67,13 @@ struct Submission {
 }
 
 fn parse(body: &[u8]) -> Result<SubmittedJob, ApiError> {
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_request(format!("invalid job submission: {e}")))
+    super::body::parse_object(body, "job submission")
 }
 
 /// Parses and checks a submission, and makes the compiler's input for it.
 async fn prepare(state: &AppState, body: &[u8]) -> Result<(Submission, CompileInput), ApiError> {
     let submitted = parse(body)?;
-    if submitted.name.trim().is_empty() {
-        return Err(ApiError::bad_request("job name must not be empty"));
-    }
+    crate::names::check_name("job name", &submitted.name).map_err(ApiError::bad_request)?;
     if submitted.job_type.trim().is_empty() {
         return Err(ApiError::bad_request("job type must not be empty"));
     }

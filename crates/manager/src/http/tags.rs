@@ -29,11 +29,8 @@ struct TagBody {
 }
 
 fn parse_tag(body: &[u8]) -> Result<TagBody, ApiError> {
-    let tag: TagBody = serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_request(format!("invalid worker tag: {e}")))?;
-    if tag.name.trim().is_empty() {
-        return Err(ApiError::bad_request("worker tag name must not be empty"));
-    }
+    let tag: TagBody = super::body::parse_object(body, "worker tag")?;
+    crate::names::check_name("worker tag name", &tag.name).map_err(ApiError::bad_request)?;
     Ok(tag)
 }
 
@@ -129,8 +126,7 @@ pub async fn set_job_tag(
     body: Bytes,
 ) -> Result<StatusCode, ApiError> {
     let job_id = super::jobs::existing_job_id(&state, &id).await?;
-    let change: JobTagChange = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request(format!("invalid tag change: {e}")))?;
+    let change: JobTagChange = super::body::parse_object(&body, "tag change")?;
     let id = change.id.filter(|i| !i.is_empty());
     let name = change.name.filter(|n| !n.is_empty());
     let tag = match (id, name) {

@@ -97,8 +97,7 @@ pub async fn set_worker_tags(
     body: Bytes,
 ) -> Result<StatusCode, ApiError> {
     let worker = find_worker(&state, &id).await?;
-    let body: TagIds = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request(format!("invalid tag list: {e}")))?;
+    let body: TagIds = super::body::parse_object(&body, "tag list")?;
     let mut unknown = Vec::new();
     let mut ids = Vec::new();
     for tag in &body.tag_ids {

@@ -447,10 +447,11 @@ fn single_image_tiled_render_refuses_too_many_tiles() {
         }),
     )
     .expect_err("17 columns");
+    // The setting's own `max` refuses it before the script runs.
     assert!(
         error
             .to_string()
-            .contains("tiles_x must be between 1 and 16, got 17"),
+            .contains("setting \"tiles_x\" must be at most 16, got 17"),
         "{error}"
     );
 }

@@ -188,6 +188,48 @@ fn settings_are_validated_and_defaults_filled() {
     );
 }
 
+/// Issue 23, item 7: the script's `propargs.min`/`max` bound number settings (Blender's hard
+/// limits); `soft_min`/`soft_max` only guide sliders.
+#[test]
+fn settings_min_and_max_are_enforced() {
+    let dir = temp_dir();
+    write_script(
+        dir.path(),
+        "bounded.js",
+        r#"const JOB_TYPE = { label: "Bounded", settings: [
+            { key: "count", type: "int32", default: 1, propargs: { min: 1, max: 10 } },
+            { key: "scale", type: "float", default: 1, propargs: { min: 0.5, soft_max: 2 } },
+        ] };
+        function compileJob(job) {}"#,
+    );
+    let registry = registry_in(dir.path(), SandboxLimits::default());
+    let error = registry
+        .compile(input("bounded", json!({"count": 0, "scale": 0.25})))
+        .expect_err("below min");
+    let CompileError::InvalidSettings(problems) = &error else {
+        panic!("expected InvalidSettings, got {error:?}");
+    };
+    assert_eq!(
+        problems,
+        &vec![
+            "setting \"count\" must be at least 1, got 0".to_owned(),
+            "setting \"scale\" must be at least 0.5, got 0.25".to_owned(),
+        ]
+    );
+    let error = registry
+        .compile(input("bounded", json!({"count": 11})))
+        .expect_err("above max");
+    assert!(
+        error
+            .to_string()
+            .contains("\"count\" must be at most 10, got 11"),
+        "{error}"
+    );
+    registry
+        .compile(input("bounded", json!({"count": 10, "scale": 5})))
+        .expect("within bounds; soft_max is no limit");
+}
+
 #[test]
 fn etag_must_match_when_given() {
     let registry = built_ins();

@@ -212,14 +212,15 @@ fn extensions(api: &mut Api) {
         EXTENSIONS,
         "Live events (Server-Sent Events)",
     )
-    .query("job", "Only events of this job.")
-    .query("task", "Only events of this task.")
+    .query("job", "Only events of this job (a UUID).")
+    .query("task", "Only events of this task (a UUID).")
     .answer(
         200,
         "Events named job, task, worker, task-log, last-rendered, job-deleted and \
              resync (re-read what you show); each data names what changed.",
         Body::Other("text/event-stream"),
     )
+    .errors(&[BAD])
     .done();
     let body = api.schema::<TaskPage>();
     api.op(

@@ -108,7 +108,10 @@ fn jobs(api: &mut Api) {
         "jobs",
         "One page of jobs (Castanet adds paging and filters)",
     )
-    .query("limit", "Jobs per page, 1..=1000 (default 1000).")
+    .query(
+        "limit",
+        "Jobs per page, 1..=1000 (default 100; `total` says how many match).",
+    )
     .query("offset", "Jobs to skip.")
     .query("status", "Comma-separated job statuses.")
     .query("q", "Text to find in the name, type or id.")
