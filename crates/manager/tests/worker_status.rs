@@ -429,3 +429,37 @@ async fn a_worker_back_during_its_sleep_hours_goes_back_to_sleep() {
     assert_eq!(worker(&m, &id).await["status"], "asleep");
     m.manager.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn switching_off_a_schedule_that_holds_the_worker_asleep_wakes_it() {
+    let m = manager().await;
+    let mut a = SimWorker::connect(&m, "a").await;
+    let path = format!("/api/v3/worker-mgt/workers/{}/sleep-schedule", a.id);
+    // No times and no days: asleep all day, every day — applied as it is saved.
+    let all_day = |active: bool| json!({ "is_active": active, "days_of_week": "", "start_time": "", "end_time": "" });
+    let (status, body) = m.post(&path, &all_day(true)).await;
+    assert_eq!(status, 204, "{body}");
+    expect_change(a.next_instruction().await, v1::WorkerStatus::Asleep, true);
+    assert_eq!(worker(&m, &a.id).await["status"], "asleep");
+
+    let (status, body) = m.post(&path, &all_day(false)).await;
+    assert_eq!(status, 204, "{body}");
+    expect_change(a.next_instruction().await, v1::WorkerStatus::Awake, true);
+    assert_eq!(worker(&m, &a.id).await["status"], "awake");
+
+    // Asleep by the operator's hand, not the schedule's: saving an inactive schedule
+    // leaves it asleep.
+    let (status, _) = set_status(&m, &a.id, "asleep", false).await;
+    assert_eq!(status, 204);
+    expect_change(a.next_instruction().await, v1::WorkerStatus::Asleep, false);
+    let (status, body) = m.post(&path, &all_day(false)).await;
+    assert_eq!(status, 204, "{body}");
+    assert!(
+        a.instruction_within(Duration::from_millis(200))
+            .await
+            .is_none(),
+        "no wake-up"
+    );
+    assert_eq!(worker(&m, &a.id).await["status"], "asleep");
+    m.manager.shutdown().await.unwrap();
+}

@@ -126,9 +126,10 @@ pub async fn set_sleep_schedule(
             row.start_time
         )));
     }
+    let previous = state.store.sleep_schedule(&worker.id).await?;
     state.store.set_sleep_schedule(&row).await?;
     state.events.publish(Event::worker(&worker.id));
-    crate::monitor::apply_sleep_schedule_now(&state, &worker.id).await?;
+    crate::monitor::apply_saved_sleep_schedule(&state, &worker.id, previous.as_ref()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

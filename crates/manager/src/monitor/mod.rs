@@ -12,6 +12,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use retention::{RetentionConfig, RetentionReport, RetentionSettings};
 pub use sleep_schedules::{
     SleepReport, SleepScheduleMonitor, apply_now as apply_sleep_schedule_now,
+    apply_saved as apply_saved_sleep_schedule,
 };
 pub use timeouts::TimeoutReport;
 

@@ -88,6 +88,26 @@ pub async fn apply_now(state: &AppState, worker_id: &str) -> Result<(), StoreErr
     Ok(())
 }
 
+/// Applies a schedule just saved over `previous`. A schedule switched off while it held the
+/// worker asleep wakes it (lazily): nothing else would, and the operator switched it off to
+/// have the worker back. A worker put to sleep by hand stays asleep.
+pub async fn apply_saved(
+    state: &AppState,
+    worker_id: &str,
+    previous: Option<&SleepScheduleRow>,
+) -> Result<(), StoreError> {
+    let Some(row) = state.store.sleep_schedule(worker_id).await? else {
+        return Ok(());
+    };
+    let held_asleep =
+        previous.is_some_and(|p| p.is_active && p.last_applied == WorkerStatus::Asleep.as_str());
+    if row.is_active || held_asleep {
+        // An inactive schedule's answer is `awake`.
+        apply(state, &row, Utc::now()).await?;
+    }
+    Ok(())
+}
+
 /// The schedule as the evaluator wants it; stored rows were validated on save.
 fn schedule_of(row: &SleepScheduleRow) -> Result<SleepSchedule, StoreError> {
     let time = |text: &str| -> Result<Option<NaiveTime>, StoreError> {
