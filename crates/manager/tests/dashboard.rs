@@ -97,4 +97,16 @@ async fn a_job_s_tasks_are_read_a_page_at_a_time() {
         farm,
         json!({ "workers": {}, "workers_busy": 0, "tasks": { "queued": 251 } })
     );
+
+    // A paused job's waiting tasks are not queued work.
+    let mut paused = common::echo_sleep_job(2, 0);
+    paused["initial_status"] = json!("paused");
+    let (status, job) = m.post("/api/v3/jobs", &paused).await;
+    assert_eq!(status, 200, "{job}");
+    let (_, farm) = m.get("/api/v3/farm/summary").await;
+    assert_eq!(
+        farm["tasks"],
+        json!({ "queued": 251, "paused": 3 }),
+        "{farm}"
+    );
 }

@@ -53,10 +53,15 @@ impl Store {
         .await?)
     }
 
-    /// Task counts per status over all jobs.
+    /// Task counts per status over all jobs. Waiting tasks of a paused (or pausing) job
+    /// count as `paused`: nothing will run them until the job is resumed.
     pub async fn farm_task_status_counts(&self) -> StoreResult<StatusCounts> {
         Ok(sqlx::query_as(
-            "SELECT status, SUM(n) FROM job_task_counts GROUP BY status HAVING SUM(n) > 0 ORDER BY status",
+            "SELECT CASE WHEN c.status IN ('queued', 'soft-failed')
+                          AND j.status IN ('paused', 'pause-requested')
+                     THEN 'paused' ELSE c.status END AS shown, SUM(c.n)
+             FROM job_task_counts c JOIN jobs j ON j.id = c.job_id
+             GROUP BY shown HAVING SUM(c.n) > 0 ORDER BY shown",
         )
         .fetch_all(&self.read)
         .await?)

@@ -514,7 +514,7 @@ pub struct FarmSummary {
     pub workers: BTreeMap<String, i64>,
     /// Workers running a task now.
     pub workers_busy: i64,
-    /// Task status → count.
+    /// Task status → count; waiting tasks of paused jobs count as `paused`.
     pub tasks: BTreeMap<String, i64>,
 }
 
