@@ -233,6 +233,13 @@ async fn a_tagged_job_waits_for_tagged_workers_until_its_tag_is_cleared() {
     let echo = tasks["tasks"][0]["id"].as_str().unwrap().to_string();
     let (_, why) = m.get(&format!("/api/v3/tasks/{echo}/why")).await;
     assert!(why.to_string().contains("worker-tag"), "{why}");
+    assert!(
+        why["blockers"][0]["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("worker tag \"gpu\" has no workers"),
+        "the empty tag is named: {why}"
+    );
 
     let url = |path: &str| format!("/api/v3/jobs/{job_id}/settag{path}");
     let (status, _) = m.post(&url(""), &json!({ "name": "no-such-tag" })).await;

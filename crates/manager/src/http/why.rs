@@ -34,9 +34,12 @@ pub async fn why_not_running(
             "summary": format!("the task is running on worker {worker}"),
         })));
     }
-    let tag_members = match &job.worker_tag_id {
-        Some(tag) => Some(store.tag_members(tag).await?),
-        None => None,
+    let (tag_members, tag_name) = match &job.worker_tag_id {
+        Some(tag) => (
+            Some(store.tag_members(tag).await?),
+            store.get_tag(tag).await?.map(|t| t.name),
+        ),
+        None => (None, None),
     };
     let blocklisted = store
         .job_blocklist(&job.id)
@@ -50,6 +53,7 @@ pub async fn why_not_running(
         task_type: task.task_type.clone(),
         job_status: job.status.parse::<JobStatus>().map_err(corrupt)?,
         tag_members,
+        tag_name,
         dependencies: store
             .dependency_statuses(&id)
             .await?

@@ -25,6 +25,8 @@ pub struct TaskView {
     pub job_status: JobStatus,
     /// Members of the job's worker tag; `None` for an untagged job.
     pub tag_members: Option<Vec<String>>,
+    /// The name of the job's worker tag (for the answer).
+    pub tag_name: Option<String>,
     /// Dependencies: (name, status).
     pub dependencies: Vec<(String, String)>,
     /// Workers blocklisted for this job and task type.
@@ -104,10 +106,19 @@ pub fn blockers(task: &TaskView, workers: &[WorkerView]) -> Vec<Blocker> {
         None => typed,
     };
     if tagged.is_empty() {
-        found.push(blocker(
-            "worker-tag",
-            "no worker in the job's tag supports the task type".into(),
-        ));
+        let tag = task.tag_name.as_deref().unwrap_or("?");
+        let detail = if task.tag_members.as_ref().is_some_and(Vec::is_empty) {
+            format!(
+                "the job's worker tag \"{tag}\" has no workers: add workers to it, or clear \
+                 the job's tag"
+            )
+        } else {
+            format!(
+                "no worker in the job's worker tag \"{tag}\" supports task type \"{}\"",
+                task.task_type
+            )
+        };
+        found.push(blocker("worker-tag", detail));
         return found;
     }
     let (fit, unfit): (Vec<&WorkerView>, Vec<&WorkerView>) = tagged
@@ -230,12 +241,40 @@ mod tests {
             task_type: "blender".into(),
             job_status: JobStatus::Active,
             tag_members: None,
+            tag_name: None,
             dependencies: vec![],
             blocklisted: vec![],
             failed_by: vec![],
             tasks_ahead: 0,
             requirements: JobRequirements::default(),
         }
+    }
+
+    #[test]
+    fn a_worker_tag_without_workers_is_named() {
+        let free = worker("a", "awake", &["blender"], Some(1));
+        let empty = TaskView {
+            tag_members: Some(vec![]),
+            tag_name: Some("gpu-nodes".into()),
+            ..queued()
+        };
+        let found = blockers(&empty, std::slice::from_ref(&free));
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].detail.contains("\"gpu-nodes\" has no workers"),
+            "{found:?}"
+        );
+        let elsewhere = TaskView {
+            tag_members: Some(vec!["b".into()]),
+            ..empty
+        };
+        let found = blockers(&elsewhere, &[free]);
+        assert!(
+            found[0]
+                .detail
+                .contains("tag \"gpu-nodes\" supports task type \"blender\""),
+            "{found:?}"
+        );
     }
 
     fn rules(task: &TaskView, workers: &[WorkerView]) -> Vec<&'static str> {
