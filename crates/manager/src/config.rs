@@ -51,6 +51,10 @@ pub struct ManagerConfig {
     pub script_time_limit_ms: u64,
     #[serde(default = "default_script_memory_limit_mb")]
     pub script_memory_limit_mb: u64,
+    /// All scripts together: `script_memory_total_mb / script_memory_limit_mb` (at least
+    /// one) evaluate at once, the rest wait their turn.
+    #[serde(default = "default_script_memory_total_mb")]
+    pub script_memory_total_mb: u64,
 
     /// Failure handling and timeouts (see docs/scheduling.md).
     #[serde(default = "default_task_timeout_seconds")]
@@ -120,6 +124,10 @@ fn default_script_memory_limit_mb() -> u64 {
     // A 100,000-frame job needs about 80 MB of script memory; this is only an upper bound.
     512
 }
+fn default_script_memory_total_mb() -> u64 {
+    // Two scripts at the default limit: one per core of a small manager host.
+    1024
+}
 
 fn default_task_timeout_seconds() -> u64 {
     600
@@ -160,6 +168,7 @@ impl ManagerConfig {
             flamenco_compat_version: default_flamenco_compat_version(),
             script_time_limit_ms: default_script_time_limit_ms(),
             script_memory_limit_mb: default_script_memory_limit_mb(),
+            script_memory_total_mb: default_script_memory_total_mb(),
             task_timeout_seconds: default_task_timeout_seconds(),
             worker_timeout_seconds: default_worker_timeout_seconds(),
             startup_grace_seconds: default_startup_grace_seconds(),
@@ -231,7 +240,10 @@ impl ManagerConfig {
              flamenco_compat_version = {compat}\n\n\
              # Limits for job-type scripts: a script that runs longer or allocates more is stopped.\n\
              script_time_limit_ms = {time}\n\
-             script_memory_limit_mb = {mem}\n\n\
+             script_memory_limit_mb = {mem}\n\
+             # Memory for all scripts together: this divided by the limit above is how many\n\
+             # run at once (at least one); more wait their turn (up to a minute, then 503).\n\
+             script_memory_total_mb = {mem_total}\n\n\
              # A task without any update from its worker for this long is failed softly and\n\
              # retried elsewhere. 0 disables task and worker timeouts.\n\
              task_timeout_seconds = {task_timeout}\n\n\
@@ -255,6 +267,7 @@ impl ManagerConfig {
             compat = quote(&self.flamenco_compat_version),
             time = self.script_time_limit_ms,
             mem = self.script_memory_limit_mb,
+            mem_total = self.script_memory_total_mb,
             task_timeout = self.task_timeout_seconds,
             worker_timeout = self.worker_timeout_seconds,
             grace = self.startup_grace_seconds,
@@ -297,6 +310,14 @@ impl ManagerConfig {
     pub fn scripts_path(&self) -> PathBuf {
         self.resolve(&self.scripts_dir)
     }
+    /// How many job-type scripts may evaluate at once.
+    pub fn concurrent_scripts(&self) -> usize {
+        let each = self.script_memory_limit_mb.max(1);
+        usize::try_from(self.script_memory_total_mb / each)
+            .unwrap_or(usize::MAX)
+            .max(1)
+    }
+
     pub fn script_time_limit(&self) -> Duration {
         Duration::from_millis(self.script_time_limit_ms)
     }

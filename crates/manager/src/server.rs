@@ -104,7 +104,11 @@ pub async fn start(config: ManagerConfig) -> Result<RunningManager, ManagerError
         memory_bytes: (config.script_memory_limit_mb as usize).saturating_mul(1024 * 1024),
         time: config.script_time_limit(),
     };
-    let job_types = JobTypeRegistry::new(Some(config.scripts_path()), limits);
+    let job_types = JobTypeRegistry::with_concurrency(
+        Some(config.scripts_path()),
+        limits,
+        config.concurrent_scripts(),
+    );
     let shaman = config
         .shaman
         .enabled

@@ -10,11 +10,13 @@
 //! - `engine`: the sandbox and the JS API (`prelude.js` plus Rust helpers).
 //! - `settings`: `JOB_TYPE` as the API describes it, its etag, validation of submitted settings.
 //! - `authored`: checks on the tasks a script made (dependencies, cycles).
+//! - `gate`: how many scripts evaluate at once; the rest wait in line.
 //! - `frames`, `paths`, `shell`: pure helpers behind `frameChunker`, `path.*`, `shellSplit`.
 
 mod authored;
 mod engine;
 pub mod frames;
+mod gate;
 mod paths;
 mod registry;
 mod settings;
@@ -162,6 +164,15 @@ pub enum CompileError {
 
     #[error("job type \"{job_type}\" was stopped: {message}")]
     Limit { job_type: String, message: String },
+
+    #[error(
+        "the manager is busy: {running} job-type scripts are running and no turn came within {} s; try again",
+        waited.as_secs()
+    )]
+    Busy {
+        running: usize,
+        waited: std::time::Duration,
+    },
 
     #[error("internal job compiler error: {0}")]
     Internal(String),

@@ -13,11 +13,15 @@ use std::time::SystemTime;
 use serde_json::{Map, Value};
 
 use super::engine::{self, JobFields, ScriptEvent, ScriptSource};
+use super::gate::{self, ScriptGate};
 use super::settings::{self, JobTypeInfo};
 use super::{
     AuthoredTask, CompileError, CompileInput, CompileSink, CompiledJob, CompiledJobFields,
     SandboxLimits,
 };
+
+/// Script evaluations at once unless the manager says otherwise (see `with_concurrency`).
+const DEFAULT_CONCURRENT_SCRIPTS: usize = 2;
 
 /// Files shorter than this cannot hold a job type (Flamenco skips them too).
 const MIN_SCRIPT_BYTES: u64 = 8;
@@ -56,6 +60,7 @@ pub struct JobTypeRegistry {
 struct RegistryInner {
     scripts_dir: Option<PathBuf>,
     limits: SandboxLimits,
+    gate: ScriptGate,
     described: Mutex<HashMap<ScriptKey, CachedDescription>>,
 }
 
@@ -129,13 +134,41 @@ impl JobTypeRegistry {
     /// `scripts_dir`: optional folder of custom `*.js` job types (name = file stem with `_`
     /// replaced by `-`); a custom script overrides a built-in of the same name.
     pub fn new(scripts_dir: Option<PathBuf>, limits: SandboxLimits) -> Self {
+        Self::with_concurrency(scripts_dir, limits, DEFAULT_CONCURRENT_SCRIPTS)
+    }
+
+    /// Like [`new`](Self::new), with at most `concurrent` script evaluations at once; more
+    /// wait in line (for up to a minute).
+    pub fn with_concurrency(
+        scripts_dir: Option<PathBuf>,
+        limits: SandboxLimits,
+        concurrent: usize,
+    ) -> Self {
+        Self::with_gate(
+            scripts_dir,
+            limits,
+            ScriptGate::new(concurrent, gate::MAX_QUEUE_WAIT),
+        )
+    }
+
+    pub(crate) fn with_gate(
+        scripts_dir: Option<PathBuf>,
+        limits: SandboxLimits,
+        gate: ScriptGate,
+    ) -> Self {
         JobTypeRegistry {
             inner: Arc::new(RegistryInner {
                 scripts_dir,
                 limits,
+                gate,
                 described: Mutex::new(HashMap::new()),
             }),
         }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn gate(&self) -> &ScriptGate {
+        &self.inner.gate
     }
 
     /// All job types, sorted by name. Scripts that fail to load are logged and skipped.
@@ -184,6 +217,7 @@ impl JobTypeRegistry {
             file_name: origin.file_name(),
             code: &code,
         };
+        let _turn = self.inner.gate.enter()?;
         engine::compile_job(
             &source,
             self.inner.limits,
@@ -261,6 +295,8 @@ impl JobTypeRegistry {
         }
 
         // Evaluated without holding the lock: a slow script must not block other requests.
+        // Waiting for a turn comes first: a busy manager is no fault of the script to cache.
+        let turn = self.inner.gate.enter()?;
         let result = origin.read_code().and_then(|code| {
             let source = ScriptSource {
                 job_type: name,
@@ -269,6 +305,7 @@ impl JobTypeRegistry {
             };
             engine::load_job_type(&source, self.inner.limits)
         });
+        drop(turn);
         if let Err(error) = &result {
             tracing::warn!(
                 job_type = name,

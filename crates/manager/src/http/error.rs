@@ -56,6 +56,7 @@ impl From<CompileError> for ApiError {
         let status = match &e {
             CompileError::EtagMismatch { .. } => StatusCode::PRECONDITION_FAILED,
             CompileError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            CompileError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_REQUEST,
         };
         ApiError::new(status, e.to_string())

@@ -396,3 +396,40 @@ fn registry_is_shared_between_threads() {
         assert_eq!(job.tasks.len(), 2);
     }
 }
+
+/// Issue 23, item 6: scripts evaluate a few at a time; one that gets no turn in time is
+/// refused as busy (503), and that refusal is not remembered as the script's fault.
+#[test]
+fn script_evaluations_wait_for_a_turn_and_busy_is_not_cached() {
+    let dir = temp_dir();
+    write_script(dir.path(), "queued.js", &script_with_body(""));
+    let gate = gate::ScriptGate::new(1, std::time::Duration::ZERO);
+    let registry = JobTypeRegistry::with_gate(
+        Some(dir.path().to_path_buf()),
+        SandboxLimits::default(),
+        gate,
+    );
+    let held = registry.gate().enter().expect("the only turn");
+    for error in [
+        registry
+            .get("queued")
+            .map(|_| ())
+            .expect_err("no turn to describe"),
+        registry
+            .compile(input("echo-sleep-test", json!({"message": "hi"})))
+            .map(|_| ())
+            .expect_err("no turn to compile"),
+    ] {
+        assert!(
+            matches!(error, CompileError::Busy { running: 1, .. }),
+            "{error:?}"
+        );
+    }
+    drop(held);
+    registry
+        .get("queued")
+        .expect("described once a turn is free");
+    registry
+        .compile(input("echo-sleep-test", json!({"message": "hi"})))
+        .expect("compiles once a turn is free");
+}

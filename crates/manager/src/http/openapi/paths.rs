@@ -13,6 +13,8 @@ pub(super) const BAD: (u16, &str) = (
     "The request is malformed; the message says what is wrong.",
 );
 pub(super) const UNKNOWN: (u16, &str) = (404, "No such entity.");
+/// Every job-type script slot stayed taken for a minute (see `compiler/gate.rs`).
+const BUSY: (u16, &str) = (503, "The manager is busy compiling other jobs: try again.");
 pub(super) const REFUSED: (u16, &str) = (
     409,
     "Not allowed in the current status; the message says why.",
@@ -99,6 +101,7 @@ fn jobs(api: &mut Api) {
         .errors(&[
             BAD,
             (412, "The job type's etag differs: reload the job types."),
+            BUSY,
         ])
         .done();
     let body = api.schema::<JobsQueryResult>();
@@ -134,6 +137,7 @@ fn jobs(api: &mut Api) {
     .errors(&[
         BAD,
         (412, "The job type's etag differs: reload the job types."),
+        BUSY,
     ])
     .done();
     let (query, result) = (api.schema::<JobsQuery>(), api.schema::<JobsQueryResult>());
