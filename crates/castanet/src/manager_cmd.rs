@@ -63,6 +63,7 @@ pub async fn run(args: ManagerArgs) -> anyhow::Result<ExitCode> {
     if let Some(listen) = args.listen {
         config.listen = listen;
     }
+    make_scripts_dir(&config.scripts_path());
     let manager = castanet_manager::start(config)
         .await
         .context("cannot start the manager")?;
@@ -80,6 +81,30 @@ pub async fn run(args: ManagerArgs) -> anyhow::Result<ExitCode> {
     tracing::info!("stopping the manager");
     manager.shutdown().await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Creates the custom job-type folder the config names, so there is an obvious place to put
+/// scripts. A folder that cannot be made is only a warning: built-in job types still work.
+fn make_scripts_dir(dir: &std::path::Path) {
+    if dir.exists() {
+        return;
+    }
+    let made = std::fs::create_dir_all(dir).and_then(|()| {
+        std::fs::write(
+            dir.join("README.txt"),
+            "Custom job types: put Flamenco-style job-type scripts (*.js) here. A script named \
+             like a built-in (simple_blender_render.js, ...) replaces it; edits apply \
+             without a restart.\n",
+        )
+    });
+    match made {
+        Ok(()) => {
+            tracing::info!(dir = %dir.display(), "created the folder for custom job-type scripts")
+        }
+        Err(e) => {
+            tracing::warn!(dir = %dir.display(), "cannot create the folder for custom job-type scripts: {e}")
+        }
+    }
 }
 
 /// Prints the fingerprint of the certificate the config serves (generated on first start).

@@ -226,7 +226,7 @@ async fn submit_places_jobs_by_worker_tag_and_requirements() {
 }
 
 #[test]
-fn tables_fit_long_values_and_logs_to_files_carry_no_colour_codes() {
+fn tables_fit_long_values_logs_to_files_carry_no_colour_codes_and_scripts_dir_is_made() {
     let dir = tempfile::tempdir().unwrap();
     // The manager's log goes to a file, as with `castanet manager 2>manager.log`.
     let log = dir.path().join("manager.log");
@@ -279,6 +279,8 @@ fn tables_fit_long_values_and_logs_to_files_carry_no_colour_codes() {
     common::wait_exit(&mut child, Duration::from_secs(20));
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(text.contains("INFO"), "the manager logged: {text}");
+    // A first start makes the folder for custom job types the config names.
+    assert!(dir.path().join("scripts").is_dir(), "scripts/ was created");
     assert!(
         !text.contains('\u{1b}'),
         "no ANSI escape codes in a log file: {text:?}"
