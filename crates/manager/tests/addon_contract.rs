@@ -408,6 +408,17 @@ async fn with_shaman_the_storage_location_is_the_checkout_folder() {
         storage_location(&m, "darwin").await,
         "/Volumes/farm/castanet-shared/jobs"
     );
+    // `{jobs}` in the variables a client on another platform reads is that same place, not
+    // the manager's own path.
+    for (platform, jobs) in [
+        ("windows", r"S:\render\jobs"),
+        ("darwin", "/Volumes/farm/castanet-shared/jobs"),
+    ] {
+        let (_, variables) = m
+            .get(&format!("/api/v3/configuration/variables/users/{platform}"))
+            .await;
+        assert_eq!(variables["jobs"]["value"], jobs, "{platform}: {variables}");
+    }
     m.manager.shutdown().await.unwrap();
 }
 

@@ -67,9 +67,16 @@ pub async fn variables(
     let variables = crate::variables::Variables::from_config(&state.config);
     let mut answer = serde_json::Map::new();
     for resolved in variables.resolve_for(&platform) {
+        // `{jobs}` holds the manager's own path; on another platform it is what a worker
+        // there gets for it (`[shaman.locations]`, else the two-way variables).
+        let value = if resolved.name == JOBS {
+            storage_location(&state.config, &platform)
+        } else {
+            resolved.value
+        };
         answer.insert(
             resolved.name.clone(),
-            json!({ "name": resolved.name, "value": resolved.value, "is_twoway": resolved.is_twoway }),
+            json!({ "name": resolved.name, "value": value, "is_twoway": resolved.is_twoway }),
         );
     }
     Ok(Json(Value::Object(answer)))
