@@ -142,6 +142,22 @@ browserTest("tail a task's log live and load the whole log", async () => {
   await browser.screenshot("task-log");
 });
 
+browserTest("a task's commands as stored and expanded for a worker platform", async () => {
+  const job = await farm.submit("commands", "echo-sleep-test", { message: "{jobs}/shot-010", sleep_duration_seconds: 0, sleep_repeats: 1 }, { initial_status: "paused" });
+  const echo = (await farm.tasks(job.id)).find((t) => t.name === "echo");
+  await page.goto(`${farm.url}/jobs/${job.id}/tasks/${echo.id}`);
+  const commands = page.getByTestId("task-commands");
+  await commands.locator("summary").click();
+  await until("the stored command", async () => (await commands.locator("pre").first().textContent()).includes("{jobs}/shot-010"));
+  await commands.locator("select").selectOption("linux");
+  await until("the command as a Linux worker gets it", async () => {
+    const text = await commands.locator("pre").first().textContent();
+    return !text.includes("{jobs}") && text.includes("/shot-010");
+  });
+  await browser.screenshot("task-commands");
+  await cancelJob(job.id);
+});
+
 browserTest("pause and resume a job, cancel a task", async () => {
   const job = await farm.submit("pause me", "echo-sleep-test", {
     message: "pausing",

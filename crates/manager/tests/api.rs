@@ -203,3 +203,51 @@ async fn jobs_and_tasks_survive_a_restart_on_the_same_database() {
     assert_eq!(before, after);
     m.manager.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_task_s_commands_are_offered_expanded_for_a_worker_platform() {
+    let m = common::start_configured(tempfile::tempdir().expect("temp dir"), |config| {
+        let farm = castanet_manager::variables::VariableConfig {
+            is_twoway: true,
+            linux: Some("/mnt/farm".into()),
+            windows: Some(r"F:\farm".into()),
+            ..Default::default()
+        };
+        config.variables.insert("farm".into(), farm);
+    })
+    .await;
+    let mut job = echo_sleep_job(1, 0);
+    job["settings"]["message"] = json!("/mnt/farm/shot-010");
+    let (status, job) = m.post("/api/v3/jobs", &job).await;
+    assert_eq!(status, 200, "{job}");
+    let (_, tasks) = m
+        .get(&format!(
+            "/api/v3/jobs/{}/tasks",
+            job["id"].as_str().unwrap()
+        ))
+        .await;
+    let echo = tasks["tasks"][0]["id"].as_str().unwrap().to_string();
+    let message = |task: &Value| task["commands"][0]["parameters"]["message"].clone();
+
+    let (status, stored) = m.get(&format!("/api/v3/tasks/{echo}")).await;
+    assert_eq!(status, 200, "{stored}");
+    assert_eq!(message(&stored), "{farm}/shot-010", "{stored}");
+    assert!(stored.get("expanded_for").is_none());
+    for (platform, expected) in [
+        ("windows", r"F:\farm\shot-010"),
+        ("linux", "/mnt/farm/shot-010"),
+    ] {
+        let (status, task) = m
+            .get(&format!("/api/v3/tasks/{echo}?platform={platform}"))
+            .await;
+        assert_eq!(status, 200, "{task}");
+        assert_eq!(message(&task), expected, "{platform}: {task}");
+        assert_eq!(task["expanded_for"], platform);
+    }
+    let (status, refused) = m.get(&format!("/api/v3/tasks/{echo}?platform=amiga")).await;
+    assert_eq!(status, 400, "{refused}");
+    assert!(
+        refused["message"].to_string().contains("amiga"),
+        "{refused}"
+    );
+}

@@ -130,7 +130,9 @@ export const api = {
     if (statuses.length) params.set("status", statuses.join(","));
     return json<TaskPage>("GET", `/api/v3/jobs/${q(jobId)}/tasks/page?${params}`);
   },
-  task: (id: string) => json<Task>("GET", `/api/v3/tasks/${q(id)}`),
+  /// `platform`: the commands with their {variables} expanded as a worker there gets them.
+  task: (id: string, platform?: string) =>
+    json<Task>("GET", `/api/v3/tasks/${q(id)}${platform ? `?platform=${q(platform)}` : ""}`),
   setTaskStatus: (id: string, status: string, reason: string) =>
     send("POST", `/api/v3/tasks/${q(id)}/setstatus`, { status, reason }),
   why: (id: string) => json<WhyAnswer>("GET", `/api/v3/tasks/${q(id)}/why`),

@@ -58,6 +58,8 @@ export interface Task extends TaskSummary {
   last_touched?: string;
   failed_by_workers: TaskWorkerRef[];
   dependencies: string[];
+  /// Extension: the platform the commands were expanded for (asked with `?platform=`).
+  expanded_for?: string;
 }
 
 export interface TaskPage {

@@ -1,8 +1,9 @@
 //! Reading tasks and their logs.
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::error::{ApiError, parse_uuid};
@@ -10,6 +11,7 @@ use super::shapes;
 use crate::AppState;
 use crate::logs::TaskLogs;
 use crate::store::TaskRow;
+use crate::variables::{DARWIN, LINUX, Variables, WINDOWS, normalize_platform};
 
 async fn find_task(state: &AppState, id: &str) -> Result<TaskRow, ApiError> {
     let id = parse_uuid("task id", id)?;
@@ -24,15 +26,47 @@ fn io_error(e: std::io::Error) -> ApiError {
     ApiError::internal(format!("cannot read task log: {e}"))
 }
 
-/// `GET /api/v3/tasks/{id}`
+#[derive(Deserialize)]
+pub struct TaskQuery {
+    /// Expand the commands' `{variables}` as a worker on this platform gets them.
+    platform: Option<String>,
+}
+
+/// `GET /api/v3/tasks/{id}` — commands as stored (`{variables}` unexpanded), or with
+/// `?platform=linux|windows|darwin` as a worker there receives them.
 pub async fn get_task(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    Query(query): Query<TaskQuery>,
 ) -> Result<Json<Value>, ApiError> {
+    let platform = match query.platform.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(given) => {
+            let platform = normalize_platform(given);
+            if ![LINUX, WINDOWS, DARWIN].contains(&platform.as_str()) {
+                return Err(ApiError::bad_request(format!(
+                    "platform must be linux, windows or darwin, not \"{given}\""
+                )));
+            }
+            Some(platform)
+        }
+    };
     let task = find_task(&state, &id).await?;
     let dependencies = state.store.task_dependencies(&task.id).await?;
     let failed_by = state.store.task_failed_by(&task.id).await?;
-    Ok(Json(shapes::task(&task, &dependencies, &failed_by)))
+    let mut answer = shapes::task(&task, &dependencies, &failed_by);
+    if let Some(platform) = platform {
+        let variables = Variables::from_config(&state.config);
+        if let Some(commands) = answer.get_mut("commands").and_then(Value::as_array_mut) {
+            for command in commands {
+                if let Some(parameters) = command.get_mut("parameters") {
+                    variables.expand_parameters(&platform, parameters);
+                }
+            }
+        }
+        answer["expanded_for"] = json!(platform);
+    }
+    Ok(Json(answer))
 }
 
 /// `GET /api/v3/tasks/{id}/log` — where to download the log, and its size; 204 when empty.

@@ -284,6 +284,11 @@ fn job_actions(api: &mut Api) {
 fn tasks(api: &mut Api) {
     let body = api.schema::<Task>();
     api.op(Get, "/api/v3/tasks/{id}", "jobs", "One task")
+        .query(
+            "platform",
+            "Extension: linux, windows or darwin — the commands with their {variables} expanded \
+             as a worker on that platform receives them (default: as stored, unexpanded).",
+        )
         .answer(200, "The task.", body)
         .errors(&[BAD, UNKNOWN])
         .done();

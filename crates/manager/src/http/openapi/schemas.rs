@@ -286,6 +286,9 @@ pub struct Task {
     pub dependencies: Vec<String>,
     pub progress: Option<f64>,
     pub fault_class: Option<String>,
+    /// Extension: the platform the commands were expanded for (`?platform=`); absent when
+    /// they are as stored.
+    pub expanded_for: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
