@@ -2,6 +2,7 @@
 //! in SQLite, pushes tasks to workers over gRPC and serves the REST API — all on one port.
 pub mod compiler;
 pub mod config;
+pub mod connections;
 pub mod discovery;
 pub mod events;
 pub mod grpc;

@@ -177,6 +177,9 @@ pub async fn start(config: ManagerConfig) -> Result<RunningManager, ManagerError
     tokio::spawn(crate::job_deleter::run(state.clone(), shutdown.clone()));
     let serve_shutdown = shutdown.clone();
     let events = state.events.clone();
+    let keep_alive = crate::connections::keep_alive(std::time::Duration::from_secs(
+        state.config.worker_timeout_seconds,
+    ));
     let server = tokio::spawn(async move {
         // Advertised for as long as the server runs.
         let _advertisement = advertisement;
@@ -191,22 +194,16 @@ pub async fn start(config: ManagerConfig) -> Result<RunningManager, ManagerError
             }
         };
         let mut serve = match tls {
-            Some(tls) => tokio::spawn(crate::tls::serve(listener, tls.acceptor, app, graceful)),
-            None => {
-                // Instructions are small writes on long-lived streams: without TCP_NODELAY,
-                // Nagle's algorithm holds each one back ~40 ms waiting for the peer's ACK.
-                let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-                    if let Err(e) = tcp.set_nodelay(true) {
-                        tracing::debug!("cannot set TCP_NODELAY: {e}");
-                    }
-                });
-                let serve = axum::serve(
-                    listener,
-                    app.into_make_service_with_connect_info::<SocketAddr>(),
-                )
-                .with_graceful_shutdown(graceful);
-                tokio::spawn(async move { serve.await })
-            }
+            Some(tls) => tokio::spawn(crate::tls::serve(
+                listener,
+                tls.acceptor,
+                app,
+                keep_alive,
+                graceful,
+            )),
+            None => tokio::spawn(crate::connections::serve(
+                listener, app, keep_alive, graceful,
+            )),
         };
         let flatten = |joined: Result<std::io::Result<()>, tokio::task::JoinError>| match joined {
             Ok(result) => result.map_err(ManagerError::Serve),

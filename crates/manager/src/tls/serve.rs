@@ -1,22 +1,18 @@
 //! Serving the manager's router over TLS: accept, handshake, then HTTP/1.1 or HTTP/2
 //! (gRPC) on each connection, with a graceful shutdown like `axum::serve`'s.
-use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::ConnectInfo;
-use axum::http::Request;
-use axum::response::Response;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
+use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
+
+use crate::connections::{WithRemote, builder};
 
 /// A client that opens a connection and never finishes the handshake is dropped after this.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -33,10 +29,11 @@ pub async fn serve(
     listener: TcpListener,
     acceptor: TlsAcceptor,
     app: Router,
+    keep_alive: Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let graceful = GracefulShutdown::new();
-    let builder = auto::Builder::new(TokioExecutor::new());
+    let builder = builder(keep_alive);
     tokio::pin!(shutdown);
     loop {
         let (tcp, remote) = tokio::select! {
@@ -116,29 +113,4 @@ async fn tell_plain_http_client_to_use_https(mut tcp: TcpStream, remote: SocketA
         Ok::<_, std::io::Error>(())
     };
     let _ = tokio::time::timeout(PLAIN_HTTP_LINGER, answered).await;
-}
-
-/// The router with the peer's address attached, as `ConnectInfo` handlers expect.
-#[derive(Clone)]
-struct WithRemote {
-    app: Router,
-    remote: SocketAddr,
-}
-
-impl<B> tower::Service<Request<B>> for WithRemote
-where
-    Router: tower::Service<Request<B>, Response = Response, Error = Infallible>,
-{
-    type Response = Response;
-    type Error = Infallible;
-    type Future = <Router as tower::Service<Request<B>>>::Future;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        tower::Service::<Request<B>>::poll_ready(&mut self.app, cx)
-    }
-
-    fn call(&mut self, mut request: Request<B>) -> Self::Future {
-        request.extensions_mut().insert(ConnectInfo(self.remote));
-        self.app.call(request)
-    }
 }
