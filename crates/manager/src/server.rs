@@ -99,6 +99,8 @@ pub async fn start(config: ManagerConfig) -> Result<RunningManager, ManagerError
             source,
         })?;
     let events = EventBus::new();
+    // Events carry the fields of what changed, read once per burst.
+    events.set_details(Arc::new(store.clone()));
     let dispatcher = Dispatcher::new(store.clone(), logs.clone(), events.clone());
     let limits = SandboxLimits {
         memory_bytes: (config.script_memory_limit_mb as usize).saturating_mul(1024 * 1024),

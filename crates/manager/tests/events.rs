@@ -117,6 +117,29 @@ async fn a_subscriber_sees_job_then_task_then_log_events_for_its_job_only() {
         everything.iter().any(|(kind, _)| kind == "worker"),
         "{everything:?}"
     );
+    // Events carry the changed entity's fields (as Flamenco's updates do): no re-read needed.
+    let job_event = &everything[first_job].1;
+    assert_eq!(job_event["name"], "test job", "{job_event}");
+    assert!(
+        ["queued", "active"].contains(&job_event["status"].as_str().unwrap_or_default()),
+        "{job_event}"
+    );
+    assert!(job_event["steps_total"].as_i64().is_some(), "{job_event}");
+    let task_event = events
+        .iter()
+        .find(|(kind, _)| kind == "task")
+        .map(|(_, data)| data)
+        .expect("a task event");
+    assert!(
+        task_event["status"].is_string() && task_event["name"].is_string(),
+        "{task_event}"
+    );
+    let worker_event = everything
+        .iter()
+        .find(|(kind, _)| kind == "worker")
+        .map(|(_, data)| data)
+        .expect("a worker event");
+    assert_eq!(worker_event["name"], "events-worker", "{worker_event}");
     assert!(
         everything
             .iter()

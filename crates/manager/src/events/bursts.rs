@@ -136,6 +136,8 @@ pub struct Bursts {
     /// instead of asking each wave's channel (a lock each).
     listeners: Arc<AtomicUsize>,
     pacer_started: AtomicBool,
+    /// Reads the fields events carry; without one they carry ids only.
+    details: OnceLock<Arc<dyn super::DetailSource>>,
 }
 
 impl Bursts {
@@ -149,6 +151,13 @@ impl Bursts {
             next_wave: AtomicUsize::new(0),
             listeners: Arc::default(),
             pacer_started: AtomicBool::new(false),
+            details: OnceLock::new(),
+        }
+    }
+
+    pub fn set_details(&self, source: Arc<dyn super::DetailSource>) {
+        if self.details.set(source).is_err() {
+            tracing::warn!("the event details source was set twice; the first one stays");
         }
     }
 
@@ -212,7 +221,13 @@ impl Bursts {
                 continue;
             }
             last_burst = Some(tokio::time::Instant::now());
-            let burst = Arc::new(Burst::new(taken.events, taken.overflowed));
+            let events = match self.details.get() {
+                Some(source) if !taken.overflowed => {
+                    super::details::enrich(source.as_ref(), taken.events).await
+                }
+                _ => taken.events,
+            };
+            let burst = Arc::new(Burst::new(events, taken.overflowed));
             // Delivered while the next burst gathers. The next one starts its waves at least
             // one pace later, and its pace is no shorter, so each wave keeps the order.
             tokio::spawn(Arc::clone(&self).deliver(burst, pace, closed.clone()));

@@ -1,6 +1,7 @@
 //! The in-process event bus: every change of a job, task or worker is published once;
 //! the SSE endpoint (and anything else that wants to react) subscribes.
 mod bursts;
+mod details;
 
 use std::sync::Arc;
 
@@ -8,6 +9,7 @@ use serde::Serialize;
 use tokio::sync::broadcast;
 
 pub use bursts::{Burst, BurstReceiver, MAX_BURST_EVENTS, RESYNC_FRAME};
+pub use details::{DetailSource, Fields, Reading, Snapshot, Wanted};
 
 /// What changed. Subscribers re-read the entity for its current state.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
@@ -110,6 +112,19 @@ impl Published {
         }
     }
 
+    /// `event` whose SSE data also carries `fields` (see `details.rs`).
+    pub(crate) fn with_fields(event: Event, fields: &Fields) -> Self {
+        let frame = format!(
+            "event: {}\ndata: {}\n\n",
+            event.kind(),
+            details::data_with(&event, fields)
+        );
+        Self {
+            event,
+            frame: std::sync::OnceLock::from(frame),
+        }
+    }
+
     /// `event: <kind>\ndata: <json>\n\n` (the JSON has no line breaks).
     pub fn frame(&self) -> &str {
         self.frame.get_or_init(|| {
@@ -160,6 +175,11 @@ impl EventBus {
         if in_process {
             let _ = self.sender.send(published);
         }
+    }
+
+    /// Where the event streams' events get the fields of what changed (once per burst).
+    pub fn set_details(&self, source: Arc<dyn DetailSource>) {
+        self.bursts.set_details(source);
     }
 
     /// Every event, one at a time, as it is published.

@@ -1,6 +1,6 @@
 //! `GET /api/v3/events[?job=<id>][&task=<id>]`: Server-Sent Events of job, task, worker,
 //! task-log and last-rendered changes. The SSE event name is the kind; the data names what
-//! changed, and clients re-read it.
+//! changed and carries its current fields (`events/details.rs`), so clients need not re-read it.
 //! Events arrive in bursts (`EventBus::subscribe_bursts`: 100 ms after the first event of a
 //! quiet spell, up to 300 ms apart while events keep coming; handed to the streams in waves
 //! spread over that time): a stream wakes once per burst and writes it in one piece.

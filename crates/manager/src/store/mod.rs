@@ -6,6 +6,7 @@ mod api_tokens;
 mod audit;
 mod blocklist;
 mod cleanup;
+mod event_details;
 mod failures;
 mod impossible;
 mod job_delete;

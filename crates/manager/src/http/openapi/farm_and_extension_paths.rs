@@ -217,7 +217,10 @@ fn extensions(api: &mut Api) {
     .answer(
         200,
         "Events named job, task, worker, task-log, last-rendered, job-deleted and \
-             resync (re-read what you show); each data names what changed.",
+             resync (re-read what you show); each data names what changed and, for job, task \
+             and worker events, carries its current fields (name, status, activity, steps, \
+             updated; tasks also progress, fault_class, worker; jobs job_type, priority; \
+             workers version, status_change, last_seen) as of the end of the burst.",
         Body::Other("text/event-stream"),
     )
     .errors(&[BAD])
