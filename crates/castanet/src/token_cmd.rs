@@ -9,6 +9,8 @@ use castanet_manager::ManagerConfig;
 use castanet_manager::store::{ApiRole, NewAuditEntry, Store, hash_api_token, new_api_token};
 use clap::Subcommand;
 
+use crate::output::{Align, emit, table};
+
 #[derive(Subcommand)]
 pub enum TokenAction {
     /// Create a token and print it (it cannot be shown again).
@@ -90,16 +92,31 @@ async fn act(store: &Store, action: TokenAction) -> anyhow::Result<ExitCode> {
             let tokens = store.list_api_tokens().await?;
             if tokens.is_empty() {
                 println!("no API tokens");
+                return Ok(ExitCode::SUCCESS);
             }
-            for token in tokens {
-                let state = token
-                    .revoked_at
-                    .map_or_else(|| "live".to_string(), |at| format!("revoked {at}"));
-                println!(
-                    "{}  {:<24} {:<9}  created {}  {state}",
-                    token.id, token.name, token.role, token.created_at
-                );
-            }
+            let rows: Vec<Vec<String>> = tokens
+                .into_iter()
+                .map(|token| {
+                    let state = token
+                        .revoked_at
+                        .map_or_else(|| "live".to_string(), |at| format!("revoked {at}"));
+                    vec![
+                        token.id,
+                        token.name,
+                        token.role.to_string(),
+                        token.created_at,
+                        state,
+                    ]
+                })
+                .collect();
+            let headers = [
+                ("ID", Align::Left),
+                ("NAME", Align::Left),
+                ("ROLE", Align::Left),
+                ("CREATED", Align::Left),
+                ("STATE", Align::Left),
+            ];
+            emit(&table(&headers, &rows))?;
         }
         TokenAction::Revoke { token } => {
             let row = store.revoke_api_token(&token).await?;

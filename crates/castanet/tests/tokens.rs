@@ -109,13 +109,17 @@ fn tokens_made_with_the_cli_open_and_close_a_token_mode_api() {
     let (ok, listed, err) = token_cmd(&config, &["list"]);
     assert!(ok, "{err}");
     let lines: Vec<&str> = listed.lines().collect();
-    assert_eq!(lines.len(), 2, "{listed}");
+    assert_eq!(lines.len(), 3, "a header and two tokens: {listed}");
     assert!(
-        lines[0].contains("wall") && lines[0].contains("revoked"),
+        lines[0].starts_with("ID") && lines[0].contains("STATE"),
         "{listed}"
     );
     assert!(
-        lines[1].contains("ops") && lines[1].contains("live"),
+        lines[1].contains("wall") && lines[1].contains("revoked"),
+        "{listed}"
+    );
+    assert!(
+        lines[2].contains("ops") && lines[2].contains("live"),
         "{listed}"
     );
     assert!(!listed.contains(viewer) && !listed.contains(admin));
