@@ -84,8 +84,7 @@ pub async fn why(manager: &str, task: &str) -> anyhow::Result<ExitCode> {
     };
     let status = answer.get("status").and_then(Value::as_str).unwrap_or("?");
     let summary = answer.get("summary").and_then(Value::as_str).unwrap_or("");
-    println!("task {task}: {status}");
-    println!("{summary}");
+    let mut text = format!("task {task}: {status}\n{summary}\n");
     for reason in answer
         .get("blockers")
         .and_then(Value::as_array)
@@ -94,7 +93,8 @@ pub async fn why(manager: &str, task: &str) -> anyhow::Result<ExitCode> {
     {
         let rule = reason.get("rule").and_then(Value::as_str).unwrap_or("?");
         let detail = reason.get("detail").and_then(Value::as_str).unwrap_or("");
-        println!("  - [{rule}] {detail}");
+        text.push_str(&format!("  - [{rule}] {detail}\n"));
     }
+    crate::output::emit(&text)?;
     Ok(ExitCode::SUCCESS)
 }

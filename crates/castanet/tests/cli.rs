@@ -80,6 +80,7 @@ fn submit_wait_then_list_jobs_tasks_and_logs() {
         vec!["logs", echo_task],
         vec!["jobs"],
         vec!["tasks", job_id.as_str()],
+        vec!["why", echo_task],
     ] {
         let mut child = Command::new(BIN)
             .arg("--manager")
