@@ -108,11 +108,11 @@ async fn names_are_bounded_and_free_of_control_characters() {
 #[tokio::test]
 async fn script_minimum_and_maximum_bound_submitted_settings() {
     let m = common::start().await;
-    let job = common::echo_sleep_job(0, 0);
+    let job = common::echo_sleep_job(1, -1);
     let (status, body) = m.post("/api/v3/jobs", &job).await;
     let message = refused(status, &body, 400);
     assert!(
-        message.contains("\"sleep_repeats\" must be at least 1, got 0"),
+        message.contains("\"sleep_duration_seconds\" must be at least 0, got -1"),
         "{message}"
     );
     assert_eq!(count_jobs(&m).await, 0);

@@ -24,8 +24,8 @@ const JOB_TYPE = {
       key: "sleep_repeats",
       type: "int32",
       default: 1,
-      propargs: { min: 1 },
-      description: "How many sleep tasks to make",
+      propargs: { min: 0 },
+      description: "How many sleep tasks to make (0: only the echo task)",
     },
   ],
 };
