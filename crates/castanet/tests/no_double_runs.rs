@@ -3,42 +3,15 @@
 //! or its tasks move to another worker after the worker timeout — and a long task that
 //! prints nothing on a healthy worker is not timed out.
 //!
-//! Each task is a shell that writes `start`, a `tick` every 0.2 s and `end` lines (task,
-//! run pid, wall time) to a markers file, so every run's lifetime can be read back.
+//! The tasks are marker runs (`common/markers.rs`): every run's lifetime can be read back.
 mod common;
 
-use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
+use common::markers::{self, now, runs};
 use common::{Api, ManagerProcess, WorkerProcess, completed, render_jobs};
 use serde_json::json;
-
-/// A job type whose tasks are marker-writing shells of `ticks` × 0.2 s.
-const MARKER_JOB_TYPE: &str = r#"
-const JOB_TYPE = {
-  label: "Marker Run",
-  settings: [
-    { key: "markers", type: "string", required: true },
-    { key: "tasks", type: "int32", default: 1 },
-    { key: "ticks", type: "int32", default: 5 },
-  ],
-};
-const SCRIPT = 'm="$0"; t="$1"; n="$2"; i=0; ' +
-  'echo "start $t $$ $(date +%s.%N)" >> "$m"; ' +
-  'while [ $i -lt $n ]; do sleep 0.2; i=$((i+1)); echo "tick $t $$ $(date +%s.%N)" >> "$m"; done; ' +
-  'echo "end $t $$ $(date +%s.%N)" >> "$m"';
-function compileJob(job) {
-  const s = job.settings;
-  for (let i = 1; i <= s.tasks; i++) {
-    const task = author.Task(`run-${i}`, "misc");
-    task.addCommand(author.Command("exec", {
-      exe: "sh", args: ["-c", SCRIPT, s.markers, `run-${i}`, String(s.ticks)],
-    }));
-    job.addTask(task);
-  }
-}
-"#;
 
 /// A manager in `dir` with `config` and the marker job type.
 fn start_manager(dir: &Path, config: &str) -> ManagerProcess {
@@ -47,63 +20,12 @@ fn start_manager(dir: &Path, config: &str) -> ManagerProcess {
         format!("registration_secret = \"no-double-runs\"\n{config}"),
     )
     .expect("config");
-    std::fs::create_dir_all(dir.join("scripts")).expect("scripts dir");
-    std::fs::write(dir.join("scripts/marker_run.js"), MARKER_JOB_TYPE).expect("job type");
+    markers::install_job_type(dir);
     ManagerProcess::start(dir, "127.0.0.1:0")
 }
 
 async fn submit(api: &Api, markers: &Path, tasks: u32, ticks: u32) -> String {
-    let body = json!({
-        "name": "markers", "type": "marker-run", "priority": 50, "submitter_platform": "linux",
-        "settings": { "markers": markers.display().to_string(), "tasks": tasks, "ticks": ticks },
-    });
-    render_jobs::submit(api, body).await
-}
-
-fn now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or_default()
-}
-
-/// One run of a task as the markers tell it.
-#[derive(Debug)]
-struct Run {
-    pid: String,
-    start: f64,
-    last: f64,
-    ended: bool,
-}
-
-/// Task name → its runs in start order.
-fn runs(markers: &Path) -> BTreeMap<String, Vec<Run>> {
-    let text = std::fs::read_to_string(markers).unwrap_or_default();
-    let mut by_task: BTreeMap<String, Vec<Run>> = BTreeMap::new();
-    for line in text.lines() {
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        let [kind, task, pid, time] = fields[..] else {
-            panic!("bad marker line {line:?}");
-        };
-        let time: f64 = time.parse().expect("time");
-        let task_runs = by_task.entry(task.to_string()).or_default();
-        match task_runs.iter_mut().find(|r| r.pid == pid) {
-            Some(run) => {
-                run.last = run.last.max(time);
-                run.ended |= kind == "end";
-            }
-            None => task_runs.push(Run {
-                pid: pid.to_string(),
-                start: time,
-                last: time,
-                ended: kind == "end",
-            }),
-        }
-    }
-    for task_runs in by_task.values_mut() {
-        task_runs.sort_by(|a, b| a.start.total_cmp(&b.start));
-    }
-    by_task
+    markers::submit(api, markers, "run", tasks, ticks).await
 }
 
 /// Every task ended exactly once; no run wrote anything after the next run of its task
@@ -111,23 +33,18 @@ fn runs(markers: &Path) -> BTreeMap<String, Vec<Run>> {
 fn assert_one_live_run_at_a_time(markers: &Path, tasks: usize, killed_at: f64) {
     let by_task = runs(markers);
     assert_eq!(by_task.len(), tasks, "{by_task:#?}");
+    let faults = markers::overlaps(&by_task);
+    assert!(faults.is_empty(), "{faults:#?}");
     for (task, task_runs) in &by_task {
         let ends = task_runs.iter().filter(|r| r.ended).count();
-        assert_eq!(ends, 1, "{task} completed {ends} times: {task_runs:#?}");
+        assert_eq!(
+            ends, 1,
+            "{task} ran to its end {ends} times: {task_runs:#?}"
+        );
         assert!(
             task_runs.len() >= 2,
             "{task} was not re-run: {task_runs:#?}"
         );
-        for pair in task_runs.windows(2) {
-            assert!(
-                pair[0].last < pair[1].start,
-                "{task}: run {} was still writing at {:.3} after run {} started at {:.3}",
-                pair[0].pid,
-                pair[0].last,
-                pair[1].pid,
-                pair[1].start
-            );
-        }
         for run in task_runs.iter().filter(|r| !r.ended) {
             // A tick is due every 0.2 s; a live run would have written well after this.
             assert!(

@@ -26,6 +26,9 @@ const LOG_QUEUE_LINES: usize = 1024;
 /// Progress updates are sent at most this often (the newest value always goes out).
 const PROGRESS_INTERVAL: Duration = Duration::from_secs(1);
 
+/// How long an aborted run waits for its log uploader to park the unsent lines.
+const LOG_PARK_WAIT: Duration = Duration::from_secs(2);
+
 /// While the manager asked for no keep-alives, how often to look again (a reconnect may
 /// bring a manager that wants them).
 const KEEPALIVE_RECHECK: Duration = Duration::from_secs(30);
@@ -85,7 +88,12 @@ pub async fn run_task(deps: &RunnerDeps, task: AssignTask, cancel: CancellationT
         last_sent: std::sync::Mutex::new(tokio::time::Instant::now()),
     };
     let (log, lines) = LogSink::channel(LOG_QUEUE_LINES);
-    let log_cancel = cancel.child_token();
+    // The log uploader is not stopped by `cancel` itself: an aborted run whose result is
+    // kept in the journal parks its unsent lines in the spool instead (below). The guard
+    // stops it whenever this function returns.
+    let log_cancel = CancellationToken::new();
+    let _stop_uploader = log_cancel.clone().drop_guard();
+    let log_park = CancellationToken::new();
     let uploader = spawn_uploader(
         deps.client.clone(),
         task.task_id.clone(),
@@ -93,12 +101,13 @@ pub async fn run_task(deps: &RunnerDeps, task: AssignTask, cancel: CancellationT
         lines,
         &deps.log_spool,
         log_cancel.clone(),
+        log_park.clone(),
     );
     let (preview, previews) = spawn_preview_uploader(
         deps.client.clone(),
         task.task_id.clone(),
         task.lease_epoch,
-        log_cancel.clone(),
+        cancel.child_token(),
     );
     let (progress, progress_rx) = ProgressSink::channel();
     let (milestones, milestones_rx) = mpsc::unbounded_channel();
@@ -126,6 +135,8 @@ pub async fn run_task(deps: &RunnerDeps, task: AssignTask, cancel: CancellationT
     // Every line is stored before the final status, so the log is complete when it shows.
     // Stopped while the manager is unreachable: the unsent lines stay spooled and the final
     // status waits in the journal, both delivered after the next start.
+    let uploads = async { (uploader.await, previews.await) };
+    tokio::pin!(uploads);
     tokio::select! {
         biased;
         () = cancel.cancelled() => {
@@ -133,11 +144,17 @@ pub async fn run_task(deps: &RunnerDeps, task: AssignTask, cancel: CancellationT
                 && deps.upstream.keep_for_restart(update).await
             {
                 tracing::info!(task_id = %task.task_id, "the task's result waits for the manager in the journal");
+                // Its log goes with it: the unsent lines wait in the spool, which the
+                // session sends before replaying the journal.
+                log_park.cancel();
+                if tokio::time::timeout(LOG_PARK_WAIT, &mut uploads).await.is_err() {
+                    tracing::warn!(task_id = %task.task_id, "the task's log could not be parked in the spool in time");
+                }
             }
             return Outcome::Aborted;
         }
         // The newest frame's preview is there when the task shows as done.
-        _ = async { (uploader.await, previews.await) } => {}
+        _ = &mut uploads => {}
     }
 
     match result {

@@ -9,21 +9,27 @@ use anyhow::{Context, bail};
 
 /// Debian packages the test suites use: real Blender and FFmpeg render and encode frames,
 /// Chromium drives the dashboard.
-const APT_PACKAGES: &[&str] = &["ffmpeg", "blender", "chromium"];
+/// sqlite3 checks the database's integrity after the chaos run.
+const APT_PACKAGES: &[&str] = &["ffmpeg", "blender", "chromium", "sqlite3"];
 
 /// Commands the packages above provide, to tell whether they are installed.
 const NEEDED_COMMANDS: &[(&str, &str)] = &[
     ("ffmpeg", "ffmpeg"),
     ("blender", "blender"),
     ("chromium", "chromium"),
+    ("sqlite3", "sqlite3"),
 ];
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("test") => test(&args[1..]),
+        Some("chaos") => chaos(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask test [--install-deps] [--skip-lints]");
+            eprintln!(
+                "usage: cargo xtask test [--install-deps] [--skip-lints]\n       \
+                 cargo xtask chaos [--minutes N] [--seed S]"
+            );
             return ExitCode::from(2);
         }
     };
@@ -132,5 +138,48 @@ fn test(args: &[String]) -> anyhow::Result<()> {
     )?;
     web::browser_tests()?;
     println!("xtask: all suites passed");
+    Ok(())
+}
+
+/// The chaos run (crates/castanet/tests/chaos.rs): real manager and workers under a
+/// seeded schedule of kills, stops and network cuts for `--minutes` (default 10).
+fn chaos(args: &[String]) -> anyhow::Result<()> {
+    let mut minutes = 10u64;
+    let mut seed: Option<String> = None;
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        match arg.as_str() {
+            "--minutes" => {
+                minutes = rest
+                    .next()
+                    .and_then(|m| m.parse().ok())
+                    .context("--minutes takes a whole number")?;
+            }
+            "--seed" => seed = Some(rest.next().context("--seed takes a number")?.clone()),
+            other => bail!("unknown chaos option {other:?} (--minutes N, --seed S)"),
+        }
+    }
+    ensure_system_packages(is_root())?;
+    let mut command = Command::new("cargo");
+    command
+        .args([
+            "test",
+            "-p",
+            "castanet",
+            "--test",
+            "chaos",
+            "--",
+            "--ignored",
+        ])
+        .args(["--exact", "chaos_run", "--nocapture"])
+        .env("CASTANET_CHAOS_SECONDS", (minutes * 60).to_string());
+    if let Some(seed) = &seed {
+        command.env("CASTANET_CHAOS_SEED", seed);
+    }
+    println!("xtask: chaos run for {minutes} min");
+    let status = command.status().context("cannot run cargo")?;
+    if !status.success() {
+        bail!("the chaos run failed ({status}); its seed is printed above");
+    }
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! Real `castanet` processes on loopback: a manager and workers, started, stopped with
 //! signals and killed, for end-to-end tests.
 #![allow(dead_code)]
+pub mod markers;
 pub mod render_jobs;
 
 use std::ffi::OsStr;
@@ -48,8 +49,22 @@ pub struct ManagerProcess {
 impl ManagerProcess {
     /// Starts `castanet manager` with its config in `dir`, on `listen`.
     pub fn start(dir: &Path, listen: &str) -> Self {
+        Self::start_wrapped(dir, listen, &[])
+    }
+
+    /// Like `start`, through `wrapper` (e.g. `ip netns exec NS`), which must exec the
+    /// manager so that signals reach it.
+    pub fn start_wrapped(dir: &Path, listen: &str, wrapper: &[&str]) -> Self {
         let config = dir.join("castanet-manager.toml");
-        let mut child = Command::new(BIN)
+        let mut command = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(BIN);
+                command
+            }
+            None => Command::new(BIN),
+        };
+        let mut child = command
             .args(["manager", "--config"])
             .arg(&config)
             .args(["--listen", listen])
@@ -152,6 +167,21 @@ impl WorkerProcess {
             slots,
             &[],
         )
+    }
+
+    /// A worker for the manager at `url`, started through `wrapper` (which must exec it).
+    pub fn start_wrapped_at(
+        url: &str,
+        secret: &str,
+        data_dir: &Path,
+        name: &str,
+        slots: u32,
+        wrapper: &[&str],
+    ) -> Self {
+        let (program, args) = wrapper.split_first().expect("a wrapper program");
+        let mut command = Command::new(program);
+        command.args(args).arg(BIN);
+        Self::spawn(command, url, secret, data_dir, name, slots, &[])
     }
 
     fn spawn(

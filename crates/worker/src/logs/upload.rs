@@ -28,8 +28,9 @@ pub const MAX_CHUNK_BYTES: usize = 256 * 1024;
 const MAX_PENDING_BYTES: usize = 64 * 1024 * 1024;
 
 /// Starts uploading the lines of `lines` for one task lease. The returned task ends once
-/// every sender of `lines` is gone and every line is stored (or refused), or at once when
-/// `cancel` fires (lines not stored by then stay in `spool`).
+/// every sender of `lines` is gone and every line is stored (or refused); at once when
+/// `cancel` fires (lines not stored by then stay in the spool only if it was in use); or
+/// when `park` fires, after putting every line not stored yet into the spool.
 pub fn spawn_uploader(
     client: ManagerClient,
     task_id: String,
@@ -37,6 +38,7 @@ pub fn spawn_uploader(
     lines: mpsc::Receiver<String>,
     spool: &LogSpool,
     cancel: CancellationToken,
+    park: CancellationToken,
 ) -> JoinHandle<()> {
     let uploader = Uploader {
         client,
@@ -48,13 +50,7 @@ pub fn spawn_uploader(
         pending: Pending::default(),
         gave_up: false,
     };
-    tokio::spawn(async move {
-        tokio::select! {
-            biased;
-            () = cancel.cancelled() => {}
-            () = uploader.run() => {}
-        }
-    })
+    tokio::spawn(uploader.run_until(cancel, park))
 }
 
 /// Log text not yet confirmed by the manager: whole '\n'-terminated lines.
@@ -124,7 +120,23 @@ struct Uploader {
 }
 
 impl Uploader {
-    async fn run(mut self) {
+    /// Uploads until done or `cancel`; on `park`, whatever is not stored yet — queued
+    /// lines too — goes to the spool, so an aborted run whose result is still delivered
+    /// (from the update journal) gets its whole log.
+    async fn run_until(mut self, cancel: CancellationToken, park: CancellationToken) {
+        tokio::select! {
+            biased;
+            () = cancel.cancelled() => return,
+            () = park.cancelled() => {}
+            () = self.run() => return,
+        }
+        self.drain_queued();
+        if !self.gave_up && !self.pending.is_empty() {
+            self.spool.replace(&self.pending.text);
+        }
+    }
+
+    async fn run(&mut self) {
         let mut backoff = Backoff::default();
         let mut failures = 0u32;
         loop {

@@ -75,6 +75,7 @@ pub async fn run_to_exit(
     let log_spool = LogSpool::new(&config.data_dir);
     // Files present now are from an earlier run; the running tasks' files are their own.
     let spooled_logs = log_spool.leftovers();
+    let spool = log_spool.clone();
     let tasks = RunningTasks::new(
         RunnerDeps {
             client: client.clone(),
@@ -93,6 +94,7 @@ pub async fn run_to_exit(
     let fence = Fence::new(tasks.aborter());
     let mut session = Session {
         fence,
+        log_spool: spool,
         config,
         client,
         upstream,
@@ -122,6 +124,8 @@ struct Session {
     capabilities: Capabilities,
     /// Task log text an earlier run could not deliver, sent after the next sign-on.
     spooled_logs: Vec<SpooledLog>,
+    /// Where runs park log text the manager has not stored.
+    log_spool: LogSpool,
     /// Fires on shutdown or when the manager sends the worker offline.
     stop: CancellationToken,
     /// Aborts the running tasks; separate from `stop` so they can finish during the
@@ -253,6 +257,12 @@ impl Session {
             self.drop_spooled_logs();
         } else {
             self.upstream.continue_after(signed_on.last_update_sequence);
+            // Aborted runs (the fence, a lost identity) first put what they still hold into
+            // the spool and the journal.
+            if !self.tasks.wait_for_aborted(TASK_STOP_TIMEOUT).await {
+                tracing::warn!("aborted tasks did not stop in time; their results may be lost");
+            }
+            self.adopt_parked_logs();
             // Logs first, so a task's log is complete when its replayed final status
             // arrives; both before the stream opens, while the manager still counts the
             // tasks as this worker's.
@@ -452,6 +462,22 @@ impl Session {
 }
 
 impl Session {
+    /// Adds the spool files of runs that ended in this process (aborted with their result
+    /// kept for the manager) to the logs sent after sign-on. Running tasks' files belong
+    /// to their own uploaders.
+    fn adopt_parked_logs(&mut self) {
+        let running = self.tasks.leases();
+        for log in self.log_spool.leftovers() {
+            let is_running = running
+                .iter()
+                .any(|l| l.task_id == log.task_id && l.lease_epoch == log.lease_epoch);
+            let known = self.spooled_logs.iter().any(|s| s.path == log.path);
+            if !is_running && !known {
+                self.spooled_logs.push(log);
+            }
+        }
+    }
+
     /// A new identity cannot deliver the old one's logs.
     fn drop_spooled_logs(&mut self) {
         for log in self.spooled_logs.drain(..) {

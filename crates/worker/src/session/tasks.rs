@@ -20,6 +20,8 @@ pub struct RunningTasks {
     tracker: TaskTracker,
     /// How many tasks are in the table (for "go offline once idle").
     count: watch::Sender<usize>,
+    /// How many runners have not ended yet: the table's, plus aborted ones still stopping.
+    alive: watch::Sender<usize>,
     /// Which slot each runner occupies (its GPUs when slots are pinned).
     slots: SlotPool,
 }
@@ -56,6 +58,7 @@ impl RunningTasks {
             table: Arc::default(),
             tracker: TaskTracker::new(),
             count: watch::Sender::new(0),
+            alive: watch::Sender::new(0),
             slots: SlotPool::new(slots),
         }
     }
@@ -97,6 +100,8 @@ impl RunningTasks {
         let deps = self.deps.clone();
         let table = self.table.clone();
         let count = self.count.clone();
+        let alive = self.alive.clone();
+        alive.send_modify(|n| *n += 1);
         self.tracker.spawn(async move {
             let outcome = runner::run_task(&deps, task, cancel).await;
             // Free only now: the task's processes are gone.
@@ -111,6 +116,7 @@ impl RunningTasks {
                 }
                 count.send_replace(table.len());
             }
+            alive.send_modify(|n| *n = n.saturating_sub(1));
             match outcome {
                 Outcome::Completed => tracing::info!(%task_id, "task finished: completed"),
                 Outcome::Failed(reason) => {
@@ -170,6 +176,24 @@ impl RunningTasks {
     /// Follows the number of running tasks.
     pub fn watch_count(&self) -> watch::Receiver<usize> {
         self.count.subscribe()
+    }
+
+    /// Waits (up to `limit`) until every aborted runner has ended: an aborted run whose
+    /// result was ready is in the update journal by then, so the replay after the next
+    /// sign-on delivers it instead of the task running again.
+    pub async fn wait_for_aborted(&self, limit: Duration) -> bool {
+        let mut alive = self.alive.subscribe();
+        let all_ended = async {
+            loop {
+                if *alive.borrow_and_update() <= self.len() {
+                    return;
+                }
+                if alive.changed().await.is_err() {
+                    return;
+                }
+            }
+        };
+        tokio::time::timeout(limit, all_ended).await.is_ok()
     }
 
     /// Waits (up to `limit`) for every runner ever started to end; false on timeout.
