@@ -93,11 +93,19 @@ pub async fn submit(manager: &str, args: SubmitArgs) -> anyhow::Result<ExitCode>
     let job_type = client
         .get_json(&format!("/api/v3/jobs/type/{}", args.job_type))
         .await?;
-    let settings = typed_settings(&job_type, &args.settings)?;
+    let mut settings = typed_settings(&job_type, &args.settings)?;
+    let name = args.name.unwrap_or_else(|| args.job_type.clone());
+    let computed = crate::addon_settings::fill_computed(&job_type, &name, &mut settings);
+    if !computed.is_empty() {
+        eprintln!(
+            "computed as the Blender add-on would (--set one to change it): {}",
+            computed.join(", ")
+        );
+    }
     let requirements = args.placement.requirements()?;
     let worker_tag = args.placement.worker_tag(&client).await?;
     let mut body = json!({
-        "name": args.name.unwrap_or_else(|| args.job_type.clone()),
+        "name": name,
         "type": args.job_type,
         "type_etag": job_type.get("etag").cloned().unwrap_or(Value::Null),
         "priority": args.priority,

@@ -1,4 +1,5 @@
 //! `castanet`: the one binary of the Castanet render farm — manager, worker, CLI, demo.
+mod addon_settings;
 mod api_client;
 mod bench;
 mod demo;

@@ -165,37 +165,53 @@ async fn submit_places_jobs_by_worker_tag_and_requirements() {
     let (ok, _, err) = with(&["--min-ram", "16Q"]);
     assert!(!ok && err.contains("--min-ram 16Q"), "{err}");
 
-    // A Blender job from the command line: what the add-on computes is named, with the flag.
+    // A Blender job from the command line: what the add-on computes from the scene is
+    // computed as it would be, and said so.
     let render = [
         "submit",
         "simple-blender-render",
+        "--name",
+        "cli render",
+        "--paused",
         "--set",
         "frames=1-3",
         "--set",
-        "blendfile=/projects/scene.blend",
-        "--set",
-        "render_output_root=/renders",
+        "blendfile=/projects/film/scene.blend",
     ];
     let (ok, _, err) = castanet(&url, &render);
     assert!(
-        !ok && err.contains("--set image_file_extension=")
-            && err.contains("C.scene.render.file_extension"),
-        "{err}"
+        !ok && err.contains("\"render_output_root\" is required"),
+        "without an output root nothing can be computed, and it is named: {err}"
     );
     let mut complete = render.to_vec();
     complete.extend([
         "--set",
-        "format=PNG",
+        "render_output_root=/renders",
         "--set",
-        "image_file_extension=.png",
-        "--set",
-        "scene=Scene",
+        "add_path_components=1",
     ]);
-    let (ok, _, err) = castanet(&url, &complete);
+    let (ok, out, err) = castanet(&url, &complete);
+    assert!(ok, "{out}\n{err}");
     assert!(
-        !ok && err.contains("\"render_output_path\" is missing")
-            && err.contains("<render_output_root>/"),
-        "the script names what to pass: {err}"
+        err.contains("computed as the Blender add-on would")
+            && err.contains("image_file_extension=.png"),
+        "{err}"
+    );
+    let render_id = out
+        .lines()
+        .find_map(|l| l.strip_prefix("submitted job "))
+        .expect("prints the job id")
+        .trim();
+    let render_job = common::Api::new(&url)
+        .get(&format!("/api/v3/jobs/{render_id}"))
+        .await;
+    let settings = &render_job["settings"];
+    assert_eq!(settings["image_file_extension"], ".png", "{render_job}");
+    assert_eq!(settings["fps"], 24.0, "{render_job}");
+    let output = settings["render_output_path"].as_str().unwrap_or_default();
+    assert!(
+        output.starts_with("/renders/film/cli render/") && output.ends_with("/######"),
+        "{render_job}"
     );
 
     let (ok, out, err) = with(&[

@@ -251,3 +251,36 @@ async fn a_task_s_commands_are_offered_expanded_for_a_worker_platform() {
         "{refused}"
     );
 }
+
+#[tokio::test]
+async fn settings_the_add_on_computes_are_named_with_what_to_pass_when_missing() {
+    let m = start().await;
+    let mut settings = json!({
+        "frames": "1-3", "render_output_root": "/renders", "add_path_components": 0,
+        "blendfile": "/projects/scene.blend", "format": "PNG", "scene": "Scene",
+    });
+    let job = |settings: &Value| {
+        json!({
+            "name": "render", "type": "simple-blender-render", "priority": 50,
+            "submitter_platform": "linux", "settings": settings,
+        })
+    };
+    let (status, answer) = m.post("/api/v3/jobs", &job(&settings)).await;
+    assert_eq!(status, 400, "{answer}");
+    let message = answer["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("\"image_file_extension\" is required but missing")
+            && message.contains("C.scene.render.file_extension")
+            && message.contains("--set image_file_extension="),
+        "{message}"
+    );
+    settings["image_file_extension"] = json!(".png");
+    let (status, answer) = m.post("/api/v3/jobs", &job(&settings)).await;
+    assert_eq!(status, 400, "{answer}");
+    let message = answer["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("\"render_output_path\" is missing")
+            && message.contains("<render_output_root>/"),
+        "the script names what to pass: {message}"
+    );
+}
