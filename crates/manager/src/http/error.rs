@@ -43,6 +43,14 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound(m) => ApiError::not_found(m),
+            ref full if full.is_disk_full() => ApiError::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                format!("the manager's database disk is full; nothing was stored: {full}"),
+            ),
+            ref io if io.is_io_error() => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("the manager cannot write its database; nothing was stored: {io}"),
+            ),
             StoreError::LeaseLost(m) | StoreError::Refused(m) => {
                 ApiError::new(StatusCode::CONFLICT, m)
             }

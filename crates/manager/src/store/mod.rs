@@ -29,6 +29,7 @@ mod why;
 mod worker_mgt;
 mod worker_status;
 mod workers;
+mod writer;
 pub use sleep_schedules::SleepScheduleRow;
 pub use worker_status::StatusRequest;
 pub use workers::SignOn;
@@ -83,6 +84,9 @@ pub enum StoreError {
     /// A requested status change is not allowed from the current status.
     #[error("{0}")]
     Refused(String),
+    /// The database's file system has (almost) no room left.
+    #[error("{0}")]
+    NoSpace(String),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -129,6 +133,7 @@ impl Store {
         let write = SqlitePoolOptions::new()
             .max_connections(1)
             .test_before_acquire(false)
+            .before_acquire(|connection, meta| Box::pin(writer::writer_is_clean(connection, meta)))
             .connect_with(options.clone())
             .await?;
         sqlx::migrate!("../../migrations").run(&write).await?;

@@ -6,6 +6,27 @@ use sqlx::sqlite::SqliteConnectOptions;
 
 use super::{Store, StoreError, StoreResult};
 
+/// Below this much free space where the database lives, the manager is not ready: a job's
+/// tasks and the WAL need room.
+const MIN_FREE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Bytes an unprivileged process may still write on the file system holding `path`.
+fn free_bytes(path: &Path) -> std::io::Result<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| std::io::Error::other("the path holds a NUL byte"))?;
+    let mut stats = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: `path` is a NUL-terminated string and `stats` is written by a successful call
+    // before it is read.
+    let stats = unsafe {
+        if libc::statvfs(path.as_ptr(), stats.as_mut_ptr()) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        stats.assume_init()
+    };
+    Ok(stats.f_bavail.saturating_mul(stats.f_frsize))
+}
+
 /// Rows per status of one table, for metrics.
 pub type StatusCounts = Vec<(String, i64)>;
 
@@ -14,11 +35,30 @@ impl Store {
     /// the number of applied migrations.
     pub async fn check_ready(&self) -> StoreResult<i64> {
         let mut tx = self.begin().await?;
-        // A write that changes nothing proves the writer lock can be taken.
-        sqlx::query("UPDATE workers SET id = id WHERE 0")
+        // Rewriting the (unused) user version in the header makes the commit append to the
+        // WAL as every real write does, so a full disk fails readiness too.
+        sqlx::query("PRAGMA user_version = 0")
             .execute(&mut *tx)
             .await?;
-        tx.rollback().await?;
+        tx.commit().await?;
+        // A small commit may still fit where a job's tasks no longer do.
+        let database = self.write.connect_options().get_filename().to_path_buf();
+        let folder = database
+            .parent()
+            .filter(|folder| !folder.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let free = free_bytes(folder).map_err(|e| {
+            StoreError::NoSpace(format!(
+                "cannot tell the free space of {}: {e}",
+                folder.display()
+            ))
+        })?;
+        if free < MIN_FREE_BYTES {
+            return Err(StoreError::NoSpace(format!(
+                "the database's disk ({}) has {free} bytes free; at least {MIN_FREE_BYTES} are needed",
+                folder.display()
+            )));
+        }
         let (applied,): (i64,) =
             sqlx::query_as("SELECT COUNT(*) FROM _sqlx_migrations WHERE success = 1")
                 .fetch_one(&self.read)

@@ -321,7 +321,8 @@ fn extensions(api: &mut Api) {
     .answer(200, "Ready.", body)
     .errors(&[(
         503,
-        "The database or the storage directory does not take writes.",
+        "The database does not take writes (or its disk has under 16 MiB free), or the \
+         storage directory takes no files.",
     )])
     .done();
     api.op(Get, "/metrics", EXTENSIONS, "Prometheus metrics")

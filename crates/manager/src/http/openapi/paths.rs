@@ -13,6 +13,8 @@ pub(super) const BAD: (u16, &str) = (
     "The request is malformed; the message says what is wrong.",
 );
 pub(super) const UNKNOWN: (u16, &str) = (404, "No such entity.");
+/// Any write may meet a full disk; nothing is stored then.
+const FULL: (u16, &str) = (507, "The database's disk is full: nothing was stored.");
 /// Every job-type script slot stayed taken for a minute (see `compiler/gate.rs`).
 const BUSY: (u16, &str) = (503, "The manager is busy compiling other jobs: try again.");
 pub(super) const REFUSED: (u16, &str) = (
@@ -102,6 +104,7 @@ fn jobs(api: &mut Api) {
             BAD,
             (412, "The job type's etag differs: reload the job types."),
             BUSY,
+            FULL,
         ])
         .done();
     let body = api.schema::<JobsQueryResult>();
