@@ -8,6 +8,7 @@ pub mod events;
 pub mod grpc;
 pub mod http;
 pub mod job_deleter;
+mod log_ledger;
 pub mod logs;
 pub mod metrics;
 pub mod monitor;

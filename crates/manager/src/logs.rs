@@ -4,7 +4,9 @@ use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+
+use crate::log_ledger::{LogLedger, overlap_with_tail};
 
 /// How much `tail` returns at most.
 pub const TAIL_BYTES: u64 = 2048;
@@ -17,6 +19,8 @@ const MAX_DEFERRED: usize = 50_000;
 pub struct TaskLogs {
     root: PathBuf,
     deferred: Arc<Mutex<Deferred>>,
+    /// How far each task lease's worker output is stored, so retried chunks land once.
+    ledger: Arc<LogLedger>,
 }
 
 /// Manager lines that wait for the task's log to be written or read, so that handing out
@@ -33,6 +37,7 @@ impl TaskLogs {
         Self {
             root: storage_root.join("jobs"),
             deferred: Default::default(),
+            ledger: Default::default(),
         }
     }
 
@@ -107,6 +112,55 @@ impl TaskLogs {
 
     pub fn path(&self, job_id: &str, task_id: &str) -> PathBuf {
         self.root.join(Self::log_relative(job_id, task_id))
+    }
+
+    /// Appends a chunk of worker output for one task lease, starting at `offset` of that
+    /// lease's output (None: unknown), leaving out what a retry of it stored already.
+    /// Returns the bytes written.
+    pub async fn append_chunk(
+        &self,
+        job_id: &str,
+        task_id: &str,
+        lease_epoch: u64,
+        offset: Option<u64>,
+        text: &str,
+    ) -> std::io::Result<u64> {
+        let skip = match self
+            .ledger
+            .already_stored(task_id, lease_epoch, offset, text.len())
+        {
+            Some(skip) => skip,
+            None => {
+                // One byte more, to see that the overlap starts a line.
+                let tail = self.read_end(job_id, task_id, text.len() + 1).await?;
+                overlap_with_tail(&tail, text)
+            }
+        };
+        // Whole lines were stored, so this is a line start; if not, keep everything.
+        let new = text.get(skip..).unwrap_or(text);
+        let written = if new.is_empty() {
+            0
+        } else {
+            self.append(job_id, task_id, new).await?
+        };
+        let end = offset.map(|o| o.saturating_add(text.len() as u64));
+        self.ledger.record(task_id, lease_epoch, end);
+        Ok(written)
+    }
+
+    /// The last `max` bytes of the stored log (lossy UTF-8; empty when there is none).
+    async fn read_end(&self, job_id: &str, task_id: &str, max: usize) -> std::io::Result<String> {
+        let mut file = match tokio::fs::File::open(self.path(job_id, task_id)).await {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(String::new()),
+            Err(e) => return Err(e),
+        };
+        let len = file.metadata().await?.len();
+        let start = len.saturating_sub(max as u64);
+        file.seek(std::io::SeekFrom::Start(start)).await?;
+        let mut bytes = Vec::with_capacity((len - start) as usize);
+        file.read_to_end(&mut bytes).await?;
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
     }
 
     /// Appends text to a task's log; a missing final newline is added.

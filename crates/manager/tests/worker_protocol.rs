@@ -121,6 +121,7 @@ async fn a_task_is_pushed_run_logged_and_completed_once() {
         task_id: echo.task_id.clone(),
         lease_epoch: echo.lease_epoch,
         text: "echo: \"hello farm\"\n".into(),
+        offset: Some(0),
     };
     let ack = client
         .upload_log(authed(futures::stream::iter(vec![chunk]), &id, &token))
@@ -388,5 +389,54 @@ async fn a_reconnecting_worker_is_told_to_stop_a_task_that_is_no_longer_its_own(
         }
         other => panic!("expected the stale run to be aborted first, got {other:?}"),
     }
+    m.manager.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_retried_log_chunk_is_stored_once() {
+    let m = start().await;
+    let (id, token, mut stream) = connected_worker(&m, 1).await;
+    let (_, _job) = m.post("/api/v3/jobs", &echo_sleep_job(1, 0)).await;
+    let echo = next_assignment(&mut stream).await;
+    let mut client = m.grpc().await;
+    let chunk = |text: &str, offset: Option<u64>| v1::LogChunk {
+        task_id: echo.task_id.clone(),
+        lease_epoch: echo.lease_epoch,
+        text: text.into(),
+        offset,
+    };
+    // Stored, but say the answer was lost: the worker retries it with a line more; then
+    // text of unknown position (a spool file) that repeats the last line; then new text.
+    for sent in [
+        chunk("one\ntwo\n", Some(0)),
+        chunk("one\ntwo\nthree\n", Some(0)),
+        chunk("three\nfour\n", None),
+        chunk("five\n", Some(18)),
+    ] {
+        client
+            .upload_log(authed(futures::stream::iter(vec![sent]), &id, &token))
+            .await
+            .unwrap();
+    }
+    let (_, info) = m.get(&format!("/api/v3/tasks/{}/log", echo.task_id)).await;
+    let url = info["url"].as_str().unwrap_or_default();
+    let log = m
+        .http
+        .get(format!("{}{url}", m.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let worker_lines: Vec<&str> = log
+        .lines()
+        .filter(|l| ["one", "two", "three", "four", "five"].contains(l))
+        .collect();
+    assert_eq!(
+        worker_lines,
+        ["one", "two", "three", "four", "five"],
+        "{log}"
+    );
     m.manager.shutdown().await.unwrap();
 }

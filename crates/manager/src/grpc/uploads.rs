@@ -94,7 +94,13 @@ pub(super) async fn receive_log(
         }
         written += state
             .logs
-            .append(&job_id, &chunk.task_id, &chunk.text)
+            .append_chunk(
+                &job_id,
+                &chunk.task_id,
+                chunk.lease_epoch,
+                chunk.offset,
+                &chunk.text,
+            )
             .await
             .map_err(|e| {
                 // The worker only sees a retried upload; the operator must hear of it here.

@@ -59,6 +59,8 @@ pub struct Pending {
     text: String,
     /// Lines dropped because the buffer was full, not yet mentioned in the log.
     dropped: u64,
+    /// Bytes confirmed (and forgotten) before `text`.
+    confirmed: u64,
 }
 
 impl Pending {
@@ -86,6 +88,11 @@ impl Pending {
         self.text.is_empty()
     }
 
+    /// Bytes of the lease's log before `text` (the confirmed part).
+    pub fn offset(&self) -> u64 {
+        self.confirmed
+    }
+
     /// The next chunk: whole lines up to `max_bytes` (at least one line).
     pub fn next_chunk(&self, max_bytes: usize) -> &str {
         if self.text.len() <= max_bytes {
@@ -101,7 +108,9 @@ impl Pending {
 
     /// Forgets the first `bytes` (a chunk the manager confirmed).
     pub fn confirm(&mut self, bytes: usize) {
-        self.text.drain(..bytes.min(self.text.len()));
+        let bytes = bytes.min(self.text.len());
+        self.text.drain(..bytes);
+        self.confirmed += bytes as u64;
     }
 }
 
@@ -231,6 +240,7 @@ impl Uploader {
             task_id: self.task_id.clone(),
             lease_epoch: self.lease_epoch,
             text,
+            offset: Some(self.pending.offset()),
         };
         let mut api = self.client.api();
         let mut request = tonic::Request::new(tokio_stream::once(chunk));
@@ -266,7 +276,11 @@ pub async fn send_spooled(
                 continue;
             }
         };
-        let mut pending = Pending { text, dropped: 0 };
+        let mut pending = Pending {
+            text,
+            dropped: 0,
+            confirmed: 0,
+        };
         while !pending.is_empty() {
             let chunk = pending.next_chunk(MAX_CHUNK_BYTES).to_string();
             let sent = chunk.len();
@@ -274,6 +288,8 @@ pub async fn send_spooled(
                 task_id: log.task_id.clone(),
                 lease_epoch: log.lease_epoch,
                 text: chunk,
+                // A spool file does not say where in the lease's log it starts.
+                offset: None,
             };
             let mut call = tonic::Request::new(tokio_stream::once(request));
             call.set_timeout(CALL_TIMEOUT);
