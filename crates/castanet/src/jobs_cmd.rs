@@ -187,14 +187,28 @@ fn text<'a>(v: &'a Value, key: &str) -> &'a str {
     v.get(key).and_then(Value::as_str).unwrap_or("")
 }
 
+/// Jobs asked for per request: the manager's largest page.
+const JOBS_PAGE: usize = 1000;
+
 pub async fn list_jobs(manager: &str) -> anyhow::Result<ExitCode> {
     let client = ApiClient::new(manager);
-    let answer = client.get_json("/api/v3/jobs").await?;
-    let jobs = answer
-        .get("jobs")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    // The manager answers in pages (100 jobs unless asked for more): read them all.
+    let mut jobs: Vec<Value> = Vec::new();
+    loop {
+        let path = format!("/api/v3/jobs?limit={JOBS_PAGE}&offset={}", jobs.len());
+        let answer = client.get_json(&path).await?;
+        let page = answer
+            .get("jobs")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let total = answer.get("total").and_then(Value::as_u64).unwrap_or(0);
+        let last_page = page.len() < JOBS_PAGE;
+        jobs.extend(page);
+        if last_page || jobs.len() as u64 >= total {
+            break;
+        }
+    }
     let number = |job: &Value, key: &str| job.get(key).and_then(Value::as_i64).unwrap_or(0);
     let rows: Vec<Vec<String>> = jobs
         .iter()

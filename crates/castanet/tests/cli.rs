@@ -344,3 +344,25 @@ fn the_demo_runs_its_sample_job_to_completion() {
     assert!(demo_dir.join("castanet-manager.toml").exists());
     assert!(demo_dir.join("castanet-manager.sqlite").exists());
 }
+
+#[test]
+fn jobs_lists_every_job_past_the_manager_s_page_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let manager = ManagerProcess::start(dir.path(), "127.0.0.1:0");
+    let url = manager.url.clone();
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    // More jobs than the manager's default page of 100; no worker, so they wait.
+    let ids: Vec<String> = runtime.block_on(async {
+        let api = common::Api::new(&url);
+        let mut ids = Vec::new();
+        for _ in 0..105 {
+            ids.push(api.submit_echo_sleep(1, 0).await);
+        }
+        ids
+    });
+    let (ok, out, err) = castanet(&url, &["jobs"]);
+    assert!(ok, "{err}");
+    for id in &ids {
+        assert!(out.contains(id.as_str()), "job {id} missing from:\n{out}");
+    }
+}
