@@ -17,7 +17,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::markers::{self, now, overlaps, runs};
-use common::{ManagerProcess, WorkerProcess, signal};
+use common::{ManagerProcess, WorkerProcess, ip, signal};
 use serde_json::Value;
 
 const WORKERS: usize = 4;
@@ -69,22 +69,6 @@ impl Rng {
     fn seconds(&mut self, from: f64, to: f64) -> Duration {
         let unit = (self.next() >> 11) as f64 / (1u64 << 53) as f64;
         Duration::from_secs_f64(from + (to - from) * unit)
-    }
-}
-
-fn ip(args: &[&str]) -> Result<(), String> {
-    let output = Command::new("ip")
-        .args(args)
-        .output()
-        .map_err(|e| format!("ip: {e}"))?;
-    if output.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "ip {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&output.stderr).trim()
-        ))
     }
 }
 
@@ -284,6 +268,28 @@ impl Farm {
         self.workers[k - 1] = Some(worker);
     }
 
+    /// Undoes a fault; returns the worker it concerned.
+    fn undo(&mut self, action: Undo) -> usize {
+        match action {
+            Undo::RestartWorker(k) => {
+                self.start_worker(k);
+                k
+            }
+            Undo::Resume(k) => {
+                if let Some(w) = &self.workers[k - 1] {
+                    signal(&w.child, libc::SIGCONT);
+                }
+                k
+            }
+            Undo::Reconnect(k) => {
+                if let Some(net) = &self.net {
+                    net.set_link(k, true);
+                }
+                k
+            }
+        }
+    }
+
     async fn get(&self, path: &str) -> Option<Value> {
         let response = self
             .http
@@ -377,23 +383,7 @@ async fn chaos(length: Duration, seed: u64) {
         let (due, later): (Vec<_>, Vec<_>) = undo.into_iter().partition(|(at, _)| *at <= now_i);
         undo = later;
         for (_, action) in due {
-            match action {
-                Undo::RestartWorker(k) => farm.start_worker(k),
-                Undo::Resume(k) => {
-                    if let Some(w) = &farm.workers[k - 1] {
-                        signal(&w.child, libc::SIGCONT);
-                    }
-                }
-                Undo::Reconnect(k) => {
-                    if let Some(net) = &farm.net {
-                        net.set_link(k, true);
-                    }
-                }
-            }
-            let k = match action {
-                Undo::RestartWorker(k) | Undo::Resume(k) | Undo::Reconnect(k) => k,
-            };
-            busy[k - 1] = false;
+            busy[farm.undo(action) - 1] = false;
         }
         if now_i >= next_poll {
             next_poll = now_i + Duration::from_millis(500);
@@ -501,19 +491,7 @@ async fn chaos(length: Duration, seed: u64) {
 
     // Calm: undo everything, let the jobs finish.
     for (_, action) in undo.drain(..) {
-        match action {
-            Undo::RestartWorker(k) => farm.start_worker(k),
-            Undo::Resume(k) => {
-                if let Some(w) = &farm.workers[k - 1] {
-                    signal(&w.child, libc::SIGCONT);
-                }
-            }
-            Undo::Reconnect(k) => {
-                if let Some(net) = &farm.net {
-                    net.set_link(k, true);
-                }
-            }
-        }
+        farm.undo(action);
     }
     let calm_since = now();
     let deadline = Instant::now() + Duration::from_secs(180);

@@ -8,29 +8,13 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{BIN, signal, wait_exit};
+use common::{BIN, ip, signal, wait_exit};
 
 /// Two namespaces and a veth pair, removed again on drop.
 struct Lan {
     manager_ns: String,
     worker_ns: String,
     veth: String,
-}
-
-fn ip(args: &[&str]) -> Result<(), String> {
-    let output = Command::new("ip")
-        .args(args)
-        .output()
-        .map_err(|e| format!("ip: {e}"))?;
-    if output.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "ip {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&output.stderr).trim()
-        ))
-    }
 }
 
 impl Lan {

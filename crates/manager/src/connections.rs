@@ -17,7 +17,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 
 /// After an accept error (e.g. out of file descriptors), wait before the next accept.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(200);
@@ -45,6 +45,32 @@ pub fn builder(keep_alive: Duration) -> auto::Builder<TokioExecutor> {
     builder
 }
 
+/// The next connection, with TCP_NODELAY set; None once `shutdown` completes.
+pub(crate) async fn accept<F: Future<Output = ()>>(
+    listener: &TcpListener,
+    shutdown: &mut std::pin::Pin<&mut F>,
+) -> Option<(TcpStream, SocketAddr)> {
+    loop {
+        let (tcp, remote) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    tracing::warn!("cannot accept a connection: {e}");
+                    tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
+                    continue;
+                }
+            },
+            () = shutdown.as_mut() => return None,
+        };
+        // Instructions are small writes on long-lived streams: without TCP_NODELAY, Nagle's
+        // algorithm holds each one back ~40 ms waiting for the peer's ACK.
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!("cannot set TCP_NODELAY: {e}");
+        }
+        return Some((tcp, remote));
+    }
+}
+
 /// Serves `app` on `listener` until `shutdown` completes, then lets open connections finish
 /// (the caller bounds how long).
 pub async fn serve(
@@ -56,23 +82,7 @@ pub async fn serve(
     let graceful = GracefulShutdown::new();
     let builder = builder(keep_alive);
     tokio::pin!(shutdown);
-    loop {
-        let (tcp, remote) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(e) => {
-                    tracing::warn!("cannot accept a connection: {e}");
-                    tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
-        // Instructions are small writes on long-lived streams: without TCP_NODELAY, Nagle's
-        // algorithm holds each one back ~40 ms waiting for the peer's ACK.
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!("cannot set TCP_NODELAY: {e}");
-        }
+    while let Some((tcp, remote)) = accept(&listener, &mut shutdown).await {
         let service = TowerToHyperService::new(WithRemote {
             app: app.clone(),
             remote,

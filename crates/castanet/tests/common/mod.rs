@@ -387,3 +387,21 @@ impl Api {
 pub fn completed(job: &Value) -> bool {
     job["status"] == "completed"
 }
+
+/// Runs `ip ARGS` (network namespaces and links for the tests that make their own
+/// network); the error names the command and what it printed.
+pub fn ip(args: &[&str]) -> Result<(), String> {
+    let output = Command::new("ip")
+        .args(args)
+        .output()
+        .map_err(|e| format!("ip: {e}"))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr).trim()
+        ))
+    }
+}

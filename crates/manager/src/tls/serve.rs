@@ -12,12 +12,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 
-use crate::connections::{WithRemote, builder};
+use crate::connections::{WithRemote, accept, builder};
 
 /// A client that opens a connection and never finishes the handshake is dropped after this.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// After an accept error (e.g. out of file descriptors), wait before the next accept.
-const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(200);
 /// The first byte of every TLS connection: a handshake record.
 const TLS_HANDSHAKE_RECORD: u8 = 0x16;
 /// How long a plain-HTTP client gets to read the "use https" answer before the close.
@@ -35,22 +33,7 @@ pub async fn serve(
     let graceful = GracefulShutdown::new();
     let builder = builder(keep_alive);
     tokio::pin!(shutdown);
-    loop {
-        let (tcp, remote) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(e) => {
-                    tracing::warn!("cannot accept a connection: {e}");
-                    tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
-        // Instructions are small writes on long-lived streams: see the plain-HTTP path.
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!("cannot set TCP_NODELAY: {e}");
-        }
+    while let Some((tcp, remote)) = accept(&listener, &mut shutdown).await {
         let acceptor = acceptor.clone();
         let service = TowerToHyperService::new(WithRemote {
             app: app.clone(),
