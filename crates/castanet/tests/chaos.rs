@@ -16,8 +16,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::farm_net::FarmNet as Net;
 use common::markers::{self, now, overlaps, runs};
-use common::{ManagerProcess, WorkerProcess, ip, signal};
+use common::{ManagerProcess, WorkerProcess, signal};
 use serde_json::Value;
 
 const WORKERS: usize = 4;
@@ -72,100 +73,6 @@ impl Rng {
     }
 }
 
-/// A namespace for the manager and one per worker, each worker joined to the manager by
-/// a veth pair (10.214.k.1 manager side, .2 worker side), and the test's own veth into
-/// the manager's namespace (10.214.0.1 here, 10.214.0.2 there). Removed on drop.
-struct Net {
-    tag: String,
-}
-
-impl Net {
-    fn create() -> Result<Self, String> {
-        let net = Net {
-            tag: format!("k{}", std::process::id() % 100_000),
-        };
-        let m = net.manager_ns();
-        ip(&["netns", "add", &m])?;
-        ip(&["-n", &m, "link", "set", "lo", "up"])?;
-        let (here, there) = (format!("{}r0", net.tag), format!("{}m0", net.tag));
-        ip(&["link", "add", &here, "type", "veth", "peer", "name", &there])?;
-        ip(&["link", "set", &there, "netns", &m])?;
-        ip(&["addr", "add", "10.214.0.1/30", "dev", &here])?;
-        ip(&["link", "set", &here, "up"])?;
-        ip(&["-n", &m, "addr", "add", "10.214.0.2/30", "dev", &there])?;
-        ip(&["-n", &m, "link", "set", &there, "up"])?;
-        for k in 1..=WORKERS {
-            let w = net.worker_ns(k);
-            ip(&["netns", "add", &w])?;
-            ip(&["-n", &w, "link", "set", "lo", "up"])?;
-            let (mside, wside) = (format!("{}m{k}", net.tag), net.worker_veth(k));
-            ip(&[
-                "link", "add", &mside, "type", "veth", "peer", "name", &wside,
-            ])?;
-            ip(&["link", "set", &mside, "netns", &m])?;
-            ip(&["link", "set", &wside, "netns", &w])?;
-            ip(&[
-                "-n",
-                &m,
-                "addr",
-                "add",
-                &format!("10.214.{k}.1/30"),
-                "dev",
-                &mside,
-            ])?;
-            ip(&["-n", &m, "link", "set", &mside, "up"])?;
-            ip(&[
-                "-n",
-                &w,
-                "addr",
-                "add",
-                &format!("10.214.{k}.2/30"),
-                "dev",
-                &wside,
-            ])?;
-            ip(&["-n", &w, "link", "set", &wside, "up"])?;
-        }
-        Ok(net)
-    }
-
-    fn manager_ns(&self) -> String {
-        format!("{}m", self.tag)
-    }
-
-    fn worker_ns(&self, k: usize) -> String {
-        format!("{}w{k}", self.tag)
-    }
-
-    fn worker_veth(&self, k: usize) -> String {
-        format!("{}w{k}", self.tag)
-    }
-
-    /// Takes worker `k`'s link down (`up = false`) or up again.
-    fn set_link(&self, k: usize, up: bool) {
-        let state = if up { "up" } else { "down" };
-        if let Err(e) = ip(&[
-            "-n",
-            &self.worker_ns(k),
-            "link",
-            "set",
-            &self.worker_veth(k),
-            state,
-        ]) {
-            panic!("cannot set worker {k}'s link {state}: {e}");
-        }
-    }
-}
-
-impl Drop for Net {
-    fn drop(&mut self) {
-        for k in 1..=WORKERS {
-            let _ = ip(&["netns", "del", &self.worker_ns(k)]);
-        }
-        let _ = ip(&["netns", "del", &self.manager_ns()]);
-        let _ = ip(&["link", "del", &format!("{}r0", self.tag)]);
-    }
-}
-
 /// The farm under test: where things run and how to (re)start them.
 struct Farm {
     dir: PathBuf,
@@ -190,7 +97,7 @@ impl Farm {
         markers::install_job_type(dir);
         // CASTANET_CHAOS_LOOPBACK=1 runs without namespaces even where they could be made.
         let loopback = std::env::var_os("CASTANET_CHAOS_LOOPBACK").is_some();
-        let net = match Net::create().and_then(|net| {
+        let net = match Net::create(WORKERS).and_then(|net| {
             if loopback {
                 Err("CASTANET_CHAOS_LOOPBACK is set".to_string())
             } else {

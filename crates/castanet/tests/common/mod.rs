@@ -1,6 +1,7 @@
 //! Real `castanet` processes on loopback: a manager and workers, started, stopped with
 //! signals and killed, for end-to-end tests.
 #![allow(dead_code)]
+pub mod farm_net;
 pub mod markers;
 pub mod render_jobs;
 
