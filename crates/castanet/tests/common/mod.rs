@@ -156,28 +156,24 @@ impl WorkerProcess {
         slots: u32,
         wrapper: &[&OsStr],
     ) -> Self {
-        let (program, args) = wrapper.split_first().expect("a wrapper program");
-        let mut command = Command::new(program);
-        command.args(args).arg(BIN);
-        Self::spawn(
-            command,
+        Self::start_wrapped_at(
             &manager.url,
             &manager.secret,
             data_dir,
             name,
             slots,
-            &[],
+            wrapper,
         )
     }
 
     /// A worker for the manager at `url`, started through `wrapper` (which must exec it).
-    pub fn start_wrapped_at(
+    pub fn start_wrapped_at<S: AsRef<OsStr>>(
         url: &str,
         secret: &str,
         data_dir: &Path,
         name: &str,
         slots: u32,
-        wrapper: &[&str],
+        wrapper: &[S],
     ) -> Self {
         let (program, args) = wrapper.split_first().expect("a wrapper program");
         let mut command = Command::new(program);
