@@ -1,6 +1,7 @@
 //! Developer tasks. `cargo xtask test` installs what the tests need (system packages when
 //! run as root or with --install-deps; otherwise it prints the command that would) and runs
 //! every suite: formatting, lints, the Rust tests and the dashboard's (unit and browser) tests.
+mod python;
 mod web;
 
 use std::process::{Command, ExitCode};
@@ -10,7 +11,8 @@ use anyhow::{Context, bail};
 /// Debian packages the test suites use: real Blender and FFmpeg render and encode frames,
 /// Chromium drives the dashboard.
 /// sqlite3 checks the database's integrity after the chaos run.
-const APT_PACKAGES: &[&str] = &["ffmpeg", "blender", "chromium", "sqlite3"];
+/// python3-venv holds the venv schemathesis (the API fuzz test) is installed into.
+const APT_PACKAGES: &[&str] = &["ffmpeg", "blender", "chromium", "sqlite3", "python3-venv"];
 
 /// Commands the packages above provide, to tell whether they are installed.
 const NEEDED_COMMANDS: &[(&str, &str)] = &[
@@ -71,11 +73,14 @@ fn run(program: &str, args: &[&str]) -> anyhow::Result<()> {
 
 /// Installs missing system packages when allowed; otherwise says how.
 fn ensure_system_packages(install: bool) -> anyhow::Result<()> {
-    let missing: Vec<&str> = NEEDED_COMMANDS
+    let mut missing: Vec<&str> = NEEDED_COMMANDS
         .iter()
         .filter(|(command, _)| !have_command(command))
         .map(|(_, package)| *package)
         .collect();
+    if !python::venv_available() {
+        missing.push("python3-venv");
+    }
     if missing.is_empty() {
         return Ok(());
     }
@@ -131,11 +136,19 @@ fn test(args: &[String]) -> anyhow::Result<()> {
         )?;
     }
     web::unit_tests()?;
+    let schemathesis = python::schemathesis()?;
     // Every suite runs even after a failure, so one run shows everything that is wrong.
-    run(
-        "cargo",
-        &["test", "--workspace", "--all-targets", "--no-fail-fast"],
-    )?;
+    let args = ["test", "--workspace", "--all-targets", "--no-fail-fast"];
+    println!("xtask: running cargo {}", args.join(" "));
+    let mut cargo_test = Command::new("cargo");
+    cargo_test.args(args);
+    if let Some(schemathesis) = &schemathesis {
+        cargo_test.env(python::SCHEMATHESIS_ENV, schemathesis);
+    }
+    let status = cargo_test.status().context("cannot run cargo")?;
+    if !status.success() {
+        bail!("cargo {} failed ({status})", args.join(" "));
+    }
     web::browser_tests()?;
     println!("xtask: all suites passed");
     Ok(())
