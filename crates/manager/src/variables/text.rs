@@ -23,7 +23,9 @@ pub fn to_variable_form(text: &str, two_way: &[Resolved]) -> Option<String> {
 /// 3. a string starting with a two-way value in the manager's notation gets the target's value;
 /// 4. strings touched by 2 or 3 get the target's path separators.
 ///
-/// Unknown `{names}` stay as they are.
+/// Unknown `{names}` stay as they are. Steps 1 and 2 are one pass each over the string: a value
+/// is inserted as it is, never searched for placeholders by its own step again, so values naming
+/// other variables (or themselves) cannot multiply a string's size.
 #[derive(Debug)]
 pub struct Expander {
     target: String,
@@ -37,16 +39,19 @@ impl Expander {
     pub fn new(target: String, on_manager: &[Resolved], on_target: &[Resolved]) -> Self {
         let placeholder =
             |variable: &Resolved| (format!("{{{}}}", variable.name), variable.value.clone());
-        let one_way = on_target
+        let mut one_way: Vec<(String, String)> = on_target
             .iter()
             .filter(|variable| !variable.is_twoway)
             .map(placeholder)
             .collect();
-        let two_way = on_target
+        let mut two_way: Vec<(String, String)> = on_target
             .iter()
             .filter(|variable| variable.is_twoway)
             .map(placeholder)
             .collect();
+        // Names may hold braces, so one placeholder can start another; the longer one wins.
+        one_way.sort_by_key(|(placeholder, _)| std::cmp::Reverse(placeholder.len()));
+        two_way.sort_by_key(|(placeholder, _)| std::cmp::Reverse(placeholder.len()));
         let mut prefix_swaps: Vec<(String, String)> = on_manager
             .iter()
             .filter(|variable| variable.is_twoway && !variable.value.is_empty())
@@ -70,18 +75,12 @@ impl Expander {
         if !text.contains('{') && self.prefix_swaps.is_empty() {
             return text.to_owned();
         }
-        let mut expanded = text.to_owned();
-        for (placeholder, value) in &self.one_way {
-            if expanded.contains(placeholder.as_str()) {
-                expanded = expanded.replace(placeholder.as_str(), value);
-            }
-        }
+        let mut expanded =
+            replace_placeholders(text, &self.one_way).unwrap_or_else(|| text.to_owned());
         let mut is_path = false;
-        for (placeholder, value) in &self.two_way {
-            if expanded.contains(placeholder.as_str()) {
-                expanded = expanded.replace(placeholder.as_str(), value);
-                is_path = true;
-            }
+        if let Some(replaced) = replace_placeholders(&expanded, &self.two_way) {
+            expanded = replaced;
+            is_path = true;
         }
         for (manager_value, target_value) in &self.prefix_swaps {
             if let Some(length) = matched_prefix_len(&expanded, manager_value) {
@@ -100,4 +99,35 @@ impl Expander {
             converted
         }
     }
+}
+
+/// `text` with every placeholder of `placeholders` (longest first) replaced by its value in one
+/// left-to-right pass, or `None` when there was none. Inserted values are not searched again.
+fn replace_placeholders(text: &str, placeholders: &[(String, String)]) -> Option<String> {
+    if placeholders.is_empty() || !text.contains('{') {
+        return None;
+    }
+    let mut replaced = String::with_capacity(text.len());
+    let mut rest = text;
+    let mut any = false;
+    while let Some(open) = rest.find('{') {
+        replaced.push_str(&rest[..open]);
+        let from_brace = &rest[open..];
+        match placeholders
+            .iter()
+            .find(|(placeholder, _)| from_brace.starts_with(placeholder.as_str()))
+        {
+            Some((placeholder, value)) => {
+                replaced.push_str(value);
+                rest = &from_brace[placeholder.len()..];
+                any = true;
+            }
+            None => {
+                replaced.push('{');
+                rest = &from_brace[1..];
+            }
+        }
+    }
+    replaced.push_str(rest);
+    any.then_some(replaced)
 }
