@@ -2,6 +2,7 @@
 //! signals and killed, for end-to-end tests.
 #![allow(dead_code)]
 pub mod farm_net;
+pub mod full_disk;
 pub mod markers;
 pub mod render_jobs;
 

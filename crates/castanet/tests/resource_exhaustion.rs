@@ -1,0 +1,221 @@
+//! Full disks under a running farm of real `castanet` processes (issue 19, part 3): the
+//! manager's database disk, its storage root (task logs) and a worker's data directory each
+//! fill up on a small tmpfs while marker tasks run and write log lines. Expected: clear
+//! errors (507 for submissions that cannot be stored, 503 from `/readyz`, naming why), no
+//! update or log line lost — what the manager cannot store waits on the worker and arrives
+//! once the filler file is gone — every job completes, every log is whole with no line
+//! twice, the database passes `PRAGMA integrity_check`, and nothing needed a restart.
+//!
+//! Mounting a tmpfs needs root; elsewhere each test says so and passes.
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::full_disk::{Tmpfs, check_marker_log, integrity_check, start_worker_logging_to};
+use common::{Api, ManagerProcess, WorkerProcess, completed, markers};
+use serde_json::{Value, json};
+
+/// Ticks of the long marker tasks (× 0.2 s): long enough to fill a disk while they run.
+const LONG_TICKS: u32 = 40;
+
+/// Long task names make long log lines, so the text a worker holds back while the manager
+/// cannot store it soon spans more than one page of the log file.
+fn long_label(prefix: &str) -> String {
+    format!("{prefix}-{}", "x".repeat(150))
+}
+
+/// A manager config in `dir` with `extra` TOML lines, and the marker job type installed.
+fn write_config(dir: &Path, extra: &str) {
+    let text = format!("registration_secret = \"full-disk\"\n{extra}");
+    std::fs::write(dir.join("castanet-manager.toml"), text).expect("config");
+    markers::install_job_type(dir);
+}
+
+/// POST a JSON body; the status and the JSON answer.
+async fn post(api: &Api, path: &str, body: &Value) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .post(format!("{}{path}", api.url))
+        .json(body)
+        .send()
+        .await
+        .expect("POST");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn readyz(api: &Api) -> (u16, Value) {
+    let response = reqwest::get(format!("{}/readyz", api.url))
+        .await
+        .expect("GET /readyz");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// A job big enough to need new database pages, submitted paused (it is only ballast).
+fn ballast_job() -> Value {
+    json!({
+        "name": "ballast", "type": "echo-sleep-test", "priority": 50,
+        "submitter_platform": "linux", "initial_status": "paused",
+        "settings": { "message": "ballast", "sleep_duration_seconds": 1, "sleep_repeats": 300 },
+    })
+}
+
+/// Polls `check` every 50 ms until it gives a value, failing with `what` after `limit`.
+async fn poll<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "{what}: not within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits until every task of `job` is active (its run started on a worker).
+async fn wait_all_active(api: &Api, job: &str) {
+    api.wait_for_tasks(job, Duration::from_secs(30), |tasks| {
+        tasks.iter().all(|t| t["status"] == "active")
+    })
+    .await;
+}
+
+/// Waits until the markers file shows every task of `label` (`count` tasks) ended.
+async fn wait_runs_ended(markers: &Path, label: &str, count: u32) {
+    poll(
+        "the marker runs end",
+        Duration::from_secs(40),
+        || async move {
+            let runs = markers::runs(markers);
+            let ended = (1..=count).all(|i| {
+                runs.get(&format!("{label}-{i}"))
+                    .is_some_and(|r| r.iter().any(|run| run.ended))
+            });
+            ended.then_some(())
+        },
+    )
+    .await;
+}
+
+/// Every task of `job` (marker tasks of `ticks`) has a whole log and ran exactly once.
+async fn check_job_logs(api: &Api, job: &str, markers_file: &Path, ticks: u32) {
+    let runs = markers::runs(markers_file);
+    for task in api.tasks(job).await {
+        let name = task["name"].as_str().expect("task name");
+        let id = task["id"].as_str().expect("task id");
+        let log = api.task_log(id).await;
+        if let Err(fault) = check_marker_log(&log, name, ticks) {
+            panic!("log of {name}: {fault}\n{log}");
+        }
+        let count = runs.get(name).map_or(0, Vec::len);
+        assert_eq!(count, 1, "{name} ran {count} times");
+    }
+}
+
+/// The process is still the one started at the beginning (never restarted, never crashed).
+fn assert_running(child: &mut std::process::Child, what: &str) {
+    let exited = child.try_wait().expect("try_wait");
+    assert!(exited.is_none(), "{what} exited: {exited:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_database_disk_refuses_submissions_and_loses_no_worker_update() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let tmpfs = match Tmpfs::mount(&dir.path().join("db"), "40m") {
+        Ok(tmpfs) => tmpfs,
+        Err(why) => return eprintln!("skipped: cannot mount a tmpfs here ({why})"),
+    };
+    let database = tmpfs.dir.join("castanet.sqlite");
+    write_config(
+        dir.path(),
+        &format!("database = {:?}\n", database.display()),
+    );
+    let mut manager = ManagerProcess::start(dir.path(), "127.0.0.1:0");
+    let api = &Api::new(&manager.url);
+    let mut workers: Vec<WorkerProcess> = (1..=2)
+        .map(|k| {
+            WorkerProcess::start(
+                &manager,
+                &dir.path().join(format!("w{k}")),
+                &format!("w{k}"),
+                2,
+            )
+        })
+        .collect();
+    api.wait_connected(2, Duration::from_secs(30)).await;
+    assert_eq!(readyz(api).await.0, 200);
+
+    let markers_file = dir.path().join("markers");
+    let label = long_label("db");
+    let job = markers::submit(api, &markers_file, &label, 4, LONG_TICKS).await;
+    wait_all_active(api, &job).await;
+
+    let filler = tmpfs.fill();
+    // The WAL file keeps room a failed transaction had taken, so small writes can still
+    // succeed for a while: submit ballast until one is refused, then write tags until
+    // those are refused too (the WAL cannot grow any more).
+    let (status, body) = poll(
+        "a submission refused",
+        Duration::from_secs(30),
+        || async move {
+            let (status, body) = post(api, "/api/v3/jobs", &ballast_job()).await;
+            (status != 200).then_some((status, body))
+        },
+    )
+    .await;
+    assert_eq!(status, 507, "{body}");
+    assert_eq!(body["code"], 507, "{body}");
+    let message = body["message"].as_str().unwrap_or_default();
+    assert!(message.contains("database disk is full"), "{message}");
+    let mut tag = 0;
+    poll("small writes refused", Duration::from_secs(30), || {
+        tag += 1;
+        let body = json!({ "name": format!("while-full-{tag}") });
+        async move {
+            let (status, _) = post(api, "/api/v3/worker-mgt/tags", &body).await;
+            (status == 507).then_some(())
+        }
+    })
+    .await;
+    let (status, body) = readyz(api).await;
+    assert_eq!(status, 503, "{body}");
+    let reason = body["message"].as_str().unwrap_or_default();
+    assert!(reason.contains("not ready"), "{reason}");
+
+    // The runs end on the workers while their results cannot be stored: the manager must
+    // still count them as running, the workers holding the results back.
+    wait_runs_ended(&markers_file, &label, 4).await;
+    let (status, _) = post(api, "/api/v3/jobs", &ballast_job()).await;
+    assert_eq!(status, 507, "still full");
+    let tasks = api.tasks(&job).await;
+    let held = tasks.iter().filter(|t| t["status"] == "active").count();
+    eprintln!("runs ended while the database disk was full; {held} of 4 results held back");
+    assert_eq!(held, 4, "results stored while the disk was full? {tasks:?}");
+
+    filler.remove();
+    api.wait_for_job(&job, Duration::from_secs(30), completed)
+        .await;
+    check_job_logs(api, &job, &markers_file, LONG_TICKS).await;
+    let (status, body) = readyz(api).await;
+    assert_eq!(status, 200, "{body}");
+    // Submissions work again, and run, without a restart.
+    let after = markers::submit(api, &markers_file, "db-after", 2, 3).await;
+    api.wait_for_job(&after, Duration::from_secs(30), completed)
+        .await;
+    check_job_logs(api, &after, &markers_file, 3).await;
+
+    assert_running(&mut manager.child, "the manager");
+    for worker in &mut workers {
+        assert_running(&mut worker.child, &worker.name.clone());
+    }
+    for worker in workers {
+        worker.stop();
+    }
+    manager.stop();
+    assert_eq!(integrity_check(&database), "ok");
+}
