@@ -69,6 +69,10 @@ fn render_output(args: &[String]) -> Option<String> {
     args.get(at + 1).cloned()
 }
 
+/// The most frames one command may name; more is a broken task, not a render, and would only
+/// cost the worker memory.
+const MAX_FRAMES: usize = 1_000_000;
+
 /// Frame numbers from `-f`/`--render-frame` (e.g. `1..4`, `7`, `1,3,5..6`); empty when the
 /// arguments render otherwise (`-a` with the scene's range) and the frames are not known.
 fn frames_to_render(args: &[String]) -> Result<Vec<i64>, CommandError> {
@@ -96,10 +100,19 @@ fn frames_to_render(args: &[String]) -> Result<Vec<i64>, CommandError> {
                     (n, n)
                 }
             };
-            if last < first || last - first > 1_000_000 {
+            // Checked: `i64::MIN..i64::MAX` must not wrap into a small span.
+            let span = last
+                .checked_sub(first)
+                .and_then(|span| usize::try_from(span).ok());
+            if span.is_none_or(|span| span >= MAX_FRAMES) {
                 return Err(bad());
             }
             frames.extend(first..=last);
+            if frames.len() > MAX_FRAMES {
+                return Err(CommandError::invalid(format!(
+                    "{arg} {spec:?} names more than {MAX_FRAMES} frames"
+                )));
+            }
         }
     }
     Ok(frames.into_iter().collect())
@@ -218,6 +231,10 @@ async fn verify_frames(
         .await;
     Ok(())
 }
+
+#[cfg(test)]
+#[path = "blender_fuzz_tests.rs"]
+mod fuzz_tests;
 
 #[cfg(test)]
 mod tests {

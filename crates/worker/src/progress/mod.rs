@@ -3,6 +3,8 @@
 
 pub mod blender;
 pub mod ffmpeg;
+#[cfg(test)]
+pub(crate) mod fuzz_tests;
 
 use tokio::sync::watch;
 
