@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 use castanet_protocol::v1::TaskUpdate;
@@ -22,6 +23,8 @@ pub const JOURNAL_FILE: &str = "pending-updates.bin";
 pub struct UpdateJournal {
     path: PathBuf,
     pending: Mutex<BTreeMap<u64, TaskUpdate>>,
+    /// The last write failed (said once, until a write works again).
+    failing: AtomicBool,
 }
 
 impl UpdateJournal {
@@ -51,6 +54,7 @@ impl UpdateJournal {
         Self {
             path,
             pending: Mutex::new(pending),
+            failing: AtomicBool::new(false),
         }
     }
 
@@ -91,12 +95,36 @@ impl UpdateJournal {
         self.pending.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Writes the pending updates; a failure only costs the restart guarantee, so it is
-    /// logged, not fatal.
+    /// Writes the pending updates. A failure (a full disk) only costs the restart
+    /// guarantee: the updates are still in memory and sent while the worker runs. So it is
+    /// said once, loudly, and again when the journal is written again.
     fn persist(&self, pending: &BTreeMap<u64, TaskUpdate>) {
-        if let Err(e) = write_atomically(&self.path, &encode(pending)) {
-            tracing::warn!(path = %self.path.display(), error = %e, "cannot write the update journal");
+        match write_atomically(&self.path, &encode(pending)) {
+            Ok(()) => {
+                if self.failing.swap(false, Ordering::Relaxed) {
+                    tracing::info!(path = %self.path.display(), "the update journal is written again");
+                }
+            }
+            Err(e) => {
+                if !self.failing.swap(true, Ordering::Relaxed) {
+                    tracing::error!(
+                        path = %self.path.display(),
+                        error = %e,
+                        "cannot write the update journal: task updates are kept in memory and \
+                         still sent, but those not delivered yet would be lost if the worker \
+                         stopped now; free space in the data directory"
+                    );
+                } else {
+                    tracing::debug!(path = %self.path.display(), error = %e, "cannot write the update journal");
+                }
+            }
         }
+    }
+
+    /// Whether the last write of the journal failed.
+    #[cfg(test)]
+    fn is_failing(&self) -> bool {
+        self.failing.load(Ordering::Relaxed)
     }
 }
 
@@ -123,8 +151,12 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
         std::fs::create_dir_all(dir)?;
     }
     let partial = path.with_extension("bin.partial");
-    std::fs::write(&partial, bytes)?;
-    std::fs::rename(&partial, path)
+    let written = std::fs::write(&partial, bytes).and_then(|()| std::fs::rename(&partial, path));
+    if written.is_err() {
+        // A half-written copy would only hold on to the space a full disk lacks.
+        let _ = std::fs::remove_file(&partial);
+    }
+    written
 }
 
 #[cfg(test)]
@@ -156,6 +188,29 @@ mod tests {
         reopened.settle(5);
         reopened.settle(7);
         assert!(UpdateJournal::open(dir.path()).pending().is_empty());
+    }
+
+    #[test]
+    fn a_journal_that_cannot_be_written_keeps_its_updates_in_memory_and_recovers() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let journal = UpdateJournal::open(dir.path());
+        journal.record(&update(1, "a"));
+        // A directory where the temp file goes stands in for a full disk.
+        let partial = dir.path().join("pending-updates.bin.partial");
+        std::fs::create_dir(&partial).expect("blocker");
+        journal.record(&update(2, "a"));
+        assert!(journal.is_failing());
+        assert_eq!(journal.pending(), [update(1, "a"), update(2, "a")]);
+        journal.settle(1);
+        assert_eq!(journal.pending(), [update(2, "a")]);
+
+        std::fs::remove_dir(&partial).expect("remove blocker");
+        journal.record(&update(3, "b"));
+        assert!(!journal.is_failing());
+        assert_eq!(
+            UpdateJournal::open(dir.path()).pending(),
+            [update(2, "a"), update(3, "b")]
+        );
     }
 
     #[test]

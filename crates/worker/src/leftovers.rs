@@ -76,6 +76,8 @@ impl ProcessRecords {
             Ok(()) => ProcessRecord { path: Some(path) },
             Err(e) => {
                 tracing::warn!(pid, path = %path.display(), error = %e, "cannot record a command's process group; a worker crash could leave it running");
+                // A full disk leaves an empty record behind, which nothing would remove.
+                let _ = std::fs::remove_file(&path);
                 ProcessRecord { path: None }
             }
         }
