@@ -4,7 +4,7 @@ use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use crate::log_ledger::{LogLedger, overlap_with_tail};
 
@@ -81,11 +81,29 @@ impl TaskLogs {
         deferred.lines.remove(task_id).map(|(_, text)| text)
     }
 
-    /// Writes the task's deferred lines, if any, before its log is read.
-    async fn write_deferred(&self, job_id: &str, task_id: &str) -> std::io::Result<()> {
-        match self.take_deferred(task_id) {
-            Some(text) => self.write(job_id, task_id, text.into_bytes()).await,
-            None => Ok(()),
+    /// Puts back deferred lines whose write failed, ahead of any deferred since.
+    fn restore_deferred(&self, job_id: &str, task_id: &str, text: String) {
+        if text.is_empty() {
+            return;
+        }
+        let mut deferred = self.deferred();
+        let entry = deferred
+            .lines
+            .entry(task_id.to_string())
+            .or_insert_with(|| (job_id.to_string(), String::new()));
+        entry.1.insert_str(0, &text);
+        deferred.order.push_back(task_id.to_string());
+    }
+
+    /// Writes the task's deferred lines, if any, before its log is read. A log that cannot
+    /// be written (a full disk) is still read as it is; the lines wait for the next write.
+    async fn write_deferred(&self, job_id: &str, task_id: &str) {
+        let Some(text) = self.take_deferred(task_id) else {
+            return;
+        };
+        if let Err(e) = self.write(job_id, task_id, text.as_bytes().to_vec()).await {
+            tracing::warn!(task = %task_id, "cannot write the manager's lines into the task log yet: {e}");
+            self.restore_deferred(job_id, task_id, text);
         }
     }
 
@@ -167,30 +185,47 @@ impl TaskLogs {
     /// Returns the bytes of `text` written (deferred manager lines written first do not
     /// count).
     pub async fn append(&self, job_id: &str, task_id: &str, text: &str) -> std::io::Result<u64> {
-        let mut bytes = self.take_deferred(task_id).unwrap_or_default().into_bytes();
-        let deferred = bytes.len();
+        let deferred = self.take_deferred(task_id).unwrap_or_default();
+        let mut bytes = deferred.as_bytes().to_vec();
         bytes.extend_from_slice(text.as_bytes());
         if !bytes.ends_with(b"\n") {
             bytes.push(b'\n');
         }
-        let written = (bytes.len() - deferred) as u64;
-        self.write(job_id, task_id, bytes).await?;
+        let written = (bytes.len() - deferred.len()) as u64;
+        if let Err(e) = self.write(job_id, task_id, bytes).await {
+            self.restore_deferred(job_id, task_id, deferred);
+            return Err(e);
+        }
         Ok(written)
     }
 
+    /// Appends `bytes` in one write call (so lines appended by the manager and by the
+    /// worker's stream never interleave mid-line), or not at all: a full disk can cut a
+    /// write short, and the part written is taken back, as the worker sends the whole
+    /// chunk again (kept, it would be stored twice, after a torn line).
     async fn write(&self, job_id: &str, task_id: &str, bytes: Vec<u8>) -> std::io::Result<()> {
         let path = self.path(job_id, task_id);
-        if let Some(dir) = path.parent() {
-            tokio::fs::create_dir_all(dir).await?;
-        }
-        let mut file = tokio::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .await?;
-        // One write call per chunk, so lines appended by the manager and by the worker's
-        // stream never interleave mid-line.
-        file.write_all(&bytes).await
+        let append = move || -> std::io::Result<()> {
+            use std::io::Write;
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            let mut file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)?;
+            let before = file.metadata()?.len();
+            let Err(e) = file.write_all(&bytes) else {
+                return Ok(());
+            };
+            if let Err(undo) = file.set_len(before) {
+                tracing::error!(path = %path.display(), "a task log write failed ({e}) and its part cannot be taken back: {undo}");
+            }
+            Err(e)
+        };
+        tokio::task::spawn_blocking(append)
+            .await
+            .map_err(std::io::Error::other)?
     }
 
     /// Appends one line prefixed with the current time, as the manager's own log entries are.
@@ -207,7 +242,7 @@ impl TaskLogs {
 
     /// The whole log, or None when nothing was logged yet.
     pub async fn read(&self, job_id: &str, task_id: &str) -> std::io::Result<Option<String>> {
-        self.write_deferred(job_id, task_id).await?;
+        self.write_deferred(job_id, task_id).await;
         match tokio::fs::read(self.path(job_id, task_id)).await {
             Ok(bytes) => Ok(Some(String::from_utf8_lossy(&bytes).into_owned())),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -217,7 +252,7 @@ impl TaskLogs {
 
     /// Size of the log in bytes, or None when there is none.
     pub async fn size(&self, job_id: &str, task_id: &str) -> std::io::Result<Option<u64>> {
-        self.write_deferred(job_id, task_id).await?;
+        self.write_deferred(job_id, task_id).await;
         match tokio::fs::metadata(self.path(job_id, task_id)).await {
             Ok(meta) => Ok(Some(meta.len())),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -228,7 +263,7 @@ impl TaskLogs {
     /// The last ≤ 2 KiB of the log, starting at a line boundary when cut.
     pub async fn tail(&self, job_id: &str, task_id: &str) -> std::io::Result<Option<String>> {
         use tokio::io::{AsyncReadExt, AsyncSeekExt};
-        self.write_deferred(job_id, task_id).await?;
+        self.write_deferred(job_id, task_id).await;
         let path = self.path(job_id, task_id);
         let mut file = match tokio::fs::File::open(&path).await {
             Ok(f) => f,

@@ -1,0 +1,94 @@
+//! A task log on a disk that fills up (issue 19, part 3). A full disk cuts an append short;
+//! the worker then sends the whole chunk again, so the part that was written must be taken
+//! back, or the log gets a torn line and that text twice. The manager's own lines waiting
+//! for the log's first write must not be lost with a failed write either. The disk is a
+//! small tmpfs (root only); elsewhere the test says so and passes.
+use std::io::Write;
+use std::path::Path;
+use std::process::Command;
+
+use castanet_manager::logs::TaskLogs;
+
+/// A tmpfs of 1 MiB on `dir`, unmounted on drop; `None` when it cannot be mounted.
+struct Tmpfs<'a>(&'a Path);
+
+impl<'a> Tmpfs<'a> {
+    fn mount(dir: &'a Path) -> Option<Self> {
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+            .arg(dir)
+            .output()
+            .is_ok_and(|output| output.status.success());
+        mounted.then_some(Tmpfs(dir))
+    }
+
+    /// Takes every free page with a filler file; returns its path.
+    fn fill(&self) -> std::path::PathBuf {
+        let path = self.0.join("filler");
+        let mut file = std::fs::File::create(&path).expect("filler");
+        while file.write_all(&[0u8; 4096]).is_ok() {}
+        path
+    }
+}
+
+impl Drop for Tmpfs<'_> {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(self.0).status();
+    }
+}
+
+#[tokio::test]
+async fn a_chunk_cut_short_by_a_full_disk_is_taken_back_and_stored_once_when_retried() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let Some(tmpfs) = Tmpfs::mount(dir.path()) else {
+        eprintln!("skipped: cannot mount a tmpfs here (needs root)");
+        return;
+    };
+    let logs = TaskLogs::new(dir.path());
+    logs.defer_manager_line("job1", "t1", "Task assigned to worker w");
+    // The first write leaves the log's last page mostly free.
+    let first = "line 0000\n";
+    assert!(
+        logs.append_chunk("job1", "t1", 1, Some(0), first)
+            .await
+            .is_ok()
+    );
+    logs.defer_manager_line("job1", "t1", "Task re-checked by the manager");
+    let log = logs.path("job1", "t1");
+    let stored = std::fs::metadata(&log).expect("log").len();
+    assert!(stored < 4096 - 100, "the first page has room for the manager's line");
+
+    let filler = tmpfs.fill();
+    // More than the page's free part: only its beginning fits.
+    let chunk: String = (1..=800).map(|i| format!("line {i:04}\n")).collect();
+    let offset = Some(first.len() as u64);
+    let refused = logs.append_chunk("job1", "t1", 1, offset, &chunk).await;
+    assert!(
+        refused.is_err(),
+        "a write that did not fit was acknowledged"
+    );
+    assert_eq!(
+        std::fs::metadata(&log).expect("log").len(),
+        stored,
+        "the part of the refused chunk that fit is still in the log"
+    );
+    // Reading works while the disk is full (the manager's short line still fits).
+    let read = logs.read("job1", "t1").await.expect("read").expect("log");
+    assert!(read.contains(first) && !read.contains("line 0001"), "{read}");
+
+    std::fs::remove_file(filler).expect("remove filler");
+    logs.append_chunk("job1", "t1", 1, offset, &chunk)
+        .await
+        .expect("stored once there is room");
+    let read = logs.read("job1", "t1").await.expect("read").expect("log");
+    let lines: Vec<&str> = read.lines().collect();
+    assert!(lines[0].ends_with(" Task assigned to worker w"), "{read}");
+    assert_eq!(lines[1], "line 0000");
+    assert!(
+        lines[2].ends_with(" Task re-checked by the manager"),
+        "{read}"
+    );
+    let output: Vec<&str> = lines[3..].to_vec();
+    let expected: Vec<String> = (1..=800).map(|i| format!("line {i:04}")).collect();
+    assert_eq!(output, expected, "every line once, in order");
+}
