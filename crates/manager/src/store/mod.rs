@@ -87,6 +87,12 @@ pub enum StoreError {
     /// The database's file system has (almost) no room left.
     #[error("{0}")]
     NoSpace(String),
+    /// A file the store writes besides the database (a backup) failed.
+    #[error("{path}: {source}")]
+    File {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;

@@ -1,5 +1,5 @@
 //! Operations on the database as a whole: readiness, counts for metrics, online backup.
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use sqlx::ConnectOptions;
 use sqlx::sqlite::SqliteConnectOptions;
@@ -93,13 +93,13 @@ impl Store {
 }
 
 /// Copies the database at `database` into a new file `destination`, consistently, while
-/// a manager may be using it (SQLite's `VACUUM INTO` reads one snapshot).
+/// a manager may be using it (SQLite's `VACUUM INTO` reads one snapshot). The copy is written
+/// next to `destination` as `<name>.partial-<random>`, flushed to disk, and only then given
+/// its name: a backup killed half-way leaves no file under that name, only `<name>.partial-…`
+/// ones.
 pub async fn backup(database: &Path, destination: &Path) -> StoreResult<()> {
     if destination.exists() {
-        return Err(StoreError::NotFound(format!(
-            "{} exists already; choose a new file for the backup",
-            destination.display()
-        )));
+        return Err(exists_already(destination));
     }
     if !database.exists() {
         return Err(StoreError::NotFound(format!(
@@ -107,6 +107,55 @@ pub async fn backup(database: &Path, destination: &Path) -> StoreResult<()> {
             database.display()
         )));
     }
+    let partial = partial_name(destination);
+    let mut placed = copy_into(database, &partial).await;
+    if placed.is_ok() {
+        let (from, to) = (partial.clone(), destination.to_path_buf());
+        placed = tokio::task::spawn_blocking(move || place(&from, &to))
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())))
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::AlreadyExists => exists_already(destination),
+                _ => file_error(destination, e),
+            });
+    }
+    // After a hard link this is the backup's second name; after a failure, a half copy
+    // (with the journal SQLite keeps while writing it).
+    let _ = tokio::fs::remove_file(&partial).await;
+    if placed.is_err() {
+        let mut journal = partial.into_os_string();
+        journal.push("-journal");
+        let _ = tokio::fs::remove_file(journal).await;
+    }
+    placed
+}
+
+fn exists_already(destination: &Path) -> StoreError {
+    StoreError::NotFound(format!(
+        "{} exists already; choose a new file for the backup",
+        destination.display()
+    ))
+}
+
+fn file_error(path: &Path, source: std::io::Error) -> StoreError {
+    StoreError::File {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// `<destination>.partial-<8 random hex digits>`, in the destination's folder.
+fn partial_name(destination: &Path) -> PathBuf {
+    let name = destination
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "backup".to_owned());
+    let random = uuid::Uuid::new_v4().simple().to_string();
+    destination.with_file_name(format!("{name}.partial-{}", &random[..8]))
+}
+
+/// `VACUUM INTO partial`, then flushed to disk (SQLite leaves that to the OS).
+async fn copy_into(database: &Path, partial: &Path) -> StoreResult<()> {
     let mut connection = SqliteConnectOptions::new()
         .filename(database)
         .read_only(true)
@@ -114,8 +163,36 @@ pub async fn backup(database: &Path, destination: &Path) -> StoreResult<()> {
         .connect()
         .await?;
     sqlx::query("VACUUM INTO ?")
-        .bind(destination.to_string_lossy().into_owned())
+        .bind(partial.to_string_lossy().into_owned())
         .execute(&mut connection)
         .await?;
+    drop(connection);
+    let synced = partial.to_path_buf();
+    tokio::task::spawn_blocking(move || std::fs::File::open(&synced)?.sync_all())
+        .await
+        .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())))
+        .map_err(|e| file_error(partial, e))
+}
+
+/// Gives the finished copy its name without replacing a file that appeared meanwhile: a
+/// hard link fails when the name is taken. File systems without hard links (some network
+/// shares) get a rename after one more look.
+fn place(partial: &Path, destination: &Path) -> std::io::Result<()> {
+    match std::fs::hard_link(partial, destination) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(e),
+        Err(_) if destination.exists() => {
+            return Err(std::io::ErrorKind::AlreadyExists.into());
+        }
+        Err(_) => std::fs::rename(partial, destination)?,
+    }
+    // The new name on disk too; a folder that cannot be opened or synced changes nothing.
+    let folder = destination
+        .parent()
+        .filter(|folder| !folder.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if let Ok(folder) = std::fs::File::open(folder) {
+        let _ = folder.sync_all();
+    }
     Ok(())
 }
