@@ -115,6 +115,13 @@ pub async fn start(config: ManagerConfig) -> Result<RunningManager, ManagerError
         .shaman
         .enabled
         .then(|| Shaman::new(&config.shaman.shared_storage_path(&config.base_dir)));
+    if let Some(shaman) = &shaman {
+        match shaman.remove_interrupted_uploads().await {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(removed, "shaman: removed interrupted uploads"),
+            Err(e) => tracing::warn!("shaman: cannot remove interrupted uploads: {e}"),
+        }
+    }
     let state = AppState {
         config: Arc::new(config),
         store,

@@ -61,6 +61,26 @@ impl Drop for Receiving<'_> {
 }
 
 impl Shaman {
+    /// Removes the temporary files of uploads a killed manager left in the upload folder,
+    /// which nothing else would ever remove. Only at start, before this process receives
+    /// anything: every file there is then a leftover. Returns how many went.
+    pub async fn remove_interrupted_uploads(&self) -> Result<u64, ShamanError> {
+        let dir = self.uploading_dir();
+        let mut entries = match tokio::fs::read_dir(&dir).await {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(e.into()),
+        };
+        let mut removed = 0;
+        while let Some(entry) = entries.next_entry().await? {
+            if entry.file_type().await?.is_file() {
+                tokio::fs::remove_file(entry.path()).await?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
     /// Receives one file. The body is not read at all when the file is already stored
     /// or the upload is deferred.
     pub async fn upload<S, E>(
