@@ -9,6 +9,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::AppState;
 use crate::events::Event;
+use crate::monitor::retention;
+use crate::monitor::{RetentionReport, RetentionSettings};
 use crate::shaman::CheckoutError;
 use crate::store::StoreError;
 
@@ -111,9 +113,31 @@ pub async fn sweep(state: &AppState) {
     }
 }
 
-/// Sweeps at start, then every `SWEEP_INTERVAL`, until `shutdown`.
+/// Removes the directories of jobs that no longer exist: a manager stopped between deleting
+/// a job's rows and its files leaves them, and the retention pass (which also removes them)
+/// may be an hour away.
+pub async fn remove_files_of_vanished_jobs(state: &AppState) {
+    let mut report = RetentionReport::default();
+    let only_vanished_jobs = RetentionSettings::default();
+    let now = chrono::Utc::now();
+    match retention::delete_old_logs(state, &only_vanished_jobs, now, &mut report).await {
+        Ok(()) if report.deleted_job_dirs.is_empty() => {}
+        Ok(()) => tracing::info!(
+            jobs = report.deleted_job_dirs.len(),
+            bytes = report.bytes_freed,
+            "removed the files of jobs deleted before a restart"
+        ),
+        Err(e) => tracing::error!("cannot remove the files of deleted jobs: {e}"),
+    }
+}
+
+/// Sweeps at start and removes what deleted jobs left on disk, then sweeps every
+/// `SWEEP_INTERVAL`, until `shutdown`.
 pub async fn run(state: AppState, shutdown: CancellationToken) {
-    let mut ticks = tokio::time::interval(SWEEP_INTERVAL);
+    sweep(&state).await;
+    remove_files_of_vanished_jobs(&state).await;
+    let first = tokio::time::Instant::now() + SWEEP_INTERVAL;
+    let mut ticks = tokio::time::interval_at(first, SWEEP_INTERVAL);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
