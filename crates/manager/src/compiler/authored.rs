@@ -86,8 +86,12 @@ impl TaskGraph {
 
 /// A job's tasks while they are exported, and the checks that need all of them.
 pub(crate) struct TaskExport {
-    /// Uuids by task number: fresh ones in ascending order, so storing a big job appends to the
-    /// task-id index instead of touching random pages of it.
+    /// The task numbers the graph mentions, ascending, and a fresh uuid for each at the same
+    /// position, also ascending: storing a big job appends to the task-id index instead of
+    /// touching random pages of it. Only numbers in the graph get one: a count of created tasks
+    /// could be huge (throw-away tasks, or a script that forged the prelude's export) and would
+    /// cost memory outside the script's limit.
+    numbered: Vec<u64>,
     fresh_uuids: Vec<uuid::Uuid>,
     /// Uuids the script read (`task.uuid`), by task number.
     read_uuids: HashMap<u64, String>,
@@ -98,10 +102,8 @@ pub(crate) struct TaskExport {
 }
 
 impl TaskExport {
-    /// `created_tasks`: how many tasks the script made (task numbers are below it);
     /// `graph_json`: what `exportGraph` returned.
     pub(crate) fn new(
-        created_tasks: u64,
         read_uuids: HashMap<u64, String>,
         graph_json: Option<&str>,
     ) -> Result<Self, String> {
@@ -109,12 +111,21 @@ impl TaskExport {
             .map(TaskGraph::read)
             .transpose()
             .map_err(|error| format!("the job's task graph could not be read: {error}"))?;
-        let mut random = rand::rng();
-        let mut fresh_uuids: Vec<uuid::Uuid> = (0..created_tasks)
-            .map(|_| random_uuid(&mut random))
+        let mut numbered: Vec<u64> = graph
+            .iter()
+            .flat_map(|graph| {
+                let depended = graph.dependencies.iter().flat_map(|(_, numbers)| numbers);
+                graph.numbers.iter().chain(depended).copied()
+            })
             .collect();
+        numbered.sort_unstable();
+        numbered.dedup();
+        let mut random = rand::rng();
+        let mut fresh_uuids: Vec<uuid::Uuid> =
+            numbered.iter().map(|_| random_uuid(&mut random)).collect();
         fresh_uuids.sort_unstable();
         Ok(TaskExport {
+            numbered,
             fresh_uuids,
             read_uuids,
             names: Vec::with_capacity(graph.as_ref().map_or(0, |graph| graph.numbers.len())),
@@ -198,9 +209,11 @@ impl TaskExport {
         if let Some(uuid) = self.read_uuids.get(&number) {
             return uuid.clone();
         }
-        let fresh = usize::try_from(number)
+        let fresh = self
+            .numbered
+            .binary_search(&number)
             .ok()
-            .and_then(|number| self.fresh_uuids.get(number).copied())
+            .and_then(|position| self.fresh_uuids.get(position).copied())
             // Only a number the prelude never handed out; such a task fails the checks anyway.
             .unwrap_or_else(|| random_uuid(&mut rand::rng()));
         fresh

@@ -236,7 +236,6 @@ impl<'js, 'a> Session<'js, 'a> {
         struct JobState {
             settings: Map<String, JsonValue>,
             metadata: Map<String, JsonValue>,
-            created_tasks: u64,
             read_uuids: Vec<(u64, String)>,
         }
         let state_json: String = self.call("exportJob", ())?;
@@ -252,12 +251,8 @@ impl<'js, 'a> Session<'js, 'a> {
         .map_err(Failure::Compile)?;
 
         let graph: Option<String> = self.call("exportGraph", ())?;
-        let mut export = TaskExport::new(
-            state.created_tasks,
-            state.read_uuids.into_iter().collect(),
-            graph.as_deref(),
-        )
-        .map_err(|message| self.script_error(message))?;
+        let mut export = TaskExport::new(state.read_uuids.into_iter().collect(), graph.as_deref())
+            .map_err(|message| self.script_error(message))?;
         // Known before the tasks are: they can be stored while the tasks are exported.
         if let Some(dependencies) = export.dependencies().filter(|list| !list.is_empty()) {
             on_event(ScriptEvent::Dependencies(dependencies)).map_err(Failure::Compile)?;

@@ -242,13 +242,12 @@
       const isObject = (value) => value !== null && typeof value === "object" && !Array.isArray(value);
       if (!isObject(job.settings)) throw new TypeError(`job.settings must stay an object, got ${describe(job.settings)}`);
       if (!isObject(job.metadata)) throw new TypeError(`job.metadata must stay an object, got ${describe(job.metadata)}`);
-      // Task numbers run from 0 to createdTasks - 1; the Rust side gives each task its uuid by
-      // number, except those whose uuid the script read.
+      // The Rust side gives each task in the graph its uuid by number, except those whose uuid
+      // the script read.
       uuidsTaken = true;
       return JSON.stringify({
         settings: job.settings,
         metadata: job.metadata,
-        createdTasks: nextTaskNumber,
         readUuids: Array.from(uuidsReadByScript),
       });
     },

@@ -26,6 +26,9 @@ const DEFAULT_CONCURRENT_SCRIPTS: usize = 2;
 /// Files shorter than this cannot hold a job type (Flamenco skips them too).
 const MIN_SCRIPT_BYTES: u64 = 8;
 
+/// Room reserved up front for a compiled job's tasks; more grows as they arrive.
+const PREALLOCATED_TASKS: usize = 4096;
+
 struct BuiltInScript {
     name: &'static str,
     file_name: &'static str,
@@ -442,7 +445,9 @@ impl CompileSink for CollectedJob {
             settings: job.settings,
             metadata: job.metadata,
             etag: job.etag,
-            tasks: Vec::with_capacity(job.task_count),
+            // The count is the script's `job.tasks.length`, which a sparse array makes 2^32-1;
+            // reserving for it before a task is read could abort the manager.
+            tasks: Vec::with_capacity(job.task_count.min(PREALLOCATED_TASKS)),
         });
         Ok(())
     }
