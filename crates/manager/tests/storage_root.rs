@@ -48,3 +48,24 @@ async fn readyz_fails_while_the_storage_directory_takes_no_files() {
     let (status, body) = m.get("/readyz").await;
     assert_eq!(status, 200, "{body}");
 }
+
+#[tokio::test]
+async fn a_submission_is_refused_while_the_storage_directory_takes_no_files() {
+    let m = common::start().await;
+    let jobs = m.manager.state.config.storage_path().join("jobs");
+    std::fs::remove_dir_all(&jobs).expect("remove log directory");
+    std::fs::write(&jobs, "not a directory").expect("blocker");
+    let (status, body) = m.post("/api/v3/jobs", &common::echo_sleep_job(1, 1)).await;
+    assert_eq!(status, 503, "{body}");
+    let message = body["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("storage directory") && message.contains("nothing was stored"),
+        "{message}"
+    );
+    let (_, listed) = m.get("/api/v3/jobs").await;
+    assert_eq!(listed["total"], 0, "{listed}");
+
+    std::fs::remove_file(&jobs).expect("remove blocker");
+    let (status, body) = m.post("/api/v3/jobs", &common::echo_sleep_job(1, 1)).await;
+    assert_eq!(status, 200, "{body}");
+}

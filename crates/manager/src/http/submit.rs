@@ -174,6 +174,7 @@ pub async fn submit_job(
 ) -> Result<Json<Value>, ApiError> {
     let started = std::time::Instant::now();
     let (submission, input) = prepare(&state, &body).await?;
+    storage_takes_files(&state).await?;
     let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
     let registry = state.job_types.clone();
     let compiling = tokio::task::spawn_blocking(move || {
@@ -220,6 +221,28 @@ pub async fn submit_job(
         .await?
         .ok_or_else(|| ApiError::internal("the job vanished right after it was stored"))?;
     Ok(Json(shapes::job(&stored)))
+}
+
+/// Refuses a job whose task logs could not be stored: with no room in the storage
+/// directory, the workers would hold every task's output (and so its result) back.
+async fn storage_takes_files(state: &AppState) -> Result<(), ApiError> {
+    let Err(e) = state.logs.check_writable().await else {
+        return Ok(());
+    };
+    let dir = state.logs.jobs_root().display();
+    Err(if e.kind() == std::io::ErrorKind::StorageFull {
+        ApiError::new(
+            StatusCode::INSUFFICIENT_STORAGE,
+            format!("the manager's storage directory {dir} is full; nothing was stored: {e}"),
+        )
+    } else {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "the manager's storage directory {dir} is not writable; nothing was stored: {e}"
+            ),
+        )
+    })
 }
 
 /// What the compiling thread sends to the storing task.

@@ -103,8 +103,16 @@ fn jobs(api: &mut Api) {
         .errors(&[
             BAD,
             (412, "The job type's etag differs: reload the job types."),
-            BUSY,
-            FULL,
+            (
+                503,
+                "The manager is busy compiling other jobs (try again), or its storage \
+                 directory is not writable: nothing was stored.",
+            ),
+            (
+                507,
+                "The database's disk or the storage directory (task logs) is full: nothing \
+                 was stored.",
+            ),
         ])
         .done();
     let body = api.schema::<JobsQueryResult>();
