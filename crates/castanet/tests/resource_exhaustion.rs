@@ -219,3 +219,174 @@ async fn a_full_database_disk_refuses_submissions_and_loses_no_worker_update() {
     manager.stop();
     assert_eq!(integrity_check(&database), "ok");
 }
+
+/// The log files of `job` on disk that already hold worker output.
+fn logs_with_output(jobs_root: &Path, job: &str) -> usize {
+    let dir = jobs_root.join(format!("job-{}", &job[..4])).join(job);
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .filter(|entry| {
+            std::fs::read_to_string(entry.path()).is_ok_and(|text| text.contains(" tick "))
+        })
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_storage_root_keeps_task_logs_on_the_workers_until_space_returns() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let tmpfs = match Tmpfs::mount(&dir.path().join("storage"), "8m") {
+        Ok(tmpfs) => tmpfs,
+        Err(why) => return eprintln!("skipped: cannot mount a tmpfs here ({why})"),
+    };
+    write_config(
+        dir.path(),
+        &format!("storage_root = {:?}\n", tmpfs.dir.display()),
+    );
+    let mut manager = ManagerProcess::start(dir.path(), "127.0.0.1:0");
+    let api = &Api::new(&manager.url);
+    let mut workers: Vec<WorkerProcess> = (1..=2)
+        .map(|k| {
+            let name = format!("w{k}");
+            WorkerProcess::start(&manager, &dir.path().join(&name), &name, 2)
+        })
+        .collect();
+    api.wait_connected(2, Duration::from_secs(30)).await;
+
+    let markers_file = dir.path().join("markers");
+    let label = long_label("logs");
+    let job = markers::submit(api, &markers_file, &label, 4, LONG_TICKS).await;
+    // Every log file has a partly used last page when the disk fills: appends that fit in
+    // it still succeed, longer ones are cut short by the full disk.
+    let jobs_root = tmpfs.dir.join("jobs");
+    poll(
+        "every task logs output",
+        Duration::from_secs(30),
+        || async { (logs_with_output(&jobs_root, &job) == 4).then_some(()) },
+    )
+    .await;
+
+    let filler = tmpfs.fill();
+    let (status, body) = readyz(api).await;
+    assert_eq!(status, 503, "{body}");
+    let reason = body["message"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("storage directory") && reason.contains("No space left"),
+        "{reason}"
+    );
+    // Its tasks' logs could not be stored either: refused, naming the directory.
+    let (status, body) = post(api, "/api/v3/jobs", &ballast_job()).await;
+    assert_eq!(status, 507, "{body}");
+    let message = body["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("storage directory") && message.contains("is full"),
+        "{message}"
+    );
+
+    // The runs end on the workers; their logs cannot be stored, so the workers hold the
+    // lines (and the results, which follow the log) and the manager counts them running.
+    wait_runs_ended(&markers_file, &label, 4).await;
+    let tasks = api.tasks(&job).await;
+    let held = tasks.iter().filter(|t| t["status"] == "active").count();
+    eprintln!("runs ended while the storage root was full; {held} of 4 results held back");
+    assert_eq!(
+        held, 4,
+        "results reported before their logs were stored? {tasks:?}"
+    );
+    let spooled = (1..=2)
+        .filter_map(|k| std::fs::read_dir(dir.path().join(format!("w{k}/log-spool"))).ok())
+        .flat_map(|entries| entries.flatten())
+        .count();
+    eprintln!("{spooled} task logs spooled on the workers' disks");
+
+    filler.remove();
+    api.wait_for_job(&job, Duration::from_secs(30), completed)
+        .await;
+    check_job_logs(api, &job, &markers_file, LONG_TICKS).await;
+    let (status, body) = readyz(api).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = post(api, "/api/v3/jobs", &ballast_job()).await;
+    assert_eq!(status, 200, "{body}");
+
+    assert_running(&mut manager.child, "the manager");
+    for worker in &mut workers {
+        assert_running(&mut worker.child, &worker.name.clone());
+    }
+    for worker in workers {
+        worker.stop();
+    }
+    manager.stop();
+    assert_eq!(integrity_check(&dir.path().join("castanet.sqlite")), "ok");
+}
+
+/// Regular files left under `dir` (recursively), but not the filler.
+fn files_under(dir: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(files_under(&path));
+        } else if path.file_name().is_some_and(|name| name != "filler") {
+            let size = entry.metadata().map_or(0, |m| m.len());
+            found.push(format!("{} ({size} bytes)", path.display()));
+        }
+    }
+    found
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_with_a_full_data_dir_keeps_working_and_says_so() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let tmpfs = match Tmpfs::mount(&dir.path().join("w1"), "1m") {
+        Ok(tmpfs) => tmpfs,
+        Err(why) => return eprintln!("skipped: cannot mount a tmpfs here ({why})"),
+    };
+    write_config(dir.path(), "");
+    let mut manager = ManagerProcess::start(dir.path(), "127.0.0.1:0");
+    let api = &Api::new(&manager.url);
+    let worker_log = dir.path().join("w1.log");
+    let mut worker = start_worker_logging_to(&manager, &tmpfs.dir, "w1", 2, &worker_log);
+    api.wait_connected(1, Duration::from_secs(30)).await;
+
+    // Journal, process records and spool cannot be written: the manager is there, so the
+    // results still arrive, and the worker says what it cannot keep.
+    let filler = tmpfs.fill();
+    let markers_file = dir.path().join("markers");
+    let job = markers::submit(api, &markers_file, "data-dir", 3, 10).await;
+    api.wait_for_job(&job, Duration::from_secs(30), completed)
+        .await;
+    check_job_logs(api, &job, &markers_file, 10).await;
+    assert_running(&mut worker.child, "the worker");
+    let said = std::fs::read_to_string(&worker_log).unwrap_or_default();
+    let journal_error = "cannot write the update journal";
+    assert!(
+        said.contains(journal_error),
+        "the worker did not say: {said}"
+    );
+
+    // Room again: the data directory is used again, and what the full disk left behind
+    // (records, half-written files) is gone once the tasks are done.
+    filler.remove();
+    let after = markers::submit(api, &markers_file, "data-dir-after", 2, 3).await;
+    api.wait_for_job(&after, Duration::from_secs(30), completed)
+        .await;
+    check_job_logs(api, &after, &markers_file, 3).await;
+    let journal = tmpfs.dir.join("pending-updates.bin");
+    poll("the journal settles", Duration::from_secs(10), || async {
+        std::fs::metadata(&journal)
+            .is_ok_and(|m| m.len() == 0)
+            .then_some(())
+    })
+    .await;
+    let left: Vec<String> = files_under(&tmpfs.dir)
+        .into_iter()
+        .filter(|f| !f.contains("credentials.toml") && !f.contains("pending-updates.bin ("))
+        .collect();
+    assert!(left.is_empty(), "left in the data directory: {left:?}");
+    assert_running(&mut worker.child, "the worker");
+    assert_running(&mut manager.child, "the manager");
+    worker.stop();
+    manager.stop();
+}
