@@ -1,0 +1,193 @@
+//! What the crash-consistency tests look at after a kill: the database through the `sqlite3`
+//! CLI (read-only, so looking does not checkpoint or otherwise change what the restarted
+//! manager finds), files growing on disk as the events a kill waits for, and the manager's
+//! directories.
+#![allow(dead_code)]
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::common::{ManagerProcess, signal, wait_exit};
+
+/// The database a manager started in `dir` uses (the config's default).
+pub fn database(dir: &Path) -> PathBuf {
+    dir.join("castanet-manager.sqlite")
+}
+
+/// `<storage_root>/jobs` of a manager started in `dir`: task logs and previews, per job.
+pub fn jobs_files(dir: &Path) -> PathBuf {
+    dir.join("castanet-storage").join("jobs")
+}
+
+/// A job's directory of task logs and previews.
+pub fn job_dir(dir: &Path, job_id: &str) -> PathBuf {
+    jobs_files(dir)
+        .join(format!("job-{}", &job_id[..4]))
+        .join(job_id)
+}
+
+/// The job ids that have a directory under `<storage_root>/jobs`.
+pub fn job_dirs(dir: &Path) -> Vec<String> {
+    let mut ids = Vec::new();
+    let Ok(groups) = std::fs::read_dir(jobs_files(dir)) else {
+        return ids;
+    };
+    for group in groups.flatten() {
+        for job in std::fs::read_dir(group.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            ids.push(job.file_name().to_string_lossy().into_owned());
+        }
+    }
+    ids.sort();
+    ids
+}
+
+/// Runs one statement on `db` with the sqlite3 CLI, read-only; rows are lines, columns
+/// are separated by `|`.
+pub fn sql(db: &Path, statement: &str) -> String {
+    let output = Command::new("sqlite3")
+        .args(["-readonly", "-batch", "-noheader", "-separator", "|"])
+        .arg(db)
+        .arg(statement)
+        .output()
+        .expect("the sqlite3 CLI runs");
+    assert!(
+        output.status.success(),
+        "sqlite3 {statement}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
+
+/// One number from `statement`.
+pub fn sql_count(db: &Path, statement: &str) -> u64 {
+    let text = sql(db, statement);
+    text.parse()
+        .unwrap_or_else(|_| panic!("{statement} gave {text:?}, not a number"))
+}
+
+/// `PRAGMA integrity_check` is `ok` and no row points at a row that is not there.
+pub fn assert_intact(db: &Path) {
+    assert_eq!(
+        sql(db, "PRAGMA integrity_check"),
+        "ok",
+        "integrity check of {}",
+        db.display()
+    );
+    assert_eq!(
+        sql(db, "PRAGMA foreign_key_check"),
+        "",
+        "rows whose parent is missing in {}",
+        db.display()
+    );
+}
+
+/// Bytes in the file at `path`; 0 when it does not exist.
+pub fn size_of(path: &Path) -> u64 {
+    std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+}
+
+/// The files directly in `dir` with their sizes, by name.
+pub fn files_in(dir: &Path) -> Vec<(String, u64)> {
+    let mut files: Vec<(String, u64)> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .map(|e| {
+            let size = e.metadata().map(|m| m.len()).unwrap_or(0);
+            (e.file_name().to_string_lossy().into_owned(), size)
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// Polls `condition` every few milliseconds until it holds, failing after `limit`.
+pub fn wait_until(limit: Duration, what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !condition() {
+        assert!(Instant::now() < deadline, "not within {limit:?}: {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// SIGKILLs the manager and waits until it is gone.
+pub fn kill_manager(mut manager: ManagerProcess) {
+    signal(&manager.child, libc::SIGKILL);
+    wait_exit(&mut manager.child, Duration::from_secs(10));
+}
+
+/// A `simple-blender-render` job that compiles to exactly `frames` render tasks (no `fps`:
+/// no preview video task).
+pub fn render_job(name: &str, frames: u32, initial_status: &str) -> Value {
+    json!({
+        "name": name, "type": "simple-blender-render", "priority": 50,
+        "submitter_platform": "linux", "initial_status": initial_status,
+        "settings": {
+            "frames": format!("1-{frames}"), "chunk_size": 1,
+            "render_output_root": "/tmp/castanet-crash/out", "add_path_components": 0,
+            "render_output_path": format!("/tmp/castanet-crash/out/{name}/######"),
+            "blendfile": "/tmp/castanet-crash/scene.blend", "format": "PNG",
+            "image_file_extension": ".png", "has_previews": false, "scene": "Scene",
+        },
+    })
+}
+
+/// `echo-sleep-test` with `sleeps` sleep tasks of 0 s after its echo task.
+pub fn echo_job(name: &str, sleeps: u32, priority: u32, initial_status: &str) -> Value {
+    json!({
+        "name": name, "type": "echo-sleep-test", "priority": priority,
+        "submitter_platform": "linux", "initial_status": initial_status,
+        "settings": { "message": name, "sleep_duration_seconds": 0, "sleep_repeats": sleeps },
+    })
+}
+
+/// POSTs a job; the stored job's id, or the reason there was no answer.
+pub async fn post_job(url: &str, body: &Value) -> Result<String, String> {
+    let response = reqwest::Client::new()
+        .post(format!("{url}/api/v3/jobs"))
+        .json(body)
+        .send()
+        .await
+        .map_err(|e| format!("no answer: {e}"))?;
+    let status = response.status();
+    let job: Value = response.json().await.map_err(|e| format!("{e}"))?;
+    if status.as_u16() != 200 {
+        return Err(format!("{status}: {job}"));
+    }
+    Ok(job["id"].as_str().expect("id").to_string())
+}
+
+/// Deterministic bytes that do not compress (xorshift), for uploads.
+pub fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed | 1;
+    let mut bytes = Vec::with_capacity(len + 8);
+    while bytes.len() < len {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        bytes.extend_from_slice(&state.to_le_bytes());
+    }
+    bytes.truncate(len);
+    bytes
+}
+
+/// SHA-256 of a file, hex, from `sha256sum`.
+pub fn sha256_of(path: &Path) -> String {
+    let output = Command::new("sha256sum")
+        .arg(path)
+        .output()
+        .expect("sha256sum runs");
+    assert!(output.status.success(), "sha256sum {}", path.display());
+    String::from_utf8_lossy(&output.stdout)
+        .split_whitespace()
+        .next()
+        .expect("a checksum")
+        .to_string()
+}
