@@ -100,6 +100,8 @@ impl UpdateJournal {
     /// said once, loudly, and again when the journal is written again.
     fn persist(&self, pending: &BTreeMap<u64, TaskUpdate>) {
         match write_atomically(&self.path, &encode(pending)) {
+            // An empty journal takes no space, so only a written update proves there is room.
+            Ok(()) if pending.is_empty() => {}
             Ok(()) => {
                 if self.failing.swap(false, Ordering::Relaxed) {
                     tracing::info!(path = %self.path.display(), "the update journal is written again");
