@@ -137,6 +137,11 @@ fn anonymous_allowance(mode: AccessMode) -> Option<Need> {
     }
 }
 
+/// Whether a caller without a token may do what `need` says in `mode`.
+pub fn anonymous_may(mode: AccessMode, need: Need) -> bool {
+    anonymous_allowance(mode).is_some_and(|allowed| allowed >= need)
+}
+
 /// The most a token of `role` may do.
 fn role_allowance(role: ApiRole) -> Need {
     match role {

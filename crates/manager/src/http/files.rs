@@ -13,10 +13,12 @@ pub async fn job_file(
     Path(path): Path<String>,
 ) -> Result<Response, ApiError> {
     let relative = std::path::Path::new(&path);
-    // Only plain names: no "..", no absolute paths, nothing outside the job files.
-    if !relative
-        .components()
-        .all(|c| matches!(c, Component::Normal(_)))
+    // Only plain names: no "..", no absolute paths, nothing outside the job files. A NUL
+    // cannot be in a file name (the system call would refuse the path).
+    if path.contains('\0')
+        || !relative
+            .components()
+            .all(|c| matches!(c, Component::Normal(_)))
     {
         return Err(ApiError::bad_request(format!(
             "invalid file path \"{path}\""
@@ -25,7 +27,8 @@ pub async fn job_file(
     let full = state.logs.jobs_root().join(relative);
     let bytes = match tokio::fs::read(&full).await {
         Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        // A folder, or a name too long to be a file, is no file either.
+        Err(e) if is_no_such_file(&e) => {
             return Err(ApiError::not_found(format!("no file {path}")));
         }
         Err(e) => return Err(ApiError::internal(format!("cannot read {path}: {e}"))),
@@ -37,4 +40,16 @@ pub async fn job_file(
         _ => "application/octet-stream",
     };
     Ok(([(header::CONTENT_TYPE, content_type)], bytes).into_response())
+}
+
+/// Whether reading failed because there is no file of that name to read.
+fn is_no_such_file(error: &std::io::Error) -> bool {
+    use std::io::ErrorKind;
+    matches!(
+        error.kind(),
+        ErrorKind::NotFound
+            | ErrorKind::IsADirectory
+            | ErrorKind::NotADirectory
+            | ErrorKind::InvalidFilename
+    )
 }

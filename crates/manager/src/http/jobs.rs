@@ -89,6 +89,20 @@ fn checked_statuses(statuses: impl IntoIterator<Item = String>) -> Result<Vec<St
         .collect()
 }
 
+/// The statuses of a JSON list: each must be a job status as it is spelled, since the
+/// document lists them as an enum (unlike the query string's comma list, where blanks
+/// between commas are forgiven).
+fn exact_statuses(statuses: Vec<String>) -> Result<Vec<String>, ApiError> {
+    for status in &statuses {
+        if status.parse::<JobStatus>().ok().map(|s| s.as_str()) != Some(status.as_str()) {
+            return Err(ApiError::bad_request(format!(
+                "status_in: \"{status}\" is not a job status"
+            )));
+        }
+    }
+    Ok(statuses)
+}
+
 async fn answer(state: &AppState, query: &JobQuery) -> Result<Json<Value>, ApiError> {
     let (rows, total) = state.store.query_jobs(query).await?;
     let jobs: Vec<Value> = rows.iter().map(shapes::job).collect();
@@ -152,7 +166,7 @@ pub async fn query_jobs(
             .ok_or_else(|| ApiError::bad_request(format!("cannot order by \"{text}\"")))?,
     };
     let query = JobQuery {
-        statuses: checked_statuses(body.status_in)?,
+        statuses: exact_statuses(body.status_in)?,
         text: None,
         metadata: body.metadata.into_iter().collect(),
         order,

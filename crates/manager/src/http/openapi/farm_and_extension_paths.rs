@@ -268,6 +268,7 @@ fn extensions(api: &mut Api) {
     .query("limit", "Entries to return.")
     .query("before", "Only entries with a smaller id (paging).")
     .answer(200, "The newest entries first.", body)
+    .errors(&[(400, "`limit` or `before` is not a whole number.")])
     .done();
     let body = api.schema::<RegistrationSecret>();
     api.op(
@@ -306,7 +307,13 @@ fn extensions(api: &mut Api) {
         "A job's files (task logs, previews)",
     )
     .answer(200, "The file.", Body::Other("application/octet-stream"))
-    .errors(&[UNKNOWN])
+    .errors(&[
+        (
+            400,
+            "The path leaves the job files (`..`, an absolute path) or holds a NUL.",
+        ),
+        UNKNOWN,
+    ])
     .done();
     api.op(Get, "/healthz", EXTENSIONS, "Liveness")
         .answer(200, "The manager runs.", Body::Other("text/plain"))

@@ -7,15 +7,21 @@ mod farm_and_extension_paths;
 mod paths;
 mod schemas;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::OnceLock;
 
+use super::access::{AccessMode, Need};
+use crate::AppState;
+use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use utoipa::ToSchema;
 use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn, Paths};
 use utoipa::openapi::request_body::RequestBodyBuilder;
-use utoipa::openapi::schema::{ArrayBuilder, ComponentsBuilder, Object, Schema, Type};
+use utoipa::openapi::schema::{
+    ArrayBuilder, ComponentsBuilder, Object, ObjectBuilder, Schema, SchemaFormat, Type,
+};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::tag::TagBuilder;
 use utoipa::openapi::{
     ContentBuilder, InfoBuilder, OpenApi, OpenApiBuilder, Ref, RefOr, Required, ResponseBuilder,
@@ -24,27 +30,39 @@ use utoipa::openapi::{
 /// The tag of Castanet's own endpoints (not in Flamenco's API).
 pub const EXTENSIONS: &str = "extensions";
 
-/// `GET /api/v3/openapi.json`
-pub async fn openapi_json() -> impl IntoResponse {
+/// The name of the bearer-token security scheme.
+const TOKEN_SCHEME: &str = "apiToken";
+
+/// `GET /api/v3/openapi.json`: the document of this manager's access mode, which decides
+/// where a token is needed.
+pub async fn openapi_json(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "application/json")],
-        document_json(),
+        document_json(state.config.access.mode),
     )
 }
 
-/// The document as JSON text, built once.
-pub fn document_json() -> &'static str {
-    static JSON: OnceLock<String> = OnceLock::new();
-    JSON.get_or_init(|| {
-        document().to_pretty_json().unwrap_or_else(|e| {
+/// The document of `mode` as JSON text, built once per mode.
+pub fn document_json(mode: AccessMode) -> &'static str {
+    static JSON: [OnceLock<String>; 3] = [OnceLock::new(), OnceLock::new(), OnceLock::new()];
+    let slot = match mode {
+        AccessMode::Open => &JSON[0],
+        AccessMode::SubmitOpen => &JSON[1],
+        AccessMode::Token => &JSON[2],
+    };
+    slot.get_or_init(|| {
+        document(mode).to_pretty_json().unwrap_or_else(|e| {
             format!("{{\"error\": \"cannot serialise the OpenAPI document: {e}\"}}")
         })
     })
 }
 
-/// Builds the document.
-pub fn document() -> OpenApi {
-    let mut api = Api::default();
+/// Builds the document for a manager in access `mode`.
+pub fn document(mode: AccessMode) -> OpenApi {
+    let mut api = Api {
+        mode,
+        ..Api::default()
+    };
     paths::describe(&mut api);
     let tags = [
         ("meta", "The manager, its configuration and variables."),
@@ -80,10 +98,52 @@ pub fn document() -> OpenApi {
         .components(Some(
             ComponentsBuilder::new()
                 .schemas_from_iter(api.schemas)
+                .security_scheme(TOKEN_SCHEME, token_scheme())
                 .build(),
         ))
         .tags(Some(tags))
         .build()
+}
+
+/// How API tokens are presented, and when they are needed.
+fn token_scheme() -> SecurityScheme {
+    let mut http = HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build();
+    http.description = Some(
+        "A token made with `castanet manager token create`, needed by the operations that \
+         list this scheme: in access mode `token` every API call, in `submit-open` what goes \
+         beyond viewing and submitting, in `open` (Flamenco's way, the default) none; this \
+         document is the one of the manager's mode. Where a header cannot be set (event \
+         streams, images) the token may be the `access_token` query parameter instead."
+            .to_string(),
+    );
+    SecurityScheme::Http(http)
+}
+
+/// The schema of a path parameter, by its name: `{id}`s are UUIDs (a handler answers 400
+/// for anything else), the rest free text the handler checks.
+fn path_parameter_schema(name: &str) -> Object {
+    match name {
+        "id" => ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::Custom("uuid".into())))
+            .build(),
+        _ => Object::with_type(Type::String),
+    }
+}
+
+/// The router's method, to ask the access rules what an operation needs.
+fn axum_method(method: &HttpMethod) -> axum::http::Method {
+    use axum::http::Method;
+    match method {
+        HttpMethod::Get => Method::GET,
+        HttpMethod::Post => Method::POST,
+        HttpMethod::Put => Method::PUT,
+        HttpMethod::Delete => Method::DELETE,
+        HttpMethod::Options => Method::OPTIONS,
+        HttpMethod::Head => Method::HEAD,
+        HttpMethod::Patch => Method::PATCH,
+        HttpMethod::Trace => Method::TRACE,
+    }
 }
 
 /// What an operation takes or answers with.
@@ -97,6 +157,8 @@ pub(crate) enum Body {
 /// Collects operations and the schemas they refer to.
 #[derive(Default)]
 pub(crate) struct Api {
+    /// Where tokens are needed depends on it.
+    mode: AccessMode,
     paths: Paths,
     schemas: BTreeMap<String, RefOr<Schema>>,
 }
@@ -126,20 +188,26 @@ impl Api {
             .tag(tag)
             .summary(Some(summary))
             .operation_id(Some(operation_id(&method, path)));
-        for name in path_parameters(path) {
+        let parameters = path_parameters(path);
+        for name in &parameters {
             operation = operation.parameter(
                 ParameterBuilder::new()
                     .name(name)
                     .parameter_in(ParameterIn::Path)
                     .required(Required::True)
-                    .schema(Some(Object::with_type(Type::String))),
+                    .schema(Some(path_parameter_schema(name))),
             );
         }
         Op {
+            mode: self.mode,
             api: self,
+            need: super::access::need_of(&axum_method(&method), path),
+            takes_id: parameters.iter().any(|name| name == "id"),
             method,
             path: openapi_path(path),
             operation,
+            statuses: BTreeSet::new(),
+            has_body: false,
         }
     }
 
@@ -154,6 +222,13 @@ pub(crate) struct Op<'a> {
     method: HttpMethod,
     path: String,
     operation: OperationBuilder,
+    /// What the access rules ask of a caller (`http/access.rs`).
+    need: Need,
+    mode: AccessMode,
+    /// Whether a path parameter is a UUID the handler checks.
+    takes_id: bool,
+    statuses: BTreeSet<u16>,
+    has_body: bool,
 }
 
 fn content(body: Body) -> (String, utoipa::openapi::Content) {
@@ -170,6 +245,7 @@ impl Op<'_> {
     /// The request body.
     pub fn body(mut self, body: Body) -> Self {
         let (media, content) = content(body);
+        self.has_body = true;
         self.operation = self.operation.request_body(Some(
             RequestBodyBuilder::new()
                 .content(media, content)
@@ -181,6 +257,7 @@ impl Op<'_> {
 
     /// An answer with a body.
     pub fn answer(mut self, status: u16, description: &str, body: Body) -> Self {
+        self.statuses.insert(status);
         let (media, content) = content(body);
         let response = ResponseBuilder::new()
             .description(description)
@@ -192,6 +269,7 @@ impl Op<'_> {
 
     /// An answer without a body.
     pub fn empty(mut self, status: u16, description: &str) -> Self {
+        self.statuses.insert(status);
         let response = ResponseBuilder::new().description(description).build();
         self.operation = self.operation.response(status.to_string(), response);
         self
@@ -219,7 +297,38 @@ impl Op<'_> {
         self
     }
 
-    pub fn done(self) {
+    /// Adds the answers every operation of its kind may give, unless described already:
+    /// 400 for a malformed `{id}`, 413 for a body over the limit, 401 and 403 from the
+    /// access rules. Then adds the operation.
+    pub fn done(mut self) {
+        let mut common = Vec::new();
+        if self.takes_id {
+            common.push((400, "An `{id}` is not a UUID; the message names it."));
+        }
+        if self.has_body {
+            common.push((413, "The body is over the size limit."));
+        }
+        if self.need != Need::Nothing {
+            // A token sent is checked in every mode, even where none is needed.
+            common.push((
+                401,
+                "The token sent is unknown or revoked, or a token is needed and none was \
+                 sent (see the `apiToken` scheme).",
+            ));
+            if self.mode != AccessMode::Open {
+                common.push((403, "The token's role is not enough for this operation."));
+            }
+            if !super::access::anonymous_may(self.mode, self.need) {
+                self.operation = self
+                    .operation
+                    .security(SecurityRequirement::new(TOKEN_SCHEME, Vec::<String>::new()));
+            }
+        }
+        let missing: Vec<(u16, &str)> = common
+            .into_iter()
+            .filter(|(status, _)| !self.statuses.contains(status))
+            .collect();
+        self = self.errors(&missing);
         self.api
             .paths
             .add_path_operation(self.path, vec![self.method], self.operation.build());
@@ -269,9 +378,9 @@ mod tests {
     #[test]
     fn every_referenced_schema_is_in_the_document() {
         let json: serde_json::Value =
-            serde_json::from_str(document_json()).expect("the document is JSON");
+            serde_json::from_str(document_json(AccessMode::Token)).expect("the document is JSON");
         let schemas = json["components"]["schemas"].as_object().expect("schemas");
-        let text = document_json();
+        let text = document_json(AccessMode::Token);
         for reference in text.split("\"#/components/schemas/").skip(1) {
             let name = reference.split('"').next().unwrap_or_default();
             assert!(
