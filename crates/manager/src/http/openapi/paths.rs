@@ -14,7 +14,10 @@ pub(super) const BAD: (u16, &str) = (
 );
 pub(super) const UNKNOWN: (u16, &str) = (404, "No such entity.");
 /// Any write may meet a full disk; nothing is stored then.
-const FULL: (u16, &str) = (507, "The database's disk is full: nothing was stored.");
+const FULL: (u16, &str) = (
+    507,
+    "The database's disk or the storage directory (task logs) is full: nothing was stored.",
+);
 /// Every job-type script slot stayed taken for a minute (see `compiler/gate.rs`).
 const BUSY: (u16, &str) = (503, "The manager is busy compiling other jobs: try again.");
 pub(super) const REFUSED: (u16, &str) = (
@@ -108,11 +111,7 @@ fn jobs(api: &mut Api) {
                 "The manager is busy compiling other jobs (try again), or its storage \
                  directory is not writable: nothing was stored.",
             ),
-            (
-                507,
-                "The database's disk or the storage directory (task logs) is full: nothing \
-                 was stored.",
-            ),
+            FULL,
         ])
         .done();
     let body = api.schema::<JobsQueryResult>();
