@@ -57,9 +57,9 @@ fn peer_address<T>(request: &Request<T>) -> String {
 
 type InstructionStream = Pin<Box<dyn Stream<Item = Result<v1::Instruction, Status>> + Send>>;
 
-#[tonic::async_trait]
-impl WorkerService for WorkerApi {
-    async fn register(
+/// The calls themselves; [`WorkerService`] below answers with them, each status bounded.
+impl WorkerApi {
+    async fn answer_register(
         &self,
         request: Request<v1::RegisterRequest>,
     ) -> Result<Response<v1::RegisterResponse>, Status> {
@@ -98,7 +98,7 @@ impl WorkerService for WorkerApi {
         Ok(Response::new(v1::RegisterResponse { worker_id, token }))
     }
 
-    async fn sign_on(
+    async fn answer_sign_on(
         &self,
         request: Request<v1::SignOnRequest>,
     ) -> Result<Response<v1::SignOnResponse>, Status> {
@@ -144,7 +144,7 @@ impl WorkerService for WorkerApi {
         }))
     }
 
-    async fn sign_off(
+    async fn answer_sign_off(
         &self,
         request: Request<v1::SignOffRequest>,
     ) -> Result<Response<v1::SignOffResponse>, Status> {
@@ -165,12 +165,10 @@ impl WorkerService for WorkerApi {
         Ok(Response::new(v1::SignOffResponse {}))
     }
 
-    type ConnectWorkerStream = InstructionStream;
-
-    async fn connect_worker(
+    async fn answer_connect_worker(
         &self,
         request: Request<v1::ConnectRequest>,
-    ) -> Result<Response<Self::ConnectWorkerStream>, Status> {
+    ) -> Result<Response<InstructionStream>, Status> {
         let worker_id = auth::authenticate(&self.state.store, &request).await?;
         let body = request.into_inner();
         let store = &self.state.store;
@@ -246,7 +244,7 @@ impl WorkerService for WorkerApi {
         Ok(Response::new(Box::pin(stream)))
     }
 
-    async fn update_task(
+    async fn answer_update_task(
         &self,
         request: Request<v1::TaskUpdate>,
     ) -> Result<Response<v1::TaskUpdateAck>, Status> {
@@ -269,7 +267,11 @@ impl WorkerService for WorkerApi {
             status,
             activity: body.activity.clone(),
             steps_completed: body.steps_completed.map(i64::from),
-            progress: body.progress_percent.map(f64::from),
+            // The protocol says 0..100; NaN or 1e30 from a confused worker is not shown as sent.
+            progress: body
+                .progress_percent
+                .filter(|percent| percent.is_finite())
+                .map(|percent| f64::from(percent.clamp(0.0, 100.0))),
             fault_class,
         };
         let outcome = self
@@ -337,7 +339,7 @@ impl WorkerService for WorkerApi {
         }))
     }
 
-    async fn upload_log(
+    async fn answer_upload_log(
         &self,
         request: Request<Streaming<v1::LogChunk>>,
     ) -> Result<Response<v1::UploadLogAck>, Status> {
@@ -347,7 +349,7 @@ impl WorkerService for WorkerApi {
         Ok(Response::new(v1::UploadLogAck { bytes_written }))
     }
 
-    async fn upload_last_rendered(
+    async fn answer_upload_last_rendered(
         &self,
         request: Request<v1::LastRendered>,
     ) -> Result<Response<v1::LastRenderedAck>, Status> {
@@ -355,6 +357,85 @@ impl WorkerService for WorkerApi {
         uploads::store_last_rendered(&self.state, &worker_id, request.into_inner()).await?;
         Ok(Response::new(v1::LastRenderedAck {}))
     }
+}
+
+#[tonic::async_trait]
+impl WorkerService for WorkerApi {
+    type ConnectWorkerStream = InstructionStream;
+
+    async fn register(
+        &self,
+        request: Request<v1::RegisterRequest>,
+    ) -> Result<Response<v1::RegisterResponse>, Status> {
+        self.answer_register(request).await.map_err(bounded_status)
+    }
+
+    async fn sign_on(
+        &self,
+        request: Request<v1::SignOnRequest>,
+    ) -> Result<Response<v1::SignOnResponse>, Status> {
+        self.answer_sign_on(request).await.map_err(bounded_status)
+    }
+
+    async fn sign_off(
+        &self,
+        request: Request<v1::SignOffRequest>,
+    ) -> Result<Response<v1::SignOffResponse>, Status> {
+        self.answer_sign_off(request).await.map_err(bounded_status)
+    }
+
+    async fn connect_worker(
+        &self,
+        request: Request<v1::ConnectRequest>,
+    ) -> Result<Response<Self::ConnectWorkerStream>, Status> {
+        self.answer_connect_worker(request)
+            .await
+            .map_err(bounded_status)
+    }
+
+    async fn update_task(
+        &self,
+        request: Request<v1::TaskUpdate>,
+    ) -> Result<Response<v1::TaskUpdateAck>, Status> {
+        self.answer_update_task(request)
+            .await
+            .map_err(bounded_status)
+    }
+
+    async fn upload_log(
+        &self,
+        request: Request<Streaming<v1::LogChunk>>,
+    ) -> Result<Response<v1::UploadLogAck>, Status> {
+        self.answer_upload_log(request)
+            .await
+            .map_err(bounded_status)
+    }
+
+    async fn upload_last_rendered(
+        &self,
+        request: Request<v1::LastRendered>,
+    ) -> Result<Response<v1::LastRenderedAck>, Status> {
+        self.answer_upload_last_rendered(request)
+            .await
+            .map_err(bounded_status)
+    }
+}
+
+/// Status messages often quote what the worker sent (a task id, a MIME type, a name) and travel
+/// in an HTTP/2 header: a quoted 64 KiB string made a header the worker's side refused, and the
+/// whole connection closed. Every message is cut to this many bytes.
+const MAX_STATUS_MESSAGE_BYTES: usize = 1024;
+
+fn bounded_status(status: Status) -> Status {
+    let message = status.message();
+    if message.len() <= MAX_STATUS_MESSAGE_BYTES {
+        return status;
+    }
+    let mut end = MAX_STATUS_MESSAGE_BYTES;
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    Status::new(status.code(), format!("{}…", &message[..end]))
 }
 
 fn wire_worker_status(status: WorkerStatus) -> v1::WorkerStatus {
