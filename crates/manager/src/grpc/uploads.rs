@@ -105,7 +105,14 @@ pub(super) async fn receive_log(
             .map_err(|e| {
                 // The worker only sees a retried upload; the operator must hear of it here.
                 tracing::error!(task = %chunk.task_id, "cannot write task log under {}: {e}", state.logs.jobs_root().display());
-                Status::internal(format!("cannot write task log: {e}"))
+                // Either way the worker keeps the lines and sends them again.
+                if e.kind() == std::io::ErrorKind::StorageFull {
+                    Status::resource_exhausted(format!(
+                        "the manager's storage directory is full; the log chunk was not stored: {e}"
+                    ))
+                } else {
+                    Status::internal(format!("cannot write task log: {e}"))
+                }
             })?;
         state
             .events
