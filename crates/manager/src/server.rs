@@ -116,10 +116,14 @@ pub async fn start(config: ManagerConfig) -> Result<RunningManager, ManagerError
         .enabled
         .then(|| Shaman::new(&config.shaman.shared_storage_path(&config.base_dir)));
     if let Some(shaman) = &shaman {
-        match shaman.remove_interrupted_uploads().await {
-            Ok(0) => {}
-            Ok(removed) => tracing::info!(removed, "shaman: removed interrupted uploads"),
-            Err(e) => tracing::warn!("shaman: cannot remove interrupted uploads: {e}"),
+        match shaman.remove_interrupted_work().await {
+            Ok((0, 0)) => {}
+            Ok((checkouts, uploads)) => tracing::info!(
+                checkouts,
+                uploads,
+                "shaman: removed interrupted checkouts and uploads"
+            ),
+            Err(e) => tracing::warn!("shaman: cannot remove interrupted checkouts or uploads: {e}"),
         }
     }
     let state = AppState {

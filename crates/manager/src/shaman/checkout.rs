@@ -5,7 +5,7 @@ use std::path::{Component, Path, PathBuf};
 use rand::Rng;
 
 use super::paths::{checked_checkout_path, checked_relative};
-use super::{FileKey, FileSpec, PathError, Shaman};
+use super::{FileKey, FileSpec, PathError, Shaman, ShamanError};
 
 /// How many uniquified names are tried when the requested checkout exists.
 const UNIQUE_ATTEMPTS: usize = 10;
@@ -107,12 +107,76 @@ impl Shaman {
         let Some((chosen, dir)) = chosen else {
             return Err(CheckoutError::Exists(requested.to_string()));
         };
-        // Remove exactly the directory this call created, never a pre-existing one.
+        let chosen = chosen.to_string_lossy().replace('\\', "/");
+        // Until every link is made a note names the checkout, so that a manager killed
+        // half-way removes the half checkout at its next start (its client got no answer).
+        // On failure exactly the directory this call created goes, never a pre-existing one.
+        let note = match self.note_checkout_in_progress(&chosen).await {
+            Ok(note) => note,
+            Err(e) => {
+                let _ = tokio::fs::remove_dir_all(&dir).await;
+                return Err(e);
+            }
+        };
         if let Err(e) = self.link_all(&dir, &links).await {
             let _ = tokio::fs::remove_dir_all(&dir).await;
+            let _ = tokio::fs::remove_file(&note).await;
             return Err(e);
         }
-        Ok(chosen.to_string_lossy().replace('\\', "/"))
+        if let Err(e) = tokio::fs::remove_file(&note).await {
+            // Left in place, the note would remove a finished checkout at the next start.
+            let _ = tokio::fs::remove_dir_all(&dir).await;
+            return Err(e.into());
+        }
+        Ok(chosen)
+    }
+
+    /// Writes a note naming the checkout being made (relative to the checkout root) and
+    /// returns its path.
+    async fn note_checkout_in_progress(&self, checkout: &str) -> Result<PathBuf, CheckoutError> {
+        let notes = self.checkouts_in_progress_dir();
+        tokio::fs::create_dir_all(&notes).await?;
+        let note = notes.join(uuid::Uuid::new_v4().simple().to_string());
+        tokio::fs::write(&note, checkout).await?;
+        Ok(note)
+    }
+
+    /// Removes the checkouts a killed manager was making and the temporary files of the
+    /// uploads it was receiving: nothing else would ever remove them. Only at start, before
+    /// this process makes or receives anything. Returns how many checkouts and files went.
+    pub async fn remove_interrupted_work(&self) -> Result<(u64, u64), ShamanError> {
+        let checkouts = self.remove_interrupted_checkouts().await?;
+        let uploads = self.remove_interrupted_uploads().await?;
+        Ok((checkouts, uploads))
+    }
+
+    /// Removes every checkout a note names, and the notes.
+    async fn remove_interrupted_checkouts(&self) -> Result<u64, ShamanError> {
+        let mut notes = match tokio::fs::read_dir(self.checkouts_in_progress_dir()).await {
+            Ok(notes) => notes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(e.into()),
+        };
+        let mut removed = 0;
+        while let Some(note) = notes.next_entry().await? {
+            let named = tokio::fs::read_to_string(note.path()).await?;
+            // Only this module writes notes, but a note names what gets deleted: it is
+            // checked like a client's checkout path.
+            match checked_checkout_path(&named) {
+                Ok(relative) => {
+                    match tokio::fs::remove_dir_all(self.checkout_root().join(relative)).await {
+                        Ok(()) => removed += 1,
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!("ignoring the checkout note {}: {e}", note.path().display())
+                }
+            }
+            tokio::fs::remove_file(note.path()).await?;
+        }
+        Ok(removed)
     }
 
     async fn link_all(

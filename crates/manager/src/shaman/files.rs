@@ -61,10 +61,10 @@ impl Drop for Receiving<'_> {
 }
 
 impl Shaman {
-    /// Removes the temporary files of uploads a killed manager left in the upload folder,
-    /// which nothing else would ever remove. Only at start, before this process receives
-    /// anything: every file there is then a leftover. Returns how many went.
-    pub async fn remove_interrupted_uploads(&self) -> Result<u64, ShamanError> {
+    /// Removes the temporary files of uploads a killed manager left in the upload folder.
+    /// Only at start (`remove_interrupted_work`): every file there is then a leftover.
+    /// Returns how many went.
+    pub(super) async fn remove_interrupted_uploads(&self) -> Result<u64, ShamanError> {
         let dir = self.uploading_dir();
         let mut entries = match tokio::fs::read_dir(&dir).await {
             Ok(entries) => entries,

@@ -4,7 +4,8 @@
 //!
 //! Layout under the shared storage root:
 //! `file-store/stored/<sha[0:2]>/<sha[2:]>/<size>.blob`,
-//! `file-store/uploading/<random>.tmp`, and checkouts under `jobs/`.
+//! `file-store/uploading/<random>.tmp`, checkouts under `jobs/`, and
+//! `file-store/checkouts-in-progress/<random>` naming each checkout still being made.
 mod checkout;
 mod config;
 mod files;
@@ -83,6 +84,14 @@ impl Shaman {
 
     fn uploading_dir(&self) -> PathBuf {
         self.inner.root.join("file-store").join("uploading")
+    }
+
+    /// Notes naming the checkouts being made (see `create_checkout`).
+    fn checkouts_in_progress_dir(&self) -> PathBuf {
+        self.inner
+            .root
+            .join("file-store")
+            .join("checkouts-in-progress")
     }
 
     fn blob_path(&self, key: &FileKey) -> PathBuf {
