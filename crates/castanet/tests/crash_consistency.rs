@@ -13,7 +13,6 @@ mod crash_checks;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{Api, ManagerProcess, WorkerProcess, completed, signal, wait_exit};
@@ -451,40 +450,71 @@ async fn a_shaman_upload_killed_midway_is_not_stored_and_can_be_sent_again() {
     assert!(files_in(&uploading).is_empty());
 }
 
-/// `castanet manager backup FILE` for the manager in `dir`.
-fn start_backup(dir: &Path, file: &Path) -> Child {
-    Command::new(common::BIN)
-        .args(["manager", "--config"])
-        .arg(dir.join("castanet-manager.toml"))
-        .arg("backup")
-        .arg(file)
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("backup starts")
-}
+/// Links in the checkout of the test below: making them takes seconds, and the request
+/// stays under the 2 MiB body limit.
+const CHECKOUT_FILES: usize = 12_000;
 
-/// Waits until a file not in `before` grows to 4 MiB in `folder`: the backup is copying.
-fn wait_for_copying(folder: &Path, before: &[(String, u64)]) {
-    wait_until(Duration::from_secs(60), "the backup writing", || {
-        files_in(folder)
-            .iter()
-            .any(|(name, bytes)| *bytes >= 4 * MIB && !before.iter().any(|(b, _)| b == name))
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shaman_checkout_killed_midway_is_removed_at_restart() {
+    let _turn = TURN.lock().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let dir = dir.path();
+    let manager = start_manager(dir);
+    // One stored file under many names.
+    let file = dir.join("texture.png");
+    std::fs::write(&file, b"one texture\n").expect("file");
+    let (sha, size) = (sha256_of(&file), size_of(&file));
+    let answer = reqwest::Client::new()
+        .post(format!("{}/api/v3/shaman/files/{sha}/{size}", manager.url))
+        .body(std::fs::read(&file).expect("file"))
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(answer.status().as_u16(), 204);
+    let files: Vec<_> = (0..CHECKOUT_FILES)
+        .map(|i| json!({ "sha": sha, "size": size, "path": format!("t/{i}.png") }))
+        .collect();
+    let request = json!({ "checkoutPath": "shot-1", "files": files });
+    let create = |url: String, request: serde_json::Value| async move {
+        let answer = reqwest::Client::new()
+            .post(format!("{url}/api/v3/shaman/checkout/create"))
+            .json(&request)
+            .send()
+            .await
+            .map_err(|e| format!("no answer: {e}"))?;
+        let status = answer.status().as_u16();
+        let body: serde_json::Value = answer.json().await.map_err(|e| e.to_string())?;
+        Ok::<_, String>((status, body))
+    };
+    let links = dir.join("castanet-shared").join("jobs").join("shot-1");
+    let post = tokio::spawn(create(manager.url.clone(), request.clone()));
+    wait_until(Duration::from_secs(30), "the links being made", || {
+        std::fs::read_dir(links.join("t")).map_or(0, |d| d.count()) >= CHECKOUT_FILES / 10
     });
-}
+    kill_manager(manager);
+    let answer = post.await.expect("the POST task");
+    assert!(answer.is_err(), "answered before the kill: {answer:?}");
+    let made_at_kill = std::fs::read_dir(links.join("t")).map_or(0, |d| d.count());
+    assert!(made_at_kill < CHECKOUT_FILES, "the checkout was finished");
 
-/// A backup that passes the integrity check and holds the one 100,000-task job.
-fn assert_complete_backup(file: &Path) {
-    assert_intact(file);
+    let manager = start_manager(dir);
+    wait_until(Duration::from_secs(10), "the half checkout removed", || {
+        !links.exists()
+    });
+    // The add-on asks again: the checkout is made whole, under the name it asked for.
+    let (status, body) = create(manager.url.clone(), request)
+        .await
+        .expect("an answer");
     assert_eq!(
-        sql(
-            file,
-            "SELECT count(*), (SELECT count(*) FROM tasks) FROM jobs"
-        ),
-        format!("1|{BIG_JOB_TASKS}"),
-        "{}",
-        file.display()
+        (status, &body["checkoutPath"]),
+        (200, &json!("shot-1")),
+        "{body}"
     );
+    let made = std::fs::read_dir(links.join("t")).map_or(0, |d| d.count());
+    assert_eq!(made, CHECKOUT_FILES);
+    let last = links.join("t").join(format!("{}.png", CHECKOUT_FILES - 1));
+    assert_eq!(std::fs::read(last).expect("a link"), b"one texture\n");
+    eprintln!("checkout killed with {made_at_kill} of {CHECKOUT_FILES} links made");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -519,7 +549,7 @@ async fn a_backup_killed_midway_leaves_no_file_that_passes_for_a_backup() {
     // The same FILE again, undisturbed.
     let mut backup = start_backup(dir, &first);
     assert!(wait_exit(&mut backup, Duration::from_secs(60)).success());
-    assert_complete_backup(&first);
+    assert_complete_backup(&first, BIG_JOB_TASKS);
 
     // The manager SIGKILLed while a backup runs: the backup reads its own snapshot.
     let second = backups.join("second.sqlite");
@@ -529,7 +559,7 @@ async fn a_backup_killed_midway_leaves_no_file_that_passes_for_a_backup() {
     kill_manager(manager);
     let finished = wait_exit(&mut backup, Duration::from_secs(60));
     if finished.success() {
-        assert_complete_backup(&second);
+        assert_complete_backup(&second, BIG_JOB_TASKS);
     } else {
         assert!(
             !second.exists(),

@@ -4,7 +4,7 @@
 //! directories.
 #![allow(dead_code)]
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -190,4 +190,40 @@ pub fn sha256_of(path: &Path) -> String {
         .next()
         .expect("a checksum")
         .to_string()
+}
+
+/// `castanet manager backup FILE` for the manager in `dir`.
+pub fn start_backup(dir: &Path, file: &Path) -> Child {
+    Command::new(crate::common::BIN)
+        .args(["manager", "--config"])
+        .arg(dir.join("castanet-manager.toml"))
+        .arg("backup")
+        .arg(file)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("backup starts")
+}
+
+/// Waits until a file not in `before` grows to 4 MiB in `folder`: the backup is copying.
+pub fn wait_for_copying(folder: &Path, before: &[(String, u64)]) {
+    wait_until(Duration::from_secs(60), "the backup writing", || {
+        files_in(folder).iter().any(|(name, bytes)| {
+            *bytes >= 4 * 1024 * 1024 && !before.iter().any(|(b, _)| b == name)
+        })
+    });
+}
+
+/// A backup that passes the integrity check and holds one job of `tasks` tasks.
+pub fn assert_complete_backup(file: &Path, tasks: u64) {
+    assert_intact(file);
+    assert_eq!(
+        sql(
+            file,
+            "SELECT count(*), (SELECT count(*) FROM tasks) FROM jobs"
+        ),
+        format!("1|{tasks}"),
+        "{}",
+        file.display()
+    );
 }
