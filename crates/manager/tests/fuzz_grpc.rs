@@ -40,9 +40,10 @@ enum Call {
     SignOn(v1::SignOnRequest),
     SignOff(String),
     Connect(Vec<v1::TaskLease>),
-    Update(v1::TaskUpdate),
-    UploadLog(Vec<v1::LogChunk>),
-    LastRendered(v1::LastRendered),
+    /// With `true`: about the task the worker was assigned, when it has one.
+    Update(v1::TaskUpdate, bool),
+    UploadLog(Vec<v1::LogChunk>, bool),
+    LastRendered(v1::LastRendered, bool),
 }
 
 fn text() -> impl Strategy<Value = String> {
@@ -184,9 +185,10 @@ fn call(known: Vec<String>) -> impl Strategy<Value = Call> {
         sign_on().prop_map(Call::SignOn),
         text().prop_map(Call::SignOff),
         prop::collection::vec(lease, 0..4).prop_map(Call::Connect),
-        update(known).prop_map(Call::Update),
-        prop::collection::vec(chunk, 0..4).prop_map(Call::UploadLog),
-        last_rendered.prop_map(Call::LastRendered),
+        (update(known), any::<bool>()).prop_map(|(update, held)| Call::Update(update, held)),
+        (prop::collection::vec(chunk, 0..4), any::<bool>())
+            .prop_map(|(chunks, held)| Call::UploadLog(chunks, held)),
+        (last_rendered, any::<bool>()).prop_map(|(image, held)| Call::LastRendered(image, held)),
     ]
 }
 
@@ -206,6 +208,18 @@ struct Session {
     token: String,
     client: WorkerServiceClient<Channel>,
     streams: Vec<tonic::Streaming<v1::Instruction>>,
+    /// The last task assigned to it: (task id, lease epoch).
+    held: Option<(String, u64)>,
+}
+
+impl Session {
+    /// Points a message at the held task, so hostile values reach a real lease.
+    fn aim(&self, on_held: bool, task_id: &mut String, lease_epoch: &mut u64) {
+        if let (true, Some((held_id, held_epoch))) = (on_held, &self.held) {
+            task_id.clone_from(held_id);
+            *lease_epoch = *held_epoch;
+        }
+    }
 }
 
 fn with_credentials<T>(
@@ -324,24 +338,37 @@ async fn run_call(
             let request = with_credentials(request, session, credentials);
             let answer = answered(what, session.client.connect_worker(request)).await?;
             if let Some(stream) = check_answer(what, answer)? {
-                session.streams.push(stream.into_inner());
+                let mut stream = stream.into_inner();
+                let first = common::next_message(&mut stream);
+                if let Ok(Ok(Some(message))) =
+                    tokio::time::timeout(Duration::from_millis(50), first).await
+                    && let Some(v1::instruction::Kind::AssignTask(task)) = message.kind
+                {
+                    session.held = Some((task.task_id, task.lease_epoch));
+                }
+                session.streams.push(stream);
             }
         }
-        Call::Update(update) => {
+        Call::Update(mut update, on_held) => {
+            session.aim(on_held, &mut update.task_id, &mut update.lease_epoch);
             let request = with_credentials(update, session, credentials);
             check_answer(
                 what,
                 answered(what, session.client.update_task(request)).await?,
             )?;
         }
-        Call::UploadLog(chunks) => {
+        Call::UploadLog(mut chunks, on_held) => {
+            for chunk in &mut chunks {
+                session.aim(on_held, &mut chunk.task_id, &mut chunk.lease_epoch);
+            }
             let request = with_credentials(tokio_stream::iter(chunks), session, credentials);
             check_answer(
                 what,
                 answered(what, session.client.upload_log(request)).await?,
             )?;
         }
-        Call::LastRendered(image) => {
+        Call::LastRendered(mut image, on_held) => {
+            session.aim(on_held, &mut image.task_id, &mut image.lease_epoch);
             let request = with_credentials(image, session, credentials);
             let answer = answered(what, session.client.upload_last_rendered(request)).await?;
             check_answer(what, answer)?;
@@ -353,8 +380,12 @@ async fn run_call(
 async fn run_case(
     m: &TestManager,
     known: &[String],
+    start_connected: bool,
     calls: Vec<(Call, Credentials)>,
 ) -> Result<(), TestCaseError> {
+    // A fresh task for workers that sign on for `misc` and connect to be assigned.
+    let (status, job) = m.post("/api/v3/jobs", &common::echo_sleep_job(1, 0)).await;
+    prop_assert_eq!(status, 200, "{}", job);
     // Registered, but not signed on and without a stream: calls arrive in any order from here.
     let (id, token) = m.register("fuzz-worker").await;
     let mut session = Session {
@@ -362,10 +393,22 @@ async fn run_case(
         token,
         client: m.grpc().await,
         streams: Vec::new(),
+        held: None,
     };
+    if start_connected {
+        // Half the cases hold a task from the start, so hostile values reach a real lease.
+        let sign_on = sim_worker::sign_on_request("fuzz-worker", 1);
+        run_call(m, &mut session, Call::SignOn(sign_on), Credentials::Own).await?;
+        run_call(m, &mut session, Call::Connect(Vec::new()), Credentials::Own).await?;
+    }
     for (call, credentials) in calls {
         run_call(m, &mut session, call, credentials).await?;
     }
+    // Tasks it still holds go back to the queue for the next case (the answer may be a refusal).
+    let sign_off = v1::SignOffRequest::default();
+    let request = common::authed(sign_off, &session.id, &session.token);
+    let answer = answered("final sign-off", session.client.sign_off(request)).await?;
+    check_answer("final sign-off", answer)?;
     // Still answering: a plain registration works after whatever came before.
     let (id, _) = m.register("after-the-case").await;
     prop_assert!(!id.is_empty());
@@ -406,10 +449,11 @@ fn hostile_worker_calls_get_well_formed_answers_and_scheduling_goes_on() {
     let known = runtime.block_on(task_ids(&m, job["id"].as_str().expect("job id")));
     assert!(!known.is_empty());
 
-    let strategy = prop::collection::vec((call(known.clone()), credentials()), 1..10);
+    let calls = prop::collection::vec((call(known.clone()), credentials()), 1..10);
+    let strategy = (any::<bool>(), calls);
     let mut runner = TestRunner::new(fuzz_support::cases(40));
-    let outcome = runner.run(&strategy, |calls| {
-        runtime.block_on(run_case(&m, &known, calls))
+    let outcome = runner.run(&strategy, |(start_connected, calls)| {
+        runtime.block_on(run_case(&m, &known, start_connected, calls))
     });
     if let Err(failure) = outcome {
         panic!("{failure}");
