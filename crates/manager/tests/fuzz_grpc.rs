@@ -451,7 +451,7 @@ fn hostile_worker_calls_get_well_formed_answers_and_scheduling_goes_on() {
 
     let calls = prop::collection::vec((call(known.clone()), credentials()), 1..10);
     let strategy = (any::<bool>(), calls);
-    let mut runner = TestRunner::new(fuzz_support::cases(40));
+    let mut runner = TestRunner::new(fuzz_support::cases(100));
     let outcome = runner.run(&strategy, |(start_connected, calls)| {
         runtime.block_on(run_case(&m, &known, start_connected, calls))
     });

@@ -103,7 +103,7 @@ fn named_key(problem: &str) -> Option<&str> {
 }
 
 proptest! {
-    #![proptest_config(fuzz_support::cases(96))]
+    #![proptest_config(fuzz_support::cases(256))]
 
     #[test]
     fn job_settings_are_validated_and_every_problem_names_its_setting(
