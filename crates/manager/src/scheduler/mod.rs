@@ -21,6 +21,9 @@ use crate::logs::TaskLogs;
 use crate::store::{Assignment, Store, TaskToAbort};
 use connected::ConnectedWorker;
 
+/// How soon a dispatch pass that failed (the database refused the write) is tried again.
+const DISPATCH_RETRY: Duration = Duration::from_secs(1);
+
 /// The sending half of a worker's instruction stream.
 pub type InstructionSender = mpsc::UnboundedSender<Result<Instruction, tonic::Status>>;
 
@@ -256,7 +259,8 @@ impl Dispatcher {
         self.inner.events.publish(Event::job(job_id));
     }
 
-    /// Runs the dispatch loop until `shutdown` is cancelled.
+    /// Runs the dispatch loop until `shutdown` is cancelled. A pass that failed is tried
+    /// again after `DISPATCH_RETRY`.
     pub async fn run(self, shutdown: CancellationToken) {
         loop {
             tokio::select! {
@@ -264,7 +268,16 @@ impl Dispatcher {
                 _ = self.inner.wake.notified() => {}
             }
             if let Err(e) = self.dispatch_all().await {
-                tracing::error!("dispatching tasks failed: {e}");
+                tracing::error!(
+                    "dispatching tasks failed (trying again in {DISPATCH_RETRY:?}): {e}"
+                );
+                // Once the cause is gone (a full database disk), nothing else may wake the
+                // loop: idle workers would wait for a submission or a worker to connect.
+                let again = self.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(DISPATCH_RETRY).await;
+                    again.kick();
+                });
             }
         }
     }

@@ -1,0 +1,126 @@
+//! Dispatching resumes by itself after a full database disk (issue 19, part 3). A dispatch
+//! pass whose assignment write fails used to wait for the next wake-up (a submission, a
+//! task update, a worker connecting): with the farm's workers idle, queued tasks stayed
+//! queued after the disk had room again. The database lives on a small tmpfs (root only);
+//! elsewhere the test says so and passes.
+mod common;
+
+use std::io::Write;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use castanet_protocol::v1::{self, instruction::Kind};
+use serde_json::json;
+
+use common::{TestManager, authed};
+
+/// A tmpfs on `dir`, unmounted on drop; `None` when it cannot be mounted.
+struct Tmpfs<'a>(&'a Path);
+
+impl<'a> Tmpfs<'a> {
+    fn mount(dir: &'a Path) -> Option<Self> {
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=40m", "tmpfs"])
+            .arg(dir)
+            .output()
+            .is_ok_and(|output| output.status.success());
+        mounted.then_some(Tmpfs(dir))
+    }
+}
+
+impl Drop for Tmpfs<'_> {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(self.0).status();
+    }
+}
+
+async fn next_assignment(stream: &mut tonic::Streaming<v1::Instruction>) -> v1::AssignTask {
+    let message = tokio::time::timeout(Duration::from_secs(5), common::next_message(stream))
+        .await
+        .expect("an assignment arrives")
+        .expect("stream healthy")
+        .expect("stream open");
+    match message.kind {
+        Some(Kind::AssignTask(task)) => task,
+        other => panic!("expected an assignment, got {other:?}"),
+    }
+}
+
+/// Writes tags until the database refuses three in a row: the WAL file's spare room (from
+/// earlier failed writes) is used up, and every write fails now.
+async fn use_up_the_wal(m: &TestManager) {
+    let mut refused_in_a_row = 0;
+    for n in 0..5000 {
+        let (status, _) = m
+            .post(
+                "/api/v3/worker-mgt/tags",
+                &json!({ "name": format!("t{n}") }),
+            )
+            .await;
+        refused_in_a_row = if status == 507 {
+            refused_in_a_row + 1
+        } else {
+            0
+        };
+        if refused_in_a_row == 3 {
+            return;
+        }
+    }
+    panic!("the database kept taking writes on a full disk");
+}
+
+#[tokio::test]
+async fn queued_tasks_go_out_once_the_database_disk_has_room_again() {
+    let mount_point = tempfile::tempdir().expect("temp dir");
+    let Some(_tmpfs) = Tmpfs::mount(mount_point.path()) else {
+        eprintln!("skipped: cannot mount a tmpfs here (needs root)");
+        return;
+    };
+    let database = mount_point.path().join("castanet.sqlite");
+    let m = common::start_configured(tempfile::tempdir().expect("temp dir"), |config| {
+        config.database = database.clone();
+    })
+    .await;
+    let mut worker = m.connect(common::misc_sign_on("w", 1)).await;
+    let (status, body) = m.post("/api/v3/jobs", &common::echo_sleep_job(2, 1)).await;
+    assert_eq!(status, 200, "{body}");
+    let echo = next_assignment(&mut worker.stream).await;
+    let done = v1::TaskUpdate {
+        task_id: echo.task_id.clone(),
+        lease_epoch: echo.lease_epoch,
+        sequence: 1,
+        status: v1::TaskStatus::Completed as i32,
+        ..Default::default()
+    };
+    worker
+        .client
+        .update_task(authed(done, &worker.id, &worker.token))
+        .await
+        .expect("echo completed");
+    // The worker's one slot holds the first sleep task; the second waits in the queue.
+    let first_sleep = next_assignment(&mut worker.stream).await;
+
+    let filler = mount_point.path().join("filler");
+    let mut file = std::fs::File::create(&filler).expect("filler");
+    while file.write_all(&[0u8; 65536]).is_ok() {}
+    while file.write_all(&[0u8; 512]).is_ok() {}
+    drop(file);
+    use_up_the_wal(&m).await;
+    // The slot frees without a database write, so the dispatch pass itself meets the
+    // full disk, and nothing is handed out while it lasts.
+    m.manager
+        .state
+        .dispatcher
+        .task_finished(&worker.id, &first_sleep.task_id);
+    let nothing = tokio::time::timeout(
+        Duration::from_millis(500),
+        common::next_message(&mut worker.stream),
+    )
+    .await;
+    assert!(nothing.is_err(), "assigned on a full disk: {nothing:?}");
+
+    std::fs::remove_file(&filler).expect("room again");
+    let second_sleep = next_assignment(&mut worker.stream).await;
+    assert_ne!(second_sleep.task_id, first_sleep.task_id);
+}
