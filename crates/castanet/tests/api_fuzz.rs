@@ -76,10 +76,17 @@ fn status_of(url: &str, token: Option<&str>) -> u16 {
 }
 
 /// Runs schemathesis against `manager`; returns whether it passed and what it printed.
-fn run_schemathesis(st: &Path, manager: &ManagerProcess, token: Option<&str>) -> (bool, String) {
+fn run_schemathesis(
+    st: &Path,
+    manager: &ManagerProcess,
+    token: Option<&str>,
+    work_dir: &Path,
+) -> (bool, String) {
     let seed = seed();
     let mut command = Command::new(st);
     command
+        // Its cache (.schemathesis/) goes there, not into the source tree.
+        .current_dir(work_dir)
         .args(["--no-color", "run"])
         .arg(format!("{}/api/v3/openapi.json", manager.url))
         // Every check, less one: positive_data_acceptance expects any request the schemas
@@ -194,7 +201,7 @@ fn fuzz(mode_table: &str, with_token: bool) {
             "the manager is in token mode"
         );
     }
-    let (passed, output) = run_schemathesis(&st, &manager, token.as_deref());
+    let (passed, output) = run_schemathesis(&st, &manager, token.as_deref(), dir.path());
     assert!(passed, "schemathesis found defects:\n{}", readable(&output));
     assert!(
         manager.child.try_wait().expect("try_wait").is_none(),

@@ -127,6 +127,8 @@ async fn a_job_file_path_with_a_nul_an_overlong_name_or_a_folder_is_a_4xx() {
         ("/job-files/job-abcd".to_string(), 404),
         ("/job-files/job-abcd/inner/".to_string(), 404),
         ("/job-files/job-abcd/inner/x/y".to_string(), 404),
+        // Found by hand too: a Windows client's `..\\` read as a (missing) file name, a 404.
+        ("/job-files/..%5c..%5csecret.txt".to_string(), 400),
     ];
     let (_, document) = m.get("/api/v3/openapi.json").await;
     let listed = documented(&document, "get", "/job-files/{path}");
@@ -182,4 +184,80 @@ async fn the_document_says_where_the_access_mode_needs_a_token() {
         submit_open["components"]["securitySchemes"]["apiToken"]["scheme"],
         "bearer"
     );
+}
+
+/// Found by hand: serde_json checks UTF-8 only in the strings it keeps, so invalid bytes in
+/// a field a handler skips passed, and the request was answered 200.
+#[tokio::test]
+async fn a_body_with_invalid_utf8_in_a_field_nobody_reads_is_a_400() {
+    let m = common::start().await;
+    let body = b"{\"unknown\": \"\xc3\x28\"}".to_vec();
+    let response = m
+        .http
+        .post(format!("{}/api/v3/jobs/query", m.url))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(response.status().as_u16(), 400);
+    let answer: Value = response.json().await.expect("JSON");
+    assert_eq!(
+        answer["message"], "invalid jobs query: not UTF-8 (at byte 13)",
+        "{answer}"
+    );
+}
+
+/// Found by hand: SQLite's LIKE stops at a NUL, so `?q=%00` matched every job.
+#[tokio::test]
+async fn a_job_search_for_a_nul_is_a_400_not_every_job() {
+    let m = common::start().await;
+    let (status, job) = m.post("/api/v3/jobs", &common::echo_sleep_job(1, 0)).await;
+    assert_eq!(status, 200, "{job}");
+    let (status, body) = m.get("/api/v3/jobs?q=%00").await;
+    assert_eq!(status, 400, "{body}");
+    assert_error_shape(status, &body, "q");
+    let (status, body) = m.get("/api/v3/jobs?q=zzz").await;
+    assert_eq!((status, &body["total"]), (200, &json!(0)), "{body}");
+}
+
+/// Found by hand: the shared-storage location answered 200 for any platform, echoing
+/// `../../` back as a platform name.
+#[tokio::test]
+async fn a_platform_that_is_not_a_plain_word_is_a_400() {
+    let m = common::start().await;
+    for kind in ["shared-storage", "variables"] {
+        for platform in ["..%2f..%2f", "%2e%2e%2f", "..%5cwin", "a%00b", "linux%20"] {
+            let path = format!("/api/v3/configuration/{kind}/users/{platform}");
+            let (status, body) = m.get(&path).await;
+            assert_eq!(status, 400, "{path}: {body}");
+            assert_error_shape(status, &body, &path);
+        }
+        let (status, body) = m
+            .get(&format!("/api/v3/configuration/{kind}/workers/windows"))
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+}
+
+/// Found by hand: DELETE /jobs/mass-delete answered a body over the limit with 400, where
+/// every other endpoint (and the document) says 413.
+#[tokio::test]
+async fn an_oversized_mass_deletion_body_is_a_413() {
+    let m = common::start().await;
+    let huge = format!(
+        "{{\"last_updated_max\": \"{}\"}}",
+        "9".repeat(3 * 1024 * 1024)
+    );
+    let response = m
+        .http
+        .delete(format!("{}/api/v3/jobs/mass-delete", m.url))
+        .header("content-type", "application/json")
+        .body(huge)
+        .send()
+        .await
+        .expect("DELETE");
+    assert_eq!(response.status().as_u16(), 413);
+    let answer: Value = response.json().await.expect("JSON");
+    assert_error_shape(413, &answer, "mass delete");
 }

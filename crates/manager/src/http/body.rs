@@ -7,6 +7,14 @@ use super::error::ApiError;
 /// Parses `body` as the JSON object `T`; `what` names the body in the error
 /// ("invalid jobs query: …").
 pub fn parse_object<T: DeserializeOwned>(body: &[u8], what: &str) -> Result<T, ApiError> {
+    // JSON is UTF-8; serde_json checks only the strings it keeps, so invalid bytes in a
+    // field it skips would otherwise pass.
+    if let Err(e) = std::str::from_utf8(body) {
+        return Err(ApiError::bad_request(format!(
+            "invalid {what}: not UTF-8 (at byte {})",
+            e.valid_up_to()
+        )));
+    }
     let first = body.iter().find(|byte| !byte.is_ascii_whitespace());
     if first != Some(&b'{') {
         let got = match first {

@@ -18,6 +18,22 @@ fn check_audience(audience: &str) -> Result<(), ApiError> {
     )))
 }
 
+/// A platform is a plain word (`linux`, `windows`, `darwin`, or one the variables name):
+/// anything else (separators, dots, control characters) is a mistake or a probe.
+fn check_platform(platform: &str) -> Result<(), ApiError> {
+    let plain = !platform.is_empty()
+        && platform.len() <= 64
+        && platform
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if plain {
+        return Ok(());
+    }
+    Err(ApiError::bad_request(format!(
+        "platform must be a plain word such as linux, windows or darwin, not {platform:?}"
+    )))
+}
+
 /// Flamenco's "effective storage path" as a client on `platform` sees it: with Shaman on, the
 /// checkout folder `<shared storage>/jobs`, else the shared storage — in both cases what
 /// `{jobs}` expands to there. The add-on submits a .blend found inside it as it is instead of
@@ -48,6 +64,7 @@ pub async fn shared_storage(
     Path((audience, platform)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     check_audience(&audience)?;
+    check_platform(&platform)?;
     let config = &state.config;
     Ok(Json(json!({
         "location": storage_location(config, &platform),
@@ -64,6 +81,7 @@ pub async fn variables(
     Path((audience, platform)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     check_audience(&audience)?;
+    check_platform(&platform)?;
     let variables = crate::variables::Variables::from_config(&state.config);
     let mut answer = serde_json::Map::new();
     for resolved in variables.resolve_for(&platform) {

@@ -14,8 +14,9 @@ pub async fn job_file(
 ) -> Result<Response, ApiError> {
     let relative = std::path::Path::new(&path);
     // Only plain names: no "..", no absolute paths, nothing outside the job files. A NUL
-    // cannot be in a file name (the system call would refuse the path).
-    if path.contains('\0')
+    // cannot be in a file name (the system call would refuse the path); no stored job file
+    // has a backslash, which is a Windows client's separator (`..\`).
+    if path.contains(['\0', '\\'])
         || !relative
             .components()
             .all(|c| matches!(c, Component::Normal(_)))

@@ -31,8 +31,15 @@ pub struct JobDeletionInfo {
 
 /// A JSON body, or 400 naming what was wrong with it (axum would answer 422).
 pub fn json_body<T>(body: Result<Json<T>, JsonRejection>, what: &str) -> Result<T, ApiError> {
-    body.map(|Json(body)| body)
-        .map_err(|e| ApiError::bad_request(format!("invalid {what}: {}", e.body_text())))
+    body.map(|Json(body)| body).map_err(|e| {
+        let message = format!("invalid {what}: {}", e.body_text());
+        // An oversized body is a 413, as on every other endpoint; the rest are malformed.
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, message)
+        } else {
+            ApiError::bad_request(message)
+        }
+    })
 }
 
 /// `DELETE /api/v3/jobs/{id}` → 204 once the job, its tasks, logs, previews and (unless

@@ -128,6 +128,10 @@ pub async fn list_jobs(
         .status
         .map(|s| s.split(',').map(str::to_string).collect::<Vec<_>>())
         .unwrap_or_default();
+    // SQLite's LIKE reads a pattern up to a NUL, so one would match every job.
+    if params.q.as_deref().is_some_and(|q| q.contains('\0')) {
+        return Err(ApiError::bad_request("q must not contain a NUL character"));
+    }
     let query = JobQuery {
         statuses: checked_statuses(statuses)?,
         text: params.q,

@@ -310,7 +310,7 @@ fn extensions(api: &mut Api) {
     .errors(&[
         (
             400,
-            "The path leaves the job files (`..`, an absolute path) or holds a NUL.",
+            "The path leaves the job files (`..`, an absolute path) or holds a NUL or a backslash.",
         ),
         UNKNOWN,
     ])
