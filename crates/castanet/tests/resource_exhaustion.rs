@@ -185,7 +185,12 @@ async fn a_full_database_disk_refuses_submissions_and_loses_no_worker_update() {
     let (status, body) = readyz(api).await;
     assert_eq!(status, 503, "{body}");
     let reason = body["message"].as_str().unwrap_or_default();
-    assert!(reason.contains("not ready"), "{reason}");
+    assert!(
+        reason.contains("not ready")
+            && reason.contains("database")
+            && (reason.contains("free") || reason.contains("full")),
+        "{reason}"
+    );
 
     // The runs end on the workers while their results cannot be stored: the manager must
     // still count them as running, the workers holding the results back.
