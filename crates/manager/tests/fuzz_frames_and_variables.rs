@@ -316,7 +316,7 @@ fn a_value_naming_another_variable_is_not_expanded_again() {
 }
 
 /// The size blow-up that re-expansion allowed: 16 variables, each doubling the next, made
-/// `{a00}` 32,768 (2^15) times `x` (and 40 variables would have asked for a terabyte per command).
+/// `{a00}` 32,768 (2^15) times `x` (41 would have asked for a terabyte per command).
 #[test]
 fn chained_variables_do_not_multiply_a_string() {
     let configured: BTreeMap<String, VariableConfig> = (0..16)
