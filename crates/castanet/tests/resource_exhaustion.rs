@@ -139,12 +139,9 @@ async fn a_full_database_disk_refuses_submissions_and_loses_no_worker_update() {
     let api = &Api::new(&manager.url);
     let mut workers: Vec<WorkerProcess> = (1..=2)
         .map(|k| {
-            WorkerProcess::start(
-                &manager,
-                &dir.path().join(format!("w{k}")),
-                &format!("w{k}"),
-                2,
-            )
+            let name = format!("w{k}");
+            let log = dir.path().join(format!("{name}.log"));
+            start_worker_logging_to(&manager, &dir.path().join(&name), &name, 2, &log)
         })
         .collect();
     api.wait_connected(2, Duration::from_secs(30)).await;
@@ -206,6 +203,12 @@ async fn a_full_database_disk_refuses_submissions_and_loses_no_worker_update() {
     api.wait_for_job(&job, Duration::from_secs(30), completed)
         .await;
     check_job_logs(api, &job, &markers_file, LONG_TICKS).await;
+    // The workers were told why their updates were not stored.
+    let told = (1..=2).any(|k| {
+        std::fs::read_to_string(dir.path().join(format!("w{k}.log")))
+            .is_ok_and(|log| log.contains("the manager's database disk is full"))
+    });
+    assert!(told, "no worker heard that the database disk is full");
     let (status, body) = readyz(api).await;
     assert_eq!(status, 200, "{body}");
     // Submissions work again, and run, without a restart.

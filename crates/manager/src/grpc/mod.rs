@@ -34,6 +34,13 @@ pub(crate) fn store_status(e: StoreError) -> Status {
     match e {
         StoreError::NotFound(m) => Status::not_found(m),
         StoreError::LeaseLost(m) | StoreError::Refused(m) => Status::failed_precondition(m),
+        // Workers retry it and keep what they sent (journal, log spool) meanwhile.
+        full if full.is_disk_full() => {
+            tracing::error!("{full}");
+            Status::resource_exhausted(format!(
+                "the manager's database disk is full; nothing was stored: {full}"
+            ))
+        }
         other => {
             tracing::error!("{other}");
             Status::internal(other.to_string())
