@@ -207,7 +207,7 @@ impl Api {
             path: openapi_path(path),
             operation,
             statuses: BTreeSet::new(),
-            has_body: false,
+            has_json_body: false,
         }
     }
 
@@ -228,7 +228,7 @@ pub(crate) struct Op<'a> {
     /// Whether a path parameter is a UUID the handler checks.
     takes_id: bool,
     statuses: BTreeSet<u16>,
-    has_body: bool,
+    has_json_body: bool,
 }
 
 fn content(body: Body) -> (String, utoipa::openapi::Content) {
@@ -244,8 +244,9 @@ fn content(body: Body) -> (String, utoipa::openapi::Content) {
 impl Op<'_> {
     /// The request body.
     pub fn body(mut self, body: Body) -> Self {
+        // Only JSON bodies are read whole, up to the limit; uploads are streamed.
+        self.has_json_body = matches!(body, Body::Json(_));
         let (media, content) = content(body);
-        self.has_body = true;
         self.operation = self.operation.request_body(Some(
             RequestBodyBuilder::new()
                 .content(media, content)
@@ -305,8 +306,8 @@ impl Op<'_> {
         if self.takes_id {
             common.push((400, "An `{id}` is not a UUID; the message names it."));
         }
-        if self.has_body {
-            common.push((413, "The body is over the size limit."));
+        if self.has_json_body {
+            common.push((413, "The JSON body is over the size limit (2 MiB)."));
         }
         if self.need != Need::Nothing {
             // A token sent is checked in every mode, even where none is needed.
