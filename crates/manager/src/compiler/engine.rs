@@ -139,7 +139,7 @@ impl<'a> Sandbox<'a> {
             let session = Session::start(ctx, self.source)?;
             work(&session)
         });
-        outcome.map_err(|failure| self.classify(failure))
+        outcome.map_err(|failure| shortened(self.classify(failure)))
     }
 
     fn classify(&self, failure: Failure) -> CompileError {
@@ -463,6 +463,38 @@ fn location_in_stack(stack: &str, file_name: &str) -> Option<String> {
             .collect();
         (!digits.is_empty()).then(|| format!("{file_name}:{digits}"))
     })
+}
+
+/// The most characters of one message an error keeps: it goes back to the submitter as is, and
+/// it may quote what a script made (a thrown string, a task name, a setting key) of any size.
+const MAX_MESSAGE_CHARS: usize = 4096;
+
+fn shortened(error: CompileError) -> CompileError {
+    match error {
+        CompileError::Script {
+            job_type,
+            message,
+            location,
+        } => CompileError::Script {
+            job_type,
+            message: shortened_text(message),
+            location,
+        },
+        CompileError::InvalidSettings(problems) => {
+            CompileError::InvalidSettings(problems.into_iter().map(shortened_text).collect())
+        }
+        other => other,
+    }
+}
+
+fn shortened_text(message: String) -> String {
+    match message.char_indices().nth(MAX_MESSAGE_CHARS) {
+        Some((cut, _)) => {
+            let left_out = message[cut..].chars().count();
+            format!("{}… ({left_out} more characters)", &message[..cut])
+        }
+        None => message,
+    }
 }
 
 fn describe_duration(duration: Duration) -> String {

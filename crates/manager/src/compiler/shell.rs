@@ -5,8 +5,15 @@
 //! backslash escapes only `\`, `"`, `$`, `` ` `` and newline), and backslash escapes outside quotes.
 //! No expansion of any kind happens.
 
+/// The longest text `shellSplit` takes: a command line, not a file. The split runs in native code
+/// that the script's time limit cannot interrupt and makes its words outside the script's memory
+/// limit (about 24 times the text's size for one-letter words).
+pub const MAX_SHELL_SPLIT_BYTES: usize = 1024 * 1024;
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ShellSplitError {
+    #[error("shellSplit: the text is {0} bytes long; at most {MAX_SHELL_SPLIT_BYTES} are split")]
+    TooLong(usize),
     #[error("shellSplit: unterminated {0} quote in {1:?}")]
     UnterminatedQuote(&'static str, String),
     #[error("shellSplit: {0:?} ends with an unfinished backslash escape")]
@@ -20,6 +27,9 @@ enum Quoting {
 }
 
 pub fn shell_split(text: &str) -> Result<Vec<String>, ShellSplitError> {
+    if text.len() > MAX_SHELL_SPLIT_BYTES {
+        return Err(ShellSplitError::TooLong(text.len()));
+    }
     let mut words = Vec::new();
     let mut word = String::new();
     // Tracks whether a word has begun, so that `''` yields an empty word.
