@@ -118,6 +118,14 @@ impl TaskLogs {
         format!("job-{prefix}/{job_id}")
     }
 
+    /// The job whose directory `<group>/<name>` is, when it is exactly the directory
+    /// `job_dir_relative` gives a job id the manager makes (a lowercase hyphenated UUID):
+    /// any other folder under the jobs root is not the manager's to remove.
+    pub fn job_of_dir(group: &str, name: &str) -> Option<String> {
+        let id = uuid::Uuid::parse_str(name).ok()?.hyphenated().to_string();
+        (id == name && Self::job_dir_relative(&id) == format!("{group}/{name}")).then_some(id)
+    }
+
     /// A task log's path relative to `jobs_root` (also its URL path under `/job-files/`).
     pub fn log_relative(job_id: &str, task_id: &str) -> String {
         format!("{}/task-{task_id}.txt", Self::job_dir_relative(job_id))

@@ -194,3 +194,46 @@ async fn workers_offline_longer_than_the_limit_are_removed_and_connected_ones_ke
     drop(connected);
     m.manager.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn folders_the_manager_did_not_make_for_a_job_survive_a_pass() {
+    let m = start().await;
+    let clock = ManualClock::starting_now();
+    let root = m.manager.state.logs.jobs_root().to_path_buf();
+    let id = uuid::Uuid::new_v4();
+    let uppercase = id.hyphenated().to_string().to_uppercase();
+    let foreign = [
+        root.join("proj").join(&uppercase),
+        root.join(format!("job-{}", &uppercase[..4]))
+            .join(&uppercase),
+        root.join("proj").join(id.simple().to_string()),
+        root.join(format!("job-{}", &id.to_string()[..4]))
+            .join(id.simple().to_string()),
+        root.join("proj").join(id.hyphenated().to_string()),
+        root.join("other-name").join("x"),
+    ];
+    for dir in &foreign {
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(dir.join("task-1.txt"), "not the manager's").unwrap();
+    }
+    // The manager's own folder of an unknown job still goes, as it always did.
+    let vanished = m
+        .manager
+        .state
+        .logs
+        .job_dir(&uuid::Uuid::new_v4().to_string());
+    std::fs::create_dir_all(&vanished).unwrap();
+
+    let settings = RetentionSettings::default();
+    let report = retention::check_once(&m.manager.state, &clock, &settings).await;
+    assert_eq!(report.deleted_job_dirs.len(), 1, "{report:?}");
+    assert!(!vanished.exists());
+    for dir in &foreign {
+        assert!(
+            dir.join("task-1.txt").exists(),
+            "{} was removed",
+            dir.display()
+        );
+    }
+    m.manager.shutdown().await.unwrap();
+}

@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use super::Clock;
 use super::offline_workers;
 use crate::AppState;
+use crate::logs::TaskLogs;
 use crate::store::{JobAge, StoreError};
 
 /// The `[retention]` config table. Zero turns a rule off.
@@ -155,19 +156,27 @@ fn scan(jobs_root: &Path) -> Result<Vec<JobFiles>, RetentionError> {
     };
     for group in groups {
         let group = group.map_err(files_error(jobs_root))?.path();
+        let Some(group_name) = group.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
         if !group.is_dir() {
             continue;
         }
         for job in std::fs::read_dir(&group).map_err(files_error(&group))? {
             let dir = job.map_err(files_error(&group))?.path();
-            let Some(job_id) = dir.file_name().and_then(|n| n.to_str()) else {
+            let Some(name) = dir.file_name().and_then(|n| n.to_str()) else {
                 continue;
             };
-            if !dir.is_dir() || uuid::Uuid::parse_str(job_id).is_err() {
+            // Only the folders the manager makes for jobs: whatever else is there (someone
+            // else's files, an uppercase or braced UUID) may be removed as a vanished job's.
+            let Some(job_id) = TaskLogs::job_of_dir(group_name, name) else {
+                continue;
+            };
+            if !dir.is_dir() {
                 continue;
             }
             let mut files = JobFiles {
-                job_id: job_id.to_string(),
+                job_id,
                 dir: dir.clone(),
                 logs: Vec::new(),
                 log_bytes: 0,
