@@ -263,7 +263,6 @@ async fn a_mass_deletion_killed_midway_leaves_whole_jobs_and_finishes_after_a_re
     wait_until(Duration::from_secs(90), "the small jobs complete", || {
         sql_count(&db, "SELECT count(*) FROM jobs WHERE status = 'completed'") == RAN_JOBS
     });
-    worker.stop();
     assert_eq!(
         job_dirs(dir).len() as u64,
         RAN_JOBS,
@@ -274,15 +273,20 @@ async fn a_mass_deletion_killed_midway_leaves_whole_jobs_and_finishes_after_a_re
         .map(|id| (id, files_in(&job_dir(dir, id))))
         .collect();
 
-    // Every job so far is selected; one submitted in a later second stays.
+    // Every job so far is selected; one submitted in a later second stays, and runs.
     let bound = chrono::Utc::now();
     let second_after = bound.timestamp() + 1;
     wait_until(Duration::from_secs(2), "the next second", || {
         chrono::Utc::now().timestamp() >= second_after
     });
-    let keeper = post_job(&manager.url, &echo_job("keeper", 1, 50, "paused"))
+    let keeper = post_job(&manager.url, &echo_job("keeper", 1, 50, "queued"))
         .await
         .expect("submitted");
+    api.wait_for_job(&keeper, Duration::from_secs(60), completed)
+        .await;
+    worker.stop();
+    let keeper_files = files_in(&job_dir(dir, &keeper));
+    assert!(!keeper_files.is_empty(), "the keeper has task logs");
     let answer = reqwest::Client::new()
         .delete(format!("{}/api/v3/jobs/mass-delete", manager.url))
         .json(&json!({ "last_updated_max": bound.to_rfc3339() }))
@@ -336,12 +340,14 @@ async fn a_mass_deletion_killed_midway_leaves_whole_jobs_and_finishes_after_a_re
          deleted ({files_left} of them with their files still on disk)",
         tasks_of.len()
     );
-    // A kill between a job's rows and its files leaves the directory of a job that no longer
-    // exists. That window is too short to hit every time, so the test leaves one as it would.
-    let vanished = uuid::Uuid::new_v4().to_string();
-    let vanished_dir = job_dir(dir, &vanished);
-    std::fs::create_dir_all(&vanished_dir).expect("job dir");
-    std::fs::write(vanished_dir.join(format!("task-{vanished}.txt")), "log\n").expect("log");
+    // A kill between a job's rows and its files: the window is too short to hit every time,
+    // so one job that ran and is still marked is deleted as the store does it (rows gone and
+    // a tombstone in one transaction) while its files stay.
+    let tombstoned = stored_job_with_files(dir, tasks_of.keys()).expect("a marked job with files");
+    delete_rows_leaving_tombstone(&db, &tombstoned);
+    // A folder of a job this database never knew, as a restored older backup leaves: kept.
+    let unknown = uuid::Uuid::new_v4().to_string();
+    let unknown_dir = plant_job_dir(dir, &unknown);
 
     let manager = start_manager(dir);
     let api = Api::new(&manager.url);
@@ -357,10 +363,23 @@ async fn a_mass_deletion_killed_midway_leaves_whole_jobs_and_finishes_after_a_re
     );
     let listed = api.get("/api/v3/jobs").await;
     assert_eq!(listed["total"], 1, "{listed}");
+    let mut kept = vec![keeper.clone(), unknown.clone()];
+    kept.sort();
     wait_until(
         Duration::from_secs(20),
         "the files of deleted jobs removed",
-        || job_dirs(dir).is_empty(),
+        || job_dirs(dir) == kept && sql_count(&db, "SELECT count(*) FROM deleted_job_dirs") == 0,
+    );
+    assert!(!job_dir(dir, &tombstoned).exists());
+    assert_eq!(
+        files_in(&job_dir(dir, &keeper)),
+        keeper_files,
+        "the keeper's files"
+    );
+    assert_eq!(
+        files_in(&unknown_dir),
+        [(format!("task-{unknown}.txt"), 4)],
+        "the unknown job's files"
     );
     assert_intact(&db);
 }

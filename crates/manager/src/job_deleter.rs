@@ -9,8 +9,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::AppState;
 use crate::events::Event;
-use crate::monitor::retention;
-use crate::monitor::{RetentionReport, RetentionSettings};
 use crate::shaman::CheckoutError;
 use crate::store::StoreError;
 
@@ -57,8 +55,8 @@ pub async fn delete_marked_job(state: &AppState, job_id: &str) -> Result<bool, D
             })?;
     }
     // Rows first, files after: a task log written by a worker that has not stopped yet
-    // cannot bring back a job that no longer exists, and leftover files of a vanished job
-    // are removed by the retention pass.
+    // cannot bring back a job that no longer exists. The rows' transaction leaves a
+    // tombstone, so files a kill leaves behind are removed at the next start.
     let running = match state.store.delete_job(job_id).await {
         Ok(running) => running,
         Err(StoreError::NotFound(_)) => return Ok(false),
@@ -75,24 +73,31 @@ pub async fn delete_marked_job(state: &AppState, job_id: &str) -> Result<bool, D
     Ok(true)
 }
 
-/// Removes `jobs/job-xxxx/<id>/` and its group directory once that is empty.
-async fn remove_job_dir(state: &AppState, job_id: &str) {
+/// Removes `jobs/job-xxxx/<id>/` and its group directory once that is empty, then the
+/// job's tombstone. Returns whether the directory is gone (a failure is logged and the
+/// tombstone stays for the next start).
+async fn remove_job_dir(state: &AppState, job_id: &str) -> bool {
     let dir = state.logs.job_dir(job_id);
     match tokio::fs::remove_dir_all(&dir).await {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
+        Ok(()) => {
+            if let Some(group) = dir.parent() {
+                // Fails while other jobs share the group: it is not empty then.
+                let _ = tokio::fs::remove_dir(group).await;
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => {
             tracing::warn!(
                 "job {job_id} is deleted but its files under {} are not: {e}",
                 dir.display()
             );
-            return;
+            return false;
         }
     }
-    if let Some(group) = dir.parent() {
-        // Fails while other jobs share the group: it is not empty then.
-        let _ = tokio::fs::remove_dir(group).await;
+    if let Err(e) = state.store.deleted_job_dir_removed(job_id).await {
+        tracing::warn!("cannot forget the tombstone of deleted job {job_id}: {e}");
     }
+    true
 }
 
 /// Deletes the given marked jobs one after the other; a failure is logged and the job
@@ -113,29 +118,46 @@ pub async fn sweep(state: &AppState) {
     }
 }
 
-/// Removes the directories of jobs that no longer exist: a manager stopped between deleting
-/// a job's rows and its files leaves them, and the retention pass (which also removes them)
-/// may be an hour away.
-pub async fn remove_files_of_vanished_jobs(state: &AppState) {
-    let mut report = RetentionReport::default();
-    let only_vanished_jobs = RetentionSettings::default();
-    let now = chrono::Utc::now();
-    match retention::delete_old_logs(state, &only_vanished_jobs, now, &mut report).await {
-        Ok(()) if report.deleted_job_dirs.is_empty() => {}
-        Ok(()) => tracing::info!(
-            jobs = report.deleted_job_dirs.len(),
-            bytes = report.bytes_freed,
+/// Removes the directories of the jobs whose tombstone says their rows went but their
+/// files may not have (a manager stopped in between), and the tombstones. Only tombstoned
+/// jobs: a folder the database merely does not know (a restored older backup, another
+/// database) is left alone.
+pub async fn remove_dirs_of_tombstoned_jobs(state: &AppState) {
+    let job_ids = match state.store.deleted_job_dirs().await {
+        Ok(job_ids) => job_ids,
+        Err(e) => {
+            tracing::error!("cannot list the deleted jobs whose files may remain: {e}");
+            return;
+        }
+    };
+    let mut removed = 0;
+    for job_id in &job_ids {
+        // A tombstone names a directory to delete: only ids of the form the manager makes.
+        let relative = crate::logs::TaskLogs::job_dir_relative(job_id);
+        let Some((group, name)) = relative.split_once('/') else {
+            continue;
+        };
+        if crate::logs::TaskLogs::job_of_dir(group, name).is_none() {
+            tracing::warn!("ignoring the tombstone of a job with an unexpected id {job_id:?}");
+            continue;
+        }
+        if remove_job_dir(state, job_id).await {
+            removed += 1;
+        }
+    }
+    if removed > 0 {
+        tracing::info!(
+            jobs = removed,
             "removed the files of jobs deleted before a restart"
-        ),
-        Err(e) => tracing::error!("cannot remove the files of deleted jobs: {e}"),
+        );
     }
 }
 
-/// Sweeps at start and removes what deleted jobs left on disk, then sweeps every
-/// `SWEEP_INTERVAL`, until `shutdown`.
+/// Removes what jobs deleted before a restart left on disk and sweeps at start, then
+/// sweeps every `SWEEP_INTERVAL`, until `shutdown`.
 pub async fn run(state: AppState, shutdown: CancellationToken) {
+    remove_dirs_of_tombstoned_jobs(&state).await;
     sweep(&state).await;
-    remove_files_of_vanished_jobs(&state).await;
     let first = tokio::time::Instant::now() + SWEEP_INTERVAL;
     let mut ticks = tokio::time::interval_at(first, SWEEP_INTERVAL);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

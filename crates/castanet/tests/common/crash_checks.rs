@@ -64,6 +64,55 @@ pub fn sql(db: &Path, statement: &str) -> String {
     String::from_utf8_lossy(&output.stdout).trim().to_string()
 }
 
+/// Deletes a job's rows and leaves its tombstone, as the store's `delete_job` does in one
+/// transaction, on the database of a stopped manager; the job's files stay.
+pub fn delete_rows_leaving_tombstone(db: &Path, job_id: &str) {
+    let statement = format!(
+        "PRAGMA foreign_keys = ON; BEGIN;
+         DELETE FROM jobs WHERE id = '{job_id}';
+         INSERT INTO deleted_job_dirs (job_id, deleted_at) VALUES ('{job_id}', '2026-01-01');
+         COMMIT;"
+    );
+    let output = Command::new("sqlite3")
+        .args(["-batch"])
+        .arg(db)
+        .arg(&statement)
+        .output()
+        .expect("the sqlite3 CLI runs");
+    assert!(
+        output.status.success(),
+        "sqlite3 {statement}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let tasks = sql_count(
+        db,
+        &format!("SELECT count(*) FROM tasks WHERE job_id = '{job_id}'"),
+    );
+    assert_eq!(tasks, 0, "the tasks of job {job_id} went with it");
+}
+
+/// The first of `job_ids` that is still stored and has a directory.
+pub fn stored_job_with_files<'a>(
+    dir: &Path,
+    mut job_ids: impl Iterator<Item = &'a String>,
+) -> Option<String> {
+    let db = database(dir);
+    job_ids
+        .find(|id| {
+            job_dir(dir, id).exists()
+                && sql_count(&db, &format!("SELECT count(*) FROM jobs WHERE id = '{id}'")) == 1
+        })
+        .cloned()
+}
+
+/// Makes a job's directory with a 4-byte task log in it, and returns the directory.
+pub fn plant_job_dir(dir: &Path, job_id: &str) -> PathBuf {
+    let job_dir = job_dir(dir, job_id);
+    std::fs::create_dir_all(&job_dir).expect("job dir");
+    std::fs::write(job_dir.join(format!("task-{job_id}.txt")), "log\n").expect("log");
+    job_dir
+}
+
 /// One number from `statement`.
 pub fn sql_count(db: &Path, statement: &str) -> u64 {
     let text = sql(db, statement);

@@ -146,8 +146,9 @@ impl Store {
         })
     }
 
-    /// Deletes a job with its tasks, failure lists and blocklist. Returns the tasks that
-    /// were running, so their workers can be told to stop.
+    /// Deletes a job with its tasks, failure lists and blocklist, and leaves a tombstone
+    /// (`deleted_job_dir_removed` takes it away once its directory is gone). Returns the
+    /// tasks that were running, so their workers can be told to stop.
     pub async fn delete_job(&self, job_id: &str) -> StoreResult<Vec<TaskToAbort>> {
         let mut tx = self.begin().await?;
         job_status_or_not_found(&mut tx, job_id).await?;
@@ -163,6 +164,13 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         record_status_event(&mut tx, "job", job_id, "", "deleted", "deleted by a user").await?;
+        // In the same transaction: a kill before the files are removed leaves a tombstone
+        // naming the directory to remove at the next start.
+        sqlx::query("INSERT OR REPLACE INTO deleted_job_dirs (job_id, deleted_at) VALUES (?, ?)")
+            .bind(job_id)
+            .bind(now())
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(running
             .into_iter()

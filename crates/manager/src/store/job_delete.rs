@@ -85,4 +85,22 @@ impl Store {
             checkout_shared: shared != 0,
         })
     }
+
+    /// Ids of deleted jobs whose directory may still exist (tombstones left by `delete_job`).
+    pub async fn deleted_job_dirs(&self) -> StoreResult<Vec<String>> {
+        let rows: Vec<(String,)> =
+            sqlx::query_as("SELECT job_id FROM deleted_job_dirs ORDER BY deleted_at, job_id")
+                .fetch_all(&self.read)
+                .await?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
+    /// Forgets the tombstone of a deleted job once its directory is gone.
+    pub async fn deleted_job_dir_removed(&self, job_id: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM deleted_job_dirs WHERE job_id = ?")
+            .bind(job_id)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
 }
