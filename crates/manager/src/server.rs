@@ -42,6 +42,34 @@ pub enum ManagerError {
     Serve(std::io::Error),
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
+    #[error(transparent)]
+    ShamanLock(#[from] crate::shaman::FileStoreLockError),
+    #[error(
+        "the task logs directory {jobs} is the Shaman checkout root: the two must differ \
+         (change storage_root or the shared storage path)"
+    )]
+    JobsStorageIsCheckoutRoot { jobs: String },
+}
+
+/// Task logs under the checkout root would be removed with checkouts, and checkouts
+/// named like job folders would be taken for them.
+fn refuse_jobs_storage_as_checkout_root(
+    logs: &TaskLogs,
+    shaman: &Shaman,
+) -> Result<(), ManagerError> {
+    let jobs = logs.jobs_root();
+    let checkouts = shaman.checkout_root();
+    let same = jobs == checkouts
+        || matches!(
+            (std::fs::canonicalize(jobs), std::fs::canonicalize(&checkouts)),
+            (Ok(a), Ok(b)) if a == b
+        );
+    if same {
+        return Err(ManagerError::JobsStorageIsCheckoutRoot {
+            jobs: jobs.display().to_string(),
+        });
+    }
+    Ok(())
 }
 
 /// A manager serving in the background.
@@ -116,15 +144,7 @@ pub async fn start(config: ManagerConfig) -> Result<RunningManager, ManagerError
         .enabled
         .then(|| Shaman::new(&config.shaman.shared_storage_path(&config.base_dir)));
     if let Some(shaman) = &shaman {
-        match shaman.remove_interrupted_work().await {
-            Ok((0, 0)) => {}
-            Ok((checkouts, uploads)) => tracing::info!(
-                checkouts,
-                uploads,
-                "shaman: removed interrupted checkouts and uploads"
-            ),
-            Err(e) => tracing::warn!("shaman: cannot remove interrupted checkouts or uploads: {e}"),
-        }
+        refuse_jobs_storage_as_checkout_root(&logs, shaman)?;
     }
     let state = AppState {
         config: Arc::new(config),
@@ -157,6 +177,16 @@ pub async fn start(config: ManagerConfig) -> Result<RunningManager, ManagerError
             source,
         })?;
     let addr = listener.local_addr().map_err(ManagerError::Serve)?;
+    // Only once this manager owns its address and the file store: a second manager started
+    // by mistake must stop before it takes the first one's work in progress for leftovers.
+    let shaman_lock = match &state.shaman {
+        Some(shaman) => {
+            let lock = shaman.lock_file_store()?;
+            shaman.remove_interrupted_work().await;
+            Some(lock)
+        }
+        None => None,
+    };
     // Failing to advertise is not fatal: workers can still be given the URL.
     let scheme = if tls.is_some() { "https" } else { "http" };
     let advertisement =
@@ -194,8 +224,9 @@ pub async fn start(config: ManagerConfig) -> Result<RunningManager, ManagerError
         state.config.worker_timeout_seconds,
     ));
     let server = tokio::spawn(async move {
-        // Advertised for as long as the server runs.
+        // Advertised, and the Shaman file store locked, for as long as the server runs.
         let _advertisement = advertisement;
+        let _shaman_lock = shaman_lock;
         let graceful = {
             let shutdown = serve_shutdown.clone();
             let dispatcher = dispatcher.clone();

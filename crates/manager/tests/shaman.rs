@@ -300,3 +300,105 @@ async fn the_add_on_connect_calls_answer_with_the_shapes_it_needs() {
     assert_eq!(status, 404);
     m.manager.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_second_manager_on_the_same_shaman_storage_refuses_to_start_and_touches_nothing() {
+    let first = common::start_configured(tempfile::tempdir().unwrap(), |config| {
+        config.shaman.enabled = true;
+    })
+    .await;
+    let shared = first
+        .manager
+        .state
+        .config
+        .shaman
+        .shared_storage_path(first.dir.path());
+    // The first manager's work in progress: an upload's temporary file and a checkout
+    // still being made (its note and its half tree).
+    let file_store = shared.join("file-store");
+    std::fs::create_dir_all(file_store.join("uploading")).unwrap();
+    let upload = file_store.join("uploading").join("in-flight.tmp");
+    std::fs::write(&upload, b"half a file").unwrap();
+    let notes = file_store.join("checkouts-in-progress");
+    std::fs::create_dir_all(&notes).unwrap();
+    std::fs::write(notes.join("note"), "shot-1").unwrap();
+    let checkout = shared.join("jobs").join("shot-1");
+    std::fs::create_dir_all(&checkout).unwrap();
+
+    let second_dir = tempfile::tempdir().unwrap();
+    let mut config = castanet_manager::ManagerConfig::new_default(second_dir.path());
+    config.listen = "127.0.0.1:0".into();
+    config.registration_secret = "test-secret".into();
+    config.shaman.enabled = true;
+    config.shaman.shared_storage = shared.clone();
+    let refused = castanet_manager::start(config).await;
+    let message = match refused {
+        Ok(_) => panic!("a second manager started on the same Shaman storage"),
+        Err(e) => e.to_string(),
+    };
+    let lock = file_store.join(".lock");
+    assert!(
+        message.contains("another manager") && message.contains(&lock.display().to_string()),
+        "{message}"
+    );
+    assert_eq!(std::fs::read(&upload).unwrap(), b"half a file");
+    assert!(notes.join("note").exists() && checkout.exists());
+    // The first one still serves.
+    assert_eq!(first.get("/api/v3/version").await.0, 200);
+
+    // Once the first manager stops, the store is free: a start cleans up what it left.
+    first.manager.shutdown().await.unwrap();
+    let mut config = castanet_manager::ManagerConfig::new_default(second_dir.path());
+    config.listen = "127.0.0.1:0".into();
+    config.shaman.enabled = true;
+    config.shaman.shared_storage = shared.clone();
+    let second = castanet_manager::start(config).await.expect("starts");
+    assert!(!upload.exists() && !checkout.exists() && !notes.join("note").exists());
+    second.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_start_removes_every_interrupted_checkout_and_upload_it_can_despite_a_bad_note() {
+    let dir = tempfile::tempdir().unwrap();
+    let shared = dir.path().join("castanet-shared");
+    let file_store = shared.join("file-store");
+    let notes = file_store.join("checkouts-in-progress");
+    std::fs::create_dir_all(&notes).unwrap();
+    std::fs::create_dir_all(file_store.join("uploading")).unwrap();
+    // A note that cannot be read as text, one that names an escaping path, and a good one.
+    std::fs::write(notes.join("a-unreadable"), [0xff, 0xfe, 0x00]).unwrap();
+    std::fs::write(notes.join("b-escaping"), "../../outside").unwrap();
+    std::fs::write(notes.join("c-good"), "shot-2").unwrap();
+    let checkout = shared.join("jobs").join("shot-2");
+    std::fs::create_dir_all(checkout.join("t")).unwrap();
+    let upload = file_store.join("uploading").join("left.tmp");
+    std::fs::write(&upload, b"half").unwrap();
+    let outside = dir.path().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+
+    let m = common::start_configured(dir, |config| config.shaman.enabled = true).await;
+    assert!(!checkout.exists(), "the good note's checkout is removed");
+    assert!(!upload.exists(), "the upload is removed");
+    assert!(outside.exists(), "an escaping note removes nothing");
+    assert!(
+        notes.join("a-unreadable").exists(),
+        "an unreadable note stays"
+    );
+    assert!(!notes.join("c-good").exists());
+    m.manager.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_config_whose_task_logs_live_in_the_checkout_root_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = castanet_manager::ManagerConfig::new_default(dir.path());
+    config.listen = "127.0.0.1:0".into();
+    config.shaman.enabled = true;
+    // storage_root/jobs is then shared storage/jobs, where checkouts are made.
+    config.storage_root = config.shaman.shared_storage.clone();
+    let message = match castanet_manager::start(config).await {
+        Ok(_) => panic!("started with task logs in the checkout root"),
+        Err(e) => e.to_string(),
+    };
+    assert!(message.contains("is the Shaman checkout root"), "{message}");
+}

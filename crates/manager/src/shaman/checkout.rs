@@ -5,7 +5,7 @@ use std::path::{Component, Path, PathBuf};
 use rand::Rng;
 
 use super::paths::{checked_checkout_path, checked_relative};
-use super::{FileKey, FileSpec, PathError, Shaman, ShamanError};
+use super::{FileKey, FileSpec, PathError, Shaman};
 
 /// How many uniquified names are tried when the requested checkout exists.
 const UNIQUE_ATTEMPTS: usize = 10;
@@ -128,6 +128,9 @@ impl Shaman {
             let _ = tokio::fs::remove_dir_all(&dir).await;
             return Err(e.into());
         }
+        // So that after a power loss the note cannot come back and take the finished
+        // checkout for a half one.
+        sync_notes_dir(&self.checkouts_in_progress_dir()).await;
         Ok(chosen)
     }
 
@@ -142,41 +145,89 @@ impl Shaman {
     }
 
     /// Removes the checkouts a killed manager was making and the temporary files of the
-    /// uploads it was receiving: nothing else would ever remove them. Only at start, before
-    /// this process makes or receives anything. Returns how many checkouts and files went.
-    pub async fn remove_interrupted_work(&self) -> Result<(u64, u64), ShamanError> {
-        let checkouts = self.remove_interrupted_checkouts().await?;
-        let uploads = self.remove_interrupted_uploads().await?;
-        Ok((checkouts, uploads))
+    /// uploads it was receiving: nothing else would ever remove them. Only at start, with the
+    /// file store locked (`lock_file_store`) and before this process makes or receives
+    /// anything. What cannot be removed is logged and skipped (tried again at the next start):
+    /// one bad entry must not keep the others, or the uploads, from being cleaned up.
+    pub async fn remove_interrupted_work(&self) {
+        let checkouts = self.remove_interrupted_checkouts().await;
+        let uploads = self.remove_interrupted_uploads().await;
+        if checkouts > 0 || uploads > 0 {
+            tracing::info!(
+                checkouts,
+                uploads,
+                "shaman: removed interrupted checkouts and uploads"
+            );
+        }
     }
 
-    /// Removes every checkout a note names, and the notes.
-    async fn remove_interrupted_checkouts(&self) -> Result<u64, ShamanError> {
-        let mut notes = match tokio::fs::read_dir(self.checkouts_in_progress_dir()).await {
+    /// Removes every checkout a note names, and the notes. Returns how many checkouts went.
+    async fn remove_interrupted_checkouts(&self) -> u64 {
+        let notes_dir = self.checkouts_in_progress_dir();
+        let mut notes = match tokio::fs::read_dir(&notes_dir).await {
             Ok(notes) => notes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
-            Err(e) => return Err(e.into()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return 0,
+            Err(e) => {
+                tracing::warn!(
+                    "shaman: cannot read the checkout notes in {}: {e}",
+                    notes_dir.display()
+                );
+                return 0;
+            }
         };
         let mut removed = 0;
-        while let Some(note) = notes.next_entry().await? {
-            let named = tokio::fs::read_to_string(note.path()).await?;
-            // Only this module writes notes, but a note names what gets deleted: it is
-            // checked like a client's checkout path.
-            match checked_checkout_path(&named) {
-                Ok(relative) => {
-                    match tokio::fs::remove_dir_all(self.checkout_root().join(relative)).await {
-                        Ok(()) => removed += 1,
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                        Err(e) => return Err(e.into()),
-                    }
-                }
+        loop {
+            let note = match notes.next_entry().await {
+                Ok(Some(note)) => note.path(),
+                Ok(None) => break,
                 Err(e) => {
-                    tracing::warn!("ignoring the checkout note {}: {e}", note.path().display())
+                    tracing::warn!(
+                        "shaman: cannot read the checkout notes in {}: {e}",
+                        notes_dir.display()
+                    );
+                    break;
+                }
+            };
+            match self.remove_checkout_of_note(&note).await {
+                Ok(true) => removed += 1,
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(
+                        "shaman: cannot remove the checkout the note {} names: {e}",
+                        note.display()
+                    );
+                    continue;
                 }
             }
-            tokio::fs::remove_file(note.path()).await?;
+            if let Err(e) = tokio::fs::remove_file(&note).await {
+                tracing::warn!(
+                    "shaman: cannot remove the checkout note {}: {e}",
+                    note.display()
+                );
+            }
         }
-        Ok(removed)
+        sync_notes_dir(&notes_dir).await;
+        removed
+    }
+
+    /// Removes the half checkout `note` names; false when there was none (or the note is
+    /// not a valid checkout path, which is logged).
+    async fn remove_checkout_of_note(&self, note: &Path) -> std::io::Result<bool> {
+        let named = tokio::fs::read_to_string(note).await?;
+        // Only this module writes notes, but a note names what gets deleted: it is checked
+        // like a client's checkout path.
+        let relative = match checked_checkout_path(&named) {
+            Ok(relative) => relative,
+            Err(e) => {
+                tracing::warn!("shaman: ignoring the checkout note {}: {e}", note.display());
+                return Ok(false);
+            }
+        };
+        match tokio::fs::remove_dir_all(self.checkout_root().join(relative)).await {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     async fn link_all(
@@ -209,6 +260,25 @@ impl Shaman {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(e.into()),
         }
+    }
+}
+
+/// Makes the removal of notes durable (fsync of their folder); a failure is logged.
+async fn sync_notes_dir(dir: &Path) {
+    let dir = dir.to_path_buf();
+    let synced = tokio::task::spawn_blocking({
+        let dir = dir.clone();
+        move || std::fs::File::open(&dir)?.sync_all()
+    })
+    .await
+    .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())));
+    match synced {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => tracing::warn!(
+            "shaman: cannot sync the checkout notes in {}: {e}",
+            dir.display()
+        ),
     }
 }
 

@@ -62,23 +62,42 @@ impl Drop for Receiving<'_> {
 
 impl Shaman {
     /// Removes the temporary files of uploads a killed manager left in the upload folder.
-    /// Only at start (`remove_interrupted_work`): every file there is then a leftover.
-    /// Returns how many went.
-    pub(super) async fn remove_interrupted_uploads(&self) -> Result<u64, ShamanError> {
+    /// Only at start (`remove_interrupted_work`): every file there is then a leftover. What
+    /// cannot be removed is logged and skipped. Returns how many went.
+    pub(super) async fn remove_interrupted_uploads(&self) -> u64 {
         let dir = self.uploading_dir();
         let mut entries = match tokio::fs::read_dir(&dir).await {
             Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
-            Err(e) => return Err(e.into()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return 0,
+            Err(e) => {
+                tracing::warn!("shaman: cannot read the uploads in {}: {e}", dir.display());
+                return 0;
+            }
         };
         let mut removed = 0;
-        while let Some(entry) = entries.next_entry().await? {
-            if entry.file_type().await?.is_file() {
-                tokio::fs::remove_file(entry.path()).await?;
-                removed += 1;
+        loop {
+            let entry = match entries.next_entry().await {
+                Ok(Some(entry)) => entry,
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::warn!("shaman: cannot read the uploads in {}: {e}", dir.display());
+                    break;
+                }
+            };
+            let path = entry.path();
+            if !entry.file_type().await.is_ok_and(|t| t.is_file()) {
+                continue;
+            }
+            match tokio::fs::remove_file(&path).await {
+                Ok(()) => removed += 1,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => tracing::warn!(
+                    "shaman: cannot remove the interrupted upload {}: {e}",
+                    path.display()
+                ),
             }
         }
-        Ok(removed)
+        removed
     }
 
     /// Receives one file. The body is not read at all when the file is already stored

@@ -5,17 +5,20 @@
 //! Layout under the shared storage root:
 //! `file-store/stored/<sha[0:2]>/<sha[2:]>/<size>.blob`,
 //! `file-store/uploading/<random>.tmp`, checkouts under `jobs/`, and
-//! `file-store/checkouts-in-progress/<random>` naming each checkout still being made.
+//! `file-store/checkouts-in-progress/<random>` naming each checkout still being made, and
+//! `file-store/.lock`, locked by the one manager using the store.
 mod checkout;
 mod config;
 mod files;
 mod gc;
+mod lock;
 mod paths;
 
 pub use checkout::CheckoutError;
 pub use config::ShamanConfig;
 pub use files::UploadOutcome;
 pub use gc::GcReport;
+pub use lock::{FileStoreLock, FileStoreLockError};
 pub use paths::{FileKey, PathError};
 
 use std::collections::HashSet;
