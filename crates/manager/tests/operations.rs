@@ -323,3 +323,33 @@ async fn a_backup_taken_while_workers_run_restores_every_job() {
     assert_eq!(ids(&restored_tasks), ids(&live_tasks));
     restored.manager.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_backup_onto_a_taken_name_refuses_and_leaves_that_file_and_no_partial_one() {
+    let m = start().await;
+    let database = m.manager.state.config.database_path();
+    let folder = tempfile::tempdir().unwrap();
+    let taken = folder.path().join("taken.sqlite");
+    std::fs::write(&taken, b"an operator's file").unwrap();
+    // A link to nothing takes the name too.
+    let dangling = folder.path().join("dangling.sqlite");
+    std::os::unix::fs::symlink(folder.path().join("nowhere"), &dangling).unwrap();
+
+    for file in [&taken, &dangling] {
+        let refused = castanet_manager::store::backup(&database, file).await;
+        assert!(
+            refused.unwrap_err().to_string().contains("exists already"),
+            "{}",
+            file.display()
+        );
+    }
+    assert_eq!(std::fs::read(&taken).unwrap(), b"an operator's file");
+    assert!(std::fs::symlink_metadata(&dangling).unwrap().is_symlink());
+    let mut left: Vec<String> = std::fs::read_dir(folder.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["dangling.sqlite", "taken.sqlite"], "no partial file");
+    m.manager.shutdown().await.unwrap();
+}

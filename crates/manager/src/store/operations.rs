@@ -98,7 +98,8 @@ impl Store {
 /// its name: a backup killed half-way leaves no file under that name, only `<name>.partial-…`
 /// ones.
 pub async fn backup(database: &Path, destination: &Path) -> StoreResult<()> {
-    if destination.exists() {
+    // symlink_metadata: a dangling link takes the name too.
+    if std::fs::symlink_metadata(destination).is_ok() {
         return Err(exists_already(destination));
     }
     if !database.exists() {
@@ -176,15 +177,14 @@ async fn copy_into(database: &Path, partial: &Path) -> StoreResult<()> {
 
 /// Gives the finished copy its name without replacing a file that appeared meanwhile: a
 /// hard link fails when the name is taken. File systems without hard links (some network
-/// shares) get a rename after one more look.
+/// shares) get the name reserved, then the copy renamed over the reservation.
 fn place(partial: &Path, destination: &Path) -> std::io::Result<()> {
     match std::fs::hard_link(partial, destination) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(e),
-        Err(_) if destination.exists() => {
-            return Err(std::io::ErrorKind::AlreadyExists.into());
-        }
-        Err(_) => std::fs::rename(partial, destination)?,
+        // Not necessarily unsupported (EPERM is what some file systems answer): the
+        // reservation below tells a taken name and a refused folder apart.
+        Err(_) => place_without_hard_link(partial, destination)?,
     }
     // The new name on disk too; a folder that cannot be opened or synced changes nothing.
     let folder = destination
@@ -195,4 +195,50 @@ fn place(partial: &Path, destination: &Path) -> std::io::Result<()> {
         let _ = folder.sync_all();
     }
     Ok(())
+}
+
+/// Reserves `destination` (creating it only if no file, link or folder has that name) and
+/// renames `partial` over the reservation. AlreadyExists when the name is taken;
+/// PermissionDenied and other errors as the file system gives them.
+fn place_without_hard_link(partial: &Path, destination: &Path) -> std::io::Result<()> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(destination)?;
+    if let Err(e) = std::fs::rename(partial, destination) {
+        // Only the empty reservation this call made goes.
+        if std::fs::symlink_metadata(destination).is_ok_and(|m| m.is_file() && m.len() == 0) {
+            let _ = std::fs::remove_file(destination);
+        }
+        return Err(e);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_hard_links_a_file_created_before_placing_is_kept_and_reported() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let partial = dir.path().join("b.sqlite.partial-1");
+        let destination = dir.path().join("b.sqlite");
+        std::fs::write(&partial, b"copy").expect("partial");
+        std::fs::write(&destination, b"someone else's").expect("destination");
+        let placed = place_without_hard_link(&partial, &destination);
+        assert_eq!(
+            placed.map_err(|e| e.kind()),
+            Err(std::io::ErrorKind::AlreadyExists)
+        );
+        assert_eq!(
+            std::fs::read(&destination).expect("kept"),
+            b"someone else's"
+        );
+
+        std::fs::remove_file(&destination).expect("removed");
+        place_without_hard_link(&partial, &destination).expect("placed");
+        assert_eq!(std::fs::read(&destination).expect("placed"), b"copy");
+        assert!(!partial.exists());
+    }
 }
