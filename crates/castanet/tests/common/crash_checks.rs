@@ -157,12 +157,28 @@ pub fn files_in(dir: &Path) -> Vec<(String, u64)> {
     files
 }
 
-/// Polls `condition` every few milliseconds until it holds, failing after `limit`.
-pub fn wait_until(limit: Duration, what: &str, mut condition: impl FnMut() -> bool) {
+/// The entries directly in `dir` (links followed) with the content they lead to, by name.
+pub fn links_in(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut links: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| {
+            let content = std::fs::read(e.path()).unwrap_or_default();
+            (e.file_name().to_string_lossy().into_owned(), content)
+        })
+        .collect();
+    links.sort();
+    links
+}
+
+/// Polls `condition` every few milliseconds until it holds, failing after `limit`; the
+/// runtime's thread is free in between.
+pub async fn wait_until(limit: Duration, what: &str, mut condition: impl FnMut() -> bool) {
     let deadline = Instant::now() + limit;
     while !condition() {
         assert!(Instant::now() < deadline, "not within {limit:?}: {what}");
-        std::thread::sleep(Duration::from_millis(5));
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
 
@@ -255,12 +271,13 @@ pub fn start_backup(dir: &Path, file: &Path) -> Child {
 }
 
 /// Waits until a file not in `before` grows to 4 MiB in `folder`: the backup is copying.
-pub fn wait_for_copying(folder: &Path, before: &[(String, u64)]) {
+pub async fn wait_for_copying(folder: &Path, before: &[(String, u64)]) {
     wait_until(Duration::from_secs(60), "the backup writing", || {
         files_in(folder).iter().any(|(name, bytes)| {
             *bytes >= 4 * 1024 * 1024 && !before.iter().any(|(b, _)| b == name)
         })
-    });
+    })
+    .await;
 }
 
 /// A backup that passes the integrity check and holds one job of `tasks` tasks.
@@ -275,4 +292,50 @@ pub fn assert_complete_backup(file: &Path, tasks: u64) {
         "{}",
         file.display()
     );
+}
+
+/// No `<name>.partial-*` copy, no SQLite `-journal` of one and no `<name>-journal` is left
+/// in `folder`.
+pub fn assert_no_unfinished_backup(folder: &Path, name: &str) {
+    let partial = format!("{name}.partial-");
+    let journal = format!("{name}-journal");
+    let left: Vec<_> = files_in(folder)
+        .into_iter()
+        .filter(|(file, _)| file.starts_with(&partial) || *file == journal)
+        .collect();
+    assert!(left.is_empty(), "an unfinished backup left {left:?}");
+}
+
+/// A manager in `dir`, on the config written at the first start. A debug build compiles a
+/// 100,000-task job in about 4 s (1.5 s in release), too close to the default 5 s script
+/// limit on a busy machine, so the limit is raised.
+pub fn start_manager(dir: &Path) -> ManagerProcess {
+    let config = dir.join("castanet-manager.toml");
+    if !config.exists() {
+        std::fs::write(
+            &config,
+            "registration_secret = \"crash-consistency\"\nscript_time_limit_ms = 60000\n",
+        )
+        .expect("config");
+    }
+    ManagerProcess::start(dir, "127.0.0.1:0")
+}
+
+/// Where a manager started in `dir` keeps Shaman uploads.
+pub fn file_store(dir: &Path) -> PathBuf {
+    dir.join("castanet-shared").join("file-store")
+}
+
+/// Asks the manager at `url` for a Shaman checkout: (status, body), or why there was no
+/// answer.
+pub async fn create_checkout(url: String, request: Value) -> Result<(u16, Value), String> {
+    let answer = reqwest::Client::new()
+        .post(format!("{url}/api/v3/shaman/checkout/create"))
+        .json(&request)
+        .send()
+        .await
+        .map_err(|e| format!("no answer: {e}"))?;
+    let status = answer.status().as_u16();
+    let body: Value = answer.json().await.map_err(|e| e.to_string())?;
+    Ok((status, body))
 }
