@@ -13,7 +13,6 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::farm_net::FarmNet as Net;
@@ -509,19 +508,12 @@ async fn check(
         jobs.len(),
     );
     let db = farm.dir.join("castanet-manager.sqlite");
-    let output = Command::new("sqlite3")
-        .arg(&db)
-        .arg("PRAGMA integrity_check")
-        .output();
-    match output {
-        Ok(out) => assert_eq!(
-            String::from_utf8_lossy(&out.stdout).trim(),
-            "ok",
-            "seed {seed}: integrity check of {}",
-            db.display()
-        ),
-        Err(e) => panic!("chaos: cannot run sqlite3 for the integrity check: {e}"),
-    }
+    assert_eq!(
+        common::sqlite_integrity_check(&db),
+        "ok",
+        "seed {seed}: integrity check of {}",
+        db.display()
+    );
 }
 
 /// Task name → task id, over all jobs.

@@ -12,8 +12,8 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::full_disk::{Tmpfs, check_marker_log, integrity_check, start_worker_logging_to};
-use common::{Api, ManagerProcess, WorkerProcess, completed, markers};
+use common::full_disk::{Tmpfs, check_marker_log, start_worker_logging_to};
+use common::{Api, ManagerProcess, WorkerProcess, completed, markers, sqlite_integrity_check};
 use serde_json::{Value, json};
 
 /// Ticks of the long marker tasks (× 0.2 s): long enough to fill a disk while they run.
@@ -225,7 +225,7 @@ async fn a_full_database_disk_refuses_submissions_and_loses_no_worker_update() {
         worker.stop();
     }
     manager.stop();
-    assert_eq!(integrity_check(&database), "ok");
+    assert_eq!(sqlite_integrity_check(&database), "ok");
 }
 
 /// The log files of `job` on disk that already hold worker output.
@@ -326,7 +326,10 @@ async fn a_full_storage_root_keeps_task_logs_on_the_workers_until_space_returns(
         worker.stop();
     }
     manager.stop();
-    assert_eq!(integrity_check(&dir.path().join("castanet.sqlite")), "ok");
+    assert_eq!(
+        sqlite_integrity_check(&dir.path().join("castanet.sqlite")),
+        "ok"
+    );
 }
 
 /// Regular files left under `dir` (recursively), but not the filler.

@@ -123,7 +123,7 @@ pub fn sql_count(db: &Path, statement: &str) -> u64 {
 /// `PRAGMA integrity_check` is `ok` and no row points at a row that is not there.
 pub fn assert_intact(db: &Path) {
     assert_eq!(
-        sql(db, "PRAGMA integrity_check"),
+        crate::common::sqlite_integrity_check(db),
         "ok",
         "integrity check of {}",
         db.display()

@@ -1,6 +1,6 @@
 //! Disks that fill up, for the resource-exhaustion tests: a small tmpfs (root only), a
 //! filler file that takes every free byte of it, workers whose log goes to a file the test
-//! reads, and checks of a marker task's log and of a SQLite file's integrity.
+//! reads, and checks of a marker task's log.
 use std::collections::HashSet;
 use std::fs::File;
 use std::io::Write;
@@ -119,19 +119,4 @@ pub fn check_marker_log(log: &str, task: &str, ticks: u32) -> Result<(), String>
         ));
     }
     Ok(())
-}
-
-/// `PRAGMA integrity_check` of a SQLite file, with the `sqlite3` command.
-pub fn integrity_check(database: &Path) -> String {
-    let output = Command::new("sqlite3")
-        .arg(database)
-        .arg("PRAGMA integrity_check;")
-        .output()
-        .expect("sqlite3 runs");
-    assert!(
-        output.status.success(),
-        "sqlite3: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).trim().to_string()
 }

@@ -403,3 +403,34 @@ pub fn ip(args: &[&str]) -> Result<(), String> {
         ))
     }
 }
+
+/// `PRAGMA integrity_check` of a SQLite file through the `sqlite3` CLI: "ok" when intact,
+/// else SQLite's findings. Read-only where SQLite allows it, so that looking after a kill
+/// does not checkpoint the WAL the restarted manager is to find; a WAL database whose
+/// manager stopped cleanly (no `-shm` left) cannot be opened read-only and is opened
+/// normally.
+pub fn sqlite_integrity_check(database: &Path) -> String {
+    let run = |read_only: bool| {
+        let mut command = Command::new("sqlite3");
+        if read_only {
+            command.arg("-readonly");
+        }
+        command
+            .arg("-batch")
+            .arg(database)
+            .arg("PRAGMA integrity_check;")
+            .output()
+            .expect("the sqlite3 CLI runs")
+    };
+    let mut output = run(true);
+    if !output.status.success() {
+        output = run(false);
+    }
+    assert!(
+        output.status.success(),
+        "sqlite3 on {}: {}",
+        database.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
