@@ -123,6 +123,24 @@ fn assert_running(child: &mut std::process::Child, what: &str) {
     assert!(exited.is_none(), "{what} exited: {exited:?}");
 }
 
+/// Checks that the manager and the workers are the processes started at the beginning, stops
+/// them, and checks the database's integrity.
+fn stop_unrestarted_farm(
+    mut manager: ManagerProcess,
+    mut workers: Vec<WorkerProcess>,
+    database: &Path,
+) {
+    assert_running(&mut manager.child, "the manager");
+    for worker in &mut workers {
+        assert_running(&mut worker.child, &worker.name.clone());
+    }
+    for worker in workers {
+        worker.stop();
+    }
+    manager.stop();
+    assert_eq!(sqlite_integrity_check(database), "ok");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_database_disk_refuses_submissions_and_loses_no_worker_update() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -135,9 +153,9 @@ async fn a_full_database_disk_refuses_submissions_and_loses_no_worker_update() {
         dir.path(),
         &format!("database = {:?}\n", database.display()),
     );
-    let mut manager = ManagerProcess::start(dir.path(), "127.0.0.1:0");
+    let manager = ManagerProcess::start(dir.path(), "127.0.0.1:0");
     let api = &Api::new(&manager.url);
-    let mut workers: Vec<WorkerProcess> = (1..=2)
+    let workers: Vec<WorkerProcess> = (1..=2)
         .map(|k| {
             let name = format!("w{k}");
             let log = dir.path().join(format!("{name}.log"));
@@ -217,15 +235,7 @@ async fn a_full_database_disk_refuses_submissions_and_loses_no_worker_update() {
         .await;
     check_job_logs(api, &after, &markers_file, 3).await;
 
-    assert_running(&mut manager.child, "the manager");
-    for worker in &mut workers {
-        assert_running(&mut worker.child, &worker.name.clone());
-    }
-    for worker in workers {
-        worker.stop();
-    }
-    manager.stop();
-    assert_eq!(sqlite_integrity_check(&database), "ok");
+    stop_unrestarted_farm(manager, workers, &database);
 }
 
 /// The log files of `job` on disk that already hold worker output.
@@ -253,9 +263,9 @@ async fn a_full_storage_root_keeps_task_logs_on_the_workers_until_space_returns(
         dir.path(),
         &format!("storage_root = {:?}\n", tmpfs.dir.display()),
     );
-    let mut manager = ManagerProcess::start(dir.path(), "127.0.0.1:0");
+    let manager = ManagerProcess::start(dir.path(), "127.0.0.1:0");
     let api = &Api::new(&manager.url);
-    let mut workers: Vec<WorkerProcess> = (1..=2)
+    let workers: Vec<WorkerProcess> = (1..=2)
         .map(|k| {
             let name = format!("w{k}");
             WorkerProcess::start(&manager, &dir.path().join(&name), &name, 2)
@@ -318,18 +328,7 @@ async fn a_full_storage_root_keeps_task_logs_on_the_workers_until_space_returns(
     let (status, body) = post(api, "/api/v3/jobs", &ballast_job()).await;
     assert_eq!(status, 200, "{body}");
 
-    assert_running(&mut manager.child, "the manager");
-    for worker in &mut workers {
-        assert_running(&mut worker.child, &worker.name.clone());
-    }
-    for worker in workers {
-        worker.stop();
-    }
-    manager.stop();
-    assert_eq!(
-        sqlite_integrity_check(&dir.path().join("castanet.sqlite")),
-        "ok"
-    );
+    stop_unrestarted_farm(manager, workers, &dir.path().join("castanet.sqlite"));
 }
 
 /// Regular files left under `dir` (recursively), but not the filler.

@@ -50,8 +50,14 @@ pub fn job_dirs(dir: &Path) -> Vec<String> {
 /// Runs one statement on `db` with the sqlite3 CLI, read-only; rows are lines, columns
 /// are separated by `|`.
 pub fn sql(db: &Path, statement: &str) -> String {
+    sqlite3(db, &["-readonly"], statement)
+}
+
+/// Runs `statement` on `db` with the sqlite3 CLI and `options`, and returns its output.
+fn sqlite3(db: &Path, options: &[&str], statement: &str) -> String {
     let output = Command::new("sqlite3")
-        .args(["-readonly", "-batch", "-noheader", "-separator", "|"])
+        .args(options)
+        .args(["-batch", "-noheader", "-separator", "|"])
         .arg(db)
         .arg(statement)
         .output()
@@ -73,17 +79,7 @@ pub fn delete_rows_leaving_tombstone(db: &Path, job_id: &str) {
          INSERT INTO deleted_job_dirs (job_id, deleted_at) VALUES ('{job_id}', '2026-01-01');
          COMMIT;"
     );
-    let output = Command::new("sqlite3")
-        .args(["-batch"])
-        .arg(db)
-        .arg(&statement)
-        .output()
-        .expect("the sqlite3 CLI runs");
-    assert!(
-        output.status.success(),
-        "sqlite3 {statement}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    sqlite3(db, &[], &statement);
     let tasks = sql_count(
         db,
         &format!("SELECT count(*) FROM tasks WHERE job_id = '{job_id}'"),
