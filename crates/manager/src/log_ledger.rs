@@ -52,7 +52,8 @@ impl LogLedger {
         }
     }
 
-    /// The lease's log is now stored up to `end` (None: up to an unknown point).
+    /// The lease's log is now stored up to `end` (None: up to an unknown point). A chunk
+    /// that ends before what is stored (an old stream's, overtaken by its retry) leaves it.
     pub fn record(&self, task_id: &str, lease_epoch: u64, end: Option<u64>) {
         let lease = (task_id.to_string(), lease_epoch);
         let mut inner = self.lock();
@@ -60,8 +61,12 @@ impl LogLedger {
             inner.stored.remove(&lease);
             return;
         };
-        if inner.stored.insert(lease.clone(), end).is_none() {
-            inner.order.push_back(lease);
+        match inner.stored.get_mut(&lease) {
+            Some(stored) => *stored = (*stored).max(end),
+            None => {
+                inner.stored.insert(lease.clone(), end);
+                inner.order.push_back(lease);
+            }
         }
         while inner.order.len() > MAX_LEASES {
             if let Some(oldest) = inner.order.pop_front() {
@@ -104,6 +109,9 @@ mod tests {
         assert_eq!(ledger.already_stored("t", 1, Some(10), 5), Some(0));
         // Another lease of the task starts fresh.
         assert_eq!(ledger.already_stored("t", 2, Some(0), 5), Some(0));
+        // An old stream's chunk that is all there does not take the stored end back.
+        ledger.record("t", 1, Some(5));
+        assert_eq!(ledger.already_stored("t", 1, Some(5), 5), Some(5));
     }
 
     #[test]

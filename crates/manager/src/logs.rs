@@ -1,8 +1,10 @@
 //! Task logs as files under the storage root (never rows in SQLite):
 //! `<root>/jobs/job-<first 4 of job id>/<job id>/task-<task id>.txt`.
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque, hash_map::Entry};
+use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
@@ -15,21 +17,59 @@ pub const TAIL_BYTES: u64 = 2048;
 /// nothing for that many later assignments).
 const MAX_DEFERRED: usize = 50_000;
 
+/// Locks that serialise the writes to one task log; a task log always maps to the same
+/// one. A fixed number keeps memory bounded whatever the number of tasks.
+const LOG_LOCKS: usize = 64;
+
+/// How long the outcome of `check_writable` is reused: `/readyz` polls and a flood of
+/// submissions should not each create, write and remove a file.
+const WRITE_CHECK_REUSE: Duration = Duration::from_secs(1);
+
 #[derive(Clone, Debug)]
 pub struct TaskLogs {
     root: PathBuf,
     deferred: Arc<Mutex<Deferred>>,
     /// How far each task lease's worker output is stored, so retried chunks land once.
     ledger: Arc<LogLedger>,
+    /// Held from reading a log's length or the ledger until the write is recorded: the
+    /// undo of a write cut short, and the ledger's "already stored", must not race with
+    /// another writer of the same log (a worker's chunk and a manager line, or a retried
+    /// upload while the old stream still writes).
+    log_locks: Arc<[tokio::sync::Mutex<()>]>,
+    last_write_check: Arc<tokio::sync::Mutex<Option<WriteCheck>>>,
+}
+
+/// The outcome of the last storage probe (the error kept as kind and text, as
+/// `std::io::Error` cannot be cloned).
+#[derive(Debug)]
+struct WriteCheck {
+    at: Instant,
+    outcome: Result<(), (std::io::ErrorKind, String)>,
 }
 
 /// Manager lines that wait for the task's log to be written or read, so that handing out
 /// a task creates no file (an ext4 inode per assignment was a large share of the
-/// manager's time). Task id → (job id, stamped lines), and the order they came in.
+/// manager's time). Task id → stamped lines, and the order they came in.
 #[derive(Debug, Default)]
 struct Deferred {
-    lines: HashMap<String, (String, String)>,
-    order: VecDeque<String>,
+    lines: HashMap<String, DeferredLines>,
+    /// Task ids with the sequence number of their entry; an id whose entry was taken
+    /// since (its number no longer matches) is skipped by the trim.
+    order: VecDeque<(String, u64)>,
+    next_sequence: u64,
+}
+
+#[derive(Debug)]
+struct DeferredLines {
+    text: String,
+    sequence: u64,
+}
+
+/// Where deferred text goes relative to lines already waiting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Place {
+    After,
+    Before,
 }
 
 impl TaskLogs {
@@ -38,18 +78,51 @@ impl TaskLogs {
             root: storage_root.join("jobs"),
             deferred: Default::default(),
             ledger: Default::default(),
+            log_locks: (0..LOG_LOCKS).map(|_| Default::default()).collect(),
+            last_write_check: Default::default(),
         }
+    }
+
+    /// The lock of one task's log.
+    fn log_lock(&self, task_id: &str) -> &tokio::sync::Mutex<()> {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        task_id.hash(&mut hasher);
+        &self.log_locks[(hasher.finish() % self.log_locks.len() as u64) as usize]
     }
 
     /// Proves the log directory takes files: makes it, then writes and removes a probe. Logs
     /// that cannot be written leave tasks hanging while their workers retry the upload.
+    /// An outcome less than a second old is reused.
     pub async fn check_writable(&self) -> std::io::Result<()> {
+        // Held through the probe: callers arriving meanwhile wait and reuse its outcome.
+        let mut last = self.last_write_check.lock().await;
+        let outcome = match &*last {
+            Some(check) if check.at.elapsed() < WRITE_CHECK_REUSE => check.outcome.clone(),
+            _ => {
+                let outcome = self.probe().await.map_err(|e| (e.kind(), e.to_string()));
+                *last = Some(WriteCheck {
+                    at: Instant::now(),
+                    outcome: outcome.clone(),
+                });
+                outcome
+            }
+        };
+        outcome.map_err(|(kind, text)| std::io::Error::new(kind, text))
+    }
+
+    /// Creates, writes and removes a probe file. The probe is removed even when the write
+    /// fails (a full disk still has inodes): each failed check would leave one behind.
+    async fn probe(&self) -> std::io::Result<()> {
         tokio::fs::create_dir_all(&self.root).await?;
         let probe = self
             .root
             .join(format!(".write-check-{}", uuid::Uuid::new_v4()));
-        tokio::fs::write(&probe, b"ok").await?;
-        tokio::fs::remove_file(&probe).await
+        let written = tokio::fs::write(&probe, b"ok").await;
+        let removed = match tokio::fs::remove_file(&probe).await {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            removed => removed,
+        };
+        written.and(removed)
     }
 
     fn deferred(&self) -> std::sync::MutexGuard<'_, Deferred> {
@@ -60,50 +133,66 @@ impl TaskLogs {
     /// Keeps a manager line (stamped now) for the top of the task's log: it is written
     /// with the log's first write, or when the log is read. A task that never writes
     /// output gets no log file.
-    pub fn defer_manager_line(&self, job_id: &str, task_id: &str, line: &str) {
+    pub fn defer_manager_line(&self, _job_id: &str, task_id: &str, line: &str) {
         let stamp = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        self.keep_deferred(task_id, &format!("{stamp} {line}\n"), Place::After);
+    }
+
+    /// Adds text to the task's deferred lines; a task new to them joins the end of the
+    /// order, and the oldest tasks are dropped beyond `MAX_DEFERRED`.
+    fn keep_deferred(&self, task_id: &str, text: &str, place: Place) {
         let mut deferred = self.deferred();
-        let entry = deferred
-            .lines
-            .entry(task_id.to_string())
-            .or_insert_with(|| (job_id.to_string(), String::new()));
-        entry.1.push_str(&format!("{stamp} {line}\n"));
-        deferred.order.push_back(task_id.to_string());
-        while deferred.order.len() > MAX_DEFERRED {
-            if let Some(oldest) = deferred.order.pop_front() {
-                deferred.lines.remove(&oldest);
+        let Deferred {
+            lines,
+            order,
+            next_sequence,
+        } = &mut *deferred;
+        match lines.entry(task_id.to_string()) {
+            Entry::Occupied(mut waiting) if place == Place::Before => {
+                waiting.get_mut().text.insert_str(0, text)
+            }
+            Entry::Occupied(mut waiting) => waiting.get_mut().text.push_str(text),
+            Entry::Vacant(new) => {
+                *next_sequence += 1;
+                new.insert(DeferredLines {
+                    text: text.to_string(),
+                    sequence: *next_sequence,
+                });
+                order.push_back((task_id.to_string(), *next_sequence));
+            }
+        }
+        while order.len() > MAX_DEFERRED {
+            let Some((oldest, sequence)) = order.pop_front() else {
+                break;
+            };
+            if lines.get(&oldest).is_some_and(|l| l.sequence == sequence) {
+                lines.remove(&oldest);
             }
         }
     }
 
     fn take_deferred(&self, task_id: &str) -> Option<String> {
         let mut deferred = self.deferred();
-        deferred.lines.remove(task_id).map(|(_, text)| text)
+        deferred.lines.remove(task_id).map(|lines| lines.text)
     }
 
     /// Puts back deferred lines whose write failed, ahead of any deferred since.
-    fn restore_deferred(&self, job_id: &str, task_id: &str, text: String) {
-        if text.is_empty() {
-            return;
+    fn restore_deferred(&self, task_id: &str, text: String) {
+        if !text.is_empty() {
+            self.keep_deferred(task_id, &text, Place::Before);
         }
-        let mut deferred = self.deferred();
-        let entry = deferred
-            .lines
-            .entry(task_id.to_string())
-            .or_insert_with(|| (job_id.to_string(), String::new()));
-        entry.1.insert_str(0, &text);
-        deferred.order.push_back(task_id.to_string());
     }
 
     /// Writes the task's deferred lines, if any, before its log is read. A log that cannot
     /// be written (a full disk) is still read as it is; the lines wait for the next write.
     async fn write_deferred(&self, job_id: &str, task_id: &str) {
+        let _log = self.log_lock(task_id).lock().await;
         let Some(text) = self.take_deferred(task_id) else {
             return;
         };
         if let Err(e) = self.write(job_id, task_id, text.as_bytes().to_vec()).await {
             tracing::warn!(task = %task_id, "cannot write the manager's lines into the task log yet: {e}");
-            self.restore_deferred(job_id, task_id, text);
+            self.restore_deferred(task_id, text);
         }
     }
 
@@ -151,6 +240,9 @@ impl TaskLogs {
         offset: Option<u64>,
         text: &str,
     ) -> std::io::Result<u64> {
+        // From the ledger's answer to its record: an overlapping chunk of another stream
+        // must see this one stored, or both would be written.
+        let _log = self.log_lock(task_id).lock().await;
         let skip = match self
             .ledger
             .already_stored(task_id, lease_epoch, offset, text.len())
@@ -167,7 +259,7 @@ impl TaskLogs {
         let written = if new.is_empty() {
             0
         } else {
-            self.append(job_id, task_id, new).await?
+            self.append_holding_lock(job_id, task_id, new).await?
         };
         let end = offset.map(|o| o.saturating_add(text.len() as u64));
         self.ledger.record(task_id, lease_epoch, end);
@@ -193,6 +285,17 @@ impl TaskLogs {
     /// Returns the bytes of `text` written (deferred manager lines written first do not
     /// count).
     pub async fn append(&self, job_id: &str, task_id: &str, text: &str) -> std::io::Result<u64> {
+        let _log = self.log_lock(task_id).lock().await;
+        self.append_holding_lock(job_id, task_id, text).await
+    }
+
+    /// `append`, for a caller holding the log's lock.
+    async fn append_holding_lock(
+        &self,
+        job_id: &str,
+        task_id: &str,
+        text: &str,
+    ) -> std::io::Result<u64> {
         let deferred = self.take_deferred(task_id).unwrap_or_default();
         let mut bytes = deferred.as_bytes().to_vec();
         bytes.extend_from_slice(text.as_bytes());
@@ -201,7 +304,7 @@ impl TaskLogs {
         }
         let written = (bytes.len() - deferred.len()) as u64;
         if let Err(e) = self.write(job_id, task_id, bytes).await {
-            self.restore_deferred(job_id, task_id, deferred);
+            self.restore_deferred(task_id, deferred);
             return Err(e);
         }
         Ok(written)
@@ -210,18 +313,28 @@ impl TaskLogs {
     /// Appends `bytes` in one write call (so lines appended by the manager and by the
     /// worker's stream never interleave mid-line), or not at all: a full disk can cut a
     /// write short, and the part written is taken back, as the worker sends the whole
-    /// chunk again (kept, it would be stored twice, after a torn line).
+    /// chunk again (kept, it would be stored twice, after a torn line). The caller holds
+    /// the log's lock, so the length read here is not another writer's.
     async fn write(&self, job_id: &str, task_id: &str, bytes: Vec<u8>) -> std::io::Result<()> {
         let path = self.path(job_id, task_id);
         let append = move || -> std::io::Result<()> {
             use std::io::Write;
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir)?;
-            }
-            let mut file = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path)?;
+            let open = || {
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&path)
+            };
+            // The job's directory exists for all but a log's first write.
+            let mut file = match open() {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    if let Some(dir) = path.parent() {
+                        std::fs::create_dir_all(dir)?;
+                    }
+                    open()?
+                }
+                opened => opened?,
+            };
             let before = file.metadata()?.len();
             let Err(e) = file.write_all(&bytes) else {
                 return Ok(());

@@ -56,7 +56,10 @@ async fn a_chunk_cut_short_by_a_full_disk_is_taken_back_and_stored_once_when_ret
     logs.defer_manager_line("job1", "t1", "Task re-checked by the manager");
     let log = logs.path("job1", "t1");
     let stored = std::fs::metadata(&log).expect("log").len();
-    assert!(stored < 4096 - 100, "the first page has room for the manager's line");
+    assert!(
+        stored < 4096 - 100,
+        "the first page has room for the manager's line"
+    );
 
     let filler = tmpfs.fill();
     // More than the page's free part: only its beginning fits.
@@ -74,7 +77,10 @@ async fn a_chunk_cut_short_by_a_full_disk_is_taken_back_and_stored_once_when_ret
     );
     // Reading works while the disk is full (the manager's short line still fits).
     let read = logs.read("job1", "t1").await.expect("read").expect("log");
-    assert!(read.contains(first) && !read.contains("line 0001"), "{read}");
+    assert!(
+        read.contains(first) && !read.contains("line 0001"),
+        "{read}"
+    );
 
     std::fs::remove_file(filler).expect("remove filler");
     logs.append_chunk("job1", "t1", 1, offset, &chunk)
@@ -91,4 +97,29 @@ async fn a_chunk_cut_short_by_a_full_disk_is_taken_back_and_stored_once_when_ret
     let output: Vec<&str> = lines[3..].to_vec();
     let expected: Vec<String> = (1..=800).map(|i| format!("line {i:04}")).collect();
     assert_eq!(output, expected, "every line once, in order");
+}
+
+#[tokio::test]
+async fn a_refused_write_check_leaves_no_probe_file() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let Some(tmpfs) = Tmpfs::mount(dir.path()) else {
+        eprintln!("skipped: cannot mount a tmpfs here (needs root)");
+        return;
+    };
+    let logs = TaskLogs::new(dir.path());
+    std::fs::create_dir_all(logs.jobs_root()).expect("jobs root");
+    let _filler = tmpfs.fill();
+    // A full tmpfs still has inodes: the probe is created, its write fails.
+    let refused = logs
+        .check_writable()
+        .await
+        .expect_err("a full disk takes no probe");
+    assert_eq!(refused.kind(), std::io::ErrorKind::StorageFull, "{refused}");
+    let probes: Vec<String> = std::fs::read_dir(logs.jobs_root())
+        .expect("jobs root")
+        .flatten()
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with(".write-check-"))
+        .collect();
+    assert!(probes.is_empty(), "probe files left behind: {probes:?}");
 }
