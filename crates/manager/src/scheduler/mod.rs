@@ -21,8 +21,10 @@ use crate::logs::TaskLogs;
 use crate::store::{Assignment, Store, TaskToAbort};
 use connected::ConnectedWorker;
 
-/// How soon a dispatch pass that failed (the database refused the write) is tried again.
+/// How soon a dispatch pass that failed (the database refused the write) is tried again;
+/// each failure after it doubles the wait, up to `DISPATCH_RETRY_MAX`.
 const DISPATCH_RETRY: Duration = Duration::from_secs(1);
+const DISPATCH_RETRY_MAX: Duration = Duration::from_secs(30);
 
 /// The sending half of a worker's instruction stream.
 pub type InstructionSender = mpsc::UnboundedSender<Result<Instruction, tonic::Status>>;
@@ -260,24 +262,49 @@ impl Dispatcher {
     }
 
     /// Runs the dispatch loop until `shutdown` is cancelled. A pass that failed is tried
-    /// again after `DISPATCH_RETRY`.
+    /// again after `DISPATCH_RETRY`, then after waits doubling up to `DISPATCH_RETRY_MAX`
+    /// while it keeps failing; one ERROR per spell of failures, not one per try.
     pub async fn run(self, shutdown: CancellationToken) {
+        // The wait before the next try while passes fail; None while they succeed.
+        let mut retry_after: Option<Duration> = None;
         loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                _ = self.inner.wake.notified() => {}
+            if retry_after.is_none() {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = self.inner.wake.notified() => {}
+                }
             }
-            if let Err(e) = self.dispatch_all().await {
-                tracing::error!(
-                    "dispatching tasks failed (trying again in {DISPATCH_RETRY:?}): {e}"
-                );
-                // Once the cause is gone (a full database disk), nothing else may wake the
-                // loop: idle workers would wait for a submission or a worker to connect.
-                let again = self.clone();
-                tokio::spawn(async move {
-                    tokio::time::sleep(DISPATCH_RETRY).await;
-                    again.kick();
-                });
+            match self.dispatch_all().await {
+                Ok(()) => {
+                    if retry_after.take().is_some() {
+                        tracing::info!("dispatching works again");
+                    }
+                }
+                Err(e) => {
+                    let wait = match retry_after {
+                        None => {
+                            tracing::error!(
+                                "dispatching tasks failed (trying again in {DISPATCH_RETRY:?}): {e}"
+                            );
+                            DISPATCH_RETRY
+                        }
+                        Some(waited) => {
+                            let wait = (waited * 2).min(DISPATCH_RETRY_MAX);
+                            tracing::debug!(
+                                "dispatching tasks failed again (trying again in {wait:?}): {e}"
+                            );
+                            wait
+                        }
+                    };
+                    retry_after = Some(wait);
+                    // The loop tries again by itself: once the cause is gone (a full
+                    // database disk) nothing else may wake it, and idle workers would wait
+                    // for a submission or a worker to connect.
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        _ = tokio::time::sleep(wait) => {}
+                    }
+                }
             }
         }
     }
