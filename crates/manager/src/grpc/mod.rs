@@ -1,6 +1,7 @@
 //! The worker protocol service. Handlers only translate between protobuf and the
 //! store/dispatcher, and map errors to gRPC statuses.
 mod auth;
+mod full_disk;
 mod instruction_stream;
 mod reconnect;
 mod uploads;
@@ -36,7 +37,7 @@ pub(crate) fn store_status(e: StoreError) -> Status {
         StoreError::LeaseLost(m) | StoreError::Refused(m) => Status::failed_precondition(m),
         // Workers retry it and keep what they sent (journal, log spool) meanwhile.
         full if full.is_disk_full() => {
-            tracing::error!("{full}");
+            full_disk::DATABASE_DISK.refused(&full);
             Status::resource_exhausted(format!(
                 "the manager's database disk is full; nothing was stored: {full}"
             ))
@@ -287,6 +288,7 @@ impl WorkerApi {
             .apply_worker_task_update(&update)
             .await
             .map_err(store_status)?;
+        full_disk::DATABASE_DISK.stored();
         // A keep-alive only moved the task's last-touched time: nothing for anyone to see.
         let keepalive = status.is_none()
             && update.activity.is_none()

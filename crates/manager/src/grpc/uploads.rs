@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use castanet_protocol::v1;
 use tonic::{Status, Streaming};
 
-use super::store_status;
+use super::{full_disk, store_status};
 use crate::AppState;
 use crate::events::Event;
 use crate::state::TaskStatus;
@@ -104,16 +104,19 @@ pub(super) async fn receive_log(
             .await
             .map_err(|e| {
                 // The worker only sees a retried upload; the operator must hear of it here.
-                tracing::error!(task = %chunk.task_id, "cannot write task log under {}: {e}", state.logs.jobs_root().display());
+                let root = state.logs.jobs_root().display();
                 // Either way the worker keeps the lines and sends them again.
                 if e.kind() == std::io::ErrorKind::StorageFull {
+                    full_disk::STORAGE_DIRECTORY.refused(&format!("{root}: {e}"));
                     Status::resource_exhausted(format!(
                         "the manager's storage directory is full; the log chunk was not stored: {e}"
                     ))
                 } else {
+                    tracing::error!(task = %chunk.task_id, "cannot write task log under {root}: {e}");
                     Status::internal(format!("cannot write task log: {e}"))
                 }
             })?;
+        full_disk::STORAGE_DIRECTORY.stored();
         state
             .events
             .publish(Event::task_log(&job_id, &chunk.task_id));
