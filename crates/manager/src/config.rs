@@ -212,6 +212,15 @@ impl ManagerConfig {
                 message: "registration_secret must not be empty".into(),
             });
         }
+        // The API takes only plain-word platforms: one named otherwise could not be asked for.
+        for platform in config.shaman.locations.keys() {
+            if let Err(why) = crate::variables::check_platform_name(platform) {
+                return Err(ConfigError::Parse {
+                    path: path.to_path_buf(),
+                    message: format!("[shaman.locations] names platform {platform:?}: {why}"),
+                });
+            }
+        }
         config.base_dir = base_dir;
         Ok((config, false))
     }
@@ -374,5 +383,46 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("registration_secret"), "{err}");
+    }
+
+    #[test]
+    fn a_platform_the_api_would_refuse_is_rejected_with_the_file_table_and_platform_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.toml");
+        for platform in ["linux.arm", "linux arm", ""] {
+            std::fs::write(
+                &path,
+                format!(
+                    "registration_secret = \"x\"\n[shaman.locations]\n{platform:?} = \"/mnt/jobs\"\n"
+                ),
+            )
+            .unwrap();
+            let err = ManagerConfig::load_or_create(&path)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("m.toml")
+                    && err.contains("[shaman.locations]")
+                    && err.contains(&format!("{platform:?}"))
+                    && err.contains("plain word"),
+                "{err}"
+            );
+        }
+        std::fs::write(
+            &path,
+            "registration_secret = \"x\"\n[shaman.locations]\nlinux-arm = \"/mnt/jobs\"\n",
+        )
+        .unwrap();
+        ManagerConfig::load_or_create(&path).expect("a plain-word platform loads");
+        // Variables name their platforms by fixed keys; any other is refused already.
+        std::fs::write(
+            &path,
+            "registration_secret = \"x\"\n[variables.render]\n\"linux.arm\" = \"/r\"\n",
+        )
+        .unwrap();
+        let err = ManagerConfig::load_or_create(&path)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("m.toml") && err.contains("linux.arm"), "{err}");
     }
 }

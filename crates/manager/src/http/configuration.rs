@@ -5,7 +5,9 @@ use axum::extract::{Path, State};
 use serde_json::{Value, json};
 
 use super::error::ApiError;
-use crate::variables::{JOBS, Variables, manager_platform, normalize_platform};
+use crate::variables::{
+    JOBS, Variables, check_platform_name, manager_platform, normalize_platform,
+};
 use crate::{AppState, ManagerConfig};
 
 /// Flamenco's `ManagerVariableAudience`: who asks, users or workers.
@@ -18,20 +20,9 @@ fn check_audience(audience: &str) -> Result<(), ApiError> {
     )))
 }
 
-/// A platform is a plain word (`linux`, `windows`, `darwin`, or one the variables name):
-/// anything else (separators, dots, control characters) is a mistake or a probe.
+/// A platform the config could name; see [`check_platform_name`].
 fn check_platform(platform: &str) -> Result<(), ApiError> {
-    let plain = !platform.is_empty()
-        && platform.len() <= 64
-        && platform
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if plain {
-        return Ok(());
-    }
-    Err(ApiError::bad_request(format!(
-        "platform must be a plain word such as linux, windows or darwin, not {platform:?}"
-    )))
+    check_platform_name(platform).map_err(ApiError::bad_request)
 }
 
 /// Flamenco's "effective storage path" as a client on `platform` sees it: with Shaman on, the

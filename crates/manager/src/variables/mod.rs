@@ -95,6 +95,24 @@ pub fn normalize_platform(platform: &str) -> String {
     }
 }
 
+/// Checks that a platform name is a plain word (`linux`, `windows`, `darwin`, or another the
+/// config names): anything else (separators, dots, spaces, control characters) is a mistake
+/// or a probe. The API refuses such names and the config may not use them, so every platform
+/// the config names can be asked about. The error says what is wrong.
+pub fn check_platform_name(platform: &str) -> Result<(), String> {
+    let plain = !platform.is_empty()
+        && platform.len() <= 64
+        && platform
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if plain {
+        return Ok(());
+    }
+    Err(format!(
+        "platform must be a plain word such as linux, windows or darwin, not {platform:?}"
+    ))
+}
+
 /// The manager's own platform name.
 pub fn manager_platform() -> String {
     normalize_platform(std::env::consts::OS)
