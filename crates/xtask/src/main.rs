@@ -145,6 +145,8 @@ fn test(args: &[String]) -> anyhow::Result<()> {
     if let Some(schemathesis) = &schemathesis {
         cargo_test.env(python::SCHEMATHESIS_ENV, schemathesis);
     }
+    // The API fuzz tests fail instead of skipping without schemathesis.
+    cargo_test.env(python::REQUIRE_SCHEMATHESIS_ENV, "1");
     let status = cargo_test.status().context("cannot run cargo")?;
     if !status.success() {
         bail!("cargo {} failed ({status})", args.join(" "));

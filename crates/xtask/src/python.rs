@@ -11,6 +11,8 @@ pub const SCHEMATHESIS_VERSION: &str = "4.32.5";
 
 /// The variable that hands the schemathesis executable to the tests.
 pub const SCHEMATHESIS_ENV: &str = "CASTANET_SCHEMATHESIS";
+/// Set to 1, the API fuzz tests fail without schemathesis instead of skipping.
+pub const REQUIRE_SCHEMATHESIS_ENV: &str = "CASTANET_REQUIRE_SCHEMATHESIS";
 
 /// Whether `python3 -m venv` can make a venv with pip (Debian splits it into python3-venv).
 pub fn venv_available() -> bool {
@@ -42,7 +44,7 @@ fn version_of(program: &Path) -> Option<String> {
 pub fn schemathesis() -> anyhow::Result<Option<PathBuf>> {
     if !venv_available() {
         println!(
-            "xtask: python3 with venv is missing, so the API fuzz test will skip; install it \
+            "xtask: python3 with venv is missing, so the API fuzz tests will fail; install it \
              with: sudo apt-get install -y python3-venv  (or run: cargo xtask test --install-deps)"
         );
         return Ok(None);
