@@ -25,6 +25,28 @@ const LOG_LOCKS: usize = 64;
 /// submissions should not each create, write and remove a file.
 const WRITE_CHECK_REUSE: Duration = Duration::from_secs(1);
 
+/// A write the storage directory refused, as told to a client: `full` (the client should
+/// wait for room: 507, RESOURCE_EXHAUSTED) or not, and the words for it.
+pub struct StorageRefusal {
+    pub full: bool,
+    pub message: String,
+}
+
+impl StorageRefusal {
+    /// `not_stored` says what was lost ("nothing was stored").
+    pub fn new(error: &std::io::Error, dir: &Path, not_stored: &str) -> Self {
+        let full = error.kind() == std::io::ErrorKind::StorageFull;
+        let state = if full { "is full" } else { "is not writable" };
+        let dir = dir.display();
+        Self {
+            full,
+            message: format!(
+                "the manager's storage directory {state} ({dir}); {not_stored}: {error}"
+            ),
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct TaskLogs {
     root: PathBuf,

@@ -10,6 +10,7 @@ use tonic::{Status, Streaming};
 use super::{full_disk, store_status};
 use crate::AppState;
 use crate::events::Event;
+use crate::logs::StorageRefusal;
 use crate::state::TaskStatus;
 
 /// Largest preview image accepted.
@@ -104,16 +105,15 @@ pub(super) async fn receive_log(
             .await
             .map_err(|e| {
                 // The worker only sees a retried upload; the operator must hear of it here.
-                let root = state.logs.jobs_root().display();
+                let refusal =
+                    StorageRefusal::new(&e, state.logs.jobs_root(), "the log chunk was not stored");
                 // Either way the worker keeps the lines and sends them again.
-                if e.kind() == std::io::ErrorKind::StorageFull {
-                    full_disk::STORAGE_DIRECTORY.refused(&format!("{root}: {e}"));
-                    Status::resource_exhausted(format!(
-                        "the manager's storage directory is full; the log chunk was not stored: {e}"
-                    ))
+                if refusal.full {
+                    full_disk::STORAGE_DIRECTORY.refused(&refusal.message);
+                    Status::resource_exhausted(refusal.message)
                 } else {
-                    tracing::error!(task = %chunk.task_id, "cannot write task log under {root}: {e}");
-                    Status::internal(format!("cannot write task log: {e}"))
+                    tracing::error!(task = %chunk.task_id, "{}", refusal.message);
+                    Status::internal(refusal.message)
                 }
             })?;
         full_disk::STORAGE_DIRECTORY.stored();

@@ -9,14 +9,14 @@ use super::error::ApiError;
 pub fn parse_object<T: DeserializeOwned>(body: &[u8], what: &str) -> Result<T, ApiError> {
     // JSON is UTF-8; serde_json checks only the strings it keeps, so invalid bytes in a
     // field it skips would otherwise pass.
-    if let Err(e) = std::str::from_utf8(body) {
-        return Err(ApiError::bad_request(format!(
+    let text = std::str::from_utf8(body).map_err(|e| {
+        ApiError::bad_request(format!(
             "invalid {what}: not UTF-8 (at byte {})",
             e.valid_up_to()
-        )));
-    }
-    let first = body.iter().find(|byte| !byte.is_ascii_whitespace());
-    if first != Some(&b'{') {
+        ))
+    })?;
+    let first = text.bytes().find(|byte| !byte.is_ascii_whitespace());
+    if first != Some(b'{') {
         let got = match first {
             None => "an empty body",
             Some(b'[') => "an array",
@@ -26,7 +26,8 @@ pub fn parse_object<T: DeserializeOwned>(body: &[u8], what: &str) -> Result<T, A
             "invalid {what}: expected a JSON object, got {got}"
         )));
     }
-    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("invalid {what}: {e}")))
+    // Checked UTF-8 already: from_str does not check it again.
+    serde_json::from_str(text).map_err(|e| ApiError::bad_request(format!("invalid {what}: {e}")))
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ use super::shapes;
 use crate::AppState;
 use crate::compiler::{AuthoredTask, CompileError, CompileInput, CompileSink, CompiledJobFields};
 use crate::events::Event;
+use crate::logs::StorageRefusal;
 use crate::state::JobStatus;
 use crate::store::{NewJob, NewTask, format_time};
 use crate::variables::Variables;
@@ -229,20 +230,13 @@ async fn storage_takes_files(state: &AppState) -> Result<(), ApiError> {
     let Err(e) = state.logs.check_writable().await else {
         return Ok(());
     };
-    let dir = state.logs.jobs_root().display();
-    Err(if e.kind() == std::io::ErrorKind::StorageFull {
-        ApiError::new(
-            StatusCode::INSUFFICIENT_STORAGE,
-            format!("the manager's storage directory {dir} is full; nothing was stored: {e}"),
-        )
+    let refusal = StorageRefusal::new(&e, state.logs.jobs_root(), "nothing was stored");
+    let status = if refusal.full {
+        StatusCode::INSUFFICIENT_STORAGE
     } else {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!(
-                "the manager's storage directory {dir} is not writable; nothing was stored: {e}"
-            ),
-        )
-    })
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    Err(ApiError::new(status, refusal.message))
 }
 
 /// What the compiling thread sends to the storing task.
