@@ -299,10 +299,19 @@ impl Dispatcher {
                     retry_after = Some(wait);
                     // The loop tries again by itself: once the cause is gone (a full
                     // database disk) nothing else may wake it, and idle workers would wait
-                    // for a submission or a worker to connect.
+                    // for a submission or a worker to connect. A kick (new work, a worker
+                    // connecting) ends a long wait early, but not before `DISPATCH_RETRY`.
                     tokio::select! {
                         _ = shutdown.cancelled() => return,
-                        _ = tokio::time::sleep(wait) => {}
+                        _ = tokio::time::sleep(DISPATCH_RETRY) => {}
+                    }
+                    let rest = wait.saturating_sub(DISPATCH_RETRY);
+                    if !rest.is_zero() {
+                        tokio::select! {
+                            _ = shutdown.cancelled() => return,
+                            _ = tokio::time::sleep(rest) => {}
+                            _ = self.inner.wake.notified() => {}
+                        }
                     }
                 }
             }
