@@ -6,42 +6,12 @@
 //! alone, which is not what a full disk does; so the database lives on a small tmpfs, which
 //! only root can mount. Elsewhere the test says so and passes.
 mod common;
-
-use std::path::Path;
-use std::process::Command;
+mod tmpfs;
 
 use serde_json::{Value, json};
 
 use common::TestManager;
-
-/// A tmpfs of `size` mounted on `dir`, unmounted on drop; `None` when it cannot be mounted.
-struct Tmpfs<'a>(&'a Path);
-
-impl<'a> Tmpfs<'a> {
-    fn mount(dir: &'a Path, size: &str) -> Option<Self> {
-        let mounted = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir)
-            .output()
-            .is_ok_and(|output| output.status.success());
-        mounted.then_some(Tmpfs(dir))
-    }
-
-    fn resize(&self, size: &str) {
-        let status = Command::new("mount")
-            .args(["-o", &format!("remount,size={size}")])
-            .arg(self.0)
-            .status()
-            .expect("mount runs");
-        assert!(status.success(), "remounting the tmpfs with {size}");
-    }
-}
-
-impl Drop for Tmpfs<'_> {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(self.0).status();
-    }
-}
+use tmpfs::Tmpfs;
 
 /// Creates a tag; a 200 must mean the tag can be read back (by a reader connection).
 async fn create_tag(m: &TestManager, name: &str) -> u16 {

@@ -4,36 +4,15 @@
 //! queued after the disk had room again. The database lives on a small tmpfs (root only);
 //! elsewhere the test says so and passes.
 mod common;
+mod tmpfs;
 
-use std::io::Write;
-use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use castanet_protocol::v1::{self, instruction::Kind};
 use serde_json::json;
 
 use common::{TestManager, authed};
-
-/// A tmpfs on `dir`, unmounted on drop; `None` when it cannot be mounted.
-struct Tmpfs<'a>(&'a Path);
-
-impl<'a> Tmpfs<'a> {
-    fn mount(dir: &'a Path) -> Option<Self> {
-        let mounted = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", "size=40m", "tmpfs"])
-            .arg(dir)
-            .output()
-            .is_ok_and(|output| output.status.success());
-        mounted.then_some(Tmpfs(dir))
-    }
-}
-
-impl Drop for Tmpfs<'_> {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(self.0).status();
-    }
-}
+use tmpfs::Tmpfs;
 
 async fn next_assignment(stream: &mut tonic::Streaming<v1::Instruction>) -> v1::AssignTask {
     let message = tokio::time::timeout(Duration::from_secs(5), common::next_message(stream))
@@ -73,7 +52,7 @@ async fn use_up_the_wal(m: &TestManager) {
 #[tokio::test]
 async fn queued_tasks_go_out_once_the_database_disk_has_room_again() {
     let mount_point = tempfile::tempdir().expect("temp dir");
-    let Some(_tmpfs) = Tmpfs::mount(mount_point.path()) else {
+    let Some(tmpfs) = Tmpfs::mount(mount_point.path(), "40m") else {
         eprintln!("skipped: cannot mount a tmpfs here (needs root)");
         return;
     };
@@ -101,11 +80,7 @@ async fn queued_tasks_go_out_once_the_database_disk_has_room_again() {
     // The worker's one slot holds the first sleep task; the second waits in the queue.
     let first_sleep = next_assignment(&mut worker.stream).await;
 
-    let filler = mount_point.path().join("filler");
-    let mut file = std::fs::File::create(&filler).expect("filler");
-    while file.write_all(&[0u8; 65536]).is_ok() {}
-    while file.write_all(&[0u8; 512]).is_ok() {}
-    drop(file);
+    let filler = tmpfs.fill();
     use_up_the_wal(&m).await;
     // The slot frees without a database write, so the dispatch pass itself meets the
     // full disk, and nothing is handed out while it lasts.

@@ -3,44 +3,15 @@
 //! back, or the log gets a torn line and that text twice. The manager's own lines waiting
 //! for the log's first write must not be lost with a failed write either. The disk is a
 //! small tmpfs (root only); elsewhere the test says so and passes.
-use std::io::Write;
-use std::path::Path;
-use std::process::Command;
+mod tmpfs;
 
 use castanet_manager::logs::TaskLogs;
-
-/// A tmpfs of 1 MiB on `dir`, unmounted on drop; `None` when it cannot be mounted.
-struct Tmpfs<'a>(&'a Path);
-
-impl<'a> Tmpfs<'a> {
-    fn mount(dir: &'a Path) -> Option<Self> {
-        let mounted = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
-            .arg(dir)
-            .output()
-            .is_ok_and(|output| output.status.success());
-        mounted.then_some(Tmpfs(dir))
-    }
-
-    /// Takes every free page with a filler file; returns its path.
-    fn fill(&self) -> std::path::PathBuf {
-        let path = self.0.join("filler");
-        let mut file = std::fs::File::create(&path).expect("filler");
-        while file.write_all(&[0u8; 4096]).is_ok() {}
-        path
-    }
-}
-
-impl Drop for Tmpfs<'_> {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(self.0).status();
-    }
-}
+use tmpfs::Tmpfs;
 
 #[tokio::test]
 async fn a_chunk_cut_short_by_a_full_disk_is_taken_back_and_stored_once_when_retried() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let Some(tmpfs) = Tmpfs::mount(dir.path()) else {
+    let Some(tmpfs) = Tmpfs::mount(dir.path(), "1m") else {
         eprintln!("skipped: cannot mount a tmpfs here (needs root)");
         return;
     };
@@ -102,7 +73,7 @@ async fn a_chunk_cut_short_by_a_full_disk_is_taken_back_and_stored_once_when_ret
 #[tokio::test]
 async fn a_refused_write_check_leaves_no_probe_file() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let Some(tmpfs) = Tmpfs::mount(dir.path()) else {
+    let Some(tmpfs) = Tmpfs::mount(dir.path(), "1m") else {
         eprintln!("skipped: cannot mount a tmpfs here (needs root)");
         return;
     };
