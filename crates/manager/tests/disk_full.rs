@@ -37,11 +37,7 @@ async fn a_full_disk_fails_writes_clearly_and_the_manager_recovers_when_space_re
         eprintln!("skipped: cannot mount a tmpfs here (needs root)");
         return;
     };
-    let database = mount_point.path().join("castanet.sqlite");
-    let m = common::start_configured(tempfile::tempdir().expect("temp dir"), |config| {
-        config.database = database.clone();
-    })
-    .await;
+    let m = common::start_with_database(mount_point.path().join("castanet.sqlite")).await;
 
     let mut full = None;
     for _ in 0..100 {

@@ -56,11 +56,7 @@ async fn queued_tasks_go_out_once_the_database_disk_has_room_again() {
         eprintln!("skipped: cannot mount a tmpfs here (needs root)");
         return;
     };
-    let database = mount_point.path().join("castanet.sqlite");
-    let m = common::start_configured(tempfile::tempdir().expect("temp dir"), |config| {
-        config.database = database.clone();
-    })
-    .await;
+    let m = common::start_with_database(mount_point.path().join("castanet.sqlite")).await;
     let mut worker = m.connect(common::misc_sign_on("w", 1)).await;
     let (status, body) = m.post("/api/v3/jobs", &common::echo_sleep_job(2, 1)).await;
     assert_eq!(status, 200, "{body}");

@@ -45,6 +45,14 @@ pub async fn start() -> TestManager {
     start_in(tempfile::tempdir().expect("temp dir")).await
 }
 
+/// Starts a manager whose database is the file `database` (e.g. on a small tmpfs).
+pub async fn start_with_database(database: std::path::PathBuf) -> TestManager {
+    start_configured(tempfile::tempdir().expect("temp dir"), |config| {
+        config.database = database;
+    })
+    .await
+}
+
 impl TestManager {
     pub async fn get(&self, path: &str) -> (u16, Value) {
         let response = self
