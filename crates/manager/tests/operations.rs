@@ -138,15 +138,7 @@ async fn health_readiness_and_metrics_report_the_farm() {
 
     m.post("/api/v3/jobs", &echo_sleep_job(4, 0)).await;
     m.register("metrics-worker").await;
-    let text = m
-        .http
-        .get(format!("{}/metrics", m.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = metrics_text(&m).await;
     let samples = parse_prometheus(&text);
     assert_eq!(samples["castanet_tasks{status=\"queued\"}"], 5.0, "{text}");
     assert_eq!(samples["castanet_jobs{status=\"queued\"}"], 1.0);
@@ -157,14 +149,7 @@ async fn health_readiness_and_metrics_report_the_farm() {
 }
 
 async fn metrics_text(m: &common::TestManager) -> String {
-    m.http
-        .get(format!("{}/metrics", m.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
+    m.text("/metrics").await
 }
 
 /// Takes the worker's next assignment and reports it finished with `status`.

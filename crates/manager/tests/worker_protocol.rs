@@ -420,15 +420,7 @@ async fn a_retried_log_chunk_is_stored_once() {
     }
     let (_, info) = m.get(&format!("/api/v3/tasks/{}/log", echo.task_id)).await;
     let url = info["url"].as_str().unwrap_or_default();
-    let log = m
-        .http
-        .get(format!("{}{url}", m.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let log = m.text(url).await;
     let worker_lines: Vec<&str> = log
         .lines()
         .filter(|l| ["one", "two", "three", "four", "five"].contains(l))

@@ -69,6 +69,18 @@ impl TestManager {
         )
     }
 
+    /// The body of `GET path` as text (metrics, task logs).
+    pub async fn text(&self, path: &str) -> String {
+        self.http
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .expect("GET")
+            .text()
+            .await
+            .expect("a text body")
+    }
+
     pub async fn post_raw(&self, path: &str, body: &str) -> (u16, Value) {
         let response = self
             .http
