@@ -155,7 +155,7 @@ impl TaskLogs {
     /// Keeps a manager line (stamped now) for the top of the task's log: it is written
     /// with the log's first write, or when the log is read. A task that never writes
     /// output gets no log file.
-    pub fn defer_manager_line(&self, _job_id: &str, task_id: &str, line: &str) {
+    pub fn defer_manager_line(&self, task_id: &str, line: &str) {
         let stamp = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         self.keep_deferred(task_id, &format!("{stamp} {line}\n"), Place::After);
     }
@@ -458,7 +458,7 @@ mod tests {
     async fn deferred_lines_lead_the_log_and_create_no_file_on_their_own() {
         let dir = tempfile::tempdir().unwrap();
         let logs = TaskLogs::new(dir.path());
-        logs.defer_manager_line("job1", "t1", "Task assigned to worker w");
+        logs.defer_manager_line("t1", "Task assigned to worker w");
         assert!(!logs.path("job1", "t1").exists());
         let written = logs.append("job1", "t1", "output").await.unwrap();
         assert_eq!(written, "output\n".len() as u64);
@@ -468,7 +468,7 @@ mod tests {
         assert_eq!(lines[1], "output");
 
         // Reading a log writes what waits for it first.
-        logs.defer_manager_line("job1", "t2", "Task assigned to worker v");
+        logs.defer_manager_line("t2", "Task assigned to worker v");
         let tail = logs.tail("job1", "t2").await.unwrap().unwrap();
         assert!(tail.contains("Task assigned to worker v"), "{tail}");
         assert_eq!(logs.append("job1", "t2", "x").await.unwrap(), 2);

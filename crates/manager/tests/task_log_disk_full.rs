@@ -16,7 +16,7 @@ async fn a_chunk_cut_short_by_a_full_disk_is_taken_back_and_stored_once_when_ret
         return;
     };
     let logs = TaskLogs::new(dir.path());
-    logs.defer_manager_line("job1", "t1", "Task assigned to worker w");
+    logs.defer_manager_line("t1", "Task assigned to worker w");
     // The first write leaves the log's last page mostly free.
     let first = "line 0000\n";
     assert!(
@@ -24,7 +24,7 @@ async fn a_chunk_cut_short_by_a_full_disk_is_taken_back_and_stored_once_when_ret
             .await
             .is_ok()
     );
-    logs.defer_manager_line("job1", "t1", "Task re-checked by the manager");
+    logs.defer_manager_line("t1", "Task re-checked by the manager");
     let log = logs.path("job1", "t1");
     let stored = std::fs::metadata(&log).expect("log").len();
     assert!(

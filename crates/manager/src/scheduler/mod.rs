@@ -403,7 +403,7 @@ impl Dispatcher {
         let line = format!("Task assigned to worker {worker_name} ({worker_id})");
         self.inner
             .logs
-            .defer_manager_line(&assignment.job_id, &assignment.task_id, &line);
+            .defer_manager_line(&assignment.task_id, &line);
         // The deferred line is part of the log as read, so log tails hear of it too.
         self.inner
             .events
