@@ -66,7 +66,8 @@ enum Command {
         #[command(subcommand)]
         action: job_actions_cmd::JobAction,
     },
-    /// Measure the manager: in-process manager, simulated workers over gRPC.
+    /// Measure the farm: an in-process manager with simulated workers over gRPC, or real
+    /// manager and worker processes (`--scenario real-workers`, `submit-http`).
     Bench(bench::BenchArgs),
     /// Explain why a task is not running.
     Why {

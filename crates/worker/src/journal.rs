@@ -1,14 +1,19 @@
-//! The on-disk queue of task updates the manager has not acknowledged yet. An update is
-//! recorded before it is sent and settled once the manager answered, so updates a worker
-//! could not deliver before it stopped (the manager was down) are sent after it starts
-//! again, in order and under their original sequence numbers: the manager applies each
-//! number once, and refuses updates for tasks it has meanwhile given to another worker.
+//! The on-disk queue of final task updates the manager has not acknowledged yet. An update
+//! is recorded before it is sent and settled once the manager answered, so a result a
+//! worker could not deliver before it stopped (the manager was down) is sent after it
+//! starts again, under its original sequence number: the manager applies each number once,
+//! and refuses updates for tasks it has meanwhile given to another worker.
 //!
-//! The file holds the pending updates as length-prefixed protobuf messages and is
-//! rewritten (temp file + rename) on every change; it is small, as settled updates leave it.
+//! The file is appended to while the worker runs: `record` appends the update, `settle` the
+//! number it settles; once nothing is pending the file is cut back to empty. It stays the
+//! same file: writing a new one per change (temp file + rename) cost a new inode per
+//! update, which on ext4 was a large share of a short task's cost. Opening replays the
+//! entries, ignoring a torn last one (the worker died mid-write), and compacts the file.
+//! After a failed write the next change rewrites the whole file (temp file + rename).
 
 use std::collections::BTreeMap;
-use std::io;
+use std::fs::File;
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
@@ -19,12 +24,28 @@ use prost::Message;
 /// The journal's file name inside the worker's data directory.
 pub const JOURNAL_FILE: &str = "pending-updates.bin";
 
+/// The first bytes of a journal of entries (older journals hold bare updates).
+const MAGIC: &[u8] = b"castanet-journal-2\n";
+/// Entry tags: an update follows (length-delimited), or a settled number (varint).
+const RECORD: u8 = 1;
+const SETTLE: u8 = 2;
+/// A file longer than this while updates are pending is compacted.
+const COMPACT_AFTER_BYTES: u64 = 256 * 1024;
+
 /// Updates sent but not yet answered, by sequence number.
 pub struct UpdateJournal {
     path: PathBuf,
-    pending: Mutex<BTreeMap<u64, TaskUpdate>>,
+    state: Mutex<State>,
     /// The last write failed (said once, until a write works again).
     failing: AtomicBool,
+}
+
+struct State {
+    pending: BTreeMap<u64, TaskUpdate>,
+    /// Open for appending; None until the first write, and after a failed one.
+    file: Option<File>,
+    /// Bytes in the file.
+    len: u64,
 }
 
 impl UpdateJournal {
@@ -51,57 +72,122 @@ impl UpdateJournal {
                 "task updates from before the restart are waiting to be sent"
             );
         }
-        Self {
+        let journal = Self {
             path,
-            pending: Mutex::new(pending),
+            state: Mutex::new(State {
+                pending,
+                file: None,
+                len: 0,
+            }),
             failing: AtomicBool::new(false),
-        }
+        };
+        // Compacted now, so what is appended later follows whole entries.
+        journal.rewrite(&mut journal.lock());
+        journal
     }
 
     /// Remembers `update` (already numbered) until it is settled.
     pub fn record(&self, update: &TaskUpdate) {
-        let mut pending = self.lock();
-        pending.insert(update.sequence, update.clone());
-        self.persist(&pending);
+        let mut state = self.lock();
+        state.pending.insert(update.sequence, update.clone());
+        let mut entry = vec![RECORD];
+        // Encoding into a Vec cannot fail.
+        let _ = update.encode_length_delimited(&mut entry);
+        self.append(&mut state, &entry);
     }
 
     /// Forgets the update numbered `sequence` (the manager answered it).
     pub fn settle(&self, sequence: u64) {
-        let mut pending = self.lock();
-        if pending.remove(&sequence).is_some() {
-            self.persist(&pending);
+        let mut state = self.lock();
+        if state.pending.remove(&sequence).is_none() {
+            return;
         }
+        let mut entry = vec![SETTLE];
+        prost::encoding::encode_varint(sequence, &mut entry);
+        self.append(&mut state, &entry);
     }
 
     /// Forgets everything (the worker registered anew: old updates cannot be delivered).
     pub fn clear(&self) {
-        let mut pending = self.lock();
-        if !pending.is_empty() {
+        let mut state = self.lock();
+        if !state.pending.is_empty() {
             tracing::warn!(
-                updates = pending.len(),
+                updates = state.pending.len(),
                 "dropping task updates of the previous worker identity"
             );
-            pending.clear();
-            self.persist(&pending);
+            state.pending.clear();
+            self.rewrite(&mut state);
         }
     }
 
     /// The pending updates, oldest first.
     pub fn pending(&self) -> Vec<TaskUpdate> {
-        self.lock().values().cloned().collect()
+        self.lock().pending.values().cloned().collect()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, TaskUpdate>> {
-        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Writes the pending updates. A failure (a full disk) only costs the restart
-    /// guarantee: the updates are still in memory and sent while the worker runs. So it is
-    /// said once, loudly, and again when the journal is written again.
-    fn persist(&self, pending: &BTreeMap<u64, TaskUpdate>) {
-        match write_atomically(&self.path, &encode(pending)) {
-            // An empty journal takes no space, so only a written update proves there is room.
-            Ok(()) if pending.is_empty() => {}
+    /// Appends one entry; with nothing pending afterwards the file is cut back to empty
+    /// instead. Without an open file, or once the file is long, the whole journal is
+    /// written anew.
+    fn append(&self, state: &mut State, entry: &[u8]) {
+        let Some(file) = state
+            .file
+            .as_mut()
+            .filter(|_| state.len <= COMPACT_AFTER_BYTES)
+        else {
+            return self.rewrite(state);
+        };
+        let written = if state.pending.is_empty() {
+            file.set_len(0).map(|()| 0)
+        } else if state.len == 0 {
+            let mut bytes = MAGIC.to_vec();
+            bytes.extend_from_slice(entry);
+            file.write_all(&bytes).map(|()| bytes.len() as u64)
+        } else {
+            file.write_all(entry).map(|()| entry.len() as u64)
+        };
+        match written {
+            Ok(0) => state.len = 0,
+            Ok(added) => {
+                state.len += added;
+                self.report(Ok(()));
+            }
+            Err(e) => {
+                // What part of the entry reached the file is unknown: start over.
+                state.file = None;
+                self.report(Err(e));
+            }
+        }
+    }
+
+    /// Writes the pending updates as a new file (temp file + rename) and opens it for
+    /// appending.
+    fn rewrite(&self, state: &mut State) {
+        state.file = None;
+        let bytes = encode(&state.pending);
+        let opened = write_atomically(&self.path, &bytes)
+            .and_then(|()| std::fs::OpenOptions::new().append(true).open(&self.path));
+        match opened {
+            Ok(file) => {
+                state.file = Some(file);
+                state.len = bytes.len() as u64;
+                // An empty journal takes no space, so only a written update proves there is room.
+                if !state.pending.is_empty() {
+                    self.report(Ok(()));
+                }
+            }
+            Err(e) => self.report(Err(e)),
+        }
+    }
+
+    /// A failure (a full disk) only costs the restart guarantee: the updates are still in
+    /// memory and sent while the worker runs. So it is said once, loudly, and again when
+    /// the journal is written again.
+    fn report(&self, result: io::Result<()>) {
+        match result {
             Ok(()) => {
                 if self.failing.swap(false, Ordering::Relaxed) {
                     tracing::info!(path = %self.path.display(), "the update journal is written again");
@@ -130,16 +216,51 @@ impl UpdateJournal {
     }
 }
 
+/// The pending updates as a journal file (empty when there are none).
 fn encode(pending: &BTreeMap<u64, TaskUpdate>) -> Vec<u8> {
-    let mut bytes = Vec::new();
+    if pending.is_empty() {
+        return Vec::new();
+    }
+    let mut bytes = MAGIC.to_vec();
     for update in pending.values() {
+        bytes.push(RECORD);
         // Length-delimited encoding into a Vec cannot fail.
         let _ = update.encode_length_delimited(&mut bytes);
     }
     bytes
 }
 
-fn decode(mut bytes: &[u8]) -> Result<BTreeMap<u64, TaskUpdate>, prost::DecodeError> {
+fn decode(bytes: &[u8]) -> Result<BTreeMap<u64, TaskUpdate>, prost::DecodeError> {
+    let Some(mut entries) = bytes.strip_prefix(MAGIC) else {
+        return decode_bare_updates(bytes);
+    };
+    let mut pending = BTreeMap::new();
+    while let Some((&tag, mut rest)) = entries.split_first() {
+        let applied = match tag {
+            RECORD => TaskUpdate::decode_length_delimited(&mut rest)
+                .map(|update| {
+                    pending.insert(update.sequence, update);
+                })
+                .map_err(|e| e.to_string()),
+            SETTLE => prost::encoding::decode_varint(&mut rest)
+                .map(|sequence| {
+                    pending.remove(&sequence);
+                })
+                .map_err(|e| e.to_string()),
+            other => Err(format!("unknown entry tag {other}")),
+        };
+        if let Err(e) = applied {
+            // The worker died while appending: the entries before this one are whole.
+            tracing::warn!(error = %e, "the update journal ends in a torn entry; ignoring it");
+            break;
+        }
+        entries = rest;
+    }
+    Ok(pending)
+}
+
+/// A journal of an earlier version: the pending updates, length-delimited.
+fn decode_bare_updates(mut bytes: &[u8]) -> Result<BTreeMap<u64, TaskUpdate>, prost::DecodeError> {
     let mut pending = BTreeMap::new();
     while !bytes.is_empty() {
         let update = TaskUpdate::decode_length_delimited(&mut bytes)?;
@@ -195,24 +316,77 @@ mod tests {
     #[test]
     fn a_journal_that_cannot_be_written_keeps_its_updates_in_memory_and_recovers() {
         let dir = tempfile::tempdir().expect("temp dir");
+        // A directory where the journal goes stands in for a full disk.
+        let blocker = dir.path().join(JOURNAL_FILE);
+        std::fs::create_dir(&blocker).expect("blocker");
         let journal = UpdateJournal::open(dir.path());
         journal.record(&update(1, "a"));
-        // A directory where the temp file goes stands in for a full disk.
-        let partial = dir.path().join("pending-updates.bin.partial");
-        std::fs::create_dir(&partial).expect("blocker");
         journal.record(&update(2, "a"));
         assert!(journal.is_failing());
         assert_eq!(journal.pending(), [update(1, "a"), update(2, "a")]);
         journal.settle(1);
         assert_eq!(journal.pending(), [update(2, "a")]);
 
-        std::fs::remove_dir(&partial).expect("remove blocker");
+        std::fs::remove_dir(&blocker).expect("remove blocker");
         journal.record(&update(3, "b"));
         assert!(!journal.is_failing());
         assert_eq!(
             UpdateJournal::open(dir.path()).pending(),
             [update(2, "a"), update(3, "b")]
         );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn recording_and_settling_keep_one_file() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let journal = UpdateJournal::open(dir.path());
+        let path = dir.path().join(JOURNAL_FILE);
+        let inode = std::fs::metadata(&path).expect("journal file").ino();
+        for sequence in 1..=50 {
+            journal.record(&update(sequence, "a"));
+            journal.settle(sequence);
+        }
+        journal.record(&update(51, "a"));
+        let meta = std::fs::metadata(&path).expect("journal file");
+        assert_eq!(meta.ino(), inode, "the journal was replaced by a new file");
+        assert!(
+            meta.len() < 200,
+            "settled entries were cut away: {} bytes",
+            meta.len()
+        );
+        assert_eq!(UpdateJournal::open(dir.path()).pending(), [update(51, "a")]);
+    }
+
+    #[test]
+    fn a_torn_last_entry_is_ignored() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let journal = UpdateJournal::open(dir.path());
+        journal.record(&update(1, "a"));
+        journal.record(&update(2, "b"));
+        drop(journal);
+        let path = dir.path().join(JOURNAL_FILE);
+        let mut bytes = std::fs::read(&path).expect("journal");
+        bytes.truncate(bytes.len() - 3);
+        std::fs::write(&path, &bytes).expect("tear");
+        assert_eq!(UpdateJournal::open(dir.path()).pending(), [update(1, "a")]);
+    }
+
+    #[test]
+    fn a_journal_of_the_earlier_format_is_read() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut bytes = Vec::new();
+        for sequence in [4, 9] {
+            update(sequence, "a")
+                .encode_length_delimited(&mut bytes)
+                .expect("encode");
+        }
+        std::fs::write(dir.path().join(JOURNAL_FILE), &bytes).expect("write");
+        let journal = UpdateJournal::open(dir.path());
+        assert_eq!(journal.pending(), [update(4, "a"), update(9, "a")]);
+        journal.settle(4);
+        assert_eq!(UpdateJournal::open(dir.path()).pending(), [update(9, "a")]);
     }
 
     #[test]

@@ -20,6 +20,7 @@ mod runner;
 mod session;
 mod slot_gpus;
 mod system;
+mod timings;
 mod tls;
 mod upstream;
 

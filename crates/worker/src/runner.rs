@@ -18,6 +18,7 @@ use crate::logs::{LogSink, LogSpool, spawn_uploader};
 use crate::preview::{PreviewSink, spawn_preview_uploader};
 use crate::progress::{Progress, ProgressSink};
 use crate::slot_gpus::SlotPin;
+use crate::timings::TaskTimings;
 use crate::upstream::{UpdateError, Upstream};
 
 /// Lines a task may have queued for the uploader before commands wait for it.
@@ -78,8 +79,13 @@ enum Stop {
     Update(UpdateError),
 }
 
-/// Runs `task` to its end. `cancel` aborts it.
-pub async fn run_task(deps: &RunnerDeps, task: AssignTask, cancel: CancellationToken) -> Outcome {
+/// Runs `task` to its end. `cancel` aborts it; `timings` records its steps.
+pub async fn run_task(
+    deps: &RunnerDeps,
+    task: AssignTask,
+    cancel: CancellationToken,
+    timings: Arc<TaskTimings>,
+) -> Outcome {
     let reporter = Reporter {
         upstream: &deps.upstream,
         task_id: &task.task_id,
@@ -120,7 +126,19 @@ pub async fn run_task(deps: &RunnerDeps, task: AssignTask, cancel: CancellationT
     // while the updates are retried. A refused update (the lease is gone) stops them.
     let commands_cancel = cancel.child_token();
     let (result, reported) = tokio::join!(
-        run_commands(&task, &log, &commands_cancel, &deps.settings, sinks),
+        async {
+            let result = run_commands(
+                &task,
+                &log,
+                &commands_cancel,
+                &deps.settings,
+                sinks,
+                &timings,
+            )
+            .await;
+            timings.commands_ended();
+            result
+        },
         report_while_running(&reporter, progress_rx, milestones_rx, &commands_cancel),
     );
     let result = match reported {
@@ -154,7 +172,7 @@ pub async fn run_task(deps: &RunnerDeps, task: AssignTask, cancel: CancellationT
             return Outcome::Aborted;
         }
         // The newest frame's preview is there when the task shows as done.
-        _ = &mut uploads => {}
+        _ = &mut uploads => timings.log_stored(),
     }
 
     match result {
@@ -168,7 +186,10 @@ pub async fn run_task(deps: &RunnerDeps, task: AssignTask, cancel: CancellationT
             )
             .await
         {
-            Ok(()) => Outcome::Completed,
+            Ok(()) => {
+                timings.log_acknowledged(&task.job_id, &task.task_id);
+                Outcome::Completed
+            }
             Err(e) => stopped_by(e),
         },
         Err(Stop::Failed { fault, message }) => {
@@ -182,7 +203,10 @@ pub async fn run_task(deps: &RunnerDeps, task: AssignTask, cancel: CancellationT
                 .send(TaskStatus::Failed, &activity, None, Some(failure))
                 .await
             {
-                Ok(()) => Outcome::Failed(message),
+                Ok(()) => {
+                    timings.log_acknowledged(&task.job_id, &task.task_id);
+                    Outcome::Failed(message)
+                }
                 Err(e) => stopped_by(e),
             }
         }
@@ -317,6 +341,7 @@ async fn run_commands(
     cancel: &CancellationToken,
     settings: &CommandSettings,
     sinks: Sinks,
+    timings: &Arc<TaskTimings>,
 ) -> Result<u32, Stop> {
     let total = task.commands.len();
     let mut steps = 0u32;
@@ -344,6 +369,7 @@ async fn run_commands(
                 .cloned()
                 .flatten(),
             processes: settings.processes.clone(),
+            timings: timings.clone(),
         };
         match commands::run(&ctx, &command.name, &command.parameters_json).await {
             Ok(()) => {}

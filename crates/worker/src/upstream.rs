@@ -153,17 +153,16 @@ impl Upstream {
             turn = self.send_lock.lock() => turn,
         };
         update.sequence = self.next_sequence.fetch_add(1, Ordering::SeqCst);
-        // A keep-alive is worthless after a restart.
-        let journal = self.journal.as_ref().filter(|_| !is_keepalive(&update));
+        // Only a final status is worth anything after a restart: the run that sent the
+        // other updates is gone by then.
+        let journal = self.journal.as_ref().filter(|_| is_final(&update));
         if let Some(journal) = journal {
             journal.record(&update);
         }
         let result = self.deliver(&update, cancel).await;
         if let Some(journal) = journal {
-            // A final status that could not be delivered waits for the next start; other
-            // updates of an aborted task are worthless later.
-            let keep = matches!(result, Err(UpdateError::Canceled)) && is_final(&update);
-            if !keep {
+            // A final status that could not be delivered waits for the next start.
+            if !matches!(result, Err(UpdateError::Canceled)) {
                 journal.settle(update.sequence);
             }
         }
@@ -234,15 +233,6 @@ impl Upstream {
             _ => UpdateError::Rejected(Box::new(status)),
         }
     }
-}
-
-/// An update that changes nothing: it only says the task still runs.
-pub fn is_keepalive(update: &TaskUpdate) -> bool {
-    update.status == TaskStatus::Unspecified as i32
-        && update.activity.is_none()
-        && update.steps_completed.is_none()
-        && update.progress_percent.is_none()
-        && update.failure.is_none()
 }
 
 /// Completed or failed: the update a manager must not miss.

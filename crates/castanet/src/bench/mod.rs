@@ -1,8 +1,11 @@
 //! `castanet bench`: starts a manager in-process on a temporary SQLite file, connects N
 //! simulated workers over real gRPC on loopback, runs the selected scenarios and prints
-//! a table and JSON. See docs/benchmarks.md for the numbers and how to reproduce them.
+//! a table and JSON. The real-path scenarios start a `castanet manager` process and real
+//! `castanet worker` processes instead (`real_scenarios.rs`). See docs/benchmarks.md for the numbers and how to reproduce them.
 mod api_scenarios;
 mod cpu;
+mod processes;
+mod real_scenarios;
 mod scenarios;
 mod sim;
 mod stats;
@@ -31,6 +34,19 @@ pub enum Scenario {
     Sse,
     /// Pages of 100 from the jobs query and a 50,000-task job, 100,000 tasks stored.
     JobsQuery,
+    /// A manager process and `--real-workers` real worker processes: submit → first task
+    /// started, and tasks/s of a `--real-tasks` job of `exec /bin/true` tasks.
+    RealWorkers,
+    /// `POST /api/v3/jobs` of a `--frames` frame simple-blender-render job to a manager process.
+    SubmitHttp,
+}
+
+impl Scenario {
+    /// Whether the scenario runs against the in-process manager and simulated workers
+    /// (the others start real processes of their own).
+    fn in_process(self) -> bool {
+        !matches!(self, Scenario::RealWorkers | Scenario::SubmitHttp)
+    }
 }
 
 #[derive(Args)]
@@ -53,6 +69,15 @@ pub struct BenchArgs {
     /// Idle event-stream clients in the SSE scenario.
     #[arg(long, default_value_t = 200)]
     sse_clients: usize,
+    /// Real worker processes in the real-workers scenario.
+    #[arg(long, default_value_t = 4)]
+    real_workers: usize,
+    /// Slots of each real worker.
+    #[arg(long, default_value_t = 4)]
+    real_slots: u32,
+    /// `exec /bin/true` tasks in the real-workers job.
+    #[arg(long, default_value_t = 2_000)]
+    real_tasks: usize,
     /// Also write the JSON result to this file.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -87,10 +112,54 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             Scenario::Compile,
             Scenario::Sse,
             Scenario::JobsQuery,
+            Scenario::RealWorkers,
+            Scenario::SubmitHttp,
         ]
     } else {
         args.scenarios.clone()
     };
+    let mut result = serde_json::Map::new();
+    let (in_process, real): (Vec<Scenario>, Vec<Scenario>) =
+        scenarios.into_iter().partition(|s| s.in_process());
+    if !in_process.is_empty() {
+        run_in_process(&args, in_process, &mut result).await?;
+    }
+    for scenario in real {
+        eprintln!("running {scenario:?} …");
+        match scenario {
+            Scenario::RealWorkers => {
+                let shape = real_scenarios::RealFarmShape {
+                    workers: args.real_workers,
+                    slots: args.real_slots,
+                    tasks: args.real_tasks,
+                    samples: args.samples,
+                };
+                let real = real_scenarios::real_workers(&shape).await?;
+                result.insert("real_workers".into(), real);
+            }
+            Scenario::SubmitHttp => {
+                let submit = real_scenarios::submit_http(args.frames).await?;
+                result.insert("submit_http".into(), submit);
+            }
+            _ => {}
+        }
+    }
+    let result = Value::Object(result);
+    print_table(&result);
+    let text = serde_json::to_string_pretty(&result)?;
+    println!("{text}");
+    if let Some(path) = &args.json {
+        std::fs::write(path, &text).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The scenarios of the in-process manager with simulated workers.
+async fn run_in_process(
+    args: &BenchArgs,
+    scenarios: Vec<Scenario>,
+    result: &mut serde_json::Map<String, Value>,
+) -> anyhow::Result<()> {
     let dir = tempfile::tempdir().context("creating a temporary directory")?;
     let mut config = castanet_manager::ManagerConfig::new_default(dir.path());
     config.listen = "127.0.0.1:0".into();
@@ -108,7 +177,6 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     // throughput scenario (with 500 workers a worker's turn comes only every 500 tasks).
     let mut farm = sim::new_farm();
     sim::grow(&mut farm, &url, &config.registration_secret, 1, 1).await?;
-    let mut result = serde_json::Map::new();
     result.insert("workers".into(), json!(args.workers));
     for scenario in scenarios {
         eprintln!("running {scenario:?} …");
@@ -169,18 +237,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
                 let query = api_scenarios::jobs_query(&state, &url, args.samples.min(100)).await?;
                 result.insert("jobs_query".into(), query);
             }
+            Scenario::RealWorkers | Scenario::SubmitHttp => {}
         }
     }
     result.insert("rss_mib".into(), json!(scenarios::rss_mib()));
-    let result = Value::Object(result);
-    print_table(&result);
-    let text = serde_json::to_string_pretty(&result)?;
-    println!("{text}");
-    if let Some(path) = &args.json {
-        std::fs::write(path, &text).with_context(|| format!("writing {}", path.display()))?;
-    }
     manager.shutdown().await.ok();
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 fn print_table(result: &Value) {
@@ -237,6 +299,7 @@ fn print_table(result: &Value) {
         ));
     }
     api_rows(result, &mut rows);
+    real_scenarios::rows(result, &mut rows);
     if let Some(rss) = result.get("rss_mib").and_then(Value::as_f64) {
         rows.push((
             "RSS (manager + sim workers)".into(),

@@ -186,40 +186,39 @@ pub async fn cancel_latency(
 }
 
 /// `POST /api/v3/jobs` of a `simple-blender-render` job of `frames` frames, one frame per
-/// task (or, when that job type is not available, echo-sleep-test with `frames` sleep
-/// tasks), submitted paused so the farm does not start on it: compile in QuickJS + store
-/// in SQLite. Returns the job type used, the number of tasks and the time.
+/// task, submitted paused so the farm does not start on it: compile in QuickJS + store in
+/// SQLite. Returns the job type, the number of tasks and the time.
 pub async fn compile_and_store(
     base_url: &str,
     frames: u64,
 ) -> anyhow::Result<(&'static str, u64, Duration)> {
     let http = reqwest::Client::new();
-    let has_blender_type = http
-        .get(format!("{base_url}/api/v3/jobs/type/simple-blender-render"))
-        .send()
-        .await?
-        .status()
-        .is_success();
-    let (job_type, settings) = if has_blender_type {
-        let settings = json!({
-            "frames": format!("1-{frames}"), "chunk_size": 1,
-            "render_output_root": "/render", "add_path_components": 0,
-            "render_output_path": "/render/bench/{timestamp}/######",
-            "blendfile": "/projects/bench.blend", "fps": 24.0, "format": "PNG",
-            "image_file_extension": ".png", "has_previews": false, "scene": "Scene",
-        });
-        ("simple-blender-render", settings)
-    } else {
-        let settings =
-            json!({ "message": "bench", "sleep_duration_seconds": 0, "sleep_repeats": frames });
-        ("echo-sleep-test", settings)
-    };
+    let (job_id, elapsed) = submit_blender_job(&http, base_url, frames, "paused").await?;
+    let count = count_tasks(&http, base_url, &job_id).await?;
+    Ok(("simple-blender-render", count, elapsed))
+}
+
+/// POSTs a `simple-blender-render` job of frames 1..=`frames`, one frame per task, and
+/// reads the answer. Returns the job id and the time from sending to the whole answer.
+pub async fn submit_blender_job(
+    http: &reqwest::Client,
+    base_url: &str,
+    frames: u64,
+    initial_status: &str,
+) -> anyhow::Result<(String, Duration)> {
+    let settings = json!({
+        "frames": format!("1-{frames}"), "chunk_size": 1,
+        "render_output_root": "/render", "add_path_components": 0,
+        "render_output_path": "/render/bench/{timestamp}/######",
+        "blendfile": "/projects/bench.blend", "fps": 24.0, "format": "PNG",
+        "image_file_extension": ".png", "has_previews": false, "scene": "Scene",
+    });
     let body = json!({
         "name": format!("bench {frames} frames"),
-        "type": job_type,
+        "type": "simple-blender-render",
         "priority": 50,
         "submitter_platform": "linux",
-        "initial_status": "paused",
+        "initial_status": initial_status,
         "settings": settings,
         "metadata": {},
     });
@@ -229,30 +228,41 @@ pub async fn compile_and_store(
         .json(&body)
         .send()
         .await?;
+    let status = response.status();
+    let text = response.text().await?;
     let elapsed = start.elapsed();
-    if !response.status().is_success() {
-        let status = response.status();
-        bail!(
-            "submitting failed: {status}: {}",
-            response.text().await.unwrap_or_default()
-        );
+    if !status.is_success() {
+        bail!("submitting failed: {status}: {text}");
     }
-    let job: serde_json::Value = response.json().await?;
-    let job_id = job["id"].as_str().unwrap_or_default();
+    let job: serde_json::Value = serde_json::from_str(&text)?;
+    let job_id = job["id"].as_str().context("the answer names no job id")?;
+    Ok((job_id.to_string(), elapsed))
+}
+
+/// How many tasks the job has, per `GET /api/v3/jobs/{id}/tasks`.
+pub async fn count_tasks(
+    http: &reqwest::Client,
+    base_url: &str,
+    job_id: &str,
+) -> anyhow::Result<u64> {
     let tasks: serde_json::Value = http
         .get(format!("{base_url}/api/v3/jobs/{job_id}/tasks"))
         .send()
         .await?
         .json()
         .await?;
-    let count = tasks["tasks"].as_array().map(|t| t.len()).unwrap_or(0) as u64;
-    Ok((job_type, count, elapsed))
+    Ok(tasks["tasks"].as_array().map(|t| t.len()).unwrap_or(0) as u64)
 }
 
 /// Resident memory of this process (manager and simulated workers), in MiB.
 pub fn rss_mib() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    memory_mib("self", "VmRSS:")
+}
+
+/// A memory figure of /proc/`pid`/status (e.g. `VmRSS:`, `VmHWM:` for the peak), in MiB.
+pub fn memory_mib(pid: &str, field: &str) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024.0)
 }

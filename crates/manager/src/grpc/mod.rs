@@ -352,7 +352,7 @@ impl WorkerApi {
         &self,
         request: Request<Streaming<v1::LogChunk>>,
     ) -> Result<Response<v1::UploadLogAck>, Status> {
-        let worker_id = auth::authenticate(&self.state.store, &request).await?;
+        let worker_id = auth::authenticate_connected(&self.state, &request).await?;
         let bytes_written =
             uploads::receive_log(&self.state, &worker_id, request.into_inner()).await?;
         Ok(Response::new(v1::UploadLogAck { bytes_written }))
@@ -362,7 +362,7 @@ impl WorkerApi {
         &self,
         request: Request<v1::LastRendered>,
     ) -> Result<Response<v1::LastRenderedAck>, Status> {
-        let worker_id = auth::authenticate(&self.state.store, &request).await?;
+        let worker_id = auth::authenticate_connected(&self.state, &request).await?;
         uploads::store_last_rendered(&self.state, &worker_id, request.into_inner()).await?;
         Ok(Response::new(v1::LastRenderedAck {}))
     }

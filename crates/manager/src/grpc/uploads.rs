@@ -44,7 +44,9 @@ async fn check_lease(
 const TOUCH_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Whether a log chunk of `task_id` should refresh its "last touched" time now. Task
-/// timeouts are minutes long, so one write per task per interval is plenty.
+/// timeouts are minutes long, so one write per task per interval is plenty. A task's first
+/// chunk only starts the interval: the assignment and the worker's keep-alives touch it
+/// too, and a write per task there was a measurable share of a short task's cost.
 fn touch_due(task_id: &str) -> bool {
     static LAST_TOUCH: Mutex<Option<HashMap<String, Instant>>> = Mutex::new(None);
     let mut guard = LAST_TOUCH.lock().unwrap_or_else(|p| p.into_inner());
@@ -55,9 +57,13 @@ fn touch_due(task_id: &str) -> bool {
     }
     match touched.get(task_id) {
         Some(at) if now.duration_since(*at) < TOUCH_INTERVAL => false,
-        _ => {
+        Some(_) => {
             touched.insert(task_id.to_string(), now);
             true
+        }
+        None => {
+            touched.insert(task_id.to_string(), now);
+            false
         }
     }
 }

@@ -52,6 +52,7 @@ pub async fn run_watched(
     }
     let child = ChildProcess::spawn_for_task(exe, args, env, &ctx.processes, &ctx.task_id)
         .map_err(|e| spawn_error(exe, &e))?;
+    ctx.timings.spawned();
     let pid = child.pid();
     tracing::debug!(task_id = %ctx.task_id, pid, exe, "started process");
     let kill = ctx.cancel.child_token();

@@ -29,6 +29,7 @@ use crate::logs::LogSink;
 use crate::preview::PreviewSink;
 use crate::progress::ProgressSink;
 use crate::slot_gpus::SlotPin;
+use crate::timings::TaskTimings;
 pub use params::Params;
 
 /// How long a program may print nothing before it counts as hung, unless configured.
@@ -55,6 +56,8 @@ pub struct CommandContext {
     pub slot_pin: Option<Arc<SlotPin>>,
     /// Where the command's process groups are recorded while they run.
     pub processes: ProcessRecords,
+    /// When the task's steps happened (the first program's start is noted here).
+    pub timings: Arc<TaskTimings>,
 }
 
 /// Why a command did not succeed.
@@ -238,6 +241,7 @@ pub(crate) mod testing {
             time_limit: None,
             slot_pin: None,
             processes: ProcessRecords::default(),
+            timings: Arc::new(TaskTimings::received_now()),
         };
         (ctx, rx)
     }

@@ -41,6 +41,7 @@ pub async fn run_limited(
         time_limit: None,
         slot_pin: ctx.slot_pin.clone(),
         processes: ctx.processes.clone(),
+        timings: ctx.timings.clone(),
     };
     let running = command(&limited, params);
     tokio::pin!(running);

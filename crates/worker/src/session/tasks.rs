@@ -12,6 +12,7 @@ use tokio_util::task::TaskTracker;
 
 use super::slots::SlotPool;
 use crate::runner::{self, Outcome, RunnerDeps};
+use crate::timings::TaskTimings;
 
 /// The running-task table.
 pub struct RunningTasks {
@@ -66,6 +67,7 @@ impl RunningTasks {
     /// Starts a runner for `task`; its token is a child of `parent`. A repeated assignment
     /// of the same lease is ignored; a newer lease of a running task replaces the old run.
     pub fn start(&self, mut task: AssignTask, parent: &CancellationToken) {
+        let timings = Arc::new(TaskTimings::received_now());
         let task_id = task.task_id.clone();
         let lease_epoch = task.lease_epoch;
         let cancel = parent.child_token();
@@ -103,7 +105,7 @@ impl RunningTasks {
         let alive = self.alive.clone();
         alive.send_modify(|n| *n += 1);
         self.tracker.spawn(async move {
-            let outcome = runner::run_task(&deps, task, cancel).await;
+            let outcome = runner::run_task(&deps, task, cancel, timings).await;
             // Free only now: the task's processes are gone.
             drop(slot);
             {
