@@ -404,9 +404,11 @@ async fn a_worker_with_a_full_data_dir_keeps_working_and_says_so() {
             .then_some(())
     })
     .await;
+    // Process records are emptied, and kept for the next command, once the tasks are done.
     let left: Vec<String> = files_under(&tmpfs.dir)
         .into_iter()
         .filter(|f| !f.contains("credentials.toml") && !f.contains("pending-updates.bin ("))
+        .filter(|f| !(f.contains("/processes/record-") && f.ends_with("(0 bytes)")))
         .collect();
     assert!(left.is_empty(), "left in the data directory: {left:?}");
     let said = std::fs::read_to_string(&worker_log).unwrap_or_default();

@@ -121,9 +121,10 @@ fn update(known: Vec<String>) -> impl Strategy<Value = v1::TaskUpdate> {
             Just(1e30f32)
         ]),
         prop::option::of((any::<i32>(), text(), prop::collection::vec(text(), 0..3))),
+        prop::option::of((text(), prop::option::of(big_u64()))),
     )
         .prop_map(
-            |(task_id, lease_epoch, sequence, status, activity, steps, progress, failure)| {
+            |(task_id, lease_epoch, sequence, status, activity, steps, progress, failure, tail)| {
                 v1::TaskUpdate {
                     task_id,
                     lease_epoch,
@@ -137,6 +138,7 @@ fn update(known: Vec<String>) -> impl Strategy<Value = v1::TaskUpdate> {
                         message,
                         last_log_lines,
                     }),
+                    log_tail: tail.map(|(text, offset)| v1::LogTail { text, offset }),
                 }
             },
         )

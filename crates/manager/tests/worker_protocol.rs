@@ -432,3 +432,86 @@ async fn a_retried_log_chunk_is_stored_once() {
     );
     m.manager.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn log_lines_with_a_final_update_are_stored_before_it_once() {
+    let m = start().await;
+    let (id, token, mut stream) = connected_worker(&m, 1).await;
+    let (_, job) = m.post("/api/v3/jobs", &echo_sleep_job(1, 0)).await;
+    let job_id = job["id"].as_str().unwrap().to_string();
+    let echo = next_assignment(&mut stream).await;
+    let mut client = m.grpc().await;
+
+    // The first line went in a chunk of its own; the rest goes with the final status.
+    let chunk = v1::LogChunk {
+        task_id: echo.task_id.clone(),
+        lease_epoch: echo.lease_epoch,
+        text: "line one\n".into(),
+        offset: Some(0),
+    };
+    client
+        .upload_log(authed(futures::stream::iter(vec![chunk]), &id, &token))
+        .await
+        .unwrap();
+    let done = v1::TaskUpdate {
+        task_id: echo.task_id.clone(),
+        lease_epoch: echo.lease_epoch,
+        sequence: 1,
+        status: v1::TaskStatus::Completed as i32,
+        activity: Some("Completed".into()),
+        log_tail: Some(v1::LogTail {
+            text: "line two\nline three\n".into(),
+            offset: Some(9),
+        }),
+        ..Default::default()
+    };
+    let ack = client
+        .update_task(authed(done.clone(), &id, &token))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(ack.applied);
+    // A retry (its acknowledgement was lost) stores nothing twice.
+    let ack = client
+        .update_task(authed(done, &id, &token))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!ack.applied);
+    let (_, log) = m
+        .get(&format!("/api/v3/tasks/{}/logtail", echo.task_id))
+        .await;
+    let log = log.as_str().unwrap_or_default().to_string();
+    let worker_lines: Vec<&str> = log.lines().filter(|l| l.starts_with("line ")).collect();
+    assert_eq!(
+        worker_lines,
+        ["line one", "line two", "line three"],
+        "{log}"
+    );
+
+    // Lines with an update quoting a lease the worker does not hold are not stored.
+    let sleep = next_assignment(&mut stream).await;
+    let stale = v1::TaskUpdate {
+        task_id: sleep.task_id.clone(),
+        lease_epoch: sleep.lease_epoch + 1,
+        sequence: 2,
+        status: v1::TaskStatus::Completed as i32,
+        log_tail: Some(v1::LogTail {
+            text: "from a lost lease\n".into(),
+            offset: Some(0),
+        }),
+        ..Default::default()
+    };
+    let refused = client
+        .update_task(authed(stale, &id, &token))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition);
+    let (_, log) = m
+        .get(&format!("/api/v3/tasks/{}/logtail", sleep.task_id))
+        .await;
+    assert!(!log.to_string().contains("from a lost lease"), "{log}");
+    let (_, job) = m.get(&format!("/api/v3/jobs/{job_id}")).await;
+    assert_eq!(job["status"], "active");
+    m.manager.shutdown().await.unwrap();
+}

@@ -10,6 +10,9 @@
 //! update, which on ext4 was a large share of a short task's cost. Opening replays the
 //! entries, ignoring a torn last one (the worker died mid-write), and compacts the file.
 //! After a failed write the next change rewrites the whole file (temp file + rename).
+//! Nothing is fsynced: after a power cut a kept result may be gone (or the file may end
+//! in zeros, read as a torn entry), and the task then runs again; it is never applied
+//! twice.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -53,6 +56,7 @@ impl UpdateJournal {
     /// worker can still start.
     pub fn open(data_dir: &Path) -> Self {
         let path = data_dir.join(JOURNAL_FILE);
+        let mut readable = true;
         let pending = match std::fs::read(&path) {
             Ok(bytes) => decode(&bytes).unwrap_or_else(|e| {
                 let aside = path.with_extension("bin.damaged");
@@ -63,6 +67,7 @@ impl UpdateJournal {
             Err(e) if e.kind() == io::ErrorKind::NotFound => BTreeMap::new(),
             Err(e) => {
                 tracing::warn!(path = %path.display(), error = %e, "cannot read the update journal");
+                readable = false;
                 BTreeMap::new()
             }
         };
@@ -81,8 +86,11 @@ impl UpdateJournal {
             }),
             failing: AtomicBool::new(false),
         };
-        // Compacted now, so what is appended later follows whole entries.
-        journal.rewrite(&mut journal.lock());
+        // Compacted now, so what is appended later follows whole entries. A journal that
+        // cannot be read is left as it is until the first change has to replace it.
+        if readable {
+            journal.rewrite(&mut journal.lock());
+        }
         journal
     }
 
@@ -232,6 +240,10 @@ fn encode(pending: &BTreeMap<u64, TaskUpdate>) -> Vec<u8> {
 
 fn decode(bytes: &[u8]) -> Result<BTreeMap<u64, TaskUpdate>, prost::DecodeError> {
     let Some(mut entries) = bytes.strip_prefix(MAGIC) else {
+        // A first append cut short by a full disk leaves part of the header only.
+        if MAGIC.starts_with(bytes) {
+            return Ok(BTreeMap::new());
+        }
         return decode_bare_updates(bytes);
     };
     let mut pending = BTreeMap::new();

@@ -7,8 +7,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use castanet_protocol::v1::{AssignTask, Failure, FaultClass, TaskStatus, TaskUpdate};
+use castanet_protocol::v1::{AssignTask, Failure, FaultClass, LogTail, TaskStatus, TaskUpdate};
 use tokio::sync::{mpsc, watch};
+use tokio::task::JoinError;
 use tokio_util::sync::CancellationToken;
 
 use crate::client::ManagerClient;
@@ -23,6 +24,10 @@ use crate::upstream::{UpdateError, Upstream};
 
 /// Lines a task may have queued for the uploader before commands wait for it.
 const LOG_QUEUE_LINES: usize = 1024;
+
+/// A task still running after this long says it started; a shorter one only reports its
+/// result (a round trip less for the short tasks of a big job).
+const STARTED_AFTER: Duration = Duration::from_millis(200);
 
 /// Progress updates are sent at most this often (the newest value always goes out).
 const PROGRESS_INTERVAL: Duration = Duration::from_secs(1);
@@ -125,6 +130,7 @@ pub async fn run_task(
     // The commands do not wait for their updates: with the manager unreachable they run on
     // while the updates are retried. A refused update (the lease is gone) stops them.
     let commands_cancel = cancel.child_token();
+    let commands_ended = CancellationToken::new();
     let (result, reported) = tokio::join!(
         async {
             let result = run_commands(
@@ -137,9 +143,16 @@ pub async fn run_task(
             )
             .await;
             timings.commands_ended();
+            commands_ended.cancel();
             result
         },
-        report_while_running(&reporter, progress_rx, milestones_rx, &commands_cancel),
+        report_while_running(
+            &reporter,
+            progress_rx,
+            milestones_rx,
+            &commands_cancel,
+            &commands_ended
+        ),
     );
     let result = match reported {
         Err(refused) if !matches!(refused, UpdateError::Canceled) => Err(Stop::Update(refused)),
@@ -150,68 +163,76 @@ pub async fn run_task(
     if let Err(Stop::Aborted | Stop::Update(_)) = &result {
         log_cancel.cancel();
     }
-    // Every line is stored before the final status, so the log is complete when it shows.
-    // Stopped while the manager is unreachable: the unsent lines stay spooled and the final
-    // status waits in the journal, both delivered after the next start.
+    // Every line is stored before the final status (or goes with it), so the log is
+    // complete when it shows. Stopped while the manager is unreachable: the unsent lines
+    // stay spooled and the final status waits in the journal, both delivered after the
+    // next start.
     let uploads = async { (uploader.await, previews.await) };
     tokio::pin!(uploads);
-    tokio::select! {
+    let log_tail = tokio::select! {
         biased;
         () = cancel.cancelled() => {
-            if let Some(update) = final_update(&task, &result, last_lines.clone())
-                && deps.upstream.keep_for_restart(update).await
-            {
-                tracing::info!(task_id = %task.task_id, "the task's result waits for the manager in the journal");
-                // Its log goes with it: the unsent lines wait in the spool, which the
-                // session sends before replaying the journal.
-                log_park.cancel();
-                if tokio::time::timeout(LOG_PARK_WAIT, &mut uploads).await.is_err() {
-                    tracing::warn!(task_id = %task.task_id, "the task's log could not be parked in the spool in time");
-                }
-            }
+            keep_for_restart(deps, &task, &result, last_lines, &log_park, &mut uploads).await;
             return Outcome::Aborted;
         }
         // The newest frame's preview is there when the task shows as done.
-        _ = &mut uploads => timings.log_stored(),
-    }
-
-    match result {
-        Ok(steps) => match reporter
-            .send_with_progress(
-                TaskStatus::Completed,
-                "Completed",
-                Some(steps),
-                Some(100),
-                None,
-            )
-            .await
-        {
-            Ok(()) => {
-                timings.log_acknowledged(&task.job_id, &task.task_id);
-                Outcome::Completed
-            }
-            Err(e) => stopped_by(e),
-        },
-        Err(Stop::Failed { fault, message }) => {
-            let failure = Failure {
-                fault_class: fault as i32,
-                message: message.clone(),
-                last_log_lines: last_lines,
-            };
-            let activity = format!("Failed: {message}");
-            match reporter
-                .send(TaskStatus::Failed, &activity, None, Some(failure))
-                .await
-            {
-                Ok(()) => {
-                    timings.log_acknowledged(&task.job_id, &task.task_id);
-                    Outcome::Failed(message)
-                }
-                Err(e) => stopped_by(e),
-            }
+        (tail, _) = &mut uploads => {
+            timings.log_stored();
+            tail.ok().flatten()
         }
-        Err(Stop::Aborted) => Outcome::Aborted,
-        Err(Stop::Update(e)) => stopped_by(e),
+    };
+    let Some(update) = final_update(&task, &result, last_lines, log_tail) else {
+        return match result {
+            Err(Stop::Update(e)) => stopped_by(e),
+            _ => Outcome::Aborted,
+        };
+    };
+    if cancel.is_cancelled() {
+        // Aborted between the uploads and the report: the result still waits for the
+        // next start (`Upstream::send` keeps one whose delivery is canceled midway).
+        if deps.upstream.keep_for_restart(update).await {
+            tracing::info!(task_id = %task.task_id, "the task's result waits for the manager in the journal");
+        }
+        return Outcome::Aborted;
+    }
+    if let Err(e) = reporter.deliver(update).await {
+        return stopped_by(e);
+    }
+    timings.log_acknowledged(&task.job_id, &task.task_id);
+    match result {
+        Err(Stop::Failed { message, .. }) => Outcome::Failed(message),
+        _ => Outcome::Completed,
+    }
+}
+
+/// An aborted run whose commands had ended: its result waits in the journal for the next
+/// start, with its log: the unsent lines are parked in the spool (which the session sends
+/// before it replays the journal), or go in the update when the uploader had handed them
+/// over already.
+async fn keep_for_restart(
+    deps: &RunnerDeps,
+    task: &AssignTask,
+    result: &Result<u32, Stop>,
+    last_lines: Vec<String>,
+    log_park: &CancellationToken,
+    uploads: impl Future<Output = (Result<Option<LogTail>, JoinError>, Result<(), JoinError>)>,
+) {
+    if !deps.upstream.keeps_results() {
+        return;
+    }
+    let Some(mut update) = final_update(task, result, last_lines, None) else {
+        return;
+    };
+    log_park.cancel();
+    match tokio::time::timeout(LOG_PARK_WAIT, uploads).await {
+        Ok((Ok(Some(tail)), _)) => update.log_tail = Some(tail),
+        Ok(_) => {}
+        Err(_) => {
+            tracing::warn!(task_id = %task.task_id, "the task's log could not be parked in the spool in time");
+        }
+    }
+    if deps.upstream.keep_for_restart(update).await {
+        tracing::info!(task_id = %task.task_id, "the task's result waits for the manager in the journal");
     }
 }
 
@@ -221,17 +242,23 @@ struct Milestone {
     steps: u32,
 }
 
-/// The updates of a running task, in order: "Started", then each milestone and the
-/// (throttled) progress the commands publish, until the commands end and all is sent;
-/// meanwhile a keep-alive whenever the task sent nothing for the manager's keep-alive
-/// interval (a silent render is alive as long as its worker is). A refused update cancels
-/// `commands` and is returned.
+/// The updates of a running task, in order: "Started" once it ran for [`STARTED_AFTER`],
+/// then each milestone and the (throttled) progress the commands publish, until the
+/// commands end and all is sent; meanwhile a keep-alive whenever the task sent nothing for
+/// the manager's keep-alive interval (a silent render is alive as long as its worker is).
+/// A task whose commands end sooner sends none of these: its final status says it all. A
+/// refused update cancels `commands` and is returned.
 async fn report_while_running(
     reporter: &Reporter<'_>,
     progress: watch::Receiver<Progress>,
     mut milestones: mpsc::UnboundedReceiver<Milestone>,
     commands: &CancellationToken,
+    commands_ended: &CancellationToken,
 ) -> Result<(), UpdateError> {
+    tokio::select! {
+        () = tokio::time::sleep(STARTED_AFTER) => {}
+        () = commands_ended.cancelled() => return Ok(()),
+    }
     let stop_commands_on_refusal = |result: Result<(), UpdateError>| {
         if let Err(refused) = &result
             && !matches!(refused, UpdateError::Canceled)
@@ -240,11 +267,7 @@ async fn report_while_running(
         }
         result
     };
-    stop_commands_on_refusal(
-        reporter
-            .send(TaskStatus::Active, "Started", None, None)
-            .await,
-    )?;
+    stop_commands_on_refusal(reporter.send(TaskStatus::Active, "Started", None).await)?;
     let send_milestones = async {
         while let Some(milestone) = milestones.recv().await {
             let sent = reporter
@@ -252,7 +275,6 @@ async fn report_while_running(
                     TaskStatus::Unspecified,
                     &milestone.activity,
                     Some(milestone.steps),
-                    None,
                 )
                 .await;
             stop_commands_on_refusal(sent)?;
@@ -320,7 +342,6 @@ async fn forward_progress(
                     &activity,
                     current.steps_completed,
                     current.percent,
-                    None,
                 )
                 .await;
             result?;
@@ -433,9 +454,8 @@ impl Reporter<'_> {
         status: TaskStatus,
         activity: &str,
         steps_completed: Option<u32>,
-        failure: Option<Failure>,
     ) -> Result<(), UpdateError> {
-        self.send_with_progress(status, activity, steps_completed, None, failure)
+        self.send_with_progress(status, activity, steps_completed, None)
             .await
     }
 
@@ -445,17 +465,15 @@ impl Reporter<'_> {
         activity: &str,
         steps_completed: Option<u32>,
         progress_percent: Option<u32>,
-        failure: Option<Failure>,
     ) -> Result<(), UpdateError> {
         self.deliver(TaskUpdate {
             task_id: self.task_id.to_string(),
             lease_epoch: self.lease_epoch,
-            sequence: 0,
             status: status as i32,
             activity: Some(activity.to_string()),
             steps_completed,
             progress_percent: progress_percent.map(|p| p as f32),
-            failure,
+            ..TaskUpdate::default()
         })
         .await
     }
@@ -473,15 +491,18 @@ impl Reporter<'_> {
     }
 }
 
-/// The final status of a run whose commands ended (completed or failed), for the journal.
+/// The final status of a run whose commands ended (completed or failed), with the log
+/// lines not uploaded on their own.
 fn final_update(
     task: &AssignTask,
     result: &Result<u32, Stop>,
     last_log_lines: Vec<String>,
+    log_tail: Option<LogTail>,
 ) -> Option<TaskUpdate> {
     let mut update = TaskUpdate {
         task_id: task.task_id.clone(),
         lease_epoch: task.lease_epoch,
+        log_tail,
         ..TaskUpdate::default()
     };
     match result {

@@ -169,6 +169,11 @@ impl Upstream {
         result
     }
 
+    /// Whether results can wait for the next start (there is a journal).
+    pub fn keeps_results(&self) -> bool {
+        self.journal.is_some()
+    }
+
     /// Numbers `update` and keeps it in the journal without sending it: the final status of
     /// a task whose run ended but could not be reported before the worker stopped. The next
     /// start delivers it after sign-on (the manager refuses it if the task went elsewhere).

@@ -95,6 +95,10 @@ async fn a_result_not_delivered_before_a_restart_is_sent_after_it() {
             _ => None,
         })
         .await;
+    // "Started" (number 1) is delivered, so the result gets number 2.
+    manager
+        .wait_for(|e| update_of(e).filter(|u| u.status == TaskStatus::Active as i32))
+        .await;
 
     // The manager dies; the task completes; the worker cannot deliver that and is stopped.
     manager.kill_server().await;

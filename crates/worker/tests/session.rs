@@ -58,25 +58,15 @@ async fn registers_signs_on_and_runs_an_echo_task() {
             7,
             &[
                 ("echo", r#"{"message": "hello"}"#),
+                ("sleep", r#"{"duration_in_seconds": 1}"#),
                 ("echo", r#"{"message": "bye"}"#),
             ],
         ))
         .await;
 
-    // In order: started; the log (each chunk in a call of its own, stored before anything
-    // after it) and the steps after the first command; then completed.
-    let started = update_of(&manager.next().await).expect("an update");
-    assert_eq!(
-        (
-            started.task_id.as_str(),
-            started.lease_epoch,
-            started.sequence
-        ),
-        ("t1", 7, 42)
-    );
-    assert_eq!(started.status, TaskStatus::Active as i32);
-    assert_eq!(started.activity.as_deref(), Some("Started"));
-
+    // In order: started (the task runs longer than the worker waits before saying so);
+    // the log (each chunk stored before anything after it, the last lines with the final
+    // status) and the steps after each command but the last; then completed.
     let mut log = String::new();
     let mut updates = Vec::new();
     let mut open_chunk = false;
@@ -84,6 +74,7 @@ async fn registers_signs_on_and_runs_an_echo_task() {
         match manager.next().await {
             Event::Log(chunk) => {
                 assert_eq!((chunk.task_id.as_str(), chunk.lease_epoch), ("t1", 7));
+                assert_eq!(chunk.offset, Some(log.len() as u64));
                 log.push_str(&chunk.text);
                 open_chunk = true;
             }
@@ -98,20 +89,38 @@ async fn registers_signs_on_and_runs_an_echo_task() {
             other => panic!("unexpected {other:?}"),
         }
     };
-    assert!(!open_chunk, "completed before the log was stored");
-    assert_eq!(log, "echo: \"hello\"\necho: \"bye\"\n");
-    assert_eq!(updates.len(), 1);
-    assert_eq!(updates[0].sequence, 43);
-    assert_eq!(updates[0].steps_completed, Some(1));
+    let started = updates.remove(0);
     assert_eq!(
-        updates[0].activity.as_deref(),
-        Some("Finished command 1/2: echo")
+        (
+            started.task_id.as_str(),
+            started.lease_epoch,
+            started.sequence
+        ),
+        ("t1", 7, 42)
+    );
+    assert_eq!(started.status, TaskStatus::Active as i32);
+    assert_eq!(started.activity.as_deref(), Some("Started"));
+    assert!(!open_chunk, "completed before the log was stored");
+    assert!(
+        log.starts_with("echo: \"hello\"\n") && log.ends_with("echo: \"bye\"\n"),
+        "{log:?}"
+    );
+    let milestones: Vec<_> = updates
+        .iter()
+        .map(|u| (u.sequence, u.steps_completed, u.activity.as_deref()))
+        .collect();
+    assert_eq!(
+        milestones,
+        [
+            (43, Some(1), Some("Finished command 1/3: echo")),
+            (44, Some(2), Some("Finished command 2/3: sleep")),
+        ]
     );
 
-    assert_eq!(completed.sequence, 44);
+    assert_eq!(completed.sequence, 45);
     assert_eq!(completed.status, TaskStatus::Completed as i32);
     assert_eq!(completed.activity.as_deref(), Some("Completed"));
-    assert_eq!(completed.steps_completed, Some(2));
+    assert_eq!(completed.steps_completed, Some(3));
     assert_eq!(completed.progress_percent, Some(100.0));
 
     worker.stop().await.expect("clean shutdown");
@@ -120,6 +129,41 @@ async fn registers_signs_on_and_runs_an_echo_task() {
         Event::SignOff {
             reason: "worker shutting down".into()
         }
+    );
+}
+
+#[tokio::test]
+async fn a_short_task_reports_only_its_result_with_its_whole_log() {
+    let mut manager = fake_manager::start(Script::default()).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let worker = Worker::start(&manager, dir.path(), Some(SECRET));
+    connected(&mut manager).await;
+
+    manager
+        .instruct(task(
+            "t1",
+            3,
+            &[
+                ("echo", r#"{"message": "hello"}"#),
+                ("echo", r#"{"message": "bye"}"#),
+            ],
+        ))
+        .await;
+    // One call: the final status, its log lines with it (no "Started", no milestones,
+    // no upload of their own).
+    let completed = manager.wait_for(update_of).await;
+    assert_eq!(completed.status, TaskStatus::Completed as i32);
+    assert_eq!(completed.steps_completed, Some(2));
+    let tail = completed.log_tail.expect("the log goes with the result");
+    assert_eq!(tail.text, "echo: \"hello\"\necho: \"bye\"\n");
+    assert_eq!(tail.offset, Some(0));
+    worker.stop().await.expect("clean shutdown");
+    let after = manager.drain();
+    assert!(
+        !after
+            .iter()
+            .any(|e| matches!(e, Event::Update(_) | Event::Log(_))),
+        "{after:?}"
     );
 }
 
@@ -179,23 +223,13 @@ async fn transport_failures_retry_the_same_sequence_number() {
         .instruct(task("t1", 1, &[("echo", r#"{"message": "x"}"#)]))
         .await;
     let mut sequences = Vec::new();
-    loop {
+    while sequences.len() < 3 {
         let update = manager.wait_for(update_of).await;
         sequences.push((update.sequence, update.status));
-        if update.status == TaskStatus::Completed as i32 {
-            break;
-        }
     }
-    let active = TaskStatus::Active as i32;
-    assert_eq!(
-        sequences,
-        [
-            (1, active),
-            (1, active),
-            (1, active),
-            (2, TaskStatus::Completed as i32)
-        ]
-    );
+    // A short task sends only its result: the same number, three times.
+    let completed = TaskStatus::Completed as i32;
+    assert_eq!(sequences, [(1, completed), (1, completed), (1, completed)]);
     worker.stop().await.expect("clean shutdown");
 }
 
@@ -218,6 +252,7 @@ async fn commands_run_while_the_manager_does_not_take_updates() {
             &[
                 ("echo", r#"{"message": "first"}"#),
                 ("echo", r#"{"message": "second"}"#),
+                ("sleep", r#"{"duration_in_seconds": 1}"#),
             ],
         ))
         .await;
@@ -236,7 +271,8 @@ async fn commands_run_while_the_manager_does_not_take_updates() {
         "both commands ran while \"Started\" was still being retried: {update_calls:?}"
     );
 
-    // Then everything arrives, in order: started, the first command's milestone, completed.
+    // Then everything arrives, in order: started, the milestones of the first two
+    // commands, completed.
     let mut sequences: Vec<u64> = update_calls.iter().map(|&(sequence, _)| sequence).collect();
     loop {
         let update = manager.wait_for(update_of).await;
@@ -246,7 +282,7 @@ async fn commands_run_while_the_manager_does_not_take_updates() {
         }
     }
     sequences.dedup();
-    assert_eq!(sequences, [1, 2, 3]);
+    assert_eq!(sequences, [1, 2, 3, 4]);
     worker.stop().await.expect("clean shutdown");
 }
 
@@ -490,6 +526,10 @@ async fn a_task_finished_during_a_manager_restart_is_reported_afterwards() {
             Event::Log(chunk) if chunk.text.contains("> waiting") => Some(()),
             _ => None,
         })
+        .await;
+    // "Started" (number 1) is delivered, so the result gets number 2.
+    manager
+        .wait_for(|e| update_of(e).filter(|u| u.status == TaskStatus::Active as i32))
         .await;
 
     manager.kill_server().await;

@@ -258,6 +258,16 @@ impl WorkerApi {
     ) -> Result<Response<v1::TaskUpdateAck>, Status> {
         let worker_id = auth::authenticate_connected(&self.state, &request).await?;
         let body = request.into_inner();
+        if let Some(tail) = &body.log_tail {
+            uploads::store_log_tail(
+                &self.state,
+                &worker_id,
+                &body.task_id,
+                body.lease_epoch,
+                tail,
+            )
+            .await?;
+        }
         let status = match body.status() {
             WireTaskStatus::Unspecified => None,
             WireTaskStatus::Active => Some(TaskStatus::Active),

@@ -5,7 +5,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use castanet_protocol::v1;
-use tonic::{Status, Streaming};
+use tonic::{Code, Status, Streaming};
 
 use super::{full_disk, store_status};
 use crate::AppState;
@@ -99,34 +99,81 @@ pub(super) async fn receive_log(
                 .await
                 .map_err(store_status)?;
         }
-        written += state
-            .logs
-            .append_chunk(
-                &job_id,
-                &chunk.task_id,
-                chunk.lease_epoch,
-                chunk.offset,
-                &chunk.text,
-            )
-            .await
-            .map_err(|e| {
-                // The worker only sees a retried upload; the operator must hear of it here.
-                let refusal =
-                    StorageRefusal::new(&e, state.logs.jobs_root(), "the log chunk was not stored");
-                // Either way the worker keeps the lines and sends them again.
-                if refusal.full {
-                    full_disk::STORAGE_DIRECTORY.refused(&refusal.message);
-                    Status::resource_exhausted(refusal.message)
-                } else {
-                    tracing::error!(task = %chunk.task_id, "{}", refusal.message);
-                    Status::internal(refusal.message)
-                }
-            })?;
-        full_disk::STORAGE_DIRECTORY.stored();
-        state
-            .events
-            .publish(Event::task_log(&job_id, &chunk.task_id));
+        written += append_log(
+            state,
+            &job_id,
+            &chunk.task_id,
+            chunk.lease_epoch,
+            chunk.offset,
+            &chunk.text,
+        )
+        .await?;
     }
+    Ok(written)
+}
+
+/// Stores the log lines a final update carries (`TaskUpdate.log_tail`), before the update
+/// is applied, when the worker holds the task under the quoted lease. Otherwise nothing is
+/// stored: the update is then the retry of one applied already (its lines were stored
+/// with it), or it will be refused.
+pub(super) async fn store_log_tail(
+    state: &AppState,
+    worker_id: &str,
+    task_id: &str,
+    epoch: u64,
+    tail: &v1::LogTail,
+) -> Result<(), Status> {
+    if tail.text.is_empty() {
+        return Ok(());
+    }
+    let held = state
+        .dispatcher
+        .held_job(worker_id, task_id, epoch as i64)
+        .ok_or(());
+    let checked = match held {
+        Ok(job_id) => Ok(job_id),
+        Err(()) => check_lease(state, worker_id, task_id, epoch).await,
+    };
+    let job_id = match checked {
+        Ok(job_id) => job_id,
+        Err(status) if matches!(status.code(), Code::NotFound | Code::FailedPrecondition) => {
+            return Ok(());
+        }
+        Err(status) => return Err(status),
+    };
+    append_log(state, &job_id, task_id, epoch, tail.offset, &tail.text).await?;
+    Ok(())
+}
+
+/// Appends worker log text to a task's log (`offset`: see `LogChunk.offset`) and tells the
+/// event stream; returns the bytes written.
+async fn append_log(
+    state: &AppState,
+    job_id: &str,
+    task_id: &str,
+    epoch: u64,
+    offset: Option<u64>,
+    text: &str,
+) -> Result<u64, Status> {
+    let written = state
+        .logs
+        .append_chunk(job_id, task_id, epoch, offset, text)
+        .await
+        .map_err(|e| {
+            // The worker only sees a retried upload; the operator must hear of it here.
+            let refusal =
+                StorageRefusal::new(&e, state.logs.jobs_root(), "the log chunk was not stored");
+            // Either way the worker keeps the lines and sends them again.
+            if refusal.full {
+                full_disk::STORAGE_DIRECTORY.refused(&refusal.message);
+                Status::resource_exhausted(refusal.message)
+            } else {
+                tracing::error!(task = %task_id, "{}", refusal.message);
+                Status::internal(refusal.message)
+            }
+        })?;
+    full_disk::STORAGE_DIRECTORY.stored();
+    state.events.publish(Event::task_log(job_id, task_id));
     Ok(written)
 }
 

@@ -107,7 +107,7 @@ impl Dispatcher {
             let mut workers = self.workers();
             let worker = workers.entry(worker_id).insert_entry(worker).into_mut();
             for (task_id, epoch) in session.running {
-                worker.hold(task_id, epoch);
+                worker.hold(task_id, epoch, None);
             }
         }
         self.kick();
@@ -214,6 +214,14 @@ impl Dispatcher {
                 let _ = worker.send(Kind::Heartbeat(v1::Heartbeat {}));
             }
         }
+    }
+
+    /// The job of `task_id` when the connected worker holds it under lease `epoch` (as far
+    /// as the dispatcher knows, which is what it handed out; None: ask the database).
+    pub fn held_job(&self, worker_id: &str, task_id: &str, epoch: i64) -> Option<String> {
+        let workers = self.workers();
+        let worker = workers.get(worker_id)?;
+        worker.held_job(task_id, epoch).map(str::to_string)
     }
 
     /// A worker's task ended (completed, failed, handed back): its slot is free.
@@ -366,7 +374,11 @@ impl Dispatcher {
             let mut workers = self.workers();
             match workers.get_mut(worker_id) {
                 Some(worker) => {
-                    let slot = worker.hold(assignment.task_id.clone(), epoch);
+                    let slot = worker.hold(
+                        assignment.task_id.clone(),
+                        epoch,
+                        Some(assignment.job_id.clone()),
+                    );
                     let instruction = to_instruction(&assignment, slot, &worker.variables);
                     // Sent anyway, the worker would refuse to decode it, reconnect and get
                     // the same task again, forever.

@@ -8,10 +8,15 @@
 //! backoff until the manager is back; the runner waits for this before it reports the task's final status,
 //! so a task's log is complete when its completion arrives. A manager that refuses the log
 //! (the task was given to another worker) makes the uploader drop it.
+//!
+//! The first lines of a quiet spell wait [`LINGER`] for more before they go out, and what
+//! is not sent when the task's commands end is handed to the runner instead, which sends
+//! it with the final status (`TaskUpdate.log_tail`): a short task's log costs no call of
+//! its own.
 
 use std::time::Duration;
 
-use castanet_protocol::v1::LogChunk;
+use castanet_protocol::v1::{LogChunk, LogTail};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -24,13 +29,20 @@ use crate::client::{CALL_TIMEOUT, ManagerClient};
 /// Largest chunk text sent in one call (well under gRPC's 4 MiB message limit).
 pub const MAX_CHUNK_BYTES: usize = 256 * 1024;
 
+/// How long the first lines of a quiet spell wait for more before they are sent.
+const LINGER: Duration = Duration::from_millis(100);
+
+/// Most text handed over to go with the final status; more is uploaded on its own.
+const MAX_TAIL_BYTES: usize = 64 * 1024;
+
 /// Most log text kept while the manager is unreachable; more is counted and dropped.
 const MAX_PENDING_BYTES: usize = 64 * 1024 * 1024;
 
 /// Starts uploading the lines of `lines` for one task lease. The returned task ends once
-/// every sender of `lines` is gone and every line is stored (or refused); at once when
-/// `cancel` fires (lines not stored by then stay in the spool only if it was in use); or
-/// when `park` fires, after putting every line not stored yet into the spool.
+/// every sender of `lines` is gone and every line is stored (or refused), or handed back
+/// as the log's tail (its result) to go with the final status; at once when `cancel`
+/// fires (lines not stored by then stay in the spool only if it was in use); or when
+/// `park` fires, after putting every line not stored yet into the spool.
 pub fn spawn_uploader(
     client: ManagerClient,
     task_id: String,
@@ -39,7 +51,7 @@ pub fn spawn_uploader(
     spool: &LogSpool,
     cancel: CancellationToken,
     park: CancellationToken,
-) -> JoinHandle<()> {
+) -> JoinHandle<Option<LogTail>> {
     let uploader = Uploader {
         client,
         spool: spool.file(&task_id, lease_epoch),
@@ -132,20 +144,25 @@ impl Uploader {
     /// Uploads until done or `cancel`; on `park`, whatever is not stored yet — queued
     /// lines too — goes to the spool, so an aborted run whose result is still delivered
     /// (from the update journal) gets its whole log.
-    async fn run_until(mut self, cancel: CancellationToken, park: CancellationToken) {
+    async fn run_until(
+        mut self,
+        cancel: CancellationToken,
+        park: CancellationToken,
+    ) -> Option<LogTail> {
         tokio::select! {
             biased;
-            () = cancel.cancelled() => return,
+            () = cancel.cancelled() => return None,
             () = park.cancelled() => {}
-            () = self.run() => return,
+            tail = self.run() => return tail,
         }
         self.drain_queued();
         if !self.gave_up && !self.pending.is_empty() {
             self.spool.replace(&self.pending.text);
         }
+        None
     }
 
-    async fn run(&mut self) {
+    async fn run(&mut self) -> Option<LogTail> {
         let mut backoff = Backoff::default();
         let mut failures = 0u32;
         loop {
@@ -157,11 +174,26 @@ impl Uploader {
                     Some(line) => self.take(&line),
                     None => break,
                 }
+                if failures == 0 {
+                    self.linger().await;
+                }
             }
             self.drain_queued();
             if self.gave_up || self.pending.is_empty() {
                 self.pending = Pending::default();
                 continue;
+            }
+            // The commands are done: the rest goes with the final status (unless the
+            // manager is unreachable, when the spool keeps it until it is stored).
+            if !self.open
+                && failures == 0
+                && !self.spool.is_active()
+                && self.pending.text.len() <= MAX_TAIL_BYTES
+            {
+                return Some(LogTail {
+                    text: std::mem::take(&mut self.pending.text),
+                    offset: Some(self.pending.offset()),
+                });
             }
             let text = self.pending.next_chunk(MAX_CHUNK_BYTES).to_string();
             let sent = text.len();
@@ -196,6 +228,7 @@ impl Uploader {
         if self.pending.dropped > 0 {
             tracing::warn!(task_id = %self.task_id, lines = self.pending.dropped, "log lines dropped: the manager was unreachable too long");
         }
+        None
     }
 
     fn take(&mut self, line: &str) {
@@ -226,6 +259,20 @@ impl Uploader {
             tokio::select! {
                 () = tokio::time::sleep_until(until) => return,
                 line = self.lines.recv(), if self.open => match line {
+                    Some(line) => self.take(&line),
+                    None => self.open = false,
+                },
+            }
+        }
+    }
+
+    /// Takes more lines for [`LINGER`], or until every sender is gone.
+    async fn linger(&mut self) {
+        let until = tokio::time::Instant::now() + LINGER;
+        while self.open {
+            tokio::select! {
+                () = tokio::time::sleep_until(until) => return,
+                line = self.lines.recv() => match line {
                     Some(line) => self.take(&line),
                     None => self.open = false,
                 },

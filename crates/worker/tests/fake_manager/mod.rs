@@ -305,8 +305,22 @@ impl WorkerService for FakeManager {
     ) -> Result<Response<TaskUpdateAck>, Status> {
         self.authenticate(&request)?;
         let update = request.into_inner();
-        self.record(Event::Update(update.clone()));
         let mut state = self.lock();
+        // Log lines that go with an update are stored before it, as one more chunk.
+        if state.script.failing_updates == 0
+            && let Some(tail) = &update.log_tail
+        {
+            self.record(Event::Log(LogChunk {
+                task_id: update.task_id.clone(),
+                lease_epoch: update.lease_epoch,
+                text: tail.text.clone(),
+                offset: tail.offset,
+            }));
+            self.record(Event::LogClosed {
+                task_id: update.task_id.clone(),
+            });
+        }
+        self.record(Event::Update(update.clone()));
         if state.script.failing_updates > 0 {
             state.script.failing_updates -= 1;
             return Err(Status::new(Code::Unavailable, "manager restarting"));
