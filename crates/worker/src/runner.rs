@@ -97,6 +97,7 @@ pub async fn run_task(
         lease_epoch: task.lease_epoch,
         cancel: &cancel,
         last_sent: std::sync::Mutex::new(tokio::time::Instant::now()),
+        turn: tokio::sync::Mutex::new(()),
     };
     let (log, lines) = LogSink::channel(LOG_QUEUE_LINES);
     // The log uploader is not stopped by `cancel` itself: an aborted run whose result is
@@ -429,6 +430,9 @@ struct Reporter<'a> {
     cancel: &'a CancellationToken,
     /// When an update of this task was last delivered.
     last_sent: std::sync::Mutex<tokio::time::Instant>,
+    /// Held while one update is numbered and delivered: a task's updates arrive in order
+    /// (the milestones, progress and keep-alives are sent from concurrent loops).
+    turn: tokio::sync::Mutex<()>,
 }
 
 impl Reporter<'_> {
@@ -482,6 +486,7 @@ impl Reporter<'_> {
         if self.cancel.is_cancelled() {
             return Err(UpdateError::Canceled);
         }
+        let _turn = self.turn.lock().await;
         self.upstream.send(update, self.cancel).await?;
         *self
             .last_sent

@@ -1,13 +1,15 @@
-//! Task updates to the manager, in order and idempotent: one `Upstream` numbers every
-//! update with the worker's next sequence number and delivers it, retrying the same number
-//! while the manager is unreachable, so a retry is never applied twice. With a journal,
-//! undelivered updates also survive a worker restart and are replayed after sign-on.
+//! Task updates to the manager, idempotent: one `Upstream` numbers every update with the
+//! worker's next sequence number and delivers it, retrying the same number while the
+//! manager is unreachable, so a retry is never applied twice (the manager keeps the newest
+//! number applied to each task). Updates of different tasks go concurrently; each task's
+//! runner sends its own one at a time, so they arrive in order. With a journal,
+//! undelivered final statuses also survive a worker restart and are replayed after sign-on.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use castanet_protocol::v1::{TaskStatus, TaskUpdate};
-use tokio::sync::{Mutex, Notify};
+use tokio::sync::{Notify, RwLock};
 use tokio_util::sync::CancellationToken;
 use tonic::{Code, Status};
 
@@ -35,8 +37,8 @@ pub enum UpdateError {
 /// The one sender of task updates, shared by every runner.
 pub struct Upstream {
     client: ManagerClient,
-    /// Held while one update is numbered and delivered, so numbers arrive in order.
-    send_lock: Mutex<()>,
+    /// Held exclusively while the journal is replayed after a sign-on; sends share it.
+    replaying: RwLock<()>,
     next_sequence: AtomicU64,
     unauthenticated: Notify,
     /// Where undelivered updates wait across restarts (none in some tests).
@@ -50,7 +52,7 @@ impl Upstream {
     pub fn new(client: ManagerClient) -> Self {
         Self {
             client,
-            send_lock: Mutex::new(()),
+            replaying: RwLock::new(()),
             next_sequence: AtomicU64::new(1),
             unauthenticated: Notify::new(),
             journal: None,
@@ -96,25 +98,21 @@ impl Upstream {
     }
 
     /// Delivers the journal's updates from before a restart, in order and under their own
-    /// numbers: those the manager has applied already (`last_applied`) are dropped, the
-    /// rest sent; a refusal (the task went to another worker) drops the update.
-    pub async fn replay(&self, last_applied: u64, cancel: &CancellationToken) {
+    /// numbers; the manager answers those it applied already as not applied, and refuses
+    /// those of tasks it gave away meanwhile (dropped here). Sends wait until it is done.
+    pub async fn replay(&self, cancel: &CancellationToken) {
         let Some(journal) = &self.journal else {
             return;
         };
         let _turn = tokio::select! {
             biased;
             () = cancel.cancelled() => return,
-            turn = self.send_lock.lock() => turn,
+            turn = self.replaying.write() => turn,
         };
         for update in journal.pending() {
             let sequence = update.sequence;
             self.next_sequence
                 .fetch_max(sequence.saturating_add(1), Ordering::SeqCst);
-            if sequence <= last_applied {
-                journal.settle(sequence);
-                continue;
-            }
             match self.deliver(&update, cancel).await {
                 Err(UpdateError::Canceled) => return,
                 Ok(applied) => {
@@ -150,7 +148,7 @@ impl Upstream {
         let _turn = tokio::select! {
             biased;
             () = cancel.cancelled() => return Err(UpdateError::Canceled),
-            turn = self.send_lock.lock() => turn,
+            turn = self.replaying.read() => turn,
         };
         update.sequence = self.next_sequence.fetch_add(1, Ordering::SeqCst);
         // Only a final status is worth anything after a restart: the run that sent the
@@ -182,7 +180,7 @@ impl Upstream {
         let Some(journal) = &self.journal else {
             return false;
         };
-        let _turn = self.send_lock.lock().await;
+        let _turn = self.replaying.read().await;
         update.sequence = self.next_sequence.fetch_add(1, Ordering::SeqCst);
         journal.record(&update);
         true

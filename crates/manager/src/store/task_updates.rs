@@ -83,8 +83,8 @@ pub(super) async fn apply_update_in(
     batch: &mut UpdateBatch,
 ) -> StoreResult<TaskUpdateOutcome> {
     if batch
-        .sequences
-        .get(&update.worker_id)
+        .task_sequences
+        .get(&update.task_id)
         .is_some_and(|&seen| update.sequence <= seen)
     {
         return Ok(TaskUpdateOutcome::default());
@@ -103,9 +103,9 @@ pub(super) async fn apply_update_in(
             steps_completed = CASE WHEN ?3 THEN steps_total
                 ELSE COALESCE(MIN(?4, steps_total), steps_completed) END,
             progress = CASE WHEN ?2 IS NULL THEN COALESCE(?5, progress) ELSE NULL END,
-            last_touched_at = ?6, updated_at = ?6
+            last_touched_at = ?6, updated_at = ?6, last_update_sequence = ?10
          WHERE id = ?7 AND status = 'active' AND worker_id = ?8 AND lease_epoch = ?9
-           AND ?10 > (SELECT last_update_sequence FROM workers WHERE id = ?8)
+           AND ?10 > last_update_sequence
          RETURNING job_id, task_type",
     )
     .bind(&update.activity)
@@ -123,9 +123,7 @@ pub(super) async fn apply_update_in(
     let Some((job_id, task_type)) = held else {
         return refusal(tx, update).await;
     };
-    batch
-        .sequences
-        .insert(update.worker_id.clone(), update.sequence);
+    batch.applied(update);
 
     let mut outcome = TaskUpdateOutcome {
         applied: true,
@@ -172,27 +170,28 @@ pub(super) async fn apply_update_in(
 }
 
 /// Why an update changed nothing: the task does not exist, the sequence number was
-/// applied before (answered as not applied), or the worker no longer holds the lease.
+/// applied to this task under this worker's lease before (answered as not applied), or the
+/// worker no longer holds the lease.
 async fn refusal(
     tx: &mut Transaction<'static, Sqlite>,
     update: &WorkerTaskUpdate,
 ) -> StoreResult<TaskUpdateOutcome> {
     let task: Option<(String, Option<String>, i64, String, i64)> = sqlx::query_as(
-        "SELECT t.status, t.worker_id, t.lease_epoch, t.job_id,
-            (SELECT last_update_sequence FROM workers WHERE id = ?1)
-         FROM tasks t WHERE t.id = ?2",
+        "SELECT status, worker_id, lease_epoch, job_id, last_update_sequence
+         FROM tasks WHERE id = ?1",
     )
-    .bind(&update.worker_id)
     .bind(&update.task_id)
     .fetch_optional(&mut **tx)
     .await?;
-    let Some((status, _, epoch, job_id, last_sequence)) = task else {
+    let Some((status, worker, epoch, job_id, last_sequence)) = task else {
         return Err(StoreError::NotFound(format!(
             "task {} does not exist",
             update.task_id
         )));
     };
-    if update.sequence <= last_sequence {
+    let same_lease =
+        worker.as_deref() == Some(update.worker_id.as_str()) && epoch == update.lease_epoch;
+    if same_lease && update.sequence <= last_sequence {
         return Ok(TaskUpdateOutcome {
             applied: false,
             job_id,

@@ -149,8 +149,11 @@ async fn apply_alone(write: &SqlitePool, p: &Pending) -> StoreResult<TaskUpdateO
 /// What the updates of one transaction leave to write once, at its end.
 #[derive(Default)]
 pub(super) struct UpdateBatch {
-    /// Worker id → highest sequence number applied in this batch.
-    pub sequences: HashMap<String, i64>,
+    /// Worker id → highest sequence number applied in this batch (the worker continues
+    /// its numbering above it after a sign-on).
+    sequences: HashMap<String, i64>,
+    /// Task id → highest sequence number applied to it in this batch.
+    pub task_sequences: HashMap<String, i64>,
     /// Task status history rows: (task id, old, new, reason, time).
     events: Vec<(String, &'static str, &'static str, String, String)>,
     /// Jobs with a completed task in this batch, in order of first completion.
@@ -158,6 +161,15 @@ pub(super) struct UpdateBatch {
 }
 
 impl UpdateBatch {
+    /// `update` was applied: its number is the newest of its task and, when higher, of its
+    /// worker.
+    pub fn applied(&mut self, update: &WorkerTaskUpdate) {
+        self.task_sequences
+            .insert(update.task_id.clone(), update.sequence);
+        let worker = self.sequences.entry(update.worker_id.clone()).or_default();
+        *worker = (*worker).max(update.sequence);
+    }
+
     pub fn status_event(
         &mut self,
         task_id: &str,

@@ -269,9 +269,7 @@ impl Session {
             let spooled = std::mem::take(&mut self.spooled_logs);
             self.spooled_logs = send_spooled(&self.client, spooled, &self.stop).await;
             // Before new work: what could not be delivered before a restart goes first.
-            self.upstream
-                .replay(signed_on.last_update_sequence, &self.stop)
-                .await;
+            self.upstream.replay(&self.stop).await;
         }
         self.signed_on = true;
         self.just_registered = false;
