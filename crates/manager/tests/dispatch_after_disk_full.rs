@@ -8,23 +8,11 @@ mod tmpfs;
 
 use std::time::Duration;
 
-use castanet_protocol::v1::{self, instruction::Kind};
+use castanet_protocol::v1;
 use serde_json::json;
 
-use common::{TestManager, authed};
+use common::{TestManager, authed, next_assignment};
 use tmpfs::Tmpfs;
-
-async fn next_assignment(stream: &mut tonic::Streaming<v1::Instruction>) -> v1::AssignTask {
-    let message = tokio::time::timeout(Duration::from_secs(5), common::next_message(stream))
-        .await
-        .expect("an assignment arrives")
-        .expect("stream healthy")
-        .expect("stream open");
-    match message.kind {
-        Some(Kind::AssignTask(task)) => task,
-        other => panic!("expected an assignment, got {other:?}"),
-    }
-}
 
 /// Writes tags until the database refuses three in a row: the WAL file's spare room (from
 /// earlier failed writes) is used up, and every write fails now.

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use castanet_protocol::v1;
 use serde_json::{Value, json};
 
-use common::{TestManager, authed};
+use common::{TestManager, authed, next_assignment};
 
 fn script(label: &str) -> String {
     format!(
@@ -107,18 +107,6 @@ async fn connect_worker(m: &TestManager, platform: &str) -> tonic::Streaming<v1:
         .await
         .expect("connects")
         .into_inner()
-}
-
-async fn next_assignment(stream: &mut tonic::Streaming<v1::Instruction>) -> v1::AssignTask {
-    let message = tokio::time::timeout(Duration::from_secs(10), common::next_message(stream))
-        .await
-        .expect("an instruction within 10 s")
-        .expect("stream healthy")
-        .expect("stream open");
-    match message.kind {
-        Some(v1::instruction::Kind::AssignTask(task)) => task,
-        other => panic!("expected an assignment, got {other:?}"),
-    }
 }
 
 #[tokio::test]

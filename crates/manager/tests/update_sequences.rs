@@ -4,21 +4,9 @@ mod common;
 
 use std::time::Duration;
 
-use castanet_protocol::v1::{self, instruction::Kind};
-use common::{authed, echo_sleep_job, misc_sign_on, start};
+use castanet_protocol::v1;
+use common::{authed, echo_sleep_job, misc_sign_on, next_assignment, start};
 use tonic::Code;
-
-async fn next_assignment(stream: &mut tonic::Streaming<v1::Instruction>) -> v1::AssignTask {
-    let message = tokio::time::timeout(Duration::from_secs(10), common::next_message(stream))
-        .await
-        .expect("an instruction arrives")
-        .expect("stream healthy")
-        .expect("stream open");
-    match message.kind {
-        Some(Kind::AssignTask(task)) => task,
-        other => panic!("expected an assignment, got {other:?}"),
-    }
-}
 
 fn completed(task: &v1::AssignTask, sequence: u64) -> v1::TaskUpdate {
     v1::TaskUpdate {

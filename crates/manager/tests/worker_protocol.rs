@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use castanet_protocol::v1::{self, instruction::Kind};
-use common::{authed, echo_sleep_job, start};
+use common::{authed, echo_sleep_job, next_assignment, start};
 use tonic::Code;
 
 fn sign_on(slots: u32) -> v1::SignOnRequest {
@@ -42,18 +42,6 @@ async fn connected_worker(
         .unwrap()
         .into_inner();
     (id, token, stream)
-}
-
-async fn next_assignment(stream: &mut tonic::Streaming<v1::Instruction>) -> v1::AssignTask {
-    let message = tokio::time::timeout(Duration::from_secs(10), common::next_message(stream))
-        .await
-        .expect("an instruction arrives")
-        .expect("stream healthy")
-        .expect("stream open");
-    match message.kind {
-        Some(Kind::AssignTask(task)) => task,
-        other => panic!("expected an assignment, got {other:?}"),
-    }
 }
 
 #[tokio::test]

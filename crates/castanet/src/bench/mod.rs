@@ -312,15 +312,17 @@ fn print_table(result: &Value) {
     }
 }
 
+/// "p50 / p99 ms" of a `percentiles` value, for the table.
+fn p50_p99(v: &Value) -> String {
+    format!(
+        "{:.3} / {:.3} ms",
+        v["p50_ms"].as_f64().unwrap_or_default(),
+        v["p99_ms"].as_f64().unwrap_or_default()
+    )
+}
+
 /// Table rows of the SSE and jobs-query scenarios.
 fn api_rows(result: &Value, rows: &mut Vec<(String, String)>) {
-    let p50_p99 = |v: &Value| {
-        format!(
-            "{:.3} / {:.3} ms",
-            v["p50_ms"].as_f64().unwrap_or_default(),
-            v["p99_ms"].as_f64().unwrap_or_default()
-        )
-    };
     if let Some(sse) = result.get("sse") {
         rows.push((
             "dispatch p50 / p99, no SSE client".into(),

@@ -12,9 +12,9 @@ use anyhow::{Context, bail};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use super::percentiles;
 use super::processes::{BENCH_JOB_TYPE_NAME, CpuTime, ManagerProcess, TaskRecord, WorkerProcess};
 use super::scenarios::{count_tasks, memory_mib, submit_blender_job};
+use super::{p50_p99, percentiles};
 
 /// The shape of the real farm.
 pub struct RealFarmShape {
@@ -288,13 +288,6 @@ pub async fn submit_http(frames: u64) -> anyhow::Result<Value> {
 
 /// Table rows of the real-path scenarios.
 pub fn rows(result: &Value, rows: &mut Vec<(String, String)>) {
-    let p50_p99 = |v: &Value| {
-        format!(
-            "{:.3} / {:.3} ms",
-            v["p50_ms"].as_f64().unwrap_or_default(),
-            v["p99_ms"].as_f64().unwrap_or_default()
-        )
-    };
     if let Some(real) = result.get("real_workers") {
         rows.push((
             format!(

@@ -215,6 +215,19 @@ impl TestManager {
     }
 }
 
+/// The next assignment on a worker's stream (within 10 s; anything else fails the test).
+pub async fn next_assignment(stream: &mut tonic::Streaming<v1::Instruction>) -> v1::AssignTask {
+    let message = tokio::time::timeout(std::time::Duration::from_secs(10), next_message(stream))
+        .await
+        .expect("an instruction within 10 s")
+        .expect("stream healthy")
+        .expect("stream open");
+    match message.kind {
+        Some(v1::instruction::Kind::AssignTask(task)) => task,
+        other => panic!("expected an assignment, got {other:?}"),
+    }
+}
+
 /// The next instruction on a worker's stream that is not a heartbeat (the manager sends
 /// those on every open stream at its own pace, so a test may meet one anywhere).
 pub async fn next_message(
