@@ -23,7 +23,8 @@ const SMALL_JOB_TASKS: usize = 100;
 /// Tasks of the big job canceled one by one, so a status filter has something to find.
 const CANCELED_TASKS: usize = 100;
 
-async fn call(
+/// One REST call; its JSON answer (Null when not JSON), or an error naming the status.
+pub(super) async fn call(
     http: &reqwest::Client,
     method: reqwest::Method,
     url: &str,

@@ -12,6 +12,7 @@ use anyhow::{Context, bail};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
+use super::api_scenarios::call;
 use super::processes::{BENCH_JOB_TYPE_NAME, CpuTime, ManagerProcess, TaskRecord, WorkerProcess};
 use super::scenarios::{count_tasks, memory_mib, submit_blender_job};
 use super::{p50_p99, percentiles};
@@ -78,13 +79,7 @@ impl RealFarm {
 
     async fn get(&self, path: &str) -> anyhow::Result<Value> {
         let url = format!("{}{path}", self.manager.url);
-        let response = self.http.get(&url).send().await.context(url.clone())?;
-        let status = response.status();
-        let text = response.text().await?;
-        if !status.is_success() {
-            bail!("GET {url} answered {status}: {text}");
-        }
-        Ok(serde_json::from_str(&text)?)
+        call(&self.http, reqwest::Method::GET, &url, None).await
     }
 
     async fn wait_for_awake_workers(&self, count: usize) -> anyhow::Result<()> {
@@ -118,13 +113,7 @@ impl RealFarm {
             "metadata": {},
         });
         let url = format!("{}/api/v3/jobs", self.manager.url);
-        let response = self.http.post(&url).json(&body).send().await?;
-        let status = response.status();
-        let text = response.text().await?;
-        if !status.is_success() {
-            bail!("POST {url} answered {status}: {text}");
-        }
-        let job: Value = serde_json::from_str(&text)?;
+        let job = call(&self.http, reqwest::Method::POST, &url, Some(&body)).await?;
         Ok(job["id"].as_str().context("no job id")?.to_string())
     }
 
