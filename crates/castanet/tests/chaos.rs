@@ -89,7 +89,8 @@ impl Farm {
             dir.join("castanet-manager.toml"),
             format!(
                 "registration_secret = \"chaos\"\nworker_timeout_seconds = {WORKER_TIMEOUT_SECONDS}\n\
-                 task_timeout_seconds = 60\nstartup_grace_seconds = 10\n"
+                 task_timeout_seconds = 60\nstartup_grace_seconds = 10\n\
+                 [retries]\nbackoff_base_seconds = 0\n"
             ),
         )
         .expect("config");

@@ -17,7 +17,10 @@ use serde_json::json;
 fn start_manager(dir: &Path, config: &str) -> ManagerProcess {
     std::fs::write(
         dir.join("castanet-manager.toml"),
-        format!("registration_secret = \"no-double-runs\"\n{config}"),
+        // Retried at once: the tests time the second run.
+        format!(
+            "registration_secret = \"no-double-runs\"\n{config}\n[retries]\nbackoff_base_seconds = 0\n"
+        ),
     )
     .expect("config");
     markers::install_job_type(dir);

@@ -73,6 +73,14 @@ pub struct ManagerConfig {
     #[serde(default = "default_job_fail_percent")]
     pub job_fail_percent: u64,
 
+    /// The backoff before a failed task is retried (`[retries]` table).
+    #[serde(default)]
+    pub retries: crate::scheduler::RetryConfig,
+
+    /// Counted resource pools shared by the farm (`[resources]` table): name = units.
+    #[serde(default)]
+    pub resources: std::collections::BTreeMap<String, u32>,
+
     /// Shared storage and the Shaman upload store (`[shaman]` table).
     #[serde(default)]
     pub shaman: crate::shaman::ShamanConfig,
@@ -176,6 +184,8 @@ impl ManagerConfig {
             task_fail_after_softfail_count: default_failure_count(),
             blocklist_threshold: default_failure_count(),
             job_fail_percent: default_job_fail_percent(),
+            retries: crate::scheduler::RetryConfig::default(),
+            resources: std::collections::BTreeMap::new(),
             shaman: crate::shaman::ShamanConfig::default(),
             access: crate::http::AccessConfig::default(),
             retention: crate::monitor::RetentionConfig::default(),
@@ -218,6 +228,14 @@ impl ManagerConfig {
                 return Err(ConfigError::Parse {
                     path: path.to_path_buf(),
                     message: format!("[shaman.locations] names platform {platform:?}: {why}"),
+                });
+            }
+        }
+        for name in config.resources.keys() {
+            if let Err(why) = crate::scheduler::check_pool_name(name) {
+                return Err(ConfigError::Parse {
+                    path: path.to_path_buf(),
+                    message: format!("[resources]: {why}"),
                 });
             }
         }
@@ -285,6 +303,8 @@ impl ManagerConfig {
             fail_percent = self.job_fail_percent,
         );
         // Tables come after every top-level key.
+        let text = text + &self.retries.commented_toml();
+        let text = text + &crate::scheduler::resources_commented_toml(&self.resources);
         let text = text + &self.shaman.commented_toml();
         let text = text + &self.access.commented_toml();
         let text = text + &self.retention.commented_toml();
@@ -336,6 +356,8 @@ impl ManagerConfig {
             fail_after_workers: self.task_fail_after_softfail_count.max(1),
             blocklist_threshold: self.blocklist_threshold.max(1),
             job_fail_percent: self.job_fail_percent.clamp(1, 100),
+            retry_backoff_base: self.retries.base(),
+            retry_backoff_cap: self.retries.cap(),
         }
     }
 }

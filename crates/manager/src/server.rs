@@ -118,7 +118,8 @@ pub async fn start(config: ManagerConfig) -> Result<RunningManager, ManagerError
     })?;
     let store = Store::open(&config.database_path())
         .await?
-        .with_failure_policy(config.failure_policy());
+        .with_failure_policy(config.failure_policy())
+        .with_resource_pools(config.resources.clone());
     let logs = TaskLogs::new(&storage);
     logs.check_writable()
         .await
@@ -216,6 +217,10 @@ pub async fn start(config: ManagerConfig) -> Result<RunningManager, ManagerError
         crate::monitor::MonitorSettings::from_config(&state.config),
     );
     tokio::spawn(monitor.run(shutdown.clone()));
+    tokio::spawn(crate::monitor::job_dependencies::run(
+        state.clone(),
+        shutdown.clone(),
+    ));
     // Finishes deletions a restart or a failure left behind, then sweeps every minute.
     tokio::spawn(crate::job_deleter::run(state.clone(), shutdown.clone()));
     let serve_shutdown = shutdown.clone();

@@ -118,7 +118,7 @@ async fn tasks_go_only_to_workers_that_meet_the_jobs_requirements() {
 async fn unknown_top_level_submission_fields_are_refused_naming_the_field() {
     let m = start().await;
     // A typo of `requirements` and fields Flamenco does not have: each would be ignored.
-    for field in ["requirement", "webhook", "depends_on", "max_workers"] {
+    for field in ["requirement", "webhook", "dependencies", "max_workers"] {
         let mut job = echo_sleep_job(1, 0);
         job[field] = json!({ "min_gpus": 1 });
         for path in ["/api/v3/jobs", "/api/v3/jobs/check"] {

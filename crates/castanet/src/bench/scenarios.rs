@@ -39,6 +39,8 @@ pub(super) async fn insert_job(
         worker_tag_id: None,
         storage_checkout_id: String::new(),
         requirements: Default::default(),
+        limits: Default::default(),
+        depends_on: Vec::new(),
         created_at: castanet_manager::store::now(),
     };
     let commands =

@@ -18,6 +18,7 @@ mod last_rendered;
 mod meta;
 mod openapi;
 mod plain_errors;
+mod scheduling;
 mod shaman;
 mod shapes;
 mod submit;
@@ -53,6 +54,11 @@ pub fn router(state: AppState) -> Router {
             get(jobs::get_job).delete(job_delete::delete_job),
         )
         .route("/api/v3/jobs/{id}/setstatus", post(actions::set_job_status))
+        .route(
+            "/api/v3/jobs/{id}/dependencies",
+            get(scheduling::job_dependencies).put(scheduling::set_job_dependencies),
+        )
+        .route("/api/v3/resources", get(scheduling::resource_pools))
         .route(
             "/api/v3/jobs/{id}/setpriority",
             post(actions::set_job_priority),

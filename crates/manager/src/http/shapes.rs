@@ -50,6 +50,14 @@ pub fn job(row: &JobRow) -> Value {
     if requirements.as_object().is_some_and(|r| !r.is_empty()) {
         fields.insert("requirements".into(), requirements);
     }
+    // Extension: resource pools and the worker limit, and the jobs it waits for.
+    let limits = parse_object(&row.limits);
+    if limits.as_object().is_some_and(|l| !l.is_empty()) {
+        fields.insert("limits".into(), limits);
+    }
+    if !row.depends_on.is_empty() {
+        fields.insert("depends_on".into(), json!(row.depends_on));
+    }
     job
 }
 
@@ -113,6 +121,14 @@ pub fn task(
     fields.insert("commands".into(), commands);
     if let Some(touched) = &row.last_touched_at {
         fields.insert("last_touched".into(), json!(touched));
+    }
+    // Extension: a soft-failed task waiting out its retry backoff.
+    if let Some(at) = row
+        .retry_at
+        .as_ref()
+        .filter(|_| row.status == "soft-failed")
+    {
+        fields.insert("retry_at".into(), json!(at));
     }
     let failed: Vec<Value> = failed_by
         .iter()

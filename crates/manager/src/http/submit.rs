@@ -46,7 +46,18 @@ struct SubmittedJob {
     /// Minimum RAM/GPUs and required worker tags (a Castanet extension).
     #[serde(default)]
     requirements: Option<crate::state::JobRequirements>,
+    /// Resource pools its tasks hold and its worker limit (a Castanet extension).
+    #[serde(default)]
+    limits: Option<crate::state::JobLimits>,
+    /// Jobs that must complete before this one runs (a Castanet extension; the Blender
+    /// add-on can say the same with the metadata key `depends_on`).
+    #[serde(default)]
+    depends_on: Option<Vec<String>>,
 }
+
+/// The metadata key through which submitters that only send Flamenco's fields (the Blender
+/// add-on) name the jobs a job depends on: job ids separated by commas or spaces.
+pub const DEPENDS_ON_METADATA_KEY: &str = "depends_on";
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -65,6 +76,10 @@ struct Submission {
     initial_status: JobStatus,
     /// The worker tag the job is limited to (checked to exist).
     worker_tag: Option<String>,
+    /// Checked against the configured pools.
+    limits: crate::state::JobLimits,
+    /// Jobs it depends on, checked to exist; from `depends_on` and the metadata key.
+    depends_on: Vec<String>,
 }
 
 fn parse(body: &[u8]) -> Result<SubmittedJob, ApiError> {
@@ -107,6 +122,11 @@ async fn prepare(state: &AppState, body: &[u8]) -> Result<(Submission, CompileIn
             Some(id)
         }
     };
+    let limits = submitted.limits.clone().unwrap_or_default().normalised();
+    limits
+        .check(state.store.resource_pools())
+        .map_err(ApiError::bad_request)?;
+    let depends_on = dependencies(state, &submitted).await?;
     // Paths under a two-way variable's value are stored as `{name}/…`, so every worker can
     // get them in its own notation.
     let variables = Variables::from_config(&state.config);
@@ -143,8 +163,41 @@ async fn prepare(state: &AppState, body: &[u8]) -> Result<(Submission, CompileIn
         created,
         initial_status,
         worker_tag,
+        limits,
+        depends_on,
     };
     Ok((submission, input))
+}
+
+/// The jobs a submission depends on (field and metadata key together), each checked to be a
+/// job id that exists.
+async fn dependencies(state: &AppState, submitted: &SubmittedJob) -> Result<Vec<String>, ApiError> {
+    let from_metadata = submitted
+        .metadata
+        .as_ref()
+        .and_then(|m| m.get(DEPENDS_ON_METADATA_KEY))
+        .map(|ids| {
+            ids.split(|c: char| c == ',' || c.is_whitespace())
+                .filter(|id| !id.is_empty())
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+    let mut ids = Vec::new();
+    for id in submitted.depends_on.iter().flatten().chain(&from_metadata) {
+        let id = super::error::parse_uuid("depends_on", id)?;
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    let unknown = state.store.unknown_jobs(&ids).await?;
+    if !unknown.is_empty() {
+        return Err(ApiError::bad_request(format!(
+            "depends_on names job(s) that do not exist: {}",
+            unknown.join(", ")
+        )));
+    }
+    Ok(ids)
 }
 
 fn no_tasks(job_type: &str) -> ApiError {
@@ -351,6 +404,8 @@ fn new_job(submission: &Submission, fields: CompiledJobFields) -> NewJob {
             .clone()
             .unwrap_or_default()
             .normalised(),
+        limits: submission.limits.clone(),
+        depends_on: submission.depends_on.clone(),
         created_at: format_time(submission.created),
     }
 }

@@ -5,8 +5,11 @@ use serde_json::{Value, json};
 
 use super::error::{ApiError, parse_uuid};
 use crate::AppState;
-use crate::state::{JobStatus, TaskStatus, TaskView, WorkerView, blockers};
-use crate::store::StoreError;
+use crate::state::{
+    JobLimits, JobStatus, SchedulingView, TaskStatus, TaskView, WorkerView, blockers,
+    free_resources,
+};
+use crate::store::{JobRow, StoreError, TaskRow};
 
 fn corrupt(e: crate::state::UnknownStatus) -> ApiError {
     StoreError::Corrupt(e.to_string()).into()
@@ -48,6 +51,8 @@ pub async fn why_not_running(
         .filter(|(_, _, task_type, _)| *task_type == task.task_type)
         .map(|(worker_id, ..)| worker_id)
         .collect();
+    let failed_by = store.task_failed_by_ids(&id).await?;
+    let scheduling = scheduling_view(&state, &task, &job, failed_by.len()).await?;
     let view = TaskView {
         status,
         task_type: task.task_type.clone(),
@@ -61,9 +66,10 @@ pub async fn why_not_running(
             .map(|(_, name, status)| (name, status))
             .collect(),
         blocklisted,
-        failed_by: store.task_failed_by_ids(&id).await?,
+        failed_by,
         tasks_ahead: store.runnable_tasks_ahead(&id).await?,
         requirements: store.job_requirements(&job.id).await?,
+        scheduling,
     };
     let mut tag_names = store.worker_tag_names().await?;
     let workers: Vec<WorkerView> = store
@@ -91,4 +97,61 @@ pub async fn why_not_running(
     Ok(Json(json!({
         "task_id": id, "status": status, "summary": summary, "blockers": found,
     })))
+}
+
+/// What job dependencies, the retry backoff, resource pools and the job's worker limit say.
+async fn scheduling_view(
+    state: &AppState,
+    task: &TaskRow,
+    job: &JobRow,
+    failures: usize,
+) -> Result<SchedulingView, ApiError> {
+    let store = &state.store;
+    let waiting_for_jobs = store
+        .job_dependencies(&job.id)
+        .await?
+        .into_iter()
+        .filter(|d| !d.is_completed())
+        .map(|d| {
+            let name = if d.name.is_empty() {
+                format!("job {}", d.id)
+            } else {
+                format!("job \"{}\" ({})", d.name, d.id)
+            };
+            (name, d.status)
+        })
+        .collect();
+    let now = chrono::Utc::now();
+    let retry_in = task
+        .retry_at
+        .as_ref()
+        .filter(|_| task.status == TaskStatus::SoftFailed.as_str())
+        .and_then(|at| {
+            let when = chrono::DateTime::parse_from_rfc3339(at).ok()?;
+            let left = (when.with_timezone(&chrono::Utc) - now).num_milliseconds();
+            (left > 0).then(|| (at.clone(), (left as u64).div_ceil(1000)))
+        });
+    let limits = JobLimits::from_stored(&job.limits).map_err(|e| {
+        ApiError::from(StoreError::Corrupt(format!(
+            "limits of job {} are unreadable: {e}",
+            job.id
+        )))
+    })?;
+    let (free_units, job_workers) = if limits.is_empty() {
+        Default::default()
+    } else {
+        let held = store.held_resource_units().await?;
+        (
+            free_resources(store.resource_pools(), &held),
+            store.job_worker_ids(&job.id).await?,
+        )
+    };
+    Ok(SchedulingView {
+        waiting_for_jobs,
+        retry_in,
+        failures,
+        limits,
+        free_units,
+        job_workers,
+    })
 }

@@ -3,6 +3,7 @@
 //! `Clock`, so tests move it forward instead of sleeping.
 //! `run` also starts the sleep-schedule monitor and the settler of lazy status requests.
 mod clock;
+pub mod job_dependencies;
 mod offline_workers;
 pub mod retention;
 mod sleep_schedules;

@@ -4,9 +4,11 @@
 //! *which* task; this module decides *who* is asked and delivers the assignment.
 mod connected;
 mod feasibility;
+mod settings;
 
 pub use connected::ConnectionId;
 pub use feasibility::FEASIBILITY_INTERVAL;
+pub use settings::{RetryConfig, check_pool_name, resources_commented_toml};
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -277,9 +279,12 @@ impl Dispatcher {
         let mut retry_after: Option<Duration> = None;
         loop {
             if retry_after.is_none() {
+                // A task waiting out its retry backoff becomes runnable without any event.
+                let backoff_ends = self.next_backoff_end().await;
                 tokio::select! {
                     _ = shutdown.cancelled() => return,
                     _ = self.inner.wake.notified() => {}
+                    _ = sleep_if_some(backoff_ends) => {}
                 }
             }
             match self.dispatch_all().await {
@@ -324,6 +329,21 @@ impl Dispatcher {
                 }
             }
         }
+    }
+
+    /// How long until the first task waiting out its retry backoff may run; None when no
+    /// task waits (or the database cannot say: the next event wakes the loop anyway).
+    async fn next_backoff_end(&self) -> Option<Duration> {
+        let at = match self.inner.store.next_retry_at().await {
+            Ok(at) => at?,
+            Err(e) => {
+                tracing::debug!("cannot read the next retry time: {e}");
+                return None;
+            }
+        };
+        let wait = (at - chrono::Utc::now()).to_std().unwrap_or_default();
+        // Past the stored time, so the scheduling query's `retry_at <= now` holds.
+        Some(wait + Duration::from_millis(5))
     }
 
     /// Fills free slots until a whole pass over the workers assigns nothing.
@@ -425,6 +445,14 @@ impl Dispatcher {
             .publish(Event::task(&assignment.job_id, &assignment.task_id));
         self.inner.events.publish(Event::job(&assignment.job_id));
         Ok(())
+    }
+}
+
+/// Sleeps for `wait`, or forever when there is nothing to wait for.
+async fn sleep_if_some(wait: Option<Duration>) {
+    match wait {
+        Some(wait) => tokio::time::sleep(wait).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -12,14 +12,23 @@ pub struct FailurePolicy {
     pub blocklist_threshold: u64,
     /// Share of failed tasks (in %) at which the whole job fails.
     pub job_fail_percent: u64,
+    /// A soft-failed task waits this long before its first retry, twice that before its
+    /// second, and so on (`state::retry_delay`); zero retries at once.
+    pub retry_backoff_base: std::time::Duration,
+    /// The longest wait before a retry.
+    pub retry_backoff_cap: std::time::Duration,
 }
 
 impl Default for FailurePolicy {
+    /// Flamenco's limits, retrying at once (the store's tests rely on that; the manager's
+    /// config turns the backoff on).
     fn default() -> Self {
         Self {
             fail_after_workers: 3,
             blocklist_threshold: 3,
             job_fail_percent: 10,
+            retry_backoff_base: std::time::Duration::ZERO,
+            retry_backoff_cap: std::time::Duration::ZERO,
         }
     }
 }
@@ -181,6 +190,8 @@ mod tests {
         fail_after_workers: 3,
         blocklist_threshold: 3,
         job_fail_percent: 10,
+        retry_backoff_base: std::time::Duration::ZERO,
+        retry_backoff_cap: std::time::Duration::ZERO,
     };
 
     #[test]

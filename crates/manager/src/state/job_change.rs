@@ -65,8 +65,15 @@ pub fn follow_up(current: JobStatus, counts: &TaskCounts) -> Option<(JobStatus, 
 pub fn check_job_request(current: JobStatus, requested: JobStatus) -> Result<(), String> {
     use JobStatus::*;
     let allowed_from: &[JobStatus] = match requested {
-        CancelRequested => &[Queued, Active, PauseRequested, Paused, Requeueing],
-        PauseRequested => &[Queued, Active],
+        CancelRequested => &[
+            WaitingForDependencies,
+            Queued,
+            Active,
+            PauseRequested,
+            Paused,
+            Requeueing,
+        ],
+        PauseRequested => &[WaitingForDependencies, Queued, Active],
         Queued => &[Paused, PauseRequested],
         Requeueing => &[Completed, Canceled, Failed, Paused, Active, Queued],
         _ => {

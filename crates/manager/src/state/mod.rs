@@ -4,6 +4,7 @@
 mod failure;
 mod farm_status;
 mod job_change;
+mod limits;
 mod requirements;
 mod ripple;
 mod sleep;
@@ -17,10 +18,11 @@ pub use farm_status::{FarmStatus, farm_status};
 pub use job_change::{
     TaskSweep, check_job_request, check_task_request, follow_up, job_after_task_requeue, task_sweep,
 };
+pub use limits::{JobLimits, free_resources, retry_delay};
 pub use requirements::{JobRequirements, WorkerCapabilities, unmet_requirements};
 pub use ripple::{JobRipple, TaskCounts, job_after_task_change};
 pub use sleep::{SleepSchedule, parse_days};
-pub use why::{Blocker, TaskView, WorkerView, blockers};
+pub use why::{Blocker, SchedulingView, TaskView, WorkerView, blockers};
 
 use serde::{Deserialize, Serialize};
 
@@ -72,9 +74,11 @@ pub struct UnknownStatus {
 }
 
 status_enum!(
-    /// Status of a job (Flamenco's values).
+    /// Status of a job (Flamenco's values, and Castanet's `waiting-for-dependencies`: held
+    /// back until every job it depends on has completed).
     JobStatus {
         UnderConstruction = "under-construction",
+        WaitingForDependencies = "waiting-for-dependencies",
         Queued = "queued",
         Active = "active",
         PauseRequested = "pause-requested",

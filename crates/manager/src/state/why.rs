@@ -2,7 +2,11 @@
 //! as a pure function of the task, its job and the farm's workers.
 use serde::Serialize;
 
-use super::{JobRequirements, JobStatus, TaskStatus, WorkerCapabilities, unmet_requirements};
+use std::collections::BTreeMap;
+
+use super::{
+    JobLimits, JobRequirements, JobStatus, TaskStatus, WorkerCapabilities, unmet_requirements,
+};
 
 /// One worker as the scheduler sees it.
 #[derive(Clone, Debug)]
@@ -37,6 +41,24 @@ pub struct TaskView {
     pub tasks_ahead: i64,
     /// The job's minimum RAM/GPUs and required tags.
     pub requirements: JobRequirements,
+    /// Job dependencies, retry backoff, resource pools and the worker limit.
+    pub scheduling: SchedulingView,
+}
+
+/// What the scheduling limits say about the task (all empty: nothing limits it).
+#[derive(Clone, Debug, Default)]
+pub struct SchedulingView {
+    /// Jobs the task's job depends on that have not completed: (description, status).
+    pub waiting_for_jobs: Vec<(String, String)>,
+    /// A soft-failed task waiting out its backoff: (time it may run, seconds left).
+    pub retry_in: Option<(String, u64)>,
+    /// Distinct workers that failed it.
+    pub failures: usize,
+    pub limits: JobLimits,
+    /// Free units of each resource pool now.
+    pub free_units: BTreeMap<String, u64>,
+    /// Workers running tasks of the job now.
+    pub job_workers: Vec<String>,
 }
 
 /// A rule that blocks the task, with what exactly is wrong.
@@ -87,6 +109,7 @@ pub fn blockers(task: &TaskView, workers: &[WorkerView]) -> Vec<Blocker> {
             ));
         }
     }
+    found.extend(scheduling_blockers(task, workers));
     let typed: Vec<&WorkerView> = workers
         .iter()
         .filter(|w| w.task_types.contains(&task.task_type))
@@ -220,6 +243,66 @@ pub fn blockers(task: &TaskView, workers: &[WorkerView]) -> Vec<Blocker> {
     found
 }
 
+/// Job dependencies, retry backoff, resource pools and the job's worker limit.
+fn scheduling_blockers(task: &TaskView, workers: &[WorkerView]) -> Vec<Blocker> {
+    let view = &task.scheduling;
+    let mut found = Vec::new();
+    for (job, status) in &view.waiting_for_jobs {
+        let detail = if matches!(status.as_str(), "failed" | "canceled" | "deleted") {
+            format!(
+                "the job is on hold: it depends on {job}, which is {status}; requeue that job, \
+                 or change this job's dependencies"
+            )
+        } else {
+            format!("the job depends on {job}, which is {status}, not completed")
+        };
+        found.push(blocker("job-dependency", detail));
+    }
+    if let Some((at, seconds)) = &view.retry_in {
+        found.push(blocker(
+            "retry-backoff",
+            format!(
+                "the task failed on {} worker(s) and waits before it is retried: not before \
+                 {at} (in {seconds} s)",
+                view.failures
+            ),
+        ));
+    }
+    if view.limits.holds_resources(&task.task_type) {
+        for (pool, &count) in &view.limits.resources {
+            let free = view.free_units.get(pool).copied().unwrap_or(0);
+            if free < u64::from(count) {
+                found.push(blocker(
+                    "resource-pool",
+                    format!(
+                        "each task of the job holds {count} unit(s) of pool \"{pool}\", and \
+                         {free} are free; the rest are held by running tasks"
+                    ),
+                ));
+            }
+        }
+    }
+    if let Some(max) = view.limits.max_workers
+        && view.job_workers.len() >= max as usize
+    {
+        let running: Vec<&WorkerView> = workers
+            .iter()
+            .filter(|w| view.job_workers.contains(&w.id))
+            .collect();
+        if running.iter().all(|w| w.free_slots.unwrap_or(0) == 0) {
+            found.push(blocker(
+                "max-workers",
+                format!(
+                    "the job may use at most {max} worker(s) at once; {} run its tasks and \
+                     have no free slot",
+                    names(&running)
+                ),
+            ));
+        }
+    }
+    found
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -247,6 +330,7 @@ mod tests {
             failed_by: vec![],
             tasks_ahead: 0,
             requirements: JobRequirements::default(),
+            scheduling: SchedulingView::default(),
         }
     }
 

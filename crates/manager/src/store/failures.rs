@@ -5,10 +5,10 @@ use sqlx::{Sqlite, Transaction};
 
 use super::job_status::{JobChange, enter_job_status};
 use super::task_updates::ripple_to_job;
-use super::{StoreResult, job_status, now, record_status_event};
+use super::{StoreResult, format_time, job_status, now, record_status_event};
 use crate::state::{
     FailureFacts, FailurePolicy, FailureVerdict, FaultKind, JOB_FAULT_CLASSES, JobFaultEvidence,
-    JobStatus, TaskStatus, blocklist_reason, failure_verdict,
+    JobStatus, TaskStatus, blocklist_reason, failure_verdict, retry_delay,
 };
 
 /// The task that failed and who failed it.
@@ -117,14 +117,30 @@ pub(super) async fn handle_task_failure(
         }
     }
 
+    let mut retry_at = None;
     let (status, line) = match &verdict {
-        FailureVerdict::SoftFail { failures_left } => (
-            TaskStatus::SoftFailed,
-            format!(
-                "Task failed by {failed_by} worker(s), Manager will mark it as soft failure. \
-                 {failures_left} more failure(s) will cause hard failure."
-            ),
-        ),
+        FailureVerdict::SoftFail { failures_left } => {
+            let delay = retry_delay(
+                failed_by as u64,
+                policy.retry_backoff_base,
+                policy.retry_backoff_cap,
+            );
+            let when = if delay.is_zero() {
+                String::new()
+            } else {
+                let at = chrono::Utc::now()
+                    + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
+                retry_at = Some(format_time(at));
+                format!(" It is retried in {} s at the earliest.", delay.as_secs())
+            };
+            (
+                TaskStatus::SoftFailed,
+                format!(
+                    "Task failed by {failed_by} worker(s), Manager will mark it as soft failure. \
+                     {failures_left} more failure(s) will cause hard failure.{when}"
+                ),
+            )
+        }
         FailureVerdict::HardFail { reason } => (
             TaskStatus::Failed,
             format!(
@@ -137,13 +153,14 @@ pub(super) async fn handle_task_failure(
         ),
     };
     sqlx::query(
-        "UPDATE tasks SET status = ?, activity = ?, fault_class = ?, progress = NULL, updated_at = ?
-         WHERE id = ?",
+        "UPDATE tasks SET status = ?, activity = ?, fault_class = ?, progress = NULL, updated_at = ?,
+            retry_at = ? WHERE id = ?",
     )
     .bind(status.as_str())
     .bind(&line)
     .bind(failed.fault_class)
     .bind(&now)
+    .bind(&retry_at)
     .bind(failed.task_id)
     .execute(&mut **tx)
     .await?;

@@ -6,7 +6,12 @@ use std::sync::Arc;
 use sqlx::sqlite::SqliteConnection;
 use sqlx::{Connection, Sqlite, Transaction};
 
+use super::job_dependencies::{
+    dependencies_of, has_unmet_dependencies, insert_dependencies as insert_job_dependencies,
+    waiting_activity,
+};
 use super::{NewJob, NewTask, Store, StoreResult};
+use crate::state::JobStatus;
 
 /// Task rows per multi-row INSERT (SQLite allows 32,766 bound parameters per statement).
 const TASK_ROWS_PER_INSERT: usize = 1_000;
@@ -39,8 +44,8 @@ impl Store {
         sqlx::query(
             "INSERT INTO jobs (id, name, job_type, type_etag, priority, status, activity, settings,
                 metadata, submitter_platform, worker_tag_id, storage_checkout_id, requirements,
-                steps_total, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, '', ?, ?, ?, ?, ?, ?, 0, ?, ?)",
+                limits, steps_total, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, '', ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)",
         )
         .bind(&job.id)
         .bind(&job.name)
@@ -54,10 +59,27 @@ impl Store {
         .bind(&job.worker_tag_id)
         .bind(&job.storage_checkout_id)
         .bind(job.requirements.to_stored())
+        .bind(job.limits.to_stored())
         .bind(&job.created_at)
         .bind(&job.created_at)
         .execute(&mut *tx)
         .await?;
+        if !job.depends_on.is_empty() {
+            insert_job_dependencies(&mut tx, &job.id, &job.depends_on).await?;
+            // Decided inside the transaction: a dependency completing meanwhile is either
+            // seen here or releases this job once it is stored.
+            if job.status == JobStatus::Queued.as_str()
+                && has_unmet_dependencies(&mut tx, &job.id).await?
+            {
+                let activity = waiting_activity(&dependencies_of(&mut tx, &job.id).await?);
+                sqlx::query("UPDATE jobs SET status = ?, activity = ? WHERE id = ?")
+                    .bind(JobStatus::WaitingForDependencies.as_str())
+                    .bind(activity)
+                    .bind(&job.id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
         Ok(JobInsert {
             store: self.clone(),
             tx,

@@ -2,6 +2,7 @@
 //! says, and follow the chain of automatic follow-up statuses until it settles.
 use sqlx::{Sqlite, Transaction};
 
+use super::job_dependencies::{dependencies_of, has_unmet_dependencies, waiting_activity};
 use super::{StoreResult, job_status, job_task_counts, now, record_status_event};
 use crate::state::{JobStatus, TaskStatus, follow_up, task_sweep};
 
@@ -43,9 +44,23 @@ pub(super) async fn enter_job_status(
     // Each step moves strictly along the chain requested → settled; the bound is a guard.
     for _ in 0..8 {
         let now = now();
-        let activity = format!("Changed to status \"{current}\": {reason}");
+        // A job becomes runnable only once the jobs it depends on have completed; until
+        // then it waits (its paused tasks are still swept back to queued below).
+        let waits = current == JobStatus::Queued && has_unmet_dependencies(tx, job_id).await?;
+        let (written, activity) = if waits {
+            let dependencies = dependencies_of(tx, job_id).await?;
+            (
+                JobStatus::WaitingForDependencies,
+                waiting_activity(&dependencies),
+            )
+        } else {
+            (
+                current,
+                format!("Changed to status \"{current}\": {reason}"),
+            )
+        };
         sqlx::query("UPDATE jobs SET status = ?, activity = ?, updated_at = ? WHERE id = ?")
-            .bind(current.as_str())
+            .bind(written.as_str())
             .bind(&activity)
             .bind(&now)
             .bind(job_id)
@@ -56,7 +71,7 @@ pub(super) async fn enter_job_status(
             "job",
             job_id,
             previous.as_str(),
-            current.as_str(),
+            written.as_str(),
             &reason,
         )
         .await?;
@@ -64,7 +79,10 @@ pub(super) async fn enter_job_status(
             let moved = sweep_tasks(tx, job_id, sweep.from, sweep.to, current, &mut change).await?;
             change.tasks_moved |= moved > 0;
         }
-        change.status = current;
+        change.status = written;
+        if waits {
+            break;
+        }
         let counts = job_task_counts(tx, job_id).await?;
         match follow_up(current, &counts) {
             Some((next, why)) if next != current => {

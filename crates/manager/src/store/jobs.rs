@@ -18,6 +18,10 @@ pub struct NewJob {
     pub storage_checkout_id: String,
     /// Minimum RAM/GPUs and required worker tags (`state::JobRequirements`).
     pub requirements: crate::state::JobRequirements,
+    /// Resource pools its tasks hold and its worker limit (`state::JobLimits`).
+    pub limits: crate::state::JobLimits,
+    /// Jobs that must complete before this one runs (checked to exist).
+    pub depends_on: Vec<String>,
     pub created_at: String,
 }
 
@@ -43,11 +47,22 @@ impl Store {
         insert.commit().await
     }
 
+    /// One job, with the ids of the jobs it depends on.
     pub async fn get_job(&self, id: &str) -> StoreResult<Option<JobRow>> {
-        Ok(sqlx::query_as("SELECT * FROM jobs WHERE id = ?")
+        let mut job: Option<JobRow> = sqlx::query_as("SELECT * FROM jobs WHERE id = ?")
             .bind(id)
             .fetch_optional(&self.read)
-            .await?)
+            .await?;
+        if let Some(job) = &mut job {
+            let ids: Vec<(String,)> = sqlx::query_as(
+                "SELECT depends_on_id FROM job_dependencies WHERE job_id = ? ORDER BY depends_on_id",
+            )
+            .bind(id)
+            .fetch_all(&self.read)
+            .await?;
+            job.depends_on = ids.into_iter().map(|(id,)| id).collect();
+        }
+        Ok(job)
     }
 
     /// Jobs, newest first.

@@ -10,6 +10,7 @@ mod event_details;
 mod failures;
 mod impossible;
 mod job_delete;
+mod job_dependencies;
 mod job_insert;
 mod job_query;
 mod job_status;
@@ -44,6 +45,7 @@ pub use job_status::{JobChange, TaskToAbort};
 pub use registration_secret::RegistrationSecret;
 
 pub use job_delete::DeletionInfo;
+pub use job_dependencies::{Dependency, waiting_activity};
 pub use job_insert::JobInsert;
 pub use job_query::{JobOrder, JobQuery};
 pub use jobs::{NewJob, NewTask};
@@ -103,6 +105,8 @@ pub struct Store {
     read: SqlitePool,
     write: SqlitePool,
     policy: FailurePolicy,
+    /// The farm's counted resource pools (`[resources]` in the config): name → units.
+    pools: std::sync::Arc<std::collections::BTreeMap<String, u32>>,
     /// Dispatch and task-duration histograms, recorded where those things happen.
     metrics: std::sync::Arc<crate::metrics::Metrics>,
     /// Worker task updates waiting for the next group commit.
@@ -152,6 +156,7 @@ impl Store {
             read,
             write,
             policy: FailurePolicy::default(),
+            pools: Default::default(),
             metrics: Default::default(),
             updates: Default::default(),
         })
@@ -165,6 +170,17 @@ impl Store {
 
     pub fn failure_policy(&self) -> FailurePolicy {
         self.policy
+    }
+
+    /// Uses these resource pools (from the config's `[resources]` table).
+    pub fn with_resource_pools(mut self, pools: std::collections::BTreeMap<String, u32>) -> Self {
+        self.pools = std::sync::Arc::new(pools);
+        self
+    }
+
+    /// The farm's resource pools: name → units.
+    pub fn resource_pools(&self) -> &std::collections::BTreeMap<String, u32> {
+        &self.pools
     }
 
     /// This manager's in-memory histograms (see `crate::metrics`).

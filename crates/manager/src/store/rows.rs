@@ -20,6 +20,11 @@ pub struct JobRow {
     pub delete_requested_at: Option<String>,
     /// `JobRequirements` as JSON (`{}`: none).
     pub requirements: String,
+    /// `JobLimits` as JSON (`{}`: none).
+    pub limits: String,
+    /// The jobs it depends on; filled in by `Store::get_job` only (lists leave it empty).
+    #[sqlx(skip)]
+    pub depends_on: Vec<String>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -44,6 +49,8 @@ pub struct TaskRow {
     pub steps_completed: i64,
     pub steps_total: i64,
     pub last_touched_at: Option<String>,
+    /// When a soft-failed task may run again (its retry backoff); None: at once.
+    pub retry_at: Option<String>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -52,7 +59,7 @@ pub struct TaskRow {
 pub(crate) const TASK_COLUMNS: &str = "t.id, t.job_id, t.index_in_job, t.name, t.task_type, t.priority, \
      t.status, t.commands, t.worker_id, w.name AS worker_name, w.address AS worker_address, \
      t.lease_epoch, t.activity, t.progress, t.fault_class, t.steps_completed, t.steps_total, \
-     t.last_touched_at, t.created_at, t.updated_at";
+     t.last_touched_at, t.retry_at, t.created_at, t.updated_at";
 
 #[derive(Clone, Debug, FromRow)]
 pub struct WorkerRow {

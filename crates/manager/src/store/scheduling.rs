@@ -1,11 +1,11 @@
 //! The scheduling query: picks the next runnable task for a worker and assigns it, in
 //! one write transaction, so a task can never go to two workers.
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use super::task_updates::ripple_to_job;
 use super::update_batch::insert_task_status_events;
-use super::{Store, StoreResult, now, record_status_event};
-use crate::state::{JobStatus, TaskStatus, WorkerCapabilities};
+use super::{Store, StoreError, StoreResult, now, record_status_event};
+use crate::state::{JobLimits, JobStatus, TaskStatus, WorkerCapabilities, free_resources};
 
 /// A task just assigned to a worker, with what the worker needs to run it.
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -25,7 +25,9 @@ pub struct Assignment {
 
 /// Eligibility of runnable tasks for worker ?1 with task types ?2 (JSON array), in jobs
 /// of priority ?3; ?4..?6 are the worker's RAM, GPU count and tag names (JSON array) for
-/// jobs with requirements (`state::requirements`). Order: task priority, then insertion order (rowid: older jobs first,
+/// jobs with requirements (`state::requirements`); ?7 is now (a soft-failed task waits
+/// for its `retry_at`); ?8 the free units of each resource pool (JSON object) for jobs with
+/// limits (`state::limits`), whose `max_workers` is counted from their active tasks. Order: task priority, then insertion order (rowid: older jobs first,
 /// then index in job) — the partial index `tasks_runnable_order` holds exactly this
 /// order, so SQLite walks it and stops at the first eligible task instead of sorting.
 const NEXT_TASK_SQL: &str = "
@@ -47,15 +49,35 @@ WHERE t.status IN ('queued', 'soft-failed')
       AND COALESCE(json_extract(j.requirements, '$.min_gpus'), 0) <= ?5
       AND NOT EXISTS (SELECT 1 FROM json_each(j.requirements, '$.required_tags') r
           WHERE r.value NOT IN (SELECT value FROM json_each(?6)))))
+  AND (t.retry_at IS NULL OR t.status = 'queued' OR t.retry_at <= ?7)
+  AND (j.limits = '{}' OR (
+      (json_extract(j.limits, '$.max_workers') IS NULL
+       OR ?1 IN (SELECT a.worker_id FROM tasks a WHERE a.job_id = j.id AND a.status = 'active')
+       OR (SELECT COUNT(DISTINCT a.worker_id) FROM tasks a
+           WHERE a.job_id = j.id AND a.status = 'active') < json_extract(j.limits, '$.max_workers'))
+      AND (json_extract(j.limits, '$.resources') IS NULL
+       OR (json_array_length(j.limits, '$.resource_task_types') > 0
+           AND t.task_type NOT IN (SELECT value FROM json_each(j.limits, '$.resource_task_types')))
+       OR NOT EXISTS (SELECT 1 FROM json_each(j.limits, '$.resources') r
+           WHERE r.value > COALESCE(json_extract(?8, '$.\"' || r.key || '\"'), 0)))))
 ORDER BY t.priority DESC, t.rowid
 LIMIT 1";
+
+/// Units of resource pools held by running tasks: (job limits, task type, running tasks).
+/// Walks the active tasks only (the partial index `tasks_worker`).
+const HELD_RESOURCES_SQL: &str = "
+SELECT j.limits, t.task_type, COUNT(*) FROM tasks t INDEXED BY tasks_worker
+JOIN jobs j ON j.id = t.job_id
+WHERE t.status = 'active' AND j.limits <> '{}'
+GROUP BY j.id, t.task_type";
 
 /// Priorities of the jobs that may run, highest first: job priority orders before
 /// anything else, so each level is searched in turn.
 /// Also says whether any of those jobs has requirements (then the workers' capabilities
-/// are read).
+/// are read) or limits (then the units held of each resource pool are counted).
 const JOB_PRIORITIES_SQL: &str = "
-SELECT priority, MAX(requirements <> '{}') FROM jobs WHERE status IN ('queued', 'active')
+SELECT priority, MAX(requirements <> '{}'), MAX(limits <> '{}') FROM jobs
+WHERE status IN ('queued', 'active')
 GROUP BY priority ORDER BY priority DESC";
 
 /// RAM, GPU count and tag names of the workers in ?1 (JSON array of ids).
@@ -83,18 +105,27 @@ impl Store {
         workers: &[(String, Vec<String>)],
     ) -> StoreResult<Vec<(String, Assignment)>> {
         let mut tx = self.begin().await?;
-        let levels: Vec<(i64, bool)> = sqlx::query_as(JOB_PRIORITIES_SQL)
+        let levels: Vec<(i64, bool, bool)> = sqlx::query_as(JOB_PRIORITIES_SQL)
             .fetch_all(&mut *tx)
             .await?;
-        let capabilities = if levels.iter().any(|(_, has_requirements)| *has_requirements) {
+        let capabilities = if levels
+            .iter()
+            .any(|(_, has_requirements, _)| *has_requirements)
+        {
             worker_capabilities(&mut tx, workers).await?
         } else {
             HashMap::new()
         };
+        // Free units of each pool, kept up to date through the round.
+        let mut free = if levels.iter().any(|(_, _, has_limits)| *has_limits) {
+            free_resources(&self.pools, &held_resources(&mut tx).await?)
+        } else {
+            BTreeMap::new()
+        };
         let nothing = (0i64, 0i64, "[]".to_string());
-        // Job name, type and priority, read once per job per round; the job is active
+        // Job name, type, priority and limits, read once per job per round; the job is active
         // after its first assignment (the ripple below), so later ones skip the ripple.
-        let mut jobs: HashMap<String, (String, String, i64)> = HashMap::new();
+        let mut jobs: HashMap<String, (String, String, i64, JobLimits)> = HashMap::new();
         let mut assigned = Vec::new();
         // Status history rows, written in one statement at the end of the round.
         let mut history = Vec::new();
@@ -108,7 +139,8 @@ impl Store {
             let types = serde_json::to_string(task_types).unwrap_or_else(|_| "[]".into());
             let mut next: Option<(String, String)> = None;
             let (ram, gpus, tags) = capabilities.get(worker_id).unwrap_or(&nothing);
-            for (priority, _) in &levels {
+            let free_json = serde_json::to_string(&free).unwrap_or_else(|_| "{}".into());
+            for (priority, ..) in &levels {
                 next = sqlx::query_as(NEXT_TASK_SQL)
                     .bind(worker_id)
                     .bind(&types)
@@ -116,6 +148,8 @@ impl Store {
                     .bind(ram)
                     .bind(gpus)
                     .bind(tags)
+                    .bind(&now)
+                    .bind(&free_json)
                     .fetch_optional(&mut *tx)
                     .await?;
                 if next.is_some() {
@@ -131,7 +165,7 @@ impl Store {
                 "UPDATE tasks SET status = 'active', worker_id = ?, lease_epoch = lease_epoch + 1,
                     activity = 'Assigned to worker', fault_class = '', progress = NULL,
                     steps_completed = 0, last_update_sequence = 0, last_touched_at = ?2,
-                    updated_at = ?2
+                    updated_at = ?2, retry_at = NULL
                  WHERE id = ?3
                  RETURNING id, name, task_type, priority, commands, steps_total, lease_epoch, job_id",
             )
@@ -153,15 +187,29 @@ impl Store {
                 now.clone(),
             ));
             if !jobs.contains_key(&job_id) {
-                let job: (String, String, i64) =
-                    sqlx::query_as("SELECT name, job_type, priority FROM jobs WHERE id = ?")
-                        .bind(&job_id)
-                        .fetch_one(&mut *tx)
-                        .await?;
+                let (name, job_type, priority, limits): (String, String, i64, String) =
+                    sqlx::query_as(
+                        "SELECT name, job_type, priority, limits FROM jobs WHERE id = ?",
+                    )
+                    .bind(&job_id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let limits = JobLimits::from_stored(&limits).map_err(|e| {
+                    StoreError::Corrupt(format!("limits of job {job_id} are unreadable: {e}"))
+                })?;
                 ripple_to_job(&mut tx, &job_id, TaskStatus::Active, &self.policy).await?;
-                jobs.insert(job_id.clone(), job);
+                jobs.insert(job_id.clone(), (name, job_type, priority, limits));
             }
-            let (job_name, job_type, job_priority) = jobs[&job_id].clone();
+            let (job_name, job_type, job_priority, limits) = &jobs[&job_id];
+            if limits.holds_resources(&task_type) {
+                for (pool, count) in &limits.resources {
+                    if let Some(units) = free.get_mut(pool) {
+                        *units = units.saturating_sub(u64::from(*count));
+                    }
+                }
+            }
+            let (job_name, job_type, job_priority) =
+                (job_name.clone(), job_type.clone(), *job_priority);
             assigned.push((
                 worker_id.clone(),
                 Assignment {
@@ -211,6 +259,30 @@ impl Store {
         Ok(())
     }
 
+    /// Units of each resource pool that running tasks hold now.
+    pub async fn held_resource_units(&self) -> StoreResult<BTreeMap<String, u64>> {
+        let mut tx = self.read.begin().await?;
+        let held = held_resources(&mut tx).await?;
+        tx.commit().await?;
+        Ok(held)
+    }
+
+    /// The earliest time a soft-failed task waiting out its retry backoff may run again,
+    /// if any task waits (the dispatcher wakes then).
+    pub async fn next_retry_at(&self) -> StoreResult<Option<chrono::DateTime<chrono::Utc>>> {
+        let (at,): (Option<String>,) = sqlx::query_as(
+            "SELECT MIN(retry_at) FROM tasks WHERE retry_at > ? AND status = 'soft-failed'",
+        )
+        .bind(now())
+        .fetch_one(&self.read)
+        .await?;
+        Ok(at.and_then(|at| {
+            chrono::DateTime::parse_from_rfc3339(&at)
+                .ok()
+                .map(|t| t.with_timezone(&chrono::Utc))
+        }))
+    }
+
     /// Whether any task could be runnable at all (cheap check before asking per worker).
     pub async fn has_runnable_tasks(&self) -> StoreResult<bool> {
         let (n,): (i64,) = sqlx::query_as(
@@ -223,6 +295,29 @@ impl Store {
         .await?;
         Ok(n != 0)
     }
+}
+
+/// Units of each resource pool that running tasks hold now.
+async fn held_resources(
+    connection: &mut sqlx::SqliteConnection,
+) -> StoreResult<BTreeMap<String, u64>> {
+    let rows: Vec<(String, String, i64)> = sqlx::query_as(HELD_RESOURCES_SQL)
+        .fetch_all(&mut *connection)
+        .await?;
+    let mut held = BTreeMap::new();
+    for (limits, task_type, running) in rows {
+        // Unreadable limits hold nothing here; the scheduling query refuses such a job's
+        // tasks at assignment (see `assign_tasks`).
+        let Ok(limits) = JobLimits::from_stored(&limits) else {
+            continue;
+        };
+        if limits.holds_resources(&task_type) {
+            for (pool, count) in limits.resources {
+                *held.entry(pool).or_default() += u64::from(count) * running.max(0) as u64;
+            }
+        }
+    }
+    Ok(held)
 }
 
 /// Worker id → (RAM bytes, GPU count, tag names as JSON) for the scheduling query.

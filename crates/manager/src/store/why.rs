@@ -21,6 +21,18 @@ impl Store {
     }
 
     /// Ids of the workers in a tag.
+    /// Distinct workers running tasks of the job now.
+    pub async fn job_worker_ids(&self, job_id: &str) -> StoreResult<Vec<String>> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT DISTINCT worker_id FROM tasks
+             WHERE job_id = ? AND status = 'active' AND worker_id IS NOT NULL",
+        )
+        .bind(job_id)
+        .fetch_all(&self.read)
+        .await?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
     pub async fn tag_members(&self, tag_id: &str) -> StoreResult<Vec<String>> {
         let rows: Vec<(String,)> =
             sqlx::query_as("SELECT worker_id FROM worker_tag_membership WHERE worker_tag_id = ?")

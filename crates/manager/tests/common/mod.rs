@@ -24,6 +24,8 @@ pub async fn start_configured(
     let mut config = ManagerConfig::new_default(dir.path());
     config.listen = "127.0.0.1:0".into();
     config.registration_secret = "test-secret".into();
+    // Retried at once, as in Flamenco, unless a test turns the backoff on.
+    config.retries.backoff_base_seconds = 0;
     tweak(&mut config);
     let manager = castanet_manager::start(config)
         .await

@@ -5,6 +5,7 @@
 //! `tests/openapi.rs` walks the router and fails for any route this list lacks.
 mod farm_and_extension_paths;
 mod paths;
+mod scheduling;
 mod schemas;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -31,6 +31,7 @@ pub(super) fn describe(api: &mut Api) {
     job_actions(api);
     tasks(api);
     super::farm_and_extension_paths::describe(api);
+    super::scheduling::describe(api);
 }
 
 fn meta(api: &mut Api) {

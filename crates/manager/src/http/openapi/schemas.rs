@@ -155,6 +155,11 @@ pub struct SubmittedJob {
     pub initial_status: Option<String>,
     /// Extension: minimum RAM/GPUs and required worker tags.
     pub requirements: Option<JobRequirements>,
+    /// Extension: resource pools its tasks hold and the most workers it may use.
+    pub limits: Option<super::scheduling::JobLimits>,
+    /// Extension: ids of jobs that must complete before this one runs (the Blender add-on
+    /// can name them in the metadata key `depends_on`, separated by commas or spaces).
+    pub depends_on: Option<Vec<String>>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -183,6 +188,10 @@ pub struct Job {
     pub delete_requested_at: Option<String>,
     /// Extension: what the job asks of its workers; absent when nothing.
     pub requirements: Option<JobRequirements>,
+    /// Extension: its resource pools and worker limit; absent when none.
+    pub limits: Option<super::scheduling::JobLimits>,
+    /// Extension: the jobs it depends on (in the answer for one job; absent when none).
+    pub depends_on: Option<Vec<String>>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -289,6 +298,9 @@ pub struct Task {
     /// Extension: the platform the commands were expanded for (`?platform=`); absent when
     /// they are as stored.
     pub expanded_for: Option<String>,
+    /// Extension: a soft-failed task is not handed out before this time (its retry backoff).
+    #[schema(format = DateTime)]
+    pub retry_at: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]

@@ -1,0 +1,104 @@
+//! The scheduling extensions in the OpenAPI document: job limits (resource pools, worker
+//! limit), dependencies between jobs, and the farm's resource pools.
+// Never constructed: only the schema generator reads these types.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa::openapi::path::HttpMethod::{Get, Put};
+
+use super::paths::{BAD, REFUSED, UNKNOWN};
+use super::schemas::{Job, JobStatusDoc};
+use super::{Api, EXTENSIONS};
+
+/// Extension: what a job limits about its own scheduling. Unknown fields are refused.
+#[derive(Serialize, ToSchema)]
+pub struct JobLimits {
+    /// Units of each resource pool (the manager's `[resources]`) every running task of the job
+    /// holds; the manager never runs more at once than a pool holds. Unknown pools: 400.
+    pub resources: Option<BTreeMap<String, u32>>,
+    /// Only tasks of these types hold the resources (absent: every task of the job).
+    pub resource_task_types: Option<Vec<String>>,
+    /// The most workers that run tasks of the job at the same time (at least 1).
+    pub max_workers: Option<u32>,
+}
+
+/// Extension: the jobs a job waits for. An empty list removes every dependency.
+#[derive(Serialize, ToSchema)]
+pub struct JobDependenciesChange {
+    pub depends_on: Vec<String>,
+}
+
+/// A job another job depends on, as it is now.
+#[derive(Serialize, ToSchema)]
+pub struct JobDependency {
+    pub id: String,
+    /// Empty when the job was deleted.
+    pub name: String,
+    /// The job's status, or `deleted`.
+    pub status: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct JobDependencies {
+    pub job_id: String,
+    pub status: JobStatusDoc,
+    /// What it waits for, or why it is on hold.
+    pub activity: String,
+    pub dependencies: Vec<JobDependency>,
+}
+
+/// A counted resource pool of the farm.
+#[derive(Serialize, ToSchema)]
+pub struct ResourcePool {
+    pub name: String,
+    /// Units the pool holds (from the manager's config).
+    pub size: u32,
+    /// Units held by running tasks now.
+    pub in_use: u64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ResourcePools {
+    pub pools: Vec<ResourcePool>,
+}
+
+pub(super) fn describe(api: &mut Api) {
+    let body = api.schema::<JobDependencies>();
+    api.op(
+        Get,
+        "/api/v3/jobs/{id}/dependencies",
+        EXTENSIONS,
+        "The jobs a job depends on",
+    )
+    .answer(200, "Its dependencies and their statuses.", body)
+    .errors(&[BAD, UNKNOWN])
+    .done();
+    let body = api.schema::<JobDependenciesChange>();
+    let answer = api.schema::<Job>();
+    api.op(
+        Put,
+        "/api/v3/jobs/{id}/dependencies",
+        EXTENSIONS,
+        "Change the jobs a job depends on",
+    )
+    .body(body)
+    .answer(
+        200,
+        "The job, waiting-for-dependencies or queued as its new dependencies say.",
+        answer,
+    )
+    .errors(&[BAD, UNKNOWN, REFUSED])
+    .done();
+    let body = api.schema::<ResourcePools>();
+    api.op(
+        Get,
+        "/api/v3/resources",
+        EXTENSIONS,
+        "The farm's resource pools",
+    )
+    .answer(200, "Every configured pool and the units in use.", body)
+    .done();
+}

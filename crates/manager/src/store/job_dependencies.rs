@@ -1,0 +1,319 @@
+//! Cross-job dependencies: a job waits in `waiting-for-dependencies` until every job it
+//! depends on has completed. A dependency that failed, was canceled or was deleted holds its
+//! dependents ("on hold", said in their activity and in `/why`) until it is requeued and
+//! completes, or the dependents' dependencies are changed. Cycles are refused.
+use std::collections::{HashSet, VecDeque};
+
+use sqlx::{Sqlite, Transaction};
+
+use super::job_status::{JobChange, enter_job_status};
+use super::{Store, StoreError, StoreResult, job_status, now};
+use crate::state::JobStatus;
+
+/// A job another job depends on, as it is now.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Dependency {
+    pub id: String,
+    /// Empty when the job was deleted.
+    pub name: String,
+    /// The job's status, or `deleted`.
+    pub status: String,
+}
+
+impl Dependency {
+    pub fn is_completed(&self) -> bool {
+        self.status == JobStatus::Completed.as_str()
+    }
+
+    /// Failed, canceled or deleted: it will not complete unless someone requeues it.
+    pub fn holds_dependents(&self) -> bool {
+        matches!(self.status.as_str(), "failed" | "canceled" | "deleted")
+    }
+
+    fn describe(&self) -> String {
+        if self.name.is_empty() {
+            format!("job {}", self.id)
+        } else {
+            format!("job \"{}\" ({})", self.name, self.id)
+        }
+    }
+}
+
+/// What a waiting job should say while it waits, from its dependencies.
+pub fn waiting_activity(dependencies: &[Dependency]) -> String {
+    if let Some(held) = dependencies.iter().find(|d| d.holds_dependents()) {
+        return format!(
+            "On hold: {} that this job depends on is {}; requeue it, or change this job's \
+             dependencies",
+            held.describe(),
+            held.status
+        );
+    }
+    let waiting: Vec<String> = dependencies
+        .iter()
+        .filter(|d| !d.is_completed())
+        .map(|d| format!("{} is {}", d.describe(), d.status))
+        .collect();
+    format!(
+        "Waiting for {} job(s) it depends on: {}",
+        waiting.len(),
+        waiting.join("; ")
+    )
+}
+
+impl Store {
+    /// The jobs `job_id` depends on, with their current status.
+    pub async fn job_dependencies(&self, job_id: &str) -> StoreResult<Vec<Dependency>> {
+        let mut tx = self.read.begin().await?;
+        let found = dependencies_of(&mut tx, job_id).await?;
+        tx.commit().await?;
+        Ok(found)
+    }
+
+    /// Of `ids`, the ones that name no job.
+    pub async fn unknown_jobs(&self, ids: &[String]) -> StoreResult<Vec<String>> {
+        let list = serde_json::to_string(ids).unwrap_or_else(|_| "[]".into());
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT value FROM json_each(?) WHERE value NOT IN (SELECT id FROM jobs)",
+        )
+        .bind(list)
+        .fetch_all(&self.read)
+        .await?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
+    /// Replaces the dependencies of `job_id` (a job that has not started: waiting, queued or
+    /// paused). Refused when a dependency does not exist or would close a cycle. The job
+    /// waits, or is queued, according to its new dependencies.
+    pub async fn set_job_dependencies(
+        &self,
+        job_id: &str,
+        depends_on: &[String],
+    ) -> StoreResult<Option<JobChange>> {
+        let mut tx = self.begin().await?;
+        let status = match sqlx::query_as::<_, (String,)>("SELECT status FROM jobs WHERE id = ?")
+            .bind(job_id)
+            .fetch_optional(&mut *tx)
+            .await?
+        {
+            None => return Err(StoreError::NotFound(format!("no job with id {job_id}"))),
+            Some(_) => job_status(&mut tx, job_id).await?,
+        };
+        if !matches!(
+            status,
+            JobStatus::WaitingForDependencies | JobStatus::Queued | JobStatus::Paused
+        ) {
+            return Err(StoreError::Refused(format!(
+                "the dependencies of a job in status \"{status}\" cannot change; that is \
+                 possible while it is waiting-for-dependencies, queued or paused"
+            )));
+        }
+        check_no_cycle(&mut tx, job_id, depends_on).await?;
+        sqlx::query("DELETE FROM job_dependencies WHERE job_id = ?")
+            .bind(job_id)
+            .execute(&mut *tx)
+            .await?;
+        insert_dependencies(&mut tx, job_id, depends_on).await?;
+        let change = settle_waiting_job(&mut tx, job_id, status).await?;
+        tx.commit().await?;
+        Ok(change)
+    }
+
+    /// Re-checks the waiting jobs that depend on `of` (every waiting job when None): those whose
+    /// dependencies all completed are queued; the others get an activity saying what they wait
+    /// for. Returns the jobs that changed.
+    pub async fn settle_dependents(&self, of: Option<&str>) -> StoreResult<Vec<String>> {
+        let waiting: Vec<(String,)> = sqlx::query_as(
+            "SELECT j.id FROM jobs j WHERE j.status = 'waiting-for-dependencies'
+               AND (?1 IS NULL OR EXISTS (SELECT 1 FROM job_dependencies d
+                    WHERE d.job_id = j.id AND d.depends_on_id = ?1))",
+        )
+        .bind(of)
+        .fetch_all(&self.read)
+        .await?;
+        if waiting.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.begin().await?;
+        let mut changed = Vec::new();
+        for (job_id,) in waiting {
+            // Read again inside the write transaction: a user may have canceled it meanwhile.
+            let status = job_status(&mut tx, &job_id).await?;
+            if status != JobStatus::WaitingForDependencies {
+                continue;
+            }
+            let before: (String,) = sqlx::query_as("SELECT activity FROM jobs WHERE id = ?")
+                .bind(&job_id)
+                .fetch_one(&mut *tx)
+                .await?;
+            let change = settle_waiting_job(&mut tx, &job_id, status).await?;
+            let after: (String,) = sqlx::query_as("SELECT activity FROM jobs WHERE id = ?")
+                .bind(&job_id)
+                .fetch_one(&mut *tx)
+                .await?;
+            if change.is_some() || before != after {
+                changed.push(job_id);
+            }
+        }
+        tx.commit().await?;
+        Ok(changed)
+    }
+
+    /// Of the jobs in `ids`, those that waiting jobs depend on.
+    pub async fn jobs_with_waiting_dependents(&self, ids: &[String]) -> StoreResult<Vec<String>> {
+        let list = serde_json::to_string(ids).unwrap_or_else(|_| "[]".into());
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT DISTINCT d.depends_on_id FROM job_dependencies d
+             JOIN jobs j ON j.id = d.job_id AND j.status = 'waiting-for-dependencies'
+             WHERE d.depends_on_id IN (SELECT value FROM json_each(?))",
+        )
+        .bind(list)
+        .fetch_all(&self.read)
+        .await?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+}
+
+/// Stores that `job_id` depends on `depends_on`.
+pub(super) async fn insert_dependencies(
+    tx: &mut Transaction<'static, Sqlite>,
+    job_id: &str,
+    depends_on: &[String],
+) -> StoreResult<()> {
+    for dependency in depends_on {
+        sqlx::query("INSERT OR IGNORE INTO job_dependencies (job_id, depends_on_id) VALUES (?, ?)")
+            .bind(job_id)
+            .bind(dependency)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// The dependencies of `job_id` with their statuses (`deleted` for a job that is gone).
+pub(super) async fn dependencies_of(
+    tx: &mut sqlx::SqliteConnection,
+    job_id: &str,
+) -> StoreResult<Vec<Dependency>> {
+    let rows: Vec<(String, Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT d.depends_on_id, j.name, j.status FROM job_dependencies d
+         LEFT JOIN jobs j ON j.id = d.depends_on_id WHERE d.job_id = ?
+         ORDER BY d.depends_on_id",
+    )
+    .bind(job_id)
+    .fetch_all(&mut *tx)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, name, status)| Dependency {
+            id,
+            name: name.unwrap_or_default(),
+            status: status.unwrap_or_else(|| "deleted".into()),
+        })
+        .collect())
+}
+
+/// Whether `job_id` has a dependency that has not completed.
+pub(super) async fn has_unmet_dependencies(
+    tx: &mut Transaction<'static, Sqlite>,
+    job_id: &str,
+) -> StoreResult<bool> {
+    let (n,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM job_dependencies d LEFT JOIN jobs j ON j.id = d.depends_on_id
+         WHERE d.job_id = ? AND (j.status IS NULL OR j.status <> 'completed')",
+    )
+    .bind(job_id)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(n > 0)
+}
+
+/// Moves a job that was `status` to where its dependencies say: a waiting job whose
+/// dependencies all completed is queued; a queued one with unmet dependencies waits
+/// (through `enter_job_status`, which turns `queued` into waiting); a waiting one gets an
+/// activity naming what it waits for. Paused jobs stay paused.
+async fn settle_waiting_job(
+    tx: &mut Transaction<'static, Sqlite>,
+    job_id: &str,
+    status: JobStatus,
+) -> StoreResult<Option<JobChange>> {
+    let unmet = has_unmet_dependencies(tx, job_id).await?;
+    match status {
+        JobStatus::WaitingForDependencies if !unmet => Ok(Some(
+            enter_job_status(
+                tx,
+                job_id,
+                JobStatus::Queued,
+                "every job it depends on has completed",
+            )
+            .await?,
+        )),
+        JobStatus::Queued if unmet => Ok(Some(
+            enter_job_status(tx, job_id, JobStatus::Queued, "its dependencies changed").await?,
+        )),
+        JobStatus::WaitingForDependencies => {
+            let activity = waiting_activity(&dependencies_of(tx, job_id).await?);
+            sqlx::query(
+                "UPDATE jobs SET activity = ?1, updated_at = ?2 WHERE id = ?3 AND activity <> ?1",
+            )
+            .bind(&activity)
+            .bind(now())
+            .bind(job_id)
+            .execute(&mut **tx)
+            .await?;
+            Ok(None)
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Refuses dependencies of `job_id` that lead back to it (directly or through other jobs'
+/// dependencies), naming the path.
+async fn check_no_cycle(
+    tx: &mut Transaction<'static, Sqlite>,
+    job_id: &str,
+    depends_on: &[String],
+) -> StoreResult<()> {
+    // Breadth-first through the stored dependencies, remembering how each job was reached.
+    let mut came_from: std::collections::HashMap<String, String> = Default::default();
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut queue: VecDeque<String> = VecDeque::new();
+    for dependency in depends_on {
+        if dependency == job_id {
+            return Err(StoreError::Refused(format!(
+                "job {job_id} cannot depend on itself"
+            )));
+        }
+        if seen.insert(dependency.clone()) {
+            queue.push_back(dependency.clone());
+        }
+    }
+    while let Some(current) = queue.pop_front() {
+        let next: Vec<(String,)> =
+            sqlx::query_as("SELECT depends_on_id FROM job_dependencies WHERE job_id = ?")
+                .bind(&current)
+                .fetch_all(&mut **tx)
+                .await?;
+        for (next,) in next {
+            if next == job_id {
+                // The chain back from `current` to one of the new dependencies.
+                let mut chain = vec![current.clone()];
+                while let Some(previous) = came_from.get(chain.last().unwrap_or(&current)) {
+                    chain.push(previous.clone());
+                }
+                chain.push(job_id.to_string());
+                chain.reverse();
+                chain.push(job_id.to_string());
+                return Err(StoreError::Refused(format!(
+                    "these dependencies would make a cycle: {}",
+                    chain.join(" → ")
+                )));
+            }
+            if seen.insert(next.clone()) {
+                came_from.insert(next.clone(), current.clone());
+                queue.push_back(next);
+            }
+        }
+    }
+    Ok(())
+}
