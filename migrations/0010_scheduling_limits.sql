@@ -16,3 +16,7 @@ CREATE TABLE job_dependencies (
     PRIMARY KEY (job_id, depends_on_id)
 ) WITHOUT ROWID;
 CREATE INDEX job_dependencies_reverse ON job_dependencies(depends_on_id);
+
+-- Preview-first task order: every Nth task of the job is handed out first, then the gaps
+-- (NULL: in order). Applied by renumbering the job's task rowids when it is stored.
+ALTER TABLE jobs ADD COLUMN preview_first_every INTEGER;

@@ -225,3 +225,33 @@ async fn a_job_limited_to_one_worker_stays_on_it() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn preview_first_hands_out_every_nth_task_first_then_the_gaps() {
+    let m = start_with(|_| {}).await;
+    let mut worker = SimWorker::connect(&m, "a").await;
+    let mut job = echo_sleep_job(8, 0);
+    job["preview_first_every"] = json!(1);
+    let (status, answer) = m.post("/api/v3/jobs", &job).await;
+    assert_eq!(status, 400, "{answer}");
+    job["preview_first_every"] = json!(3);
+    let job_id = submit(&m, &job).await;
+    let (_, shown) = m.get(&format!("/api/v3/jobs/{job_id}")).await;
+    assert_eq!(shown["preview_first_every"], 3, "{shown}");
+    let mut order = Vec::new();
+    for _ in 0..9 {
+        let task = worker.next_assignment().await;
+        order.push(task.task_name.clone());
+        worker.complete(&task).await;
+    }
+    // Tasks 1, 4, 7 (echo, sleep-3, sleep-6) first; the task list keeps the authored order.
+    assert_eq!(
+        order,
+        [
+            "echo", "sleep-3", "sleep-6", "sleep-1", "sleep-2", "sleep-4", "sleep-5", "sleep-7",
+            "sleep-8"
+        ]
+    );
+    let (_, tasks) = m.get(&format!("/api/v3/jobs/{job_id}/tasks")).await;
+    assert_eq!(tasks["tasks"][1]["name"], "sleep-1", "{tasks}");
+}

@@ -41,6 +41,7 @@ pub(super) async fn insert_job(
         requirements: Default::default(),
         limits: Default::default(),
         depends_on: Vec::new(),
+        preview_first_every: None,
         created_at: castanet_manager::store::now(),
     };
     let commands =

@@ -55,6 +55,9 @@ pub fn job(row: &JobRow) -> Value {
     if limits.as_object().is_some_and(|l| !l.is_empty()) {
         fields.insert("limits".into(), limits);
     }
+    if let Some(every) = row.preview_first_every {
+        fields.insert("preview_first_every".into(), json!(every));
+    }
     if !row.depends_on.is_empty() {
         fields.insert("depends_on".into(), json!(row.depends_on));
     }

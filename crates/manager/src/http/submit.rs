@@ -53,6 +53,9 @@ struct SubmittedJob {
     /// add-on can say the same with the metadata key `depends_on`).
     #[serde(default)]
     depends_on: Option<Vec<String>>,
+    /// Hand out every Nth task first, then the gaps (a Castanet extension; at least 2).
+    #[serde(default)]
+    preview_first_every: Option<u32>,
 }
 
 /// The metadata key through which submitters that only send Flamenco's fields (the Blender
@@ -127,6 +130,11 @@ async fn prepare(state: &AppState, body: &[u8]) -> Result<(Submission, CompileIn
         .check(state.store.resource_pools())
         .map_err(ApiError::bad_request)?;
     let depends_on = dependencies(state, &submitted).await?;
+    if submitted.preview_first_every.is_some_and(|n| n < 2) {
+        return Err(ApiError::bad_request(
+            "preview_first_every must be at least 2 (leave it out to hand tasks out in order)",
+        ));
+    }
     // Paths under a two-way variable's value are stored as `{name}/…`, so every worker can
     // get them in its own notation.
     let variables = Variables::from_config(&state.config);
@@ -406,6 +414,7 @@ fn new_job(submission: &Submission, fields: CompiledJobFields) -> NewJob {
             .normalised(),
         limits: submission.limits.clone(),
         depends_on: submission.depends_on.clone(),
+        preview_first_every: submitted.preview_first_every,
         created_at: format_time(submission.created),
     }
 }

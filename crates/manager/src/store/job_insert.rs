@@ -34,6 +34,8 @@ pub struct JobInsert {
     steps_total: i64,
     /// (task id, ids of the tasks it waits for), stored last: a task may wait for a later one.
     dependencies: Vec<(String, Vec<String>)>,
+    /// Every Nth task first, then the gaps (`reorder_preview_first`).
+    preview_first_every: Option<u32>,
 }
 
 impl Store {
@@ -44,8 +46,8 @@ impl Store {
         sqlx::query(
             "INSERT INTO jobs (id, name, job_type, type_etag, priority, status, activity, settings,
                 metadata, submitter_platform, worker_tag_id, storage_checkout_id, requirements,
-                limits, steps_total, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, '', ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)",
+                limits, preview_first_every, steps_total, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, '', ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)",
         )
         .bind(&job.id)
         .bind(&job.name)
@@ -60,6 +62,7 @@ impl Store {
         .bind(&job.storage_checkout_id)
         .bind(job.requirements.to_stored())
         .bind(job.limits.to_stored())
+        .bind(job.preview_first_every)
         .bind(&job.created_at)
         .bind(&job.created_at)
         .execute(&mut *tx)
@@ -88,6 +91,7 @@ impl Store {
             tasks_added: 0,
             steps_total: 0,
             dependencies: Vec::new(),
+            preview_first_every: job.preview_first_every.filter(|&n| n > 1),
         })
     }
 }
@@ -149,6 +153,9 @@ impl JobInsert {
     /// commits.
     pub async fn commit(mut self) -> StoreResult<()> {
         insert_dependencies(&mut self.tx, &self.dependencies).await?;
+        if let Some(every) = self.preview_first_every {
+            reorder_preview_first(&mut self.tx, &self.job_id, every).await?;
+        }
         sqlx::query("UPDATE jobs SET steps_total = ? WHERE id = ?")
             .bind(self.steps_total)
             .bind(Arc::clone(&self.job_id))
@@ -180,6 +187,33 @@ impl JobInsert {
         checkpoint_in_background(self.store);
         Ok(committed?)
     }
+}
+
+/// Gives the job's tasks new rowids — every `every`th task (1, every + 1, …) first, then the
+/// others, each group in index order — so the scheduler, which breaks ties by rowid, hands
+/// out a preview of the whole range first. `index_in_job` keeps the authored order.
+async fn reorder_preview_first(
+    tx: &mut Transaction<'static, Sqlite>,
+    job_id: &str,
+    every: u32,
+) -> StoreResult<()> {
+    let (last,): (i64,) = sqlx::query_as("SELECT COALESCE(MAX(rowid), 0) FROM tasks")
+        .fetch_one(&mut **tx)
+        .await?;
+    sqlx::query(
+        "WITH ordered AS (
+             SELECT id, ROW_NUMBER() OVER (
+                 ORDER BY (index_in_job - 1) % ?1 <> 0, index_in_job) AS position
+             FROM tasks WHERE job_id = ?2)
+         UPDATE tasks SET rowid = ?3 + (SELECT position FROM ordered WHERE ordered.id = tasks.id)
+         WHERE job_id = ?2",
+    )
+    .bind(i64::from(every))
+    .bind(job_id)
+    .bind(last)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 /// Copies the WAL into the database file on a connection of its own, then lets the writer

@@ -22,6 +22,8 @@ pub struct NewJob {
     pub limits: crate::state::JobLimits,
     /// Jobs that must complete before this one runs (checked to exist).
     pub depends_on: Vec<String>,
+    /// Hand out every Nth task first, then the gaps (None: in order).
+    pub preview_first_every: Option<u32>,
     pub created_at: String,
 }
 

@@ -22,6 +22,8 @@ pub struct JobRow {
     pub requirements: String,
     /// `JobLimits` as JSON (`{}`: none).
     pub limits: String,
+    /// Every Nth task runs first, then the gaps (None: in order).
+    pub preview_first_every: Option<i64>,
     /// The jobs it depends on; filled in by `Store::get_job` only (lists leave it empty).
     #[sqlx(skip)]
     pub depends_on: Vec<String>,

@@ -160,6 +160,9 @@ pub struct SubmittedJob {
     /// Extension: ids of jobs that must complete before this one runs (the Blender add-on
     /// can name them in the metadata key `depends_on`, separated by commas or spaces).
     pub depends_on: Option<Vec<String>>,
+    /// Extension: hand out every Nth task first (1, N + 1, …), then the gaps, for an early
+    /// preview of the whole frame range. At least 2; absent: in order.
+    pub preview_first_every: Option<u32>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -192,6 +195,8 @@ pub struct Job {
     pub limits: Option<super::scheduling::JobLimits>,
     /// Extension: the jobs it depends on (in the answer for one job; absent when none).
     pub depends_on: Option<Vec<String>>,
+    /// Extension: every Nth task is handed out first; absent when in order.
+    pub preview_first_every: Option<u32>,
 }
 
 #[derive(Serialize, ToSchema)]
