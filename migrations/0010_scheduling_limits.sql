@@ -20,3 +20,7 @@ CREATE INDEX job_dependencies_reverse ON job_dependencies(depends_on_id);
 -- Preview-first task order: every Nth task of the job is handed out first, then the gaps
 -- (NULL: in order). Applied by renumbering the job's task rowids when it is stored.
 ALTER TABLE jobs ADD COLUMN preview_first_every INTEGER;
+
+-- When the task's current run started (set at every assignment): with `updated_at` at
+-- completion it gives the run's duration, from which completion times are estimated.
+ALTER TABLE tasks ADD COLUMN started_at TEXT;

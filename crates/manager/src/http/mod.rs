@@ -9,6 +9,7 @@ mod configuration;
 mod dashboard;
 mod enrolment;
 mod error;
+mod eta;
 mod events;
 mod files;
 mod health;
@@ -59,6 +60,7 @@ pub fn router(state: AppState) -> Router {
             get(scheduling::job_dependencies).put(scheduling::set_job_dependencies),
         )
         .route("/api/v3/resources", get(scheduling::resource_pools))
+        .route("/api/v3/eta", get(eta::eta))
         .route(
             "/api/v3/jobs/{id}/setpriority",
             post(actions::set_job_priority),

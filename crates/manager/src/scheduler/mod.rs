@@ -142,6 +142,14 @@ impl Dispatcher {
         self.workers().get(worker_id).map(|w| w.free_slots())
     }
 
+    /// (task types, slots) of each worker with an open instruction stream.
+    pub fn connected_capacity(&self) -> Vec<(Vec<String>, usize)> {
+        self.workers()
+            .values()
+            .map(|w| (w.task_types.clone(), w.slots))
+            .collect()
+    }
+
     /// Ids of the workers with an open instruction stream.
     pub fn connected_worker_ids(&self) -> Vec<String> {
         self.workers().keys().cloned().collect()

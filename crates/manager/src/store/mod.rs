@@ -6,6 +6,7 @@ mod api_tokens;
 mod audit;
 mod blocklist;
 mod cleanup;
+mod eta;
 mod event_details;
 mod failures;
 mod impossible;
@@ -44,6 +45,7 @@ pub use impossible::{ImpossibleJob, ImpossibleTask};
 pub use job_status::{JobChange, TaskToAbort};
 pub use registration_secret::RegistrationSecret;
 
+pub use eta::EtaInput;
 pub use job_delete::DeletionInfo;
 pub use job_dependencies::{Dependency, waiting_activity};
 pub use job_insert::JobInsert;

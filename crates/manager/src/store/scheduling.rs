@@ -165,7 +165,7 @@ impl Store {
                 "UPDATE tasks SET status = 'active', worker_id = ?, lease_epoch = lease_epoch + 1,
                     activity = 'Assigned to worker', fault_class = '', progress = NULL,
                     steps_completed = 0, last_update_sequence = 0, last_touched_at = ?2,
-                    updated_at = ?2, retry_at = NULL
+                    updated_at = ?2, retry_at = NULL, started_at = ?2
                  WHERE id = ?3
                  RETURNING id, name, task_type, priority, commands, steps_total, lease_epoch, job_id",
             )

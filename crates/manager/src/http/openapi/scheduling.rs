@@ -65,7 +65,54 @@ pub struct ResourcePools {
     pub pools: Vec<ResourcePool>,
 }
 
+/// When something is expected to be done. The times are absent when no estimate can be
+/// made; `basis` says why, or what the estimate rests on.
+#[derive(Serialize, ToSchema)]
+pub struct Completion {
+    /// Tasks still to run (queued, soft-failed, running).
+    pub remaining_tasks: u64,
+    #[schema(format = DateTime)]
+    pub finish_at: Option<String>,
+    /// The range the finish time falls in (95 %, from the spread of task durations).
+    #[schema(format = DateTime)]
+    pub earliest: Option<String>,
+    #[schema(format = DateTime)]
+    pub latest: Option<String>,
+    pub remaining_seconds: Option<f64>,
+    pub basis: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct JobCompletion {
+    pub job_id: String,
+    #[serde(flatten)]
+    pub completion: Completion,
+}
+
+/// Estimated completion of every unfinished job (in scheduling order) and of the farm.
+#[derive(Serialize, ToSchema)]
+pub struct CompletionEstimates {
+    #[schema(format = DateTime)]
+    pub computed_at: String,
+    pub farm: Completion,
+    pub jobs: Vec<JobCompletion>,
+}
+
 pub(super) fn describe(api: &mut Api) {
+    let body = api.schema::<CompletionEstimates>();
+    api.op(
+        Get,
+        "/api/v3/eta",
+        EXTENSIONS,
+        "When jobs and the farm will be done",
+    )
+    .answer(
+        200,
+        "Estimates from measured task durations, the connected workers that can run each \
+         job and the work queued ahead of it.",
+        body,
+    )
+    .done();
     let body = api.schema::<JobDependencies>();
     api.op(
         Get,
