@@ -164,6 +164,14 @@ impl ApiClient {
         .await
     }
 
+    pub async fn put_json(&self, path: &str, body: &Value) -> anyhow::Result<Answer> {
+        self.send(
+            &format!("PUT {path}"),
+            self.request(Method::PUT, path).json(body),
+        )
+        .await
+    }
+
     pub async fn delete(&self, path: &str) -> anyhow::Result<Answer> {
         self.send(
             &format!("DELETE {path}"),

@@ -1,4 +1,4 @@
-//! `castanet job pause|resume|cancel|requeue|delete|priority` and `castanet why TASK`:
+//! `castanet job pause|resume|cancel|requeue|delete|priority|depend` and `castanet why TASK`:
 //! status actions on jobs, and why a task is not running.
 use std::process::ExitCode;
 
@@ -23,6 +23,14 @@ pub enum JobAction {
     Delete { job: String },
     /// Set the job's priority (0..=100, higher runs sooner).
     Priority { job: String, priority: i64 },
+    /// Make the job wait until other jobs have completed (replaces its dependencies; no
+    /// --on: it waits for none). Refused for a job that started, and for cycles.
+    Depend {
+        job: String,
+        /// A job it waits for. Repeatable.
+        #[arg(long = "on", value_name = "JOB")]
+        on: Vec<String>,
+    },
 }
 
 pub async fn run(manager: &str, action: JobAction) -> anyhow::Result<ExitCode> {
@@ -40,6 +48,9 @@ pub async fn run(manager: &str, action: JobAction) -> anyhow::Result<ExitCode> {
                 )
                 .await?;
             (job, format!("priority set to {priority}"))
+        }
+        JobAction::Depend { job, on } => {
+            return crate::scheduling_cmd::depend(manager, &job, &on).await;
         }
         JobAction::Delete { job } => {
             delete(manager, &job).await?;

@@ -35,6 +35,8 @@ pub struct SubmitArgs {
     wait: bool,
     #[command(flatten)]
     placement: crate::submit_placement::PlacementArgs,
+    #[command(flatten)]
+    scheduling: crate::scheduling_cmd::SchedulingArgs,
 }
 
 /// Turns `key=value` strings into JSON typed by the job type's setting definitions.
@@ -120,6 +122,7 @@ pub async fn submit(manager: &str, args: SubmitArgs) -> anyhow::Result<ExitCode>
     if let Some(tag) = worker_tag {
         body["worker_tag"] = json!(tag);
     }
+    args.scheduling.add_to(&mut body)?;
     let Answer::Json(job) = client.post_json("/api/v3/jobs", &body).await? else {
         bail!("the manager accepted the job but returned no job");
     };
@@ -209,6 +212,9 @@ pub async fn list_jobs(manager: &str) -> anyhow::Result<ExitCode> {
             break;
         }
     }
+    let (etas, farm_eta) = crate::scheduling_cmd::estimates(&client)
+        .await
+        .unwrap_or_default();
     let number = |job: &Value, key: &str| job.get(key).and_then(Value::as_i64).unwrap_or(0);
     let rows: Vec<Vec<String>> = jobs
         .iter()
@@ -225,6 +231,9 @@ pub async fn list_jobs(manager: &str) -> anyhow::Result<ExitCode> {
                     number(job, "steps_total")
                 ),
                 text(job, "created").to_string(),
+                etas.get(text(job, "id"))
+                    .cloned()
+                    .unwrap_or_else(|| "—".into()),
             ]
         })
         .collect();
@@ -236,8 +245,14 @@ pub async fn list_jobs(manager: &str) -> anyhow::Result<ExitCode> {
         ("PRIO", Align::Right),
         ("STEPS", Align::Right),
         ("CREATED", Align::Left),
+        ("DONE ≈", Align::Left),
     ];
-    emit(&table(&headers, &rows))?;
+    let mut text = table(&headers, &rows);
+    if !farm_eta.is_empty() {
+        text.push_str(&farm_eta);
+        text.push('\n');
+    }
+    emit(&text)?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -8,6 +8,7 @@ mod job_actions_cmd;
 mod jobs_cmd;
 mod manager_cmd;
 mod output;
+mod scheduling_cmd;
 mod secret_cmd;
 mod signals;
 mod submit_placement;
@@ -49,8 +50,10 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Submit a job: `castanet submit echo-sleep-test --set message=hi --wait`.
     Submit(jobs_cmd::SubmitArgs),
-    /// List jobs, newest first.
+    /// List jobs, newest first, with their estimated completion.
     Jobs,
+    /// List the farm's resource pools (licences and the like) and the units in use.
+    Resources,
     /// List the tasks of a job.
     Tasks {
         /// Job id.
@@ -61,7 +64,7 @@ enum Command {
         /// Task id.
         task: String,
     },
-    /// Act on a job: pause, resume, cancel, requeue, delete, priority.
+    /// Act on a job: pause, resume, cancel, requeue, delete, priority, depend.
     Job {
         #[command(subcommand)]
         action: job_actions_cmd::JobAction,
@@ -105,6 +108,7 @@ async fn main() -> ExitCode {
         Command::Demo(args) => demo::run(args).await,
         Command::Submit(args) => jobs_cmd::submit(&manager, args).await,
         Command::Jobs => jobs_cmd::list_jobs(&manager).await,
+        Command::Resources => scheduling_cmd::resources(&manager).await,
         Command::Tasks { job } => jobs_cmd::list_tasks(&manager, &job).await,
         Command::Logs { task } => jobs_cmd::print_log(&manager, &task).await,
         Command::Job { action } => job_actions_cmd::run(&manager, action).await,
