@@ -21,11 +21,12 @@ export function emptyRequirementInputs(): RequirementInputs {
 /// Problems with the typed values, by input name (`minRamGib`, `minGpus`).
 export function requirementErrors(inputs: RequirementInputs): Record<string, string> {
   const errors: Record<string, string> = {};
-  const ram = inputs.minRamGib.trim();
+  // String(): `v-model` on a number input hands over a number once something is typed.
+  const ram = String(inputs.minRamGib).trim();
   if (ram && !(Number.isFinite(Number(ram)) && Number(ram) >= 0)) {
     errors.minRamGib = "Minimum RAM must be a number of GiB, 0 or more";
   }
-  const gpus = inputs.minGpus.trim();
+  const gpus = String(inputs.minGpus).trim();
   if (gpus && !(Number.isInteger(Number(gpus)) && Number(gpus) >= 0)) {
     errors.minGpus = "Minimum GPUs must be a whole number, 0 or more";
   }
@@ -35,9 +36,9 @@ export function requirementErrors(inputs: RequirementInputs): Record<string, str
 /// The submission's `requirements`, or undefined when nothing is asked.
 export function toRequirements(inputs: RequirementInputs): JobRequirements | undefined {
   const requirements: JobRequirements = {};
-  const ram = Number(inputs.minRamGib.trim() || "0");
+  const ram = Number(String(inputs.minRamGib).trim() || "0");
   if (ram > 0) requirements.min_ram_bytes = Math.round(ram * GIB);
-  const gpus = Number(inputs.minGpus.trim() || "0");
+  const gpus = Number(String(inputs.minGpus).trim() || "0");
   if (gpus > 0) requirements.min_gpus = gpus;
   if (inputs.requiredTags.length) requirements.required_tags = [...inputs.requiredTags];
   return Object.keys(requirements).length ? requirements : undefined;
