@@ -22,3 +22,25 @@ export function bytes(n: unknown): string {
   }
   return `${value.toFixed(unit ? 1 : 0)} ${units[unit]}`;
 }
+
+const pad = (n: number) => String(n).padStart(2, "0");
+
+/// A local time of day, "14:32" ("14:32:05" with `seconds`), for times near now: the day
+/// is put in front only when it is not today ("tomorrow 09:10", "2026-03-04 09:10").
+/// Written out by hand so that it reads the same in every locale.
+export function clock(
+  iso: string | undefined,
+  options: { seconds?: boolean; now?: Date } = {},
+): string {
+  if (!iso) return "—";
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return iso;
+  let text = `${pad(date.getHours())}:${pad(date.getMinutes())}`;
+  if (options.seconds) text += `:${pad(date.getSeconds())}`;
+  const now = options.now ?? new Date();
+  const day = (d: Date) => `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
+  const tomorrow = new Date(now.getFullYear(), now.getMonth(), now.getDate() + 1);
+  if (day(date) === day(now)) return text;
+  if (day(date) === day(tomorrow)) return `tomorrow ${text}`;
+  return `${day(date)} ${text}`;
+}

@@ -66,4 +66,12 @@ describe("job progress and actions", () => {
     expect(applicable("requeue", jobs).map((j) => j.id)).toEqual(["a", "b", "c"]);
     expect(applicable("cancel", jobs).map((j) => j.id)).toEqual(["a", "b"]);
   });
+
+  it("pauses and cancels a job waiting for its dependencies, as the manager allows", () => {
+    const waiting = [job("w", { status: "waiting-for-dependencies" })];
+    expect(applicable("pause", waiting)).toHaveLength(1);
+    expect(applicable("cancel", waiting)).toHaveLength(1);
+    expect(applicable("resume", waiting)).toHaveLength(0);
+    expect(applicable("requeue", waiting)).toHaveLength(0);
+  });
 });

@@ -3,11 +3,14 @@ import { ref } from "vue";
 import type {
   AuditEntry,
   BlocklistEntry,
+  CompletionEstimates,
   Counts,
   FarmSummary,
   Job,
+  JobDependencies,
   JobType,
   RegistrationSecret,
+  ResourcePool,
   SleepSchedule,
   Task,
   TaskPage,
@@ -123,6 +126,11 @@ export const api = {
     send("DELETE", `/api/v3/jobs/${q(jobId)}/blocklist`, [
       { worker_id: entry.worker_id, task_type: entry.task_type },
     ]),
+  jobDependencies: (id: string) =>
+    json<JobDependencies>("GET", `/api/v3/jobs/${q(id)}/dependencies`),
+  /// 409 (with the manager's reason) for a cycle or a job that already started.
+  setJobDependencies: (id: string, dependsOn: string[]) =>
+    json<Job>("PUT", `/api/v3/jobs/${q(id)}/dependencies`, { depends_on: dependsOn }),
   lastRendered: (id: string) =>
     maybeJson<{ base: string; suffixes: string[] }>(`/api/v3/jobs/${q(id)}/last-rendered`),
   taskPage(jobId: string, offset: number, limit: number, statuses: string[]) {
@@ -170,6 +178,8 @@ export const api = {
   jobTypes: () => json<{ job_types: JobType[] }>("GET", "/api/v3/jobs/types"),
   checkJob: (job: unknown) => send("POST", "/api/v3/jobs/check", job),
   submitJob: (job: unknown) => json<Job>("POST", "/api/v3/jobs", job),
+  resourcePools: () => json<{ pools: ResourcePool[] }>("GET", "/api/v3/resources"),
+  eta: () => json<CompletionEstimates>("GET", "/api/v3/eta"),
   farmSummary: () => json<FarmSummary>("GET", "/api/v3/farm/summary"),
   registrationSecret: () => json<RegistrationSecret>("GET", "/api/v3/registration-secret"),
   rotateRegistrationSecret: () =>

@@ -21,6 +21,67 @@ export interface Job {
   delete_requested_at?: string;
   /// Extension: what the job asks of its workers (absent: nothing).
   requirements?: JobRequirements;
+  /// Extension: resource pools it holds per task, and its worker limit (absent: none).
+  limits?: JobLimits;
+  /// Extension: the jobs it waits for (only in one job's answer, never in lists).
+  depends_on?: string[];
+  /// Extension: every Nth task is handed out first, for an early preview.
+  preview_first_every?: number;
+}
+
+/// Extension: what a job limits about its own scheduling.
+export interface JobLimits {
+  /// Units of each resource pool every running task of the job holds.
+  resources?: Record<string, number>;
+  /// Only tasks of these types hold the resources (absent: every task).
+  resource_task_types?: string[];
+  /// The most workers running tasks of the job at the same time.
+  max_workers?: number;
+}
+
+/// A job another one depends on; `status` is "deleted" (and `name` "") when it is gone.
+export interface JobDependency {
+  id: string;
+  name: string;
+  status: string;
+}
+
+/// `GET /api/v3/jobs/{id}/dependencies`.
+export interface JobDependencies {
+  job_id: string;
+  status: string;
+  /// What it waits for, or why it is on hold.
+  activity: string;
+  dependencies: JobDependency[];
+}
+
+/// A counted resource pool of the farm (licences, say), from `GET /api/v3/resources`.
+export interface ResourcePool {
+  name: string;
+  size: number;
+  in_use: number;
+}
+
+/// When something is expected to be done; the times are absent without an estimate, and
+/// `basis` says why, or what the estimate rests on.
+export interface Completion {
+  remaining_tasks: number;
+  finish_at?: string;
+  earliest?: string;
+  latest?: string;
+  remaining_seconds?: number;
+  basis: string;
+}
+
+export interface JobCompletion extends Completion {
+  job_id: string;
+}
+
+/// `GET /api/v3/eta`: every unfinished job, and the whole farm.
+export interface CompletionEstimates {
+  computed_at: string;
+  farm: Completion;
+  jobs: JobCompletion[];
 }
 
 export interface JobRequirements {
@@ -60,6 +121,8 @@ export interface Task extends TaskSummary {
   dependencies: string[];
   /// Extension: the platform the commands were expanded for (asked with `?platform=`).
   expanded_for?: string;
+  /// Extension: when a soft-failed task is handed out again, after its retry backoff.
+  retry_at?: string;
 }
 
 export interface TaskPage {

@@ -2,6 +2,7 @@
 // entered, and turns it into the settings of a submission (typed as the job type says).
 import type { JobRequirements, JobType, SettingSpec } from "../api/types";
 import { type EvalKind, evalDefault, evalKind, extensionOf, outputPath } from "./addonEval";
+import type { SchedulingFields } from "./scheduling";
 
 export type FieldInput = "text" | "path" | "integer" | "number" | "checkbox" | "select";
 
@@ -186,6 +187,8 @@ export interface SubmissionInput {
   workerTag?: string;
   paused?: boolean;
   requirements?: JobRequirements;
+  /// Extensions: dependencies, limits, preview-first order (already without blanks).
+  scheduling?: SchedulingFields;
 }
 
 /// A Flamenco `SubmittedJob`.
@@ -202,5 +205,6 @@ export function submission(input: SubmissionInput) {
   if (input.workerTag) job.worker_tag = input.workerTag;
   if (input.paused) job.initial_status = "paused";
   if (input.requirements) job.requirements = input.requirements;
+  if (input.scheduling) Object.assign(job, input.scheduling);
   return job;
 }

@@ -62,12 +62,16 @@ export function taskProgress(counts: Record<string, number> | undefined): {
 /// The status each action requests, and the job statuses it may be requested from (the
 /// manager has the final word and says why when it refuses).
 export const JOB_ACTIONS: Record<string, { status: string; label: string; from: string[] }> = {
-  pause: { status: "pause-requested", label: "Pause", from: ["queued", "active"] },
+  pause: {
+    status: "pause-requested",
+    label: "Pause",
+    from: ["waiting-for-dependencies", "queued", "active"],
+  },
   resume: { status: "queued", label: "Resume", from: ["paused", "pause-requested"] },
   cancel: {
     status: "cancel-requested",
     label: "Cancel",
-    from: ["queued", "active", "pause-requested", "paused", "requeueing"],
+    from: ["waiting-for-dependencies", "queued", "active", "pause-requested", "paused", "requeueing"],
   },
   requeue: {
     status: "requeueing",
