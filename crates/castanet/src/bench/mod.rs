@@ -4,6 +4,7 @@
 //! `castanet worker` processes instead (`real_scenarios.rs`). See docs/benchmarks.md for the numbers and how to reproduce them.
 mod api_scenarios;
 mod cpu;
+mod eta_scenario;
 mod processes;
 mod real_scenarios;
 mod scenarios;
@@ -39,13 +40,19 @@ pub enum Scenario {
     RealWorkers,
     /// `POST /api/v3/jobs` of a `--frames` frame simple-blender-render job to a manager process.
     SubmitHttp,
+    /// Accuracy of completion estimates: `--eta-jobs` queued jobs of `--eta-tasks` tasks whose
+    /// times vary 10×, on `--eta-workers` simulated workers of their own manager.
+    Eta,
 }
 
 impl Scenario {
     /// Whether the scenario runs against the in-process manager and simulated workers
     /// (the others start real processes of their own).
     fn in_process(self) -> bool {
-        !matches!(self, Scenario::RealWorkers | Scenario::SubmitHttp)
+        !matches!(
+            self,
+            Scenario::RealWorkers | Scenario::SubmitHttp | Scenario::Eta
+        )
     }
 }
 
@@ -78,6 +85,15 @@ pub struct BenchArgs {
     /// `exec /bin/true` tasks in the real-workers job.
     #[arg(long, default_value_t = 2_000)]
     real_tasks: usize,
+    /// Simulated workers in the ETA scenario.
+    #[arg(long, default_value_t = 8)]
+    eta_workers: usize,
+    /// Jobs queued in the ETA scenario.
+    #[arg(long, default_value_t = 3)]
+    eta_jobs: usize,
+    /// Tasks per job in the ETA scenario.
+    #[arg(long, default_value_t = 200)]
+    eta_tasks: usize,
     /// Also write the JSON result to this file.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -114,6 +130,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             Scenario::JobsQuery,
             Scenario::RealWorkers,
             Scenario::SubmitHttp,
+            Scenario::Eta,
         ]
     } else {
         args.scenarios.clone()
@@ -140,6 +157,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             Scenario::SubmitHttp => {
                 let submit = real_scenarios::submit_http(args.frames).await?;
                 result.insert("submit_http".into(), submit);
+            }
+            Scenario::Eta => {
+                let eta =
+                    eta_scenario::accuracy(args.eta_workers, args.eta_jobs, args.eta_tasks).await?;
+                result.insert("eta_accuracy".into(), eta);
             }
             _ => {}
         }
@@ -237,7 +259,7 @@ async fn run_in_process(
                 let query = api_scenarios::jobs_query(&state, &url, args.samples.min(100)).await?;
                 result.insert("jobs_query".into(), query);
             }
-            Scenario::RealWorkers | Scenario::SubmitHttp => {}
+            Scenario::RealWorkers | Scenario::SubmitHttp | Scenario::Eta => {}
         }
     }
     result.insert("rss_mib".into(), json!(scenarios::rss_mib()));
@@ -300,6 +322,7 @@ fn print_table(result: &Value) {
     }
     api_rows(result, &mut rows);
     real_scenarios::rows(result, &mut rows);
+    eta_scenario::rows(result, &mut rows);
     if let Some(rss) = result.get("rss_mib").and_then(Value::as_f64) {
         rows.push((
             "RSS (manager + sim workers)".into(),

@@ -1,6 +1,7 @@
 //! Simulated workers for the bench: real protocol clients (register, sign on, open the
 //! instruction stream) whose tasks are no-ops — each assignment is reported completed at
-//! once (unless told to hold tasks). Every assignment and abort is timestamped.
+//! once (unless told to hold tasks, or given a task time). Every assignment and abort is
+//! timestamped.
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -31,8 +32,13 @@ pub enum SimEvent {
     },
 }
 
+/// How long a simulated worker takes for a task (it sleeps that long before reporting).
+pub type TaskTime = Arc<dyn Fn(&v1::AssignTask) -> std::time::Duration + Send + Sync>;
+
 /// The simulated farm: its event feed and a switch that makes workers hold their tasks.
 pub struct SimFarm {
+    /// Workers started while this is set take that long per task (None: no time at all).
+    pub task_time: Option<TaskTime>,
     pub events: mpsc::UnboundedReceiver<SimEvent>,
     /// While set, workers keep assigned tasks instead of completing them.
     pub hold: Arc<AtomicBool>,
@@ -56,6 +62,7 @@ fn authed<T>(message: T, id: &str, token: &str) -> anyhow::Result<tonic::Request
 pub fn new_farm() -> SimFarm {
     let (sender, events) = mpsc::unbounded_channel();
     SimFarm {
+        task_time: None,
         events,
         hold: Arc::new(AtomicBool::new(false)),
         sender,
@@ -92,6 +99,7 @@ pub async fn grow(
             stream,
             farm.sender.clone(),
             farm.hold.clone(),
+            farm.task_time.clone(),
         ));
         farm.size += 1;
     }
@@ -142,6 +150,7 @@ async fn run_worker(
     mut session: Session,
     events: mpsc::UnboundedSender<SimEvent>,
     hold: Arc<AtomicBool>,
+    task_time: Option<TaskTime>,
 ) {
     let mut sequence = 0u64;
     while let Ok(Some(instruction)) = session.stream.message().await {
@@ -155,6 +164,9 @@ async fn run_worker(
                 });
                 if hold.load(Ordering::Relaxed) {
                     continue;
+                }
+                if let Some(time) = &task_time {
+                    tokio::time::sleep(time(&task)).await;
                 }
                 sequence += 1;
                 let update = v1::TaskUpdate {

@@ -45,7 +45,7 @@ pub async fn eta(State(state): State<AppState>) -> Result<Json<Value>, ApiError>
                 ),
                 waiting_tasks: input.waiting,
                 running_tasks: input.running,
-                sample: DurationSample::of(&input.durations),
+                sample: DurationSample::predicted(&input.durations, input.waiting_mean_index),
                 slots,
                 slot_limit,
                 job_id: input.job_id,

@@ -3,6 +3,9 @@
 //! of it. A fluid model — every slot works on the queue in scheduling order — with a range
 //! from the spread of the task durations. Pure; the store gathers the numbers.
 
+/// Completed tasks needed before a trend along the job's range is trusted.
+const MIN_FOR_TREND: usize = 10;
+
 /// The durations of a job's completed tasks, in seconds.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct DurationSample {
@@ -12,6 +15,48 @@ pub struct DurationSample {
 }
 
 impl DurationSample {
+    /// The expected duration of the tasks still to run, from completed tasks' (index in job,
+    /// seconds): a straight line through them when there are enough (frames of a shot often
+    /// get heavier or lighter along the range), read at the mean index of the tasks left;
+    /// their plain mean otherwise. The spread is what the line leaves unexplained.
+    pub fn predicted(completed: &[(f64, f64)], remaining_mean_index: Option<f64>) -> Self {
+        let durations: Vec<f64> = completed.iter().map(|(_, d)| *d).collect();
+        let plain = Self::of(&durations);
+        let Some(at) = remaining_mean_index else {
+            return plain;
+        };
+        let n = completed.len() as f64;
+        let mean_index = completed.iter().map(|(i, _)| i).sum::<f64>() / n.max(1.0);
+        let spread: f64 = completed
+            .iter()
+            .map(|(i, _)| (i - mean_index).powi(2))
+            .sum();
+        if completed.len() < MIN_FOR_TREND || spread <= 0.0 {
+            return plain;
+        }
+        let slope = completed
+            .iter()
+            .map(|(i, d)| (i - mean_index) * (d - plain.mean))
+            .sum::<f64>()
+            / spread;
+        let line = |index: f64| plain.mean + slope * (index - mean_index);
+        let residual = (completed
+            .iter()
+            .map(|(i, d)| (d - line(*i)).powi(2))
+            .sum::<f64>()
+            / n)
+            .sqrt();
+        // Never below half the fastest or above twice the slowest task seen.
+        let (fastest, slowest) = durations
+            .iter()
+            .fold((f64::MAX, 0.0f64), |(lo, hi), d| (lo.min(*d), hi.max(*d)));
+        Self {
+            count: plain.count,
+            mean: line(at).clamp(fastest / 2.0, slowest * 2.0),
+            std_dev: residual,
+        }
+    }
+
     pub fn of(durations: &[f64]) -> Self {
         let count = durations.len() as u64;
         if count == 0 {
@@ -113,21 +158,27 @@ pub fn estimate(jobs: &[JobLoad], farm_slots: u64) -> (Vec<JobEstimate>, Option<
             .map_or(job.slots, |limit| limit.min(job.slots))
             .max(1) as f64;
         let farm_slots = farm_slots.max(1) as f64;
-        // Done when the queue up to it is worked off, and not before its own slots finish it.
+        // Done when the queue up to it is worked off, and not before its own slots finish it;
+        // plus half a task, as its last tasks do not all end together. The range is at least
+        // one task either way: the model knows nothing finer.
         let (seconds, range) = if ahead / farm_slots >= work / own_slots {
             (ahead / farm_slots, ahead_spread / farm_slots)
         } else {
             (work / own_slots, spread / own_slots)
         };
+        let tail = sample.mean / 2.0;
+        let range = range.max(sample.mean);
         let estimate = Estimate {
-            seconds,
-            earliest: (seconds - range).max(0.0),
-            latest: seconds + range,
+            seconds: seconds + tail,
+            earliest: (seconds + tail - range).max(0.0),
+            latest: seconds + tail + range,
         };
+        let farm_seconds = ahead / farm_slots + tail;
+        let farm_range = (ahead_spread / farm_slots).max(sample.mean);
         farm = Some(Estimate {
-            seconds: ahead / farm_slots,
-            earliest: ((ahead - ahead_spread) / farm_slots).max(0.0),
-            latest: (ahead + ahead_spread) / farm_slots,
+            seconds: farm_seconds,
+            earliest: (farm_seconds - farm_range).max(0.0),
+            latest: farm_seconds + farm_range,
         });
         let basis = if borrowed {
             format!(
@@ -205,7 +256,8 @@ mod tests {
     fn a_job_alone_takes_its_work_over_its_slots() {
         let (jobs, farm) = estimate(&[job("a", 100, 10.0, 4)], 4);
         let e = jobs[0].estimate.clone().expect("an estimate");
-        assert!((e.seconds - 250.0).abs() < 1e-9, "{e:?}");
+        // 100 tasks of 10 s on 4 slots, and half a task for the last ones to end.
+        assert!((e.seconds - 255.0).abs() < 1e-9, "{e:?}");
         assert!(e.earliest < e.seconds && e.latest > e.seconds);
         assert_eq!(farm.expect("farm").seconds, e.seconds);
     }
@@ -215,7 +267,10 @@ mod tests {
         let (jobs, farm) = estimate(&[job("a", 100, 10.0, 4), job("b", 40, 5.0, 4)], 4);
         let a = jobs[0].estimate.clone().expect("a");
         let b = jobs[1].estimate.clone().expect("b");
-        assert!((b.seconds - (1000.0 + 200.0) / 4.0).abs() < 1e-9, "{b:?}");
+        assert!(
+            (b.seconds - ((1000.0 + 200.0) / 4.0 + 2.5)).abs() < 1e-9,
+            "{b:?}"
+        );
         assert!(b.seconds > a.seconds);
         assert!((farm.expect("farm").seconds - b.seconds).abs() < 1e-9);
     }
@@ -224,11 +279,11 @@ mod tests {
     fn few_slots_or_a_worker_limit_bound_a_job_from_below() {
         // Only 1 of the farm's 10 slots can run b: its own work sets its time.
         let (jobs, _) = estimate(&[job("b", 10, 10.0, 1)], 10);
-        assert_eq!(jobs[0].estimate.as_ref().map(|e| e.seconds), Some(100.0));
+        assert_eq!(jobs[0].estimate.as_ref().map(|e| e.seconds), Some(105.0));
         let mut limited = job("c", 10, 10.0, 10);
         limited.slot_limit = Some(2);
         let (jobs, _) = estimate(&[limited], 10);
-        assert_eq!(jobs[0].estimate.as_ref().map(|e| e.seconds), Some(50.0));
+        assert_eq!(jobs[0].estimate.as_ref().map(|e| e.seconds), Some(55.0));
     }
 
     #[test]
@@ -244,7 +299,29 @@ mod tests {
         assert!(jobs[0].estimate.is_none() && farm.is_some());
         let b = jobs[1].estimate.clone().expect("borrowed from a");
         assert!(jobs[1].basis.contains("other jobs"), "{}", jobs[1].basis);
-        assert!(b.latest >= b.seconds * 1.5 - 1e-9, "{b:?}");
+        // 10 tasks of 5 s on 4 slots: 12.5 s of work, known to ±50 % at best.
+        assert!(b.latest - b.seconds >= 0.5 * 12.5 - 1e-9, "{b:?}");
+    }
+
+    #[test]
+    fn a_trend_along_the_range_predicts_the_tasks_left() {
+        // Tasks get 1 s heavier per 10 frames: 1..=20 done, the rest average index 30.
+        let done: Vec<(f64, f64)> = (1..=20)
+            .map(|i| (i as f64, 1.0 + i as f64 / 10.0))
+            .collect();
+        let s = DurationSample::predicted(&done, Some(30.0));
+        assert!((s.mean - 4.0).abs() < 1e-9, "{s:?}");
+        assert!(s.std_dev < 1e-9);
+        // Too few tasks, or nothing left: the plain mean.
+        let plain = DurationSample::predicted(&done[..5], Some(30.0));
+        assert!((plain.mean - 1.3).abs() < 1e-9, "{plain:?}");
+        assert_eq!(
+            DurationSample::predicted(&done, None).mean,
+            DurationSample::of(&done.iter().map(|(_, d)| *d).collect::<Vec<_>>()).mean
+        );
+        // A steep line stays within twice the slowest task seen.
+        let capped = DurationSample::predicted(&done, Some(10_000.0));
+        assert!((capped.mean - 6.0).abs() < 1e-9, "{capped:?}");
     }
 
     #[test]
@@ -252,7 +329,7 @@ mod tests {
         let mut running = job("a", 0, 10.0, 2);
         running.running_tasks = 2;
         let (jobs, _) = estimate(&[running], 2);
-        assert_eq!(jobs[0].estimate.as_ref().map(|e| e.seconds), Some(5.0));
+        assert_eq!(jobs[0].estimate.as_ref().map(|e| e.seconds), Some(10.0));
         let s = DurationSample::of(&[1.0, 3.0]);
         assert_eq!((s.count, s.mean, s.std_dev), (2, 2.0, 1.0));
     }

@@ -16,8 +16,10 @@ pub struct EtaInput {
     /// Queued and soft-failed tasks.
     pub waiting: u64,
     pub running: u64,
-    /// Durations in seconds of its latest completed tasks.
-    pub durations: Vec<f64>,
+    /// (index in job, duration in seconds) of its latest completed tasks.
+    pub durations: Vec<(f64, f64)>,
+    /// The mean index of its tasks waiting to run.
+    pub waiting_mean_index: Option<f64>,
     /// The type of the first task waiting to run.
     pub next_task_type: Option<String>,
 }
@@ -48,14 +50,22 @@ impl Store {
                     .map(|(_, n)| (*n).max(0) as u64)
                     .sum::<u64>()
             };
-            let durations: Vec<(f64,)> = sqlx::query_as(
-                "SELECT (julianday(updated_at) - julianday(started_at)) * 86400.0 FROM tasks
+            let durations: Vec<(i64, f64)> = sqlx::query_as(
+                "SELECT index_in_job, (julianday(updated_at) - julianday(started_at)) * 86400.0
+                 FROM tasks
                  WHERE job_id = ? AND status = 'completed' AND started_at IS NOT NULL
                  ORDER BY index_in_job DESC LIMIT ?",
             )
             .bind(&job_id)
             .bind(SAMPLED_TASKS)
             .fetch_all(&mut *connection)
+            .await?;
+            let (waiting_mean_index,): (Option<f64>,) = sqlx::query_as(
+                "SELECT AVG(index_in_job) FROM tasks
+                 WHERE job_id = ? AND status IN ('queued', 'soft-failed')",
+            )
+            .bind(&job_id)
+            .fetch_one(&mut *connection)
             .await?;
             let next: Option<(String,)> = sqlx::query_as(
                 "SELECT task_type FROM tasks WHERE job_id = ? AND status IN ('queued', 'soft-failed')
@@ -67,7 +77,11 @@ impl Store {
             inputs.push(EtaInput {
                 waiting: count(&["queued", "soft-failed", "paused"]),
                 running: count(&["active"]),
-                durations: durations.into_iter().map(|(d,)| d.max(0.0)).collect(),
+                durations: durations
+                    .into_iter()
+                    .map(|(index, seconds)| (index as f64, seconds.max(0.0)))
+                    .collect(),
+                waiting_mean_index,
                 next_task_type: next.map(|(t,)| t),
                 job_id,
                 status,
