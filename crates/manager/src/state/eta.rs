@@ -12,6 +12,9 @@ pub struct DurationSample {
     pub count: u64,
     pub mean: f64,
     pub std_dev: f64,
+    /// The standard error of `mean` as a prediction for the tasks left (None: that of a plain
+    /// mean, `std_dev / √count`).
+    pub mean_error: Option<f64>,
 }
 
 impl DurationSample {
@@ -50,10 +53,13 @@ impl DurationSample {
         let (fastest, slowest) = durations
             .iter()
             .fold((f64::MAX, 0.0f64), |(lo, hi), d| (lo.min(*d), hi.max(*d)));
+        // Reading the line far from the tasks it went through is less sure than near them.
+        let mean_error = residual * (1.0 / n + (at - mean_index).powi(2) / spread).sqrt();
         Self {
             count: plain.count,
             mean: line(at).clamp(fastest / 2.0, slowest * 2.0),
             std_dev: residual,
+            mean_error: Some(mean_error),
         }
     }
 
@@ -68,6 +74,7 @@ impl DurationSample {
             count,
             mean,
             std_dev: variance.sqrt(),
+            mean_error: None,
         }
     }
 }
@@ -209,7 +216,10 @@ fn relative_spread(sample: DurationSample, remaining: u64, borrowed: bool) -> f6
         return 1.0;
     }
     let variation = sample.std_dev / sample.mean;
-    let of_mean = variation / (sample.count.max(1) as f64).sqrt();
+    let of_mean = sample.mean_error.map_or_else(
+        || variation / (sample.count.max(1) as f64).sqrt(),
+        |error| error / sample.mean,
+    );
     let of_sum = variation / (remaining.max(1) as f64).sqrt();
     let spread = (1.96 * (of_mean * of_mean + of_sum * of_sum).sqrt()).min(1.0);
     if borrowed { spread.max(0.5) } else { spread }
@@ -231,6 +241,7 @@ fn pooled(samples: impl Iterator<Item = DurationSample>) -> DurationSample {
         count,
         mean,
         std_dev: (squares / count as f64 - mean * mean).max(0.0).sqrt(),
+        mean_error: None,
     }
 }
 
@@ -246,6 +257,7 @@ mod tests {
                 count: if mean > 0.0 { 100 } else { 0 },
                 mean,
                 std_dev: mean / 10.0,
+                mean_error: None,
             },
             slots,
             ..Default::default()
