@@ -7,18 +7,7 @@ use std::time::Duration;
 use common::{BIN, ManagerProcess, WorkerProcess};
 
 fn castanet(manager: &str, args: &[&str]) -> (bool, String, String) {
-    let output = Command::new(BIN)
-        .arg("--manager")
-        .arg(manager)
-        .args(args)
-        .env("CASTANET_LOG", "warn")
-        .output()
-        .expect("castanet runs");
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    common::cli(manager, args)
 }
 
 #[test]

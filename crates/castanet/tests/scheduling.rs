@@ -4,26 +4,12 @@
 //! once it completed; the CLI shows pools, why a task waits, and completion estimates.
 mod common;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Api, BIN, ManagerProcess, WorkerProcess};
+use common::{Api, ManagerProcess, WorkerProcess};
 use serde_json::Value;
 
-fn castanet(manager: &str, args: &[&str]) -> (bool, String, String) {
-    let output = Command::new(BIN)
-        .arg("--manager")
-        .arg(manager)
-        .args(args)
-        .env("CASTANET_LOG", "warn")
-        .output()
-        .expect("castanet runs");
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
+use common::cli as castanet;
 
 fn submitted_id(out: &str) -> String {
     out.lines()

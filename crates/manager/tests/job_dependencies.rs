@@ -76,6 +76,9 @@ async fn a_job_waits_for_its_dependency_and_runs_once_it_completed() {
             .any(|(rule, detail)| rule == "job-dependency" && detail.contains(first_id)),
         "{rules:?}"
     );
+    // The farm's "queued" is work that can run now: the waiting job's task is apart.
+    let (_, summary) = m.get("/api/v3/farm/summary").await;
+    assert_eq!(summary["tasks"]["waiting"], 1, "{summary}");
 
     // The one worker gets the first job's task, not the waiting job's.
     let task = worker.next_assignment().await;

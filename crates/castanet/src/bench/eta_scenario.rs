@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use serde_json::{Value, json};
 
 use super::api_scenarios::call;
@@ -21,13 +20,12 @@ const SHORTEST_TASK: Duration = Duration::from_millis(40);
 /// What the scenario measures: per checkpoint, the median absolute error of the estimated
 /// finish in seconds and as a share of the time that was really left.
 pub async fn accuracy(workers: usize, jobs: usize, tasks_per_job: usize) -> anyhow::Result<Value> {
-    let dir = tempfile::tempdir().context("creating a temporary directory")?;
-    let mut config = castanet_manager::ManagerConfig::new_default(dir.path());
-    config.listen = "127.0.0.1:0".into();
-    let manager = castanet_manager::start(config.clone())
-        .await
-        .context("starting the manager")?;
-    let url = format!("http://{}", manager.addr);
+    let super::BenchManager {
+        dir: _dir,
+        config,
+        manager,
+        url,
+    } = super::BenchManager::start().await?;
     let state = manager.state.clone();
     let mut farm = sim::new_farm();
     farm.task_time = Some(Arc::new(move |task| {

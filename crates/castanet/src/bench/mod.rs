@@ -176,19 +176,45 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// A manager started in-process on a temporary directory, listening on a free loopback port.
+pub(crate) struct BenchManager {
+    /// Removed when dropped, after the manager.
+    pub dir: tempfile::TempDir,
+    pub config: castanet_manager::ManagerConfig,
+    pub manager: castanet_manager::RunningManager,
+    pub url: String,
+}
+
+impl BenchManager {
+    pub async fn start() -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir().context("creating a temporary directory")?;
+        let mut config = castanet_manager::ManagerConfig::new_default(dir.path());
+        config.listen = "127.0.0.1:0".into();
+        let manager = castanet_manager::start(config.clone())
+            .await
+            .context("starting the manager")?;
+        let url = format!("http://{}", manager.addr);
+        Ok(Self {
+            dir,
+            config,
+            manager,
+            url,
+        })
+    }
+}
+
 /// The scenarios of the in-process manager with simulated workers.
 async fn run_in_process(
     args: &BenchArgs,
     scenarios: Vec<Scenario>,
     result: &mut serde_json::Map<String, Value>,
 ) -> anyhow::Result<()> {
-    let dir = tempfile::tempdir().context("creating a temporary directory")?;
-    let mut config = castanet_manager::ManagerConfig::new_default(dir.path());
-    config.listen = "127.0.0.1:0".into();
-    let manager = castanet_manager::start(config.clone())
-        .await
-        .context("starting the manager")?;
-    let url = format!("http://{}", manager.addr);
+    let BenchManager {
+        dir: _dir,
+        config,
+        manager,
+        url,
+    } = BenchManager::start().await?;
     let state = manager.state.clone();
     eprintln!(
         "manager on {url}, database {}",

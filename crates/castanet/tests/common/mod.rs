@@ -17,6 +17,22 @@ use serde_json::{Value, json};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_castanet");
 
+/// Runs `castanet --manager MANAGER ARGS…` as a user would; (succeeded, stdout, stderr).
+pub fn cli(manager: &str, args: &[&str]) -> (bool, String, String) {
+    let output = Command::new(BIN)
+        .arg("--manager")
+        .arg(manager)
+        .args(args)
+        .env("CASTANET_LOG", "warn")
+        .output()
+        .expect("castanet runs");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
 /// Sends a signal to a child process.
 pub fn signal(child: &Child, signal: i32) {
     // SAFETY: kill() only sends a signal to a pid we spawned and have not reaped yet.

@@ -49,20 +49,7 @@ pub async fn set_job_dependencies(
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_uuid("job id", &id)?;
     let body: DependenciesChange = super::body::parse_object(&body, "dependencies change")?;
-    let mut ids = Vec::new();
-    for dependency in &body.depends_on {
-        let dependency = parse_uuid("depends_on", dependency)?;
-        if !ids.contains(&dependency) {
-            ids.push(dependency);
-        }
-    }
-    let unknown = state.store.unknown_jobs(&ids).await?;
-    if !unknown.is_empty() {
-        return Err(ApiError::bad_request(format!(
-            "depends_on names job(s) that do not exist: {}",
-            unknown.join(", ")
-        )));
-    }
+    let ids = existing_job_ids(&state, &body.depends_on).await?;
     state
         .store
         .set_job_dependencies(&id, &ids)
@@ -80,6 +67,29 @@ pub async fn set_job_dependencies(
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no job with id {id}")))?;
     Ok(Json(super::shapes::job(&job)))
+}
+
+/// Job ids named as dependencies, each checked to be a UUID of an existing job, without
+/// repeats: 400 naming the first malformed id, or every unknown one.
+pub async fn existing_job_ids<'a>(
+    state: &AppState,
+    named: impl IntoIterator<Item = &'a String>,
+) -> Result<Vec<String>, ApiError> {
+    let mut ids = Vec::new();
+    for id in named {
+        let id = parse_uuid("depends_on", id)?;
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    let unknown = state.store.unknown_jobs(&ids).await?;
+    if !unknown.is_empty() {
+        return Err(ApiError::bad_request(format!(
+            "depends_on names job(s) that do not exist: {}",
+            unknown.join(", ")
+        )));
+    }
+    Ok(ids)
 }
 
 /// `GET /api/v3/resources` → `{pools: [{name, size, in_use}]}`.

@@ -191,21 +191,13 @@ async fn dependencies(state: &AppState, submitted: &SubmittedJob) -> Result<Vec<
                 .collect::<Vec<_>>()
         })
         .unwrap_or_default();
-    let mut ids = Vec::new();
-    for id in submitted.depends_on.iter().flatten().chain(&from_metadata) {
-        let id = super::error::parse_uuid("depends_on", id)?;
-        if !ids.contains(&id) {
-            ids.push(id);
-        }
-    }
-    let unknown = state.store.unknown_jobs(&ids).await?;
-    if !unknown.is_empty() {
-        return Err(ApiError::bad_request(format!(
-            "depends_on names job(s) that do not exist: {}",
-            unknown.join(", ")
-        )));
-    }
-    Ok(ids)
+    let named: Vec<&String> = submitted
+        .depends_on
+        .iter()
+        .flatten()
+        .chain(&from_metadata)
+        .collect();
+    super::scheduling::existing_job_ids(state, named).await
 }
 
 fn no_tasks(job_type: &str) -> ApiError {

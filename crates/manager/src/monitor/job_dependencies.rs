@@ -6,7 +6,8 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio_util::sync::CancellationToken;
 
 use crate::AppState;
@@ -14,26 +15,29 @@ use crate::events::{Event, Published};
 
 /// How often every waiting job is checked, whatever the events said.
 const FULL_PASS: Duration = Duration::from_secs(60);
+/// How long events are gathered before their jobs' dependents are checked.
+const GATHER: Duration = Duration::from_millis(100);
 
 pub async fn run(state: AppState, shutdown: CancellationToken) {
     let mut events = state.events.subscribe();
     let mut full_pass = tokio::time::interval(FULL_PASS);
     loop {
+        // The jobs that changed; None: look at every waiting job.
         let changed: Option<BTreeSet<String>> = tokio::select! {
             () = shutdown.cancelled() => return,
             _ = full_pass.tick() => None,
             received = events.recv() => match received {
                 Ok(first) => {
-                    let mut ids = BTreeSet::new();
-                    note(&first, &mut ids);
-                    // Everything already published, in one go.
-                    while let Ok(more) = events.try_recv() {
-                        note(&more, &mut ids);
+                    // A busy farm publishes thousands of events a second: gather a little
+                    // while, then look at them together (one query, not one per event).
+                    tokio::select! {
+                        () = shutdown.cancelled() => return,
+                        () = tokio::time::sleep(GATHER) => {}
                     }
-                    if ids.is_empty() {
-                        continue;
+                    match gathered(&first, &mut events) {
+                        Some(ids) if ids.is_empty() => continue,
+                        other => other,
                     }
-                    Some(ids)
                 }
                 Err(RecvError::Lagged(_)) => None,
                 Err(RecvError::Closed) => return,
@@ -41,6 +45,23 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
         };
         if let Err(e) = settle(&state, changed).await {
             tracing::warn!("cannot check the jobs waiting for other jobs: {e}");
+        }
+    }
+}
+
+/// The jobs of `first` and of every event already waiting behind it; None when events were
+/// missed (the receiver lagged behind).
+fn gathered(
+    first: &Arc<Published>,
+    events: &mut broadcast::Receiver<Arc<Published>>,
+) -> Option<BTreeSet<String>> {
+    let mut ids = BTreeSet::new();
+    note(first, &mut ids);
+    loop {
+        match events.try_recv() {
+            Ok(more) => note(&more, &mut ids),
+            Err(TryRecvError::Lagged(_)) => return None,
+            Err(_) => return Some(ids),
         }
     }
 }

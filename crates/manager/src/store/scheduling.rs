@@ -306,8 +306,8 @@ async fn held_resources(
         .await?;
     let mut held = BTreeMap::new();
     for (limits, task_type, running) in rows {
-        // Unreadable limits hold nothing here; the scheduling query refuses such a job's
-        // tasks at assignment (see `assign_tasks`).
+        // Only a hand-edited database has unreadable limits; they hold nothing here, and
+        // the assignment of such a job's task reports the row as corrupt.
         let Ok(limits) = JobLimits::from_stored(&limits) else {
             continue;
         };

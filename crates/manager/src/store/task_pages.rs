@@ -54,12 +54,14 @@ impl Store {
     }
 
     /// Task counts per status over all jobs. Waiting tasks of a paused (or pausing) job
-    /// count as `paused`: nothing will run them until the job is resumed.
+    /// count as `paused`: nothing will run them until the job is resumed; those of a job
+    /// waiting for other jobs as `waiting`. So `queued` is work that can run now.
     pub async fn farm_task_status_counts(&self) -> StoreResult<StatusCounts> {
         Ok(sqlx::query_as(
-            "SELECT CASE WHEN c.status IN ('queued', 'soft-failed')
-                          AND j.status IN ('paused', 'pause-requested')
-                     THEN 'paused' ELSE c.status END AS shown, SUM(c.n)
+            "SELECT CASE WHEN c.status NOT IN ('queued', 'soft-failed') THEN c.status
+                         WHEN j.status IN ('paused', 'pause-requested') THEN 'paused'
+                         WHEN j.status = 'waiting-for-dependencies' THEN 'waiting'
+                         ELSE c.status END AS shown, SUM(c.n)
              FROM job_task_counts c JOIN jobs j ON j.id = c.job_id
              GROUP BY shown HAVING SUM(c.n) > 0 ORDER BY shown",
         )
