@@ -244,3 +244,25 @@ async fn dependencies_change_while_waiting_and_cycles_and_unknown_jobs_are_refus
     let (status, _) = put_dependencies(&m, &c_id, &[]).await;
     assert_eq!(status, 409, "a canceled job's dependencies do not change");
 }
+
+#[tokio::test]
+async fn a_chain_of_three_jobs_runs_in_order() {
+    let m = start_with(|_| {}).await;
+    let mut worker = SimWorker::connect(&m, "a").await;
+    let first = submit(&m, &echo_sleep_job(0, 0)).await;
+    let first_id = first["id"].as_str().expect("id").to_string();
+    let second = submit(&m, &depending_on(&[&first_id])).await;
+    let second_id = second["id"].as_str().expect("id").to_string();
+    let third = submit(&m, &depending_on(&[&second_id])).await;
+    let third_id = third["id"].as_str().expect("id").to_string();
+    assert_eq!(third["status"], "waiting-for-dependencies", "{third}");
+    for expected in [&first_id, &second_id, &third_id] {
+        let task = worker.next_assignment().await;
+        assert_eq!(&task.job_id, expected, "the chain runs in order");
+        worker.complete(&task).await;
+        m.wait_for_job(expected, Duration::from_secs(10), |j| {
+            j["status"] == "completed"
+        })
+        .await;
+    }
+}
