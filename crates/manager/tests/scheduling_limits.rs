@@ -254,4 +254,16 @@ async fn preview_first_hands_out_every_nth_task_first_then_the_gaps() {
     );
     let (_, tasks) = m.get(&format!("/api/v3/jobs/{job_id}/tasks")).await;
     assert_eq!(tasks["tasks"][1]["name"], "sleep-1", "{tasks}");
+
+    // A big job is renumbered in one pass (a correlated numbering took ~6 s for 4,000 tasks).
+    let mut big = echo_sleep_job(20_000, 0);
+    big["preview_first_every"] = json!(10);
+    big["initial_status"] = json!("paused");
+    let started = std::time::Instant::now();
+    submit(&m, &big).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
 }
