@@ -231,6 +231,12 @@ impl ManagerConfig {
                 });
             }
         }
+        if let Err(why) = config.retries.check() {
+            return Err(ConfigError::Parse {
+                path: path.to_path_buf(),
+                message: format!("[retries]: {why}"),
+            });
+        }
         for name in config.resources.keys() {
             if let Err(why) = crate::scheduler::check_pool_name(name) {
                 return Err(ConfigError::Parse {

@@ -266,3 +266,67 @@ async fn a_chain_of_three_jobs_runs_in_order() {
         .await;
     }
 }
+
+#[tokio::test]
+async fn a_queued_dependent_waits_again_when_its_dependency_is_requeued_and_outlives_its_deletion()
+{
+    let m = start_with(|_| {}).await;
+    let mut worker = SimWorker::connect(&m, "a").await;
+    // The dependent goes to a tag without members, so once released it stays queued: no
+    // worker takes it while the test looks at it.
+    let (status, tag) = m
+        .post(
+            "/api/v3/worker-mgt/tags",
+            &json!({ "name": "nobody-yet", "description": "" }),
+        )
+        .await;
+    assert!(status < 300, "{tag}");
+    let first = submit(&m, &echo_sleep_job(0, 0)).await;
+    let first_id = first["id"].as_str().expect("id").to_string();
+    let mut dependent = depending_on(&[&first_id]);
+    dependent["worker_tag"] = tag["id"].clone();
+    let second = submit(&m, &dependent).await;
+    let second_id = second["id"].as_str().expect("id").to_string();
+
+    let task = worker.next_assignment().await;
+    worker.complete(&task).await;
+    m.wait_for_job(&second_id, Duration::from_secs(10), |j| {
+        j["status"] == "queued"
+    })
+    .await;
+
+    // Requeueing the completed dependency makes the released (not started) job wait again.
+    let (status, answer) = m
+        .post(
+            &format!("/api/v3/jobs/{first_id}/setstatus"),
+            &json!({ "status": "requeueing", "reason": "render it again" }),
+        )
+        .await;
+    assert_eq!(status, 204, "{answer}");
+    m.wait_for_job(&second_id, Duration::from_secs(10), |j| {
+        j["status"] == "waiting-for-dependencies"
+    })
+    .await;
+    let task = worker.next_assignment().await;
+    assert_eq!(task.job_id, first_id);
+    worker.complete(&task).await;
+    m.wait_for_job(&second_id, Duration::from_secs(10), |j| {
+        j["status"] == "queued"
+    })
+    .await;
+
+    // Deleting the completed dependency (retention, say) does not hold the dependent back.
+    let response = m
+        .http
+        .delete(format!("{}/api/v3/jobs/{first_id}", m.url))
+        .send()
+        .await
+        .expect("DELETE answers");
+    assert_eq!(response.status().as_u16(), 204);
+    let (_, shown) = m
+        .get(&format!("/api/v3/jobs/{second_id}/dependencies"))
+        .await;
+    assert_eq!(shown["dependencies"], json!([]), "{shown}");
+    let (_, job) = m.get(&format!("/api/v3/jobs/{second_id}")).await;
+    assert_eq!(job["status"], "queued", "{job}");
+}

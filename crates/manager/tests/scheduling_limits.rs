@@ -267,3 +267,42 @@ async fn preview_first_hands_out_every_nth_task_first_then_the_gaps() {
         started.elapsed()
     );
 }
+
+#[tokio::test]
+async fn a_job_whose_pool_left_the_config_is_explained_then_fails_instead_of_waiting_forever() {
+    let m = start_with(|c| {
+        c.resources = BTreeMap::from([("licence".to_string(), 2)]);
+    })
+    .await;
+    let mut job = echo_sleep_job(0, 0);
+    job["limits"] = json!({ "resources": { "licence": 2 } });
+    let job_id = submit(&m, &job).await;
+    let dir = m.dir;
+    m.manager.shutdown().await.expect("manager stops");
+
+    // The pool is gone from the config at the next start.
+    let m = common::start_configured(dir, |_| {}).await;
+    let task = queued_task_of(&m, &job_id).await.expect("a queued task");
+    let rules = why_rules(&m, &task).await;
+    assert!(
+        rules.iter().any(|(rule, detail)| rule == "resource-pool"
+            && detail.contains("\"licence\"")
+            && detail.contains("no longer has")),
+        "{rules:?}"
+    );
+    // Once a worker could run it, the impossible-task check fails it, naming the pool.
+    let _worker = SimWorker::connect(&m, "w1").await;
+    submit(&m, &echo_sleep_job(0, 0)).await; // a submission asks for the check
+    let failed = m
+        .wait_for_job(&job_id, Duration::from_secs(10), |j| {
+            j["status"] == "failed"
+        })
+        .await;
+    let (_, shown) = m.get(&format!("/api/v3/tasks/{task}")).await;
+    assert!(
+        shown["activity"]
+            .as_str()
+            .is_some_and(|a| a.contains("resource pools")),
+        "{shown} {failed}"
+    );
+}

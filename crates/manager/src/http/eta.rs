@@ -10,6 +10,8 @@ use crate::AppState;
 use crate::state::{DurationSample, Estimate, JobLimits, JobLoad, estimate};
 use crate::store::format_time;
 
+const CENTURY_SECONDS: f64 = 100.0 * 365.25 * 24.0 * 3600.0;
+
 pub async fn eta(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let now = chrono::Utc::now();
     let capacity = state.dispatcher.connected_capacity();
@@ -34,10 +36,17 @@ pub async fn eta(State(state): State<AppState>) -> Result<Json<Value>, ApiError>
             let slots = able.iter().sum::<usize>() as u64;
             // Unreadable limits cost only the worker limit's effect on the estimate.
             let limits = JobLimits::from_stored(&input.limits).unwrap_or_default();
-            let slot_limit = limits.max_workers.map(|workers| {
+            let worker_limit = limits.max_workers.map(|workers| {
                 let per_worker = slots as f64 / able.len().max(1) as f64;
                 (f64::from(workers) * per_worker).ceil() as u64
             });
+            let pool_limit = input.next_task_type.as_ref().and_then(|task_type| {
+                limits.pool_task_limit(state.store.resource_pools(), task_type)
+            });
+            let slot_limit = match (worker_limit, pool_limit) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             JobLoad {
                 held: matches!(
                     input.status.as_str(),
@@ -53,8 +62,11 @@ pub async fn eta(State(state): State<AppState>) -> Result<Json<Value>, ApiError>
         })
         .collect();
     let (jobs, farm) = estimate(&loads, farm_slots);
+    // An estimate past a century (no worker for a job, say) is shown as a century: the time
+    // stays representable.
     let at = |seconds: f64| {
-        format_time(now + chrono::Duration::milliseconds((seconds * 1000.0).round() as i64))
+        let millis = (seconds.clamp(0.0, CENTURY_SECONDS) * 1000.0).round() as i64;
+        format_time(now + chrono::Duration::milliseconds(millis))
     };
     let times = |fields: &mut Map<String, Value>, e: &Estimate| {
         fields.insert("finish_at".into(), json!(at(e.seconds)));

@@ -152,6 +152,7 @@ async fn scheduling_view(
         failures,
         limits,
         free_units,
+        pool_sizes: store.resource_pools().clone(),
         job_workers,
     })
 }

@@ -33,7 +33,27 @@ impl Default for RetryConfig {
     }
 }
 
+/// The longest retry backoff the config may ask for: a week. Longer is surely a typo, and
+/// keeps every retry time within what timestamps can hold.
+pub const MAX_BACKOFF_SECONDS: u64 = 7 * 24 * 3600;
+
 impl RetryConfig {
+    /// Refuses a backoff longer than [`MAX_BACKOFF_SECONDS`], naming the key.
+    pub fn check(&self) -> Result<(), String> {
+        for (key, value) in [
+            ("backoff_base_seconds", self.backoff_base_seconds),
+            ("backoff_cap_seconds", self.backoff_cap_seconds),
+        ] {
+            if value > MAX_BACKOFF_SECONDS {
+                return Err(format!(
+                    "{key} = {value} is longer than a week ({MAX_BACKOFF_SECONDS} s), the most \
+                     a retry may wait"
+                ));
+            }
+        }
+        Ok(())
+    }
+
     pub fn base(&self) -> Duration {
         Duration::from_secs(self.backoff_base_seconds)
     }
@@ -90,6 +110,17 @@ pub fn check_pool_name(name: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_backoff_longer_than_a_week_is_refused_naming_the_key() {
+        assert!(RetryConfig::default().check().is_ok());
+        let long = RetryConfig {
+            backoff_base_seconds: 10,
+            backoff_cap_seconds: u64::MAX,
+        };
+        let err = long.check().unwrap_err();
+        assert!(err.contains("backoff_cap_seconds"), "{err}");
+    }
 
     #[test]
     fn pool_names_are_plain_words() {

@@ -92,6 +92,45 @@ impl JobLimits {
     }
 }
 
+impl JobLimits {
+    /// Whether none of the job's tasks can go to `worker` now: the job already uses its most
+    /// workers (`running_on`, the workers running its tasks) and this is not one of them, or
+    /// every task of the job holds resources and a pool has too few free units. (With
+    /// `resource_task_types`, other task types may still run, so that is not a whole-job
+    /// block.) The scheduler skips such jobs at once instead of walking their tasks.
+    pub fn blocks_worker(
+        &self,
+        running_on: &[String],
+        worker: &str,
+        free: &BTreeMap<String, u64>,
+    ) -> bool {
+        let at_most_workers = self.max_workers.is_some_and(|max| {
+            running_on.len() >= max as usize && !running_on.iter().any(|w| w == worker)
+        });
+        let pools_short = self.resource_task_types.is_empty()
+            && self
+                .resources
+                .iter()
+                .any(|(pool, &count)| free.get(pool).copied().unwrap_or(0) < u64::from(count));
+        at_most_workers || pools_short
+    }
+
+    /// The most tasks of `task_type` the job's resource needs let run at once, if they limit
+    /// it: per pool, its size over what one task holds (a pool that is gone: none at all).
+    pub fn pool_task_limit(&self, pools: &BTreeMap<String, u32>, task_type: &str) -> Option<u64> {
+        if !self.holds_resources(task_type) {
+            return None;
+        }
+        self.resources
+            .iter()
+            .map(|(pool, &count)| {
+                let size = pools.get(pool).copied().unwrap_or(0);
+                u64::from(size) / u64::from(count.max(1))
+            })
+            .min()
+    }
+}
+
 /// How long a task waits before it is handed out again after its `failures`-th failure:
 /// `base` doubled for each failure after the first, at most `cap`. Zero `base`: at once.
 pub fn retry_delay(failures: u64, base: Duration, cap: Duration) -> Duration {
@@ -182,6 +221,34 @@ mod tests {
         limits = limits_with_types(&["blender"]);
         assert!(limits.holds_resources("blender") && !limits.holds_resources("ffmpeg"));
         assert!(!JobLimits::default().holds_resources("blender"));
+    }
+
+    #[test]
+    fn pools_limit_how_many_tasks_run_at_once() {
+        let mut limits = limits_with_types(&["blender"]);
+        assert_eq!(limits.pool_task_limit(&pools(), "blender"), Some(2));
+        assert_eq!(limits.pool_task_limit(&pools(), "ffmpeg"), None);
+        limits.resources.insert("redshift-licence".into(), 2);
+        assert_eq!(limits.pool_task_limit(&pools(), "blender"), Some(1));
+        assert_eq!(limits.pool_task_limit(&BTreeMap::new(), "blender"), Some(0));
+    }
+
+    #[test]
+    fn a_job_at_its_limits_blocks_other_workers_or_everyone() {
+        let free = |n: u64| BTreeMap::from([("redshift-licence".to_string(), n)]);
+        let running = vec!["w1".to_string()];
+        let workers = JobLimits {
+            max_workers: Some(1),
+            ..Default::default()
+        };
+        assert!(workers.blocks_worker(&running, "w2", &free(0)));
+        assert!(!workers.blocks_worker(&running, "w1", &free(0)));
+        assert!(!workers.blocks_worker(&[], "w2", &free(0)));
+        let every_task = limits_with_types(&[]);
+        assert!(every_task.blocks_worker(&running, "w1", &free(0)));
+        assert!(!every_task.blocks_worker(&running, "w1", &free(1)));
+        // Only blender tasks hold the licence: its ffmpeg tasks may still run.
+        assert!(!limits_with_types(&["blender"]).blocks_worker(&running, "w1", &free(0)));
     }
 
     fn limits_with_types(types: &[&str]) -> JobLimits {

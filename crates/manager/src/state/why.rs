@@ -57,6 +57,8 @@ pub struct SchedulingView {
     pub limits: JobLimits,
     /// Free units of each resource pool now.
     pub free_units: BTreeMap<String, u64>,
+    /// Size of each resource pool in the manager's config.
+    pub pool_sizes: BTreeMap<String, u32>,
     /// Workers running tasks of the job now.
     pub job_workers: Vec<String>,
 }
@@ -271,14 +273,29 @@ fn scheduling_blockers(task: &TaskView, workers: &[WorkerView]) -> Vec<Blocker> 
     if view.limits.holds_resources(&task.task_type) {
         for (pool, &count) in &view.limits.resources {
             let free = view.free_units.get(pool).copied().unwrap_or(0);
-            if free < u64::from(count) {
-                found.push(blocker(
+            match view.pool_sizes.get(pool) {
+                None => found.push(blocker(
+                    "resource-pool",
+                    format!(
+                        "each task of the job holds {count} unit(s) of pool \"{pool}\", which \
+                         the manager's config no longer has; add it back or the job fails"
+                    ),
+                )),
+                Some(&size) if size < count => found.push(blocker(
+                    "resource-pool",
+                    format!(
+                        "each task of the job holds {count} unit(s) of pool \"{pool}\", which \
+                         the manager's config now sizes at {size}; grow it or the job fails"
+                    ),
+                )),
+                Some(_) if free < u64::from(count) => found.push(blocker(
                     "resource-pool",
                     format!(
                         "each task of the job holds {count} unit(s) of pool \"{pool}\", and \
                          {free} are free; the rest are held by running tasks"
                     ),
-                ));
+                )),
+                Some(_) => {}
             }
         }
     }

@@ -159,6 +159,16 @@ impl Store {
         .bind(job_id)
         .fetch_all(&mut *tx)
         .await?;
+        // A completed job's dependents got what they waited for: deleting it (retention, say)
+        // must not hold them back, so their edges to it go with it. The edges to a job deleted
+        // before it completed stay, and hold its dependents ("deleted").
+        sqlx::query(
+            "DELETE FROM job_dependencies WHERE depends_on_id = ?1
+               AND EXISTS (SELECT 1 FROM jobs WHERE id = ?1 AND status = 'completed')",
+        )
+        .bind(job_id)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query("DELETE FROM jobs WHERE id = ?")
             .bind(job_id)
             .execute(&mut *tx)

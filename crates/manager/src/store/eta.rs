@@ -69,7 +69,7 @@ impl Store {
             .await?;
             let next: Option<(String,)> = sqlx::query_as(
                 "SELECT task_type FROM tasks WHERE job_id = ? AND status IN ('queued', 'soft-failed')
-                 ORDER BY index_in_job LIMIT 1",
+                 ORDER BY rowid LIMIT 1",
             )
             .bind(&job_id)
             .fetch_optional(&mut *connection)

@@ -128,8 +128,13 @@ pub(super) async fn handle_task_failure(
             let when = if delay.is_zero() {
                 String::new()
             } else {
-                let at = chrono::Utc::now()
-                    + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
+                // The config caps the backoff at a week; the fallbacks only keep a bad
+                // policy from panicking.
+                let now = chrono::Utc::now();
+                let at = chrono::Duration::from_std(delay)
+                    .ok()
+                    .and_then(|delay| now.checked_add_signed(delay))
+                    .unwrap_or(now + chrono::Duration::days(7));
                 retry_at = Some(format_time(at));
                 format!(" It is retried in {} s at the earliest.", delay.as_secs())
             };

@@ -4,9 +4,12 @@
 //! rule that excluded the last worker, and its job fails (it can never complete), instead
 //! of waiting forever.
 //!
+//! A job whose tasks hold units of a resource pool that was removed from the config, or
+//! shrunk below what one task holds, is impossible too (rule `resource-pool`).
+//!
 //! Two kinds of emptiness mean "still being set up", not "impossible": a farm where no
 //! worker has signed on yet, and a worker tag without members.
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use sqlx::{Sqlite, Transaction};
 
@@ -14,7 +17,7 @@ use super::job_status::{JobChange, enter_job_status};
 use super::update_batch::insert_task_status_events;
 use super::{Store, StoreResult, now};
 use crate::state::{
-    JobRequirements, JobStatus, TaskStatus, WorkerCapabilities, unmet_requirements,
+    JobLimits, JobRequirements, JobStatus, TaskStatus, WorkerCapabilities, unmet_requirements,
 };
 
 /// A task that cannot run anywhere, and why.
@@ -23,7 +26,8 @@ pub struct ImpossibleTask {
     pub task_id: String,
     pub job_id: String,
     /// The rule that excluded the last worker: `task-type`, `worker-tag`,
-    /// `requirements`, `blocklist` or `failed-by` (the names of the "why" answer).
+    /// `requirements`, `blocklist`, `failed-by` or `resource-pool` (the names of the "why"
+    /// answer).
     pub rule: &'static str,
     pub reason: String,
 }
@@ -51,6 +55,7 @@ struct Group {
     task_type: String,
     worker_tag_id: Option<String>,
     requirements: String,
+    limits: String,
 }
 
 /// Tasks that wait to be handed out (`tasks t JOIN jobs j`).
@@ -64,7 +69,7 @@ impl Store {
     /// Finds impossible tasks without writing (cheap enough to run often).
     pub async fn find_impossible_tasks(&self) -> StoreResult<Vec<ImpossibleTask>> {
         let mut conn = self.read.acquire().await?;
-        find(&mut conn).await
+        find(&mut conn, &self.pools).await
     }
 
     /// Fails every impossible task and its job, in one transaction (the search is
@@ -74,7 +79,7 @@ impl Store {
             return Ok(Vec::new());
         }
         let mut tx = self.begin().await?;
-        let found = find(&mut tx).await?;
+        let found = find(&mut tx, &self.pools).await?;
         let failed = fail(&mut tx, found).await?;
         tx.commit().await?;
         Ok(failed)
@@ -100,13 +105,16 @@ impl Store {
     }
 }
 
-async fn find(conn: &mut sqlx::SqliteConnection) -> StoreResult<Vec<ImpossibleTask>> {
+async fn find(
+    conn: &mut sqlx::SqliteConnection,
+    pools: &BTreeMap<String, u32>,
+) -> StoreResult<Vec<ImpossibleTask>> {
     let workers = candidates(conn).await?;
     if workers.is_empty() {
         return Ok(Vec::new());
     }
     let groups: Vec<Group> = sqlx::query_as(concat!(
-        "SELECT t.job_id, t.task_type, j.worker_tag_id, j.requirements
+        "SELECT t.job_id, t.task_type, j.worker_tag_id, j.requirements, j.limits
          FROM tasks t JOIN jobs j ON j.id = t.job_id WHERE ",
         waiting!(),
         " GROUP BY t.job_id, t.task_type"
@@ -115,7 +123,10 @@ async fn find(conn: &mut sqlx::SqliteConnection) -> StoreResult<Vec<ImpossibleTa
     .await?;
     let mut found = Vec::new();
     for group in groups {
-        let verdict = group_verdict(conn, &group, &workers).await?;
+        let verdict = match pool_verdict(&group, pools)? {
+            Some(nobody) => nobody,
+            None => group_verdict(conn, &group, &workers).await?,
+        };
         match verdict {
             Verdict::Nobody { rule, reason } => {
                 let ids: Vec<(String,)> = sqlx::query_as(concat!(
@@ -152,6 +163,24 @@ enum Verdict {
     },
     /// Ids of the workers that may run the group's tasks (before failure lists).
     Some(Vec<String>),
+}
+
+/// A group whose tasks hold resources of a pool the config no longer has, or no longer has
+/// enough of (it was removed or shrunk after the job was submitted): no worker could ever
+/// run them.
+fn pool_verdict(group: &Group, pools: &BTreeMap<String, u32>) -> StoreResult<Option<Verdict>> {
+    let limits = JobLimits::from_stored(&group.limits)
+        .map_err(|e| super::StoreError::Corrupt(format!("limits of job {}: {e}", group.job_id)))?;
+    if !limits.holds_resources(&group.task_type) {
+        return Ok(None);
+    }
+    Ok(limits.check(pools).err().map(|why| Verdict::Nobody {
+        rule: "resource-pool",
+        reason: format!(
+            "tasks of type \"{}\" cannot run with the manager's current resource pools: {why}",
+            group.task_type
+        ),
+    }))
 }
 
 async fn group_verdict(

@@ -119,14 +119,16 @@ impl Store {
         Ok(change)
     }
 
-    /// Re-checks the waiting jobs that depend on `of` (every waiting job when None): those whose
-    /// dependencies all completed are queued; the others get an activity saying what they wait
-    /// for. Returns the jobs that changed.
+    /// Re-checks the waiting and queued jobs that depend on `of` (every such job when None):
+    /// waiting ones whose dependencies all completed are queued; queued ones whose dependency
+    /// is no longer completed (requeued, say) wait again; the others get an activity saying what
+    /// they wait for. A job that already started keeps running. Returns the jobs that changed.
     pub async fn settle_dependents(&self, of: Option<&str>) -> StoreResult<Vec<String>> {
         let waiting: Vec<(String,)> = sqlx::query_as(
-            "SELECT j.id FROM jobs j WHERE j.status = 'waiting-for-dependencies'
-               AND (?1 IS NULL OR EXISTS (SELECT 1 FROM job_dependencies d
-                    WHERE d.job_id = j.id AND d.depends_on_id = ?1))",
+            "SELECT j.id FROM jobs j
+             WHERE j.status IN ('waiting-for-dependencies', 'queued')
+               AND EXISTS (SELECT 1 FROM job_dependencies d
+                    WHERE d.job_id = j.id AND (?1 IS NULL OR d.depends_on_id = ?1))",
         )
         .bind(of)
         .fetch_all(&self.read)
@@ -139,7 +141,10 @@ impl Store {
         for (job_id,) in waiting {
             // Read again inside the write transaction: a user may have canceled it meanwhile.
             let status = job_status(&mut tx, &job_id).await?;
-            if status != JobStatus::WaitingForDependencies {
+            if !matches!(
+                status,
+                JobStatus::WaitingForDependencies | JobStatus::Queued
+            ) {
                 continue;
             }
             let before: (String,) = sqlx::query_as("SELECT activity FROM jobs WHERE id = ?")
@@ -159,12 +164,13 @@ impl Store {
         Ok(changed)
     }
 
-    /// Of the jobs in `ids`, those that waiting jobs depend on.
+    /// Of the jobs in `ids`, those that waiting or queued (not started) jobs depend on.
     pub async fn jobs_with_waiting_dependents(&self, ids: &[String]) -> StoreResult<Vec<String>> {
         let list = serde_json::to_string(ids).unwrap_or_else(|_| "[]".into());
         let rows: Vec<(String,)> = sqlx::query_as(
             "SELECT DISTINCT d.depends_on_id FROM job_dependencies d
-             JOIN jobs j ON j.id = d.job_id AND j.status = 'waiting-for-dependencies'
+             JOIN jobs j ON j.id = d.job_id
+                AND j.status IN ('waiting-for-dependencies', 'queued')
              WHERE d.depends_on_id IN (SELECT value FROM json_each(?))",
         )
         .bind(list)

@@ -20,7 +20,6 @@ impl Store {
         .await?)
     }
 
-    /// Ids of the workers in a tag.
     /// Distinct workers running tasks of the job now.
     pub async fn job_worker_ids(&self, job_id: &str) -> StoreResult<Vec<String>> {
         let rows: Vec<(String,)> = sqlx::query_as(
@@ -33,6 +32,7 @@ impl Store {
         Ok(rows.into_iter().map(|(id,)| id).collect())
     }
 
+    /// Ids of the workers in a tag.
     pub async fn tag_members(&self, tag_id: &str) -> StoreResult<Vec<String>> {
         let rows: Vec<(String,)> =
             sqlx::query_as("SELECT worker_id FROM worker_tag_membership WHERE worker_tag_id = ?")
@@ -53,7 +53,9 @@ impl Store {
     }
 
     /// Runnable tasks (queued/soft-failed in a queued/active job) the scheduler would
-    /// consider before this one: higher job priority, higher task priority, older.
+    /// consider before this one: higher job priority, higher task priority, then the
+    /// scheduler's order (rowid: older jobs first, then the job's own order, which
+    /// preview-first changes).
     pub async fn runnable_tasks_ahead(&self, task_id: &str) -> StoreResult<i64> {
         let (n,): (i64,) = sqlx::query_as(
             "SELECT COUNT(*) FROM tasks t JOIN jobs j ON j.id = t.job_id,
@@ -63,8 +65,7 @@ impl Store {
                AND (j.priority > mj.priority
                     OR (j.priority = mj.priority AND t.priority > me.priority)
                     OR (j.priority = mj.priority AND t.priority = me.priority
-                        AND (j.created_at < mj.created_at
-                             OR (j.created_at = mj.created_at AND t.index_in_job < me.index_in_job))))",
+                        AND t.rowid < me.rowid))",
         )
         .bind(task_id)
         .fetch_one(&self.read)
