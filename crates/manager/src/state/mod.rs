@@ -1,6 +1,7 @@
 //! Job, task and worker statuses and the rules that connect them, as pure functions:
 //! old state + event → new state. No I/O here; the store applies the results in one
 //! transaction. Flamenco's status names are kept so API users see familiar values.
+mod chunking;
 mod eta;
 mod failure;
 mod farm_status;
@@ -11,6 +12,7 @@ mod ripple;
 mod sleep;
 mod why;
 
+pub use chunking::{FrameSample, frame_seconds, frames_notation, plan_chunks, should_rechunk};
 pub use eta::{DurationSample, Estimate, JobEstimate, JobLoad, estimate};
 pub use failure::{
     FailureFacts, FailurePolicy, FailureVerdict, FaultKind, JOB_FAULT_CLASSES, JobFaultEvidence,

@@ -1,0 +1,179 @@
+//! Adaptive chunking: a job asks for a task duration instead of a chunk size; it starts with
+//! small chunks, and as its frames render the still-queued frames are regrouped so each task
+//! takes about that long. Pure rules: when to regroup and how; the re-chunker
+//! (`monitor/rechunker.rs`) reads the inputs, asks the job type for the new tasks and the store
+//! swaps them in one transaction.
+//!
+//! The estimate of a frame's time comes from the finished chunk nearest to it in frame number
+//! (frame times drift along a shot: a close-up here, a crowd there), as seconds per frame of
+//! that chunk. Chunks shrink towards the end of the queue (at most the work left over the slots), so the last tasks end together instead of one long chunk finishing alone.
+
+/// A finished chunk: its frames and how long its run took.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FrameSample {
+    pub first: i64,
+    pub last: i64,
+    pub frames: u64,
+    pub seconds: f64,
+}
+
+impl FrameSample {
+    fn centre(&self) -> f64 {
+        (self.first + self.last) as f64 / 2.0
+    }
+
+    fn per_frame(&self) -> f64 {
+        self.seconds.max(0.0) / self.frames.max(1) as f64
+    }
+}
+
+/// Whether the chunks should be planned again: at the first finished chunk, then each time the
+/// number of finished chunks doubled (so a job of many chunks is regrouped a few times, not
+/// after every task).
+pub fn should_rechunk(samples_now: usize, samples_at_last_plan: usize) -> bool {
+    samples_now >= 1 && samples_now >= samples_at_last_plan.saturating_mul(2).max(1)
+}
+
+/// Estimated seconds of frame `frame`: the seconds per frame of the finished chunk whose centre
+/// is nearest (the mean of the two when equally near). None without samples.
+pub fn frame_seconds(samples: &[FrameSample], frame: i64) -> Option<f64> {
+    let mut best: Option<(f64, f64, u32)> = None; // (distance, sum of per-frame, count)
+    for sample in samples {
+        let distance = (sample.centre() - frame as f64).abs();
+        best = match best {
+            Some((d, sum, n)) if (distance - d).abs() < 1e-9 => {
+                Some((d, sum + sample.per_frame(), n + 1))
+            }
+            Some((d, ..)) if d < distance => best,
+            _ => Some((distance, sample.per_frame(), 1)),
+        };
+    }
+    best.map(|(_, sum, n)| sum / f64::from(n))
+}
+
+/// The queued frames regrouped into chunks of about `target_seconds` each (in their order; a
+/// chunk holds at least one frame), smaller towards the end so `slots` workers finish
+/// together. None when there is nothing to estimate from, when the grouping would not change,
+/// or when it would need more tasks than are queued (the re-chunker reuses the queued tasks'
+/// places in the scheduling order, of which there are only that many).
+
+pub fn plan_chunks(
+    target_seconds: f64,
+    slots: u64,
+    samples: &[FrameSample],
+    queued: &[Vec<i64>],
+) -> Option<Vec<Vec<i64>>> {
+    if samples.is_empty() || queued.is_empty() || !(target_seconds > 0.0) {
+        return None;
+    }
+    let frames: Vec<i64> = queued.iter().flatten().copied().collect();
+    let cost: Vec<f64> = frames
+        .iter()
+        .map(|&f| frame_seconds(samples, f).unwrap_or(0.0))
+        .collect();
+    let mut left: f64 = cost.iter().sum();
+    let share = slots.max(1) as f64;
+    let mut chunks: Vec<Vec<i64>> = Vec::new();
+    let mut current: Vec<i64> = Vec::new();
+    let mut current_seconds = 0.0;
+    let mut limit = target_seconds.min(left / share);
+    for (&frame, &seconds) in frames.iter().zip(&cost) {
+        if !current.is_empty() && current_seconds + seconds > limit {
+            left -= current_seconds;
+            chunks.push(std::mem::take(&mut current));
+            current_seconds = 0.0;
+            limit = target_seconds.min(left / share);
+        }
+        current.push(frame);
+        current_seconds += seconds;
+    }
+    if !current.is_empty() {
+        chunks.push(current);
+    }
+    (chunks.as_slice() != queued && chunks.len() <= queued.len()).then_some(chunks)
+}
+
+/// A chunk's frames in frame-range notation ("1-4,7,9-10"), as job-type scripts read them.
+pub fn frames_notation(frames: &[i64]) -> String {
+    let mut sorted = frames.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut parts = Vec::new();
+    let mut i = 0;
+    while i < sorted.len() {
+        let start = sorted[i];
+        let mut end = start;
+        while i + 1 < sorted.len() && sorted[i + 1] == end + 1 {
+            i += 1;
+            end = sorted[i];
+        }
+        parts.push(if start == end {
+            start.to_string()
+        } else {
+            format!("{start}-{end}")
+        });
+        i += 1;
+    }
+    parts.join(",")
+}
+
+#[cfg(test)]
+#[path = "chunking_sim.rs"]
+mod sim;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(first: i64, last: i64, seconds: f64) -> FrameSample {
+        FrameSample {
+            first,
+            last,
+            frames: (last - first + 1) as u64,
+            seconds,
+        }
+    }
+
+    #[test]
+    fn plans_are_made_at_the_first_sample_then_when_the_samples_doubled() {
+        assert!(!should_rechunk(0, 0));
+        assert!(should_rechunk(1, 0));
+        assert!(!should_rechunk(1, 1));
+        assert!(should_rechunk(2, 1));
+        assert!(!should_rechunk(3, 2));
+        assert!(should_rechunk(4, 2));
+    }
+
+    #[test]
+    fn a_frame_costs_what_the_nearest_finished_chunk_cost_per_frame() {
+        let samples = [sample(1, 2, 20.0), sample(10, 11, 60.0)];
+        assert_eq!(frame_seconds(&samples, 1), Some(10.0));
+        assert_eq!(frame_seconds(&samples, 11), Some(30.0));
+        assert_eq!(frame_seconds(&samples, 6), Some(20.0)); // equally near: the mean
+        assert_eq!(frame_seconds(&[], 6), None);
+    }
+
+    #[test]
+    fn queued_frames_are_grouped_towards_the_target_and_shrink_at_the_end() {
+        // 10 s a frame, target 60 s, plenty of work per slot: chunks of 6 frames, then smaller.
+        let queued: Vec<Vec<i64>> = (1..=100).map(|f| vec![f]).collect();
+        let plan = plan_chunks(60.0, 2, &[sample(1, 1, 10.0)], &queued).expect("a new plan");
+        assert_eq!(plan[0], (1..=6).collect::<Vec<_>>());
+        let sizes: Vec<usize> = plan.iter().map(Vec::len).collect();
+        assert!(sizes.windows(2).all(|w| w[0] >= w[1]), "{sizes:?}");
+        assert_eq!(*sizes.last().expect("chunks"), 1);
+        assert_eq!(plan.iter().flatten().count(), 100, "every frame kept");
+        // Planning again from the same facts changes nothing.
+        assert_eq!(plan_chunks(60.0, 2, &[sample(1, 1, 10.0)], &plan), None);
+        // No samples, no plan; more chunks than queued tasks, no plan.
+        assert_eq!(plan_chunks(60.0, 2, &[], &queued), None);
+        let one_task = vec![(1..=100).collect::<Vec<_>>()];
+        assert_eq!(plan_chunks(60.0, 2, &[sample(1, 1, 10.0)], &one_task), None);
+    }
+
+    #[test]
+    fn frames_are_written_as_ranges() {
+        assert_eq!(frames_notation(&[3, 1, 2, 7, 9, 10]), "1-3,7,9-10");
+        assert_eq!(frames_notation(&[5]), "5");
+    }
+}
