@@ -56,14 +56,13 @@ pub fn frame_seconds(samples: &[FrameSample], frame: i64) -> Option<f64> {
 /// together. None when there is nothing to estimate from, when the grouping would not change,
 /// or when it would need more tasks than are queued (the re-chunker reuses the queued tasks'
 /// places in the scheduling order, of which there are only that many).
-
 pub fn plan_chunks(
     target_seconds: f64,
     slots: u64,
     samples: &[FrameSample],
     queued: &[Vec<i64>],
 ) -> Option<Vec<Vec<i64>>> {
-    if samples.is_empty() || queued.is_empty() || !(target_seconds > 0.0) {
+    if samples.is_empty() || queued.is_empty() || target_seconds.is_nan() || target_seconds <= 0.0 {
         return None;
     }
     let frames: Vec<i64> = queued.iter().flatten().copied().collect();
