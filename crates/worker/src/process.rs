@@ -59,7 +59,22 @@ impl ChildProcess {
         records: &ProcessRecords,
         task_id: &str,
     ) -> io::Result<Self> {
+        Self::spawn_for_task_in(program, args, env, None, records, task_id)
+    }
+
+    /// Like [`ChildProcess::spawn_for_task`], started in `cwd` when given (else the worker's).
+    pub fn spawn_for_task_in(
+        program: &str,
+        args: &[String],
+        env: &[(String, String)],
+        cwd: Option<&std::path::Path>,
+        records: &ProcessRecords,
+        task_id: &str,
+    ) -> io::Result<Self> {
         let mut command = tokio::process::Command::new(program);
+        if let Some(cwd) = cwd {
+            command.current_dir(cwd);
+        }
         command
             .args(args)
             .envs(env.iter().map(|(k, v)| (k, v)))

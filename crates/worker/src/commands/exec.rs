@@ -40,6 +40,17 @@ pub async fn run_watched(
     args: &[String],
     on_line: &mut (dyn FnMut(&str) + Send),
 ) -> Result<(), CommandError> {
+    run_watched_in(ctx, exe, args, None, on_line).await
+}
+
+/// Like [`run_watched`], with the program started in `cwd` when given.
+pub async fn run_watched_in(
+    ctx: &CommandContext,
+    exe: &str,
+    args: &[String],
+    cwd: Option<&std::path::Path>,
+    on_line: &mut (dyn FnMut(&str) + Send),
+) -> Result<(), CommandError> {
     ctx.log
         .line(format!("going to run: {}", quote_command_line(exe, args)))
         .await;
@@ -50,7 +61,7 @@ pub async fn run_watched(
             .line(format!("slot GPU environment: {}", vars.join(" ")))
             .await;
     }
-    let child = ChildProcess::spawn_for_task(exe, args, env, &ctx.processes, &ctx.task_id)
+    let child = ChildProcess::spawn_for_task_in(exe, args, env, cwd, &ctx.processes, &ctx.task_id)
         .map_err(|e| spawn_error(exe, &e))?;
     ctx.timings.spawned();
     let pid = child.pid();

@@ -1,7 +1,7 @@
 //! Task commands: one table maps each command name to the async function that runs it.
 //! Command families live in their own files (`misc.rs`: echo, sleep; `exec.rs`: exec;
-//! `blender.rs`; `ffmpeg.rs`; `files.rs`: file management; `unwritable.rs`: recognising
-//! outputs that cannot be written).
+//! `blender.rs`; `ffmpeg.rs`; `files.rs`: file management; `openjd.rs`: a task of an Open
+//! Job Description template; `unwritable.rs`: recognising outputs that cannot be written).
 
 mod blender;
 mod confine;
@@ -10,6 +10,7 @@ mod ffmpeg;
 mod files;
 mod glob;
 mod misc;
+mod openjd;
 mod params;
 #[cfg(test)]
 mod real_tools_tests;
@@ -125,6 +126,9 @@ const REGISTRY: &[(&str, CommandFn)] = &[
     }),
     ("delete-directory", |ctx, params| {
         Box::pin(files::delete_directory(ctx, params))
+    }),
+    ("openjd-run", |ctx, params| {
+        Box::pin(openjd::openjd_run(ctx, params))
     }),
 ];
 
@@ -317,7 +321,8 @@ mod tests {
                 "move-directory",
                 "copy-file",
                 "delete-file",
-                "delete-directory"
+                "delete-directory",
+                "openjd-run"
             ]
         );
         assert!(lookup("exec").is_some());

@@ -52,6 +52,11 @@ impl Params {
         }
     }
 
+    /// The raw value of `key`, for parameters of a shape the typed accessors do not cover.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.0.get(key).filter(|v| !v.is_null())
+    }
+
     /// Whether `key` is given (and not null).
     pub fn has(&self, key: &str) -> bool {
         self.0.get(key).is_some_and(|v| !v.is_null())
