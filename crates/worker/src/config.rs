@@ -7,8 +7,9 @@ use crate::error::WorkerError;
 use crate::slot_gpus::SlotGpus;
 use crate::system;
 
-/// Task types a worker runs unless told otherwise (Flamenco's defaults).
-pub const DEFAULT_TASK_TYPES: [&str; 4] = ["blender", "ffmpeg", "file-management", "misc"];
+/// Task types a worker runs unless told otherwise (Flamenco's defaults, and `openjd`: tasks of
+/// Open Job Description templates).
+pub const DEFAULT_TASK_TYPES: [&str; 5] = ["blender", "ffmpeg", "file-management", "misc", "openjd"];
 
 /// Everything `run` needs to know.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -225,7 +226,7 @@ mod tests {
     fn validation_rejects_unusable_configs() {
         let base = WorkerConfig::with_defaults("localhost:8080".into(), "/tmp/x".into());
         assert_eq!(base.slots, 1);
-        assert_eq!(base.task_types.len(), 4);
+        assert_eq!(base.task_types.len(), 5);
         let ok = base.clone().validated().ok();
         assert_eq!(
             ok.map(|c| c.manager_url),

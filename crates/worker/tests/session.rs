@@ -36,7 +36,7 @@ async fn registers_signs_on_and_runs_an_echo_task() {
     assert_eq!(sign_on.slots, 2);
     assert_eq!(
         sign_on.supported_task_types,
-        ["blender", "ffmpeg", "file-management", "misc"]
+        ["blender", "ffmpeg", "file-management", "misc", "openjd"]
     );
     assert_eq!(sign_on.software_version, env!("CARGO_PKG_VERSION"));
     assert!(
