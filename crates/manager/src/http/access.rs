@@ -113,7 +113,10 @@ pub fn need_of(method: &Method, path: &str) -> Need {
     if is_read(method) || path == "/api/v3/jobs/query" {
         return Need::View;
     }
-    if path == "/api/v3/jobs" || path == "/api/v3/jobs/check" || path.starts_with("/api/v3/shaman/")
+    if path == "/api/v3/jobs"
+        || path == "/api/v3/jobs/check"
+        || path == "/api/v3/jobs/openjd"
+        || path.starts_with("/api/v3/shaman/")
     {
         return Need::Submit;
     }

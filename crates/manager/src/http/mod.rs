@@ -18,6 +18,7 @@ mod jobs;
 mod last_rendered;
 mod meta;
 mod openapi;
+mod openjd;
 mod plain_errors;
 mod scheduling;
 mod shaman;
@@ -50,6 +51,7 @@ pub fn router(state: AppState) -> Router {
             post(submit::submit_job).get(jobs::list_jobs),
         )
         .route("/api/v3/jobs/check", post(submit::check_job))
+        .route("/api/v3/jobs/openjd", post(openjd::submit_openjd))
         .route(
             "/api/v3/jobs/{id}",
             get(jobs::get_job).delete(job_delete::delete_job),

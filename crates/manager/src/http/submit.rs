@@ -22,40 +22,41 @@ use crate::store::{NewJob, NewTask, format_time};
 use crate::variables::Variables;
 
 /// Flamenco's `SubmittedJob`. Unknown fields are refused: a misspelt `requirements`
-/// silently dropped would hand a GPU job to any worker.
+/// silently dropped would hand a GPU job to any worker. Other ways of submitting (OpenJD
+/// templates, `openjd.rs`) make one of these and store the job through the same path.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct SubmittedJob {
-    name: String,
+pub(super) struct SubmittedJob {
+    pub name: String,
     #[serde(rename = "type")]
-    job_type: String,
+    pub job_type: String,
     #[serde(default)]
-    type_etag: Option<String>,
-    priority: i64,
+    pub type_etag: Option<String>,
+    pub priority: i64,
     #[serde(default)]
-    settings: Option<Map<String, Value>>,
+    pub settings: Option<Map<String, Value>>,
     #[serde(default)]
-    metadata: Option<BTreeMap<String, String>>,
-    submitter_platform: String,
+    pub metadata: Option<BTreeMap<String, String>>,
+    pub submitter_platform: String,
     #[serde(default)]
-    storage: Option<Storage>,
+    pub storage: Option<Storage>,
     #[serde(default)]
-    worker_tag: Option<String>,
+    pub worker_tag: Option<String>,
     #[serde(default)]
-    initial_status: Option<String>,
+    pub initial_status: Option<String>,
     /// Minimum RAM/GPUs and required worker tags (a Castanet extension).
     #[serde(default)]
-    requirements: Option<crate::state::JobRequirements>,
+    pub requirements: Option<crate::state::JobRequirements>,
     /// Resource pools its tasks hold and its worker limit (a Castanet extension).
     #[serde(default)]
-    limits: Option<crate::state::JobLimits>,
+    pub limits: Option<crate::state::JobLimits>,
     /// Jobs that must complete before this one runs (a Castanet extension; the Blender
     /// add-on can say the same with the metadata key `depends_on`).
     #[serde(default)]
-    depends_on: Option<Vec<String>>,
+    pub depends_on: Option<Vec<String>>,
     /// Hand out every Nth task first, then the gaps (a Castanet extension; at least 2).
     #[serde(default)]
-    preview_first_every: Option<u32>,
+    pub preview_first_every: Option<u32>,
 }
 
 /// The metadata key through which submitters that only send Flamenco's fields (the Blender
@@ -64,13 +65,13 @@ pub const DEPENDS_ON_METADATA_KEY: &str = "depends_on";
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Storage {
+pub(super) struct Storage {
     #[serde(default)]
     shaman_checkout_id: Option<String>,
 }
 
 /// A submission that parsed and passed every check that needs no script.
-struct Submission {
+pub(super) struct Submission {
     submitted: SubmittedJob,
     /// As submitted, with `manager` replaced by the manager's own platform.
     submitter_platform: String,
@@ -91,7 +92,15 @@ fn parse(body: &[u8]) -> Result<SubmittedJob, ApiError> {
 
 /// Parses and checks a submission, and makes the compiler's input for it.
 async fn prepare(state: &AppState, body: &[u8]) -> Result<(Submission, CompileInput), ApiError> {
-    let submitted = parse(body)?;
+    prepare_submitted(state, parse(body)?).await
+}
+
+/// Checks a submission, and makes the compiler's input for it (settings and metadata with
+/// two-way variables in place).
+pub(super) async fn prepare_submitted(
+    state: &AppState,
+    submitted: SubmittedJob,
+) -> Result<(Submission, CompileInput), ApiError> {
     crate::names::check_name("job name", &submitted.name).map_err(ApiError::bad_request)?;
     if submitted.job_type.trim().is_empty() {
         return Err(ApiError::bad_request("job type must not be empty"));
@@ -247,6 +256,46 @@ pub async fn submit_job(
     // A store failure stops the compile, so it comes first; otherwise the compile's own error.
     let stored = stored?;
     compiled?;
+    announce(&state, &submission, stored, started).await
+}
+
+/// Stores a job whose tasks were made without a job-type script (an OpenJD template), in
+/// one transaction like a compiled one; answers with the stored `Job`.
+pub(super) async fn store_authored(
+    state: &AppState,
+    submission: &Submission,
+    fields: CompiledJobFields,
+    dependencies: Vec<(String, Vec<String>)>,
+    tasks: Vec<AuthoredTask>,
+    started: std::time::Instant,
+) -> Result<Json<Value>, ApiError> {
+    storage_takes_files(state).await?;
+    let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+    let sink = ChannelSink(sender);
+    sink.send(Streamed::Job(fields))?;
+    if !dependencies.is_empty() {
+        sink.send(Streamed::Dependencies(dependencies))?;
+    }
+    let mut tasks = tasks.into_iter().peekable();
+    while tasks.peek().is_some() {
+        sink.send(Streamed::Tasks(tasks.by_ref().take(TASK_BATCH).collect()))?;
+    }
+    sink.send(Streamed::Finished)?;
+    drop(sink);
+    let stored = store_while_compiling(state, submission, receiver).await?;
+    announce(state, submission, stored, started).await
+}
+
+/// Tasks per batch handed to the store by [`store_authored`].
+const TASK_BATCH: usize = 1000;
+
+/// After storing: logs the job, tells the dashboard and the dispatcher, answers with it.
+async fn announce(
+    state: &AppState,
+    submission: &Submission,
+    stored: Stored,
+    started: std::time::Instant,
+) -> Result<Json<Value>, ApiError> {
     let tasks = match stored {
         Stored::Job { tasks } => tasks,
         Stored::NoTasks => return Err(no_tasks(&submission.submitted.job_type)),

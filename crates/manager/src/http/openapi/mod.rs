@@ -4,6 +4,7 @@
 //! types into JSON schemas. Castanet's own endpoints carry the tag `extensions`.
 //! `tests/openapi.rs` walks the router and fails for any route this list lacks.
 mod farm_and_extension_paths;
+mod openjd;
 mod paths;
 mod scheduling;
 mod schemas;

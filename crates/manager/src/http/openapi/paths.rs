@@ -32,6 +32,7 @@ pub(super) fn describe(api: &mut Api) {
     tasks(api);
     super::farm_and_extension_paths::describe(api);
     super::scheduling::describe(api);
+    super::openjd::describe(api);
 }
 
 fn meta(api: &mut Api) {
