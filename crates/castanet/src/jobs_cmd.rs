@@ -16,8 +16,15 @@ const FOLLOW_INTERVAL: Duration = Duration::from_millis(250);
 
 #[derive(Args)]
 pub struct SubmitArgs {
-    /// Job type, e.g. echo-sleep-test.
-    job_type: String,
+    /// Job type, e.g. echo-sleep-test (not with --openjd).
+    #[arg(required_unless_present = "openjd", conflicts_with = "openjd")]
+    job_type: Option<String>,
+    /// Submit an Open Job Description job template (YAML or JSON file) instead of a job type.
+    #[arg(long, value_name = "TEMPLATE", conflicts_with = "settings")]
+    openjd: Option<std::path::PathBuf>,
+    /// A job parameter of the --openjd template, as NAME=VALUE. Repeatable.
+    #[arg(long = "param", value_name = "NAME=VALUE", requires = "openjd")]
+    params: Vec<String>,
     /// Job name (default: the job type).
     #[arg(long)]
     name: Option<String>,
@@ -91,12 +98,29 @@ fn typed_settings(job_type: &Value, pairs: &[String]) -> anyhow::Result<Map<Stri
 }
 
 pub async fn submit(manager: &str, args: SubmitArgs) -> anyhow::Result<ExitCode> {
+    if let Some(template) = &args.openjd {
+        let submission = crate::openjd_cmd::Submission {
+            template,
+            params: &args.params,
+            name: args.name.clone(),
+            priority: args.priority,
+            paused: args.paused,
+            wait: args.wait,
+            placement: &args.placement,
+            scheduling: &args.scheduling,
+        };
+        return crate::openjd_cmd::submit(manager, submission).await;
+    }
+    let job_type_name = args
+        .job_type
+        .clone()
+        .ok_or_else(|| anyhow!("name a job type, or give --openjd TEMPLATE"))?;
     let client = ApiClient::new(manager);
     let job_type = client
-        .get_json(&format!("/api/v3/jobs/type/{}", args.job_type))
+        .get_json(&format!("/api/v3/jobs/type/{job_type_name}"))
         .await?;
     let mut settings = typed_settings(&job_type, &args.settings)?;
-    let name = args.name.unwrap_or_else(|| args.job_type.clone());
+    let name = args.name.unwrap_or_else(|| job_type_name.clone());
     let computed = crate::addon_settings::fill_computed(&job_type, &name, &mut settings);
     if !computed.is_empty() {
         eprintln!(
@@ -108,7 +132,7 @@ pub async fn submit(manager: &str, args: SubmitArgs) -> anyhow::Result<ExitCode>
     let worker_tag = args.placement.worker_tag(&client).await?;
     let mut body = json!({
         "name": name,
-        "type": args.job_type,
+        "type": job_type_name,
         "type_etag": job_type.get("etag").cloned().unwrap_or(Value::Null),
         "priority": args.priority,
         "settings": settings,

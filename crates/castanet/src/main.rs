@@ -7,6 +7,7 @@ mod find_manager;
 mod job_actions_cmd;
 mod jobs_cmd;
 mod manager_cmd;
+mod openjd_cmd;
 mod output;
 mod scheduling_cmd;
 mod secret_cmd;
@@ -48,7 +49,8 @@ enum Command {
     Worker(worker_cmd::WorkerArgs),
     /// Start a manager and two workers in ./castanet-demo and run a sample job.
     Demo(demo::DemoArgs),
-    /// Submit a job: `castanet submit echo-sleep-test --set message=hi --wait`.
+    /// Submit a job: `castanet submit echo-sleep-test --set message=hi --wait`, or an Open
+    /// Job Description template: `castanet submit --openjd template.yaml --param Frames=1-10`.
     Submit(jobs_cmd::SubmitArgs),
     /// List jobs, newest first, with their estimated completion.
     Jobs,
@@ -72,6 +74,12 @@ enum Command {
     /// Measure the farm: an in-process manager with simulated workers over gRPC, or real
     /// manager and worker processes (`--scenario real-workers`, `submit-http`).
     Bench(bench::BenchArgs),
+    /// Open Job Description templates: `castanet openjd check template.yaml --param k=v`.
+    /// (Submit one with `castanet submit --openjd template.yaml`.)
+    Openjd {
+        #[command(subcommand)]
+        command: openjd_cmd::OpenJdCommand,
+    },
     /// Explain why a task is not running.
     Why {
         /// Task id.
@@ -114,6 +122,7 @@ async fn main() -> ExitCode {
         Command::Job { action } => job_actions_cmd::run(&manager, action).await,
         Command::Bench(args) => bench::run(args).await,
         Command::Why { task } => job_actions_cmd::why(&manager, &task).await,
+        Command::Openjd { command } => openjd_cmd::run(command),
     };
     match result {
         Ok(code) => code,

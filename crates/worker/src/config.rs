@@ -9,7 +9,8 @@ use crate::system;
 
 /// Task types a worker runs unless told otherwise (Flamenco's defaults, and `openjd`: tasks of
 /// Open Job Description templates).
-pub const DEFAULT_TASK_TYPES: [&str; 5] = ["blender", "ffmpeg", "file-management", "misc", "openjd"];
+pub const DEFAULT_TASK_TYPES: [&str; 5] =
+    ["blender", "ffmpeg", "file-management", "misc", "openjd"];
 
 /// Everything `run` needs to know.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -47,23 +47,13 @@ impl ChildProcess {
     /// Starts `program` with `args` directly (no shell), in a new process group.
     #[cfg(test)]
     pub fn spawn(program: &str, args: &[String]) -> io::Result<Self> {
-        Self::spawn_for_task(program, args, &[], &ProcessRecords::default(), "")
+        Self::spawn_for_task(program, args, &[], None, &ProcessRecords::default(), "")
     }
 
-    /// Like [`spawn`](Self::spawn), with `env` added to the inherited environment and the
-    /// process group recorded for `task_id` in `records` while it runs.
+    /// Like [`spawn`](Self::spawn), with `env` added to the inherited environment, started in
+    /// `cwd` when given (else the worker's), and the process group recorded for `task_id` in
+    /// `records` while it runs.
     pub fn spawn_for_task(
-        program: &str,
-        args: &[String],
-        env: &[(String, String)],
-        records: &ProcessRecords,
-        task_id: &str,
-    ) -> io::Result<Self> {
-        Self::spawn_for_task_in(program, args, env, None, records, task_id)
-    }
-
-    /// Like [`ChildProcess::spawn_for_task`], started in `cwd` when given (else the worker's).
-    pub fn spawn_for_task_in(
         program: &str,
         args: &[String],
         env: &[(String, String)],

@@ -59,6 +59,8 @@ struct OpenJdSubmission {
     limits: Option<crate::state::JobLimits>,
     #[serde(default)]
     depends_on: Option<Vec<String>>,
+    #[serde(default)]
+    preview_first_every: Option<u32>,
 }
 
 /// `POST /api/v3/jobs/openjd`: answers with the stored `Job`.
@@ -91,7 +93,7 @@ pub async fn submit_openjd(
         requirements: request.requirements,
         limits: request.limits,
         depends_on: request.depends_on,
-        preview_first_every: None,
+        preview_first_every: request.preview_first_every,
     };
     let (submission, input) = prepare_submitted(&state, submitted).await?;
     let (tasks, dependencies) = tasks(&job)?;

@@ -61,7 +61,7 @@ pub async fn run_watched_in(
             .line(format!("slot GPU environment: {}", vars.join(" ")))
             .await;
     }
-    let child = ChildProcess::spawn_for_task_in(exe, args, env, cwd, &ctx.processes, &ctx.task_id)
+    let child = ChildProcess::spawn_for_task(exe, args, env, cwd, &ctx.processes, &ctx.task_id)
         .map_err(|e| spawn_error(exe, &e))?;
     ctx.timings.spawned();
     let pid = child.pid();

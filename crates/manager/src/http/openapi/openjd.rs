@@ -42,6 +42,8 @@ pub struct OpenJdSubmission {
     pub limits: Option<super::scheduling::JobLimits>,
     /// Ids of jobs that must complete before this one runs.
     pub depends_on: Option<Vec<String>>,
+    /// Hand out every Nth task first, then the gaps (at least 2).
+    pub preview_first_every: Option<u32>,
 }
 
 pub(super) fn describe(api: &mut Api) {
