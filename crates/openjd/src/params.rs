@@ -205,19 +205,17 @@ impl ParamDefinition {
         let checked = self.typed(value)?;
         match &checked {
             Checked::Number(n, text) => {
-                if let Some(min) = &self.min_value {
-                    if let Checked::Number(min, min_text) = self.typed(min)? {
-                        if *n < min {
-                            return Err(refuse(format!("{text} is below minValue {min_text}")));
-                        }
-                    }
+                if let Some(min) = &self.min_value
+                    && let Checked::Number(min, min_text) = self.typed(min)?
+                    && *n < min
+                {
+                    return Err(refuse(format!("{text} is below minValue {min_text}")));
                 }
-                if let Some(max) = &self.max_value {
-                    if let Checked::Number(max, max_text) = self.typed(max)? {
-                        if *n > max {
-                            return Err(refuse(format!("{text} is above maxValue {max_text}")));
-                        }
-                    }
+                if let Some(max) = &self.max_value
+                    && let Checked::Number(max, max_text) = self.typed(max)?
+                    && *n > max
+                {
+                    return Err(refuse(format!("{text} is above maxValue {max_text}")));
                 }
                 if let Some(allowed) = &self.allowed {
                     let mut found = false;
@@ -247,13 +245,13 @@ impl ParamDefinition {
                         "the value is {length} characters long, shorter than minLength {min}"
                     )));
                 }
-                if let Some(allowed) = &self.allowed {
-                    if !allowed.iter().any(|a| a.as_str() == Some(text.as_str())) {
-                        return Err(refuse(format!(
-                            "\"{text}\" is not one of the allowedValues {}",
-                            show_list(allowed)
-                        )));
-                    }
+                if let Some(allowed) = &self.allowed
+                    && !allowed.iter().any(|a| a.as_str() == Some(text.as_str()))
+                {
+                    return Err(refuse(format!(
+                        "\"{text}\" is not one of the allowedValues {}",
+                        show_list(allowed)
+                    )));
                 }
             }
         }
