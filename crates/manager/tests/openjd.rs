@@ -149,6 +149,26 @@ async fn a_template_becomes_tasks_with_commands_and_step_dependencies_and_runs_i
         j["status"] == "completed"
     })
     .await;
+
+    // Requeueing needs no job-type script either: the stored tasks run again, in order.
+    let (status, answer) = m
+        .post(
+            &format!("/api/v3/jobs/{job_id}/setstatus"),
+            &json!({"status": "requeueing", "reason": "once more"}),
+        )
+        .await;
+    assert!(status == 204 || status == 200, "{status} {answer}");
+    let mut again = Vec::new();
+    for _ in 0..5 {
+        let task = worker.next_assignment().await;
+        again.push(task.task_name.clone());
+        worker.complete(&task).await;
+    }
+    assert_eq!(again.last().map(String::as_str), Some("Gather"), "{again:?}");
+    m.wait_for_job(job_id, std::time::Duration::from_secs(10), |j| {
+        j["status"] == "completed"
+    })
+    .await;
 }
 
 #[tokio::test]
