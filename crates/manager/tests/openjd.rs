@@ -164,7 +164,11 @@ async fn a_template_becomes_tasks_with_commands_and_step_dependencies_and_runs_i
         again.push(task.task_name.clone());
         worker.complete(&task).await;
     }
-    assert_eq!(again.last().map(String::as_str), Some("Gather"), "{again:?}");
+    assert_eq!(
+        again.last().map(String::as_str),
+        Some("Gather"),
+        "{again:?}"
+    );
     m.wait_for_job(job_id, std::time::Duration::from_secs(10), |j| {
         j["status"] == "completed"
     })
