@@ -74,7 +74,43 @@ async fn run_in(
         .enumerate()
         .map(|(i, a)| resolve(a, &format!("parameter \"args\" [{i}]")))
         .collect::<Result<Vec<_>, _>>()?;
-    run_watched_in(ctx, &command, &args, Some(dir), &mut |_| {}).await
+    // The specification's progress messages on stdout become the task's progress and activity.
+    let mut reported = Reported::default();
+    let mut on_line = |line: &str| {
+        if reported.note(line) {
+            ctx.progress.set(reported.percent, reported.status.clone());
+        }
+    };
+    run_watched_in(ctx, &command, &args, Some(dir), &mut on_line).await
+}
+
+/// What the program reported with `openjd_progress: <percent>` and `openjd_status: <text>`.
+#[derive(Default)]
+struct Reported {
+    percent: Option<u32>,
+    status: String,
+}
+
+impl Reported {
+    /// Takes in one output line; true when it changed what is reported.
+    fn note(&mut self, line: &str) -> bool {
+        let line = line.trim();
+        if let Some(value) = line.strip_prefix("openjd_progress:") {
+            let Ok(percent) = value.trim().parse::<f64>() else {
+                return false;
+            };
+            if !percent.is_finite() {
+                return false;
+            }
+            self.percent = Some(percent.clamp(0.0, 100.0).floor() as u32);
+            return true;
+        }
+        if let Some(text) = line.strip_prefix("openjd_status:") {
+            self.status = text.trim().to_owned();
+            return true;
+        }
+        false
+    }
 }
 
 fn embedded_files(params: &Params) -> Result<Vec<EmbeddedFile>, CommandError> {
@@ -278,6 +314,20 @@ mod tests {
 
         let (result, _) = run_collecting("openjd-run", "{}").await;
         assert!(format!("{result:?}").contains("command"), "{result:?}");
+    }
+
+    #[test]
+    fn progress_and_status_messages_are_read() {
+        let mut reported = Reported::default();
+        assert!(!reported.note("rendering"));
+        assert!(reported.note("openjd_progress: 42.7"));
+        assert_eq!(reported.percent, Some(42));
+        assert!(reported.note("openjd_status: Loading the things"));
+        assert_eq!(reported.status, "Loading the things");
+        assert!(reported.note("openjd_progress: 250"));
+        assert_eq!(reported.percent, Some(100));
+        assert!(!reported.note("openjd_progress: lots"));
+        assert_eq!(reported.percent, Some(100));
     }
 
     #[tokio::test]
