@@ -225,6 +225,18 @@ async fn unsupported_features_and_bad_values_are_refused_with_their_names() {
     }
     let (_, jobs) = m.get("/api/v3/jobs").await;
     assert_eq!(jobs["jobs"], json!([]), "nothing was stored: {jobs}");
+    // Each attempt is in the audit log, as a submission is.
+    let (status, audit) = m.get("/api/v3/audit").await;
+    assert_eq!(status, 200, "{audit}");
+    let refused = audit["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter(|e| {
+            e["method"] == "POST" && e["path"] == "/api/v3/jobs/openjd" && e["status"] == 400
+        })
+        .count();
+    assert_eq!(refused, 8, "{audit}");
 }
 
 #[tokio::test]
