@@ -221,6 +221,10 @@ pub async fn start(config: ManagerConfig) -> Result<RunningManager, ManagerError
         state.clone(),
         shutdown.clone(),
     ));
+    tokio::spawn(crate::monitor::rechunker::run(
+        state.clone(),
+        shutdown.clone(),
+    ));
     // Finishes deletions a restart or a failure left behind, then sweeps every minute.
     tokio::spawn(crate::job_deleter::run(state.clone(), shutdown.clone()));
     let serve_shutdown = shutdown.clone();

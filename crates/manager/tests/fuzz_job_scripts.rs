@@ -115,6 +115,7 @@ fn input(job_type: &str) -> CompileInput {
         shaman_checkout_id: None,
         created: chrono::DateTime::from_timestamp(1_700_000_000, 0).expect("valid time"),
         type_etag: None,
+        target_task_seconds: None,
     }
 }
 

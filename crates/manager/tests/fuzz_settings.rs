@@ -93,6 +93,7 @@ fn input(settings: Map<String, Value>) -> CompileInput {
         shaman_checkout_id: None,
         created: chrono::DateTime::from_timestamp(1_700_000_000, 0).expect("valid time"),
         type_etag: None,
+        target_task_seconds: None,
     }
 }
 

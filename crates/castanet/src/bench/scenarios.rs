@@ -42,6 +42,7 @@ pub(super) async fn insert_job(
         limits: Default::default(),
         depends_on: Vec::new(),
         preview_first_every: None,
+        target_task_seconds: None,
         created_at: castanet_manager::store::now(),
     };
     let commands =
@@ -56,6 +57,7 @@ pub(super) async fn insert_job(
             commands: commands.clone(),
             steps_total: 1,
             dependencies: Vec::new(),
+            frames: None,
         })
         .collect();
     state.store.insert_job(&job, &new_tasks).await?;

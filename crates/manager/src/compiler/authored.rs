@@ -22,6 +22,8 @@ struct ExportedTask<'a> {
     steps_total: u64,
     #[serde(borrow)]
     commands: &'a RawValue,
+    /// The frames it renders, when the script declared them (`task.setFrames`).
+    frames: Option<String>,
 }
 
 /// How many blocked task names a cycle error lists before "…".
@@ -198,6 +200,7 @@ impl TaskExport {
                     commands_json: commands_json.to_owned(),
                     steps_total: task.steps_total,
                     dependencies: Vec::new(),
+                    frames: task.frames,
                 });
             }
             self.names.push(task.name);

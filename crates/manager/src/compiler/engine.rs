@@ -76,6 +76,30 @@ pub(crate) fn compile_job(
     })
 }
 
+/// Evaluates the script and has its `compileChunk(job, frames)` author one task per frame range
+/// of `chunks` (adaptive chunking), exported and checked like `compileJob`'s tasks.
+pub(crate) fn compile_chunks(
+    source: &ScriptSource<'_>,
+    limits: SandboxLimits,
+    job: JobFields,
+    chunks: &[String],
+) -> Result<Vec<AuthoredTask>, CompileError> {
+    let chunks = serde_json::to_string(chunks)
+        .map_err(|error| CompileError::Internal(format!("cannot write the chunks: {error}")))?;
+    Sandbox::new(source, limits)?.run(|session| {
+        let task_count: u32 =
+            session.call("runCompileChunks", (job.json, job.created_millis, chunks))?;
+        let mut tasks = Vec::new();
+        session.export(task_count, "", &mut |event| {
+            if let ScriptEvent::Tasks(batch) = event {
+                tasks.extend(batch);
+            }
+            Ok(())
+        })?;
+        Ok(tasks)
+    })
+}
+
 /// Why a sandbox run stopped.
 enum Failure {
     /// Not a JavaScript problem (bad JOB_TYPE, invalid settings …): reported as is.
@@ -230,7 +254,17 @@ impl<'js, 'a> Session<'js, 'a> {
         on_event: &mut dyn FnMut(ScriptEvent) -> Result<(), CompileError>,
     ) -> Result<(), Failure> {
         let task_count: u32 = self.call("runCompileJob", (job.json, job.created_millis))?;
+        self.export(task_count, etag, on_event)
+    }
 
+    /// Hands out the job the script left (settings, metadata), then its task graph and its
+    /// tasks in batches, and checks the graph.
+    fn export(
+        &self,
+        task_count: u32,
+        etag: &str,
+        on_event: &mut dyn FnMut(ScriptEvent) -> Result<(), CompileError>,
+    ) -> Result<(), Failure> {
         #[derive(Deserialize)]
         #[serde(rename_all = "camelCase")]
         struct JobState {

@@ -101,6 +101,20 @@ pub fn chunk_frames(range: &str, chunk_size: u64) -> Result<Vec<String>, FrameRa
     Ok(chunks)
 }
 
+/// Every frame of `range`, in order; at most [`MAX_FRAME_CHUNKS`] of them.
+pub fn frame_list(range: &str) -> Result<Vec<u64>, FrameRangeError> {
+    let runs = parse_frame_runs(range)?;
+    let count: u64 = runs.iter().map(|run| run.len()).sum();
+    if count > MAX_FRAME_CHUNKS {
+        return Err(FrameRangeError::TooManyChunks {
+            range: range.to_owned(),
+            chunk_size: 1,
+            chunks: count,
+        });
+    }
+    Ok(runs.iter().flat_map(|run| run.first..=run.last).collect())
+}
+
 /// Converts a script's chunk size (a JS number) to a frame count, rejecting fractions and zero.
 pub fn chunk_size_from_number(number: f64) -> Result<u64, FrameRangeError> {
     if number.is_finite() && number >= 1.0 && number.fract() == 0.0 && number <= u64::MAX as f64 {

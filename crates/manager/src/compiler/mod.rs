@@ -64,6 +64,9 @@ pub struct CompileInput {
     pub created: chrono::DateTime<chrono::Utc>,
     /// The job type etag the submitter saw; a different non-empty one is refused.
     pub type_etag: Option<String>,
+    /// The task duration the job asks for (adaptive chunking); the script sees it as
+    /// `job.targetTaskSeconds`.
+    pub target_task_seconds: Option<f64>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -120,6 +123,9 @@ pub struct AuthoredTask {
     pub steps_total: u64,
     /// Uuids of tasks in the same job, each listed once.
     pub dependencies: Vec<String>,
+    /// The frames the task renders (frame-range notation), when its script declared them: such
+    /// tasks are regrouped while queued when the job has a target task duration.
+    pub frames: Option<String>,
 }
 
 impl AuthoredTask {

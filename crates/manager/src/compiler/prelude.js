@@ -75,6 +75,16 @@
       this.priority = 50;
       this.commands = [];
       this.dependencies = [];
+      this.frames = null;
+    }
+
+    // Declares the frames this task renders (frame-range notation, e.g. "1-10"): a job with a
+    // target task duration regroups such tasks while they are queued, through compileChunk.
+    setFrames(frames) {
+      if (frames === undefined || frames === null) throw new TypeError(`task "${this.name}": setFrames(frames): frames is missing`);
+      const text = String(frames);
+      native.frameCount(text); // throws, naming what is wrong, on a bad range
+      this.frames = text;
     }
 
     get uuid() {
@@ -217,7 +227,8 @@
         throw new TypeError(`task "${name}": a dependency is not a task made by author.Task(): ${describe(dependency)}`);
       }
     }
-    return [task[TASK_NUMBER], name, type, priority, steps, commands];
+    const frames = task.frames === undefined || task.frames === null ? null : String(task.frames);
+    return [task[TASK_NUMBER], name, type, priority, steps, commands, frames];
   }
 
   return {
@@ -235,6 +246,40 @@
       job = new CompilingJob(fields);
       compileJob(job);
       if (!Array.isArray(job.tasks)) throw new TypeError("job.tasks must stay an array");
+      if (fields.targetTaskSeconds !== null && fields.targetTaskSeconds !== undefined) {
+        if (typeof compileChunk !== "function") {
+          throw new Error(
+            "this job type does not support a target task duration: the script defines no compileChunk(job, frames) function",
+          );
+        }
+        if (!job.tasks.some((task) => task instanceof AuthoredTask && task.frames !== null)) {
+          throw new Error("a target task duration was asked for, but compileJob declared no task's frames (task.setFrames)");
+        }
+      }
+      return job.tasks.length;
+    },
+
+    // For adaptive chunking: the task compileChunk(job, frames) authors for each frame range,
+    // exported like compileJob's tasks. A chunk task stands alone: the manager gives it the
+    // dependents of the tasks it replaces.
+    runCompileChunks(jobJson, createdMillis, chunks) {
+      if (typeof compileChunk !== "function") {
+        throw new Error("the script defines no compileChunk(job, frames) function");
+      }
+      const fields = JSON.parse(jobJson);
+      fields.created = new Date(createdMillis);
+      job = new CompilingJob(fields);
+      for (const frames of JSON.parse(chunks)) {
+        const task = compileChunk(job, frames);
+        if (!(task instanceof AuthoredTask)) {
+          throw new TypeError(`compileChunk(job, "${frames}") must return a task made by author.Task(), got ${describe(task)}`);
+        }
+        if (task.dependencies.length > 0) {
+          throw new Error(`compileChunk(job, "${frames}"): task "${task.name}" has dependencies; a chunk task stands alone`);
+        }
+        if (task.frames === null) task.frames = frames;
+        job.tasks.push(task);
+      }
       return job.tasks.length;
     },
 

@@ -205,6 +205,31 @@ impl JobTypeRegistry {
         })
     }
 
+    /// The tasks the job type's `compileChunk(job, frames)` authors for each frame range of
+    /// `chunks`, for a job stored with `settings` (as its compile left them): adaptive chunking
+    /// regrouping a job's queued frames.
+    pub fn compile_chunks(
+        &self,
+        input: &CompileInput,
+        settings: Map<String, Value>,
+        chunks: &[String],
+    ) -> Result<Vec<AuthoredTask>, CompileError> {
+        let (origin, _) = self.resolve(&input.job_type)?;
+        let code = origin.read_code()?;
+        let source = ScriptSource {
+            job_type: &input.job_type,
+            file_name: origin.file_name(),
+            code: &code,
+        };
+        let _turn = self.inner.gate.enter()?;
+        engine::compile_chunks(
+            &source,
+            self.inner.limits,
+            job_fields(input, settings),
+            chunks,
+        )
+    }
+
     /// [`JobTypeRegistry::compile`], handing the job and its tasks to `sink` as they are
     /// exported. `Ok` means every task was handed out and the task graph passed its checks; on an
     /// error, whatever the sink received must be thrown away.
@@ -414,6 +439,7 @@ fn job_fields(input: &CompileInput, settings: Map<String, Value>) -> JobFields {
         "metadata": input.metadata,
         "workerTagUUID": input.worker_tag.clone().unwrap_or_default(),
         "storage": { "shamanCheckoutID": input.shaman_checkout_id.clone().unwrap_or_default() },
+        "targetTaskSeconds": input.target_task_seconds,
     });
     JobFields {
         json: fields.to_string(),

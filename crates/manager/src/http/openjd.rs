@@ -94,6 +94,7 @@ pub async fn submit_openjd(
         limits: request.limits,
         depends_on: request.depends_on,
         preview_first_every: request.preview_first_every,
+        target_task_minutes: None,
     };
     let (submission, input) = prepare_submitted(&state, submitted).await?;
     let (tasks, dependencies) = tasks(&job)?;
@@ -144,6 +145,7 @@ fn tasks(job: &castanet_openjd::Job) -> Result<TasksAndLinks, ApiError> {
                 commands_json: commands_json(task)?,
                 steps_total: 1,
                 dependencies: Vec::new(),
+                frames: None,
             });
         }
         uuids_by_step.insert(&step.name, uuids);

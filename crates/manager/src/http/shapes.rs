@@ -58,6 +58,9 @@ pub fn job(row: &JobRow) -> Value {
     if let Some(every) = row.preview_first_every {
         fields.insert("preview_first_every".into(), json!(every));
     }
+    if let Some(seconds) = row.target_task_seconds {
+        fields.insert("target_task_minutes".into(), json!(seconds / 60.0));
+    }
     if !row.depends_on.is_empty() {
         fields.insert("depends_on".into(), json!(row.depends_on));
     }
@@ -100,6 +103,10 @@ fn task_common(row: &TaskRow) -> Map<String, Value> {
     }
     if !row.fault_class.is_empty() {
         fields.insert("fault_class".into(), json!(row.fault_class));
+    }
+    // Extension: the frames of a chunk task (regrouped while queued under adaptive chunking).
+    if let Some(frames) = &row.frames {
+        fields.insert("frames".into(), json!(frames));
     }
     fields
 }

@@ -57,11 +57,22 @@ pub(super) struct SubmittedJob {
     /// Hand out every Nth task first, then the gaps (a Castanet extension; at least 2).
     #[serde(default)]
     pub preview_first_every: Option<u32>,
+    /// Regroup the job's queued frames so tasks take about this long (adaptive chunking, a
+    /// Castanet extension; the Blender add-on can say the same with the metadata key
+    /// `target_task_minutes`).
+    #[serde(default)]
+    pub target_task_minutes: Option<f64>,
 }
 
 /// The metadata key through which submitters that only send Flamenco's fields (the Blender
 /// add-on) name the jobs a job depends on: job ids separated by commas or spaces.
 pub const DEPENDS_ON_METADATA_KEY: &str = "depends_on";
+
+/// The metadata key through which the Blender add-on can ask for a target task duration.
+pub const TARGET_TASK_MINUTES_METADATA_KEY: &str = "target_task_minutes";
+
+/// The longest target task duration: a day. Longer would make one task of a whole shot.
+const MAX_TARGET_TASK_MINUTES: f64 = 24.0 * 60.0;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -84,6 +95,8 @@ pub(super) struct Submission {
     limits: crate::state::JobLimits,
     /// Jobs it depends on, checked to exist; from `depends_on` and the metadata key.
     depends_on: Vec<String>,
+    /// Adaptive chunking's target, in seconds; from the field or the metadata key.
+    target_task_seconds: Option<f64>,
 }
 
 fn parse(body: &[u8]) -> Result<SubmittedJob, ApiError> {
@@ -144,6 +157,7 @@ pub(super) async fn prepare_submitted(
             "preview_first_every must be at least 2 (leave it out to hand tasks out in order)",
         ));
     }
+    let target_task_seconds = target_task_seconds(&submitted)?;
     // Paths under a two-way variable's value are stored as `{name}/…`, so every worker can
     // get them in its own notation.
     let variables = Variables::from_config(&state.config);
@@ -172,6 +186,7 @@ pub(super) async fn prepare_submitted(
             .and_then(|s| s.shaman_checkout_id.clone()),
         created,
         type_etag: submitted.type_etag.clone(),
+        target_task_seconds,
     };
     let submission = Submission {
         submitted,
@@ -182,8 +197,38 @@ pub(super) async fn prepare_submitted(
         worker_tag,
         limits,
         depends_on,
+        target_task_seconds,
     };
     Ok((submission, input))
+}
+
+/// The target task duration in seconds (field or metadata key), checked to be a positive
+/// number of minutes up to a day.
+fn target_task_seconds(submitted: &SubmittedJob) -> Result<Option<f64>, ApiError> {
+    let from_metadata = submitted
+        .metadata
+        .as_ref()
+        .and_then(|m| m.get(TARGET_TASK_MINUTES_METADATA_KEY))
+        .filter(|text| !text.trim().is_empty())
+        .map(|text| {
+            text.trim().parse::<f64>().map_err(|_| {
+                ApiError::bad_request(format!(
+                    "metadata {TARGET_TASK_MINUTES_METADATA_KEY} must be a number of minutes, \
+                     got \"{text}\""
+                ))
+            })
+        })
+        .transpose()?;
+    let Some(minutes) = submitted.target_task_minutes.or(from_metadata) else {
+        return Ok(None);
+    };
+    if !(minutes > 0.0 && minutes <= MAX_TARGET_TASK_MINUTES) {
+        return Err(ApiError::bad_request(format!(
+            "target_task_minutes must be more than 0 and at most {MAX_TARGET_TASK_MINUTES} (a \
+             day), got {minutes}"
+        )));
+    }
+    Ok(Some(minutes * 60.0))
 }
 
 /// The jobs a submission depends on (field and metadata key together), each checked to be a
@@ -456,6 +501,7 @@ fn new_job(submission: &Submission, fields: CompiledJobFields) -> NewJob {
         limits: submission.limits.clone(),
         depends_on: submission.depends_on.clone(),
         preview_first_every: submitted.preview_first_every,
+        target_task_seconds: submission.target_task_seconds,
         created_at: format_time(submission.created),
     }
 }
@@ -471,5 +517,6 @@ fn new_task(task: AuthoredTask) -> NewTask {
         // Summed by the job type's export (a command without steps counts as one).
         steps_total: i64::try_from(task.steps_total).unwrap_or(i64::MAX),
         dependencies: task.dependencies,
+        frames: task.frames,
     }
 }

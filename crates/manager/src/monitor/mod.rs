@@ -5,6 +5,7 @@
 mod clock;
 pub mod job_dependencies;
 mod offline_workers;
+pub mod rechunker;
 pub mod retention;
 mod sleep_schedules;
 mod timeouts;

@@ -92,7 +92,8 @@ pub fn plan_chunks(
     (chunks.as_slice() != queued && chunks.len() <= queued.len()).then_some(chunks)
 }
 
-/// A chunk's frames in frame-range notation ("1-4,7,9-10"), as job-type scripts read them.
+/// A chunk's frames in frame-range notation as `frameChunker` writes it ("1-4,7,9,10": runs of
+/// three or more as a range), as job-type scripts read them.
 pub fn frames_notation(frames: &[i64]) -> String {
     let mut sorted = frames.to_vec();
     sorted.sort_unstable();
@@ -106,10 +107,10 @@ pub fn frames_notation(frames: &[i64]) -> String {
             i += 1;
             end = sorted[i];
         }
-        parts.push(if start == end {
-            start.to_string()
-        } else {
-            format!("{start}-{end}")
+        parts.push(match end - start {
+            0 => start.to_string(),
+            1 => format!("{start},{end}"),
+            _ => format!("{start}-{end}"),
         });
         i += 1;
     }
@@ -172,7 +173,7 @@ mod tests {
 
     #[test]
     fn frames_are_written_as_ranges() {
-        assert_eq!(frames_notation(&[3, 1, 2, 7, 9, 10]), "1-3,7,9-10");
+        assert_eq!(frames_notation(&[3, 1, 2, 7, 9, 10]), "1-3,7,9,10");
         assert_eq!(frames_notation(&[5]), "5");
     }
 }

@@ -46,8 +46,9 @@ impl Store {
         sqlx::query(
             "INSERT INTO jobs (id, name, job_type, type_etag, priority, status, activity, settings,
                 metadata, submitter_platform, worker_tag_id, storage_checkout_id, requirements,
-                limits, preview_first_every, steps_total, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, '', ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)",
+                limits, preview_first_every, target_task_seconds, steps_total, created_at,
+                updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, '', ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)",
         )
         .bind(&job.id)
         .bind(&job.name)
@@ -63,6 +64,7 @@ impl Store {
         .bind(job.requirements.to_stored())
         .bind(job.limits.to_stored())
         .bind(job.preview_first_every)
+        .bind(job.target_task_seconds)
         .bind(&job.created_at)
         .bind(&job.created_at)
         .execute(&mut *tx)
@@ -129,6 +131,7 @@ impl JobInsert {
                     .bind(task.priority)
                     .bind(task.commands)
                     .bind(task.steps_total)
+                    .bind(task.frames)
                     .bind(Arc::clone(&self.created_at))
                     .bind(Arc::clone(&self.created_at));
             }
@@ -247,11 +250,11 @@ fn checkpoint_in_background(store: Store) {
 /// `INSERT INTO tasks` of `rows` rows. Plain `?` parameters only: SQLite looks numbered ones up
 /// by a linear scan per parameter, which is quadratic in a statement with thousands of them.
 fn insert_tasks_sql(rows: usize) -> String {
-    const ROW: &str = "(?,?,?,?,?,?,'queued',?,?,?,?)";
+    const ROW: &str = "(?,?,?,?,?,?,'queued',?,?,?,?,?)";
     let mut sql = String::with_capacity(200 + rows * (ROW.len() + 1));
     sql.push_str(
         "INSERT INTO tasks (id, job_id, index_in_job, name, task_type, priority, status, \
-         commands, steps_total, created_at, updated_at) VALUES ",
+         commands, steps_total, frames, created_at, updated_at) VALUES ",
     );
     for row in 0..rows {
         if row > 0 {

@@ -24,6 +24,8 @@ pub struct NewJob {
     pub depends_on: Vec<String>,
     /// Hand out every Nth task first, then the gaps (None: in order).
     pub preview_first_every: Option<u32>,
+    /// The task duration asked for (adaptive chunking; None: chunks stay as authored).
+    pub target_task_seconds: Option<f64>,
     pub created_at: String,
 }
 
@@ -38,6 +40,8 @@ pub struct NewTask {
     pub steps_total: i64,
     /// Ids of tasks of the same job this one waits for.
     pub dependencies: Vec<String>,
+    /// The frames the task renders when it is a chunk that may be regrouped.
+    pub frames: Option<String>,
 }
 
 impl Store {

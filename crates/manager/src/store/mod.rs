@@ -5,6 +5,7 @@ mod actions;
 mod api_tokens;
 mod audit;
 mod blocklist;
+mod chunking;
 mod cleanup;
 mod eta;
 mod event_details;
@@ -45,6 +46,7 @@ pub use impossible::{ImpossibleJob, ImpossibleTask};
 pub use job_status::{JobChange, TaskToAbort};
 pub use registration_secret::RegistrationSecret;
 
+pub use chunking::{ChunkedJob, ChunkingState, NewChunk, QueuedChunk};
 pub use eta::EtaInput;
 pub use job_delete::DeletionInfo;
 pub use job_dependencies::{Dependency, waiting_activity};

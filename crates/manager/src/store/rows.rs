@@ -24,6 +24,8 @@ pub struct JobRow {
     pub limits: String,
     /// Every Nth task runs first, then the gaps (None: in order).
     pub preview_first_every: Option<i64>,
+    /// The task duration it asks for (adaptive chunking), in seconds.
+    pub target_task_seconds: Option<f64>,
     /// The jobs it depends on; filled in by `Store::get_job` only (lists leave it empty).
     #[sqlx(skip)]
     pub depends_on: Vec<String>,
@@ -53,6 +55,8 @@ pub struct TaskRow {
     pub last_touched_at: Option<String>,
     /// When a soft-failed task may run again (its retry backoff); None: at once.
     pub retry_at: Option<String>,
+    /// The frames of a chunk task (adaptive chunking regroups those while queued).
+    pub frames: Option<String>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -61,7 +65,7 @@ pub struct TaskRow {
 pub(crate) const TASK_COLUMNS: &str = "t.id, t.job_id, t.index_in_job, t.name, t.task_type, t.priority, \
      t.status, t.commands, t.worker_id, w.name AS worker_name, w.address AS worker_address, \
      t.lease_epoch, t.activity, t.progress, t.fault_class, t.steps_completed, t.steps_total, \
-     t.last_touched_at, t.retry_at, t.created_at, t.updated_at";
+     t.last_touched_at, t.retry_at, t.frames, t.created_at, t.updated_at";
 
 #[derive(Clone, Debug, FromRow)]
 pub struct WorkerRow {

@@ -126,7 +126,12 @@ function compileJob(job) {
   settings.render_output_path = renderOutput;
 
   const renderDir = path.dirname(renderOutput);
-  const renderTasks = authorRenderTasks(settings, renderDir, renderOutput);
+  // With a target task duration the manager regroups the frames as they render
+  // (compileChunk below); it starts from single frames.
+  const chunkSize = job.targetTaskSeconds ? 1 : settings.chunk_size;
+  const renderTasks = frameChunker(settings.frames, chunkSize).map((chunk) =>
+    authorRenderTask(settings, renderDir, renderOutput, chunk),
+  );
   for (const task of renderTasks) {
     job.addTask(task);
   }
@@ -155,37 +160,43 @@ function renderOutputPath(job) {
   );
 }
 
-function authorRenderTasks(settings, renderDir, renderOutput) {
+// Adaptive chunking: the render task of one regrouped frame range. `job.settings` are as
+// compileJob left them, so the output path already has its timestamp.
+function compileChunk(job, frames) {
+  const renderOutput = job.settings.render_output_path;
+  return authorRenderTask(job.settings, path.dirname(renderOutput), renderOutput, frames);
+}
+
+function authorRenderTask(settings, renderDir, renderOutput, chunk) {
   const scene = settings.scene;
   const outputArg = path.join(renderDir, path.basename(renderOutput));
-  return frameChunker(settings.frames, settings.chunk_size).map((chunk) => {
-    const task = author.Task(`render-${chunk}`, "blender");
-    const frames = chunk.replaceAll("-", ".."); // Blender's range notation
-    // Written out twice rather than concatenated: this runs once per chunk, up to 100,000 times.
-    const args = scene
-      ? ["--scene", scene,
-         "--python-expr", RENDER_OVERRIDES,
-         "--render-output", outputArg,
-         "--render-format", settings.format,
-         "--render-frame", frames]
-      : ["--python-expr", RENDER_OVERRIDES,
-         "--render-output", outputArg,
-         "--render-format", settings.format,
-         "--render-frame", frames];
-    const command = author.Command(
-      "blender-render",
-      {
-        exe: "{blender}",
-        exeArgs: "{blenderArgs}",
-        argsBefore: [],
-        blendfile: settings.blendfile,
-        args: args,
-      },
-      frameCount(chunk),
-    );
-    task.addCommand(command);
-    return task;
-  });
+  const task = author.Task(`render-${chunk}`, "blender");
+  task.setFrames(chunk);
+  const frames = chunk.replaceAll("-", ".."); // Blender's range notation
+  // Written out twice rather than concatenated: this runs once per chunk, up to 100,000 times.
+  const args = scene
+    ? ["--scene", scene,
+       "--python-expr", RENDER_OVERRIDES,
+       "--render-output", outputArg,
+       "--render-format", settings.format,
+       "--render-frame", frames]
+    : ["--python-expr", RENDER_OVERRIDES,
+       "--render-output", outputArg,
+       "--render-format", settings.format,
+       "--render-frame", frames];
+  const command = author.Command(
+    "blender-render",
+    {
+      exe: "{blender}",
+      exeArgs: "{blenderArgs}",
+      argsBefore: [],
+      blendfile: settings.blendfile,
+      args: args,
+    },
+    frameCount(chunk),
+  );
+  task.addCommand(command);
+  return task;
 }
 
 function authorPreviewVideoTask(settings, renderDir) {

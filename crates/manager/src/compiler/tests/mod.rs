@@ -2,6 +2,7 @@
 //! errors and limits. Shared helpers live here.
 
 mod built_ins;
+mod chunks;
 mod export;
 mod job_types;
 mod scripts;
@@ -37,6 +38,7 @@ fn input(job_type: &str, settings: Value) -> CompileInput {
         shaman_checkout_id: None,
         created: chrono::DateTime::from_timestamp(1_700_000_000, 0).expect("valid time"),
         type_etag: None,
+        target_task_seconds: None,
     }
 }
 
