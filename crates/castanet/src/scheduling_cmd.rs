@@ -1,5 +1,5 @@
 //! Scheduling from the command line: `castanet submit`'s flags for job dependencies,
-//! resource pools, the worker limit and preview-first order; `castanet job depend`;
+//! resource pools, the worker limit, preview-first order and adaptive chunking; `castanet job depend`;
 //! `castanet resources`; and the completion estimates `castanet jobs` shows.
 use std::collections::HashMap;
 use std::process::ExitCode;
@@ -29,6 +29,11 @@ pub struct SchedulingArgs {
     /// Hand out every Nth task first, then the gaps, for an early look at the whole range.
     #[arg(long, value_name = "N")]
     preview_first_every: Option<u32>,
+    /// Adaptive chunking: aim for tasks of about this many minutes instead of a fixed chunk
+    /// size; the job starts from single frames and its queued frames are regrouped as they
+    /// render (job types with compileChunk, e.g. simple-blender-render).
+    #[arg(long, value_name = "MINUTES")]
+    target_task_minutes: Option<f64>,
 }
 
 impl SchedulingArgs {
@@ -61,6 +66,9 @@ impl SchedulingArgs {
         }
         if let Some(every) = self.preview_first_every {
             body["preview_first_every"] = json!(every);
+        }
+        if let Some(minutes) = self.target_task_minutes {
+            body["target_task_minutes"] = json!(minutes);
         }
         Ok(())
     }
@@ -221,6 +229,7 @@ mod tests {
             resource_task_types: vec!["blender".into()],
             max_workers: Some(3),
             preview_first_every: Some(10),
+            target_task_minutes: Some(2.5),
         };
         let mut body = json!({});
         args.add_to(&mut body).unwrap();
@@ -231,6 +240,7 @@ mod tests {
                     "resource_task_types": ["blender"], "max_workers": 3 })
         );
         assert_eq!(body["preview_first_every"], json!(10));
+        assert_eq!(body["target_task_minutes"], json!(2.5));
         let mut untouched = json!({});
         SchedulingArgs::default().add_to(&mut untouched).unwrap();
         assert_eq!(untouched, json!({}));

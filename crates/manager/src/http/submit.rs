@@ -228,6 +228,13 @@ fn target_task_seconds(submitted: &SubmittedJob) -> Result<Option<f64>, ApiError
              day), got {minutes}"
         )));
     }
+    // Regrouping keeps the frames in order, which would undo preview-first's order.
+    if submitted.preview_first_every.is_some() {
+        return Err(ApiError::bad_request(
+            "target_task_minutes and preview_first_every cannot be combined: regrouped chunks \
+             run in frame order",
+        ));
+    }
     Ok(Some(minutes * 60.0))
 }
 

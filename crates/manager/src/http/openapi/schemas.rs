@@ -163,6 +163,12 @@ pub struct SubmittedJob {
     /// Extension: hand out every Nth task first (1, N + 1, …), then the gaps, for an early
     /// preview of the whole frame range. At least 2; absent: in order.
     pub preview_first_every: Option<u32>,
+    /// Extension: adaptive chunking — tasks should take about this many minutes (more than 0,
+    /// at most 1440). The job type starts from small chunks and the manager regroups the
+    /// never-started queued frames as chunks finish. The job type must define
+    /// `compileChunk(job, frames)` (400 otherwise); not with `preview_first_every`. The
+    /// Blender add-on can send the metadata key `target_task_minutes`.
+    pub target_task_minutes: Option<f64>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -197,6 +203,9 @@ pub struct Job {
     pub depends_on: Option<Vec<String>>,
     /// Extension: every Nth task is handed out first; absent when in order.
     pub preview_first_every: Option<u32>,
+    /// Extension: the task duration adaptive chunking aims at; absent when chunks stay as
+    /// authored.
+    pub target_task_minutes: Option<f64>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -261,6 +270,9 @@ pub struct TaskSummary {
     pub progress: Option<f64>,
     /// Extension: the class of the last failure.
     pub fault_class: Option<String>,
+    /// Extension: the frames of a chunk task (frame-range text, e.g. `11-20`); adaptive
+    /// chunking replaces queued chunk tasks with regrouped ones.
+    pub frames: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -306,6 +318,8 @@ pub struct Task {
     /// Extension: a soft-failed task is not handed out before this time (its retry backoff).
     #[schema(format = DateTime)]
     pub retry_at: Option<String>,
+    /// Extension: the frames of a chunk task (frame-range text, e.g. `11-20`).
+    pub frames: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
