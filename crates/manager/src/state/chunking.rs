@@ -22,8 +22,9 @@ impl FrameSample {
         (self.first + self.last) as f64 / 2.0
     }
 
-    fn per_frame(&self) -> f64 {
-        self.seconds.max(0.0) / self.frames.max(1) as f64
+    /// Seconds per frame once the task's start-up is taken off.
+    fn per_frame(&self, start_up: f64) -> f64 {
+        (self.seconds - start_up).max(0.0) / self.frames.max(1) as f64
     }
 }
 
@@ -34,18 +35,54 @@ pub fn should_rechunk(samples_now: usize, samples_at_last_plan: usize) -> bool {
     samples_now >= 1 && samples_now >= samples_at_last_plan.saturating_mul(2).max(1)
 }
 
-/// Estimated seconds of frame `frame`: the seconds per frame of the finished chunk whose centre
-/// is nearest (the mean of the two when equally near). None without samples.
-pub fn frame_seconds(samples: &[FrameSample], frame: i64) -> Option<f64> {
+/// The seconds every task spends before its first frame (Blender starting, loading the scene),
+/// estimated from finished chunks of different sizes: the start-up that makes neighbouring
+/// chunks' per-frame times agree best (frame times drift slowly along a shot, the start-up
+/// does not depend on the chunk). 0 while all finished chunks have the same size: nothing
+/// tells the two apart yet.
+pub fn start_up_seconds(samples: &[FrameSample]) -> f64 {
+    let sizes: std::collections::BTreeSet<u64> = samples.iter().map(|s| s.frames).collect();
+    if sizes.len() < 2 {
+        return 0.0;
+    }
+    let mut sorted: Vec<&FrameSample> = samples.iter().collect();
+    sorted.sort_by(|a, b| a.centre().total_cmp(&b.centre()));
+    let shortest = samples
+        .iter()
+        .map(|s| s.seconds)
+        .fold(f64::MAX, f64::min)
+        .max(0.0);
+    let disagreement = |start_up: f64| -> f64 {
+        sorted
+            .windows(2)
+            .filter(|pair| pair[0].frames != pair[1].frames)
+            .map(|pair| {
+                let (a, b) = (pair[0].per_frame(start_up), pair[1].per_frame(start_up));
+                // Relative, so heavy and light parts of the shot weigh alike.
+                ((a - b) / (a + b).max(1e-9)).powi(2)
+            })
+            .sum()
+    };
+    const STEPS: u32 = 100;
+    (0..=STEPS)
+        .map(|step| shortest * f64::from(step) / f64::from(STEPS))
+        .min_by(|a, b| disagreement(*a).total_cmp(&disagreement(*b)))
+        .unwrap_or(0.0)
+}
+
+/// Estimated seconds of frame `frame` without the start-up: the seconds per frame of the
+/// finished chunk whose centre is nearest (the mean of the two when equally near). None
+/// without samples.
+pub fn frame_seconds(samples: &[FrameSample], frame: i64, start_up: f64) -> Option<f64> {
     let mut best: Option<(f64, f64, u32)> = None; // (distance, sum of per-frame, count)
     for sample in samples {
         let distance = (sample.centre() - frame as f64).abs();
         best = match best {
             Some((d, sum, n)) if (distance - d).abs() < 1e-9 => {
-                Some((d, sum + sample.per_frame(), n + 1))
+                Some((d, sum + sample.per_frame(start_up), n + 1))
             }
             Some((d, ..)) if d < distance => best,
-            _ => Some((distance, sample.per_frame(), 1)),
+            _ => Some((distance, sample.per_frame(start_up), 1)),
         };
     }
     best.map(|(_, sum, n)| sum / f64::from(n))
@@ -66,25 +103,27 @@ pub fn plan_chunks(
         return None;
     }
     let frames: Vec<i64> = queued.iter().flatten().copied().collect();
+    let start_up = start_up_seconds(samples);
     let cost: Vec<f64> = frames
         .iter()
-        .map(|&f| frame_seconds(samples, f).unwrap_or(0.0))
+        .map(|&f| frame_seconds(samples, f, start_up).unwrap_or(0.0))
         .collect();
+    // Frame work left; a chunk holds at most its share per slot (the tail), and with its
+    // start-up at most the target.
     let mut left: f64 = cost.iter().sum();
     let share = slots.max(1) as f64;
     let mut chunks: Vec<Vec<i64>> = Vec::new();
     let mut current: Vec<i64> = Vec::new();
-    let mut current_seconds = 0.0;
-    let mut limit = target_seconds.min(left / share);
+    let mut work = 0.0;
     for (&frame, &seconds) in frames.iter().zip(&cost) {
-        if !current.is_empty() && current_seconds + seconds > limit {
-            left -= current_seconds;
+        let too_long = start_up + work + seconds > target_seconds;
+        if !current.is_empty() && (too_long || work + seconds > left / share) {
+            left -= work;
             chunks.push(std::mem::take(&mut current));
-            current_seconds = 0.0;
-            limit = target_seconds.min(left / share);
+            work = 0.0;
         }
         current.push(frame);
-        current_seconds += seconds;
+        work += seconds;
     }
     if !current.is_empty() {
         chunks.push(current);
@@ -147,10 +186,24 @@ mod tests {
     #[test]
     fn a_frame_costs_what_the_nearest_finished_chunk_cost_per_frame() {
         let samples = [sample(1, 2, 20.0), sample(10, 11, 60.0)];
-        assert_eq!(frame_seconds(&samples, 1), Some(10.0));
-        assert_eq!(frame_seconds(&samples, 11), Some(30.0));
-        assert_eq!(frame_seconds(&samples, 6), Some(20.0)); // equally near: the mean
-        assert_eq!(frame_seconds(&[], 6), None);
+        assert_eq!(frame_seconds(&samples, 1, 0.0), Some(10.0));
+        assert_eq!(frame_seconds(&samples, 11, 0.0), Some(30.0));
+        assert_eq!(frame_seconds(&samples, 6, 0.0), Some(20.0)); // equally near: the mean
+        assert_eq!(frame_seconds(&samples, 1, 10.0), Some(5.0));
+        assert_eq!(frame_seconds(&[], 6, 0.0), None);
+    }
+
+    #[test]
+    fn the_start_up_is_told_apart_once_chunks_of_different_sizes_finished() {
+        // 8 s start-up, 2 s a frame.
+        let same_size = [sample(1, 1, 10.0), sample(2, 2, 10.0)];
+        assert_eq!(start_up_seconds(&same_size), 0.0);
+        let mixed = [sample(1, 1, 10.0), sample(2, 6, 18.0), sample(7, 7, 10.0)];
+        assert!(
+            (start_up_seconds(&mixed) - 8.0).abs() < 0.2,
+            "{}",
+            start_up_seconds(&mixed)
+        );
     }
 
     #[test]

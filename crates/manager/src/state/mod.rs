@@ -12,7 +12,9 @@ mod ripple;
 mod sleep;
 mod why;
 
-pub use chunking::{FrameSample, frame_seconds, frames_notation, plan_chunks, should_rechunk};
+pub use chunking::{
+    FrameSample, frame_seconds, frames_notation, plan_chunks, should_rechunk, start_up_seconds,
+};
 pub use eta::{DurationSample, Estimate, JobEstimate, JobLoad, estimate};
 pub use failure::{
     FailureFacts, FailurePolicy, FailureVerdict, FaultKind, JOB_FAULT_CLASSES, JobFaultEvidence,
