@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import {
   type SchedulingInputs,
+  describeChunking,
   describeScheduling,
   emptySchedulingInputs,
   jobIdsError,
@@ -36,6 +37,7 @@ describe("job scheduling inputs", () => {
       resourceTaskTypes: "blender, ffmpeg blender",
       maxWorkers: "2",
       previewEvery: "10",
+      targetMinutes: "",
     });
     expect(fields).toEqual({
       depends_on: [A, B],
@@ -78,6 +80,37 @@ describe("job scheduling inputs", () => {
     expect(errors["pool:licence"]).toContain("only 2");
   });
 
+  it("sends a target task duration for adaptive chunking", () => {
+    expect(schedulingErrors(inputs({ targetMinutes: "2.5" }), POOLS)).toEqual({});
+    expect(toScheduling(inputs({ targetMinutes: " 2.5 " }))).toEqual({ target_task_minutes: 2.5 });
+    // A number input hands over a number.
+    const typed = { targetMinutes: 1440 } as unknown as Partial<SchedulingInputs>;
+    expect(toScheduling(inputs(typed))).toEqual({ target_task_minutes: 1440 });
+    const job = submission({
+      name: "x",
+      jobType: { name: "simple-blender-render", label: "T", etag: "e", settings: [] },
+      priority: 50,
+      settings: {},
+      scheduling: toScheduling(inputs({ targetMinutes: "5" })),
+    });
+    expect(job.target_task_minutes).toBe(5);
+    expect(job).not.toHaveProperty("preview_first_every");
+  });
+
+  it("keeps the target task duration within what the manager takes", () => {
+    for (const bad of ["0", "-1", "1441", "abc", "1e400"]) {
+      expect(schedulingErrors(inputs({ targetMinutes: bad }), POOLS), bad).toHaveProperty("targetMinutes");
+    }
+    expect(schedulingErrors(inputs({ targetMinutes: "0.5" }), POOLS)).toEqual({});
+    expect(schedulingErrors(inputs({ targetMinutes: "1440" }), POOLS)).toEqual({});
+  });
+
+  it("refuses a target task duration together with preview first", () => {
+    const errors = schedulingErrors(inputs({ targetMinutes: "5", previewEvery: "10" }), POOLS);
+    expect(Object.keys(errors)).toEqual(["targetMinutes"]);
+    expect(errors.targetMinutes).toContain("preview first");
+  });
+
   it("wants units of a pool for task types that hold them", () => {
     expect(schedulingErrors(inputs({ resourceTaskTypes: "blender" }), POOLS)).toHaveProperty("resourceTaskTypes");
     expect(schedulingErrors(inputs({ resourceTaskTypes: "blender", pools: { licence: "1" } }), POOLS)).toEqual({});
@@ -109,6 +142,13 @@ describe("describing a job's scheduling", () => {
     expect(describeScheduling({ limits: { resources: { a: 1, b: 2 }, max_workers: 1 } })).toBe("a × 1, b × 2 per task, at most 1 worker");
     expect(describeScheduling({ preview_first_every: 3 })).toBe("preview first every 3rd");
     expect(describeScheduling({})).toBe("");
+  });
+
+  it("says when chunks are regrouped towards a target", () => {
+    expect(describeChunking({ target_task_minutes: 5 })).toBe("Adaptive chunks, target 5 min");
+    expect(describeChunking({ target_task_minutes: 2.5 })).toBe("Adaptive chunks, target 2.5 min");
+    expect(describeChunking({ target_task_minutes: 1 / 3 })).toBe("Adaptive chunks, target 0.33 min");
+    expect(describeChunking({})).toBe("");
   });
 
   it("counts in English", () => {

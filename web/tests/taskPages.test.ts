@@ -66,4 +66,13 @@ describe("task page cache", () => {
     cache.forget([1]);
     expect(cache.missingPages(0, 25)).toEqual([1, 2]);
   });
+
+  it("forgets every page but those in view when tasks were replaced", () => {
+    const cache = new TaskPageCache(10, 5);
+    for (const page of [0, 1, 2]) cache.store(cache.generation, page, tasks(page * 10, 10), 30);
+    cache.forgetAllBut([1]);
+    expect(cache.heldPages(0, 29)).toEqual([1]);
+    expect(cache.has("t5")).toBe(false);
+    expect(cache.has("t15")).toBe(true);
+  });
 });

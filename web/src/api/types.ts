@@ -27,6 +27,9 @@ export interface Job {
   depends_on?: string[];
   /// Extension: every Nth task is handed out first, for an early preview.
   preview_first_every?: number;
+  /// Extension: adaptive chunking aims at tasks of about this many minutes (absent: chunks
+  /// stay as authored); queued chunks are regrouped as chunks finish.
+  target_task_minutes?: number;
 }
 
 /// Extension: what a job limits about its own scheduling.
@@ -110,6 +113,8 @@ export interface TaskSummary {
   worker?: TaskWorkerRef;
   progress?: number;
   fault_class?: string;
+  /// Extension: the frames of a chunk task, as frame-range text ("11-20", "5,6").
+  frames?: string;
 }
 
 export interface Task extends TaskSummary {

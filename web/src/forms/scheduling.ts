@@ -1,7 +1,7 @@
 // Job scheduling (extensions of the manager): the jobs a job waits for, the resource pools
-// its tasks hold, its worker limit and the preview-first order. Turned from the Submit
-// page's fields into a submission's `depends_on`, `limits` and `preview_first_every`, and
-// described on the Job page.
+// its tasks hold, its worker limit, the preview-first order and the target task duration of
+// adaptive chunking. Turned from the Submit page's fields into a submission's `depends_on`,
+// `limits`, `preview_first_every` and `target_task_minutes`, and described on the Job page.
 import type { Job, JobLimits, ResourcePool } from "../api/types";
 
 export interface SchedulingInputs {
@@ -15,6 +15,8 @@ export interface SchedulingInputs {
   maxWorkers: string;
   /// Hand out every Nth task first, as typed (blank: tasks in order).
   previewEvery: string;
+  /// Adaptive chunking: minutes a task should take, as typed (blank: chunks as authored).
+  targetMinutes: string;
 }
 
 /// What a submission gets from the inputs; empty fields are left out.
@@ -22,7 +24,11 @@ export interface SchedulingFields {
   depends_on?: string[];
   limits?: JobLimits;
   preview_first_every?: number;
+  target_task_minutes?: number;
 }
+
+/// The longest target task duration the manager takes: a day.
+export const MAX_TARGET_TASK_MINUTES = 1440;
 
 /// An input's value as trimmed text: `v-model` on a number input hands over a number.
 function typed(value: string | number | undefined): string {
@@ -30,7 +36,7 @@ function typed(value: string | number | undefined): string {
 }
 
 export function emptySchedulingInputs(): SchedulingInputs {
-  return { dependsOn: "", pools: {}, resourceTaskTypes: "", maxWorkers: "", previewEvery: "" };
+  return { dependsOn: "", pools: {}, resourceTaskTypes: "", maxWorkers: "", previewEvery: "", targetMinutes: "" };
 }
 
 /// The separate words of a comma or space separated list, without duplicates.
@@ -64,7 +70,7 @@ function isWhole(text: string, min: number): boolean {
 }
 
 /// Problems with the typed values, by input name (`dependsOn`, `pool:<name>`,
-/// `resourceTaskTypes`, `maxWorkers`, `previewEvery`). `pools`: the farm's pools, to catch
+/// `resourceTaskTypes`, `maxWorkers`, `previewEvery`, `targetMinutes`). `pools`: the farm's pools, to catch
 /// a task asking more units than its pool holds (it could never run).
 export function schedulingErrors(
   inputs: SchedulingInputs,
@@ -99,6 +105,16 @@ export function schedulingErrors(
   if (every && !isWhole(every, 2)) {
     errors.previewEvery = "Preview first must be a whole number, 2 or more (blank: in order)";
   }
+  const target = typed(inputs.targetMinutes);
+  if (target) {
+    const minutes = Number(target);
+    if (!Number.isFinite(minutes) || minutes <= 0 || minutes > MAX_TARGET_TASK_MINUTES) {
+      errors.targetMinutes = `Target task duration must be more than 0 and at most ${MAX_TARGET_TASK_MINUTES} minutes (blank: fixed chunks)`;
+    } else if (every) {
+      // The manager refuses the pair: regrouped chunks run in frame order.
+      errors.targetMinutes = "Target task duration cannot be combined with preview first: regrouped chunks run in frame order";
+    }
+  }
   return errors;
 }
 
@@ -123,6 +139,8 @@ export function toScheduling(inputs: SchedulingInputs): SchedulingFields {
   if (Object.keys(limits).length) fields.limits = limits;
   const every = typed(inputs.previewEvery);
   if (every) fields.preview_first_every = Number(every);
+  const target = typed(inputs.targetMinutes);
+  if (target) fields.target_task_minutes = Number(target);
   return fields;
 }
 
@@ -151,6 +169,15 @@ export function describeScheduling(job: Pick<Job, "limits" | "preview_first_ever
   }
   if (job.preview_first_every) parts.push(`preview first every ${ordinal(job.preview_first_every)}`);
   return parts.join(", ");
+}
+
+/// "Adaptive chunks, target 5 min"; empty when the job's chunks stay as authored.
+export function describeChunking(job: Pick<Job, "target_task_minutes">): string {
+  const minutes = job.target_task_minutes;
+  if (!minutes) return "";
+  // The manager stores seconds: 2.5 min comes back as 2.5, 1/3 min as 0.3333….
+  const shown = Number.isInteger(minutes) ? String(minutes) : String(Number(minutes.toFixed(2)));
+  return `Adaptive chunks, target ${shown} min`;
 }
 
 /// Job statuses in which the manager lets the dependencies change.

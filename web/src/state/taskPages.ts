@@ -103,6 +103,13 @@ export class TaskPageCache {
     pages.forEach((page) => this.drop(page));
   }
 
+  /// Forgets every held page but `keep` (the pages in view, read again by the caller): when
+  /// tasks were replaced, pages out of view hold rows that are gone.
+  forgetAllBut(keep: number[]) {
+    const kept = new Set(keep);
+    this.forget([...this.pages.keys()].filter((page) => !kept.has(page)));
+  }
+
   get pageCount(): number {
     return this.pages.size;
   }
