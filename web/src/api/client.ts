@@ -9,6 +9,7 @@ import type {
   Job,
   JobDependencies,
   JobType,
+  OpenJdSubmission,
   RegistrationSecret,
   ResourcePool,
   SleepSchedule,
@@ -178,6 +179,9 @@ export const api = {
   jobTypes: () => json<{ job_types: JobType[] }>("GET", "/api/v3/jobs/types"),
   checkJob: (job: unknown) => send("POST", "/api/v3/jobs/check", job),
   submitJob: (job: unknown) => json<Job>("POST", "/api/v3/jobs", job),
+  /// Extension: an Open Job Description template; 400 with the manager's message naming
+  /// what it refuses (a feature, a parameter value).
+  submitOpenJd: (submission: OpenJdSubmission) => json<Job>("POST", "/api/v3/jobs/openjd", submission),
   resourcePools: () => json<{ pools: ResourcePool[] }>("GET", "/api/v3/resources"),
   eta: () => json<CompletionEstimates>("GET", "/api/v3/eta"),
   farmSummary: () => json<FarmSummary>("GET", "/api/v3/farm/summary"),

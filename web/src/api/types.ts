@@ -32,6 +32,20 @@ export interface Job {
   target_task_minutes?: number;
 }
 
+/// Extension: `POST /api/v3/jobs/openjd`'s body (the fields the dashboard sends): an Open
+/// Job Description job template, YAML or JSON, and its job parameters' values by name.
+export interface OpenJdSubmission {
+  template: string;
+  parameters: Record<string, string | number>;
+  /// Replaces the template's job name.
+  name?: string;
+  /// Default 50.
+  priority?: number;
+  /// Worker tag id.
+  worker_tag?: string;
+  metadata?: Record<string, string>;
+}
+
 /// Extension: what a job limits about its own scheduling.
 export interface JobLimits {
   /// Units of each resource pool every running task of the job holds.
