@@ -88,6 +88,44 @@ pub fn frame_seconds(samples: &[FrameSample], frame: i64, start_up: f64) -> Opti
     best.map(|(_, sum, n)| sum / f64::from(n))
 }
 
+/// [`frame_seconds`] for many frames: the samples sorted by centre once, each frame's nearest
+/// found by binary search (a long shot has tens of thousands of frames and finished chunks).
+struct NearestSample {
+    /// (centre, seconds per frame without the start-up), by centre.
+    by_centre: Vec<(f64, f64)>,
+}
+
+impl NearestSample {
+    fn new(samples: &[FrameSample], start_up: f64) -> Self {
+        let mut by_centre: Vec<(f64, f64)> = samples
+            .iter()
+            .map(|s| (s.centre(), s.per_frame(start_up)))
+            .collect();
+        by_centre.sort_by(|a, b| a.0.total_cmp(&b.0));
+        NearestSample { by_centre }
+    }
+
+    /// Seconds per frame of the nearest samples (the mean of those equally near); 0 without any.
+    fn per_frame(&self, frame: i64) -> f64 {
+        let at = frame as f64;
+        let list = &self.by_centre;
+        let split = list.partition_point(|(centre, _)| *centre < at);
+        let mut best = f64::MAX;
+        for &(centre, _) in list[split.saturating_sub(1)..(split + 1).min(list.len())].iter() {
+            best = best.min((centre - at).abs());
+        }
+        if best == f64::MAX {
+            return 0.0;
+        }
+        // Every sample at the best distance, on either side (several chunks may share a centre).
+        let near = |&&(centre, _): &&(f64, f64)| ((centre - at).abs() - best).abs() < 1e-9;
+        let low = list.partition_point(|(centre, _)| *centre < at - best - 1e-9);
+        let high = list.partition_point(|(centre, _)| *centre <= at + best + 1e-9);
+        let chosen: Vec<&(f64, f64)> = list[low..high].iter().filter(near).collect();
+        chosen.iter().map(|(_, rate)| rate).sum::<f64>() / chosen.len().max(1) as f64
+    }
+}
+
 /// The queued frames regrouped into chunks of about `target_seconds` each (in their order; a
 /// chunk holds at least one frame), smaller towards the end so `slots` workers finish
 /// together. None when there is nothing to estimate from, when the grouping would not change,
@@ -104,10 +142,8 @@ pub fn plan_chunks(
     }
     let frames: Vec<i64> = queued.iter().flatten().copied().collect();
     let start_up = start_up_seconds(samples);
-    let cost: Vec<f64> = frames
-        .iter()
-        .map(|&f| frame_seconds(samples, f, start_up).unwrap_or(0.0))
-        .collect();
+    let nearest = NearestSample::new(samples, start_up);
+    let cost: Vec<f64> = frames.iter().map(|&f| nearest.per_frame(f)).collect();
     // Frame work left; a chunk holds at most its share per slot (the tail), and with its
     // start-up at most the target.
     let mut left: f64 = cost.iter().sum();
@@ -191,6 +227,26 @@ mod tests {
         assert_eq!(frame_seconds(&samples, 6, 0.0), Some(20.0)); // equally near: the mean
         assert_eq!(frame_seconds(&samples, 1, 10.0), Some(5.0));
         assert_eq!(frame_seconds(&[], 6, 0.0), None);
+    }
+
+    #[test]
+    fn the_nearest_sample_lookup_agrees_with_the_plain_one() {
+        let samples = [
+            sample(1, 2, 20.0),
+            sample(10, 11, 60.0),
+            sample(3, 4, 8.0),
+            sample(3, 4, 12.0),
+            sample(30, 30, 7.0),
+        ];
+        let nearest = NearestSample::new(&samples, 1.0);
+        for frame in -5..40 {
+            let plain = frame_seconds(&samples, frame, 1.0).unwrap_or(0.0);
+            assert!(
+                (nearest.per_frame(frame) - plain).abs() < 1e-9,
+                "frame {frame}"
+            );
+        }
+        assert_eq!(NearestSample::new(&[], 0.0).per_frame(3), 0.0);
     }
 
     #[test]
