@@ -214,20 +214,26 @@ impl JobTypeRegistry {
         settings: Map<String, Value>,
         chunks: &[String],
     ) -> Result<Vec<AuthoredTask>, CompileError> {
-        let (origin, _) = self.resolve(&input.job_type)?;
+        self.with_script(&input.job_type, |source, limits| {
+            engine::compile_chunks(source, limits, job_fields(input, settings), chunks)
+        })
+    }
+
+    /// Runs `work` on the job type's script, in its turn at the script gate.
+    fn with_script<T>(
+        &self,
+        job_type: &str,
+        work: impl FnOnce(&ScriptSource<'_>, SandboxLimits) -> Result<T, CompileError>,
+    ) -> Result<T, CompileError> {
+        let (origin, _) = self.resolve(job_type)?;
         let code = origin.read_code()?;
         let source = ScriptSource {
-            job_type: &input.job_type,
+            job_type,
             file_name: origin.file_name(),
             code: &code,
         };
         let _turn = self.inner.gate.enter()?;
-        engine::compile_chunks(
-            &source,
-            self.inner.limits,
-            job_fields(input, settings),
-            chunks,
-        )
+        work(&source, self.inner.limits)
     }
 
     /// [`JobTypeRegistry::compile`], handing the job and its tasks to `sink` as they are
@@ -238,22 +244,25 @@ impl JobTypeRegistry {
         input: CompileInput,
         sink: &mut dyn CompileSink,
     ) -> Result<(), CompileError> {
-        let (origin, _) = self.resolve(&input.job_type)?;
-        let code = origin.read_code()?;
-        let source = ScriptSource {
-            job_type: &input.job_type,
-            file_name: origin.file_name(),
-            code: &code,
-        };
-        let _turn = self.inner.gate.enter()?;
+        self.with_script(&input.job_type, |source, limits| {
+            Self::compile_source(source, limits, &input, sink)
+        })
+    }
+
+    fn compile_source(
+        source: &ScriptSource<'_>,
+        limits: SandboxLimits,
+        input: &CompileInput,
+        sink: &mut dyn CompileSink,
+    ) -> Result<(), CompileError> {
         engine::compile_job(
-            &source,
-            self.inner.limits,
+            source,
+            limits,
             |info| {
                 settings::check_etag(info, input.type_etag.as_deref())?;
                 let settings = settings::validate_settings(&info.settings, &input.settings)
                     .map_err(CompileError::InvalidSettings)?;
-                Ok(job_fields(&input, settings))
+                Ok(job_fields(input, settings))
             },
             |event| match event {
                 ScriptEvent::Job {

@@ -468,7 +468,7 @@ async fn store_while_compiling(
             Streamed::Tasks(batch) => {
                 tasks += batch.len();
                 insert
-                    .add_tasks(batch.into_iter().map(new_task).collect())
+                    .add_tasks(batch.into_iter().map(NewTask::from).collect())
                     .await?;
             }
             Streamed::Finished => {
@@ -510,20 +510,5 @@ fn new_job(submission: &Submission, fields: CompiledJobFields) -> NewJob {
         preview_first_every: submitted.preview_first_every,
         target_task_seconds: submission.target_task_seconds,
         created_at: format_time(submission.created),
-    }
-}
-
-/// A task as stored; moves its text (commands of a big job are tens of megabytes).
-fn new_task(task: AuthoredTask) -> NewTask {
-    NewTask {
-        id: task.uuid,
-        name: task.name,
-        task_type: task.task_type,
-        priority: i64::from(task.priority),
-        commands: task.commands_json,
-        // Summed by the job type's export (a command without steps counts as one).
-        steps_total: i64::try_from(task.steps_total).unwrap_or(i64::MAX),
-        dependencies: task.dependencies,
-        frames: task.frames,
     }
 }

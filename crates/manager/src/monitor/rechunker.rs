@@ -14,7 +14,7 @@ use crate::AppState;
 use crate::compiler::CompileInput;
 use crate::events::{Event, Published};
 use crate::state::{frames_notation, plan_chunks, should_rechunk};
-use crate::store::{ChunkingState, NewChunk};
+use crate::store::{ChunkingState, NewTask};
 
 /// How long task events are gathered before their jobs are looked at.
 const GATHER: Duration = Duration::from_millis(200);
@@ -173,7 +173,7 @@ async fn compile_chunks(
     state: &AppState,
     facts: &ChunkingState,
     chunks: Vec<String>,
-) -> Result<Vec<NewChunk>, RechunkError> {
+) -> Result<Vec<NewTask>, RechunkError> {
     let job = &facts.job;
     let settings: serde_json::Map<String, serde_json::Value> =
         serde_json::from_str(&job.settings).map_err(|_| RechunkError::Stored("settings"))?;
@@ -208,14 +208,10 @@ async fn compile_chunks(
     Ok(tasks
         .into_iter()
         .zip(chunks)
-        .map(|(task, chunk)| NewChunk {
-            id: task.uuid,
-            name: task.name,
-            task_type: task.task_type,
-            priority: i64::from(task.priority),
-            commands: task.commands_json,
-            steps_total: i64::try_from(task.steps_total).unwrap_or(i64::MAX),
-            frames: task.frames.unwrap_or(chunk),
+        .map(|(task, chunk)| {
+            let mut task = NewTask::from(task);
+            task.frames = task.frames.or(Some(chunk));
+            task
         })
         .collect())
 }

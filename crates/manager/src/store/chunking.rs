@@ -1,7 +1,7 @@
 //! Adaptive chunking in the store: what the re-chunker reads about a job (its finished and its
 //! never-started queued chunks) and the swap of queued chunks for regrouped ones, in one
 //! transaction that gives up if any of them started meanwhile.
-use super::{Store, StoreError, StoreResult, now};
+use super::{NewTask, Store, StoreError, StoreResult, now};
 use crate::state::FrameSample;
 
 /// A job with a target task duration, as the re-chunker needs it.
@@ -36,18 +36,6 @@ pub struct ChunkingState {
     pub finished: Vec<FrameSample>,
     /// In scheduling order.
     pub queued: Vec<QueuedChunk>,
-}
-
-/// A regrouped chunk to store in place of queued ones.
-#[derive(Clone, Debug)]
-pub struct NewChunk {
-    pub id: String,
-    pub name: String,
-    pub task_type: String,
-    pub priority: i64,
-    pub commands: String,
-    pub steps_total: i64,
-    pub frames: String,
 }
 
 impl Store {
@@ -114,7 +102,8 @@ impl Store {
         }))
     }
 
-    /// Replaces the queued chunk tasks `old` of `job_id` with `new` (no more of them), in one
+    /// Replaces the queued chunk tasks `old` of `job_id` with `new` (no more of them; their own
+    /// dependencies are not stored: a chunk task stands alone), in one
     /// transaction: the new tasks take the old ones' places in the scheduling order (rowids) and
     /// numbers in the job, and every task that depended on an old one depends on all the new
     /// ones. Returns false, changing nothing, when an old task is no longer a never-started
@@ -123,7 +112,7 @@ impl Store {
         &self,
         job_id: &str,
         old: &[String],
-        new: Vec<NewChunk>,
+        new: Vec<NewTask>,
     ) -> StoreResult<bool> {
         if new.is_empty() || new.len() > old.len() {
             return Err(StoreError::Refused(format!(

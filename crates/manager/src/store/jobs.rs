@@ -44,6 +44,23 @@ pub struct NewTask {
     pub frames: Option<String>,
 }
 
+impl From<crate::compiler::AuthoredTask> for NewTask {
+    /// A task as stored; moves its text (commands of a big job are tens of megabytes).
+    fn from(task: crate::compiler::AuthoredTask) -> Self {
+        NewTask {
+            id: task.uuid,
+            name: task.name,
+            task_type: task.task_type,
+            priority: i64::from(task.priority),
+            commands: task.commands_json,
+            // Summed by the job type's export (a command without steps counts as one).
+            steps_total: i64::try_from(task.steps_total).unwrap_or(i64::MAX),
+            dependencies: task.dependencies,
+            frames: task.frames,
+        }
+    }
+}
+
 impl Store {
     /// Stores a job with all its tasks and dependencies, atomically. Tasks are queued and numbered
     /// 1, 2, … in the order given; see [`Store::begin_job_insert`] to store them in steps.

@@ -46,7 +46,7 @@ pub use impossible::{ImpossibleJob, ImpossibleTask};
 pub use job_status::{JobChange, TaskToAbort};
 pub use registration_secret::RegistrationSecret;
 
-pub use chunking::{ChunkedJob, ChunkingState, NewChunk, QueuedChunk};
+pub use chunking::{ChunkedJob, ChunkingState, QueuedChunk};
 pub use eta::EtaInput;
 pub use job_delete::DeletionInfo;
 pub use job_dependencies::{Dependency, waiting_activity};
