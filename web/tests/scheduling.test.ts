@@ -147,7 +147,8 @@ describe("describing a job's scheduling", () => {
   it("says when chunks are regrouped towards a target", () => {
     expect(describeChunking({ target_task_minutes: 5 })).toBe("Adaptive chunks, target 5 min");
     expect(describeChunking({ target_task_minutes: 2.5 })).toBe("Adaptive chunks, target 2.5 min");
-    expect(describeChunking({ target_task_minutes: 1 / 3 })).toBe("Adaptive chunks, target 0.33 min");
+    expect(describeChunking({ target_task_minutes: 1 / 3 })).toBe("Adaptive chunks, target 0.33 min (20 s)");
+    expect(describeChunking({ target_task_minutes: 0.05 })).toBe("Adaptive chunks, target 0.05 min (3 s)");
     expect(describeChunking({})).toBe("");
   });
 

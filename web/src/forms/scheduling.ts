@@ -171,13 +171,15 @@ export function describeScheduling(job: Pick<Job, "limits" | "preview_first_ever
   return parts.join(", ");
 }
 
-/// "Adaptive chunks, target 5 min"; empty when the job's chunks stay as authored.
+/// "Adaptive chunks, target 5 min" ("…, target 0.5 min (30 s)"); empty when the job's chunks stay as authored.
 export function describeChunking(job: Pick<Job, "target_task_minutes">): string {
   const minutes = job.target_task_minutes;
   if (!minutes) return "";
   // The manager stores seconds: 2.5 min comes back as 2.5, 1/3 min as 0.3333….
   const shown = Number.isInteger(minutes) ? String(minutes) : String(Number(minutes.toFixed(2)));
-  return `Adaptive chunks, target ${shown} min`;
+  // Under a minute the seconds say more: 0.05 min (3 s).
+  const seconds = minutes < 1 ? ` (${Math.round(minutes * 60)} s)` : "";
+  return `Adaptive chunks, target ${shown} min${seconds}`;
 }
 
 /// Job statuses in which the manager lets the dependencies change.
