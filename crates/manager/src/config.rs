@@ -97,6 +97,10 @@ pub struct ManagerConfig {
     #[serde(default)]
     pub tls: crate::tls::TlsConfig,
 
+    /// Live preview videos of render jobs (`[preview_video]` table).
+    #[serde(default)]
+    pub preview_video: crate::preview_video::PreviewVideoConfig,
+
     /// Path and program variables (`[variables.NAME]` tables); built-in defaults for
     /// `blender`, `blenderArgs` and `ffmpeg` apply to names not listed (see docs/job-types.md).
     #[serde(default)]
@@ -190,6 +194,7 @@ impl ManagerConfig {
             access: crate::http::AccessConfig::default(),
             retention: crate::monitor::RetentionConfig::default(),
             tls: crate::tls::TlsConfig::default(),
+            preview_video: crate::preview_video::PreviewVideoConfig::default(),
             variables: std::collections::BTreeMap::new(),
             base_dir: base_dir.to_path_buf(),
         }
@@ -315,6 +320,7 @@ impl ManagerConfig {
         let text = text + &self.access.commented_toml();
         let text = text + &self.retention.commented_toml();
         let text = text + &self.tls.commented_toml();
+        let text = text + &self.preview_video.commented_toml();
         let text = text + &crate::variables::commented_toml(&self.variables);
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|source| ConfigError::Write {

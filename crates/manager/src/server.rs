@@ -155,6 +155,7 @@ pub async fn start(config: ManagerConfig) -> Result<RunningManager, ManagerError
         dispatcher: dispatcher.clone(),
         job_types,
         shaman,
+        preview_videos: crate::preview_video::PreviewVideos::default(),
     };
 
     // Before binding: a broken certificate must stop the start, not the first client.
@@ -227,6 +228,7 @@ pub async fn start(config: ManagerConfig) -> Result<RunningManager, ManagerError
     ));
     // Finishes deletions a restart or a failure left behind, then sweeps every minute.
     tokio::spawn(crate::job_deleter::run(state.clone(), shutdown.clone()));
+    tokio::spawn(crate::preview_video::run(state.clone(), shutdown.clone()));
     let serve_shutdown = shutdown.clone();
     let events = state.events.clone();
     let keep_alive = crate::connections::keep_alive(std::time::Duration::from_secs(

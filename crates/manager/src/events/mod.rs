@@ -29,8 +29,14 @@ pub enum Event {
         job_id: String,
         task_id: String,
     },
+    /// A new preview image of the job; `task_id` and `frame` name the frame it shows when
+    /// the worker numbered it (it is then also one of the job's rendered frames).
     LastRendered {
         job_id: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        task_id: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        frame: Option<i64>,
     },
     /// The job and everything of it is gone (sent once its deletion has finished).
     JobDeleted {
@@ -89,7 +95,7 @@ impl Event {
             Event::Job { job_id }
             | Event::Task { job_id, .. }
             | Event::TaskLog { job_id, .. }
-            | Event::LastRendered { job_id }
+            | Event::LastRendered { job_id, .. }
             | Event::JobDeleted { job_id } => Some(job_id),
             Event::Worker { .. } => None,
         }

@@ -209,6 +209,11 @@ pub(super) async fn store_last_rendered(
     write
         .await
         .map_err(|e| Status::internal(format!("cannot store preview: {e}")))?;
+    // A numbered frame is also kept as that frame's image (frame grid, preview video).
+    if let Some(frame) = image.frame {
+        crate::preview_video::store_frame(state, &job_id, &image.task_id, frame, &image.image)
+            .await?;
+    }
     state
         .store
         .set_last_rendered(&job_id)
@@ -216,6 +221,8 @@ pub(super) async fn store_last_rendered(
         .map_err(store_status)?;
     state.events.publish(Event::LastRendered {
         job_id: job_id.clone(),
+        task_id: image.frame.map(|_| image.task_id.clone()),
+        frame: image.frame,
     });
     Ok(())
 }

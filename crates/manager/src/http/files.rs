@@ -1,16 +1,19 @@
 //! `/job-files/...`: read-only access to task logs and previews under the storage root.
+//! Single byte ranges are served (206), so a browser can seek in a preview video.
 use std::path::Component;
 
 use axum::extract::{Path, State};
-use axum::http::header;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use super::byte_ranges::{RangeRequest, range_request};
 use super::error::ApiError;
 use crate::AppState;
 
 pub async fn job_file(
     State(state): State<AppState>,
     Path(path): Path<String>,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let relative = std::path::Path::new(&path);
     // Only plain names: no "..", no absolute paths, nothing outside the job files. A NUL
@@ -38,9 +41,37 @@ pub async fn job_file(
         Some("txt") => "text/plain; charset=utf-8",
         Some("jpg" | "jpeg") => "image/jpeg",
         Some("png") => "image/png",
+        Some("mp4") => "video/mp4",
         _ => "application/octet-stream",
     };
-    Ok(([(header::CONTENT_TYPE, content_type)], bytes).into_response())
+    let range = headers
+        .get(header::RANGE)
+        .and_then(|value| value.to_str().ok());
+    let len = bytes.len() as u64;
+    let accept = (header::ACCEPT_RANGES, "bytes".to_string());
+    let content_type = (header::CONTENT_TYPE, content_type.to_string());
+    match range_request(range, len) {
+        RangeRequest::Whole => Ok(([content_type, accept], bytes).into_response()),
+        RangeRequest::Part { start, end } => {
+            // Both lie within the file (checked by `range_request`).
+            let part = bytes[start as usize..=end as usize].to_vec();
+            let content_range = (
+                header::CONTENT_RANGE,
+                format!("bytes {start}-{end}/{len}"),
+            );
+            Ok((
+                StatusCode::PARTIAL_CONTENT,
+                [content_type, accept, content_range],
+                part,
+            )
+                .into_response())
+        }
+        RangeRequest::Unsatisfiable => Ok((
+            StatusCode::RANGE_NOT_SATISFIABLE,
+            [accept, (header::CONTENT_RANGE, format!("bytes */{len}"))],
+        )
+            .into_response()),
+    }
 }
 
 /// Whether reading failed because there is no file of that name to read.

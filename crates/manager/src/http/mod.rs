@@ -5,6 +5,7 @@ mod actions;
 mod audit;
 mod blocklist;
 mod body;
+mod byte_ranges;
 mod configuration;
 mod dashboard;
 mod enrolment;
@@ -20,6 +21,7 @@ mod meta;
 mod openapi;
 mod openjd;
 mod plain_errors;
+mod rendered_frames;
 mod scheduling;
 mod shaman;
 mod shapes;
@@ -98,6 +100,14 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/api/v3/jobs/last-rendered",
             get(last_rendered::farm_last_rendered),
+        )
+        .route(
+            "/api/v3/jobs/{id}/rendered-frames",
+            get(rendered_frames::rendered_frames),
+        )
+        .route(
+            "/api/v3/jobs/{id}/preview-video",
+            get(rendered_frames::preview_video),
         )
         .route("/api/v3/tasks/{id}", get(tasks::get_task))
         .route("/api/v3/tasks/{id}/log", get(tasks::task_log_info))

@@ -44,7 +44,7 @@ pub async fn blender_render(ctx: &CommandContext, params: &Params) -> Result<(),
             return;
         };
         if let BlenderEvent::Saved(path) = &event {
-            ctx.preview.offer(path);
+            ctx.preview.offer(path, render.saving_frame(&frames));
         }
         if let Some((percent, activity)) = render.apply(event) {
             // Each finished (or skipped) frame is one of the command's steps.
@@ -172,6 +172,17 @@ impl RenderProgress {
         }
     }
 
+    /// The frame a `Saved:` line is about: the one Blender said it renders (`Fra:N`), else
+    /// the only frame the command renders. `None` when neither is known (Workbench prints no
+    /// `Fra:` lines; with several frames its saves stay unnumbered).
+    fn saving_frame(&self, expected: &[i64]) -> Option<i64> {
+        match (self.current_frame, expected) {
+            (Some(frame), _) => Some(frame),
+            (None, [only]) => Some(*only),
+            (None, _) => None,
+        }
+    }
+
     /// Whole-command percent with the current frame `fraction` done; unknown totals give 0
     /// until the end (the runner reports 100 on completion).
     fn percent(&self, fraction: f64) -> u32 {
@@ -275,6 +286,19 @@ mod tests {
         );
         assert_eq!(render.apply(BlenderEvent::Skipped).map(|r| r.0), Some(100));
         assert_eq!(render.saved, [(Some(1), "/x/1.png".to_string())]);
+    }
+
+    #[test]
+    fn saves_are_numbered_by_the_rendering_frame_or_the_only_one() {
+        let mut render = RenderProgress::new(2);
+        assert_eq!(render.saving_frame(&[4, 5]), None);
+        assert_eq!(render.saving_frame(&[7]), Some(7));
+        assert_eq!(render.saving_frame(&[]), None);
+        render.apply(BlenderEvent::Rendering {
+            frame: 5,
+            samples: None,
+        });
+        assert_eq!(render.saving_frame(&[4, 5]), Some(5));
     }
 
     #[tokio::test]

@@ -304,15 +304,21 @@ fn extensions(api: &mut Api) {
         Get,
         "/job-files/{*path}",
         EXTENSIONS,
-        "A job's files (task logs, previews)",
+        "A job's files (task logs, previews, frame images, preview videos)",
     )
     .answer(200, "The file.", Body::Other("application/octet-stream"))
+    .answer(
+        206,
+        "The byte range asked for (`Range: bytes=…`, one range), so videos can seek.",
+        Body::Other("application/octet-stream"),
+    )
     .errors(&[
         (
             400,
             "The path leaves the job files (`..`, an absolute path) or holds a NUL or a backslash.",
         ),
         UNKNOWN,
+        (416, "The byte range lies beyond the file's end."),
     ])
     .done();
     api.op(Get, "/healthz", EXTENSIONS, "Liveness")

@@ -6,6 +6,7 @@
 mod farm_and_extension_paths;
 mod openjd;
 mod paths;
+mod preview_video;
 mod scheduling;
 mod schemas;
 

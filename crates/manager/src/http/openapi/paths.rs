@@ -33,6 +33,7 @@ pub(super) fn describe(api: &mut Api) {
     super::farm_and_extension_paths::describe(api);
     super::scheduling::describe(api);
     super::openjd::describe(api);
+    super::preview_video::describe(api);
 }
 
 fn meta(api: &mut Api) {
