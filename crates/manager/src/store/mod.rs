@@ -20,6 +20,7 @@ mod jobs;
 mod operations;
 mod previews;
 mod registration_secret;
+mod preview_images;
 mod rendered_frames;
 mod rows;
 mod scheduling;

@@ -357,6 +357,22 @@ pub struct WhyNotRunning {
     pub task_id: String,
     pub status: TaskStatusDoc,
     pub summary: String,
+/// Extension: where one job's newest preview image is.
+#[derive(Serialize, ToSchema)]
+pub struct JobPreviewImage {
+    pub job_id: String,
+    /// The image's path under `/job-files/`.
+    pub image: String,
+    /// When the image was last replaced (RFC 3339); append it to the URL as a cache-buster.
+    pub updated: String,
+}
+
+/// Extension: the newest preview images of many jobs, newest first.
+#[derive(Serialize, ToSchema)]
+pub struct JobPreviewImages {
+    pub images: Vec<JobPreviewImage>,
+}
+
     pub blockers: Vec<WhyBlocker>,
 }
 
