@@ -62,6 +62,11 @@ impl ApiClient {
         }
     }
 
+    /// The full URL of `path` on this manager (for printing links).
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
     fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
         let request = self.http.request(method, format!("{}{path}", self.base));
         match &self.token {
@@ -154,6 +159,28 @@ impl ApiClient {
             ));
         }
         Ok(response.text().await?)
+    }
+
+    /// GET of a file (a preview video, say) as bytes.
+    pub async fn get_bytes(&self, path: &str) -> anyhow::Result<Vec<u8>> {
+        let what = format!("GET {path}");
+        let response = self
+            .request(Method::GET, path)
+            .send()
+            .await
+            .map_err(|e| self.unreachable(&what, e))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(anyhow!(
+                "{what}: the manager answered {status}{}",
+                self.access_hint(status)
+            ));
+        }
+        let bytes = response
+            .bytes()
+            .await
+            .with_context(|| format!("{what}: reading the answer"))?;
+        Ok(bytes.to_vec())
     }
 
     pub async fn post_json(&self, path: &str, body: &Value) -> anyhow::Result<Answer> {

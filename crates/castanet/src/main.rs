@@ -9,6 +9,7 @@ mod jobs_cmd;
 mod manager_cmd;
 mod openjd_cmd;
 mod output;
+mod preview_cmd;
 mod scheduling_cmd;
 mod secret_cmd;
 mod signals;
@@ -54,6 +55,13 @@ enum Command {
     Submit(jobs_cmd::SubmitArgs),
     /// List jobs, newest first, with their estimated completion.
     Jobs,
+    /// What a job's live preview video holds and where it is, or save it with --output.
+    PreviewVideo(preview_cmd::PreviewVideoArgs),
+    /// List every frame of a job with an image (where each is, which task rendered it).
+    Frames {
+        /// Job id.
+        job: String,
+    },
     /// List the farm's resource pools (licences and the like) and the units in use.
     Resources,
     /// List the tasks of a job.
@@ -116,6 +124,8 @@ async fn main() -> ExitCode {
         Command::Demo(args) => demo::run(args).await,
         Command::Submit(args) => jobs_cmd::submit(&manager, args).await,
         Command::Jobs => jobs_cmd::list_jobs(&manager).await,
+        Command::PreviewVideo(args) => preview_cmd::preview_video(&manager, args).await,
+        Command::Frames { job } => preview_cmd::frames(&manager, &job).await,
         Command::Resources => scheduling_cmd::resources(&manager).await,
         Command::Tasks { job } => jobs_cmd::list_tasks(&manager, &job).await,
         Command::Logs { task } => jobs_cmd::print_log(&manager, &task).await,

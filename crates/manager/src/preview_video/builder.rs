@@ -224,18 +224,22 @@ impl Builder {
                 let partial = segment.with_extension("mp4.partial");
                 let encoded =
                     match ffmpeg::encode_frame(&self.program, &input, &partial, size, fps).await {
-                        Ok(()) => tokio::fs::rename(&partial, &segment).await.map_err(Into::into),
+                        Ok(()) => tokio::fs::rename(&partial, &segment)
+                            .await
+                            .map_err(Into::into),
                         Err(e) => Err(BuildError::Ffmpeg(e)),
                     };
                 if let Err(e) = encoded {
                     // That frame stays black until its image is sent again.
-                    tracing::warn!(job_id, frame = frame.frame, "frame left out of the preview video: {e}");
+                    tracing::warn!(
+                        job_id,
+                        frame = frame.frame,
+                        "frame left out of the preview video: {e}"
+                    );
                     video.encoded.remove(&frame.frame);
                     continue;
                 }
-                video
-                    .encoded
-                    .insert(frame.frame, frame.updated_at.clone());
+                video.encoded.insert(frame.frame, frame.updated_at.clone());
             }
             in_video.insert(frame.frame);
         }

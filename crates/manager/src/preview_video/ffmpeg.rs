@@ -78,11 +78,18 @@ async fn run(program: &str, args: &[String], what: &str) -> Result<(), FfmpegErr
 
 /// Whether `program` runs as FFmpeg with an H.264 encoder.
 pub async fn check(program: &str) -> Result<(), FfmpegError> {
-    let args = ["-f", "lavfi", "-i", "color=black:s=16x16:r=1", "-frames:v", "1"]
-        .into_iter()
-        .chain(["-c:v", "libx264", "-f", "null", "-"])
-        .map(String::from)
-        .collect::<Vec<_>>();
+    let args = [
+        "-f",
+        "lavfi",
+        "-i",
+        "color=black:s=16x16:r=1",
+        "-frames:v",
+        "1",
+    ]
+    .into_iter()
+    .chain(["-c:v", "libx264", "-f", "null", "-"])
+    .map(String::from)
+    .collect::<Vec<_>>();
     run(program, &args, "a trial H.264 encode").await
 }
 
@@ -145,7 +152,10 @@ pub async fn encode_black(
         "-f".to_string(),
         "lavfi".into(),
         "-i".into(),
-        format!("color=black:s={}x{}:r={}/{}", size.0, size.1, fps.num, fps.den),
+        format!(
+            "color=black:s={}x{}:r={}/{}",
+            size.0, size.1, fps.num, fps.den
+        ),
         "-vf".into(),
         "setsar=1,format=yuv420p".into(),
     ];
@@ -192,7 +202,10 @@ mod tests {
             .arg(video)
             .output()
             .expect("ffprobe runs");
-        let count = String::from_utf8_lossy(&count.stdout).trim().parse().unwrap_or(0);
+        let count = String::from_utf8_lossy(&count.stdout)
+            .trim()
+            .parse()
+            .unwrap_or(0);
         let gray = std::process::Command::new("ffmpeg")
             .args(["-v", "error", "-i"])
             .arg(video)
@@ -250,7 +263,10 @@ mod tests {
     #[tokio::test]
     async fn a_missing_program_and_a_failed_run_are_errors() {
         let missing = check("/nonexistent/castanet/ffmpeg").await;
-        assert!(matches!(missing, Err(FfmpegError::Spawn { .. })), "{missing:?}");
+        assert!(
+            matches!(missing, Err(FfmpegError::Spawn { .. })),
+            "{missing:?}"
+        );
         let dir = tempfile::tempdir().expect("temp dir");
         let failed = encode_frame(
             "ffmpeg",

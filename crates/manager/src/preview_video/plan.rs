@@ -113,7 +113,10 @@ mod tests {
             video_frames(&json!({"frames": "1-3,7"})),
             Some(vec![1, 2, 3, 7])
         );
-        assert_eq!(video_frames(&json!({"frames": "10..12"})), Some(vec![10, 11, 12]));
+        assert_eq!(
+            video_frames(&json!({"frames": "10..12"})),
+            Some(vec![10, 11, 12])
+        );
         assert_eq!(video_frames(&json!({})), None);
         assert_eq!(video_frames(&json!({"frames": 12})), None);
         assert_eq!(video_frames(&json!({"frames": "x"})), None);
@@ -125,8 +128,20 @@ mod tests {
         let fps = |v: Value| video_fps(&json!({ "fps": v }));
         assert_eq!(fps(json!(24.0)), Fps { num: 24, den: 1 });
         assert_eq!(fps(json!(25)), Fps { num: 25, den: 1 });
-        assert_eq!(fps(json!(23.976)), Fps { num: 24000, den: 1001 });
-        assert_eq!(fps(json!(29.97)), Fps { num: 30000, den: 1001 });
+        assert_eq!(
+            fps(json!(23.976)),
+            Fps {
+                num: 24000,
+                den: 1001
+            }
+        );
+        assert_eq!(
+            fps(json!(29.97)),
+            Fps {
+                num: 30000,
+                den: 1001
+            }
+        );
         assert_eq!(fps(json!(12.5)), Fps { num: 25, den: 2 });
         assert_eq!(fps(json!(-3)), Fps { num: 24, den: 1 });
         assert_eq!(fps(json!("fast")), Fps { num: 24, den: 1 });
