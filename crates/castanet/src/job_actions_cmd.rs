@@ -1,5 +1,5 @@
-//! `castanet job pause|resume|cancel|requeue|delete|priority|depend` and `castanet why TASK`:
-//! status actions on jobs, and why a task is not running.
+//! `castanet job pause|resume|cancel|requeue|delete|priority|depend|approve|reject` and
+//! `castanet why TASK`: status actions on jobs, and why a task is not running.
 use std::process::ExitCode;
 
 use anyhow::{Context, anyhow};
@@ -31,6 +31,20 @@ pub enum JobAction {
         #[arg(long = "on", value_name = "JOB")]
         on: Vec<String>,
     },
+    /// Approve the preview pass of a job awaiting approval: its final pass is queued.
+    Approve {
+        job: String,
+        /// A note kept with the approval.
+        #[arg(long)]
+        comment: Option<String>,
+    },
+    /// Reject the preview pass of a job awaiting approval: the job ends as rejected.
+    Reject {
+        job: String,
+        /// What to change (required; kept with the job).
+        #[arg(long)]
+        comment: String,
+    },
 }
 
 pub async fn run(manager: &str, action: JobAction) -> anyhow::Result<ExitCode> {
@@ -52,6 +66,15 @@ pub async fn run(manager: &str, action: JobAction) -> anyhow::Result<ExitCode> {
         JobAction::Depend { job, on } => {
             return crate::scheduling_cmd::depend(manager, &job, &on).await;
         }
+        JobAction::Approve { job, comment } => {
+            let body = json!({ "comment": comment.unwrap_or_default() });
+            review(&client, &job, "approve", &body).await?;
+            (job, "approved; the final pass is queued".to_owned())
+        }
+        JobAction::Reject { job, comment } => {
+            review(&client, &job, "reject", &json!({ "comment": comment })).await?;
+            (job, "rejected".to_owned())
+        }
         JobAction::Delete { job } => {
             delete(manager, &job).await?;
             println!("job {job} deleted");
@@ -62,6 +85,15 @@ pub async fn run(manager: &str, action: JobAction) -> anyhow::Result<ExitCode> {
     let status = now.get("status").and_then(Value::as_str).unwrap_or("?");
     println!("job {job}: {done}; status now {status}");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Approves or rejects a job's preview pass (`verb` is the path's last part).
+async fn review(client: &ApiClient, job: &str, verb: &str, body: &Value) -> anyhow::Result<()> {
+    client
+        .post_json(&format!("/api/v3/jobs/{job}/{verb}"), body)
+        .await
+        .with_context(|| format!("cannot {verb} job {job}"))?;
+    Ok(())
 }
 
 async fn set_status(

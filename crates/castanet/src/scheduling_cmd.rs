@@ -34,6 +34,12 @@ pub struct SchedulingArgs {
     /// render (job types with compileChunk, e.g. simple-blender-render).
     #[arg(long, value_name = "MINUTES")]
     target_task_minutes: Option<f64>,
+    /// A command line a worker runs once the job's last render task finished (after the final
+    /// pass for a job with an approval gate), e.g. "rsync -a /render/shot review:/incoming/".
+    /// No shell: split into words like a shell would; the job's id, name and render output
+    /// folder are in CASTANET_JOB_ID, CASTANET_JOB_NAME and CASTANET_RENDER_OUTPUT.
+    #[arg(long, value_name = "COMMAND")]
+    on_complete: Option<String>,
 }
 
 impl SchedulingArgs {
@@ -69,6 +75,9 @@ impl SchedulingArgs {
         }
         if let Some(minutes) = self.target_task_minutes {
             body["target_task_minutes"] = json!(minutes);
+        }
+        if let Some(command) = &self.on_complete {
+            body["on_complete"] = json!(command);
         }
         Ok(())
     }
@@ -230,6 +239,7 @@ mod tests {
             max_workers: Some(3),
             preview_first_every: Some(10),
             target_task_minutes: Some(2.5),
+            on_complete: Some("touch done".into()),
         };
         let mut body = json!({});
         args.add_to(&mut body).unwrap();
@@ -241,6 +251,7 @@ mod tests {
         );
         assert_eq!(body["preview_first_every"], json!(10));
         assert_eq!(body["target_task_minutes"], json!(2.5));
+        assert_eq!(body["on_complete"], json!("touch done"));
         let mut untouched = json!({});
         SchedulingArgs::default().add_to(&mut untouched).unwrap();
         assert_eq!(untouched, json!({}));

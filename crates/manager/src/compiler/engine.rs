@@ -37,6 +37,10 @@ pub(crate) enum ScriptEvent {
         settings: Map<String, JsonValue>,
         metadata: Map<String, JsonValue>,
         task_count: usize,
+        /// The script defines `compileApproved`: the job waits for approval after its tasks.
+        approval_gate: bool,
+        /// The command line the script gave `job.onComplete()`.
+        on_complete: Option<String>,
     },
     /// Then every dependency (task uuid, uuids it waits for), unless there are none or the task
     /// graph is unsound (the compile then fails).
@@ -97,6 +101,43 @@ pub(crate) fn compile_chunks(
             Ok(())
         })?;
         Ok(tasks)
+    })
+}
+
+/// What `compileApproved(job)` authored for a gated job's final pass.
+pub struct ApprovedPass {
+    /// With their dependencies (on each other) filled in, in the order the script added them.
+    pub tasks: Vec<AuthoredTask>,
+    /// The command line the script gave `job.onComplete()`, if it did.
+    pub on_complete: Option<String>,
+}
+
+/// Evaluates the script and has its `compileApproved(job)` author the final pass of a job whose
+/// preview pass was approved, exported and checked like `compileJob`'s tasks.
+pub(crate) fn compile_approved(
+    source: &ScriptSource<'_>,
+    limits: SandboxLimits,
+    job: JobFields,
+) -> Result<ApprovedPass, CompileError> {
+    Sandbox::new(source, limits)?.run(|session| {
+        let task_count: u32 = session.call("runCompileApproved", (job.json, job.created_millis))?;
+        let mut tasks = Vec::new();
+        let mut dependencies = std::collections::HashMap::new();
+        let mut on_complete = None;
+        session.export(task_count, "", &mut |event| {
+            match event {
+                ScriptEvent::Job { on_complete: c, .. } => on_complete = c,
+                ScriptEvent::Dependencies(list) => dependencies.extend(list),
+                ScriptEvent::Tasks(batch) => tasks.extend(batch),
+            }
+            Ok(())
+        })?;
+        for task in &mut tasks {
+            if let Some(list) = dependencies.remove(&task.uuid) {
+                task.dependencies = list;
+            }
+        }
+        Ok(ApprovedPass { tasks, on_complete })
     })
 }
 
@@ -271,6 +312,10 @@ impl<'js, 'a> Session<'js, 'a> {
             settings: Map<String, JsonValue>,
             metadata: Map<String, JsonValue>,
             read_uuids: Vec<(u64, String)>,
+            #[serde(default)]
+            approval_gate: bool,
+            #[serde(default)]
+            on_complete: Option<String>,
         }
         let state_json: String = self.call("exportJob", ())?;
         let state: JobState = serde_json::from_str(&state_json).map_err(|error| {
@@ -281,6 +326,8 @@ impl<'js, 'a> Session<'js, 'a> {
             settings: state.settings,
             metadata: state.metadata,
             task_count: task_count as usize,
+            approval_gate: state.approval_gate,
+            on_complete: state.on_complete,
         })
         .map_err(Failure::Compile)?;
 

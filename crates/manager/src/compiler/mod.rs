@@ -17,6 +17,7 @@ mod authored;
 mod engine;
 pub mod frames;
 mod gate;
+pub mod on_complete;
 mod paths;
 mod registry;
 mod settings;
@@ -29,6 +30,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use engine::ApprovedPass;
 pub use registry::JobTypeRegistry;
 pub use settings::{
     EvalInfo, JobTypeInfo, SettingSpec, SettingSubtype, SettingType, SettingVisibility,
@@ -91,6 +93,10 @@ pub struct CompiledJobFields {
     pub etag: String,
     /// How many tasks will follow.
     pub task_count: usize,
+    /// The job type defines `compileApproved`: the job waits for approval after these tasks.
+    pub approval_gate: bool,
+    /// The command line the script gave `job.onComplete()`.
+    pub on_complete: Option<String>,
 }
 
 /// Receives a job while it compiles, so storing it can start before its last task is exported.

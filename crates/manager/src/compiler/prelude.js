@@ -126,6 +126,14 @@
       this.tasks = [];
     }
 
+    // The command line of a task the manager runs after the job's last render task (for a job
+    // with an approval gate: after the final pass). Split like a shell would, no shell runs it.
+    onComplete(commandLine) {
+      const text = requiredText(commandLine, "job.onComplete(): the command line");
+      native.shellSplit(text); // throws, naming what is wrong, on unbalanced quotes
+      this.onCompleteCommand = text;
+    }
+
     addTask(task) {
       if (!(task instanceof AuthoredTask)) {
         throw new TypeError(`job.addTask() expects a task made by author.Task(), got ${describe(task)}`);
@@ -283,6 +291,20 @@
       return job.tasks.length;
     },
 
+    // For the approval gate: the final pass compileApproved(job) authors once the preview pass
+    // was approved, exported like compileJob's tasks.
+    runCompileApproved(jobJson, createdMillis) {
+      if (typeof compileApproved !== "function") {
+        throw new Error("the script defines no compileApproved(job) function");
+      }
+      const fields = JSON.parse(jobJson);
+      fields.created = new Date(createdMillis);
+      job = new CompilingJob(fields);
+      compileApproved(job);
+      if (!Array.isArray(job.tasks)) throw new TypeError("job.tasks must stay an array");
+      return job.tasks.length;
+    },
+
     exportJob() {
       const isObject = (value) => value !== null && typeof value === "object" && !Array.isArray(value);
       if (!isObject(job.settings)) throw new TypeError(`job.settings must stay an object, got ${describe(job.settings)}`);
@@ -294,6 +316,9 @@
         settings: job.settings,
         metadata: job.metadata,
         readUuids: Array.from(uuidsReadByScript),
+        // A job type with a compileApproved function gets the approval gate.
+        approvalGate: typeof compileApproved === "function",
+        onComplete: typeof job.onCompleteCommand === "string" ? job.onCompleteCommand : null,
       });
     },
 

@@ -12,7 +12,7 @@ use std::time::SystemTime;
 
 use serde_json::{Map, Value};
 
-use super::engine::{self, JobFields, ScriptEvent, ScriptSource};
+use super::engine::{self, ApprovedPass, JobFields, ScriptEvent, ScriptSource};
 use super::gate::{self, ScriptGate};
 use super::settings::{self, JobTypeInfo};
 use super::{
@@ -52,6 +52,10 @@ const BUILT_IN_SCRIPTS: &[BuiltInScript] = &[
     built_in!("ffmpeg-transcode", "ffmpeg_transcode.js"),
     built_in!("frames-to-video", "frames_to_video.js"),
     built_in!("single-image-tiled-render", "single_image_tiled_render.js"),
+    built_in!(
+        "blender-render-with-approval",
+        "blender_render_with_approval.js"
+    ),
 ];
 
 /// The job types this manager offers. Cheap to clone; all clones share one cache.
@@ -219,6 +223,18 @@ impl JobTypeRegistry {
         })
     }
 
+    /// The final pass the job type's `compileApproved(job)` authors for a job stored with
+    /// `settings` whose preview pass was approved (the approval gate).
+    pub fn compile_approved(
+        &self,
+        input: &CompileInput,
+        settings: Map<String, Value>,
+    ) -> Result<ApprovedPass, CompileError> {
+        self.with_script(&input.job_type, |source, limits| {
+            engine::compile_approved(source, limits, job_fields(input, settings))
+        })
+    }
+
     /// Runs `work` on the job type's script, in its turn at the script gate.
     fn with_script<T>(
         &self,
@@ -270,11 +286,15 @@ impl JobTypeRegistry {
                     settings,
                     metadata,
                     task_count,
+                    approval_gate,
+                    on_complete,
                 } => sink.job(CompiledJobFields {
                     settings,
                     metadata: metadata_strings(metadata),
                     etag,
                     task_count,
+                    approval_gate,
+                    on_complete,
                 }),
                 ScriptEvent::Dependencies(dependencies) => sink.dependencies(dependencies),
                 ScriptEvent::Tasks(tasks) => sink.tasks(tasks),

@@ -256,8 +256,12 @@ fn authorize(mode: AccessMode, holder: Option<&TokenHolder>, need: Need) -> Resu
     }
 }
 
+/// Who made an admitted request: the name of its token, or `anonymous`.
+#[derive(Clone, Debug)]
+pub struct Caller(pub String);
+
 /// Middleware: admits or refuses each API request, and audits state-changing ones.
-pub async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub async fn guard(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let method = request.method().clone();
     let path = request.uri().path().to_string();
     let need = need_of(&method, &path);
@@ -273,7 +277,12 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
     let (holder, response) = match identify(&state, token).await {
         Err(refusal) => (None, refusal.into_response()),
         Ok(holder) => match authorize(state.config.access.mode, holder.as_ref(), need) {
-            Ok(()) => (holder, next.run(request).await),
+            Ok(()) => {
+                // Handlers that record who did something (the approval gate) read this.
+                let name = holder.as_ref().map_or("anonymous", |h| h.name.as_str());
+                request.extensions_mut().insert(Caller(name.to_owned()));
+                (holder, next.run(request).await)
+            }
             Err(refusal) => (holder, refusal.into_response()),
         },
     };

@@ -2,6 +2,7 @@
 //! the job files. Handlers validate input, call the store/compiler, and shape JSON.
 mod access;
 mod actions;
+mod approval;
 mod audit;
 mod blocklist;
 mod body;
@@ -60,6 +61,8 @@ pub fn router(state: AppState) -> Router {
             get(jobs::get_job).delete(job_delete::delete_job),
         )
         .route("/api/v3/jobs/{id}/setstatus", post(actions::set_job_status))
+        .route("/api/v3/jobs/{id}/approve", post(approval::approve_job))
+        .route("/api/v3/jobs/{id}/reject", post(approval::reject_job))
         .route(
             "/api/v3/jobs/{id}/dependencies",
             get(scheduling::job_dependencies).put(scheduling::set_job_dependencies),

@@ -95,6 +95,7 @@ pub async fn submit_openjd(
         depends_on: request.depends_on,
         preview_first_every: request.preview_first_every,
         target_task_minutes: None,
+        on_complete: None,
     };
     let (submission, input) = prepare_submitted(&state, submitted).await?;
     let (tasks, dependencies) = tasks(&job)?;
@@ -103,6 +104,8 @@ pub async fn submit_openjd(
         metadata: input.metadata,
         etag: String::new(),
         task_count: tasks.len(),
+        approval_gate: false,
+        on_complete: None,
     };
     store_authored(&state, &submission, fields, dependencies, tasks, started).await
 }

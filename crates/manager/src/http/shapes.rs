@@ -64,6 +64,23 @@ pub fn job(row: &JobRow) -> Value {
     if !row.depends_on.is_empty() {
         fields.insert("depends_on".into(), json!(row.depends_on));
     }
+    // Extension: the approval gate and its review, and the on-complete command.
+    if let Some(state) = &row.approval_state {
+        let mut approval = json!({ "state": state });
+        for (key, value) in [
+            ("comment", &row.approval_comment),
+            ("by", &row.approval_by),
+            ("at", &row.approval_at),
+        ] {
+            if let Some(value) = value {
+                approval[key] = json!(value);
+            }
+        }
+        fields.insert("approval".into(), approval);
+    }
+    if let Some(command) = &row.on_complete {
+        fields.insert("on_complete".into(), json!(command));
+    }
     job
 }
 

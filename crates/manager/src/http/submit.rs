@@ -62,6 +62,10 @@ pub(super) struct SubmittedJob {
     /// `target_task_minutes`).
     #[serde(default)]
     pub target_task_minutes: Option<f64>,
+    /// A command line run after the job's last render task (a Castanet extension; the Blender
+    /// add-on can say the same with the metadata key `on_complete`).
+    #[serde(default)]
+    pub on_complete: Option<String>,
 }
 
 /// The metadata key through which submitters that only send Flamenco's fields (the Blender
@@ -70,6 +74,9 @@ pub const DEPENDS_ON_METADATA_KEY: &str = "depends_on";
 
 /// The metadata key through which the Blender add-on can ask for a target task duration.
 pub const TARGET_TASK_MINUTES_METADATA_KEY: &str = "target_task_minutes";
+
+/// The metadata key through which the Blender add-on can give an on-complete command line.
+pub const ON_COMPLETE_METADATA_KEY: &str = "on_complete";
 
 /// The longest target task duration: a day. Longer would make one task of a whole shot.
 const MAX_TARGET_TASK_MINUTES: f64 = 24.0 * 60.0;
@@ -97,6 +104,8 @@ pub(super) struct Submission {
     depends_on: Vec<String>,
     /// Adaptive chunking's target, in seconds; from the field or the metadata key.
     target_task_seconds: Option<f64>,
+    /// The on-complete command line (checked); from the field or the metadata key.
+    on_complete: Option<String>,
 }
 
 fn parse(body: &[u8]) -> Result<SubmittedJob, ApiError> {
@@ -158,6 +167,7 @@ pub(super) async fn prepare_submitted(
         ));
     }
     let target_task_seconds = target_task_seconds(&submitted)?;
+    let on_complete = on_complete_line(&submitted)?;
     // Paths under a two-way variable's value are stored as `{name}/…`, so every worker can
     // get them in its own notation.
     let variables = Variables::from_config(&state.config);
@@ -198,6 +208,7 @@ pub(super) async fn prepare_submitted(
         limits,
         depends_on,
         target_task_seconds,
+        on_complete,
     };
     Ok((submission, input))
 }
@@ -236,6 +247,20 @@ fn target_task_seconds(submitted: &SubmittedJob) -> Result<Option<f64>, ApiError
         ));
     }
     Ok(Some(minutes * 60.0))
+}
+
+/// The on-complete command line (field, else metadata key), checked to split into a program
+/// and its arguments.
+fn on_complete_line(submitted: &SubmittedJob) -> Result<Option<String>, ApiError> {
+    let from_metadata = submitted
+        .metadata
+        .as_ref()
+        .and_then(|m| m.get(ON_COMPLETE_METADATA_KEY));
+    let Some(line) = submitted.on_complete.as_ref().or(from_metadata) else {
+        return Ok(None);
+    };
+    crate::compiler::on_complete::check_on_complete(line).map_err(ApiError::bad_request)?;
+    Ok(Some(line.trim().to_owned()))
 }
 
 /// The jobs a submission depends on (field and metadata key together), each checked to be a
@@ -455,10 +480,18 @@ async fn store_while_compiling(
             _ => Stored::Nothing,
         });
     }
+    // The submission's on-complete command line wins over the one the script gave.
+    let on_complete = submission
+        .on_complete
+        .clone()
+        .or(fields.on_complete.clone());
+    let gated = fields.approval_gate;
+    let settings = fields.settings.clone();
     let mut insert = state
         .store
         .begin_job_insert(&new_job(submission, fields))
         .await?;
+    insert.set_review(gated, on_complete.as_deref()).await?;
     let mut tasks = 0;
     while let Some(item) = received.recv().await {
         match item {
@@ -472,6 +505,17 @@ async fn store_while_compiling(
                     .await?;
             }
             Streamed::Finished => {
+                // A gated job gets its on-complete task with the final pass, on approval.
+                if let Some(line) = on_complete.as_deref().filter(|_| !gated) {
+                    let task = crate::compiler::on_complete::on_complete_task(
+                        &submission.job_id,
+                        &submission.submitted.name,
+                        &settings,
+                        line,
+                    )
+                    .map_err(ApiError::bad_request)?;
+                    insert.add_on_complete(NewTask::from(task)).await?;
+                }
                 insert.commit().await?;
                 return Ok(Stored::Job { tasks });
             }

@@ -129,6 +129,12 @@ mod tests {
                 FarmStatus::Idle,
             ),
             (
+                "a job awaiting approval waits for a person, not for workers",
+                &[(J::AwaitingApproval, 1), (J::Rejected, 1)],
+                &[(W::Awake, 1)],
+                FarmStatus::Idle,
+            ),
+            (
                 "zero counts do not count as work",
                 &[(J::Active, 0)],
                 &[(W::Awake, 1)],

@@ -67,6 +67,7 @@ pub fn check_job_request(current: JobStatus, requested: JobStatus) -> Result<(),
     let allowed_from: &[JobStatus] = match requested {
         CancelRequested => &[
             WaitingForDependencies,
+            AwaitingApproval,
             Queued,
             Active,
             PauseRequested,
@@ -76,6 +77,12 @@ pub fn check_job_request(current: JobStatus, requested: JobStatus) -> Result<(),
         PauseRequested => &[WaitingForDependencies, Queued, Active],
         Queued => &[Paused, PauseRequested],
         Requeueing => &[Completed, Canceled, Failed, Paused, Active, Queued],
+        AwaitingApproval | Rejected => {
+            return Err(format!(
+                "\"{requested}\" is reached through the approval gate: POST \
+                 /api/v3/jobs/{{id}}/approve or /api/v3/jobs/{{id}}/reject"
+            ));
+        }
         _ => {
             return Err(format!(
                 "\"{requested}\" is set by the manager, not requested; request one of \

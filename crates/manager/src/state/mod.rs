@@ -79,9 +79,14 @@ pub struct UnknownStatus {
     pub valid: Vec<&'static str>,
 }
 
+// After the macro: the approval gate's state is declared with it.
+mod approval;
+pub use approval::{ApprovalState, check_approval_request, gated_status};
+
 status_enum!(
     /// Status of a job (Flamenco's values, and Castanet's `waiting-for-dependencies`: held
-    /// back until every job it depends on has completed).
+    /// back until every job it depends on has completed; `awaiting-approval`: its preview
+    /// pass is done and waits for a person; `rejected`: final, the preview was turned down).
     JobStatus {
         UnderConstruction = "under-construction",
         WaitingForDependencies = "waiting-for-dependencies",
@@ -94,6 +99,8 @@ status_enum!(
         Requeueing = "requeueing",
         Completed = "completed",
         Failed = "failed",
+        AwaitingApproval = "awaiting-approval",
+        Rejected = "rejected",
     }
 );
 

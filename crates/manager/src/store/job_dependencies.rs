@@ -25,9 +25,13 @@ impl Dependency {
         self.status == JobStatus::Completed.as_str()
     }
 
-    /// Failed, canceled or deleted: it will not complete unless someone requeues it.
+    /// Failed, canceled, rejected or deleted: it will not complete unless someone requeues it
+    /// (a rejected one never will).
     pub fn holds_dependents(&self) -> bool {
-        matches!(self.status.as_str(), "failed" | "canceled" | "deleted")
+        matches!(
+            self.status.as_str(),
+            "failed" | "canceled" | "rejected" | "deleted"
+        )
     }
 
     fn describe(&self) -> String {

@@ -99,6 +99,15 @@ impl Store {
 }
 
 impl JobInsert {
+    /// The open transaction, for the store's other modules (the approval gate's facts).
+    pub(super) fn transaction(&mut self) -> &mut Transaction<'static, Sqlite> {
+        &mut self.tx
+    }
+
+    pub(super) fn job_id(&self) -> &str {
+        &self.job_id
+    }
+
     /// Adds the next tasks of the job, queued and numbered on from the tasks added before (their
     /// rowids keep that order too, which the scheduler's tie-break relies on). Their dependencies
     /// are stored by [`JobInsert::commit`].

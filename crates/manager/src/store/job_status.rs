@@ -2,9 +2,10 @@
 //! says, and follow the chain of automatic follow-up statuses until it settles.
 use sqlx::{Sqlite, Transaction};
 
+use super::approval::approval_gate;
 use super::job_dependencies::{dependencies_of, has_unmet_dependencies, waiting_activity};
 use super::{StoreResult, job_status, job_task_counts, now, record_status_event};
-use crate::state::{JobStatus, TaskStatus, follow_up, task_sweep};
+use crate::state::{JobStatus, TaskStatus, follow_up, gated_status, task_sweep};
 
 /// A task that was running on a worker and must be stopped there.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,6 +45,13 @@ pub(super) async fn enter_job_status(
     // Each step moves strictly along the chain requested → settled; the bound is a guard.
     for _ in 0..8 {
         let now = now();
+        // A job whose approval gate is pending waits for a person where it would complete.
+        if current == JobStatus::Completed {
+            current = gated_status(current, approval_gate(tx, job_id).await?);
+            if current == JobStatus::AwaitingApproval {
+                reason = format!("{reason}; the preview pass waits for approval");
+            }
+        }
         // A job becomes runnable only once the jobs it depends on have completed; until
         // then it waits (its paused tasks are still swept back to queued below).
         let waits = current == JobStatus::Queued && has_unmet_dependencies(tx, job_id).await?;

@@ -2,6 +2,7 @@
 //! (writes are serialised by the pool, so no transaction ever fails on a busy upgrade)
 //! and a few reader connections. Each state change commits in one transaction.
 mod actions;
+mod approval;
 mod api_tokens;
 mod audit;
 mod blocklist;
@@ -40,6 +41,7 @@ pub use worker_status::StatusRequest;
 pub use workers::SignOn;
 
 pub use actions::TaskChange;
+pub use approval::GatedJob;
 pub use api_tokens::{ApiRole, ApiTokenRow, TokenHolder, hash_api_token, new_api_token};
 pub use audit::{AuditEntry, NewAuditEntry};
 pub use cleanup::JobAge;

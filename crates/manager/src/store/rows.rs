@@ -26,6 +26,14 @@ pub struct JobRow {
     pub preview_first_every: Option<i64>,
     /// The task duration it asks for (adaptive chunking), in seconds.
     pub target_task_seconds: Option<f64>,
+    /// The approval gate (`state::ApprovalState`; None: the job has none), and the review:
+    /// its comment, who made it and when.
+    pub approval_state: Option<String>,
+    pub approval_comment: Option<String>,
+    pub approval_by: Option<String>,
+    pub approval_at: Option<String>,
+    /// The command line of the task that runs after the job's last render task.
+    pub on_complete: Option<String>,
     /// The jobs it depends on; filled in by `Store::get_job` only (lists leave it empty).
     #[sqlx(skip)]
     pub depends_on: Vec<String>,

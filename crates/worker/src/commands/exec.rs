@@ -14,11 +14,13 @@ use castanet_protocol::v1::FaultClass;
 use super::{CommandContext, CommandError, Params};
 use crate::process::{ChildProcess, RunEnd};
 
-/// `exec {exe, args[]}`.
+/// `exec {exe, args[], env{}}`; `env` adds variables to the program's environment (the
+/// manager's on-complete task passes the job's facts so).
 pub async fn exec(ctx: &CommandContext, params: &Params) -> Result<(), CommandError> {
     let exe = params.non_empty_string("exe")?;
     let args = params.string_list("args")?;
-    run_logged(ctx, exe, &args).await
+    let env = params.string_map("env")?;
+    run_process(ctx, exe, &args, &env, None, &mut |_| {}).await
 }
 
 /// Logs `going to run: …`, runs the program with each output line logged as
@@ -51,12 +53,32 @@ pub async fn run_watched_in(
     cwd: Option<&std::path::Path>,
     on_line: &mut (dyn FnMut(&str) + Send),
 ) -> Result<(), CommandError> {
+    run_process(ctx, exe, args, &[], cwd, on_line).await
+}
+
+/// Runs the program with `extra_env` added to its environment (besides a GPU slot's).
+async fn run_process(
+    ctx: &CommandContext,
+    exe: &str,
+    args: &[String],
+    extra_env: &[(String, String)],
+    cwd: Option<&std::path::Path>,
+    on_line: &mut (dyn FnMut(&str) + Send),
+) -> Result<(), CommandError> {
     ctx.log
         .line(format!("going to run: {}", quote_command_line(exe, args)))
         .await;
-    let env = ctx.slot_pin.as_ref().map_or(&[][..], |pin| &pin.env[..]);
-    if !env.is_empty() {
-        let vars: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let slot_env = ctx.slot_pin.as_ref().map_or(&[][..], |pin| &pin.env[..]);
+    if !extra_env.is_empty() {
+        let vars: Vec<String> = extra_env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        ctx.log
+            .line(format!("environment: {}", vars.join(" ")))
+            .await;
+    }
+    let env: Vec<(String, String)> = slot_env.iter().chain(extra_env).cloned().collect();
+    let env = &env[..];
+    if !slot_env.is_empty() {
+        let vars: Vec<String> = slot_env.iter().map(|(k, v)| format!("{k}={v}")).collect();
         ctx.log
             .line(format!("slot GPU environment: {}", vars.join(" ")))
             .await;
@@ -387,6 +409,26 @@ mod tests {
             ),
             "{result:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn env_adds_variables_to_the_program_and_bad_env_is_refused() {
+        let (result, lines) = run_collecting(
+            "exec",
+            r#"{"exe": "sh", "args": ["-c", "echo \"job=$CASTANET_JOB_ID\""],
+                "env": {"CASTANET_JOB_ID": "j 1"}}"#,
+        )
+        .await;
+        assert!(result.is_ok(), "{result:?} {lines:?}");
+        assert!(lines.iter().any(|l| l.ends_with("> job=j 1")), "{lines:?}");
+        for bad in [r#"{"A": 1}"#, r#"{"A=B": "x"}"#, r#"["A"]"#] {
+            let params = format!(r#"{{"exe": "true", "env": {bad}}}"#);
+            let (result, _) = run_collecting("exec", &params).await;
+            assert!(
+                matches!(&result, Err(CommandError::Failed { fault: FaultClass::InvalidCommand, message }) if message.contains("env")),
+                "{bad}: {result:?}"
+            );
+        }
     }
 
     #[test]

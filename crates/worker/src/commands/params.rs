@@ -91,6 +91,26 @@ impl Params {
         }
     }
 
+    /// An optional object of text values (an environment), in key order; empty when absent.
+    pub fn string_map(&self, key: &str) -> Result<Vec<(String, String)>, CommandError> {
+        match self.0.get(key) {
+            None | Some(Value::Null) => Ok(Vec::new()),
+            Some(Value::Object(entries)) => entries
+                .iter()
+                .map(|(name, value)| match value {
+                    Value::String(text) if !name.is_empty() && !name.contains('=') => {
+                        Ok((name.clone(), text.clone()))
+                    }
+                    _ => Err(wrong_type(
+                        key,
+                        "an object of text values with names without '='",
+                    )),
+                })
+                .collect(),
+            Some(_) => Err(wrong_type(key, "an object of text values")),
+        }
+    }
+
     /// A required number of seconds (int or float, ≥ 0); the fraction is dropped.
     pub fn whole_seconds(&self, key: &str) -> Result<u64, CommandError> {
         let number = match self.0.get(key) {

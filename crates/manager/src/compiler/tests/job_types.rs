@@ -263,7 +263,7 @@ fn unknown_job_type_lists_the_known_ones() {
         .expect_err("unknown");
     assert_eq!(
         error.to_string(),
-        "unknown job type \"nope\"; known types: echo-sleep-test, ffmpeg-transcode, \
+        "unknown job type \"nope\"; known types: blender-render-with-approval, echo-sleep-test, ffmpeg-transcode, \
          frames-to-video, my-custom-type, simple-blender-render, single-image-tiled-render"
     );
 }

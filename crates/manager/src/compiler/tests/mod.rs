@@ -1,6 +1,7 @@
 //! Compiler tests through the public API: built-in and custom scripts, settings validation,
 //! errors and limits. Shared helpers live here.
 
+mod approval;
 mod built_ins;
 mod chunks;
 mod export;
@@ -15,7 +16,8 @@ use serde_json::{Value, json};
 use super::*;
 
 /// Every built-in job type, sorted by name.
-const BUILT_IN_NAMES: [&str; 5] = [
+const BUILT_IN_NAMES: [&str; 6] = [
+    "blender-render-with-approval",
     "echo-sleep-test",
     "ffmpeg-transcode",
     "frames-to-video",

@@ -3,6 +3,7 @@
 //! Rust types (`schemas.rs`, and the request types of the handlers); utoipa turns those
 //! types into JSON schemas. Castanet's own endpoints carry the tag `extensions`.
 //! `tests/openapi.rs` walks the router and fails for any route this list lacks.
+mod approval;
 mod farm_and_extension_paths;
 mod openjd;
 mod paths;

@@ -34,6 +34,7 @@ pub(super) fn describe(api: &mut Api) {
     super::scheduling::describe(api);
     super::openjd::describe(api);
     super::preview_video::describe(api);
+    super::approval::describe(api);
 }
 
 fn meta(api: &mut Api) {

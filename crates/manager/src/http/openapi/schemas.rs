@@ -169,6 +169,14 @@ pub struct SubmittedJob {
     /// `compileChunk(job, frames)` (400 otherwise); not with `preview_first_every`. The
     /// Blender add-on can send the metadata key `target_task_minutes`.
     pub target_task_minutes: Option<f64>,
+    /// Extension: a command line a worker runs once the job's last render task finished (for a
+    /// job with an approval gate: after the final pass), e.g. copying the frames to a review
+    /// server. Split into words like a shell would (no shell runs it; unbalanced quotes are a
+    /// 400); run by the worker command `exec` with `CASTANET_JOB_ID`, `CASTANET_JOB_NAME` and
+    /// `CASTANET_RENDER_OUTPUT` (the folder of `render_output_path`) in its environment. The
+    /// Blender add-on can send the metadata key `on_complete`; it wins over the job type
+    /// script's `job.onComplete()`.
+    pub on_complete: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -206,6 +214,11 @@ pub struct Job {
     /// Extension: the task duration adaptive chunking aims at; absent when chunks stay as
     /// authored.
     pub target_task_minutes: Option<f64>,
+    /// Extension: the approval gate and its review; absent for jobs whose type defines no
+    /// `compileApproved(job)`.
+    pub approval: Option<super::approval::JobApproval>,
+    /// Extension: the on-complete command line; absent when none.
+    pub on_complete: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]

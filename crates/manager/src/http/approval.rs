@@ -1,0 +1,169 @@
+//! The approval gate (extension): `POST /api/v3/jobs/{id}/approve` `{comment?}` runs the job
+//! type's `compileApproved(job)` and queues the final pass (with the on-complete task);
+//! `POST /api/v3/jobs/{id}/reject` `{comment}` ends the job as `rejected`. Both answer with the
+//! job; 409 when it does not await approval. Who did it is the caller's token name (the audit
+//! log records the request too).
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::access::Caller;
+use super::error::{ApiError, parse_uuid};
+use super::shapes;
+use crate::AppState;
+use crate::compiler::CompileInput;
+use crate::compiler::on_complete::on_complete_task;
+use crate::events::Event;
+use crate::store::{GatedJob, JobChange, NewTask, StoreError};
+
+/// The longest review comment kept.
+const MAX_COMMENT_CHARS: usize = 10_000;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewRequest {
+    #[serde(default)]
+    comment: Option<String>,
+}
+
+fn conflict_or(e: StoreError) -> ApiError {
+    match e {
+        StoreError::Refused(m) => ApiError::new(StatusCode::CONFLICT, m),
+        other => other.into(),
+    }
+}
+
+/// The comment, trimmed and checked; empty when none was given.
+fn comment_of(body: &[u8]) -> Result<String, ApiError> {
+    let request: ReviewRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        ReviewRequest { comment: None }
+    } else {
+        super::body::parse_object(body, "review")?
+    };
+    let comment = request.comment.unwrap_or_default().trim().to_owned();
+    if comment.chars().count() > MAX_COMMENT_CHARS {
+        return Err(ApiError::bad_request(format!(
+            "comment is too long: at most {MAX_COMMENT_CHARS} characters"
+        )));
+    }
+    Ok(comment)
+}
+
+async fn gated_job(state: &AppState, id: &str) -> Result<GatedJob, ApiError> {
+    let id = parse_uuid("job id", id)?;
+    state
+        .store
+        .gated_job(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no job with id {id}")))
+}
+
+/// `POST /api/v3/jobs/{id}/approve` → 200 with the job, now queued with its final pass.
+pub async fn approve_job(
+    State(state): State<AppState>,
+    Extension(Caller(by)): Extension<Caller>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let comment = comment_of(&body)?;
+    let job = gated_job(&state, &id).await?;
+    // Checked before the script runs; the store checks again in the approving transaction.
+    job.check("approve").map_err(conflict_or)?;
+    let (tasks, on_complete) = final_pass(&state, &job).await?;
+    let count = tasks.len();
+    let change = state
+        .store
+        .approve_job(&job.id, &by, &comment, tasks, on_complete)
+        .await
+        .map_err(conflict_or)?;
+    tracing::info!(job = %job.id, %by, tasks = count, "job approved; final pass queued");
+    answer(&state, &job.id, &change).await
+}
+
+/// `POST /api/v3/jobs/{id}/reject` `{comment}` → 200 with the job, now rejected.
+pub async fn reject_job(
+    State(state): State<AppState>,
+    Extension(Caller(by)): Extension<Caller>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let comment = comment_of(&body)?;
+    if comment.is_empty() {
+        return Err(ApiError::bad_request(
+            "a rejection needs a comment saying what to change: {\"comment\": \"…\"}",
+        ));
+    }
+    let job = gated_job(&state, &id).await?;
+    let change = state
+        .store
+        .reject_job(&job.id, &by, &comment)
+        .await
+        .map_err(conflict_or)?;
+    tracing::info!(job = %job.id, %by, "job rejected");
+    answer(&state, &job.id, &change).await
+}
+
+/// Announces the change (new tasks are runnable: the dispatcher looks) and answers with the job.
+async fn answer(
+    state: &AppState,
+    job_id: &str,
+    change: &JobChange,
+) -> Result<Json<Value>, ApiError> {
+    tracing::debug!(job = %job_id, status = %change.status, "review applied");
+    state.events.publish(Event::job(job_id));
+    state.dispatcher.kick();
+    let row = state
+        .store
+        .get_job(job_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no job with id {job_id}")))?;
+    Ok(Json(shapes::job(&row)))
+}
+
+/// The final pass `compileApproved(job)` authors, and the on-complete task (the submission's
+/// command line, else the one the script gave).
+async fn final_pass(
+    state: &AppState,
+    job: &GatedJob,
+) -> Result<(Vec<NewTask>, Option<NewTask>), ApiError> {
+    let stored =
+        |what: &str| ApiError::internal(format!("the job's stored {what} do not read back"));
+    let settings: Map<String, Value> =
+        serde_json::from_str(&job.settings).map_err(|_| stored("settings"))?;
+    let metadata = serde_json::from_str(&job.metadata).map_err(|_| stored("metadata"))?;
+    let created = chrono::DateTime::parse_from_rfc3339(&job.created_at)
+        .map_err(|_| stored("creation time"))?
+        .with_timezone(&chrono::Utc);
+    let input = CompileInput {
+        job_id: job.id.clone(),
+        name: job.name.clone(),
+        job_type: job.job_type.clone(),
+        priority: i32::try_from(job.priority).unwrap_or(50),
+        settings: settings.clone(),
+        metadata,
+        worker_tag: job.worker_tag_id.clone(),
+        shaman_checkout_id: Some(job.storage_checkout_id.clone()).filter(|id| !id.is_empty()),
+        created,
+        type_etag: None,
+        target_task_seconds: job.target_task_seconds,
+    };
+    let registry = state.job_types.clone();
+    let script_settings = settings.clone();
+    let pass =
+        tokio::task::spawn_blocking(move || registry.compile_approved(&input, script_settings))
+            .await
+            .map_err(|e| ApiError::internal(format!("job-type script runner failed: {e}")))??;
+    let command_line = job.on_complete.clone().or(pass.on_complete);
+    let on_complete = command_line
+        .map(|line| on_complete_task(&job.id, &job.name, &settings, &line))
+        .transpose()
+        .map_err(ApiError::bad_request)?
+        .map(NewTask::from);
+    Ok((
+        pass.tasks.into_iter().map(NewTask::from).collect(),
+        on_complete,
+    ))
+}

@@ -1,0 +1,317 @@
+//! The approval gate and the on-complete task over real gRPC and REST: a gated job renders its
+//! preview pass, waits in awaiting-approval (holding back the jobs that depend on it), is
+//! approved (its final pass and the on-complete task appended and run, the on-complete last) or
+//! rejected (its comment kept); refusals are 400/409 naming why; the audit log has the actions.
+mod common;
+mod sim_worker;
+
+use std::time::Duration;
+
+use common::TestManager;
+use serde_json::{Value, json};
+use sim_worker::{SimWorker, start_with};
+
+fn gated_job(name: &str) -> Value {
+    json!({
+        "name": name, "type": "blender-render-with-approval", "priority": 50,
+        "submitter_platform": "linux",
+        "settings": {
+            "frames": "1-10", "chunk_size": 5, "preview_every_nth": 5,
+            "preview_resolution_percentage": 25, "preview_samples": 4,
+            "render_output_root": "/render", "add_path_components": 0,
+            "render_output_path": "/render/shot/######",
+            "blendfile": "/projects/scene.blend", "format": "PNG",
+            "image_file_extension": ".png", "scene": "Scene",
+        },
+        "metadata": {},
+        "on_complete": "touch '/review/shot done'",
+    })
+}
+
+async fn submit(m: &TestManager, job: &Value) -> String {
+    let (status, answer) = m.post("/api/v3/jobs", job).await;
+    assert_eq!(status, 200, "{answer}");
+    answer["id"].as_str().expect("job id").to_owned()
+}
+
+async fn task_names(m: &TestManager, job: &str) -> Vec<String> {
+    let (status, answer) = m.get(&format!("/api/v3/jobs/{job}/tasks")).await;
+    assert_eq!(status, 200, "{answer}");
+    answer["tasks"]
+        .as_array()
+        .expect("tasks")
+        .iter()
+        .map(|t| t["name"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+/// Runs every task handed to `worker` until the job reaches `status`; the names in hand-out order.
+async fn run_until(
+    m: &TestManager,
+    worker: &mut SimWorker,
+    job: &str,
+    status: &str,
+) -> Vec<String> {
+    let mut ran = Vec::new();
+    loop {
+        let (_, now) = m.get(&format!("/api/v3/jobs/{job}")).await;
+        if now["status"] == status {
+            return ran;
+        }
+        let task = worker.next_assignment().await;
+        ran.push(task.task_name.clone());
+        worker.complete(&task).await;
+        // The ripple commits with the completion; the next turn sees the job's status.
+    }
+}
+
+fn message(answer: &Value) -> String {
+    answer["message"].as_str().unwrap_or_default().to_owned()
+}
+
+#[tokio::test]
+async fn a_gated_job_waits_for_approval_then_runs_its_final_pass_and_the_on_complete_task_last() {
+    let m = start_with(|_| {}).await;
+    let mut worker = SimWorker::connect_for(&m, "w1", &["blender", "misc"]).await;
+    let job = submit(&m, &gated_job("gated")).await;
+    // A job that depends on it must not start before the final pass completed.
+    let mut dependent = common::echo_sleep_job(1, 0);
+    dependent["depends_on"] = json!([job]);
+    let dependent = submit(&m, &dependent).await;
+
+    // The preview pass: frames 1 and 6 (every 5th), in chunks of 5; no on-complete task yet.
+    assert_eq!(task_names(&m, &job).await, ["preview-1,6"]);
+    let (_, submitted) = m.get(&format!("/api/v3/jobs/{job}")).await;
+    assert_eq!(submitted["approval"]["state"], "pending", "{submitted}");
+    assert_eq!(submitted["on_complete"], "touch '/review/shot done'");
+    // Approving before the preview finished is a conflict that says why.
+    let (status, answer) = m
+        .post(&format!("/api/v3/jobs/{job}/approve"), &json!({}))
+        .await;
+    assert_eq!(status, 409, "{answer}");
+    assert!(message(&answer).contains("has not finished"), "{answer}");
+
+    let ran = run_until(&m, &mut worker, &job, "awaiting-approval").await;
+    assert_eq!(ran, ["preview-1,6"]);
+    let (_, waiting) = m.get(&format!("/api/v3/jobs/{dependent}")).await;
+    assert_eq!(waiting["status"], "waiting-for-dependencies", "{waiting}");
+    // Neither status can be set through the generic status change.
+    for status in ["awaiting-approval", "rejected", "completed"] {
+        let (code, answer) = m
+            .post(
+                &format!("/api/v3/jobs/{job}/setstatus"),
+                &json!({ "status": status }),
+            )
+            .await;
+        assert_eq!(code, 409, "{status}: {answer}");
+    }
+    // Nothing runs while the job awaits approval.
+    assert!(
+        worker
+            .instruction_within(Duration::from_millis(300))
+            .await
+            .is_none()
+    );
+
+    let (status, approved) = m
+        .post(
+            &format!("/api/v3/jobs/{job}/approve"),
+            &json!({ "comment": "lighting is fine" }),
+        )
+        .await;
+    assert_eq!(status, 200, "{approved}");
+    assert_eq!(approved["status"], "queued", "{approved}");
+    assert_eq!(approved["approval"]["state"], "approved");
+    assert_eq!(approved["approval"]["by"], "anonymous");
+    assert_eq!(approved["approval"]["comment"], "lighting is fine");
+    assert!(approved["approval"]["at"].is_string());
+    // The final pass (two chunks of five) and the on-complete task, numbered on.
+    let names = task_names(&m, &job).await;
+    assert_eq!(
+        names,
+        ["preview-1,6", "render-1-5", "render-6-10", "on-complete"]
+    );
+    let (_, tasks) = m.get(&format!("/api/v3/jobs/{job}/tasks")).await;
+    let indices: Vec<i64> = tasks["tasks"]
+        .as_array()
+        .expect("tasks")
+        .iter()
+        .map(|t| t["index_in_job"].as_i64().unwrap_or_default())
+        .collect();
+    assert_eq!(indices, [1, 2, 3, 4]);
+    assert_eq!(approved["steps_total"], json!(2 + 10 + 1), "{approved}");
+
+    let ran = run_until(&m, &mut worker, &job, "completed").await;
+    assert_eq!(
+        ran.last().map(String::as_str),
+        Some("on-complete"),
+        "{ran:?}"
+    );
+    assert_eq!(ran.len(), 3, "{ran:?}");
+    // The on-complete task runs the command line, no shell, with the job's facts around it.
+    let on_complete_id = tasks["tasks"][3]["id"].as_str().expect("id").to_owned();
+    let (_, task) = m.get(&format!("/api/v3/tasks/{on_complete_id}")).await;
+    let command = &task["commands"][0];
+    assert_eq!(command["name"], "exec", "{task}");
+    assert_eq!(command["parameters"]["exe"], "touch");
+    assert_eq!(command["parameters"]["args"], json!(["/review/shot done"]));
+    assert_eq!(command["parameters"]["env"]["CASTANET_JOB_ID"], json!(job));
+    assert_eq!(
+        command["parameters"]["env"]["CASTANET_RENDER_OUTPUT"],
+        "/render/shot"
+    );
+    assert_eq!(
+        task["dependencies"].as_array().map(Vec::len),
+        Some(3),
+        "{task}"
+    );
+
+    // The dependent job is released once the gated one completed; approving again is refused.
+    m.wait_for_job(&dependent, Duration::from_secs(10), |j| {
+        j["status"] != "waiting-for-dependencies"
+    })
+    .await;
+    let (status, answer) = m
+        .post(&format!("/api/v3/jobs/{job}/approve"), &json!({}))
+        .await;
+    assert_eq!(status, 409, "{answer}");
+    assert!(message(&answer).contains("already approved"), "{answer}");
+
+    let (_, audit) = m.get("/api/v3/audit").await;
+    let approvals: Vec<&Value> = audit["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter(|e| e["path"] == format!("/api/v3/jobs/{job}/approve"))
+        .collect();
+    assert_eq!(approvals.len(), 3, "{audit}");
+    assert!(
+        approvals
+            .iter()
+            .any(|e| e["status"] == 200 && e["actor"] == "anonymous")
+    );
+}
+
+#[tokio::test]
+async fn a_rejection_needs_a_comment_and_keeps_it() {
+    let m = start_with(|_| {}).await;
+    let mut worker = SimWorker::connect_for(&m, "w1", &["blender", "misc"]).await;
+    let job = submit(&m, &gated_job("to reject")).await;
+    let mut dependent = common::echo_sleep_job(1, 0);
+    dependent["depends_on"] = json!([job]);
+    let dependent = submit(&m, &dependent).await;
+    run_until(&m, &mut worker, &job, "awaiting-approval").await;
+
+    for body in [json!({}), json!({ "comment": "   " })] {
+        let (status, answer) = m.post(&format!("/api/v3/jobs/{job}/reject"), &body).await;
+        assert_eq!(status, 400, "{body}: {answer}");
+        assert!(message(&answer).contains("comment"), "{answer}");
+    }
+    let (status, answer) = m
+        .post(
+            &format!("/api/v3/jobs/{job}/reject"),
+            &json!({ "comment": 1 }),
+        )
+        .await;
+    assert_eq!(status, 400, "{answer}");
+    let (_, still) = m.get(&format!("/api/v3/jobs/{job}")).await;
+    assert_eq!(still["status"], "awaiting-approval", "{still}");
+
+    let (status, rejected) = m
+        .post(
+            &format!("/api/v3/jobs/{job}/reject"),
+            &json!({ "comment": "the cube is too dark" }),
+        )
+        .await;
+    assert_eq!(status, 200, "{rejected}");
+    assert_eq!(rejected["status"], "rejected");
+    assert_eq!(rejected["approval"]["state"], "rejected");
+    assert_eq!(rejected["approval"]["comment"], "the cube is too dark");
+    assert!(
+        rejected["activity"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("the cube is too dark")
+    );
+    assert_eq!(
+        task_names(&m, &job).await.len(),
+        1,
+        "no final pass for a rejected job"
+    );
+    // Final: neither approve nor reject again, nor requeue.
+    let (status, _) = m
+        .post(&format!("/api/v3/jobs/{job}/approve"), &json!({}))
+        .await;
+    assert_eq!(status, 409);
+    let (status, _) = m
+        .post(
+            &format!("/api/v3/jobs/{job}/setstatus"),
+            &json!({ "status": "requeueing" }),
+        )
+        .await;
+    assert_eq!(status, 409);
+    // The dependent job is on hold: a rejected job never completes.
+    let held = m
+        .wait_for_job(&dependent, Duration::from_secs(10), |j| {
+            j["activity"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("On hold")
+        })
+        .await;
+    assert_eq!(held["status"], "waiting-for-dependencies", "{held}");
+    // No gate, unknown job, bad id.
+    let plain = submit(&m, &common::echo_sleep_job(1, 0)).await;
+    let (status, answer) = m
+        .post(&format!("/api/v3/jobs/{plain}/approve"), &json!({}))
+        .await;
+    assert_eq!(status, 409, "{answer}");
+    assert!(message(&answer).contains("no approval gate"), "{answer}");
+    let unknown = uuid::Uuid::new_v4();
+    let (status, _) = m
+        .post(
+            &format!("/api/v3/jobs/{unknown}/reject"),
+            &json!({ "comment": "x" }),
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (status, _) = m.post("/api/v3/jobs/not-a-uuid/approve", &json!({})).await;
+    assert_eq!(status, 400);
+}
+
+#[tokio::test]
+async fn an_on_complete_command_runs_after_every_task_of_an_ungated_job() {
+    let m = start_with(|_| {}).await;
+    let mut worker = SimWorker::connect(&m, "w1").await;
+    for (bad, says) in [("echo 'open", "unterminated"), ("   ", "program")] {
+        let mut job = common::echo_sleep_job(2, 0);
+        job["on_complete"] = json!(bad);
+        let (status, answer) = m.post("/api/v3/jobs", &job).await;
+        assert_eq!(status, 400, "{bad}: {answer}");
+        assert!(message(&answer).contains(says), "{answer}");
+    }
+    let (_, before) = m.get("/api/v3/jobs").await;
+    assert_eq!(
+        before["jobs"].as_array().map(Vec::len),
+        Some(0),
+        "nothing stored: {before}"
+    );
+
+    // The add-on's way: the metadata key.
+    let mut job = common::echo_sleep_job(2, 0);
+    job["metadata"]["on_complete"] = json!("echo done");
+    let job = submit(&m, &job).await;
+    let names = task_names(&m, &job).await;
+    assert_eq!(
+        names.last().map(String::as_str),
+        Some("on-complete"),
+        "{names:?}"
+    );
+    let ran = run_until(&m, &mut worker, &job, "completed").await;
+    assert_eq!(ran.len(), names.len(), "{ran:?}");
+    assert_eq!(
+        ran.last().map(String::as_str),
+        Some("on-complete"),
+        "{ran:?}"
+    );
+}
