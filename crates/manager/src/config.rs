@@ -106,6 +106,14 @@ pub struct ManagerConfig {
     #[serde(default)]
     pub variables: std::collections::BTreeMap<String, crate::variables::VariableConfig>,
 
+    /// Delivery settings and the SMTP server of notifications (`[notify]` table).
+    #[serde(default)]
+    pub notify: crate::notify::NotifySettings,
+
+    /// Notification rules (`[[notifications]]` tables; more are made over the API).
+    #[serde(default)]
+    pub notifications: Vec<crate::notify::RuleInput>,
+
     /// Directory of the config file; paths above are resolved against it.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -196,6 +204,8 @@ impl ManagerConfig {
             tls: crate::tls::TlsConfig::default(),
             preview_video: crate::preview_video::PreviewVideoConfig::default(),
             variables: std::collections::BTreeMap::new(),
+            notify: crate::notify::NotifySettings::default(),
+            notifications: Vec::new(),
             base_dir: base_dir.to_path_buf(),
         }
     }
@@ -249,6 +259,17 @@ impl ManagerConfig {
                     message: format!("[resources]: {why}"),
                 });
             }
+        }
+        if let Err(why) = crate::notify::Notifier::new(
+            &config.notify,
+            &config.notifications,
+            &config.farm_name,
+            &base_dir,
+        ) {
+            return Err(ConfigError::Parse {
+                path: path.to_path_buf(),
+                message: why,
+            });
         }
         config.base_dir = base_dir;
         Ok((config, false))
@@ -322,6 +343,7 @@ impl ManagerConfig {
         let text = text + &self.tls.commented_toml();
         let text = text + &self.preview_video.commented_toml();
         let text = text + &crate::variables::commented_toml(&self.variables);
+        let text = text + &self.notify.commented_toml();
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|source| ConfigError::Write {
                 path: path.to_path_buf(),

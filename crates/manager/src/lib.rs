@@ -13,6 +13,7 @@ pub mod logs;
 pub mod metrics;
 pub mod monitor;
 pub mod names;
+pub mod notify;
 pub mod preview_video;
 pub mod scheduler;
 pub mod server;
@@ -48,6 +49,8 @@ pub struct AppState {
     pub job_types: JobTypeRegistry,
     /// The upload store; None when disabled in the config.
     pub shaman: Option<shaman::Shaman>,
+    /// Notification rules and the outbox's wake-up.
+    pub notifier: notify::Notifier,
     /// Whether the live preview videos of render jobs are made (see `preview_video`).
     pub preview_videos: preview_video::PreviewVideos,
 }

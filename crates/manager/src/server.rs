@@ -44,6 +44,8 @@ pub enum ManagerError {
     Tls(#[from] crate::tls::TlsError),
     #[error(transparent)]
     ShamanLock(#[from] crate::shaman::FileStoreLockError),
+    #[error("notifications: {0}")]
+    Notifications(String),
     #[error(
         "the task logs directory {jobs} is the Shaman checkout root: the two must differ \
          (change storage_root or the shared storage path)"
@@ -147,6 +149,13 @@ pub async fn start(config: ManagerConfig) -> Result<RunningManager, ManagerError
     if let Some(shaman) = &shaman {
         refuse_jobs_storage_as_checkout_root(&logs, shaman)?;
     }
+    let notifier = crate::notify::Notifier::new(
+        &config.notify,
+        &config.notifications,
+        &config.farm_name,
+        &config.base_dir,
+    )
+    .map_err(ManagerError::Notifications)?;
     let state = AppState {
         config: Arc::new(config),
         store,
@@ -155,6 +164,7 @@ pub async fn start(config: ManagerConfig) -> Result<RunningManager, ManagerError
         dispatcher: dispatcher.clone(),
         job_types,
         shaman,
+        notifier,
         preview_videos: crate::preview_video::PreviewVideos::default(),
     };
 
@@ -191,6 +201,7 @@ pub async fn start(config: ManagerConfig) -> Result<RunningManager, ManagerError
     };
     // Failing to advertise is not fatal: workers can still be given the URL.
     let scheme = if tls.is_some() { "https" } else { "http" };
+    state.notifier.set_bound_address(addr, scheme);
     let advertisement =
         crate::discovery::advertise(addr, &state.config.farm_name, crate::VERSION, scheme)
             .unwrap_or_else(|e| {
@@ -226,6 +237,8 @@ pub async fn start(config: ManagerConfig) -> Result<RunningManager, ManagerError
         state.clone(),
         shutdown.clone(),
     ));
+    // Notifications: the transition watcher and the outbox's deliverer.
+    crate::notify::spawn(&state, &shutdown);
     // Finishes deletions a restart or a failure left behind, then sweeps every minute.
     tokio::spawn(crate::job_deleter::run(state.clone(), shutdown.clone()));
     tokio::spawn(crate::preview_video::run(state.clone(), shutdown.clone()));

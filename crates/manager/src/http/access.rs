@@ -107,7 +107,11 @@ pub fn need_of(method: &Method, path: &str) -> Need {
     if !guarded {
         return Need::Nothing;
     }
-    if path == "/api/v3/audit" || path.starts_with("/api/v3/registration-secret") {
+    // Notification rules name receivers and the delivery log shows payloads: admin only.
+    if path == "/api/v3/audit"
+        || path.starts_with("/api/v3/registration-secret")
+        || path.starts_with("/api/v3/notifications/")
+    {
         return Need::Administer;
     }
     if is_read(method) || path == "/api/v3/jobs/query" {

@@ -18,8 +18,9 @@ mod health;
 mod job_delete;
 mod jobs;
 mod last_rendered;
-mod meta;
 mod last_rendered_images;
+mod meta;
+mod notifications;
 mod openapi;
 mod openjd;
 mod plain_errors;
@@ -175,6 +176,24 @@ pub fn router(state: AppState) -> Router {
             get(shaman::file_status).post(shaman::upload_file),
         )
         .route("/job-files/{*path}", get(files::job_file))
+        .route(
+            "/api/v3/notifications/rules",
+            get(notifications::list_rules).post(notifications::create_rule),
+        )
+        .route(
+            "/api/v3/notifications/rules/{rule_id}",
+            get(notifications::get_rule)
+                .put(notifications::update_rule)
+                .delete(notifications::delete_rule),
+        )
+        .route(
+            "/api/v3/notifications/rules/{rule_id}/test",
+            post(notifications::test_rule),
+        )
+        .route(
+            "/api/v3/notifications/deliveries",
+            get(notifications::list_deliveries),
+        )
         .route("/api/v3/audit", get(audit::audit_log))
         .route("/api/v3/registration-secret", get(enrolment::show_secret))
         .route(

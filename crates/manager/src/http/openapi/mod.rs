@@ -5,6 +5,7 @@
 //! `tests/openapi.rs` walks the router and fails for any route this list lacks.
 mod approval;
 mod farm_and_extension_paths;
+mod notifications;
 mod openjd;
 mod paths;
 mod preview_video;

@@ -35,6 +35,7 @@ pub(super) fn describe(api: &mut Api) {
     super::openjd::describe(api);
     super::preview_video::describe(api);
     super::approval::describe(api);
+    super::notifications::describe(api);
 }
 
 fn meta(api: &mut Api) {
