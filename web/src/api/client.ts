@@ -10,7 +10,10 @@ import type {
   JobDependencies,
   JobType,
   OpenJdSubmission,
+  PreviewImage,
+  PreviewVideoInfo,
   RegistrationSecret,
+  RenderedFrame,
   ResourcePool,
   SleepSchedule,
   Task,
@@ -134,6 +137,16 @@ export const api = {
     json<Job>("PUT", `/api/v3/jobs/${q(id)}/dependencies`, { depends_on: dependsOn }),
   lastRendered: (id: string) =>
     maybeJson<{ base: string; suffixes: string[] }>(`/api/v3/jobs/${q(id)}/last-rendered`),
+  /// Extension: the newest preview image of each of these jobs (those without one left out).
+  lastRenderedImages: (ids: string[]) =>
+    json<{ images: PreviewImage[] }>("GET", `/api/v3/jobs/last-rendered-images?ids=${ids.map(q).join(",")}`),
+  /// Extension: the image of every rendered frame of a job, ordered by frame.
+  renderedFrames: (id: string) =>
+    json<{ frames: RenderedFrame[] }>("GET", `/api/v3/jobs/${q(id)}/rendered-frames`),
+  /// Extension: the job's live preview video; null while there is none (503 when the
+  /// manager makes none, with its reason).
+  previewVideo: (id: string) =>
+    maybeJson<PreviewVideoInfo>(`/api/v3/jobs/${q(id)}/preview-video`),
   taskPage(jobId: string, offset: number, limit: number, statuses: string[]) {
     const params = new URLSearchParams({ offset: String(offset), limit: String(limit) });
     if (statuses.length) params.set("status", statuses.join(","));

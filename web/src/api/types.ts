@@ -242,6 +242,37 @@ export interface ChangeEvent {
   worker_id?: string;
 }
 
+/// Extension: `GET /api/v3/jobs/last-rendered-images`: one job's newest preview image.
+export interface PreviewImage {
+  job_id: string;
+  /// Path under `/job-files/`.
+  image: string;
+  /// When the image was last replaced (RFC 3339); the URL's cache-buster.
+  updated: string;
+}
+
+/// Extension: `GET /api/v3/jobs/{id}/rendered-frames`: the image of one rendered frame.
+export interface RenderedFrame {
+  frame: number;
+  task_id: string;
+  image: string;
+  updated: string;
+}
+
+/// Extension: `GET /api/v3/jobs/{id}/preview-video`: the job's live preview video (MP4,
+/// H.264); its n-th frame (from 0) is the n-th frame of the job's range, black until rendered.
+export interface PreviewVideoInfo {
+  /// Path under `/job-files/`, changing with each new version.
+  url: string;
+  fps: number;
+  first_frame: number;
+  frame_count: number;
+  rendered_frames: number;
+  width: number;
+  height: number;
+  updated: string;
+}
+
 /// `GET /api/v3/registration-secret` (admin): the secret new workers register with.
 export interface RegistrationSecret {
   secret: string;
