@@ -4,9 +4,11 @@ mod api_client;
 mod bench;
 mod demo;
 mod find_manager;
+mod images_cmd;
 mod job_actions_cmd;
 mod jobs_cmd;
 mod manager_cmd;
+mod notifications_cmd;
 mod openjd_cmd;
 mod output;
 mod preview_cmd;
@@ -88,6 +90,11 @@ enum Command {
         #[command(subcommand)]
         command: openjd_cmd::OpenJdCommand,
     },
+    /// Notification rules and the delivery log: `castanet notifications list`.
+    Notifications {
+        #[command(subcommand)]
+        command: notifications_cmd::NotificationsCommand,
+    },
     /// Explain why a task is not running.
     Why {
         /// Task id.
@@ -133,6 +140,7 @@ async fn main() -> ExitCode {
         Command::Bench(args) => bench::run(args).await,
         Command::Why { task } => job_actions_cmd::why(&manager, &task).await,
         Command::Openjd { command } => openjd_cmd::run(command),
+        Command::Notifications { command } => notifications_cmd::run(&manager, command).await,
     };
     match result {
         Ok(code) => code,
