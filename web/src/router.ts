@@ -5,6 +5,13 @@ export const router = createRouter({
   routes: [
     { path: "/", redirect: "/jobs" },
     { path: "/jobs", name: "jobs", component: () => import("./pages/JobsPage.vue") },
+    { path: "/grid", name: "grid", component: () => import("./pages/GridPage.vue") },
+    {
+      path: "/jobs/:jobId/grid",
+      name: "task-grid",
+      component: () => import("./pages/TaskGridPage.vue"),
+      props: true,
+    },
     {
       path: "/jobs/:jobId/:section(tasks)?/:taskId?",
       name: "job",

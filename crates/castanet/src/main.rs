@@ -57,6 +57,9 @@ enum Command {
     Submit(jobs_cmd::SubmitArgs),
     /// List jobs, newest first, with their estimated completion.
     Jobs,
+    /// Where jobs' newest preview images are: `castanet images` (the newest ones) or
+    /// `castanet images JOB…`.
+    Images(images_cmd::ImagesArgs),
     /// What a job's live preview video holds and where it is, or save it with --output.
     PreviewVideo(preview_cmd::PreviewVideoArgs),
     /// List every frame of a job with an image (where each is, which task rendered it).
@@ -131,6 +134,7 @@ async fn main() -> ExitCode {
         Command::Demo(args) => demo::run(args).await,
         Command::Submit(args) => jobs_cmd::submit(&manager, args).await,
         Command::Jobs => jobs_cmd::list_jobs(&manager).await,
+        Command::Images(args) => images_cmd::run(&manager, args).await,
         Command::PreviewVideo(args) => preview_cmd::preview_video(&manager, args).await,
         Command::Frames { job } => preview_cmd::frames(&manager, &job).await,
         Command::Resources => scheduling_cmd::resources(&manager).await,
