@@ -30,6 +30,20 @@ export interface Job {
   /// Extension: adaptive chunking aims at tasks of about this many minutes (absent: chunks
   /// stay as authored); queued chunks are regrouped as chunks finish.
   target_task_minutes?: number;
+  /// Extension: the approval gate (absent: the job type has none) and its review.
+  approval?: JobApproval;
+  /// Extension: the command line of the task that runs after the last render task.
+  on_complete?: string;
+}
+
+/// Extension: where a gated job's review stands. Approving queues the final pass; rejecting
+/// ends the job as "rejected" with the comment kept.
+export interface JobApproval {
+  state: "pending" | "approved" | "rejected";
+  comment?: string;
+  /// The API token's name, or "anonymous".
+  by?: string;
+  at?: string;
 }
 
 /// Extension: `POST /api/v3/jobs/openjd`'s body (the fields the dashboard sends): an Open

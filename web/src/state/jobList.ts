@@ -71,7 +71,15 @@ export const JOB_ACTIONS: Record<string, { status: string; label: string; from: 
   cancel: {
     status: "cancel-requested",
     label: "Cancel",
-    from: ["waiting-for-dependencies", "queued", "active", "pause-requested", "paused", "requeueing"],
+    from: [
+      "waiting-for-dependencies",
+      "queued",
+      "active",
+      "awaiting-approval",
+      "pause-requested",
+      "paused",
+      "requeueing",
+    ],
   },
   requeue: {
     status: "requeueing",

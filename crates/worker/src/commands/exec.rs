@@ -24,17 +24,8 @@ pub async fn exec(ctx: &CommandContext, params: &Params) -> Result<(), CommandEr
 }
 
 /// Logs `going to run: …`, runs the program with each output line logged as
-/// `pid=<pid> > <line>`, and turns how it ended into a command result.
-pub async fn run_logged(
-    ctx: &CommandContext,
-    exe: &str,
-    args: &[String],
-) -> Result<(), CommandError> {
-    run_watched(ctx, exe, args, &mut |_| {}).await
-}
-
-/// Like [`run_logged`], and every output line is also passed to `on_line` (progress
-/// parsing). A program silent for longer than the context's `hung_after` is killed and the
+/// `pid=<pid> > <line>` and also passed to `on_line` (progress parsing), and turns how it
+/// ended into a command result. A program silent for longer than the context's `hung_after` is killed and the
 /// command fails as HUNG; a failure is classified from the program's last output lines.
 pub async fn run_watched(
     ctx: &CommandContext,
