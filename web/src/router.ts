@@ -32,6 +32,11 @@ export const router = createRouter({
       props: true,
     },
     { path: "/admin", name: "admin", component: () => import("./pages/AdminPage.vue") },
+    {
+      path: "/notifications",
+      name: "notifications",
+      component: () => import("./pages/NotificationsPage.vue"),
+    },
     { path: "/:unknown(.*)*", name: "not-found", component: () => import("./pages/NotFoundPage.vue") },
   ],
 });

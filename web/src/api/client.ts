@@ -8,6 +8,9 @@ import type {
   FarmSummary,
   Job,
   JobDependencies,
+  NotificationDelivery,
+  NotificationRule,
+  NotificationRuleInput,
   JobType,
   OpenJdSubmission,
   PreviewImage,
@@ -202,6 +205,21 @@ export const api = {
   resourcePools: () => json<{ pools: ResourcePool[] }>("GET", "/api/v3/resources"),
   eta: () => json<CompletionEstimates>("GET", "/api/v3/eta"),
   farmSummary: () => json<FarmSummary>("GET", "/api/v3/farm/summary"),
+  /// Extension: notification rules and the delivery log (admin operations).
+  notificationRules: () =>
+    json<{ rules: NotificationRule[] }>("GET", "/api/v3/notifications/rules"),
+  createNotificationRule: (rule: NotificationRuleInput) =>
+    json<NotificationRule>("POST", "/api/v3/notifications/rules", rule),
+  updateNotificationRule: (id: string, rule: NotificationRuleInput) =>
+    json<NotificationRule>("PUT", `/api/v3/notifications/rules/${q(id)}`, rule),
+  deleteNotificationRule: (id: string) => send("DELETE", `/api/v3/notifications/rules/${q(id)}`),
+  testNotificationRule: (id: string) =>
+    json<{ delivery_id: string }>("POST", `/api/v3/notifications/rules/${q(id)}/test`),
+  notificationDeliveries(status: string, limit: number) {
+    const params = new URLSearchParams({ limit: String(limit) });
+    if (status) params.set("status", status);
+    return json<{ deliveries: NotificationDelivery[] }>("GET", `/api/v3/notifications/deliveries?${params}`);
+  },
   registrationSecret: () => json<RegistrationSecret>("GET", "/api/v3/registration-secret"),
   rotateRegistrationSecret: () =>
     json<RegistrationSecret>("POST", "/api/v3/registration-secret/rotate"),

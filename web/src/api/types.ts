@@ -305,3 +305,49 @@ export interface AuditEntry {
   path: string;
   status: number;
 }
+
+/// Extension: a notification rule (`/api/v3/notifications/rules`, admin). Rules from the
+/// manager's config file come first and are read-only; the webhook secret is write-only.
+export interface NotificationRule {
+  id: string;
+  name: string;
+  kind: "webhook" | "slack" | "discord" | "mattermost" | "matrix" | "email";
+  events: string[];
+  submitter: string | null;
+  url: string;
+  email_to: string[];
+  enabled: boolean;
+  secret_set: boolean;
+  source: "config" | "api";
+  read_only: boolean;
+}
+
+/// What the dashboard sends to create or replace a rule; `secret` left out keeps the stored one.
+export interface NotificationRuleInput {
+  name: string;
+  kind: string;
+  events: string[];
+  submitter?: string;
+  url?: string;
+  secret?: string;
+  email_to?: string[];
+  enabled: boolean;
+}
+
+/// Extension: one delivery of the notification outbox (the delivery log, newest first).
+export interface NotificationDelivery {
+  id: string;
+  rule_id: string;
+  rule_name: string;
+  kind: string;
+  target: string;
+  event: string;
+  job_id: string | null;
+  worker_id: string | null;
+  status: "pending" | "delivered" | "failed";
+  attempts: number;
+  next_attempt_at: string;
+  last_error: string;
+  created_at: string;
+  updated_at: string;
+}
