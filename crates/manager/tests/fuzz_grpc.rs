@@ -167,13 +167,15 @@ fn call(known: Vec<String>) -> impl Strategy<Value = Call> {
         big_u64(),
         prop_oneof![Just("image/jpeg".to_owned()), text()],
         prop::collection::vec(any::<u8>(), 0..2048),
+        prop::option::of(any::<i64>()),
     )
         .prop_map(
-            |(task_id, lease_epoch, mime_type, image)| v1::LastRendered {
+            |(task_id, lease_epoch, mime_type, image, frame)| v1::LastRendered {
                 task_id,
                 lease_epoch,
                 mime_type,
                 image,
+                frame,
             },
         );
     prop_oneof![
@@ -500,6 +502,7 @@ async fn a_status_quoting_a_huge_string_is_cut_and_the_connection_survives() {
         lease_epoch: 1,
         mime_type: huge.clone(),
         image: vec![1, 2, 3],
+        frame: None,
     };
     let refused = client
         .upload_last_rendered(common::authed(image, &id, &token))
