@@ -153,6 +153,16 @@ async fn a_twelve_frame_render_fills_its_preview_video_as_frames_land() {
 
     let frames = rendered_frames(&api, &job).await;
     let rendered: BTreeSet<i64> = frames.iter().filter_map(|f| f["frame"].as_i64()).collect();
+    // A completed task's frames are on the manager (the worker reports after uploading them),
+    // and a paused job has no other.
+    let completed_frames: BTreeSet<i64> = api
+        .tasks(&job)
+        .await
+        .iter()
+        .filter(|t| t["status"] == "completed")
+        .filter_map(|t| t["frames"].as_str().and_then(|f| f.parse().ok()))
+        .collect();
+    assert_eq!(rendered, completed_frames);
     assert!(
         rendered.len() >= 4 && rendered.len() < FRAMES as usize,
         "paused with {rendered:?} rendered"
