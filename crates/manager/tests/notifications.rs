@@ -142,27 +142,40 @@ async fn a_webhook_answering_500_twice_gets_exactly_one_signed_delivery() {
 async fn a_restart_between_attempts_still_gives_exactly_one_delivery() {
     let receiver = Receiver::answering(&[500, 500]).await;
     let url = receiver.url.clone();
-    // Long enough a wait that the restart happens before the second attempt.
-    let tweak = move |c: &mut ManagerConfig| {
-        c.notify.first_retry_seconds = 2.0;
-        c.notifications.push(webhook(&url, "k", &["job-completed"]));
-    };
-    let m = start_configured(tempfile::tempdir().unwrap(), tweak.clone()).await;
+    let rule = webhook(&url, "k", &["job-completed"]);
+    // The first manager waits an hour before its retry: nothing more goes out before the stop.
+    let first_rule = rule.clone();
+    let m = start_configured(tempfile::tempdir().unwrap(), move |c| {
+        c.notify.first_retry_seconds = 3600.0;
+        c.notifications.push(first_rule);
+    })
+    .await;
     let mut worker = SimWorker::connect(&m, "w").await;
     let job = submit(&m, &echo_sleep_job(1, 0)).await;
     run_to_completion(&m, &mut worker, &job).await;
     receiver.wait_for(1, LIMIT).await;
-    // The first attempt is recorded before the stop (an unrecorded one is simply repeated).
     deliveries_until(&m, |d| d.len() == 1 && d[0]["attempts"] == 1).await;
     drop(worker);
     let TestManager { manager, dir, .. } = m;
     manager.shutdown().await.unwrap();
-    let before_restart = receiver.requests().len();
-    assert_eq!(
-        before_restart, 1,
-        "only the first attempt before the restart"
-    );
+    assert_eq!(receiver.requests().len(), 1, "one attempt before the stop");
 
+    // The hour passes while the manager is down: the retry is due when it starts again.
+    let database = dir.path().join("castanet-manager.sqlite");
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", database.display()))
+        .await
+        .unwrap();
+    let moved = sqlx::query(
+        "UPDATE notification_deliveries SET next_attempt_at = '2000-01-01T00:00:00.000Z' \
+         WHERE status = 'pending'",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    assert_eq!(moved.rows_affected(), 1);
+    pool.close().await;
+
+    let tweak = move |c: &mut ManagerConfig| quick(c, rule);
     let m = start_configured(dir, tweak).await;
     let log = deliveries_until(&m, all_finished).await;
     assert_eq!(log.len(), 1, "{log:?}");

@@ -82,9 +82,8 @@ impl Notifier {
     /// Links point here unless `dashboard_url` is configured.
     pub fn set_bound_address(&self, addr: SocketAddr, scheme: &str) {
         let host = if addr.ip().is_unspecified() {
-            std::fs::read_to_string("/proc/sys/kernel/hostname")
-                .map(|h| h.trim().to_string())
-                .unwrap_or_else(|_| "localhost".into())
+            // Listening on every address: the host's name is what people can reach.
+            crate::discovery::hostname()
         } else {
             addr.ip().to_string()
         };

@@ -247,6 +247,29 @@ mod tests {
     }
 
     #[test]
+    fn config_rules_get_ids_in_file_order_and_bad_ones_name_the_field() {
+        let rule = |kind: &str, url: &str| RuleInput {
+            name: "r".into(),
+            kind: kind.into(),
+            events: vec!["job-failed".into()],
+            url: Some(url.into()),
+            enabled: true,
+            ..Default::default()
+        };
+        let settings = NotifySettings::default();
+        let rules = config_rules(
+            &[rule("webhook", "http://a/1"), rule("slack", "https://b/2")],
+            &settings,
+        )
+        .unwrap();
+        let ids: Vec<_> = rules.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["config-1", "config-2"]);
+        assert!(rules.iter().all(|r| r.source == RuleSource::Config));
+        let error = config_rules(&[rule("webhook", "gopher://x")], &settings).unwrap_err();
+        assert_eq!(error.field, "url");
+    }
+
+    #[test]
     fn the_written_table_reads_back() {
         let text = NotifySettings::default().commented_toml();
         #[derive(Deserialize)]
