@@ -10,6 +10,7 @@ import {
   mergeTasks,
   newestFramePerTask,
   reconcileJobCards,
+  reconcileTaskCards,
   taskCards,
   taskPercent,
 } from "../src/state/grid";
@@ -173,6 +174,14 @@ describe("task cards", () => {
     expect(next[1]).toBe(cards[1]);
     expect(next[2].frame).toBe(5);
     expect(next[0].image).toBe("/job-files/job-j/j/frames/000002.jpg?v=d");
+  });
+
+  it("keep their cards and images across a re-read of the task page", () => {
+    const next = reconcileTaskCards(cards, [task("t1"), task("t2", { status: "active" }), task("t4")]);
+    expect(next[0]).toBe(cards[0]);
+    expect(next[1].task.status).toBe("active");
+    expect(next[1].image).toBe(cards[1].image);
+    expect(next[2]).toEqual({ task: task("t4"), frame: null, image: null });
   });
 
   it("show progress from the task's report, its steps, or complete", () => {

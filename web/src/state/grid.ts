@@ -162,3 +162,14 @@ export function reconcileJobCards(old: JobCard[], fresh: JobCard[]): JobCard[] {
       : card;
   });
 }
+
+/// Cards for a fresh read of the task page: a task already shown keeps its card (and image),
+/// updated when it changed; a new task (a regrouped chunk) starts without an image.
+export function reconcileTaskCards(old: TaskCard[], tasks: TaskSummary[]): TaskCard[] {
+  const before = new Map(old.map((card) => [card.task.id, card]));
+  return tasks.map((task) => {
+    const known = before.get(task.id);
+    if (!known) return { task, frame: null, image: null };
+    return sameTask(known.task, task) ? known : { ...known, task };
+  });
+}
