@@ -95,7 +95,10 @@ browserTest("the grid shows a job's last-rendered image and swaps it live when a
   const completed = async () => (await farm.api("GET", `/api/v3/jobs/${job.id}`)).status === "completed";
   await until("the first render to complete", completed, 180_000, 200);
 
-  await page.goto(`${farm.url}/grid`);
+  // From the Jobs page to its grid view.
+  await page.goto(`${farm.url}/jobs`);
+  await page.getByTestId("grid-view-link").click();
+  await page.waitForURL(/\/grid$/);
   const first = await until("the rendered image on the job's card", () => cardImage(job.id), 20_000);
   assert.deepEqual([first.width, first.height], [64, 48], "the first render's size");
   assert.equal(new URL(first.src).origin, new URL(farm.url).origin, "served by the manager");
