@@ -101,4 +101,21 @@ browserTest("a rule made in the dashboard delivers a signed webhook, and the des
     return all.length ? all : null;
   });
   assert.deepEqual(shown, [{ title: "Castanet", body: "Job “notify me” completed" }]);
+
+  // Edit the rule: another event, the secret left "unchanged"; then send a test through it.
+  await row.getByRole("button", { name: "Edit" }).click();
+  assert.equal(await form.getByTestId("rule-secret").getAttribute("placeholder"), "unchanged");
+  await form.getByTestId("rule-events").getByLabel("worker-error").check();
+  await form.getByTestId("rule-save").click();
+  await until("the edited rule shown", async () => /worker-error/.test(await row.textContent()));
+  const [edited] = (await farm.api("GET", "/api/v3/notifications/rules")).rules;
+  assert.deepEqual(edited.events, ["job-completed", "job-failed", "worker-error"]);
+  assert.equal(edited.secret_set, true, "the secret was kept");
+
+  await row.getByRole("button", { name: "Test" }).click();
+  await until("the test delivered", async () => received.length === 2);
+  assert.equal(received[1].headers["x-castanet-event"], "test");
+  const signed = `sha256=${createHmac("sha256", "browser-secret").update(received[1].body).digest("hex")}`;
+  assert.equal(received[1].headers["x-castanet-signature"], signed);
+  await until("the test in the log", async () => (await delivered.count()) === 2);
 });
