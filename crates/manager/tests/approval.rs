@@ -315,3 +315,120 @@ async fn an_on_complete_command_runs_after_every_task_of_an_ungated_job() {
         "{ran:?}"
     );
 }
+
+/// Sends `method path` with a bearer token; (status, body).
+async fn call_as(
+    m: &TestManager,
+    token: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: &Value,
+) -> (u16, Value) {
+    let response = m
+        .http
+        .request(method, format!("{}{path}", m.url))
+        .bearer_auth(token)
+        .json(body)
+        .send()
+        .await
+        .expect("request");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn the_reviewer_is_the_token_holder_and_two_racing_approvals_get_one_final_pass() {
+    use castanet_manager::http::AccessMode;
+    use castanet_manager::store::{ApiRole, hash_api_token, new_api_token};
+    let m = start_with(|config| config.access.mode = AccessMode::Token).await;
+    let store = &m.manager.state.store;
+    let (viewer, alice) = (new_api_token(), new_api_token());
+    store
+        .insert_api_token("viewer", ApiRole::Viewer, &hash_api_token(&viewer))
+        .await
+        .expect("token");
+    store
+        .insert_api_token("alice", ApiRole::Submitter, &hash_api_token(&alice))
+        .await
+        .expect("token");
+    let mut worker = SimWorker::connect_for(&m, "w1", &["blender", "misc"]).await;
+    let (status, job) = call_as(
+        &m,
+        &alice,
+        reqwest::Method::POST,
+        "/api/v3/jobs",
+        &gated_job("tokens"),
+    )
+    .await;
+    assert_eq!(status, 200, "{job}");
+    let job = job["id"].as_str().expect("id").to_owned();
+    let task = worker.next_assignment().await;
+    worker.complete(&task).await;
+
+    // The ripple commits with the completion, before it is acknowledged.
+    let (_, now) = call_as(
+        &m,
+        &alice,
+        reqwest::Method::GET,
+        &format!("/api/v3/jobs/{job}"),
+        &Value::Null,
+    )
+    .await;
+    assert_eq!(now["status"], "awaiting-approval", "{now}");
+
+    // A viewer may look, not review.
+    let approve = format!("/api/v3/jobs/{job}/approve");
+    let (status, _) = call_as(&m, &viewer, reqwest::Method::POST, &approve, &json!({})).await;
+    assert_eq!(status, 403);
+    // Two approvals at once: one wins, the other is told it came too late; one final pass.
+    let body = json!({ "comment": "ok" });
+    let (first, second) = tokio::join!(
+        call_as(&m, &alice, reqwest::Method::POST, &approve, &body),
+        call_as(&m, &alice, reqwest::Method::POST, &approve, &body),
+    );
+    let mut codes = [first.0, second.0];
+    codes.sort_unstable();
+    assert_eq!(codes, [200, 409], "{first:?} {second:?}");
+    let approved = if first.0 == 200 { first.1 } else { second.1 };
+    assert_eq!(approved["approval"]["by"], "alice", "{approved}");
+    let (_, tasks) = call_as(
+        &m,
+        &alice,
+        reqwest::Method::GET,
+        &format!("/api/v3/jobs/{job}/tasks"),
+        &Value::Null,
+    )
+    .await;
+    assert_eq!(tasks["tasks"].as_array().map(Vec::len), Some(4), "{tasks}");
+
+    let admin = new_api_token();
+    store
+        .insert_api_token("admin", ApiRole::Admin, &hash_api_token(&admin))
+        .await
+        .expect("token");
+    let (_, audit) = call_as(
+        &m,
+        &admin,
+        reqwest::Method::GET,
+        "/api/v3/audit",
+        &Value::Null,
+    )
+    .await;
+    let actors: Vec<(&str, i64)> = audit["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter(|e| e["path"] == approve.as_str())
+        .map(|e| {
+            (
+                e["actor"].as_str().unwrap_or_default(),
+                e["status"].as_i64().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(actors.len(), 3, "{audit}");
+    assert!(
+        actors.contains(&("viewer", 403)) && actors.contains(&("alice", 200)),
+        "{actors:?}"
+    );
+}
