@@ -432,3 +432,76 @@ async fn the_reviewer_is_the_token_holder_and_two_racing_approvals_get_one_final
         "{actors:?}"
     );
 }
+
+/// A gated job type whose final pass fails to compile when the setting `broken` is true.
+const GATED_SCRIPT: &str = r#"
+const JOB_TYPE = { label: "Gated", settings: [{ key: "broken", type: "bool", default: false }] };
+function compileJob(job) { job.addTask(author.Task("preview", "misc")); }
+function compileApproved(job) {
+  if (job.settings.broken) throw "the final pass cannot be made: the shot is missing";
+  job.addTask(author.Task("final", "misc"));
+}
+"#;
+
+#[tokio::test]
+async fn a_failing_final_pass_changes_nothing_and_a_preview_task_can_run_again_before_the_review() {
+    let scripts = tempfile::tempdir().expect("scripts dir");
+    std::fs::write(scripts.path().join("gated.js"), GATED_SCRIPT).expect("script");
+    let folder = scripts.path().to_path_buf();
+    let m = start_with(move |config| config.scripts_dir = folder).await;
+    let mut worker = SimWorker::connect(&m, "w1").await;
+    let job = submit(
+        &m,
+        &json!({
+            "name": "broken", "type": "gated", "priority": 50, "submitter_platform": "linux",
+            "settings": { "broken": true },
+        }),
+    )
+    .await;
+    run_until(&m, &mut worker, &job, "awaiting-approval").await;
+    let (status, answer) = m
+        .post(&format!("/api/v3/jobs/{job}/approve"), &json!({}))
+        .await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(message(&answer).contains("the shot is missing"), "{answer}");
+    let (_, still) = m.get(&format!("/api/v3/jobs/{job}")).await;
+    assert_eq!(still["status"], "awaiting-approval", "{still}");
+    assert_eq!(still["approval"]["state"], "pending");
+    assert_eq!(task_names(&m, &job).await, ["preview"]);
+
+    // Rendering the preview task again: the job runs it, then waits for approval again.
+    let (_, tasks) = m.get(&format!("/api/v3/jobs/{job}/tasks")).await;
+    let preview = tasks["tasks"][0]["id"].as_str().expect("id").to_owned();
+    let (status, answer) = m
+        .post(
+            &format!("/api/v3/tasks/{preview}/setstatus"),
+            &json!({ "status": "queued" }),
+        )
+        .await;
+    assert_eq!(status, 204, "{answer}");
+    let (_, requeued) = m.get(&format!("/api/v3/jobs/{job}")).await;
+    // Handed out at once to the idle worker, or about to be.
+    assert!(
+        requeued["status"] == "queued" || requeued["status"] == "active",
+        "{requeued}"
+    );
+    let ran = run_until(&m, &mut worker, &job, "awaiting-approval").await;
+    assert_eq!(ran, ["preview"]);
+
+    // Rejected is final, for the tasks too.
+    let (status, _) = m
+        .post(
+            &format!("/api/v3/jobs/{job}/reject"),
+            &json!({ "comment": "no shot" }),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, answer) = m
+        .post(
+            &format!("/api/v3/tasks/{preview}/setstatus"),
+            &json!({ "status": "queued" }),
+        )
+        .await;
+    assert_eq!(status, 409, "{answer}");
+    assert!(message(&answer).contains("rejected"), "{answer}");
+}

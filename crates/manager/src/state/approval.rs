@@ -48,6 +48,16 @@ pub fn check_approval_request(
     }
 }
 
+/// A rejected job is final: none of its tasks may be requeued or canceled.
+pub fn check_task_request_in_job(job: JobStatus) -> Result<(), String> {
+    if job == JobStatus::Rejected {
+        return Err(
+            "the job was rejected; its tasks cannot change any more (submit it again)".to_owned(),
+        );
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -88,6 +98,13 @@ mod tests {
             let why = check_approval_request(*status, *gate, "approve").unwrap_err();
             assert!(why.contains(says), "{status} {gate:?}: {why}");
         }
+    }
+
+    #[test]
+    fn tasks_of_a_rejected_job_stay_as_they_are() {
+        assert!(check_task_request_in_job(J::Rejected).is_err());
+        assert!(check_task_request_in_job(J::AwaitingApproval).is_ok());
+        assert!(check_task_request_in_job(J::Completed).is_ok());
     }
 
     #[test]

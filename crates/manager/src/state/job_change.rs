@@ -131,7 +131,10 @@ pub fn job_after_task_requeue(job: JobStatus) -> Option<JobStatus> {
     match job {
         // Upstream: requeueing one task of a completed job requeues the whole job.
         JobStatus::Completed => Some(JobStatus::Requeueing),
-        JobStatus::Failed | JobStatus::Canceled => Some(JobStatus::Queued),
+        // A preview task rendered again before the review: the job runs it, then waits again.
+        JobStatus::Failed | JobStatus::Canceled | JobStatus::AwaitingApproval => {
+            Some(JobStatus::Queued)
+        }
         _ => None,
     }
 }
@@ -237,6 +240,7 @@ mod tests {
         assert_eq!(job_after_task_requeue(J::Completed), Some(J::Requeueing));
         assert_eq!(job_after_task_requeue(J::Failed), Some(J::Queued));
         assert_eq!(job_after_task_requeue(J::Canceled), Some(J::Queued));
+        assert_eq!(job_after_task_requeue(J::AwaitingApproval), Some(J::Queued));
         assert_eq!(job_after_task_requeue(J::Active), None);
     }
 }

@@ -81,7 +81,9 @@ pub struct UnknownStatus {
 
 // After the macro: the approval gate's state is declared with it.
 mod approval;
-pub use approval::{ApprovalState, check_approval_request, gated_status};
+pub use approval::{
+    ApprovalState, check_approval_request, check_task_request_in_job, gated_status,
+};
 
 status_enum!(
     /// Status of a job (Flamenco's values, and Castanet's `waiting-for-dependencies`: held

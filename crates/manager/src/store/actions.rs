@@ -87,6 +87,7 @@ impl Store {
             .map_err(|e: crate::state::UnknownStatus| StoreError::Corrupt(e.to_string()))?;
         check_task_request(current, requested).map_err(StoreError::Refused)?;
         let job = job_status(&mut tx, &job_id).await?;
+        crate::state::check_task_request_in_job(job).map_err(StoreError::Refused)?;
         let reason = if reason.trim().is_empty() {
             "requested by a user"
         } else {
