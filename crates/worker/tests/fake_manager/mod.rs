@@ -20,13 +20,27 @@ pub const SECRET: &str = "open-sesame";
 /// One call the worker made.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
-    Register { name: String, platform: String },
+    Register {
+        name: String,
+        platform: String,
+    },
     SignOn(SignOnRequest),
-    Connect { running: Vec<TaskLease> },
+    Connect {
+        running: Vec<TaskLease>,
+    },
     Update(TaskUpdate),
     Log(LogChunk),
-    LogClosed { task_id: String },
-    SignOff { reason: String },
+    LogClosed {
+        task_id: String,
+    },
+    SignOff {
+        reason: String,
+    },
+    /// An accepted `UploadLastRendered`.
+    Preview {
+        task_id: String,
+        frame: Option<i64>,
+    },
 }
 
 /// Knobs a test turns before (or while) the worker talks to the fake.
@@ -40,6 +54,8 @@ pub struct Script {
     pub task_keepalive_ms: u32,
     /// SignOnResponse.fence_after_ms (0: no fence).
     pub fence_after_ms: u32,
+    /// How many of the next UploadLastRendered calls fail with UNAVAILABLE.
+    pub failing_previews: u32,
 }
 
 #[derive(Default)]
@@ -354,6 +370,16 @@ impl WorkerService for FakeManager {
         request: Request<LastRendered>,
     ) -> Result<Response<LastRenderedAck>, Status> {
         self.authenticate(&request)?;
+        let mut state = self.lock();
+        if state.script.failing_previews > 0 {
+            state.script.failing_previews -= 1;
+            return Err(Status::new(Code::Unavailable, "manager restarting"));
+        }
+        let preview = request.into_inner();
+        self.record(Event::Preview {
+            task_id: preview.task_id,
+            frame: preview.frame,
+        });
         Ok(Response::new(LastRenderedAck {}))
     }
 }
