@@ -220,7 +220,8 @@ fn extensions(api: &mut Api) {
              resync (re-read what you show); each data names what changed and, for job, task \
              and worker events, carries its current fields (name, status, activity, steps, \
              updated; tasks also progress, fault_class, worker; jobs job_type, priority; \
-             workers version, status_change, last_seen) as of the end of the burst.",
+             workers version, status_change, last_seen) as of the end of the burst; a \
+             last-rendered event of a numbered frame also carries task_id and frame.",
         Body::Other("text/event-stream"),
     )
     .errors(&[BAD])
