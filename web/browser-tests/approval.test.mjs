@@ -2,8 +2,11 @@
 // a gated job that finished its preview pass stands out in the job list (its own status chip
 // and badge); approving it from its Job page queues the final pass, whose tasks appear and run;
 // rejecting needs a comment (said before anything is sent), and the comment stays with the
-// rejected job — after a reload and in the API.
+// rejected job — after a reload and in the API. An on-complete command given on the Submit page
+// (a mistake in it shown at the field) runs after the final pass.
 import assert from "node:assert/strict";
+import { existsSync, readFileSync } from "node:fs";
+import path from "node:path";
 import { after, afterEach, before } from "node:test";
 import { Farm, browserTestsOn, openBrowser, until } from "./farm.mjs";
 
@@ -107,4 +110,31 @@ browserTest("rejecting needs a comment, and the comment stays with the job", asy
   assert.equal(stored.approval.comment, "The cube is too dark; light it from the left.");
   assert.equal((await farm.tasks(job.id)).length, 1, "no final pass for a rejected job");
   await browser.screenshot("job-rejected");
+});
+
+browserTest("an on-complete command from the Submit page runs after the approved final pass", async () => {
+  const marker = path.join(farm.dir, "review server", "delivered.txt");
+  await page.goto(`${farm.url}/submit/gated-echo`);
+  await page.locator("input[name=__name]").fill("deliver me");
+  await page.locator("[data-setting=frames] input").fill("1-2");
+  const command = page.getByTestId("on-complete-command");
+  await command.fill("sh -c 'mkdir -p \"$(dirname \"$1\")\"; echo \"$CASTANET_JOB_NAME\" > \"$1\" on-complete");
+  await page.getByTestId("submit").click();
+  await page.locator('[data-error="onComplete"]', { hasText: "unterminated single quote" }).waitFor();
+  await command.fill(`sh -c 'mkdir -p "$(dirname "$1")"; echo "$CASTANET_JOB_NAME" > "$1"' on-complete '${marker}'`);
+  await browser.screenshot("submit-on-complete");
+  await page.getByTestId("submit").click();
+  await page.waitForURL(/\/jobs\/[0-9a-f-]{36}$/);
+  const jobId = page.url().split("/").pop();
+
+  const panel = page.getByTestId("approval-panel");
+  await until("the review asked for", async () => (await panel.getAttribute("data-state")) === "pending" &&
+    (await panel.getByTestId("approve").count()) === 1);
+  assert.match(await panel.getByTestId("on-complete").textContent(), /^sh -c /);
+  assert.ok(!existsSync(marker), "nothing delivered before the final pass");
+  await panel.getByTestId("approve").click();
+  await until("the job completed", async () => (await farm.api("GET", `/api/v3/jobs/${jobId}`)).status === "completed");
+  const names = (await farm.tasks(jobId)).map((task) => task.name);
+  assert.deepEqual(names, ["preview", "final-1", "final-2", "on-complete"]);
+  assert.equal(readFileSync(marker, "utf8"), "deliver me\n");
 });

@@ -3,6 +3,7 @@
 // adaptive chunking. Turned from the Submit page's fields into a submission's `depends_on`,
 // `limits`, `preview_first_every` and `target_task_minutes`, and described on the Job page.
 import type { Job, JobLimits, ResourcePool } from "../api/types";
+import { onCompleteError } from "./onComplete";
 
 export interface SchedulingInputs {
   /// Ids of the jobs to wait for, as typed (comma or space separated).
@@ -17,6 +18,8 @@ export interface SchedulingInputs {
   previewEvery: string;
   /// Adaptive chunking: minutes a task should take, as typed (blank: chunks as authored).
   targetMinutes: string;
+  /// A command line run after the job's last render task, as typed (blank: none).
+  onComplete?: string;
 }
 
 /// What a submission gets from the inputs; empty fields are left out.
@@ -25,6 +28,7 @@ export interface SchedulingFields {
   limits?: JobLimits;
   preview_first_every?: number;
   target_task_minutes?: number;
+  on_complete?: string;
 }
 
 /// The longest target task duration the manager takes: a day.
@@ -115,6 +119,8 @@ export function schedulingErrors(
       errors.targetMinutes = "Target task duration cannot be combined with preview first: regrouped chunks run in frame order";
     }
   }
+  const onComplete = onCompleteError(inputs.onComplete ?? "");
+  if (onComplete) errors.onComplete = onComplete;
   return errors;
 }
 
@@ -141,6 +147,8 @@ export function toScheduling(inputs: SchedulingInputs): SchedulingFields {
   if (every) fields.preview_first_every = Number(every);
   const target = typed(inputs.targetMinutes);
   if (target) fields.target_task_minutes = Number(target);
+  const onComplete = typed(inputs.onComplete);
+  if (onComplete) fields.on_complete = onComplete;
   return fields;
 }
 
