@@ -29,6 +29,8 @@ struct JobVideo {
     encoded: HashMap<i64, String>,
     /// The black segment was made (by this run of the manager, at the video's size).
     black_made: bool,
+    /// The job had ended (completed, failed, canceled, rejected) when last read.
+    ended: bool,
 }
 
 struct Builder {
@@ -150,13 +152,18 @@ impl Builder {
     }
 
     /// Builds one job's video now; failures are logged and the job waits for its next frame.
+    /// What is known of a job is forgotten once its video is final (the job ended) or it
+    /// has none, so memory follows the jobs in progress; a job rendered again later has its
+    /// segments encoded once more.
     async fn build(&mut self, job_id: &str) {
         let mut video = self.jobs.remove(job_id).unwrap_or_default();
         video.dirty = false;
         video.urgent = false;
         video.last_build = Some(Instant::now());
+        let mut keep = false;
         match self.build_video(job_id, &mut video).await {
             Ok(Some(row)) => {
+                keep = !video.ended;
                 tracing::debug!(
                     job_id,
                     rendered = row.rendered_frames,
@@ -167,9 +174,14 @@ impl Builder {
                 self.state.events.publish(Event::job(job_id));
             }
             Ok(None) => {}
-            Err(e) => tracing::warn!(job_id, "preview video not made: {e}"),
+            Err(e) => {
+                keep = !video.ended;
+                tracing::warn!(job_id, "preview video not made: {e}");
+            }
         }
-        self.jobs.insert(job_id.to_string(), video);
+        if keep {
+            self.jobs.insert(job_id.to_string(), video);
+        }
     }
 
     /// Encodes what is new and joins the video; `None` when the job has no video (no frame
@@ -183,6 +195,14 @@ impl Builder {
         let Some(job) = store.get_job(job_id).await? else {
             return Ok(None);
         };
+        video.ended = [
+            JobStatus::Completed,
+            JobStatus::Failed,
+            JobStatus::Canceled,
+            JobStatus::Rejected,
+        ]
+        .iter()
+        .any(|status| status.as_str() == job.status);
         let settings: serde_json::Value =
             serde_json::from_str(&job.settings).unwrap_or(serde_json::Value::Null);
         let Some(frames) = plan::video_frames(&settings) else {
