@@ -505,3 +505,35 @@ async fn a_failing_final_pass_changes_nothing_and_a_preview_task_can_run_again_b
     assert_eq!(status, 409, "{answer}");
     assert!(message(&answer).contains("rejected"), "{answer}");
 }
+
+#[tokio::test]
+async fn an_openjd_job_takes_an_on_complete_command_too() {
+    let m = start_with(|_| {}).await;
+    let mut worker = SimWorker::connect_for(&m, "w1", &["openjd", "misc"]).await;
+    let template = "specificationVersion: jobtemplate-2023-09\nname: Echo\nsteps:\n- name: Echo\n  \
+                    parameterSpace:\n    taskParameterDefinitions:\n    - name: Frame\n      type: INT\n      \
+                    range: \"1-2\"\n  script:\n    actions:\n      onRun:\n        command: /bin/echo\n        \
+                    args: [\"{{Task.Param.Frame}}\"]\n";
+    let (status, answer) = m
+        .post(
+            "/api/v3/jobs/openjd",
+            &json!({ "template": template, "on_complete": "echo 'unclosed" }),
+        )
+        .await;
+    assert_eq!(status, 400, "{answer}");
+    let (status, job) = m
+        .post(
+            "/api/v3/jobs/openjd",
+            &json!({ "template": template, "on_complete": "echo delivered" }),
+        )
+        .await;
+    assert_eq!(status, 200, "{job}");
+    let job = job["id"].as_str().expect("id").to_owned();
+    let ran = run_until(&m, &mut worker, &job, "completed").await;
+    assert_eq!(ran.len(), 3, "{ran:?}");
+    assert_eq!(
+        ran.last().map(String::as_str),
+        Some("on-complete"),
+        "{ran:?}"
+    );
+}

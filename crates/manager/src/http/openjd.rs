@@ -61,6 +61,9 @@ struct OpenJdSubmission {
     depends_on: Option<Vec<String>>,
     #[serde(default)]
     preview_first_every: Option<u32>,
+    /// A command line run after every task of the job (the on-complete task).
+    #[serde(default)]
+    on_complete: Option<String>,
 }
 
 /// `POST /api/v3/jobs/openjd`: answers with the stored `Job`.
@@ -95,7 +98,7 @@ pub async fn submit_openjd(
         depends_on: request.depends_on,
         preview_first_every: request.preview_first_every,
         target_task_minutes: None,
-        on_complete: None,
+        on_complete: request.on_complete,
     };
     let (submission, input) = prepare_submitted(&state, submitted).await?;
     let (tasks, dependencies) = tasks(&job)?;

@@ -44,6 +44,8 @@ pub struct OpenJdSubmission {
     pub depends_on: Option<Vec<String>>,
     /// Hand out every Nth task first, then the gaps (at least 2).
     pub preview_first_every: Option<u32>,
+    /// A command line run after every task of the job, as `on_complete` of a submitted job.
+    pub on_complete: Option<String>,
 }
 
 pub(super) fn describe(api: &mut Api) {
