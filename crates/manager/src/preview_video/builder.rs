@@ -106,19 +106,7 @@ impl Builder {
 
     /// The job to build next and when.
     fn next_due(&self) -> Option<(String, Instant)> {
-        let now = Instant::now();
-        self.jobs
-            .iter()
-            .filter(|(_, video)| video.dirty)
-            .map(|(job_id, video)| {
-                let at = match video.last_build {
-                    Some(last) if !video.urgent => last + self.interval,
-                    _ => now,
-                };
-                (job_id, at)
-            })
-            .min_by_key(|(_, at)| *at)
-            .map(|(job_id, at)| (job_id.clone(), at))
+        next_due(&self.jobs, self.interval, Instant::now())
     }
 
     async fn on_event(&mut self, event: &Event) {
@@ -282,6 +270,26 @@ impl Builder {
     }
 }
 
+/// The job whose video is due first and when: a job with new frames is built an interval
+/// after its last build (at once when never built or when it completed).
+fn next_due(
+    jobs: &HashMap<String, JobVideo>,
+    interval: Duration,
+    now: Instant,
+) -> Option<(String, Instant)> {
+    jobs.iter()
+        .filter(|(_, video)| video.dirty)
+        .map(|(job_id, video)| {
+            let at = match video.last_build {
+                Some(last) if !video.urgent => last + interval,
+                _ => now,
+            };
+            (job_id, at)
+        })
+        .min_by_key(|(_, at)| *at)
+        .map(|(job_id, at)| (job_id.clone(), at))
+}
+
 /// A stored size (always a small positive number) as FFmpeg takes it.
 fn dims(value: i64) -> u32 {
     u32::try_from(value).unwrap_or(2).max(2)
@@ -313,4 +321,49 @@ enum BuildError {
     Ffmpeg(#[from] ffmpeg::FfmpegError),
     #[error("none of the job's frame images is a readable JPEG")]
     NoSize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn video(dirty: bool, urgent: bool, last_build: Option<Instant>) -> JobVideo {
+        JobVideo {
+            dirty,
+            urgent,
+            last_build,
+            ..JobVideo::default()
+        }
+    }
+
+    #[test]
+    fn builds_wait_an_interval_after_the_last_unless_first_or_completed() {
+        let now = Instant::now();
+        let interval = Duration::from_secs(10);
+        let earlier = now - Duration::from_secs(4);
+        let mut jobs = HashMap::new();
+        assert_eq!(next_due(&jobs, interval, now), None);
+        // Built 4 s ago with new frames since: due 6 s from now.
+        jobs.insert("a".to_string(), video(true, false, Some(earlier)));
+        assert_eq!(
+            next_due(&jobs, interval, now),
+            Some(("a".to_string(), earlier + interval))
+        );
+        // Nothing new: never due, however long ago it was built.
+        jobs.insert(
+            "b".to_string(),
+            video(false, false, Some(now - interval * 9)),
+        );
+        assert_eq!(
+            next_due(&jobs, interval, now).map(|d| d.0),
+            Some("a".into())
+        );
+        // A job never built goes first, at once.
+        jobs.insert("c".to_string(), video(true, false, None));
+        assert_eq!(next_due(&jobs, interval, now), Some(("c".to_string(), now)));
+        jobs.remove("c");
+        // A completed job does not wait for its interval.
+        jobs.insert("d".to_string(), video(true, true, Some(now)));
+        assert_eq!(next_due(&jobs, interval, now), Some(("d".to_string(), now)));
+    }
 }
