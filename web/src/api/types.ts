@@ -254,6 +254,8 @@ export interface ChangeEvent {
   job_id?: string;
   task_id?: string;
   worker_id?: string;
+  /// On `last-rendered` of a numbered frame: the frame (`task_id`: the task that rendered it).
+  frame?: number;
 }
 
 /// Extension: `GET /api/v3/jobs/last-rendered-images`: one job's newest preview image.
