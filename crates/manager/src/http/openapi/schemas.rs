@@ -357,19 +357,6 @@ pub struct JobLastRenderedImageInfo {
     pub suffixes: Vec<String>,
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct WhyBlocker {
-    /// Which rule blocks the task (dependency, tag, blocklist, …).
-    pub rule: String,
-    pub detail: String,
-}
-
-/// Extension: why a task is not running.
-#[derive(Serialize, ToSchema)]
-pub struct WhyNotRunning {
-    pub task_id: String,
-    pub status: TaskStatusDoc,
-    pub summary: String,
 /// Extension: where one job's newest preview image is.
 #[derive(Serialize, ToSchema)]
 pub struct JobPreviewImage {
@@ -386,6 +373,19 @@ pub struct JobPreviewImages {
     pub images: Vec<JobPreviewImage>,
 }
 
+#[derive(Serialize, ToSchema)]
+pub struct WhyBlocker {
+    /// Which rule blocks the task (dependency, tag, blocklist, …).
+    pub rule: String,
+    pub detail: String,
+}
+
+/// Extension: why a task is not running.
+#[derive(Serialize, ToSchema)]
+pub struct WhyNotRunning {
+    pub task_id: String,
+    pub status: TaskStatusDoc,
+    pub summary: String,
     pub blockers: Vec<WhyBlocker>,
 }
 
