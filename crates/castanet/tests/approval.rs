@@ -2,7 +2,8 @@
 //! `blender-render-with-approval` job renders a reduced preview of every other frame into
 //! `preview/`, waits for approval, is approved with `castanet job approve`, renders every frame
 //! at full size into the normal output, and runs its on-complete command last (a marker file
-//! written with the job's environment; its log kept like any task's).
+//! written with the job's environment; its log kept like any task's). Another is rejected with
+//! `castanet job reject`, its comment kept.
 mod common;
 
 use std::path::Path;
@@ -112,6 +113,29 @@ async fn a_preview_pass_waits_for_approval_from_the_cli_then_the_final_pass_and_
     let (ok, _, stderr) = cli(&manager.url, &["job", "reject", &job, "--comment", "late"]);
     assert!(!ok);
     assert!(stderr.contains("already approved"), "{stderr}");
+
+    // A second look, rejected from the command line: a comment is required; it stays.
+    let other = submit(&api, gated_job(&blend, &dir.path().join("second"), &marker)).await;
+    api.wait_for_job(&other, Duration::from_secs(60), |j| {
+        j["status"] == "awaiting-approval" || j["status"] == "failed"
+    })
+    .await;
+    let (ok, _, stderr) = cli(&manager.url, &["job", "reject", &other]);
+    assert!(!ok && stderr.contains("--comment"), "{stderr}");
+    let (ok, stdout, stderr) = cli(
+        &manager.url,
+        &["job", "reject", &other, "--comment", "too dark"],
+    );
+    assert!(ok, "{stdout}{stderr}");
+    assert!(stdout.contains("rejected"), "{stdout}");
+    let rejected = api.get(&format!("/api/v3/jobs/{other}")).await;
+    assert_eq!(rejected["status"], "rejected", "{rejected}");
+    assert_eq!(rejected["approval"]["comment"], "too dark");
+    assert_eq!(
+        api.tasks(&other).await.len(),
+        1,
+        "no final pass, no on-complete task"
+    );
 
     worker.stop();
     manager.stop();
