@@ -15,7 +15,10 @@ pub struct JobAge {
 impl JobAge {
     /// Finished jobs' logs may be deleted; those of jobs that can still run may not.
     pub fn is_finished(&self) -> bool {
-        matches!(self.status.as_str(), "completed" | "failed" | "canceled" | "rejected")
+        matches!(
+            self.status.as_str(),
+            "completed" | "failed" | "canceled" | "rejected"
+        )
     }
 }
 

@@ -2,8 +2,8 @@
 //! (writes are serialised by the pool, so no transaction ever fails on a busy upgrade)
 //! and a few reader connections. Each state change commits in one transaction.
 mod actions;
-mod approval;
 mod api_tokens;
+mod approval;
 mod audit;
 mod blocklist;
 mod chunking;
@@ -42,8 +42,8 @@ pub use worker_status::StatusRequest;
 pub use workers::SignOn;
 
 pub use actions::TaskChange;
-pub use approval::GatedJob;
 pub use api_tokens::{ApiRole, ApiTokenRow, TokenHolder, hash_api_token, new_api_token};
+pub use approval::GatedJob;
 pub use audit::{AuditEntry, NewAuditEntry};
 pub use cleanup::JobAge;
 pub use failures::FailureReport;
