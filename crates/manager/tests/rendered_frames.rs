@@ -305,3 +305,31 @@ async fn without_ffmpeg_or_turned_off_the_video_endpoint_says_why() {
         assert_eq!(frames_of(&m, &job).await.len(), 1);
     }
 }
+
+#[tokio::test]
+async fn after_a_restart_the_builder_catches_up_on_frames_that_have_no_video_yet() {
+    // Frames land while videos are off: they are kept, no video is made.
+    let m = start_with(|c| c.preview_video.enabled = false).await;
+    let (status, job) = m.post("/api/v3/jobs", &render_job("1-2")).await;
+    assert_eq!(status, 200, "{job}");
+    let job = job["id"].as_str().expect("id").to_string();
+    let mut worker = SimWorker::connect_for(&m, "renderer", &["blender"]).await;
+    let task = worker.next_assignment().await;
+    let image = jpeg(m.dir.path(), "green");
+    upload(&mut worker, &task, Some(1), image)
+        .await
+        .expect("accepted");
+    drop(worker);
+    let TestManager { manager, dir, .. } = m;
+    manager.shutdown().await.expect("clean stop");
+
+    // The same database and storage with videos on: the frame is made into a video
+    // without any new upload.
+    let m = common::start_configured(dir, |c| c.preview_video.min_interval_seconds = 0.0).await;
+    let info = poll(&m, &format!("/api/v3/jobs/{job}/preview-video"), |s, _| {
+        s == 200
+    })
+    .await;
+    assert_eq!(info["rendered_frames"], 1, "{info}");
+    assert_eq!(info["frame_count"], 2, "{info}");
+}
