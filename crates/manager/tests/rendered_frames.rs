@@ -227,6 +227,26 @@ async fn numbered_frames_are_kept_listed_announced_made_into_a_video_and_go_with
         Err(tonic::Code::FailedPrecondition)
     );
     assert_eq!(frames_of(&m, &job).await.len(), 1);
+    let refused = upload(&mut worker, &task, Some(3), b"\xFF\xD8 not a jpeg".to_vec()).await;
+    let refused = refused.expect_err("not a JPEG");
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+    assert!(refused.message().contains("frame 3"), "{refused:?}");
+    assert_eq!(frames_of(&m, &job).await.len(), 1);
+    let last = m
+        .http
+        .get(format!(
+            "{}/job-files/job-{}/{job}/last-rendered.jpg",
+            m.url,
+            &job[..4]
+        ))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(
+        last.bytes().await.expect("body").as_ref(),
+        red.as_slice(),
+        "kept"
+    );
 
     // Bad and unknown ids.
     let (status, body) = m.get("/api/v3/jobs/not-a-uuid/rendered-frames").await;

@@ -198,6 +198,9 @@ pub(super) async fn store_last_rendered(
             image.mime_type
         )));
     }
+    if let Some(frame) = image.frame {
+        crate::preview_video::check_frame_image(frame, &image.image)?;
+    }
     let job_id = check_lease(state, worker_id, &image.task_id, image.lease_epoch).await?;
     let dir = state.logs.job_dir(&job_id);
     let write = async {

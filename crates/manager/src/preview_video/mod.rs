@@ -86,6 +86,17 @@ impl PreviewVideos {
     }
 }
 
+/// Refuses a numbered frame whose image is not a JPEG with a readable size: the video is
+/// made from it, and a broken one would only be found there.
+pub fn check_frame_image(frame: i64, jpeg: &[u8]) -> Result<(), Status> {
+    match jpeg_size::jpeg_size(jpeg) {
+        Some(_) => Ok(()),
+        None => Err(Status::invalid_argument(format!(
+            "the image of frame {frame} is not a JPEG (no frame header with its size)"
+        ))),
+    }
+}
+
 /// Keeps a numbered frame's thumbnail (from a worker's `LastRendered` upload) and records
 /// it; the caller has checked the worker's lease.
 pub async fn store_frame(
