@@ -70,8 +70,20 @@ mod tests {
         assert_eq!(range_request(None, 1000), Whole);
         assert_eq!(r("bytes=0-"), Part { start: 0, end: 999 });
         assert_eq!(r("bytes=10-19"), Part { start: 10, end: 19 });
-        assert_eq!(r("bytes=990-5000"), Part { start: 990, end: 999 });
-        assert_eq!(r("bytes=-100"), Part { start: 900, end: 999 });
+        assert_eq!(
+            r("bytes=990-5000"),
+            Part {
+                start: 990,
+                end: 999
+            }
+        );
+        assert_eq!(
+            r("bytes=-100"),
+            Part {
+                start: 900,
+                end: 999
+            }
+        );
         assert_eq!(r("bytes=-5000"), Part { start: 0, end: 999 });
         assert_eq!(r("bytes=1000-"), Unsatisfiable);
         assert_eq!(r("bytes=-0"), Unsatisfiable);

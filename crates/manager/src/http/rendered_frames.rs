@@ -58,9 +58,7 @@ pub async fn preview_video(
         .into_response());
     }
     match state.preview_videos.availability() {
-        Availability::Unavailable(why) => {
-            Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, why))
-        }
+        Availability::Unavailable(why) => Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, why)),
         Availability::Available | Availability::Starting => {
             Ok(StatusCode::NO_CONTENT.into_response())
         }
