@@ -114,14 +114,14 @@ pub fn router(state: AppState) -> Router {
             "/api/v3/jobs/{id}/preview-video",
             get(rendered_frames::preview_video),
         )
-        .route("/api/v3/tasks/{id}", get(tasks::get_task))
-        .route("/api/v3/tasks/{id}/log", get(tasks::task_log_info))
-        .route("/api/v3/tasks/{id}/logtail", get(tasks::task_log_tail))
-        .route("/api/v3/events", get(events::event_stream))
         .route(
             "/api/v3/jobs/last-rendered-images",
             get(last_rendered_images::last_rendered_images),
         )
+        .route("/api/v3/tasks/{id}", get(tasks::get_task))
+        .route("/api/v3/tasks/{id}/log", get(tasks::task_log_info))
+        .route("/api/v3/tasks/{id}/logtail", get(tasks::task_log_tail))
+        .route("/api/v3/events", get(events::event_stream))
         .route("/api/v3/jobs/query", post(jobs::query_jobs))
         .route("/api/v3/jobs/{id}/settag", post(tags::set_job_tag))
         .route("/api/v3/worker-mgt/workers", get(workers::list_workers))

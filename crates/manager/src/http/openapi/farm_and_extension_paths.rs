@@ -257,13 +257,23 @@ fn extensions(api: &mut Api) {
         EXTENSIONS,
         "The newest preview image of many jobs",
     )
-    .query("ids", "Comma-separated job ids (at most 1000); jobs without an image are left out.")
+    .query(
+        "ids",
+        "Comma-separated job ids (at most 1000); jobs without an image are left out.",
+    )
     .query(
         "limit",
         "Without ids: the most recently updated images, 1 to 1000 (default 100).",
     )
-    .answer(200, "Each job's image path and when it was updated, newest first.", body)
-    .errors(&[(400, "An id is not a UUID, more than 1000 ids, a limit out of range, or both ids and limit.")])
+    .answer(
+        200,
+        "Each job's image path and when it was updated, newest first.",
+        body,
+    )
+    .errors(&[(
+        400,
+        "An id is not a UUID, more than 1000 ids, a limit out of range, or both ids and limit.",
+    )])
     .done();
     let body = api.schema::<FarmSummary>();
     api.op(
