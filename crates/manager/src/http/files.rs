@@ -55,10 +55,7 @@ pub async fn job_file(
         RangeRequest::Part { start, end } => {
             // Both lie within the file (checked by `range_request`).
             let part = bytes[start as usize..=end as usize].to_vec();
-            let content_range = (
-                header::CONTENT_RANGE,
-                format!("bytes {start}-{end}/{len}"),
-            );
+            let content_range = (header::CONTENT_RANGE, format!("bytes {start}-{end}/{len}"));
             Ok((
                 StatusCode::PARTIAL_CONTENT,
                 [content_type, accept, content_range],
