@@ -8,13 +8,12 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::access::Caller;
 use super::error::{ApiError, parse_uuid};
 use super::shapes;
 use crate::AppState;
-use crate::compiler::CompileInput;
 use crate::compiler::on_complete::on_complete_task;
 use crate::events::Event;
 use crate::store::{GatedJob, JobChange, NewTask, StoreError};
@@ -76,11 +75,11 @@ pub async fn approve_job(
     let count = tasks.len();
     let change = state
         .store
-        .approve_job(&job.id, &by, &comment, tasks, on_complete)
+        .approve_job(&job.job.id, &by, &comment, tasks, on_complete)
         .await
         .map_err(conflict_or)?;
-    tracing::info!(job = %job.id, %by, tasks = count, "job approved; final pass queued");
-    answer(&state, &job.id, &change).await
+    tracing::info!(job = %job.job.id, %by, tasks = count, "job approved; final pass queued");
+    answer(&state, &job.job.id, &change).await
 }
 
 /// `POST /api/v3/jobs/{id}/reject` `{comment}` → 200 with the job, now rejected.
@@ -99,11 +98,11 @@ pub async fn reject_job(
     let job = gated_job(&state, &id).await?;
     let change = state
         .store
-        .reject_job(&job.id, &by, &comment)
+        .reject_job(&job.job.id, &by, &comment)
         .await
         .map_err(conflict_or)?;
-    tracing::info!(job = %job.id, %by, "job rejected");
-    answer(&state, &job.id, &change).await
+    tracing::info!(job = %job.job.id, %by, "job rejected");
+    answer(&state, &job.job.id, &change).await
 }
 
 /// Announces the change (new tasks are runnable: the dispatcher looks) and answers with the job.
@@ -129,27 +128,10 @@ async fn final_pass(
     state: &AppState,
     job: &GatedJob,
 ) -> Result<(Vec<NewTask>, Option<NewTask>), ApiError> {
-    let stored =
-        |what: &str| ApiError::internal(format!("the job's stored {what} do not read back"));
-    let settings: Map<String, Value> =
-        serde_json::from_str(&job.settings).map_err(|_| stored("settings"))?;
-    let metadata = serde_json::from_str(&job.metadata).map_err(|_| stored("metadata"))?;
-    let created = chrono::DateTime::parse_from_rfc3339(&job.created_at)
-        .map_err(|_| stored("creation time"))?
-        .with_timezone(&chrono::Utc);
-    let input = CompileInput {
-        job_id: job.id.clone(),
-        name: job.name.clone(),
-        job_type: job.job_type.clone(),
-        priority: i32::try_from(job.priority).unwrap_or(50),
-        settings: settings.clone(),
-        metadata,
-        worker_tag: job.worker_tag_id.clone(),
-        shaman_checkout_id: Some(job.storage_checkout_id.clone()).filter(|id| !id.is_empty()),
-        created,
-        type_etag: None,
-        target_task_seconds: job.target_task_seconds,
-    };
+    let (input, settings) = job
+        .job
+        .compile_input()
+        .map_err(|e| ApiError::internal(e.to_string()))?;
     let registry = state.job_types.clone();
     let script_settings = settings.clone();
     let pass =
@@ -158,7 +140,7 @@ async fn final_pass(
             .map_err(|e| ApiError::internal(format!("job-type script runner failed: {e}")))??;
     let command_line = job.on_complete.clone().or(pass.on_complete);
     let on_complete = command_line
-        .map(|line| on_complete_task(&job.id, &job.name, &settings, &line))
+        .map(|line| on_complete_task(&job.job.id, &job.job.name, &settings, &line))
         .transpose()
         .map_err(ApiError::bad_request)?
         .map(NewTask::from);

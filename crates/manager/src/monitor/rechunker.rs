@@ -11,7 +11,6 @@ use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio_util::sync::CancellationToken;
 
 use crate::AppState;
-use crate::compiler::CompileInput;
 use crate::events::{Event, Published};
 use crate::state::{frames_notation, plan_chunks, should_rechunk};
 use crate::store::{ChunkingState, NewTask};
@@ -135,7 +134,7 @@ async fn rechunk(
         .map(|(_, slots)| *slots)
         .sum();
     let Some(plan) = plan_chunks(
-        facts.job.target_task_seconds,
+        facts.target_task_seconds,
         slots as u64,
         &facts.finished,
         &frames,
@@ -155,7 +154,7 @@ async fn rechunk(
             job = %job_id,
             before,
             after,
-            target_seconds = facts.job.target_task_seconds,
+            target_seconds = facts.target_task_seconds,
             "regrouped the job's queued frames towards its target task duration"
         );
         state.events.publish(Event::job(job_id));
@@ -174,27 +173,10 @@ async fn compile_chunks(
     facts: &ChunkingState,
     chunks: Vec<String>,
 ) -> Result<Vec<NewTask>, RechunkError> {
-    let job = &facts.job;
-    let settings: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_str(&job.settings).map_err(|_| RechunkError::Stored("settings"))?;
-    let metadata =
-        serde_json::from_str(&job.metadata).map_err(|_| RechunkError::Stored("metadata"))?;
-    let created = chrono::DateTime::parse_from_rfc3339(&job.created_at)
-        .map_err(|_| RechunkError::Stored("creation time"))?
-        .with_timezone(&chrono::Utc);
-    let input = CompileInput {
-        job_id: job.id.clone(),
-        name: job.name.clone(),
-        job_type: job.job_type.clone(),
-        priority: i32::try_from(job.priority).unwrap_or(50),
-        settings: settings.clone(),
-        metadata,
-        worker_tag: job.worker_tag_id.clone(),
-        shaman_checkout_id: Some(job.storage_checkout_id.clone()).filter(|id| !id.is_empty()),
-        created,
-        type_etag: None,
-        target_task_seconds: Some(job.target_task_seconds),
-    };
+    let (input, settings) = facts
+        .job
+        .compile_input()
+        .map_err(|e| RechunkError::Stored(e.0))?;
     let registry = state.job_types.clone();
     let tasks = tokio::task::spawn_blocking(move || {
         let tasks = registry.compile_chunks(&input, settings, &chunks)?;

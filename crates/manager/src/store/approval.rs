@@ -4,25 +4,18 @@
 use sqlx::{Sqlite, Transaction};
 
 use super::job_status::{JobChange, enter_job_status};
-use super::{JobInsert, NewTask, Store, StoreError, StoreResult, job_status, now};
+use super::{
+    JobInsert, NewTask, SCRIPTED_JOB_COLUMNS, ScriptedJob, Store, StoreError, StoreResult,
+    job_status, now,
+};
 use crate::state::{ApprovalState, JobStatus, check_approval_request};
 
 /// What approving a job needs to know to run its job type's `compileApproved`.
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct GatedJob {
-    pub id: String,
-    pub name: String,
-    pub job_type: String,
-    pub priority: i64,
+    #[sqlx(flatten)]
+    pub job: ScriptedJob,
     pub status: String,
-    /// JSON object, as the job's compile left them.
-    pub settings: String,
-    /// JSON object of strings.
-    pub metadata: String,
-    pub worker_tag_id: Option<String>,
-    pub storage_checkout_id: String,
-    pub created_at: String,
-    pub target_task_seconds: Option<f64>,
     pub approval_state: Option<String>,
     pub on_complete: Option<String>,
 }
@@ -58,12 +51,10 @@ pub(super) async fn approval_gate(
 impl Store {
     /// The job as approving it needs it; None when there is no such job.
     pub async fn gated_job(&self, job_id: &str) -> StoreResult<Option<GatedJob>> {
-        Ok(sqlx::query_as(
-            "SELECT id, name, job_type, priority, status, settings, metadata, worker_tag_id,
-                    storage_checkout_id, created_at, target_task_seconds, approval_state,
-                    on_complete
-             FROM jobs WHERE id = ?",
-        )
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {SCRIPTED_JOB_COLUMNS}, status, approval_state, on_complete
+             FROM jobs WHERE id = ?"
+        )))
         .bind(job_id)
         .fetch_optional(&self.read)
         .await?)

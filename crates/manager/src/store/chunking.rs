@@ -1,25 +1,8 @@
 //! Adaptive chunking in the store: what the re-chunker reads about a job (its finished and its
 //! never-started queued chunks) and the swap of queued chunks for regrouped ones, in one
 //! transaction that gives up if any of them started meanwhile.
-use super::{NewTask, Store, StoreError, StoreResult, now};
+use super::{NewTask, SCRIPTED_JOB_COLUMNS, ScriptedJob, Store, StoreError, StoreResult, now};
 use crate::state::FrameSample;
-
-/// A job with a target task duration, as the re-chunker needs it.
-#[derive(Clone, Debug, sqlx::FromRow)]
-pub struct ChunkedJob {
-    pub id: String,
-    pub name: String,
-    pub job_type: String,
-    pub priority: i64,
-    /// JSON object, as the job's compile left them.
-    pub settings: String,
-    /// JSON object of strings.
-    pub metadata: String,
-    pub worker_tag_id: Option<String>,
-    pub storage_checkout_id: String,
-    pub created_at: String,
-    pub target_task_seconds: f64,
-}
 
 /// A chunk task that may still be regrouped: queued, never started, never failed.
 #[derive(Clone, Debug, PartialEq)]
@@ -32,7 +15,9 @@ pub struct QueuedChunk {
 /// What the re-chunker plans from.
 #[derive(Clone, Debug)]
 pub struct ChunkingState {
-    pub job: ChunkedJob,
+    pub job: ScriptedJob,
+    /// The job's target task duration.
+    pub target_task_seconds: f64,
     pub finished: Vec<FrameSample>,
     /// In scheduling order.
     pub queued: Vec<QueuedChunk>,
@@ -55,16 +40,18 @@ impl Store {
     /// The job's chunking facts; None when it has no target or cannot run (finished, paused).
     pub async fn chunking_state(&self, job_id: &str) -> StoreResult<Option<ChunkingState>> {
         let mut connection = self.read.acquire().await?;
-        let job: Option<ChunkedJob> = sqlx::query_as(
-            "SELECT id, name, job_type, priority, settings, metadata, worker_tag_id,
-                    storage_checkout_id, created_at, target_task_seconds
-             FROM jobs WHERE id = ? AND target_task_seconds IS NOT NULL
-               AND status IN ('queued', 'active')",
-        )
+        let job: Option<ScriptedJob> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {SCRIPTED_JOB_COLUMNS} FROM jobs
+             WHERE id = ? AND target_task_seconds IS NOT NULL AND status IN ('queued', 'active')"
+        )))
         .bind(job_id)
         .fetch_optional(&mut *connection)
         .await?;
-        let Some(job) = job else { return Ok(None) };
+        let Some((job, target_task_seconds)) =
+            job.and_then(|job| job.target_task_seconds.map(|target| (job, target)))
+        else {
+            return Ok(None);
+        };
         let finished: Vec<(String, f64)> = sqlx::query_as(
             "SELECT frames, (julianday(updated_at) - julianday(started_at)) * 86400.0
              FROM tasks WHERE job_id = ? AND status = 'completed' AND frames IS NOT NULL
@@ -97,6 +84,7 @@ impl Store {
             .collect();
         Ok(Some(ChunkingState {
             job,
+            target_task_seconds,
             finished,
             queued,
         }))
