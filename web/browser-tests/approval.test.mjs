@@ -7,8 +7,7 @@
 import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
-import { after, afterEach, before } from "node:test";
-import { Farm, browserTestsOn, openBrowser, until } from "./farm.mjs";
+import { browserTestFile, until } from "./farm.mjs";
 
 // A gated job type that is quick to run: the preview pass is one echo, the final pass an echo
 // per frame.
@@ -35,22 +34,10 @@ let farm;
 let browser;
 let page;
 
-before(async () => {
-  farm = await Farm.start({ workers: 1, scripts: { "gated_echo.js": GATED_ECHO } });
-  browser = await openBrowser();
-  page = browser.page;
+const { browserTest } = browserTestFile({
+  farm: { workers: 1, scripts: { "gated_echo.js": GATED_ECHO } },
+  ready: (session) => ({ farm, browser, page } = session),
 });
-
-after(async () => {
-  await browser?.close();
-  await farm?.stop();
-});
-
-afterEach(() => {
-  assert.deepEqual(browser.consoleErrors.splice(0), [], "no console errors");
-});
-
-const browserTest = browserTestsOn(() => browser);
 
 async function awaitingJob(name) {
   const job = await farm.submit(name, "gated-echo", { frames: "1-3" });

@@ -5,8 +5,7 @@
 // template pasted into the Submit page becomes a job with a task per frame, and what the
 // manager refuses (a missing parameter, job environments) is shown under the form.
 import assert from "node:assert/strict";
-import { after, afterEach, before } from "node:test";
-import { Farm, browserTestsOn, openBrowser, until } from "./farm.mjs";
+import { browserTestFile, until } from "./farm.mjs";
 
 // A job type that opts into adaptive chunking: each frame sleeps half a second.
 const CHUNKED_SLEEP = `
@@ -72,22 +71,10 @@ let farm;
 let browser;
 let page;
 
-before(async () => {
-  farm = await Farm.start({ workers: 1, scripts: { "chunked_sleep.js": CHUNKED_SLEEP } });
-  browser = await openBrowser();
-  page = browser.page;
+const { browserTest } = browserTestFile({
+  farm: { workers: 1, scripts: { "chunked_sleep.js": CHUNKED_SLEEP } },
+  ready: (session) => ({ farm, browser, page } = session),
 });
-
-after(async () => {
-  await browser?.close();
-  await farm?.stop();
-});
-
-afterEach(() => {
-  assert.deepEqual(browser.consoleErrors.splice(0), [], "no console errors");
-});
-
-const browserTest = browserTestsOn(() => browser);
 
 /// Console errors other than the refused requests; clears them.
 function takeUnexpectedConsoleErrors() {

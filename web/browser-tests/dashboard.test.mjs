@@ -1,8 +1,7 @@
 // The dashboard against a real manager with two real workers, in headless Chromium: the
 // acceptance flows of the dashboard, with a screenshot of each page in web/test-artifacts/.
 import assert from "node:assert/strict";
-import { after, afterEach, before } from "node:test";
-import { Farm, browserTestsOn, openBrowser, until } from "./farm.mjs";
+import { browserTestFile, until } from "./farm.mjs";
 
 // A job type whose tasks always fail, so workers get blocklisted (threshold 1 below).
 const FAIL_TEST = `
@@ -20,27 +19,11 @@ let farm;
 let browser;
 let page;
 
-before(async () => {
-  farm = await Farm.start({
-    workers: 2,
-    config: "blocklist_threshold = 1",
-    scripts: { "fail_test.js": FAIL_TEST },
-  });
-  browser = await openBrowser();
-  page = browser.page;
+/// Tests that leave a screenshot of the page behind when they fail.
+const { browserTest } = browserTestFile({
+  farm: { workers: 2, config: "blocklist_threshold = 1", scripts: { "fail_test.js": FAIL_TEST } },
+  ready: (session) => ({ farm, browser, page } = session),
 });
-
-after(async () => {
-  await browser?.close();
-  await farm?.stop();
-});
-
-afterEach(() => {
-  assert.deepEqual(browser.consoleErrors.splice(0), [], "no console errors");
-});
-
-/// A test that leaves a screenshot of the page behind when it fails.
-const browserTest = browserTestsOn(() => browser);
 
 const statusOf = (selector) => page.locator(selector).first().textContent();
 const jobStatus = () => statusOf("h1 [data-testid=status]");

@@ -1,13 +1,15 @@
 // A real farm for the browser tests: the built `castanet` binary as manager and workers on
 // loopback, each in its own temporary directory, and headless Chromium driven by
 // playwright-core. Waits poll with deadlines; nothing sleeps for a fixed time.
-import { spawn } from "node:child_process";
+import assert from "node:assert/strict";
+import { execFile, spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync, existsSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
-import { test } from "node:test";
+import { after, afterEach, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
 import { chromium } from "playwright-core";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -205,6 +207,79 @@ export function browserTestsOn(currentBrowser) {
         throw error;
       }
     });
+}
+
+/// The set-up most browser-test files share: one browser for the file (and a farm started with
+/// `farm` options, when given), closed after the file; every test must leave no console errors.
+/// `ready(session)` runs once both are up. `session.startFarm` starts a further farm that is
+/// stopped with the file's. Returns `{ session, browserTest }`.
+export function browserTestFile({ farm: farmOptions, ready } = {}) {
+  const farms = [];
+  const session = {
+    async startFarm(options) {
+      const farm = await Farm.start(options);
+      farms.push(farm);
+      return farm;
+    },
+  };
+  before(async () => {
+    if (farmOptions) session.farm = await session.startFarm(farmOptions);
+    session.browser = await openBrowser();
+    session.page = session.browser.page;
+    await ready?.(session);
+  });
+  after(async () => {
+    await session.browser?.close();
+    await Promise.all(farms.map((farm) => farm.stop()));
+  });
+  afterEach(() => {
+    assert.deepEqual(session.browser.consoleErrors.splice(0), [], "no console errors");
+  });
+  return { session, browserTest: browserTestsOn(() => session.browser) };
+}
+
+export const BLENDER = process.env.BLENDER_PATH ?? "/usr/bin/blender";
+
+/// Writes a `width`×`height` Cycles scene with few samples (denoising off: Debian's Blender has
+/// no OpenImageDenoise). `adaptiveSampling: false` and `frameRange: [first, last]` are set in
+/// the scene only when given, so each test keeps the scene it always rendered.
+export async function makeScene(file, { width = 64, height = 48, adaptiveSampling, frameRange } = {}) {
+  const script = [
+    "import bpy",
+    "s = bpy.context.scene",
+    "s.render.engine = 'CYCLES'",
+    "s.cycles.samples = 4",
+    "s.cycles.use_denoising = False",
+    ...(adaptiveSampling === false ? ["s.cycles.use_adaptive_sampling = False"] : []),
+    `s.render.resolution_x = ${width}`,
+    `s.render.resolution_y = ${height}`,
+    "s.render.resolution_percentage = 100",
+    ...(frameRange ? [`s.frame_start = ${frameRange[0]}`, `s.frame_end = ${frameRange[1]}`] : []),
+    `bpy.ops.wm.save_as_mainfile(filepath=${JSON.stringify(file)})`,
+  ].join("\n");
+  await promisify(execFile)(BLENDER, ["-b", "--factory-startup", "--python-exit-code", "1", "--python-expr", script], {
+    timeout: 120_000,
+    maxBuffer: 16 * 1024 * 1024,
+  });
+  assert.ok(existsSync(file), `blender wrote ${file}`);
+}
+
+/// Settings of a `simple-blender-render` job rendering `frames` of `blendfile` as PNGs into
+/// `outRoot/outName/######`, without previews.
+export function blenderRenderSettings({ frames, blendfile, outRoot, outName }) {
+  return {
+    frames,
+    chunk_size: 1,
+    render_output_root: outRoot,
+    add_path_components: 0,
+    render_output_path: `${outRoot}/${outName}/######`,
+    blendfile,
+    fps: 24.0,
+    format: "PNG",
+    image_file_extension: ".png",
+    has_previews: false,
+    scene: "Scene",
+  };
 }
 
 export function readText(file) {

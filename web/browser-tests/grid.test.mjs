@@ -4,63 +4,15 @@
 // task grid shows its tasks. Then 500 jobs: every card present, filled by three requests,
 // and the time to the first grid printed (for docs/benchmarks.md, not asserted).
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
-import { existsSync, rmSync } from "node:fs";
+import { rmSync } from "node:fs";
 import path from "node:path";
-import { promisify } from "node:util";
-import { after, afterEach, before } from "node:test";
-import { Farm, browserTestsOn, openBrowser, until } from "./farm.mjs";
-
-const BLENDER = process.env.BLENDER_PATH ?? "/usr/bin/blender";
+import { blenderRenderSettings, browserTestFile, makeScene, until } from "./farm.mjs";
 
 let browser;
 let page;
-const farms = [];
 
-before(async () => {
-  browser = await openBrowser();
-  page = browser.page;
-});
-
-after(async () => {
-  await browser?.close();
-  await Promise.all(farms.map((farm) => farm.stop()));
-});
-
-afterEach(() => {
-  assert.deepEqual(browser.consoleErrors.splice(0), [], "no console errors");
-});
-
-const browserTest = browserTestsOn(() => browser);
-
-async function startFarm(options) {
-  const farm = await Farm.start(options);
-  farms.push(farm);
-  return farm;
-}
-
-/// A one-frame Cycles scene of `width`×`height` (denoising off: Debian's Blender has none).
-async function makeScene(file, width, height) {
-  const script = [
-    "import bpy",
-    "s = bpy.context.scene",
-    "s.render.engine = 'CYCLES'",
-    "s.cycles.samples = 4",
-    "s.cycles.use_denoising = False",
-    "s.cycles.use_adaptive_sampling = False",
-    `s.render.resolution_x = ${width}`,
-    `s.render.resolution_y = ${height}`,
-    "s.render.resolution_percentage = 100",
-    "s.frame_start = 1",
-    "s.frame_end = 1",
-    `bpy.ops.wm.save_as_mainfile(filepath=${JSON.stringify(file)})`,
-  ].join("\n");
-  await promisify(execFile)(BLENDER, ["-b", "--factory-startup", "--python-exit-code", "1", "--python-expr", script], {
-    timeout: 120_000,
-    maxBuffer: 16 * 1024 * 1024,
-  });
-  assert.ok(existsSync(file), `blender wrote ${file}`);
-}
+// Each test starts its own farm; all are stopped after the file.
+const { session, browserTest } = browserTestFile({ ready: (started) => ({ browser, page } = started) });
 
 /// The loaded image of the grid card of `jobId`: {src, width, height}, or null.
 function cardImage(jobId) {
@@ -74,23 +26,12 @@ const cardText = (jobId, testId) =>
   page.locator(`[data-testid=grid-card][data-job-id="${jobId}"] [data-testid=${testId}]`).textContent();
 
 browserTest("the grid shows a job's last-rendered image and swaps it live when a new render lands", async () => {
-  const farm = await startFarm({ workers: 1 });
+  const farm = await session.startFarm({ workers: 1 });
   const blend = path.join(farm.dir, "grid.blend");
-  await makeScene(blend, 64, 48);
+  await makeScene(blend, { width: 64, height: 48, adaptiveSampling: false, frameRange: [1, 1] });
   const outRoot = path.join(farm.dir, "renders");
-  const job = await farm.submit("grid render", "simple-blender-render", {
-    frames: "1",
-    chunk_size: 1,
-    render_output_root: outRoot,
-    add_path_components: 0,
-    render_output_path: `${outRoot}/grid/######`,
-    blendfile: blend,
-    fps: 24.0,
-    format: "PNG",
-    image_file_extension: ".png",
-    has_previews: false,
-    scene: "Scene",
-  });
+  const job = await farm.submit("grid render", "simple-blender-render", 
+    blenderRenderSettings({ frames: "1", blendfile: blend, outRoot, outName: "grid" }));
   const other = await farm.submit("waiting job", "echo-sleep-test", { message: "hi", sleep_duration_seconds: 0, sleep_repeats: 1 }, { initial_status: "paused" });
   const completed = async () => (await farm.api("GET", `/api/v3/jobs/${job.id}`)).status === "completed";
   await until("the first render to complete", completed, 180_000, 200);
@@ -115,7 +56,7 @@ browserTest("the grid shows a job's last-rendered image and swaps it live when a
   await page.evaluate(() => (window.__sameDocument = true));
   // The scene changes size and the job renders again (its old frame removed: Blender does
   // not overwrite frames): a new image, told by an event.
-  await makeScene(blend, 80, 60);
+  await makeScene(blend, { width: 80, height: 60, adaptiveSampling: false, frameRange: [1, 1] });
   rmSync(path.join(outRoot, "grid", "000001.png"));
   await farm.api("POST", `/api/v3/jobs/${job.id}/setstatus`, { status: "requeueing", reason: "grid test" });
   const second = await until("the new render on the card", async () => {
@@ -165,7 +106,7 @@ browserTest("the grid shows a job's last-rendered image and swaps it live when a
 });
 
 browserTest("500 jobs: every card on the grid from three requests, and how long the first grid takes", async () => {
-  const farm = await startFarm();
+  const farm = await session.startFarm();
   const JOBS = 500;
   const settings = { message: "grid", sleep_duration_seconds: 0, sleep_repeats: 1 };
   let next = 0;

@@ -3,38 +3,22 @@
 // what the page shows after a reload; a bad entry is refused and changes nothing), and the
 // live "last rendered" image on the Job page while a tiny Blender render runs.
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
-import { existsSync } from "node:fs";
 import path from "node:path";
-import { promisify } from "node:util";
-import { after, afterEach, before } from "node:test";
-import { Farm, browserTestsOn, openBrowser, until } from "./farm.mjs";
-
-const BLENDER = process.env.BLENDER_PATH ?? "/usr/bin/blender";
+import { blenderRenderSettings, browserTestFile, makeScene, until } from "./farm.mjs";
 
 let farm;
 let browser;
 let page;
 let worker;
 
-before(async () => {
-  farm = await Farm.start({ workers: 1 });
-  browser = await openBrowser();
-  page = browser.page;
-  [worker] = (await farm.api("GET", "/api/v3/worker-mgt/workers")).workers;
+/// Tests that leave a screenshot of the page behind when they fail.
+const { browserTest } = browserTestFile({
+  farm: { workers: 1 },
+  ready: async (session) => {
+    ({ farm, browser, page } = session);
+    [worker] = (await farm.api("GET", "/api/v3/worker-mgt/workers")).workers;
+  },
 });
-
-after(async () => {
-  await browser?.close();
-  await farm?.stop();
-});
-
-afterEach(() => {
-  assert.deepEqual(browser.consoleErrors.splice(0), [], "no console errors");
-});
-
-/// A test that leaves a screenshot of the page behind when it fails.
-const browserTest = browserTestsOn(() => browser);
 
 const DAYS = ["mo", "tu", "we", "th", "fr", "sa", "su"];
 const schedulePath = () => `/api/v3/worker-mgt/workers/${worker.id}/sleep-schedule`;
@@ -127,48 +111,15 @@ browserTest("set a worker's sleep schedule in the editor; the manager stores it 
   browser.consoleErrors.splice(0, browser.consoleErrors.length, ...browser.consoleErrors.filter((t) => !refused.test(t)));
 });
 
-/// Writes a 64×48 Cycles scene with few samples (denoising off: Debian's Blender has no
-/// OpenImageDenoise), as crates/castanet/tests/render.rs does.
-async function makeScene(file) {
-  const script = [
-    "import bpy",
-    "s = bpy.context.scene",
-    "s.render.engine = 'CYCLES'",
-    "s.cycles.samples = 4",
-    "s.cycles.use_denoising = False",
-    "s.cycles.use_adaptive_sampling = False",
-    "s.render.resolution_x = 64",
-    "s.render.resolution_y = 48",
-    "s.render.resolution_percentage = 100",
-    "s.frame_start = 1",
-    "s.frame_end = 1",
-    `bpy.ops.wm.save_as_mainfile(filepath=${JSON.stringify(file)})`,
-  ].join("\n");
-  await promisify(execFile)(BLENDER, ["-b", "--factory-startup", "--python-exit-code", "1", "--python-expr", script], {
-    timeout: 120_000,
-    maxBuffer: 16 * 1024 * 1024,
-  });
-  assert.ok(existsSync(file), `blender wrote ${file}`);
-}
 
 browserTest("the job page shows the last rendered frame live, without a reload", async () => {
   const blend = path.join(farm.dir, "tiny.blend");
-  await makeScene(blend);
+  // 64×48, one frame, as crates/castanet/tests/render.rs renders.
+  await makeScene(blend, { adaptiveSampling: false, frameRange: [1, 1] });
   const outRoot = path.join(farm.dir, "renders");
   // Paused on submission: the page is open before anything renders; the user resumes it there.
-  const job = await farm.submit("tiny render", "simple-blender-render", {
-    frames: "1",
-    chunk_size: 1,
-    render_output_root: outRoot,
-    add_path_components: 0,
-    render_output_path: `${outRoot}/tiny/######`,
-    blendfile: blend,
-    fps: 24.0,
-    format: "PNG",
-    image_file_extension: ".png",
-    has_previews: false,
-    scene: "Scene",
-  }, { initial_status: "paused" });
+  const job = await farm.submit("tiny render", "simple-blender-render", 
+    blenderRenderSettings({ frames: "1", blendfile: blend, outRoot, outName: "tiny" }), { initial_status: "paused" });
 
   await page.goto(`${farm.url}/jobs/${job.id}`);
   const preview = page.getByTestId("last-rendered");

@@ -5,8 +5,8 @@
 import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
 import { createServer } from "node:http";
-import { after, afterEach, before } from "node:test";
-import { Farm, browserTestsOn, openBrowser, until } from "./farm.mjs";
+import { after, before } from "node:test";
+import { browserTestFile, until } from "./farm.mjs";
 
 let farm;
 let browser;
@@ -24,35 +24,31 @@ before(async () => {
     });
   });
   await new Promise((resolve) => receiver.listen(0, "127.0.0.1", resolve));
-  farm = await Farm.start({ workers: 1, config: "[notify]\nfirst_retry_seconds = 0.1" });
-  browser = await openBrowser();
-  page = browser.page;
-  await page.addInitScript(() => {
-    window.__desktopNotifications = [];
-    window.Notification = class {
-      static permission = "granted";
-      static requestPermission() {
-        return Promise.resolve("granted");
-      }
-      constructor(title, options) {
-        window.__desktopNotifications.push({ title, body: options?.body ?? "" });
-      }
-      close() {}
-    };
-  });
 });
 
-after(async () => {
-  await browser?.close();
-  await farm?.stop();
-  receiver?.close();
+// Registered after the receiver's `before`, so the receiver listens before the farm starts.
+const { browserTest } = browserTestFile({
+  farm: { workers: 1, config: "[notify]\nfirst_retry_seconds = 0.1" },
+  ready: async (session) => {
+    ({ farm, browser, page } = session);
+    await page.addInitScript(() => {
+      window.__desktopNotifications = [];
+      window.Notification = class {
+        static permission = "granted";
+        static requestPermission() {
+          return Promise.resolve("granted");
+        }
+        constructor(title, options) {
+          window.__desktopNotifications.push({ title, body: options?.body ?? "" });
+        }
+        close() {}
+      };
+    });
+  },
 });
 
-afterEach(() => {
-  assert.deepEqual(browser.consoleErrors.splice(0), [], "no console errors");
-});
-
-const browserTest = browserTestsOn(() => browser);
+// After the browser and the farm have stopped.
+after(() => receiver?.close());
 
 browserTest("a rule made in the dashboard delivers a signed webhook, and the desktop is told", async () => {
   const hook = `http://127.0.0.1:${receiver.address().port}/hook`;

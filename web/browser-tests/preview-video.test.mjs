@@ -2,55 +2,16 @@
 // workers render a 4-frame Blender job while the page is open; the video panel follows the
 // frames as they land (no reload), the video plays, and the frame scrubber seeks it.
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
-import { existsSync } from "node:fs";
 import path from "node:path";
-import { promisify } from "node:util";
-import { after, afterEach, before } from "node:test";
-import { Farm, browserTestsOn, openBrowser, until } from "./farm.mjs";
+import { blenderRenderSettings, browserTestFile, makeScene, until } from "./farm.mjs";
 
-const BLENDER = process.env.BLENDER_PATH ?? "/usr/bin/blender";
 const FRAMES = 4;
 
 let browser;
 let page;
-let farm;
 
-before(async () => {
-  browser = await openBrowser();
-  page = browser.page;
-});
-
-after(async () => {
-  await browser?.close();
-  await farm?.stop();
-});
-
-afterEach(() => {
-  assert.deepEqual(browser.consoleErrors.splice(0), [], "no console errors");
-});
-
-const browserTest = browserTestsOn(() => browser);
-
-/// A 64×48 Cycles scene (denoising off: Debian's Blender has none).
-async function makeScene(file) {
-  const script = [
-    "import bpy",
-    "s = bpy.context.scene",
-    "s.render.engine = 'CYCLES'",
-    "s.cycles.samples = 4",
-    "s.cycles.use_denoising = False",
-    "s.render.resolution_x = 64",
-    "s.render.resolution_y = 48",
-    "s.render.resolution_percentage = 100",
-    `bpy.ops.wm.save_as_mainfile(filepath=${JSON.stringify(file)})`,
-  ].join("\n");
-  await promisify(execFile)(BLENDER, ["-b", "--factory-startup", "--python-exit-code", "1", "--python-expr", script], {
-    timeout: 120_000,
-    maxBuffer: 16 * 1024 * 1024,
-  });
-  assert.ok(existsSync(file), `blender wrote ${file}`);
-}
+// The farm starts in the test (its workers render while the page is open).
+const { session, browserTest } = browserTestFile({ ready: (started) => ({ browser, page } = started) });
 
 /// The <video> element's state.
 const videoState = () =>
@@ -60,23 +21,11 @@ const videoState = () =>
   });
 
 browserTest("the job page's preview video fills in live, plays, and the scrubber seeks it", async () => {
-  farm = await Farm.start({ workers: 2, config: "[preview_video]\nmin_interval_seconds = 0.5" });
+  const farm = await session.startFarm({ workers: 2, config: "[preview_video]\nmin_interval_seconds = 0.5" });
   const blend = path.join(farm.dir, "preview.blend");
   await makeScene(blend);
   const outRoot = path.join(farm.dir, "renders");
-  const job = await farm.submit("preview video", "simple-blender-render", {
-    frames: `1-${FRAMES}`,
-    chunk_size: 1,
-    render_output_root: outRoot,
-    add_path_components: 0,
-    render_output_path: `${outRoot}/preview/######`,
-    blendfile: blend,
-    fps: 24.0,
-    format: "PNG",
-    image_file_extension: ".png",
-    has_previews: false,
-    scene: "Scene",
-  });
+  const job = await farm.submit("preview video", "simple-blender-render", blenderRenderSettings({ frames: `1-${FRAMES}`, blendfile: blend, outRoot, outName: "preview" }));
 
   await page.goto(`${farm.url}/jobs/${job.id}`);
   await until("the event stream", async () => (await page.getByTestId("connection").textContent()).trim() === "live", 10_000);

@@ -3,29 +3,16 @@
 // worker limit waits for the job it depends on, shows its limits and dependencies, and runs
 // once that job completed; the jobs list shows the waiting status and a finish estimate.
 import assert from "node:assert/strict";
-import { after, afterEach, before } from "node:test";
-import { Farm, browserTestsOn, openBrowser, until } from "./farm.mjs";
+import { browserTestFile, until } from "./farm.mjs";
 
 let farm;
 let browser;
 let page;
 
-before(async () => {
-  farm = await Farm.start({ workers: 1, config: "[resources]\nlicence = 2" });
-  browser = await openBrowser();
-  page = browser.page;
+const { browserTest } = browserTestFile({
+  farm: { workers: 1, config: "[resources]\nlicence = 2" },
+  ready: (session) => ({ farm, browser, page } = session),
 });
-
-after(async () => {
-  await browser?.close();
-  await farm?.stop();
-});
-
-afterEach(() => {
-  assert.deepEqual(browser.consoleErrors.splice(0), [], "no console errors");
-});
-
-const browserTest = browserTestsOn(() => browser);
 
 browserTest("a job submitted with a dependency, a licence and a worker limit waits, then runs", async () => {
   const first = await farm.submit("first", "echo-sleep-test", { message: "first", sleep_duration_seconds: 0, sleep_repeats: 1 }, { initial_status: "paused" });
