@@ -14,25 +14,10 @@ import {
   taskCards,
   taskPercent,
 } from "../src/state/grid";
+import { job as renderJob } from "./fixtures";
 
-function job(id: string, fields: Partial<Job> = {}): Job {
-  return {
-    id,
-    name: `job ${id}`,
-    type: "simple-blender-render",
-    priority: 50,
-    status: "active",
-    activity: "",
-    created: "2026-01-01T00:00:00.000Z",
-    updated: "2026-01-01T00:00:00.000Z",
-    steps_completed: 0,
-    steps_total: 0,
-    settings: {},
-    metadata: {},
-    submitter_platform: "linux",
-    ...fields,
-  };
-}
+// The grid's jobs are renders.
+const job = (id: string, fields: Partial<Job> = {}): Job => renderJob(id, { type: "simple-blender-render", ...fields });
 
 function task(id: string, fields: Partial<TaskSummary> = {}): TaskSummary {
   return {

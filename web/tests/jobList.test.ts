@@ -1,25 +1,6 @@
 import { describe, expect, it } from "vitest";
-import type { Job } from "../src/api/types";
 import { applicable, patchJobList, taskProgress } from "../src/state/jobList";
-
-function job(id: string, fields: Partial<Job> = {}): Job {
-  return {
-    id,
-    name: `job ${id}`,
-    type: "echo-sleep-test",
-    priority: 50,
-    status: "active",
-    activity: "",
-    created: "2026-01-01T00:00:00.000Z",
-    updated: "2026-01-01T00:00:00.000Z",
-    steps_completed: 0,
-    steps_total: 0,
-    settings: {},
-    metadata: {},
-    submitter_platform: "linux",
-    ...fields,
-  };
-}
+import { job } from "./fixtures";
 
 describe("patching the jobs page", () => {
   const rows = [job("a"), job("b"), job("c")];
