@@ -145,6 +145,11 @@ impl ApiClient {
     }
 
     pub async fn get_text(&self, path: &str) -> anyhow::Result<String> {
+        Ok(self.get_successful(path).await?.text().await?)
+    }
+
+    /// A GET the manager answered with success; its body is still to be read.
+    async fn get_successful(&self, path: &str) -> anyhow::Result<reqwest::Response> {
         let what = format!("GET {path}");
         let response = self
             .request(Method::GET, path)
@@ -158,28 +163,16 @@ impl ApiClient {
                 self.access_hint(status)
             ));
         }
-        Ok(response.text().await?)
+        Ok(response)
     }
 
     /// GET of a file (a preview video, say) as bytes.
     pub async fn get_bytes(&self, path: &str) -> anyhow::Result<Vec<u8>> {
-        let what = format!("GET {path}");
-        let response = self
-            .request(Method::GET, path)
-            .send()
-            .await
-            .map_err(|e| self.unreachable(&what, e))?;
-        let status = response.status();
-        if !status.is_success() {
-            return Err(anyhow!(
-                "{what}: the manager answered {status}{}",
-                self.access_hint(status)
-            ));
-        }
+        let response = self.get_successful(path).await?;
         let bytes = response
             .bytes()
             .await
-            .with_context(|| format!("{what}: reading the answer"))?;
+            .with_context(|| format!("GET {path}: reading the answer"))?;
         Ok(bytes.to_vec())
     }
 

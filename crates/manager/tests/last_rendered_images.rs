@@ -8,28 +8,6 @@ use common::{TestManager, authed, echo_sleep_job};
 use serde_json::Value;
 use sim_worker::SimWorker;
 
-/// A real JPEG made by ffmpeg, in the colour `colour`.
-fn jpeg(dir: &std::path::Path, colour: &str) -> Vec<u8> {
-    let path = dir.join(format!("{colour}.jpg"));
-    let status = std::process::Command::new("ffmpeg")
-        .args([
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-        ])
-        .arg(format!("color=c={colour}:s=16x16"))
-        .args(["-frames:v", "1"])
-        .arg(&path)
-        .status()
-        .expect("ffmpeg runs");
-    assert!(status.success(), "ffmpeg made {colour}.jpg");
-    std::fs::read(&path).expect("jpeg written")
-}
-
 async fn upload(worker: &mut SimWorker, task: &v1::AssignTask, image: Vec<u8>) {
     let preview = v1::LastRendered {
         task_id: task.task_id.clone(),
@@ -89,7 +67,7 @@ async fn many_jobs_previews_in_one_answer_newest_first() {
 
     let mut worker = SimWorker::connect(&m, "painter").await;
     let first = worker.next_assignment().await;
-    let red = jpeg(colours.path(), "red");
+    let red = common::jpeg(colours.path(), "red", "16x16");
     upload(&mut worker, &first, red.clone()).await;
     let (_, answer) = m
         .get(&format!("/api/v3/jobs/last-rendered-images?ids={ids}"))
@@ -121,7 +99,12 @@ async fn many_jobs_previews_in_one_answer_newest_first() {
         second = worker.next_assignment().await;
     }
     clock_past(&first_updated).await;
-    upload(&mut worker, &second, jpeg(colours.path(), "blue")).await;
+    upload(
+        &mut worker,
+        &second,
+        common::jpeg(colours.path(), "blue", "16x16"),
+    )
+    .await;
     let (_, answer) = m
         .get(&format!("/api/v3/jobs/last-rendered-images?ids={ids}"))
         .await;
@@ -139,7 +122,12 @@ async fn many_jobs_previews_in_one_answer_newest_first() {
     let second_updated = shown[0].2.clone();
     clock_past(&second_updated).await;
     let second_job = shown[0].0.clone();
-    upload(&mut worker, &second, jpeg(colours.path(), "green")).await;
+    upload(
+        &mut worker,
+        &second,
+        common::jpeg(colours.path(), "green", "16x16"),
+    )
+    .await;
     let (_, answer) = m.get("/api/v3/jobs/last-rendered-images").await;
     let shown = images(&answer);
     assert_eq!(shown.len(), 2, "{answer}");

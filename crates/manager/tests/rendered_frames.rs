@@ -28,28 +28,6 @@ fn render_job(frames: &str) -> Value {
     })
 }
 
-/// A real JPEG made by ffmpeg.
-fn jpeg(dir: &std::path::Path, colour: &str) -> Vec<u8> {
-    let path = dir.join(format!("{colour}.jpg"));
-    let status = std::process::Command::new("ffmpeg")
-        .args([
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-        ])
-        .arg(format!("color=c={colour}:s=40x30"))
-        .args(["-frames:v", "1"])
-        .arg(&path)
-        .status()
-        .expect("ffmpeg runs");
-    assert!(status.success());
-    std::fs::read(&path).expect("jpeg written")
-}
-
 async fn upload(
     worker: &mut SimWorker,
     task: &v1::AssignTask,
@@ -103,7 +81,7 @@ async fn numbered_frames_are_kept_listed_announced_made_into_a_video_and_go_with
     let mut events = m.manager.state.events.subscribe();
     let mut worker = SimWorker::connect_for(&m, "renderer", &["blender"]).await;
     let task = worker.next_assignment().await;
-    let red = jpeg(colours.path(), "red");
+    let red = common::jpeg(colours.path(), "red", "40x30");
     upload(&mut worker, &task, Some(2), red.clone())
         .await
         .expect("frame accepted");
@@ -318,7 +296,7 @@ async fn without_ffmpeg_or_turned_off_the_video_endpoint_says_why() {
         // Frames are still kept for the grid.
         let mut worker = SimWorker::connect_for(&m, "renderer", &["blender"]).await;
         let task = worker.next_assignment().await;
-        let image = jpeg(m.dir.path(), "blue");
+        let image = common::jpeg(m.dir.path(), "blue", "40x30");
         upload(&mut worker, &task, Some(1), image)
             .await
             .expect("accepted");
@@ -335,7 +313,7 @@ async fn after_a_restart_the_builder_catches_up_on_frames_that_have_no_video_yet
     let job = job["id"].as_str().expect("id").to_string();
     let mut worker = SimWorker::connect_for(&m, "renderer", &["blender"]).await;
     let task = worker.next_assignment().await;
-    let image = jpeg(m.dir.path(), "green");
+    let image = common::jpeg(m.dir.path(), "green", "40x30");
     upload(&mut worker, &task, Some(1), image)
         .await
         .expect("accepted");

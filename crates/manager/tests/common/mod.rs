@@ -243,3 +243,25 @@ pub async fn next_message(
         }
     }
 }
+
+/// A real JPEG of `size` (e.g. "40x30") in `colour`, made by ffmpeg in `dir`.
+pub fn jpeg(dir: &std::path::Path, colour: &str, size: &str) -> Vec<u8> {
+    let path = dir.join(format!("{colour}-{size}.jpg"));
+    let status = std::process::Command::new("ffmpeg")
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+        ])
+        .arg(format!("color=c={colour}:s={size}"))
+        .args(["-frames:v", "1"])
+        .arg(&path)
+        .status()
+        .expect("ffmpeg runs");
+    assert!(status.success(), "ffmpeg made {}", path.display());
+    std::fs::read(&path).expect("jpeg written")
+}
