@@ -84,17 +84,20 @@ browserTest("rejecting needs a comment, and the comment stays with the job", asy
   assert.equal((await farm.api("GET", `/api/v3/jobs/${job.id}`)).status, "awaiting-approval", "nothing was sent");
 
   await panel.getByTestId("approval-comment").fill("The cube is too dark; light it from the left.");
+  // Open access: the reviewer names themself, and that name is kept with the verdict.
+  await panel.getByTestId("approval-reviewer").fill("Supervisor Sam");
   await panel.getByTestId("reject").click();
   await until("the rejection shown", async () => (await panel.getAttribute("data-state")) === "rejected");
   await page.reload();
   const comment = page.getByTestId("approval-panel").getByTestId("approval-verdict-comment");
   await comment.waitFor();
   assert.equal((await comment.textContent()).trim(), "The cube is too dark; light it from the left.");
-  assert.match(await page.getByTestId("approval-verdict").textContent(), /Rejected\s+by anonymous/);
+  assert.match(await page.getByTestId("approval-verdict").textContent(), /Rejected\s+by Supervisor Sam/);
   await page.locator("h1 .status-rejected").waitFor();
   const stored = await farm.api("GET", `/api/v3/jobs/${job.id}`);
   assert.equal(stored.status, "rejected");
   assert.equal(stored.approval.comment, "The cube is too dark; light it from the left.");
+  assert.equal(stored.approval.by, "Supervisor Sam");
   assert.equal((await farm.tasks(job.id)).length, 1, "no final pass for a rejected job");
   await browser.screenshot("job-rejected");
 });

@@ -37,6 +37,9 @@ pub enum JobAction {
         /// A note kept with the approval.
         #[arg(long)]
         comment: Option<String>,
+        /// Who approves, recorded when no API token names you (default: $USER).
+        #[arg(long, env = "USER")]
+        reviewer: Option<String>,
     },
     /// Reject the preview pass of a job awaiting approval: the job ends as rejected.
     Reject {
@@ -44,6 +47,9 @@ pub enum JobAction {
         /// What to change (required; kept with the job).
         #[arg(long)]
         comment: String,
+        /// Who rejects, recorded when no API token names you (default: $USER).
+        #[arg(long, env = "USER")]
+        reviewer: Option<String>,
     },
 }
 
@@ -66,13 +72,22 @@ pub async fn run(manager: &str, action: JobAction) -> anyhow::Result<ExitCode> {
         JobAction::Depend { job, on } => {
             return crate::scheduling_cmd::depend(manager, &job, &on).await;
         }
-        JobAction::Approve { job, comment } => {
-            let body = json!({ "comment": comment.unwrap_or_default() });
+        JobAction::Approve {
+            job,
+            comment,
+            reviewer,
+        } => {
+            let body = json!({ "comment": comment.unwrap_or_default(), "reviewer": reviewer });
             review(&client, &job, "approve", &body).await?;
             (job, "approved; the final pass is queued".to_owned())
         }
-        JobAction::Reject { job, comment } => {
-            review(&client, &job, "reject", &json!({ "comment": comment })).await?;
+        JobAction::Reject {
+            job,
+            comment,
+            reviewer,
+        } => {
+            let body = json!({ "comment": comment, "reviewer": reviewer });
+            review(&client, &job, "reject", &body).await?;
             (job, "rejected".to_owned())
         }
         JobAction::Delete { job } => {

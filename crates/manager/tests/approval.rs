@@ -214,16 +214,27 @@ async fn a_rejection_needs_a_comment_and_keeps_it() {
         )
         .await;
     assert_eq!(status, 400, "{answer}");
+    // A reviewer name with a control character is refused by name.
+    let (status, answer) = m
+        .post(
+            &format!("/api/v3/jobs/{job}/reject"),
+            &json!({ "comment": "too dark", "reviewer": "sam\u{7}" }),
+        )
+        .await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(message(&answer).contains("reviewer"), "{answer}");
     let (_, still) = m.get(&format!("/api/v3/jobs/{job}")).await;
     assert_eq!(still["status"], "awaiting-approval", "{still}");
 
+    // Open access: the request names its reviewer.
     let (status, rejected) = m
         .post(
             &format!("/api/v3/jobs/{job}/reject"),
-            &json!({ "comment": "the cube is too dark" }),
+            &json!({ "comment": "the cube is too dark", "reviewer": "Supervisor Sam" }),
         )
         .await;
     assert_eq!(status, 200, "{rejected}");
+    assert_eq!(rejected["approval"]["by"], "Supervisor Sam", "{rejected}");
     assert_eq!(rejected["status"], "rejected");
     assert_eq!(rejected["approval"]["state"], "rejected");
     assert_eq!(rejected["approval"]["comment"], "the cube is too dark");
@@ -381,7 +392,8 @@ async fn the_reviewer_is_the_token_holder_and_two_racing_approvals_get_one_final
     let (status, _) = call_as(&m, &viewer, reqwest::Method::POST, &approve, &json!({})).await;
     assert_eq!(status, 403);
     // Two approvals at once: one wins, the other is told it came too late; one final pass.
-    let body = json!({ "comment": "ok" });
+    // With a token, the token names the reviewer, whatever the request says.
+    let body = json!({ "comment": "ok", "reviewer": "someone else" });
     let (first, second) = tokio::join!(
         call_as(&m, &alice, reqwest::Method::POST, &approve, &body),
         call_as(&m, &alice, reqwest::Method::POST, &approve, &body),

@@ -123,10 +123,10 @@ export const api = {
     json<Record<string, Counts>>("GET", `/api/v3/jobs/task-counts?ids=${ids.map(q).join(",")}`),
   setJobStatus: (id: string, status: string, reason: string) =>
     send("POST", `/api/v3/jobs/${q(id)}/setstatus`, { status, reason }),
-  approveJob: (id: string, comment: string) =>
-    json<Job>("POST", `/api/v3/jobs/${q(id)}/approve`, { comment }),
-  rejectJob: (id: string, comment: string) =>
-    json<Job>("POST", `/api/v3/jobs/${q(id)}/reject`, { comment }),
+  approveJob: (id: string, comment: string, reviewer?: string) =>
+    json<Job>("POST", `/api/v3/jobs/${q(id)}/approve`, { comment, reviewer: reviewer || undefined }),
+  rejectJob: (id: string, comment: string, reviewer?: string) =>
+    json<Job>("POST", `/api/v3/jobs/${q(id)}/reject`, { comment, reviewer: reviewer || undefined }),
   setJobPriority: (id: string, priority: number) =>
     send("POST", `/api/v3/jobs/${q(id)}/setpriority`, { priority }),
   setJobTag: (id: string, tagId: string) =>

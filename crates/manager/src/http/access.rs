@@ -260,9 +260,9 @@ fn authorize(mode: AccessMode, holder: Option<&TokenHolder>, need: Need) -> Resu
     }
 }
 
-/// Who made an admitted request: the name of its token, or `anonymous`.
+/// Who made an admitted request: the name of its API token; None without one.
 #[derive(Clone, Debug)]
-pub struct Caller(pub String);
+pub struct Caller(pub Option<String>);
 
 /// Middleware: admits or refuses each API request, and audits state-changing ones.
 pub async fn guard(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
@@ -283,8 +283,8 @@ pub async fn guard(State(state): State<AppState>, mut request: Request, next: Ne
         Ok(holder) => match authorize(state.config.access.mode, holder.as_ref(), need) {
             Ok(()) => {
                 // Handlers that record who did something (the approval gate) read this.
-                let name = holder.as_ref().map_or("anonymous", |h| h.name.as_str());
-                request.extensions_mut().insert(Caller(name.to_owned()));
+                let name = holder.as_ref().map(|h| h.name.clone());
+                request.extensions_mut().insert(Caller(name));
                 (holder, next.run(request).await)
             }
             Err(refusal) => (holder, refusal.into_response()),

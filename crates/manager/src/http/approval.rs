@@ -26,6 +26,15 @@ const MAX_COMMENT_CHARS: usize = 10_000;
 pub struct ReviewRequest {
     #[serde(default)]
     comment: Option<String>,
+    /// Who reviews, for farms without API tokens; a token's name always wins.
+    #[serde(default)]
+    reviewer: Option<String>,
+}
+
+/// A review's comment and who made it.
+struct Review {
+    comment: String,
+    by: String,
 }
 
 fn conflict_or(e: StoreError) -> ApiError {
@@ -36,9 +45,14 @@ fn conflict_or(e: StoreError) -> ApiError {
 }
 
 /// The comment, trimmed and checked; empty when none was given.
-fn comment_of(body: &[u8]) -> Result<String, ApiError> {
+/// The review in `body`. Who made it: the API token's name; without a token (open access has
+/// no other way to know) the request's own `reviewer`, else `anonymous`.
+fn review_of(body: &[u8], Caller(caller): Caller) -> Result<Review, ApiError> {
     let request: ReviewRequest = if body.iter().all(u8::is_ascii_whitespace) {
-        ReviewRequest { comment: None }
+        ReviewRequest {
+            comment: None,
+            reviewer: None,
+        }
     } else {
         super::body::parse_object(body, "review")?
     };
@@ -48,7 +62,14 @@ fn comment_of(body: &[u8]) -> Result<String, ApiError> {
             "comment is too long: at most {MAX_COMMENT_CHARS} characters"
         )));
     }
-    Ok(comment)
+    let reviewer = request.reviewer.map(|name| name.trim().to_owned());
+    if let Some(name) = &reviewer {
+        crate::names::check_name("reviewer", name).map_err(ApiError::bad_request)?;
+    }
+    let by = caller
+        .or(reviewer)
+        .unwrap_or_else(|| "anonymous".to_owned());
+    Ok(Review { comment, by })
 }
 
 async fn gated_job(state: &AppState, id: &str) -> Result<GatedJob, ApiError> {
@@ -63,11 +84,11 @@ async fn gated_job(state: &AppState, id: &str) -> Result<GatedJob, ApiError> {
 /// `POST /api/v3/jobs/{id}/approve` → 200 with the job, now queued with its final pass.
 pub async fn approve_job(
     State(state): State<AppState>,
-    Extension(Caller(by)): Extension<Caller>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let comment = comment_of(&body)?;
+    let Review { comment, by } = review_of(&body, caller)?;
     let job = gated_job(&state, &id).await?;
     // Checked before the script runs; the store checks again in the approving transaction.
     job.check("approve").map_err(conflict_or)?;
@@ -85,11 +106,11 @@ pub async fn approve_job(
 /// `POST /api/v3/jobs/{id}/reject` `{comment}` → 200 with the job, now rejected.
 pub async fn reject_job(
     State(state): State<AppState>,
-    Extension(Caller(by)): Extension<Caller>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let comment = comment_of(&body)?;
+    let Review { comment, by } = review_of(&body, caller)?;
     if comment.is_empty() {
         return Err(ApiError::bad_request(
             "a rejection needs a comment saying what to change: {\"comment\": \"…\"}",

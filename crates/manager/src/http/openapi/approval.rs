@@ -15,6 +15,9 @@ use super::{Api, EXTENSIONS};
 pub struct ReviewRequest {
     /// Kept with the job (`approval.comment`); at most 10,000 characters. Required to reject.
     pub comment: Option<String>,
+    /// Who reviews, recorded as `approval.by` when the request carries no API token (open
+    /// access); with a token, the token's name is recorded instead. 1–256 characters.
+    pub reviewer: Option<String>,
 }
 
 /// Extension: where a gated job's review stands (absent for jobs without an approval gate).
@@ -24,7 +27,8 @@ pub struct JobApproval {
     pub state: String,
     /// The reviewer's comment (a rejection always has one).
     pub comment: Option<String>,
-    /// Who reviewed: the name of the API token used, or `anonymous`.
+    /// Who reviewed: the name of the API token used; without one the request's `reviewer`, or
+    /// `anonymous`.
     pub by: Option<String>,
     #[schema(format = DateTime)]
     pub at: Option<String>,
