@@ -43,3 +43,10 @@ CREATE TABLE notification_subjects (
     transitions INTEGER NOT NULL DEFAULT 0,  -- entries into a notifying status so far
     updated_at  TEXT NOT NULL
 );
+
+-- What a farm already shows when it gains notifications is not news: every existing job and
+-- worker starts as seen, so only changes from now on are notified.
+INSERT INTO notification_subjects (subject, status, transitions, updated_at)
+    SELECT 'job:' || id, status, 0, strftime('%Y-%m-%dT%H:%M:%fZ', 'now') FROM jobs;
+INSERT INTO notification_subjects (subject, status, transitions, updated_at)
+    SELECT 'worker:' || id, status, 0, strftime('%Y-%m-%dT%H:%M:%fZ', 'now') FROM workers;
