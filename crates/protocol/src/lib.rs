@@ -6,6 +6,9 @@ pub mod v1 {
     tonic::include_proto!("castanet.v1");
 }
 
+/// The one command-line splitting rule, shared by the job compiler and the worker.
+pub mod shell;
+
 pub use v1::worker_service_client::WorkerServiceClient;
 pub use v1::worker_service_server::{WorkerService, WorkerServiceServer};
 

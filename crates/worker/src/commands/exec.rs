@@ -1,6 +1,7 @@
 //! `exec {exe, args[]}`: runs an executable directly (no shell) and logs its output; plus the
 //! helpers every process-running command shares (hang watchdog, exit and spawn error
-//! classes, failure classification from the output, quoting and splitting).
+//! classes, failure classification from the output, and `exeArgs` splitting through the shared
+//! `castanet_protocol::shell` rule).
 
 use std::collections::VecDeque;
 use std::io;
@@ -9,6 +10,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
+use castanet_protocol::shell;
 use castanet_protocol::v1::FaultClass;
 
 use super::{CommandContext, CommandError, Params};
@@ -233,86 +235,14 @@ pub fn spawn_error(exe: &str, error: &io::Error) -> CommandError {
 
 /// The command line as a POSIX shell would need it typed, for the log.
 pub fn quote_command_line(exe: &str, args: &[String]) -> String {
-    std::iter::once(exe)
-        .chain(args.iter().map(String::as_str))
-        .map(shell_quote)
-        .collect::<Vec<_>>()
-        .join(" ")
+    shell::join(std::iter::once(exe).chain(args.iter().map(String::as_str)))
 }
 
-/// Splits `exeArgs` like a POSIX shell would (quotes and backslashes honoured, no expansion).
+/// Splits `exeArgs` with the rule the manager's compiler uses (quotes and backslashes honoured,
+/// no expansion); a line that cannot be split is a bad parameter.
 pub fn shell_split(text: &str) -> Result<Vec<String>, CommandError> {
-    let mut words = Vec::new();
-    let mut word = String::new();
-    let mut in_word = false;
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '\'' => {
-                in_word = true;
-                loop {
-                    match chars.next() {
-                        Some('\'') => break,
-                        Some(c) => word.push(c),
-                        None => return Err(unbalanced(text, "single quote")),
-                    }
-                }
-            }
-            '"' => {
-                in_word = true;
-                loop {
-                    match chars.next() {
-                        Some('"') => break,
-                        Some('\\') => match chars.next() {
-                            Some(c @ ('"' | '\\' | '$' | '`')) => word.push(c),
-                            Some(c) => {
-                                word.push('\\');
-                                word.push(c);
-                            }
-                            None => return Err(unbalanced(text, "double quote")),
-                        },
-                        Some(c) => word.push(c),
-                        None => return Err(unbalanced(text, "double quote")),
-                    }
-                }
-            }
-            '\\' => {
-                in_word = true;
-                if let Some(c) = chars.next() {
-                    word.push(c);
-                }
-            }
-            c if c.is_whitespace() => {
-                if in_word {
-                    words.push(std::mem::take(&mut word));
-                    in_word = false;
-                }
-            }
-            c => {
-                in_word = true;
-                word.push(c);
-            }
-        }
-    }
-    if in_word {
-        words.push(word);
-    }
-    Ok(words)
-}
-
-fn unbalanced(text: &str, what: &str) -> CommandError {
-    CommandError::invalid(format!(
-        "parameter \"exeArgs\" has an unclosed {what}: {text:?}"
-    ))
-}
-
-fn shell_quote(word: &str) -> String {
-    let safe = |c: char| c.is_ascii_alphanumeric() || "@%+=:,./-_".contains(c);
-    if !word.is_empty() && word.chars().all(safe) {
-        word.to_string()
-    } else {
-        format!("'{}'", word.replace('\'', r"'\''"))
-    }
+    shell::split(text)
+        .map_err(|error| CommandError::invalid(format!("parameter \"exeArgs\": {error}")))
 }
 
 #[cfg(test)]
