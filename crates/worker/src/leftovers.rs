@@ -22,6 +22,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use crate::platform;
+
 /// How long a sweep waits for killed groups to be gone.
 const KILL_WAIT: Duration = Duration::from_secs(5);
 
@@ -72,7 +74,7 @@ impl ProcessRecords {
         let Some(dir) = &self.dir else {
             return none();
         };
-        let Some(start) = start_time(pid) else {
+        let Some(start) = platform::process_start_time(pid) else {
             // Already gone, or no /proc: nothing to verify a later kill against.
             return none();
         };
@@ -85,7 +87,7 @@ impl ProcessRecords {
             let number = self.created.fetch_add(1, Ordering::Relaxed);
             dir.join(format!("record-{number}"))
         });
-        let text = format!("{pid}\n{task_id}\n{start}\n{}\n", boot_id());
+        let text = format!("{pid}\n{task_id}\n{start}\n{}\n", platform::boot_id());
         let written = std::fs::write(&path, &text).or_else(|e| {
             if e.kind() == io::ErrorKind::NotFound {
                 std::fs::create_dir_all(dir.as_path())?;
@@ -118,7 +120,7 @@ impl ProcessRecords {
         let Ok(entries) = std::fs::read_dir(dir.as_path()) else {
             return Vec::new();
         };
-        let boot = boot_id();
+        let boot = platform::boot_id();
         let mut killed = Vec::new();
         for entry in entries.flatten() {
             let path = entry.path();
@@ -137,7 +139,7 @@ impl ProcessRecords {
         }
         let deadline = Instant::now() + KILL_WAIT;
         for leftover in &killed {
-            while !group_members(leftover.pgid).is_empty() {
+            while !platform::process_tree_members(leftover.pgid).is_empty() {
                 if Instant::now() >= deadline {
                     tracing::error!(
                         pgid = leftover.pgid,
@@ -186,7 +188,7 @@ fn kill_recorded(path: &Path, boot: &str) -> Option<KilledLeftover> {
     if lines.next()? != boot {
         return None; // from before a reboot: long gone
     }
-    match start_time(pgid) {
+    match platform::process_start_time(pgid) {
         // The leader lives on (it cannot have missed its parent-death signal unless the
         // worker was not its parent any more, but be sure).
         Some(start) if start == recorded_start => {}
@@ -196,82 +198,16 @@ fn kill_recorded(path: &Path, boot: &str) -> Option<KilledLeftover> {
         // process in group `pgid` is one of ours.
         None => {}
     }
-    let processes = group_members(pgid).len();
+    let processes = platform::process_tree_members(pgid).len();
     if processes == 0 {
         return None;
     }
-    kill_group(pgid);
+    platform::kill_process_tree(pgid);
     Some(KilledLeftover {
         task_id,
         pgid,
         processes,
     })
-}
-
-#[cfg(unix)]
-fn kill_group(pgid: u32) {
-    let Ok(pgid) = libc::pid_t::try_from(pgid) else {
-        return;
-    };
-    // SAFETY: killpg only sends a signal.
-    unsafe {
-        libc::killpg(pgid, libc::SIGKILL);
-    }
-}
-
-#[cfg(not(unix))]
-fn kill_group(_pgid: u32) {}
-
-/// The start time of process `pid` in clock ticks since boot (field 22 of its stat).
-#[cfg(target_os = "linux")]
-fn start_time(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // "pid (comm) state …": comm may hold spaces and parentheses, so split after the last ')'.
-    let (_, rest) = stat.rsplit_once(')')?;
-    rest.split_whitespace().nth(19)?.parse().ok()
-}
-
-#[cfg(not(target_os = "linux"))]
-fn start_time(_pid: u32) -> Option<u64> {
-    None
-}
-
-#[cfg(target_os = "linux")]
-fn boot_id() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_default()
-}
-
-#[cfg(not(target_os = "linux"))]
-fn boot_id() -> String {
-    String::new()
-}
-
-/// Live (non-zombie) processes in group `pgid`.
-#[cfg(target_os = "linux")]
-pub fn group_members(pgid: u32) -> Vec<u32> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-                return false;
-            };
-            let fields: Vec<&str> = stat
-                .rsplit_once(')')
-                .map(|(_, rest)| rest.split_whitespace().collect())
-                .unwrap_or_default();
-            fields.first() != Some(&"Z") && fields.get(2).and_then(|g| g.parse().ok()) == Some(pgid)
-        })
-        .collect()
-}
-
-#[cfg(not(target_os = "linux"))]
-pub fn group_members(_pgid: u32) -> Vec<u32> {
-    Vec::new()
 }
 
 #[cfg(all(test, target_os = "linux"))]
@@ -291,7 +227,7 @@ mod tests {
 
     fn wait_for_members(pgid: u32, count: usize) {
         let deadline = Instant::now() + Duration::from_secs(5);
-        while group_members(pgid).len() < count {
+        while platform::process_tree_members(pgid).len() < count {
             assert!(
                 Instant::now() < deadline,
                 "the group never had {count} processes"
@@ -307,7 +243,7 @@ mod tests {
         let mut child = orphan_like_group();
         let pgid = child.id();
         wait_for_members(pgid, 2);
-        let members = group_members(pgid).len();
+        let members = platform::process_tree_members(pgid).len();
         // The worker "dies" with the record in place.
         std::mem::forget(records.record(pgid, "task-1"));
 
@@ -320,7 +256,7 @@ mod tests {
                 processes: members
             }]
         );
-        assert!(group_members(pgid).is_empty());
+        assert!(platform::process_tree_members(pgid).is_empty());
         let _ = child.wait();
         let left = std::fs::read_dir(dir.path().join("processes"))
             .map(|d| d.count())
@@ -350,13 +286,13 @@ mod tests {
         // The leader dies (its parent-death signal), the background sleep stays.
         let _ = child.kill();
         let _ = child.wait();
-        let members = group_members(pgid).len();
+        let members = platform::process_tree_members(pgid).len();
         assert!(members >= 1, "the background sleep lives on");
 
         let killed = records.kill_leftovers();
         assert_eq!(killed.len(), 1);
         assert_eq!(killed[0].processes, members);
-        assert!(group_members(pgid).is_empty());
+        assert!(platform::process_tree_members(pgid).is_empty());
     }
 
     #[test]
@@ -367,12 +303,12 @@ mod tests {
         let mut child = orphan_like_group();
         let pgid = child.id();
         wait_for_members(pgid, 2);
-        let members = group_members(pgid).len();
-        let start = start_time(pgid).expect("start time");
+        let members = platform::process_tree_members(pgid).len();
+        let start = platform::process_start_time(pgid).expect("start time");
         // Same id, another start time: the id was reused by an unrelated process.
         std::fs::write(
             processes.join(pgid.to_string()),
-            format!("t\n{}\n{}\n", start + 1, boot_id()),
+            format!("t\n{}\n{}\n", start + 1, platform::boot_id()),
         )
         .expect("write");
         assert!(
@@ -394,7 +330,7 @@ mod tests {
                 .is_empty()
         );
         assert_eq!(
-            group_members(pgid).len(),
+            platform::process_tree_members(pgid).len(),
             members,
             "the live group was left alone"
         );

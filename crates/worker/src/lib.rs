@@ -13,6 +13,7 @@ mod gpu;
 mod journal;
 mod leftovers;
 mod logs;
+mod platform;
 mod preview;
 mod process;
 mod progress;

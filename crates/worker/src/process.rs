@@ -14,6 +14,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::leftovers::{ProcessRecord, ProcessRecords};
+use crate::platform;
 
 /// Longest line forwarded as one; longer output is split (on a UTF-8 character boundary).
 pub const MAX_LINE_BYTES: usize = 40 * 1024;
@@ -21,9 +22,6 @@ pub const MAX_LINE_BYTES: usize = 40 * 1024;
 /// How long output is still read after the main process exited (a daemon that left the
 /// process group could keep the pipes open forever).
 const OUTPUT_GRACE_AFTER_EXIT: Duration = Duration::from_secs(2);
-
-/// Children are the first thing the kernel's OOM killer should pick, not the worker.
-const CHILD_OOM_SCORE_ADJ: &str = "500";
 
 /// How a child process run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,15 +70,14 @@ impl ChildProcess {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
-        #[cfg(unix)]
-        command.process_group(0);
-        die_with_worker(&mut command);
+        platform::start_own_process_tree(&mut command);
+        platform::die_with_worker(&mut command);
         let mut child = command.spawn()?;
         let pid = child.id().ok_or_else(|| {
             io::Error::other("the child process vanished right after it was started")
         })?;
         let record = records.record(pid, task_id);
-        raise_oom_score(pid);
+        platform::prefer_for_oom_kill(pid);
         let (tx, lines) = mpsc::channel(256);
         if let Some(stdout) = child.stdout.take() {
             tokio::spawn(forward_lines(stdout, tx.clone()));
@@ -134,7 +131,7 @@ impl ChildProcess {
                     // Background processes left in the group would keep the pipes open. (The
                     // group id cannot be reused while any member lives; once none does, this
                     // finds nothing.)
-                    kill_group(self.pid);
+                    platform::kill_process_tree(self.pid);
                     grace.as_mut().reset(tokio::time::Instant::now() + OUTPUT_GRACE_AFTER_EXIT);
                 }
                 () = &mut grace, if exited.is_some() => {
@@ -158,7 +155,7 @@ impl ChildProcess {
     /// Kills the whole process group and reaps the main process.
     async fn abort(&mut self) -> io::Result<RunEnd> {
         if !self.reaped {
-            kill_group(self.pid);
+            platform::kill_process_tree(self.pid);
             self.child.wait().await?;
             self.reaped = true;
         }
@@ -171,67 +168,9 @@ impl Drop for ChildProcess {
         // The group id stays reserved until the main process is reaped, so this cannot hit
         // an unrelated group.
         if !self.reaped {
-            kill_group(self.pid);
+            platform::kill_process_tree(self.pid);
         }
     }
-}
-
-/// SIGKILL to every process in the group led by `pid`.
-#[cfg(unix)]
-fn kill_group(pid: u32) {
-    let Ok(pgid) = libc::pid_t::try_from(pid) else {
-        return;
-    };
-    // SAFETY: killpg only sends a signal; a group that no longer exists gives ESRCH.
-    unsafe {
-        libc::killpg(pgid, libc::SIGKILL);
-    }
-}
-
-#[cfg(not(unix))]
-fn kill_group(_pid: u32) {
-    // Without process groups, tokio's kill_on_drop stops at least the main process.
-}
-
-/// The child gets SIGKILL when the worker dies, however it dies. The kernel sends it when
-/// the spawning *thread* ends: commands are spawned from the runtime's worker threads,
-/// which live as long as the process (never from `spawn_blocking` threads, which end
-/// when idle).
-#[cfg(target_os = "linux")]
-pub fn die_with_worker(command: &mut tokio::process::Command) {
-    let parent = libc::pid_t::try_from(std::process::id()).unwrap_or(0);
-    // SAFETY: between fork and exec only async-signal-safe calls are made (prctl, getppid).
-    unsafe {
-        command.pre_exec(move || {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
-                return Err(io::Error::last_os_error());
-            }
-            // The worker died before the signal was armed: do not start at all.
-            if libc::getppid() != parent {
-                return Err(io::Error::other(
-                    "the worker exited while starting the command",
-                ));
-            }
-            Ok(())
-        });
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-pub fn die_with_worker(_command: &mut tokio::process::Command) {
-    // No parent-death signal here; the group kill on abort and exit still applies.
-}
-
-#[cfg(target_os = "linux")]
-fn raise_oom_score(pid: u32) {
-    if let Err(e) = std::fs::write(format!("/proc/{pid}/oom_score_adj"), CHILD_OOM_SCORE_ADJ) {
-        tracing::debug!(pid, error = %e, "could not raise the child's oom_score_adj");
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn raise_oom_score(_pid: u32) {
-    let _ = CHILD_OOM_SCORE_ADJ;
 }
 
 /// Reads a pipe to its end and sends the lines it carries.
@@ -408,7 +347,7 @@ mod tests {
         assert_eq!(started_rx.recv().await.as_deref(), Some("started"));
         // The shell and both sleeps are in the group.
         let deadline = Instant::now() + Duration::from_secs(5);
-        while crate::leftovers::group_members(pgid).len() < 3 {
+        while crate::platform::process_tree_members(pgid).len() < 3 {
             assert!(Instant::now() < deadline, "the process tree never appeared");
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
@@ -417,11 +356,11 @@ mod tests {
         cancel.cancel();
         let end = run.await.map_err(io::Error::other)??;
         assert_eq!(end, RunEnd::Canceled);
-        while !crate::leftovers::group_members(pgid).is_empty() {
+        while !crate::platform::process_tree_members(pgid).is_empty() {
             assert!(
                 aborted_at.elapsed() < Duration::from_millis(200),
                 "processes {:?} survived the abort",
-                crate::leftovers::group_members(pgid)
+                crate::platform::process_tree_members(pgid)
             );
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
@@ -447,7 +386,7 @@ mod tests {
         assert!(matches!(end, RunEnd::Exited(s) if s.success()));
         assert_eq!(lines, ["done"]);
         let deadline = Instant::now() + Duration::from_secs(1);
-        while !crate::leftovers::group_members(pgid).is_empty() {
+        while !crate::platform::process_tree_members(pgid).is_empty() {
             assert!(Instant::now() < deadline, "the background sleep survived");
             tokio::time::sleep(Duration::from_millis(5)).await;
         }

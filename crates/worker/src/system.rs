@@ -20,27 +20,10 @@ pub fn platform() -> &'static str {
 
 /// The machine's hostname, or "castanet-worker" when it cannot be read.
 pub fn hostname() -> String {
-    read_hostname()
+    crate::platform::hostname()
         .map(|h| h.trim().to_string())
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "castanet-worker".to_string())
-}
-
-#[cfg(unix)]
-fn read_hostname() -> Option<String> {
-    let mut buf = [0u8; 256];
-    // SAFETY: the pointer and length describe `buf`, which outlives the call.
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    if rc != 0 {
-        return None;
-    }
-    let len = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    Some(String::from_utf8_lossy(&buf[..len]).into_owned())
-}
-
-#[cfg(not(unix))]
-fn read_hostname() -> Option<String> {
-    std::env::var("COMPUTERNAME").ok()
 }
 
 /// Logical CPUs available to this process.

@@ -210,8 +210,7 @@ pub fn check_exit(status: ExitStatus) -> Result<(), CommandError> {
             format!("command exited abnormally with code {code}"),
         ));
     }
-    #[cfg(unix)]
-    if let Some(signal) = std::os::unix::process::ExitStatusExt::signal(&status) {
+    if let Some(signal) = crate::platform::terminating_signal(&status) {
         return Err(CommandError::new(
             FaultClass::Crashed,
             format!("command was killed by signal {signal}"),

@@ -222,7 +222,7 @@ async fn ffprobe(ffmpeg: &str, args: &[&str]) -> Result<String, String> {
         .args(args)
         .stdin(std::process::Stdio::null())
         .kill_on_drop(true);
-    crate::process::die_with_worker(&mut command);
+    crate::platform::die_with_worker(&mut command);
     let run = command.output();
     match tokio::time::timeout(PROBE_TIMEOUT, run).await {
         Err(_) => Err(format!(

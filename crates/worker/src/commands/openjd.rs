@@ -196,13 +196,9 @@ fn resolve_markers(
 
 fn write_file(path: &Path, data: &str, runnable: bool) -> std::io::Result<()> {
     std::fs::write(path, data)?;
-    #[cfg(unix)]
     if runnable {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))?;
+        crate::platform::make_runnable(path)?;
     }
-    #[cfg(not(unix))]
-    let _ = runnable;
     Ok(())
 }
 
