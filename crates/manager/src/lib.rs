@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod monitor;
 pub mod names;
 pub mod notify;
+pub mod ops;
 pub mod preview_video;
 pub mod scheduler;
 pub mod server;
