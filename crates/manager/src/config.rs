@@ -6,6 +6,11 @@ use std::time::Duration;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
+mod access;
+mod variables;
+
+pub use access::{AccessConfig, AccessMode};
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
@@ -87,7 +92,7 @@ pub struct ManagerConfig {
 
     /// Who may use the REST API (`[access]` table; see docs/operations.md).
     #[serde(default)]
-    pub access: crate::http::AccessConfig,
+    pub access: AccessConfig,
 
     /// Task-log retention and removal of long-offline workers (`[retention]` table).
     #[serde(default)]
@@ -199,7 +204,7 @@ impl ManagerConfig {
             retries: crate::scheduler::RetryConfig::default(),
             resources: std::collections::BTreeMap::new(),
             shaman: crate::shaman::ShamanConfig::default(),
-            access: crate::http::AccessConfig::default(),
+            access: AccessConfig::default(),
             retention: crate::monitor::RetentionConfig::default(),
             tls: crate::tls::TlsConfig::default(),
             preview_video: crate::preview_video::PreviewVideoConfig::default(),

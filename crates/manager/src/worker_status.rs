@@ -7,6 +7,13 @@
 //! to the queue — they are aborted on the worker, not failed. `awake`/`asleep` take effect
 //! on the manager when sent (the ordered stream is the acknowledgement); `offline` and
 //! `restart` stay pending until the worker signs off, which acknowledges them.
+mod sleep_schedule;
+
+pub use sleep_schedule::{
+    apply as apply_sleep_schedule, apply_now as apply_sleep_schedule_now,
+    apply_saved as apply_saved_sleep_schedule,
+};
+
 use castanet_protocol::v1::{self, instruction::Kind};
 
 use crate::AppState;
@@ -122,7 +129,7 @@ pub async fn settle(state: &AppState, worker_id: &str) -> Result<Settled, StoreE
 pub async fn on_connect(state: &AppState, worker_id: &str) -> Result<(), StoreError> {
     if settle(state, worker_id).await? == Settled::NothingPending {
         state.store.reset_sleep_schedule_applied(worker_id).await?;
-        crate::monitor::apply_sleep_schedule_now(state, worker_id).await?;
+        apply_sleep_schedule_now(state, worker_id).await?;
     }
     Ok(())
 }

@@ -11,57 +11,12 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
 
 use super::error::ApiError;
 use crate::AppState;
 use crate::store::{ApiRole, NewAuditEntry, TokenHolder, hash_api_token};
 
-/// How much the API trusts callers without a token.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum AccessMode {
-    /// Anyone may view, submit and administer.
-    #[default]
-    Open,
-    /// Anyone may view and submit; acting on jobs and administering need a token.
-    SubmitOpen,
-    /// Every API call needs a token.
-    Token,
-}
-
-impl AccessMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AccessMode::Open => "open",
-            AccessMode::SubmitOpen => "submit-open",
-            AccessMode::Token => "token",
-        }
-    }
-}
-
-/// The `[access]` config table.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AccessConfig {
-    #[serde(default)]
-    pub mode: AccessMode,
-}
-
-impl AccessConfig {
-    /// The table as commented TOML, for the config file the manager writes.
-    pub fn commented_toml(&self) -> String {
-        format!(
-            "\n# Who may use the REST API. \"open\": anyone on the network (like Flamenco; the\n\
-             # Blender add-on has no login). \"submit-open\": anyone may view and submit jobs,\n\
-             # other actions need a token. \"token\": every API call needs a token.\n\
-             # Tokens: `castanet manager token create --name NAME --role viewer|submitter|admin`.\n\
-             [access]\n\
-             mode = \"{}\"\n",
-            self.mode.as_str()
-        )
-    }
-}
+pub use crate::config::{AccessConfig, AccessMode};
 
 /// What a request needs, from least to most.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]

@@ -129,7 +129,7 @@ pub async fn set_sleep_schedule(
     let previous = state.store.sleep_schedule(&worker.id).await?;
     state.store.set_sleep_schedule(&row).await?;
     state.events.publish(Event::worker(&worker.id));
-    crate::monitor::apply_saved_sleep_schedule(&state, &worker.id, previous.as_ref()).await?;
+    crate::worker_status::apply_saved_sleep_schedule(&state, &worker.id, previous.as_ref()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -12,10 +12,7 @@ mod timeouts;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use retention::{RetentionConfig, RetentionReport, RetentionSettings};
-pub use sleep_schedules::{
-    SleepReport, SleepScheduleMonitor, apply_now as apply_sleep_schedule_now,
-    apply_saved as apply_saved_sleep_schedule,
-};
+pub use sleep_schedules::{SleepReport, SleepScheduleMonitor};
 pub use timeouts::TimeoutReport;
 
 use std::sync::Arc;

@@ -1,30 +1,9 @@
-//! The variables as the manager config holds them: building [`Variables`] from a loaded config,
-//! and the commented `[variables]` section of a freshly written config file.
+//! The commented `[variables]` section of a freshly written config file (building
+//! [`super::Variables`] from a loaded config is `config/variables.rs`).
 
 use std::collections::BTreeMap;
 
-use super::{VariableConfig, Variables, manager_platform};
-use crate::config::ManagerConfig;
-
-impl Variables {
-    /// The farm's variables: the configured ones over the defaults, plus `{jobs}` = the
-    /// directory job files are checked out to (`<shared storage>/jobs` with Shaman, else the
-    /// shared storage itself), as an absolute path.
-    pub fn from_config(config: &ManagerConfig) -> Self {
-        let storage = config.shaman.shared_storage_path(&config.base_dir);
-        let jobs = if config.shaman.enabled {
-            storage.join("jobs")
-        } else {
-            storage
-        };
-        let jobs = std::path::absolute(&jobs).unwrap_or(jobs);
-        Variables::new(
-            &config.variables,
-            Some(&jobs.to_string_lossy()),
-            &manager_platform(),
-        )
-    }
-}
+use super::VariableConfig;
 
 /// The `[variables.NAME]` tables for the default config file, with an explanation and a
 /// commented example; `configured` tables are written out as they are.
