@@ -66,16 +66,10 @@ impl AppState {
         }
     }
 
-    /// Logs and announces tasks handed back to the queue (task id, job id).
-    pub async fn announce_requeued(&self, requeued: &[(String, String)], reason: &str) {
-        for (task_id, job_id) in requeued {
-            let line = format!("Task returned to the queue because {reason}");
-            self.log_manager_line(job_id, task_id, &line).await;
-            self.events.publish(Event::task(job_id, task_id));
-            self.events.publish(Event::job(job_id));
-        }
-        if !requeued.is_empty() {
-            self.dispatcher.kick();
-        }
+    /// A task of `worker_id` ended: its slot is free, and a lazy status request that waited
+    /// for it goes out (`ops::apply` calls this for a freed slot).
+    pub fn slot_freed(&self, worker_id: &str, task_id: &str) {
+        self.dispatcher.task_finished(worker_id, task_id);
+        worker_status::after_task_finished(self, worker_id);
     }
 }

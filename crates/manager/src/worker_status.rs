@@ -18,8 +18,8 @@ use castanet_protocol::v1::{self, instruction::Kind};
 
 use crate::AppState;
 use crate::events::Event;
-use crate::state::{TaskStatus, WorkerStatus};
-use crate::store::{StoreError, TaskToAbort};
+use crate::state::WorkerStatus;
+use crate::store::StoreError;
 
 /// Statuses an operator (or a sleep schedule) may request.
 pub const REQUESTABLE: &[WorkerStatus] = &[
@@ -87,7 +87,9 @@ pub async fn settle(state: &AppState, worker_id: &str) -> Result<Settled, StoreE
     }
     dispatcher.set_lazy_status_pending(worker_id, false);
     if !request.is_lazy && status != WorkerStatus::Awake {
-        hand_back_running_tasks(state, worker_id, status).await?;
+        let handed_back =
+            crate::ops::worker_sessions::hand_back_running_tasks(state, worker_id, status).await?;
+        crate::ops::apply(handed_back, state).await;
     }
     // Recorded before sending, so whoever sees the instruction also sees the new status.
     let recorded = matches!(status, WorkerStatus::Awake | WorkerStatus::Asleep);
@@ -172,37 +174,3 @@ pub async fn run_settler(state: AppState, shutdown: tokio_util::sync::Cancellati
     }
 }
 
-/// Aborts the worker's running tasks and puts them back in the queue (not a failure).
-async fn hand_back_running_tasks(
-    state: &AppState,
-    worker_id: &str,
-    status: WorkerStatus,
-) -> Result<(), StoreError> {
-    let running: Vec<TaskToAbort> = state
-        .store
-        .worker_tasks(worker_id)
-        .await?
-        .into_iter()
-        .filter(|t| t.status == TaskStatus::Active.as_str())
-        .map(|t| TaskToAbort {
-            task_id: t.id,
-            worker_id: worker_id.to_string(),
-            lease_epoch: t.lease_epoch,
-        })
-        .collect();
-    if running.is_empty() {
-        return Ok(());
-    }
-    let reason = format!("the worker was asked to go {status} at once");
-    let requeued = state
-        .store
-        .requeue_worker_tasks(worker_id, &[], &reason)
-        .await?;
-    let aborts: Vec<TaskToAbort> = running
-        .into_iter()
-        .filter(|t| requeued.iter().any(|(id, _)| *id == t.task_id))
-        .collect();
-    state.dispatcher.abort_tasks(&aborts, &reason);
-    state.announce_requeued(&requeued, &reason).await;
-    Ok(())
-}

@@ -7,8 +7,9 @@ mod sim_worker;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use castanet_manager::events::Event;
 use castanet_manager::monitor::{ManualClock, Monitor, MonitorSettings};
-use castanet_protocol::v1::{self, instruction::Kind};
+use castanet_protocol::v1::{self, FaultClass, instruction::Kind};
 use common::{authed, echo_sleep_job};
 use sim_worker::{SimWorker, sign_on_request, start_with};
 
@@ -136,6 +137,76 @@ async fn a_vanished_worker_goes_to_error_its_task_moves_on_and_it_recovers() {
         "awake"
     );
     assert!(dispatcher.is_connected(&a_id));
+    m.manager.shutdown().await.unwrap();
+}
+
+/// A task timeout is a failure of the worker like any other: when it blocklists the worker,
+/// the worker's earlier failed tasks of the job go back to the queue — and each of them is
+/// announced on the event bus, as after a failure the worker reports itself. (The timeout
+/// path once wrote their log lines but published no task event for them.)
+#[tokio::test]
+async fn tasks_requeued_by_a_blocklisting_after_a_timeout_are_announced() {
+    let m = start_with(|c| {
+        c.blocklist_threshold = 2;
+        c.task_fail_after_softfail_count = 1;
+        c.job_fail_percent = 100;
+    })
+    .await;
+    let clock = Arc::new(ManualClock::starting_now());
+    let monitor = Monitor::new(
+        m.manager.state.clone(),
+        clock.clone(),
+        MonitorSettings {
+            startup_grace: Duration::ZERO,
+            ..settings()
+        },
+    );
+    let mut a = SimWorker::connect(&m, "a").await;
+    let (status, job) = m.post("/api/v3/jobs", &echo_sleep_job(2, 0)).await;
+    assert_eq!(status, 200, "{job}");
+    let job_id = job["id"].as_str().unwrap().to_string();
+    let echo = a.next_assignment().await;
+    a.complete(&echo).await;
+    // One failure, below the blocklist threshold: the task fails for good (after 1 worker).
+    let first = a.next_assignment().await;
+    a.fail(&first, FaultClass::NonzeroExit).await;
+    let (_, task) = m.get(&format!("/api/v3/tasks/{}", first.task_id)).await;
+    assert_eq!(task["status"], "failed", "{task}");
+    let second = a.next_assignment().await;
+
+    // From here on, every event the timeout publishes is received.
+    let mut events = m.manager.state.events.subscribe();
+    clock.advance(11 * MINUTE);
+    let report = monitor.check_once().await;
+    assert_eq!(report.timed_out_tasks, vec![second.task_id.clone()]);
+    let (_, blocklist) = m.get(&format!("/api/v3/jobs/{job_id}/blocklist")).await;
+    assert_eq!(blocklist.as_array().map(Vec::len), Some(1), "{blocklist}");
+    let (_, task) = m.get(&format!("/api/v3/tasks/{}", first.task_id)).await;
+    assert_eq!(
+        task["status"], "queued",
+        "requeued by the blocklisting: {task}"
+    );
+    let (_, tail) = m
+        .get(&format!("/api/v3/tasks/{}/logtail", first.task_id))
+        .await;
+    assert!(tail.as_str().unwrap().contains("got blocklisted"), "{tail}");
+
+    // The check publishes before it returns: its events are on the bus already.
+    let mut announced_tasks = Vec::new();
+    while let Ok(published) = events.try_recv() {
+        if let Event::Task { task_id, .. } = &published.event {
+            announced_tasks.push(task_id.clone());
+        }
+    }
+    assert!(
+        announced_tasks.contains(&first.task_id),
+        "the requeued task {} is announced; announced: {announced_tasks:?}",
+        first.task_id
+    );
+    assert!(
+        announced_tasks.contains(&second.task_id),
+        "{announced_tasks:?}"
+    );
     m.manager.shutdown().await.unwrap();
 }
 

@@ -26,6 +26,28 @@ pub fn secrets_match(a: &str, b: &str) -> bool {
         == 0
 }
 
+/// Refuses a registration that does not present the registration secret: the config's,
+/// or its rotated replacement (store/registration_secret.rs).
+pub async fn check_registration_secret(
+    state: &crate::AppState,
+    presented: &str,
+    address: &str,
+    name: &str,
+) -> Result<(), Status> {
+    let secret = state
+        .store
+        .registration_secret(&state.config.registration_secret)
+        .await
+        .map_err(|e| Status::internal(e.to_string()))?;
+    if secrets_match(presented, &secret.secret) {
+        return Ok(());
+    }
+    tracing::warn!(%address, %name, "registration refused: wrong registration secret");
+    Err(Status::permission_denied(
+        "wrong registration secret; use the manager's current one (`castanet manager secret show`)",
+    ))
+}
+
 /// `authenticate` for the calls a connected worker makes for every task: the token of
 /// a worker with an open instruction stream is checked against the hash remembered with
 /// its connection, so the database is asked once per connection instead of per call.

@@ -1,25 +1,26 @@
-//! The worker protocol service. Handlers only translate between protobuf and the
-//! store/dispatcher, and map errors to gRPC statuses.
+//! The worker protocol service. Handlers only translate: protobuf into an operation's input
+//! (`ops/`), its result into protobuf, its errors into gRPC statuses (`translate.rs`).
 mod auth;
 mod full_disk;
 mod instruction_stream;
 mod reconnect;
+mod translate;
 mod uploads;
 
 pub use auth::{hash_token, new_token};
 
 use std::pin::Pin;
 
-use castanet_protocol::v1::{self, TaskStatus as WireTaskStatus};
+use castanet_protocol::v1;
 use castanet_protocol::{WorkerService, WorkerServiceServer};
 use futures::Stream;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::AppState;
-use crate::events::Event;
-use crate::scheduler::WorkerSession;
-use crate::state::{TaskStatus, WorkerStatus};
-use crate::store::{SignOn, StoreError, WorkerTaskUpdate};
+use crate::ops::worker_sessions::{self, Registration};
+use crate::ops::{self, task_updates};
+use crate::store::StoreError;
+use translate::session_status;
 
 pub struct WorkerApi {
     state: AppState,
@@ -73,36 +74,24 @@ impl WorkerApi {
     ) -> Result<Response<v1::RegisterResponse>, Status> {
         let address = peer_address(&request);
         let body = request.into_inner();
-        // The config's secret, or its rotated replacement (store/registration_secret.rs).
-        let secret = self
-            .state
-            .store
-            .registration_secret(&self.state.config.registration_secret)
-            .await
-            .map_err(|e| Status::internal(e.to_string()))?;
-        if !auth::secrets_match(&body.registration_secret, &secret.secret) {
-            tracing::warn!(%address, name = %body.name, "registration refused: wrong registration secret");
-            return Err(Status::permission_denied(
-                "wrong registration secret; use the manager's current one (`castanet manager secret show`)",
-            ));
-        }
-        let name = body.name.trim();
-        crate::names::check_name("worker name", name).map_err(Status::invalid_argument)?;
-        let worker_id = uuid::Uuid::new_v4().to_string();
+        auth::check_registration_secret(
+            &self.state,
+            &body.registration_secret,
+            &address,
+            &body.name,
+        )
+        .await?;
         let token = new_token();
-        self.state
-            .store
-            .insert_worker(
-                &worker_id,
-                name,
-                &body.platform,
-                &address,
-                &hash_token(&token),
-            )
+        let registration = Registration {
+            name: body.name,
+            platform: body.platform,
+            address,
+            token_hash: hash_token(&token),
+        };
+        let (worker_id, effects) = worker_sessions::register(&self.state, &registration)
             .await
-            .map_err(store_status)?;
-        tracing::info!(%worker_id, name, %address, "worker registered");
-        self.state.events.publish(Event::worker(&worker_id));
+            .map_err(session_status)?;
+        ops::apply(effects, &self.state).await;
         Ok(Response::new(v1::RegisterResponse { worker_id, token }))
     }
 
@@ -112,44 +101,13 @@ impl WorkerApi {
     ) -> Result<Response<v1::SignOnResponse>, Status> {
         let worker_id = auth::authenticate(&self.state.store, &request).await?;
         let address = peer_address(&request);
-        let body = request.into_inner();
-        crate::names::check_name("worker name", body.name.trim())
-            .map_err(Status::invalid_argument)?;
-        let capabilities = body.capabilities.unwrap_or_default();
-        let info = SignOn {
-            name: body.name.trim().to_string(),
-            platform: body.platform,
-            address,
-            software_version: body.software_version,
-            supported_task_types: body.supported_task_types,
-            slots: i64::from(body.slots.max(1)),
-            capabilities: serde_json::json!({
-                "cpu_cores": capabilities.cpu_cores,
-                "ram_bytes": capabilities.ram_bytes,
-                "gpus": capabilities.gpus.iter().map(|g| serde_json::json!({
-                    "name": g.name, "vram_bytes": g.vram_bytes, "index": g.index,
-                })).collect::<Vec<_>>(),
-                "software": capabilities.software,
-            }),
-            can_restart: body.can_restart,
-        };
-        let row = self
-            .state
-            .store
-            .sign_on_worker(&worker_id, &info)
+        let info = translate::sign_on_info(request.into_inner(), address);
+        let (row, effects) = worker_sessions::sign_on(&self.state, &worker_id, &info)
             .await
-            .map_err(store_status)?;
-        tracing::info!(%worker_id, name = %row.name, slots = row.slots, "worker signed on");
-        self.state.events.publish(Event::worker(&worker_id));
-        let requested = WorkerStatus::from_str_or_awake(&row.status_requested);
-        let timing = crate::monitor::MonitorSettings::from_config(&self.state.config);
-        let millis = |d: std::time::Duration| u32::try_from(d.as_millis()).unwrap_or(u32::MAX);
-        Ok(Response::new(v1::SignOnResponse {
-            requested_status: wire_worker_status(requested) as i32,
-            last_update_sequence: row.last_update_sequence as u64,
-            task_keepalive_ms: millis(timing.task_keepalive()),
-            fence_after_ms: millis(timing.fence_after()),
-        }))
+            .map_err(session_status)?;
+        ops::apply(effects, &self.state).await;
+        let response = translate::sign_on_response(&row, &self.state.config);
+        Ok(Response::new(response))
     }
 
     async fn answer_sign_off(
@@ -158,18 +116,10 @@ impl WorkerApi {
     ) -> Result<Response<v1::SignOffResponse>, Status> {
         let worker_id = auth::authenticate(&self.state.store, &request).await?;
         let reason = request.into_inner().reason;
-        self.state.dispatcher.disconnect_all(&worker_id);
-        let why = "the worker signed off";
-        let requeued = self
-            .state
-            .store
-            .sign_off_worker(&worker_id, why)
+        let effects = worker_sessions::sign_off(&self.state, &worker_id, &reason)
             .await
-            .map_err(store_status)?;
-        tracing::info!(%worker_id, %reason, tasks_handed_back = requeued.len(), "worker signed off");
-        self.state.announce_requeued(&requeued, why).await;
-        self.state.events.publish(Event::worker(&worker_id));
-        self.state.dispatcher.kick();
+            .map_err(session_status)?;
+        ops::apply(effects, &self.state).await;
         Ok(Response::new(v1::SignOffResponse {}))
     }
 
@@ -178,77 +128,13 @@ impl WorkerApi {
         request: Request<v1::ConnectRequest>,
     ) -> Result<Response<InstructionStream>, Status> {
         let worker_id = auth::authenticate(&self.state.store, &request).await?;
-        let body = request.into_inner();
-        let store = &self.state.store;
-        let worker = store
-            .get_worker(&worker_id)
+        let listed = request.into_inner().running_tasks;
+        let leases = translate::leases(&listed);
+        let (reconnected, effects) = worker_sessions::connect(&self.state, &worker_id, &leases)
             .await
-            .map_err(store_status)?
-            .ok_or_else(|| Status::unauthenticated("worker no longer exists; register again"))?;
-        // Keep the tasks the worker still runs under their current lease; hand back the rest.
-        let mut keep = Vec::new();
-        for lease in &body.running_tasks {
-            let epoch = lease.lease_epoch as i64;
-            if reconnect::still_held(store, &worker_id, &lease.task_id, epoch).await? {
-                keep.push((lease.task_id.clone(), epoch));
-            }
-        }
-        let keep_ids: Vec<String> = keep.iter().map(|(id, _)| id.clone()).collect();
-        let why = "the worker reconnected without it";
-        let requeued = store
-            .requeue_worker_tasks(&worker_id, &keep_ids, why)
-            .await
-            .map_err(store_status)?;
-        self.state.announce_requeued(&requeued, why).await;
-        store
-            .set_worker_status(
-                &worker_id,
-                WorkerStatus::Awake.as_str(),
-                "instruction stream opened",
-            )
-            .await
-            .map_err(store_status)?;
-
-        let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
-        let session = WorkerSession {
-            worker_id: worker_id.clone(),
-            name: worker.name.clone(),
-            slots: worker.slots.max(1) as usize,
-            task_types: worker.task_types(),
-            running: keep.clone(),
-            variables: crate::variables::WorkerVariables::new(
-                &crate::variables::Variables::from_config(&self.state.config),
-                &worker.platform,
-            ),
-        };
-        let connection = self.state.dispatcher.connect(session, sender);
-        reconnect::release_ended(&self.state, &worker_id, &keep).await;
-        reconnect::abort_not_kept(&self.state, &worker_id, &body.running_tasks, &keep);
-        // A request made while the worker was away (or remembered at sign-off) reaches it now.
-        if let Err(e) = crate::worker_status::on_connect(&self.state, &worker_id).await {
-            tracing::warn!(%worker_id, "cannot deliver the requested status: {e}");
-        }
-        let (stream, stream_dropped) = instruction_stream::new(receiver);
-        // When the worker goes away its stream is dropped; forget the connection then.
-        let dispatcher = self.state.dispatcher.clone();
-        let events = self.state.events.clone();
-        let store = self.state.store.clone();
-        tokio::spawn(async move {
-            let _ = stream_dropped.await;
-            dispatcher.disconnect(&worker_id, connection);
-            // The worker timeout counts from here.
-            let seen = std::slice::from_ref(&worker_id);
-            // While the manager stops, its streams close after the database; nothing to say then.
-            if let Err(e) = store.touch_workers(seen, chrono::Utc::now()).await
-                && !store.is_closed()
-            {
-                tracing::warn!(%worker_id, "cannot record when the worker was last seen: {e}");
-            }
-            tracing::info!(%worker_id, "worker's instruction stream closed");
-            events.publish(Event::worker(&worker_id));
-        });
-        tracing::info!(worker = %worker.name, "worker connected");
-        self.state.events.publish(Event::worker(&worker.id));
+            .map_err(session_status)?;
+        ops::apply(effects, &self.state).await;
+        let stream = reconnect::open_stream(&self.state, reconnected, &listed).await;
         Ok(Response::new(Box::pin(stream)))
     }
 
@@ -259,103 +145,16 @@ impl WorkerApi {
         let worker_id = auth::authenticate_connected(&self.state, &request).await?;
         let body = request.into_inner();
         if let Some(tail) = &body.log_tail {
-            uploads::store_log_tail(
-                &self.state,
-                &worker_id,
-                &body.task_id,
-                body.lease_epoch,
-                tail,
-            )
-            .await?;
+            let epoch = body.lease_epoch;
+            uploads::store_log_tail(&self.state, &worker_id, &body.task_id, epoch, tail).await?;
         }
-        let status = match body.status() {
-            WireTaskStatus::Unspecified => None,
-            WireTaskStatus::Active => Some(TaskStatus::Active),
-            WireTaskStatus::Completed => Some(TaskStatus::Completed),
-            WireTaskStatus::Failed => Some(TaskStatus::Failed),
-        };
-        let failure = body.failure.clone().unwrap_or_default();
-        let fault_class = (status == Some(TaskStatus::Failed))
-            .then(|| failure.fault_class().api_name().to_string());
-        let update = WorkerTaskUpdate {
-            worker_id: worker_id.clone(),
-            task_id: body.task_id.clone(),
-            lease_epoch: body.lease_epoch as i64,
-            sequence: body.sequence as i64,
-            status,
-            activity: body.activity.clone(),
-            steps_completed: body.steps_completed.map(i64::from),
-            // The protocol says 0..100; NaN or 1e30 from a confused worker is not shown as sent.
-            progress: body
-                .progress_percent
-                .filter(|percent| percent.is_finite())
-                .map(|percent| f64::from(percent.clamp(0.0, 100.0))),
-            fault_class,
-        };
-        let outcome = self
-            .state
-            .store
-            .apply_worker_task_update(&update)
+        let report = translate::task_report(worker_id, &body);
+        let (applied, effects) = task_updates::update_task(&self.state, &report)
             .await
             .map_err(store_status)?;
         full_disk::DATABASE_DISK.stored();
-        // A keep-alive only moved the task's last-touched time: nothing for anyone to see.
-        let keepalive = status.is_none()
-            && update.activity.is_none()
-            && update.steps_completed.is_none()
-            && update.progress.is_none();
-        if outcome.applied && !keepalive {
-            if status == Some(TaskStatus::Failed) {
-                let mut text = format!(
-                    "Task failed ({}): {}",
-                    failure.fault_class().api_name(),
-                    failure.message
-                );
-                for line in &failure.last_log_lines {
-                    text.push_str("\n    ");
-                    text.push_str(line);
-                }
-                self.state
-                    .log_manager_line(&outcome.job_id, &body.task_id, &text)
-                    .await;
-            }
-            if let Some(report) = &outcome.failure {
-                for (task_id, line) in &report.log_lines {
-                    self.state
-                        .log_manager_line(&outcome.job_id, task_id, line)
-                        .await;
-                }
-                for task_id in &report.requeued {
-                    self.state
-                        .events
-                        .publish(Event::task(&outcome.job_id, task_id));
-                }
-            }
-            if outcome.task_finished {
-                self.state
-                    .dispatcher
-                    .task_finished(&worker_id, &body.task_id);
-                crate::worker_status::after_task_finished(&self.state, &worker_id);
-            }
-            if !outcome.to_abort.is_empty() {
-                let reason = format!(
-                    "the job got status \"{}\"",
-                    outcome.job_status.map(|s| s.as_str()).unwrap_or("changed")
-                );
-                self.state.dispatcher.abort_and_announce(
-                    &outcome.job_id,
-                    &outcome.to_abort,
-                    &reason,
-                );
-            }
-            self.state
-                .events
-                .publish(Event::task(&outcome.job_id, &body.task_id));
-            self.state.events.publish(Event::job(&outcome.job_id));
-        }
-        Ok(Response::new(v1::TaskUpdateAck {
-            applied: outcome.applied,
-        }))
+        ops::apply(effects, &self.state).await;
+        Ok(Response::new(v1::TaskUpdateAck { applied }))
     }
 
     async fn answer_upload_log(
@@ -455,15 +254,4 @@ fn bounded_status(status: Status) -> Status {
         end -= 1;
     }
     Status::new(status.code(), format!("{}…", &message[..end]))
-}
-
-fn wire_worker_status(status: WorkerStatus) -> v1::WorkerStatus {
-    v1::WorkerStatus::from_api_name(status.as_str()).unwrap_or(v1::WorkerStatus::Awake)
-}
-
-impl WorkerStatus {
-    /// A requested status as stored ("" when none): the worker starts awake by default.
-    fn from_str_or_awake(requested: &str) -> WorkerStatus {
-        requested.parse().unwrap_or(WorkerStatus::Awake)
-    }
 }

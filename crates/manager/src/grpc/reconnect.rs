@@ -12,26 +12,57 @@
 //! by a finished task forever. So once the stream is registered, the kept tasks are checked
 //! again and the ones that ended meanwhile are released.
 use castanet_protocol::v1;
-use tonic::Status;
 
-use super::store_status;
+use super::instruction_stream::{self, InstructionStream};
 use crate::AppState;
-use crate::state::TaskStatus;
-use crate::store::{Store, TaskToAbort};
+use crate::ops::{self, worker_sessions::Reconnected, worker_sessions::still_held};
+use crate::scheduler::WorkerSession;
+use crate::store::TaskToAbort;
 
-/// Whether `task_id` is still `worker_id`'s active task under `lease_epoch`.
-pub async fn still_held(
-    store: &Store,
-    worker_id: &str,
-    task_id: &str,
-    lease_epoch: i64,
-) -> Result<bool, Status> {
-    let task = store.get_task(task_id).await.map_err(store_status)?;
-    Ok(task.is_some_and(|t| {
-        t.status == TaskStatus::Active.as_str()
-            && t.worker_id.as_deref() == Some(worker_id)
-            && t.lease_epoch == lease_epoch
-    }))
+/// Registers the reconnected worker's stream with the dispatcher (with the tasks it kept),
+/// settles what changed meanwhile, and returns the stream. When tonic drops it (the worker
+/// went away) the connection is forgotten and the worker timeout starts counting.
+pub async fn open_stream(
+    state: &AppState,
+    reconnected: Reconnected,
+    listed: &[v1::TaskLease],
+) -> InstructionStream {
+    let Reconnected { worker, kept } = reconnected;
+    let worker_id = worker.id.clone();
+    let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+    let session = WorkerSession {
+        worker_id: worker_id.clone(),
+        name: worker.name.clone(),
+        slots: worker.slots.max(1) as usize,
+        task_types: worker.task_types(),
+        running: kept.clone(),
+        variables: crate::variables::WorkerVariables::new(
+            &crate::variables::Variables::from_config(&state.config),
+            &worker.platform,
+        ),
+    };
+    let connection = state.dispatcher.connect(session, sender);
+    release_ended(state, &worker_id, &kept).await;
+    abort_not_kept(state, &worker_id, listed, &kept);
+    // A request made while the worker was away (or remembered at sign-off) reaches it now.
+    if let Err(e) = crate::worker_status::on_connect(state, &worker_id).await {
+        tracing::warn!(%worker_id, "cannot deliver the requested status: {e}");
+    }
+    let (stream, stream_dropped) = instruction_stream::new(receiver);
+    let closed_state = state.clone();
+    let closed_worker = worker_id.clone();
+    tokio::spawn(async move {
+        let _ = stream_dropped.await;
+        closed_state
+            .dispatcher
+            .disconnect(&closed_worker, connection);
+        let effects =
+            ops::worker_sessions::stream_closed(&closed_state.store, &closed_worker).await;
+        ops::apply(effects, &closed_state).await;
+    });
+    tracing::info!(worker = %worker.name, "worker connected");
+    ops::apply(ops::worker_sessions::connected(&worker_id), state).await;
+    stream
 }
 
 /// Frees the slots of kept tasks that ended before the worker's stream was registered.

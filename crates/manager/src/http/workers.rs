@@ -137,15 +137,10 @@ pub async fn delete_worker(
     state.dispatcher.disconnect_all(&worker.id);
     // Its tasks may have no other worker left.
     state.dispatcher.check_feasibility();
-    let reason = "the worker was deleted";
-    let requeued = state
-        .store
-        .requeue_worker_tasks(&worker.id, &[], reason)
-        .await?;
-    state.announce_requeued(&requeued, reason).await;
-    state
-        .events
-        .publish(crate::events::Event::worker(&worker.id));
+    let effects =
+        crate::ops::worker_sessions::hand_back_tasks(&state, &worker.id, "the worker was deleted")
+            .await?;
+    crate::ops::apply(effects, &state).await;
     tracing::info!(worker = %worker.name, "worker deleted");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use crate::AppState;
-use crate::events::Event;
+use crate::ops;
 use crate::store::StoreError;
 
 /// Deletes the workers not seen since `now - max_age` and not connected; returns their ids.
@@ -28,9 +28,8 @@ pub async fn remove(
             continue;
         }
         let reason = "the worker was offline too long and was removed";
-        let requeued = state.store.requeue_worker_tasks(&id, &[], reason).await?;
-        state.announce_requeued(&requeued, reason).await;
-        state.events.publish(Event::worker(&id));
+        let effects = ops::worker_sessions::hand_back_tasks(state, &id, reason).await?;
+        ops::apply(effects, state).await;
         tracing::info!(worker = %name, "removed worker not seen since before {cutoff}");
         removed.push(id);
     }

@@ -205,8 +205,8 @@ impl Effector for AppState {
     }
 
     fn free_slot(&self, worker_id: &str, task_id: &str) {
-        self.dispatcher.task_finished(worker_id, task_id);
-        crate::worker_status::after_task_finished(self, worker_id);
+        // Through the crate root: worker_status applies effects itself.
+        self.slot_freed(worker_id, task_id);
     }
 
     fn kick(&self) {
