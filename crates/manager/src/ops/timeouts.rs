@@ -48,3 +48,6 @@ fn timed_out_line(stale: &StaleTask, task_timeout: Duration) -> String {
         task_timeout.as_secs()
     )
 }
+
+#[cfg(test)]
+mod tests;
