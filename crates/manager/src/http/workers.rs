@@ -128,18 +128,14 @@ pub async fn delete_worker(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let worker = find_worker(&state, &id).await?;
-    if !state.store.delete_worker(&worker.id).await? {
+    let reason = "the worker was deleted";
+    let deleted = crate::ops::worker_sessions::delete_worker(&state, &worker.id, reason).await?;
+    let Some(effects) = deleted else {
         return Err(ApiError::not_found(format!(
             "no worker with id {}",
             worker.id
         )));
-    }
-    state.dispatcher.disconnect_all(&worker.id);
-    // Its tasks may have no other worker left.
-    state.dispatcher.check_feasibility();
-    let effects =
-        crate::ops::worker_sessions::hand_back_tasks(&state, &worker.id, "the worker was deleted")
-            .await?;
+    };
     crate::ops::apply(effects, &state).await;
     tracing::info!(worker = %worker.name, "worker deleted");
     Ok(StatusCode::NO_CONTENT)

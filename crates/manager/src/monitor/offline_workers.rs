@@ -24,11 +24,10 @@ pub async fn remove(
         if state.dispatcher.is_connected(&id) {
             continue;
         }
-        if !state.store.delete_worker(&id).await? {
-            continue;
-        }
         let reason = "the worker was offline too long and was removed";
-        let effects = ops::worker_sessions::hand_back_tasks(state, &id, reason).await?;
+        let Some(effects) = ops::worker_sessions::delete_worker(state, &id, reason).await? else {
+            continue;
+        };
         ops::apply(effects, state).await;
         tracing::info!(worker = %name, "removed worker not seen since before {cutoff}");
         removed.push(id);

@@ -178,18 +178,25 @@ pub async fn time_out_worker(
     Ok(left(worker_id, &requeued, &reason))
 }
 
-/// The worker is gone for good (deleted, or removed for being offline too long): its
-/// active tasks go back to the queue because of `reason`.
-pub async fn hand_back_tasks(
+/// Deletes the worker (by an admin, or for being offline too long): its token stops
+/// working, its connections close, and its active tasks go back to the queue because of
+/// `reason`; its history stays. None when it was deleted already.
+pub async fn delete_worker(
     state: &AppState,
     worker_id: &str,
     reason: &str,
-) -> Result<Effects, StoreError> {
+) -> Result<Option<Effects>, StoreError> {
+    if !state.store.delete_worker(worker_id).await? {
+        return Ok(None);
+    }
+    state.dispatcher.disconnect_all(worker_id);
+    // Its tasks may have no other worker left.
+    state.dispatcher.check_feasibility();
     let requeued = state
         .store
         .requeue_worker_tasks(worker_id, &[], reason)
         .await?;
-    Ok(left(worker_id, &requeued, reason))
+    Ok(Some(left(worker_id, &requeued, reason)))
 }
 
 /// A forced request to stop working (asleep, offline, restart): the worker's running tasks
