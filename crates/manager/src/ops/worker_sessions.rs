@@ -99,32 +99,19 @@ pub async fn connect(
     worker_id: &str,
     leases: &[(String, i64)],
 ) -> Result<(Reconnected, Effects), SessionError> {
-    let store = &state.store;
-    let worker = store
-        .get_worker(worker_id)
+    let why = "the worker reconnected without it";
+    let reconnect = state
+        .store
+        .reconnect_worker(worker_id, leases, why)
         .await?
         .ok_or(SessionError::UnknownWorker)?;
-    let mut kept = Vec::new();
-    for (task_id, epoch) in leases {
-        if still_held(store, worker_id, task_id, *epoch).await? {
-            kept.push((task_id.clone(), *epoch));
-        }
-    }
-    let kept_ids: Vec<String> = kept.iter().map(|(id, _)| id.clone()).collect();
-    let why = "the worker reconnected without it";
-    let requeued = store
-        .requeue_worker_tasks(worker_id, &kept_ids, why)
-        .await?;
-    store
-        .set_worker_status(
-            worker_id,
-            WorkerStatus::Awake.as_str(),
-            "instruction stream opened",
-        )
-        .await?;
     let mut effects = Effects::new();
-    effects.requeued(&requeued, why);
-    Ok((Reconnected { worker, kept }, effects))
+    effects.requeued(&reconnect.requeued, why);
+    let reconnected = Reconnected {
+        worker: reconnect.worker,
+        kept: reconnect.kept,
+    };
+    Ok((reconnected, effects))
 }
 
 /// The worker's stream is registered: it shows as connected.

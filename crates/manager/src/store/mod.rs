@@ -34,11 +34,13 @@ mod task_updates;
 mod timeouts;
 mod update_batch;
 mod why;
+mod worker_connect;
 mod worker_mgt;
 mod worker_status;
 mod workers;
 mod writer;
 pub use sleep_schedules::SleepScheduleRow;
+pub use worker_connect::WorkerReconnect;
 pub use worker_status::StatusRequest;
 pub use workers::SignOn;
 

@@ -119,29 +119,7 @@ impl Store {
     /// Sets a worker's status (recording the change when it is one).
     pub async fn set_worker_status(&self, id: &str, status: &str, reason: &str) -> StoreResult<()> {
         let mut tx = self.begin().await?;
-        let old: Option<(String,)> = sqlx::query_as("SELECT status FROM workers WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let Some((old,)) = old else {
-            return Ok(());
-        };
-        let now = now();
-        // Reaching the requested status acknowledges the request.
-        sqlx::query(
-            "UPDATE workers SET status = ?1, last_seen_at = ?2, updated_at = ?2,
-                status_requested = CASE WHEN status_requested = ?1 THEN '' ELSE status_requested END,
-                lazy_status_request = CASE WHEN status_requested = ?1 THEN 0 ELSE lazy_status_request END
-             WHERE id = ?3",
-        )
-            .bind(status)
-            .bind(&now)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        if old != status {
-            record_status_event(&mut tx, "worker", id, &old, status, reason).await?;
-        }
+        set_worker_status_in(&mut tx, id, status, reason).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -189,4 +167,37 @@ impl Store {
         tx.commit().await?;
         Ok(requeued)
     }
+}
+
+/// `set_worker_status` inside the caller's transaction.
+pub(super) async fn set_worker_status_in(
+    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    id: &str,
+    status: &str,
+    reason: &str,
+) -> StoreResult<()> {
+    let old: Option<(String,)> = sqlx::query_as("SELECT status FROM workers WHERE id = ?")
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    let Some((old,)) = old else {
+        return Ok(());
+    };
+    let now = now();
+    // Reaching the requested status acknowledges the request.
+    sqlx::query(
+        "UPDATE workers SET status = ?1, last_seen_at = ?2, updated_at = ?2,
+            status_requested = CASE WHEN status_requested = ?1 THEN '' ELSE status_requested END,
+            lazy_status_request = CASE WHEN status_requested = ?1 THEN 0 ELSE lazy_status_request END
+         WHERE id = ?3",
+    )
+    .bind(status)
+    .bind(&now)
+    .bind(id)
+    .execute(&mut **tx)
+    .await?;
+    if old != status {
+        record_status_event(tx, "worker", id, &old, status, reason).await?;
+    }
+    Ok(())
 }
