@@ -17,7 +17,7 @@ use futures::Stream;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::AppState;
-use crate::ops::worker_sessions::{self, Registration};
+use crate::ops::worker_sessions;
 use crate::ops::{self, task_updates};
 use crate::store::StoreError;
 use translate::session_status;
@@ -82,12 +82,7 @@ impl WorkerApi {
         )
         .await?;
         let token = new_token();
-        let registration = Registration {
-            name: body.name,
-            platform: body.platform,
-            address,
-            token_hash: hash_token(&token),
-        };
+        let registration = translate::registration(body, address, &token);
         let (worker_id, effects) = worker_sessions::register(&self.state, &registration)
             .await
             .map_err(session_status)?;

@@ -6,7 +6,7 @@ use tonic::Status;
 use super::store_status;
 use crate::config::ManagerConfig;
 use crate::ops::task_updates::TaskReport;
-use crate::ops::worker_sessions::SessionError;
+use crate::ops::worker_sessions::{Registration, SessionError};
 use crate::state::{TaskStatus, WorkerStatus};
 use crate::store::{SignOn, WorkerRow, WorkerTaskUpdate};
 
@@ -15,6 +15,16 @@ pub fn session_status(e: SessionError) -> Status {
         SessionError::InvalidName(message) => Status::invalid_argument(message),
         SessionError::UnknownWorker => Status::unauthenticated(e.to_string()),
         SessionError::Store(e) => store_status(e),
+    }
+}
+
+/// A registration whose secret was accepted, from `address`; the worker is given `token`.
+pub fn registration(body: v1::RegisterRequest, address: String, token: &str) -> Registration {
+    Registration {
+        name: body.name,
+        platform: body.platform,
+        address,
+        token_hash: super::hash_token(token),
     }
 }
 
