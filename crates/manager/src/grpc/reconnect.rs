@@ -1,6 +1,7 @@
-//! Which tasks a reconnecting worker keeps. The worker lists the task leases it still runs
-//! when it opens its instruction stream; each one the store still shows as this worker's
-//! active task under that lease keeps its slot.
+//! Opening a worker's instruction stream once `ops::worker_sessions::connect` decided which
+//! tasks it keeps. The worker lists the task leases it still runs when it opens the
+//! stream; each one the store still shows as this worker's active task under that lease
+//! keeps its slot in the dispatcher.
 //!
 //! A task the worker lists but no longer holds (it went to another worker, or was
 //! canceled, while this one was away) is aborted on the worker at once, instead of running
