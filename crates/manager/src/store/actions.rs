@@ -1,8 +1,8 @@
 //! Status changes users ask for: job pause/resume/cancel/requeue, task requeue/cancel,
 //! priority, deletion. Each is checked against the current status inside its own
 //! transaction (so a refusal is never based on a stale read) and commits with its ripple.
+use super::job_ripple::ripple_to_job;
 use super::job_status::{JobChange, TaskToAbort, enter_job_status};
-use super::task_updates::ripple_to_job;
 use super::{Store, StoreError, StoreResult, job_status, now, record_status_event};
 use crate::state::{
     JobStatus, TaskStatus, check_job_request, check_task_request, job_after_task_requeue,

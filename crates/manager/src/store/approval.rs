@@ -3,6 +3,7 @@
 //! the rejection, and the on-complete task that waits for every other task of its job.
 use sqlx::{Sqlite, Transaction};
 
+use super::job_gates::approval_gate;
 use super::job_status::{JobChange, enter_job_status};
 use super::{
     JobInsert, NewTask, SCRIPTED_JOB_COLUMNS, ScriptedJob, Store, StoreError, StoreResult,
@@ -33,19 +34,6 @@ impl GatedJob {
             .map_err(|e: crate::state::UnknownStatus| StoreError::Corrupt(e.to_string()))?;
         check_approval_request(status, self.gate(), verb).map_err(StoreError::Refused)
     }
-}
-
-/// The job's approval gate, inside a transaction (None: the job has no gate).
-pub(super) async fn approval_gate(
-    tx: &mut Transaction<'static, Sqlite>,
-    job_id: &str,
-) -> StoreResult<Option<ApprovalState>> {
-    let (state,): (Option<String>,) =
-        sqlx::query_as("SELECT approval_state FROM jobs WHERE id = ?")
-            .bind(job_id)
-            .fetch_one(&mut **tx)
-            .await?;
-    Ok(state.and_then(|s| s.parse().ok()))
 }
 
 impl Store {

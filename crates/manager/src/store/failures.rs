@@ -3,8 +3,8 @@
 //! all inside the transaction of the failing update (rules in `state::failure`).
 use sqlx::{Sqlite, Transaction};
 
+use super::job_ripple::ripple_to_job;
 use super::job_status::{JobChange, enter_job_status};
-use super::task_updates::ripple_to_job;
 use super::{StoreResult, format_time, job_status, now, record_status_event};
 use crate::state::{
     FailureFacts, FailurePolicy, FailureVerdict, FaultKind, JOB_FAULT_CLASSES, JobFaultEvidence,

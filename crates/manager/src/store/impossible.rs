@@ -13,8 +13,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use sqlx::{Sqlite, Transaction};
 
+use super::insert_task_status_events;
 use super::job_status::{JobChange, enter_job_status};
-use super::update_batch::insert_task_status_events;
 use super::{Store, StoreResult, now};
 use crate::state::{
     JobLimits, JobRequirements, JobStatus, TaskStatus, WorkerCapabilities, unmet_requirements,

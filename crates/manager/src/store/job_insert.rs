@@ -6,10 +6,8 @@ use std::sync::Arc;
 use sqlx::sqlite::SqliteConnection;
 use sqlx::{Connection, Sqlite, Transaction};
 
-use super::job_dependencies::{
-    dependencies_of, has_unmet_dependencies, insert_dependencies as insert_job_dependencies,
-    waiting_activity,
-};
+use super::job_dependencies::insert_dependencies as insert_job_dependencies;
+use super::job_gates::{dependencies_of, has_unmet_dependencies, waiting_activity};
 use super::{NewJob, NewTask, Store, StoreResult};
 use crate::state::JobStatus;
 

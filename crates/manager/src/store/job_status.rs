@@ -2,8 +2,7 @@
 //! says, and follow the chain of automatic follow-up statuses until it settles.
 use sqlx::{Sqlite, Transaction};
 
-use super::approval::approval_gate;
-use super::job_dependencies::{dependencies_of, has_unmet_dependencies, waiting_activity};
+use super::job_gates::{approval_gate, dependencies_of, has_unmet_dependencies, waiting_activity};
 use super::{StoreResult, job_status, job_task_counts, now, record_status_event};
 use crate::state::{JobStatus, TaskStatus, follow_up, gated_status, task_sweep};
 

@@ -14,8 +14,10 @@ mod failures;
 mod impossible;
 mod job_delete;
 mod job_dependencies;
+mod job_gates;
 mod job_insert;
 mod job_query;
+mod job_ripple;
 mod job_status;
 mod jobs;
 mod notifications;
@@ -57,7 +59,7 @@ pub use registration_secret::RegistrationSecret;
 pub use chunking::{ChunkingState, QueuedChunk};
 pub use eta::EtaInput;
 pub use job_delete::DeletionInfo;
-pub use job_dependencies::{Dependency, waiting_activity};
+pub use job_gates::{Dependency, waiting_activity};
 pub use job_insert::JobInsert;
 pub use job_query::{JobOrder, JobQuery};
 pub use jobs::{NewJob, NewTask};
@@ -291,6 +293,25 @@ async fn record_status_event(
     .bind(new)
     .bind(reason)
     .bind(now())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Task status history rows (task id, old, new, reason, time) in one statement.
+async fn insert_task_status_events(
+    tx: &mut Transaction<'static, Sqlite>,
+    events: &[(String, &'static str, &'static str, String, String)],
+) -> StoreResult<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO status_events (entity, entity_id, old_status, new_status, reason, created_at)
+         SELECT 'task', value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4
+         FROM json_each(?)",
+    )
+    .bind(serde_json::to_string(events).unwrap_or_else(|_| "[]".into()))
     .execute(&mut **tx)
     .await?;
     Ok(())

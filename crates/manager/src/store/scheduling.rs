@@ -2,8 +2,8 @@
 //! one write transaction, so a task can never go to two workers.
 use std::collections::{BTreeMap, HashMap};
 
-use super::task_updates::ripple_to_job;
-use super::update_batch::insert_task_status_events;
+use super::insert_task_status_events;
+use super::job_ripple::ripple_to_job;
 use super::{Store, StoreError, StoreResult, now, record_status_event};
 use crate::state::{JobLimits, JobStatus, TaskStatus, WorkerCapabilities, free_resources};
 

@@ -2,15 +2,17 @@
 //! sequence-checked), hand-backs, and the job ripple each change causes — all in the
 //! transaction of the change itself.
 
+mod batch;
+
+pub(super) use batch::UpdateBatch;
+
 use sqlx::{Sqlite, Transaction};
 
 use super::failures::{FailedTask, FailureReport, handle_task_failure};
-use super::job_status::{JobChange, TaskToAbort, enter_job_status};
-use super::update_batch::UpdateBatch;
-use super::{
-    Store, StoreError, StoreResult, job_status, job_status_and_counts, now, record_status_event,
-};
-use crate::state::{FailurePolicy, JobStatus, TaskStatus, job_after_task_change};
+use super::job_ripple::ripple_to_job;
+use super::job_status::TaskToAbort;
+use super::{Store, StoreError, StoreResult, now, record_status_event};
+use crate::state::{FailurePolicy, JobStatus, TaskStatus};
 
 /// What a worker reports about a task it holds.
 #[derive(Clone, Debug, Default)]
@@ -245,56 +247,4 @@ pub(super) async fn requeue_worker_tasks_in(
         requeued.push((task_id, job_id));
     }
     Ok(requeued)
-}
-
-/// Applies the job status change that a task entering `task_status` causes, with its
-/// sweep of the job's other tasks and the follow-up statuses.
-pub(super) async fn ripple_to_job(
-    tx: &mut Transaction<'static, Sqlite>,
-    job_id: &str,
-    task_status: TaskStatus,
-    policy: &FailurePolicy,
-) -> StoreResult<Option<JobChange>> {
-    // Starting, retrying or queueing a task never depends on the counts (the hot path
-    // of every assignment); everything else does.
-    let (job, counts) = if matches!(
-        task_status,
-        TaskStatus::Active | TaskStatus::SoftFailed | TaskStatus::Queued
-    ) {
-        (job_status(tx, job_id).await?, Default::default())
-    } else {
-        job_status_and_counts(tx, job_id).await?
-    };
-    let mut counts = counts;
-    if counts.failed > 0 && counts.runnable() > 0 {
-        counts.waiting_on_failed = waiting_on_failed(tx, job_id).await?;
-    }
-    let Some(ripple) = job_after_task_change(job, task_status, &counts, policy.job_fail_percent)
-    else {
-        return Ok(None);
-    };
-    Ok(Some(
-        enter_job_status(tx, job_id, ripple.status, &ripple.reason).await?,
-    ))
-}
-
-/// Queued or soft-failed tasks of the job that depend, directly or through other tasks, on
-/// a failed or canceled one: they can never run.
-async fn waiting_on_failed(
-    tx: &mut Transaction<'static, Sqlite>,
-    job_id: &str,
-) -> StoreResult<u64> {
-    let (n,): (i64,) = sqlx::query_as(
-        "WITH RECURSIVE doomed(id) AS (
-             SELECT id FROM tasks WHERE job_id = ?1 AND status IN ('failed', 'canceled')
-             UNION
-             SELECT d.task_id FROM task_dependencies d JOIN doomed ON d.dependency_id = doomed.id
-         )
-         SELECT COUNT(*) FROM tasks t JOIN doomed ON doomed.id = t.id
-         WHERE t.status IN ('queued', 'soft-failed')",
-    )
-    .bind(job_id)
-    .fetch_one(&mut **tx)
-    .await?;
-    Ok(n as u64)
 }

@@ -3,16 +3,15 @@
 //! of the shared pages (job row, task counts, indexes) per batch instead of per update.
 //! Each update is still checked (sequence, lease) against the state the earlier updates
 //! of its batch left, so batching changes no outcome.
-use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
-use sqlx::{Sqlite, SqlitePool, Transaction};
+use sqlx::SqlitePool;
 use tokio::sync::{mpsc, oneshot};
 
-use super::task_updates::{TaskUpdateOutcome, WorkerTaskUpdate, apply_update_in, ripple_to_job};
-use super::{StoreError, StoreResult, now};
+use super::task_updates::{TaskUpdateOutcome, UpdateBatch, WorkerTaskUpdate, apply_update_in};
+use super::{StoreError, StoreResult};
 use crate::metrics::Metrics;
-use crate::state::{FailurePolicy, TaskStatus};
+use crate::state::FailurePolicy;
 
 /// Most updates applied in one transaction: keeps a transaction short enough that the
 /// dispatcher's assignments are not held back behind it.
@@ -144,114 +143,6 @@ async fn apply_alone(write: &SqlitePool, p: &Pending) -> StoreResult<TaskUpdateO
     results
         .pop()
         .unwrap_or_else(|| Err(StoreError::Corrupt("update result lost".into())))
-}
-
-/// What the updates of one transaction leave to write once, at its end.
-#[derive(Default)]
-pub(super) struct UpdateBatch {
-    /// Worker id → highest sequence number applied in this batch (the worker continues
-    /// its numbering above it after a sign-on).
-    sequences: HashMap<String, i64>,
-    /// Task id → highest sequence number applied to it in this batch.
-    pub task_sequences: HashMap<String, i64>,
-    /// Task status history rows: (task id, old, new, reason, time).
-    events: Vec<(String, &'static str, &'static str, String, String)>,
-    /// Jobs with a completed task in this batch, in order of first completion.
-    completed_jobs: Vec<String>,
-}
-
-impl UpdateBatch {
-    /// `update` was applied: its number is the newest of its task and, when higher, of its
-    /// worker.
-    pub fn applied(&mut self, update: &WorkerTaskUpdate) {
-        self.task_sequences
-            .insert(update.task_id.clone(), update.sequence);
-        let worker = self.sequences.entry(update.worker_id.clone()).or_default();
-        *worker = (*worker).max(update.sequence);
-    }
-
-    pub fn status_event(
-        &mut self,
-        task_id: &str,
-        old: TaskStatus,
-        new: TaskStatus,
-        reason: &str,
-        at: &str,
-    ) {
-        self.events.push((
-            task_id.to_string(),
-            old.as_str(),
-            new.as_str(),
-            reason.to_string(),
-            at.to_string(),
-        ));
-    }
-
-    pub fn completed_in_job(&mut self, job_id: &str) {
-        if !self.completed_jobs.iter().any(|j| j == job_id) {
-            self.completed_jobs.push(job_id.to_string());
-        }
-    }
-
-    /// Writes the sequence numbers and history rows, and lets each job with completed
-    /// tasks follow its counts; a job change is reported with the batch's last update of
-    /// a task of that job (`results` in update order).
-    async fn finish(
-        self,
-        tx: &mut Transaction<'static, Sqlite>,
-        policy: &FailurePolicy,
-        results: &mut [StoreResult<TaskUpdateOutcome>],
-    ) -> StoreResult<()> {
-        if !self.sequences.is_empty() {
-            let sequences: Vec<(&String, &i64)> = self.sequences.iter().collect();
-            sqlx::query(
-                "UPDATE workers SET last_update_sequence = MAX(last_update_sequence, s.seq),
-                    last_seen_at = ?2
-                 FROM (SELECT value ->> 0 AS id, value ->> 1 AS seq FROM json_each(?1)) AS s
-                 WHERE workers.id = s.id",
-            )
-            .bind(serde_json::to_string(&sequences).unwrap_or_else(|_| "[]".into()))
-            .bind(now())
-            .execute(&mut **tx)
-            .await?;
-        }
-        insert_task_status_events(tx, &self.events).await?;
-        for job_id in &self.completed_jobs {
-            let Some(change) = ripple_to_job(tx, job_id, TaskStatus::Completed, policy).await?
-            else {
-                continue;
-            };
-            let last = results
-                .iter_mut()
-                .rev()
-                .filter_map(|r| r.as_mut().ok())
-                .find(|o| o.applied && o.job_id == *job_id);
-            if let Some(outcome) = last {
-                outcome.job_status = Some(change.status);
-                outcome.to_abort.extend(change.to_abort);
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Task status history rows (task id, old, new, reason, time) in one statement.
-pub(super) async fn insert_task_status_events(
-    tx: &mut Transaction<'static, Sqlite>,
-    events: &[(String, &'static str, &'static str, String, String)],
-) -> StoreResult<()> {
-    if events.is_empty() {
-        return Ok(());
-    }
-    sqlx::query(
-        "INSERT INTO status_events (entity, entity_id, old_status, new_status, reason, created_at)
-         SELECT 'task', value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4
-         FROM json_each(?)",
-    )
-    .bind(serde_json::to_string(events).unwrap_or_else(|_| "[]".into()))
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
 }
 
 fn record_finished(
