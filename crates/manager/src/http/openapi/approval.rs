@@ -6,7 +6,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa::openapi::path::HttpMethod::Post;
 
-use super::paths::{BAD, UNKNOWN};
+use super::errors::{BAD, UNKNOWN};
 use super::schemas::Job;
 use super::{Api, EXTENSIONS};
 
@@ -18,20 +18,6 @@ pub struct ReviewRequest {
     /// Who reviews, recorded as `approval.by` when the request carries no API token (open
     /// access); with a token, the token's name is recorded instead. 1–256 characters.
     pub reviewer: Option<String>,
-}
-
-/// Extension: where a gated job's review stands (absent for jobs without an approval gate).
-#[derive(Serialize, ToSchema)]
-pub struct JobApproval {
-    /// `pending` (until reviewed), `approved` or `rejected`.
-    pub state: String,
-    /// The reviewer's comment (a rejection always has one).
-    pub comment: Option<String>,
-    /// Who reviewed: the name of the API token used; without one the request's `reviewer`, or
-    /// `anonymous`.
-    pub by: Option<String>,
-    #[schema(format = DateTime)]
-    pub at: Option<String>,
 }
 
 const NOT_AWAITING: (u16, &str) = (

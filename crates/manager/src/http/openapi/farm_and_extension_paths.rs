@@ -2,7 +2,7 @@
 //! (tagged `extensions`); see `paths.rs` for the rest.
 use utoipa::openapi::path::HttpMethod::{Delete, Get, Post, Put};
 
-use super::paths::{BAD, UNKNOWN};
+use super::errors::{BAD, UNKNOWN};
 use super::schemas::*;
 use super::{Api, Body, EXTENSIONS};
 

@@ -4,7 +4,9 @@
 //! types into JSON schemas. Castanet's own endpoints carry the tag `extensions`.
 //! `tests/openapi.rs` walks the router and fails for any route this list lacks.
 mod approval;
+mod errors;
 mod farm_and_extension_paths;
+mod job_extensions;
 mod notifications;
 mod openjd;
 mod paths;

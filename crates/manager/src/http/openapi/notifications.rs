@@ -7,7 +7,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa::openapi::path::HttpMethod::{Delete, Get, Post, Put};
 
-use super::paths::{BAD, UNKNOWN};
+use super::errors::{BAD, UNKNOWN};
 use super::{Api, EXTENSIONS};
 
 /// Extension: a notification rule as sent. A field not listed here is refused.

@@ -8,7 +8,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa::openapi::path::HttpMethod::Post;
 
-use super::paths::BAD;
+use super::errors::BAD;
 use super::schemas::{Job, JobRequirements};
 use super::{Api, EXTENSIONS};
 
@@ -39,7 +39,7 @@ pub struct OpenJdSubmission {
     /// `queued` (default) or `paused`.
     pub initial_status: Option<String>,
     pub requirements: Option<JobRequirements>,
-    pub limits: Option<super::scheduling::JobLimits>,
+    pub limits: Option<super::job_extensions::JobLimits>,
     /// Ids of jobs that must complete before this one runs.
     pub depends_on: Option<Vec<String>>,
     /// Hand out every Nth task first, then the gaps (at least 2).

@@ -3,16 +3,12 @@
 //! to the router without a line in one of the two fails `tests/openapi.rs`.
 use utoipa::openapi::path::HttpMethod::{Delete, Get, Post};
 
+use super::errors::{BAD, REFUSED, UNKNOWN};
 use super::schemas::*;
 use super::{Api, Body};
 use crate::http::blocklist::JobBlocklistEntry;
 use crate::http::job_delete::{JobDeletionInfo, JobMassDeletionSelection};
 
-pub(super) const BAD: (u16, &str) = (
-    400,
-    "The request is malformed; the message says what is wrong.",
-);
-pub(super) const UNKNOWN: (u16, &str) = (404, "No such entity.");
 /// Any write may meet a full disk; nothing is stored then.
 const FULL: (u16, &str) = (
     507,
@@ -20,10 +16,6 @@ const FULL: (u16, &str) = (
 );
 /// Every job-type script slot stayed taken for a minute (see `compiler/gate.rs`).
 const BUSY: (u16, &str) = (503, "The manager is busy compiling other jobs: try again.");
-pub(super) const REFUSED: (u16, &str) = (
-    409,
-    "Not allowed in the current status; the message says why.",
-);
 
 pub(super) fn describe(api: &mut Api) {
     meta(api);

@@ -7,7 +7,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa::openapi::path::HttpMethod::Get;
 
-use super::paths::{BAD, UNKNOWN};
+use super::errors::{BAD, UNKNOWN};
 use super::{Api, EXTENSIONS};
 
 /// Extension: one frame of a job with an image (a JPEG thumbnail a worker uploaded).

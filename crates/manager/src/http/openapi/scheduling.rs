@@ -3,27 +3,13 @@
 // Never constructed: only the schema generator reads these types.
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
-
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa::openapi::path::HttpMethod::{Get, Put};
 
-use super::paths::{BAD, REFUSED, UNKNOWN};
+use super::errors::{BAD, REFUSED, UNKNOWN};
 use super::schemas::{Job, JobStatusDoc};
 use super::{Api, EXTENSIONS};
-
-/// Extension: what a job limits about its own scheduling. Unknown fields are refused.
-#[derive(Serialize, ToSchema)]
-pub struct JobLimits {
-    /// Units of each resource pool (the manager's `[resources]`) every running task of the job
-    /// holds; the manager never runs more at once than a pool holds. Unknown pools: 400.
-    pub resources: Option<BTreeMap<String, u32>>,
-    /// Only tasks of these types hold the resources (absent: every task of the job).
-    pub resource_task_types: Option<Vec<String>>,
-    /// The most workers that run tasks of the job at the same time (at least 1).
-    pub max_workers: Option<u32>,
-}
 
 /// Extension: the jobs a job waits for. An empty list removes every dependency.
 #[derive(Serialize, ToSchema)]

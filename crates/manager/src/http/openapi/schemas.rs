@@ -156,7 +156,7 @@ pub struct SubmittedJob {
     /// Extension: minimum RAM/GPUs and required worker tags.
     pub requirements: Option<JobRequirements>,
     /// Extension: resource pools its tasks hold and the most workers it may use.
-    pub limits: Option<super::scheduling::JobLimits>,
+    pub limits: Option<super::job_extensions::JobLimits>,
     /// Extension: ids of jobs that must complete before this one runs (the Blender add-on
     /// can name them in the metadata key `depends_on`, separated by commas or spaces).
     pub depends_on: Option<Vec<String>>,
@@ -206,7 +206,7 @@ pub struct Job {
     /// Extension: what the job asks of its workers; absent when nothing.
     pub requirements: Option<JobRequirements>,
     /// Extension: its resource pools and worker limit; absent when none.
-    pub limits: Option<super::scheduling::JobLimits>,
+    pub limits: Option<super::job_extensions::JobLimits>,
     /// Extension: the jobs it depends on (in the answer for one job; absent when none).
     pub depends_on: Option<Vec<String>>,
     /// Extension: every Nth task is handed out first; absent when in order.
@@ -216,7 +216,7 @@ pub struct Job {
     pub target_task_minutes: Option<f64>,
     /// Extension: the approval gate and its review; absent for jobs whose type defines no
     /// `compileApproved(job)`.
-    pub approval: Option<super::approval::JobApproval>,
+    pub approval: Option<super::job_extensions::JobApproval>,
     /// Extension: the on-complete command line; absent when none.
     pub on_complete: Option<String>,
 }
