@@ -2,6 +2,7 @@
 //! old state + event → new state. No I/O here; the store applies the results in one
 //! transaction. Flamenco's status names are kept so API users see familiar values.
 mod chunking;
+mod eligibility;
 mod eta;
 mod failure;
 mod farm_status;
@@ -15,6 +16,7 @@ mod why;
 pub use chunking::{
     FrameSample, frame_seconds, frames_notation, plan_chunks, should_rechunk, start_up_seconds,
 };
+pub use eligibility::{Exclusion, TaskFacts, WorkerFacts, could_run, exclusion};
 pub use eta::{DurationSample, Estimate, JobEstimate, JobLoad, estimate};
 pub use failure::{
     FailureFacts, FailurePolicy, FailureVerdict, FaultKind, JOB_FAULT_CLASSES, JobFaultEvidence,

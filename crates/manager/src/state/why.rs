@@ -5,7 +5,8 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 
 use super::{
-    JobLimits, JobRequirements, JobStatus, TaskStatus, WorkerCapabilities, unmet_requirements,
+    Exclusion, JobLimits, JobRequirements, JobStatus, TaskFacts, TaskStatus, WorkerCapabilities,
+    WorkerFacts, exclusion, unmet_requirements,
 };
 
 /// One worker as the scheduler sees it.
@@ -112,25 +113,42 @@ pub fn blockers(task: &TaskView, workers: &[WorkerView]) -> Vec<Blocker> {
         }
     }
     found.extend(scheduling_blockers(task, workers));
-    let typed: Vec<&WorkerView> = workers
-        .iter()
-        .filter(|w| w.task_types.contains(&task.task_type))
-        .collect();
-    if typed.is_empty() {
+    // Each worker's first broken rule (`state::eligibility`); the answer names the rule
+    // that got furthest when none is left, and the blocklist and failures that cost workers.
+    let facts = TaskFacts {
+        task_type: &task.task_type,
+        requirements: &task.requirements,
+        blocklisted: &task.blocklisted,
+        failed_by: &task.failed_by,
+    };
+    let mut excluded: BTreeMap<Exclusion, Vec<&WorkerView>> = BTreeMap::new();
+    let mut fresh: Vec<&WorkerView> = Vec::new();
+    for worker in workers {
+        let in_job_tag = task
+            .tag_members
+            .as_ref()
+            .is_none_or(|members| members.contains(&worker.id));
+        let view = WorkerFacts {
+            id: &worker.id,
+            task_types: &worker.task_types,
+            in_job_tag,
+            capabilities: &worker.capabilities,
+        };
+        match exclusion(&view, &facts) {
+            None => fresh.push(worker),
+            Some(rule) => excluded.entry(rule).or_default().push(worker),
+        }
+    }
+    let furthest = excluded.keys().next_back().copied();
+    let reached = |rule: Exclusion| !fresh.is_empty() || furthest.is_some_and(|f| f > rule);
+    if !reached(Exclusion::TaskType) {
         found.push(blocker(
             "task-type",
             format!("no worker supports task type \"{}\"", task.task_type),
         ));
         return found;
     }
-    let tagged: Vec<&WorkerView> = match &task.tag_members {
-        Some(members) => typed
-            .into_iter()
-            .filter(|w| members.contains(&w.id))
-            .collect(),
-        None => typed,
-    };
-    if tagged.is_empty() {
+    if !reached(Exclusion::WorkerTag) {
         let tag = task.tag_name.as_deref().unwrap_or("?");
         let detail = if task.tag_members.as_ref().is_some_and(Vec::is_empty) {
             format!(
@@ -146,11 +164,8 @@ pub fn blockers(task: &TaskView, workers: &[WorkerView]) -> Vec<Blocker> {
         found.push(blocker("worker-tag", detail));
         return found;
     }
-    let (fit, unfit): (Vec<&WorkerView>, Vec<&WorkerView>) = tagged
-        .into_iter()
-        .partition(|w| unmet_requirements(&task.requirements, &w.capabilities).is_empty());
-    if fit.is_empty() {
-        let details: Vec<String> = unfit
+    if !reached(Exclusion::Requirements) {
+        let details: Vec<String> = excluded[&Exclusion::Requirements]
             .iter()
             .map(|w| {
                 let unmet = unmet_requirements(&task.requirements, &w.capabilities);
@@ -166,26 +181,20 @@ pub fn blockers(task: &TaskView, workers: &[WorkerView]) -> Vec<Blocker> {
         ));
         return found;
     }
-    let (blocked, allowed): (Vec<&WorkerView>, Vec<&WorkerView>) = fit
-        .into_iter()
-        .partition(|w| task.blocklisted.contains(&w.id));
-    if !blocked.is_empty() {
+    if let Some(blocked) = excluded.get(&Exclusion::Blocklist) {
         found.push(blocker(
             "blocklist",
             format!(
                 "blocklisted for this job's {} tasks on: {}",
                 task.task_type,
-                names(&blocked)
+                names(blocked)
             ),
         ));
     }
-    let (failed, fresh): (Vec<&WorkerView>, Vec<&WorkerView>) = allowed
-        .into_iter()
-        .partition(|w| task.failed_by.contains(&w.id));
-    if !failed.is_empty() {
+    if let Some(failed) = excluded.get(&Exclusion::FailedBy) {
         found.push(blocker(
             "failed-by",
-            format!("already failed on: {}", names(&failed)),
+            format!("already failed on: {}", names(failed)),
         ));
     }
     if fresh.is_empty() {

@@ -3,6 +3,7 @@
 //! all inside the transaction of the failing update (rules in `state::failure`).
 use sqlx::{Sqlite, Transaction};
 
+use super::eligibility::workers_able;
 use super::job_ripple::ripple_to_job;
 use super::job_status::{JobChange, enter_job_status};
 use super::{StoreResult, format_time, job_status, now, record_status_event};
@@ -214,53 +215,30 @@ async fn job_fault_evidence(
             .bind(failed.job_id)
             .fetch_one(&mut **tx)
             .await?;
-    let (capable,): (i64,) = sqlx::query_as(
-        "SELECT COUNT(*) FROM workers w, jobs j
-         WHERE j.id = ?1 AND w.deleted_at IS NULL
-           AND EXISTS (SELECT 1 FROM json_each(w.supported_task_types) WHERE value = ?2)
-           AND (j.worker_tag_id IS NULL OR EXISTS (
-                SELECT 1 FROM worker_tag_membership m
-                WHERE m.worker_id = w.id AND m.worker_tag_id = j.worker_tag_id))",
-    )
-    .bind(failed.job_id)
-    .bind(failed.task_type)
-    .fetch_one(&mut **tx)
-    .await?;
+    let capable = workers_able(&mut **tx, failed.job_id, failed.task_type, None).await?;
     Ok(JobFaultEvidence {
         failed_tasks,
         failed_on_workers: distinct.len() as u64,
-        capable_workers: capable as u64,
+        capable_workers: capable,
         completed_tasks: completed as u64,
     })
 }
 
-/// Non-deleted workers that could still run this task: they support its type, match
-/// the job's tag, are not blocklisted for (job, type) and have not failed it. Offline
-/// and sleeping workers count: they may come back.
+/// Workers that could still run this task (`state::eligibility`, its failure list
+/// included). Offline and sleeping workers count: they may come back.
 pub(super) async fn workers_left_for(
     tx: &mut Transaction<'static, Sqlite>,
     task_id: &str,
     job_id: &str,
     task_type: &str,
 ) -> StoreResult<u64> {
-    let (n,): (i64,) = sqlx::query_as(
-        "SELECT COUNT(*) FROM workers w, jobs j
-         WHERE j.id = ?2 AND w.deleted_at IS NULL
-           AND EXISTS (SELECT 1 FROM json_each(w.supported_task_types) WHERE value = ?3)
-           AND (j.worker_tag_id IS NULL OR EXISTS (
-                SELECT 1 FROM worker_tag_membership m
-                WHERE m.worker_id = w.id AND m.worker_tag_id = j.worker_tag_id))
-           AND NOT EXISTS (SELECT 1 FROM job_blocklist b
-                WHERE b.job_id = ?2 AND b.worker_id = w.id AND b.task_type = ?3)
-           AND NOT EXISTS (SELECT 1 FROM task_failures f
-                WHERE f.task_id = ?1 AND f.worker_id = w.id)",
-    )
-    .bind(task_id)
-    .bind(job_id)
-    .bind(task_type)
-    .fetch_one(&mut **tx)
-    .await?;
-    Ok(n as u64)
+    let failed_by: Vec<(String,)> =
+        sqlx::query_as("SELECT worker_id FROM task_failures WHERE task_id = ?")
+            .bind(task_id)
+            .fetch_all(&mut **tx)
+            .await?;
+    let failed_by: Vec<String> = failed_by.into_iter().map(|(id,)| id).collect();
+    workers_able(&mut **tx, job_id, task_type, Some(&failed_by)).await
 }
 
 /// Requeues the other tasks of the job and type that this worker hard-failed, so other

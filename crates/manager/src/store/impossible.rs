@@ -13,11 +13,12 @@ use std::collections::{BTreeMap, HashMap};
 
 use sqlx::{Sqlite, Transaction};
 
+use super::eligibility::{Candidate, blocklisted, candidates, parse_requirements};
 use super::insert_task_status_events;
 use super::job_status::{JobChange, enter_job_status};
 use super::{Store, StoreResult, now};
 use crate::state::{
-    JobLimits, JobRequirements, JobStatus, TaskStatus, WorkerCapabilities, unmet_requirements,
+    Exclusion, JobLimits, JobStatus, TaskFacts, TaskStatus, exclusion, unmet_requirements,
 };
 
 /// A task that cannot run anywhere, and why.
@@ -38,13 +39,6 @@ pub struct ImpossibleJob {
     pub job_id: String,
     pub tasks: Vec<ImpossibleTask>,
     pub change: Option<JobChange>,
-}
-
-struct Candidate {
-    id: String,
-    task_types: Vec<String>,
-    capabilities: WorkerCapabilities,
-    tag_ids: Vec<String>,
 }
 
 /// Waiting tasks grouped by (job, task type): the verdict is the same for the whole
@@ -188,81 +182,66 @@ async fn group_verdict(
     group: &Group,
     workers: &[Candidate],
 ) -> StoreResult<Verdict> {
-    let typed: Vec<&Candidate> = workers
-        .iter()
-        .filter(|w| w.task_types.contains(&group.task_type))
-        .collect();
-    if typed.is_empty() {
-        return Ok(Verdict::Nobody {
-            rule: "task-type",
-            reason: format!(
-                "no registered worker supports task type \"{}\"",
-                group.task_type
-            ),
-        });
+    if let Some(tag) = &group.worker_tag_id
+        && !workers.iter().any(|w| w.tag_ids.contains(tag))
+    {
+        return Ok(Verdict::SettingUp);
     }
-    let tagged: Vec<&Candidate> = match &group.worker_tag_id {
-        None => typed,
-        Some(tag) => {
-            if !workers.iter().any(|w| w.tag_ids.contains(tag)) {
-                return Ok(Verdict::SettingUp);
-            }
-            let members: Vec<&Candidate> = typed
-                .into_iter()
-                .filter(|w| w.tag_ids.contains(tag))
-                .collect();
-            if members.is_empty() {
-                return Ok(Verdict::Nobody {
-                    rule: "worker-tag",
-                    reason: format!(
-                        "no worker in the job's tag supports task type \"{}\"",
-                        group.task_type
-                    ),
-                });
-            }
-            members
-        }
+    let requirements = parse_requirements(&group.job_id, &group.requirements)?;
+    let blocked = blocklisted(conn, &group.job_id, &group.task_type).await?;
+    let task = TaskFacts {
+        task_type: &group.task_type,
+        requirements: &requirements,
+        blocklisted: &blocked,
+        failed_by: &[],
     };
-    let requirements = JobRequirements::from_stored(&group.requirements).map_err(|e| {
-        super::StoreError::Corrupt(format!("requirements of job {}: {e}", group.job_id))
-    })?;
-    let fit: Vec<&Candidate> = tagged
-        .iter()
-        .copied()
-        .filter(|w| unmet_requirements(&requirements, &w.capabilities).is_empty())
-        .collect();
-    if fit.is_empty() {
-        let example = unmet_requirements(&requirements, &tagged[0].capabilities).join("; ");
-        return Ok(Verdict::Nobody {
-            rule: "requirements",
-            reason: format!(
-                "no worker that supports task type \"{}\" meets the job's requirements \
-                 (for example: {example})",
-                group.task_type
-            ),
-        });
+    // Each worker's first broken rule; when every worker breaks one, the group fails with
+    // the rule that got furthest (the one that excluded the last worker).
+    let mut able = Vec::new();
+    let mut furthest: Option<(Exclusion, &Candidate)> = None;
+    for worker in workers {
+        match exclusion(&worker.facts(group.worker_tag_id.as_deref()), &task) {
+            None => able.push(worker.id.clone()),
+            Some(rule) if furthest.is_none_or(|(f, _)| rule > f) => {
+                furthest = Some((rule, worker));
+            }
+            Some(_) => {}
+        }
     }
-    let blocked: Vec<(String,)> =
-        sqlx::query_as("SELECT worker_id FROM job_blocklist WHERE job_id = ? AND task_type = ?")
-            .bind(&group.job_id)
-            .bind(&group.task_type)
-            .fetch_all(&mut *conn)
-            .await?;
-    let able: Vec<String> = fit
-        .iter()
-        .filter(|w| !blocked.iter().any(|(b,)| *b == w.id))
-        .map(|w| w.id.clone())
-        .collect();
-    if able.is_empty() {
-        return Ok(Verdict::Nobody {
-            rule: "blocklist",
-            reason: format!(
-                "every worker that may run task type \"{}\" is blocklisted for this job",
-                group.task_type
-            ),
-        });
+    if !able.is_empty() {
+        return Ok(Verdict::Some(able));
     }
-    Ok(Verdict::Some(able))
+    let task_type = &group.task_type;
+    let (rule, reason) = match furthest {
+        None | Some((Exclusion::TaskType, _)) => (
+            Exclusion::TaskType,
+            format!("no registered worker supports task type \"{task_type}\""),
+        ),
+        Some((Exclusion::WorkerTag, _)) => (
+            Exclusion::WorkerTag,
+            format!("no worker in the job's tag supports task type \"{task_type}\""),
+        ),
+        Some((Exclusion::Requirements, example)) => {
+            let example = unmet_requirements(&requirements, &example.capabilities).join("; ");
+            (
+                Exclusion::Requirements,
+                format!(
+                    "no worker that supports task type \"{task_type}\" meets the job's \
+                     requirements (for example: {example})"
+                ),
+            )
+        }
+        Some((rule, _)) => (
+            rule,
+            format!(
+                "every worker that may run task type \"{task_type}\" is blocklisted for this job"
+            ),
+        ),
+    };
+    Ok(Verdict::Nobody {
+        rule: rule.rule(),
+        reason,
+    })
 }
 
 /// Tasks of the group whose failure list holds every worker still able to run them.
@@ -296,32 +275,6 @@ async fn failed_by_all(
                 "every worker that may run task type \"{}\" has failed this task",
                 group.task_type
             ),
-        })
-        .collect())
-}
-
-/// Non-deleted workers that signed on at least once (they reported their task types).
-async fn candidates(conn: &mut sqlx::SqliteConnection) -> StoreResult<Vec<Candidate>> {
-    let rows: Vec<(String, String, String, String, String)> = sqlx::query_as(
-        "SELECT w.id, w.supported_task_types, w.capabilities,
-            (SELECT json_group_array(g.name) FROM worker_tag_membership m
-                JOIN worker_tags g ON g.id = m.worker_tag_id WHERE m.worker_id = w.id),
-            (SELECT json_group_array(m.worker_tag_id) FROM worker_tag_membership m
-                WHERE m.worker_id = w.id)
-         FROM workers w WHERE w.deleted_at IS NULL AND w.supported_task_types <> '[]'",
-    )
-    .fetch_all(&mut *conn)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(id, types, capabilities, tag_names, tag_ids)| Candidate {
-            id,
-            task_types: serde_json::from_str(&types).unwrap_or_default(),
-            capabilities: WorkerCapabilities::from_stored(
-                &capabilities,
-                serde_json::from_str(&tag_names).unwrap_or_default(),
-            ),
-            tag_ids: serde_json::from_str(&tag_ids).unwrap_or_default(),
         })
         .collect())
 }
