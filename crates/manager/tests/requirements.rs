@@ -271,3 +271,56 @@ async fn deleting_the_last_worker_able_to_run_a_waiting_task_fails_it() {
         "{failed}"
     );
 }
+
+/// The failure rules count the workers left for a failed task with the same eligibility
+/// rule as the scheduler: a connected worker that does not meet the job's requirements is
+/// not "left". When the only fit worker fails the task, the job fails at once with the
+/// reason, instead of the task waiting as soft-failed for a worker that can never take it.
+#[tokio::test]
+async fn workers_that_miss_the_requirements_are_not_left_for_a_failed_task() {
+    let m = start().await;
+    let _small = m.connect(sign_on("small", &["misc"], 8, 0)).await;
+    let mut fit = m.connect(sign_on("fit", &["misc"], 8, 1)).await;
+    let job = submit_with(&m, json!({ "min_gpus": 1 })).await;
+    let task = loop {
+        let next = tokio::time::timeout(
+            Duration::from_secs(10),
+            common::next_message(&mut fit.stream),
+        )
+        .await
+        .expect("an assignment within 10 s")
+        .expect("stream open")
+        .expect("an instruction");
+        if let Some(Kind::AssignTask(task)) = next.kind {
+            break task;
+        }
+    };
+    let failed = v1::TaskUpdate {
+        task_id: task.task_id.clone(),
+        lease_epoch: task.lease_epoch,
+        sequence: 1,
+        status: v1::TaskStatus::Failed as i32,
+        failure: Some(v1::Failure {
+            message: "blender crashed".into(),
+            fault_class: v1::FaultClass::NonzeroExit as i32,
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    fit.client
+        .update_task(authed(failed, &fit.id, &fit.token))
+        .await
+        .expect("update applied");
+    // The update's own transaction decided it: no impossible-task pass has run.
+    let (_, shown) = m.get(&format!("/api/v3/tasks/{}", task.task_id)).await;
+    assert_eq!(shown["status"], "failed", "{shown}");
+    assert!(
+        shown["activity"]
+            .as_str()
+            .unwrap()
+            .contains("no worker is left that may run tasks of type \"misc\""),
+        "{shown}"
+    );
+    let (_, state) = m.get(&format!("/api/v3/jobs/{job}")).await;
+    assert_eq!(state["status"], "failed", "{state}");
+}

@@ -172,7 +172,8 @@ pub fn failure_verdict(facts: &FailureFacts<'_>, policy: &FailurePolicy) -> Fail
         return FailureVerdict::FailJob {
             reason: format!(
                 "no worker is left that may run tasks of type \"{}\" (all are blocklisted, \
-                 have failed the task, lack the task type or the job's tag){last}",
+                 have failed the task, lack the task type or the job's tag, or miss the job's \
+                 requirements){last}",
                 facts.task_type
             ),
         };
