@@ -125,6 +125,17 @@ pub fn check_task_request(current: TaskStatus, requested: TaskStatus) -> Result<
     }
 }
 
+/// The status a task handed back to the queue gets — by a user's requeue, a worker that
+/// left or was blocklisted: `paused` while its job is pausing or paused (it must not run
+/// until the job is resumed), else `queued`.
+pub fn requeued_task_status(job: JobStatus) -> TaskStatus {
+    if matches!(job, JobStatus::PauseRequested | JobStatus::Paused) {
+        TaskStatus::Paused
+    } else {
+        TaskStatus::Queued
+    }
+}
+
 /// The job status that makes a task requeued by a user runnable again, if the job is
 /// finished (fixes §15.11: upstream only reactivates a completed job).
 pub fn job_after_task_requeue(job: JobStatus) -> Option<JobStatus> {
@@ -151,6 +162,22 @@ mod tests {
             c.add(*s, *n);
         }
         c
+    }
+
+    #[test]
+    fn a_requeued_task_waits_paused_while_its_job_pauses() {
+        for job in [J::PauseRequested, J::Paused] {
+            assert_eq!(requeued_task_status(job), T::Paused, "{job}");
+        }
+        for job in [
+            J::Queued,
+            J::Active,
+            J::Completed,
+            J::Failed,
+            J::AwaitingApproval,
+        ] {
+            assert_eq!(requeued_task_status(job), T::Queued, "{job}");
+        }
     }
 
     #[test]

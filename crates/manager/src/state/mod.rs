@@ -24,7 +24,8 @@ pub use failure::{
 };
 pub use farm_status::{FarmStatus, farm_status};
 pub use job_change::{
-    TaskSweep, check_job_request, check_task_request, follow_up, job_after_task_requeue, task_sweep,
+    TaskSweep, check_job_request, check_task_request, follow_up, job_after_task_requeue,
+    requeued_task_status, task_sweep,
 };
 pub use limits::{JobLimits, free_resources, retry_delay};
 pub use requirements::{JobRequirements, WorkerCapabilities, unmet_requirements};

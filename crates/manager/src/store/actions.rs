@@ -94,9 +94,7 @@ impl Store {
             reason
         };
         let new_status = match requested {
-            TaskStatus::Queued if matches!(job, JobStatus::PauseRequested | JobStatus::Paused) => {
-                TaskStatus::Paused
-            }
+            TaskStatus::Queued => crate::state::requeued_task_status(job),
             other => other,
         };
         if requested == TaskStatus::Queued {

@@ -9,7 +9,7 @@ use super::job_status::{JobChange, enter_job_status};
 use super::{StoreResult, format_time, job_status, now, record_status_event};
 use crate::state::{
     FailureFacts, FailurePolicy, FailureVerdict, FaultKind, JOB_FAULT_CLASSES, JobFaultEvidence,
-    JobStatus, TaskStatus, blocklist_reason, failure_verdict, retry_delay,
+    JobStatus, TaskStatus, blocklist_reason, failure_verdict, requeued_task_status, retry_delay,
 };
 
 /// The task that failed and who failed it.
@@ -248,11 +248,7 @@ async fn requeue_failed_tasks_of_worker(
     failed: &FailedTask<'_>,
 ) -> StoreResult<Vec<String>> {
     let job = job_status(tx, failed.job_id).await?;
-    let to = if matches!(job, JobStatus::PauseRequested | JobStatus::Paused) {
-        TaskStatus::Paused
-    } else {
-        TaskStatus::Queued
-    };
+    let to = requeued_task_status(job);
     let ids: Vec<(String,)> = sqlx::query_as(
         "SELECT id FROM tasks WHERE job_id = ? AND task_type = ? AND worker_id = ?
            AND status = 'failed' AND id <> ?",

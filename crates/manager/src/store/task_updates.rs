@@ -12,7 +12,7 @@ use super::failures::{FailedTask, FailureReport, handle_task_failure};
 use super::job_ripple::ripple_to_job;
 use super::job_status::TaskToAbort;
 use super::{Store, StoreError, StoreResult, now, record_status_event};
-use crate::state::{FailurePolicy, JobStatus, TaskStatus};
+use crate::state::{FailurePolicy, JobStatus, TaskStatus, requeued_task_status};
 
 /// What a worker reports about a task it holds.
 #[derive(Clone, Debug, Default)]
@@ -226,12 +226,10 @@ pub(super) async fn requeue_worker_tasks_in(
         if keep.contains(&task_id) {
             continue;
         }
-        let pausing = matches!(job_status.as_str(), "pause-requested" | "paused");
-        let new_status = if pausing {
-            TaskStatus::Paused
-        } else {
-            TaskStatus::Queued
-        };
+        let job_status: JobStatus = job_status
+            .parse()
+            .map_err(|e: crate::state::UnknownStatus| StoreError::Corrupt(e.to_string()))?;
+        let new_status = requeued_task_status(job_status);
         let activity = format!("Task was {new_status} by Manager because {reason}");
         sqlx::query(
                 "UPDATE tasks SET status = ?, activity = ?, progress = NULL, updated_at = ? WHERE id = ?",
