@@ -1,5 +1,6 @@
 //! The Castanet manager: compiles jobs into tasks with JavaScript job types, stores them
 //! in SQLite, pushes tasks to workers over gRPC and serves the REST API — all on one port.
+pub mod background;
 pub mod compiler;
 pub mod config;
 pub mod connections;
@@ -54,6 +55,10 @@ pub struct AppState {
     pub notifier: notify::Notifier,
     /// Whether the live preview videos of render jobs are made (see `preview_video`).
     pub preview_videos: preview_video::PreviewVideos,
+    /// Every background task, stopped and awaited at shutdown (see `background`).
+    pub background: background::Background,
+    /// One worker status request settled at a time (see `worker_status::settle`).
+    pub settling: worker_status::SettleLock,
 }
 
 impl AppState {

@@ -18,6 +18,8 @@ use crate::{AppState, ManagerConfig, grpc, http};
 
 /// How long open requests get to finish at shutdown.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// How long background tasks get to finish their current step at shutdown.
+const BACKGROUND_GRACE: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ManagerError {
@@ -105,6 +107,13 @@ impl RunningManager {
                 join_error.to_string(),
             ))),
         };
+        // Only once every background task has ended: none of them writes to a closed store.
+        let left = self.state.background.stop(BACKGROUND_GRACE).await;
+        if left > 0 {
+            tracing::warn!(
+                "{left} background tasks did not stop within {BACKGROUND_GRACE:?}; closing the database anyway"
+            );
+        }
         self.state.store.close().await;
         tracing::info!("manager stopped");
         result
@@ -166,6 +175,8 @@ pub async fn start(config: ManagerConfig) -> Result<RunningManager, ManagerError
         shaman,
         notifier,
         preview_videos: crate::preview_video::PreviewVideos::default(),
+        background: crate::background::Background::default(),
+        settling: crate::worker_status::SettleLock::default(),
     };
 
     // Before binding: a broken certificate must stop the start, not the first client.
@@ -208,16 +219,17 @@ pub async fn start(config: ManagerConfig) -> Result<RunningManager, ManagerError
                 tracing::warn!("{e}");
                 None
             });
-    let shutdown = CancellationToken::new();
+    let shutdown = state.background.shutdown().clone();
+    let background = state.background.clone();
 
     let grpc_routes =
         tonic::service::Routes::new(grpc::WorkerApi::server(state.clone())).into_axum_router();
     let app = http::with_fallback(http::router(state.clone()).merge(grpc_routes));
 
-    tokio::spawn(dispatcher.clone().run(shutdown.clone()));
+    background.spawn(dispatcher.clone().run(shutdown.clone()));
     if let Some(shaman) = state.shaman.clone() {
         let settings = &state.config.shaman;
-        tokio::spawn(shaman.run_garbage_collector(
+        background.spawn(shaman.run_garbage_collector(
             settings.gc_period(),
             settings.gc_max_age(),
             shutdown.clone(),
@@ -228,20 +240,20 @@ pub async fn start(config: ManagerConfig) -> Result<RunningManager, ManagerError
         Arc::new(crate::monitor::SystemClock),
         crate::monitor::MonitorSettings::from_config(&state.config),
     );
-    tokio::spawn(monitor.run(shutdown.clone()));
-    tokio::spawn(crate::monitor::job_dependencies::run(
+    background.spawn(monitor.run(shutdown.clone()));
+    background.spawn(crate::monitor::job_dependencies::run(
         state.clone(),
         shutdown.clone(),
     ));
-    tokio::spawn(crate::monitor::rechunker::run(
+    background.spawn(crate::monitor::rechunker::run(
         state.clone(),
         shutdown.clone(),
     ));
     // Notifications: the transition watcher and the outbox's deliverer.
     crate::notify::spawn(&state, &shutdown);
     // Finishes deletions a restart or a failure left behind, then sweeps every minute.
-    tokio::spawn(crate::job_deleter::run(state.clone(), shutdown.clone()));
-    tokio::spawn(crate::preview_video::run(state.clone(), shutdown.clone()));
+    background.spawn(crate::job_deleter::run(state.clone(), shutdown.clone()));
+    background.spawn(crate::preview_video::run(state.clone(), shutdown.clone()));
     let serve_shutdown = shutdown.clone();
     let events = state.events.clone();
     let keep_alive = crate::connections::keep_alive(std::time::Duration::from_secs(

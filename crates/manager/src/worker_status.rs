@@ -47,7 +47,9 @@ pub fn parse_requestable(text: &str) -> Result<WorkerStatus, String> {
     }
 }
 
-static SETTLING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+/// Held while a worker's status request is settled (one manager's, shared by its clones).
+#[derive(Clone, Default)]
+pub struct SettleLock(std::sync::Arc<tokio::sync::Mutex<()>>);
 
 /// What settling a worker's request did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,7 +66,7 @@ pub enum Settled {
 pub async fn settle(state: &AppState, worker_id: &str) -> Result<Settled, StoreError> {
     // One settle at a time (they are rare): a request is read, sent and acknowledged
     // without a second settle of the same worker delivering it twice.
-    let _one_at_a_time = SETTLING.lock().await;
+    let _one_at_a_time = state.settling.0.lock().await;
     let dispatcher = &state.dispatcher;
     let Some(request) = state.store.worker_status_request(worker_id).await? else {
         dispatcher.set_lazy_status_pending(worker_id, false);
@@ -144,7 +146,7 @@ pub fn after_task_finished(state: &AppState, worker_id: &str) {
     }
     let state = state.clone();
     let worker_id = worker_id.to_string();
-    tokio::spawn(async move {
+    state.background.clone().spawn(async move {
         if let Err(e) = settle(&state, &worker_id).await {
             tracing::warn!(%worker_id, "cannot deliver the requested status: {e}");
         }
@@ -173,4 +175,3 @@ pub async fn run_settler(state: AppState, shutdown: tokio_util::sync::Cancellati
         }
     }
 }
-

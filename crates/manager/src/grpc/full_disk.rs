@@ -9,11 +9,6 @@ use std::time::{Duration, Instant};
 /// How often a spell that goes on is mentioned again.
 const REMINDER_INTERVAL: Duration = Duration::from_secs(60);
 
-/// The manager's database disk, refusing worker calls' writes.
-pub(super) static DATABASE_DISK: FullSpell = FullSpell::new("database disk");
-/// The storage directory, refusing task log chunks.
-pub(super) static STORAGE_DIRECTORY: FullSpell = FullSpell::new("storage directory");
-
 pub(super) struct FullSpell {
     what: &'static str,
     /// Whether a spell is on: the success path, taken by every call, only reads this.
@@ -28,7 +23,7 @@ struct Spell {
 }
 
 impl FullSpell {
-    const fn new(what: &'static str) -> Self {
+    pub(super) const fn new(what: &'static str) -> Self {
         Self {
             what,
             active: AtomicBool::new(false),

@@ -17,35 +17,50 @@ use futures::Stream;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::AppState;
-use crate::ops::worker_sessions;
+use crate::ops::worker_sessions::{self, SessionError};
 use crate::ops::{self, task_updates};
 use crate::store::StoreError;
-use translate::session_status;
+use full_disk::FullSpell;
+use std::sync::Arc;
+use uploads::LogTouches;
 
 pub struct WorkerApi {
     state: AppState,
+    memory: Arc<CallMemory>,
+}
+
+/// What the service remembers between calls. It belongs to one manager, not to the
+/// process: two managers in one process (tests, a benchmark) must not share it.
+struct CallMemory {
+    /// The manager's database disk, refusing worker calls' writes.
+    database_disk: FullSpell,
+    /// The storage directory, refusing task log chunks.
+    storage_directory: FullSpell,
+    log_touches: LogTouches,
 }
 
 impl WorkerApi {
     pub fn server(state: AppState) -> WorkerServiceServer<Self> {
-        WorkerServiceServer::new(Self { state }).max_decoding_message_size(32 * 1024 * 1024)
+        let memory = Arc::new(CallMemory {
+            database_disk: FullSpell::new("database disk"),
+            storage_directory: FullSpell::new("storage directory"),
+            log_touches: LogTouches::default(),
+        });
+        WorkerServiceServer::new(Self { state, memory }).max_decoding_message_size(32 * 1024 * 1024)
     }
-}
 
-pub(crate) fn store_status(e: StoreError) -> Status {
-    match e {
-        StoreError::NotFound(m) => Status::not_found(m),
-        StoreError::LeaseLost(m) | StoreError::Refused(m) => Status::failed_precondition(m),
-        // Workers retry it and keep what they sent (journal, log spool) meanwhile.
-        full if full.is_disk_full() => {
-            full_disk::DATABASE_DISK.refused(&full);
-            Status::resource_exhausted(format!(
-                "the manager's database disk is full; nothing was stored: {full}"
-            ))
+    /// A store error as a status; a full database disk starts (or goes on with) a spell.
+    fn store_status(&self, e: StoreError) -> Status {
+        if e.is_disk_full() {
+            self.memory.database_disk.refused(&e);
         }
-        other => {
-            tracing::error!("{other}");
-            Status::internal(other.to_string())
+        translate::store_status(e)
+    }
+
+    fn session_status(&self, e: SessionError) -> Status {
+        match e {
+            SessionError::Store(e) => self.store_status(e),
+            other => translate::session_status(other),
         }
     }
 }
@@ -85,7 +100,7 @@ impl WorkerApi {
         let registration = translate::registration(body, address, &token);
         let (worker_id, effects) = worker_sessions::register(&self.state, &registration)
             .await
-            .map_err(session_status)?;
+            .map_err(|e| self.session_status(e))?;
         ops::apply(effects, &self.state).await;
         Ok(Response::new(v1::RegisterResponse { worker_id, token }))
     }
@@ -99,7 +114,7 @@ impl WorkerApi {
         let info = translate::sign_on_info(request.into_inner(), address);
         let (row, effects) = worker_sessions::sign_on(&self.state, &worker_id, &info)
             .await
-            .map_err(session_status)?;
+            .map_err(|e| self.session_status(e))?;
         ops::apply(effects, &self.state).await;
         let response = translate::sign_on_response(&row, &self.state.config);
         Ok(Response::new(response))
@@ -113,7 +128,7 @@ impl WorkerApi {
         let reason = request.into_inner().reason;
         let effects = worker_sessions::sign_off(&self.state, &worker_id, &reason)
             .await
-            .map_err(session_status)?;
+            .map_err(|e| self.session_status(e))?;
         ops::apply(effects, &self.state).await;
         Ok(Response::new(v1::SignOffResponse {}))
     }
@@ -127,7 +142,7 @@ impl WorkerApi {
         let leases = translate::leases(&listed);
         let (reconnected, effects) = worker_sessions::connect(&self.state, &worker_id, &leases)
             .await
-            .map_err(session_status)?;
+            .map_err(|e| self.session_status(e))?;
         ops::apply(effects, &self.state).await;
         let stream = reconnect::open_stream(&self.state, reconnected, &listed).await;
         Ok(Response::new(Box::pin(stream)))
@@ -141,13 +156,13 @@ impl WorkerApi {
         let body = request.into_inner();
         if let Some(tail) = &body.log_tail {
             let epoch = body.lease_epoch;
-            uploads::store_log_tail(&self.state, &worker_id, &body.task_id, epoch, tail).await?;
+            uploads::store_log_tail(self, &worker_id, &body.task_id, epoch, tail).await?;
         }
         let report = translate::task_report(worker_id, &body);
         let (applied, effects) = task_updates::update_task(&self.state, &report)
             .await
-            .map_err(store_status)?;
-        full_disk::DATABASE_DISK.stored();
+            .map_err(|e| self.store_status(e))?;
+        self.memory.database_disk.stored();
         ops::apply(effects, &self.state).await;
         Ok(Response::new(v1::TaskUpdateAck { applied }))
     }
@@ -157,8 +172,7 @@ impl WorkerApi {
         request: Request<Streaming<v1::LogChunk>>,
     ) -> Result<Response<v1::UploadLogAck>, Status> {
         let worker_id = auth::authenticate_connected(&self.state, &request).await?;
-        let bytes_written =
-            uploads::receive_log(&self.state, &worker_id, request.into_inner()).await?;
+        let bytes_written = uploads::receive_log(self, &worker_id, request.into_inner()).await?;
         Ok(Response::new(v1::UploadLogAck { bytes_written }))
     }
 
@@ -167,7 +181,7 @@ impl WorkerApi {
         request: Request<v1::LastRendered>,
     ) -> Result<Response<v1::LastRenderedAck>, Status> {
         let worker_id = auth::authenticate_connected(&self.state, &request).await?;
-        uploads::store_last_rendered(&self.state, &worker_id, request.into_inner()).await?;
+        uploads::store_last_rendered(self, &worker_id, request.into_inner()).await?;
         Ok(Response::new(v1::LastRenderedAck {}))
     }
 }

@@ -52,7 +52,7 @@ pub async fn open_stream(
     let (stream, stream_dropped) = instruction_stream::new(receiver);
     let closed_state = state.clone();
     let closed_worker = worker_id.clone();
-    tokio::spawn(async move {
+    state.background.spawn(async move {
         let _ = stream_dropped.await;
         closed_state
             .dispatcher

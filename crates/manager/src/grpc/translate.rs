@@ -3,12 +3,29 @@
 use castanet_protocol::v1::{self, TaskStatus as WireTaskStatus};
 use tonic::Status;
 
-use super::store_status;
 use crate::config::ManagerConfig;
 use crate::ops::task_updates::TaskReport;
 use crate::ops::worker_sessions::{Registration, SessionError};
 use crate::state::{TaskStatus, WorkerStatus};
-use crate::store::{SignOn, WorkerRow, WorkerTaskUpdate};
+use crate::store::{SignOn, StoreError, WorkerRow, WorkerTaskUpdate};
+
+/// A store error as a gRPC status. Workers retry what the manager could not store and keep
+/// it meanwhile (journal, log spool).
+pub fn store_status(e: StoreError) -> Status {
+    match e {
+        StoreError::NotFound(m) => Status::not_found(m),
+        StoreError::LeaseLost(m) | StoreError::Refused(m) => Status::failed_precondition(m),
+        // Workers retry an unavailable manager (another one, or this one restarted).
+        StoreError::ShuttingDown => Status::unavailable(StoreError::ShuttingDown.to_string()),
+        full if full.is_disk_full() => Status::resource_exhausted(format!(
+            "the manager's database disk is full; nothing was stored: {full}"
+        )),
+        other => {
+            tracing::error!("{other}");
+            Status::internal(other.to_string())
+        }
+    }
+}
 
 pub fn session_status(e: SessionError) -> Status {
     match e {

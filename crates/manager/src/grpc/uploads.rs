@@ -7,8 +7,7 @@ use std::time::{Duration, Instant};
 use castanet_protocol::v1;
 use tonic::{Code, Status, Streaming};
 
-use super::{full_disk, store_status};
-use crate::AppState;
+use super::WorkerApi;
 use crate::events::Event;
 use crate::logs::StorageRefusal;
 use crate::state::TaskStatus;
@@ -18,16 +17,17 @@ const MAX_PREVIEW_BYTES: usize = 25 * 1024 * 1024;
 
 /// Checks that `worker_id` holds `task_id` under `epoch`; returns the task's job id.
 async fn check_lease(
-    state: &AppState,
+    api: &WorkerApi,
     worker_id: &str,
     task_id: &str,
     epoch: u64,
 ) -> Result<String, Status> {
-    let task = state
+    let task = api
+        .state
         .store
         .get_task(task_id)
         .await
-        .map_err(store_status)?
+        .map_err(|e| api.store_status(e))?
         .ok_or_else(|| Status::not_found(format!("task {task_id} does not exist")))?;
     let held = task.status == TaskStatus::Active.as_str()
         && task.worker_id.as_deref() == Some(worker_id)
@@ -40,40 +40,48 @@ async fn check_lease(
     Ok(task.job_id)
 }
 
-/// How often log output may refresh a task's "last touched" time (a database write).
+/// How often log output may refresh a task's "last touched" time.
 const TOUCH_INTERVAL: Duration = Duration::from_secs(10);
 
-/// Whether a log chunk of `task_id` should refresh its "last touched" time now. Task
-/// timeouts are minutes long, so one write per task per interval is plenty. A task's first
-/// chunk only starts the interval: the assignment and the worker's keep-alives touch it
-/// too, and a write per task there was a measurable share of a short task's cost.
-fn touch_due(task_id: &str) -> bool {
-    static LAST_TOUCH: Mutex<Option<HashMap<String, Instant>>> = Mutex::new(None);
-    let mut guard = LAST_TOUCH.lock().unwrap_or_else(|p| p.into_inner());
-    let touched = guard.get_or_insert_with(HashMap::new);
-    let now = Instant::now();
-    if touched.len() > 10_000 {
-        touched.retain(|_, at| now.duration_since(*at) < TOUCH_INTERVAL);
-    }
-    match touched.get(task_id) {
-        Some(at) if now.duration_since(*at) < TOUCH_INTERVAL => false,
-        Some(_) => {
-            touched.insert(task_id.to_string(), now);
-            true
+/// When each task's log output last refreshed its "last touched" time (a database write).
+/// A task's first chunk only starts the interval: the assignment and the worker's
+/// keep-alives touch it too, and a write per task there was a measurable share of a short
+/// task's cost. Task timeouts are minutes long, so one write per task per interval is plenty.
+#[derive(Default)]
+pub(super) struct LogTouches {
+    touched: Mutex<HashMap<String, Instant>>,
+}
+
+impl LogTouches {
+    /// Whether a log chunk of `task_id` should refresh its "last touched" time now.
+    fn due(&self, task_id: &str) -> bool {
+        // Only times live here: a poisoned lock is still usable.
+        let mut touched = self.touched.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        if touched.len() > 10_000 {
+            touched.retain(|_, at| now.duration_since(*at) < TOUCH_INTERVAL);
         }
-        None => {
-            touched.insert(task_id.to_string(), now);
-            false
+        match touched.get(task_id) {
+            Some(at) if now.duration_since(*at) < TOUCH_INTERVAL => false,
+            Some(_) => {
+                touched.insert(task_id.to_string(), now);
+                true
+            }
+            None => {
+                touched.insert(task_id.to_string(), now);
+                false
+            }
         }
     }
 }
 
 /// Appends every chunk of the stream to its task's log, in order.
 pub(super) async fn receive_log(
-    state: &AppState,
+    api: &WorkerApi,
     worker_id: &str,
     mut chunks: Streaming<v1::LogChunk>,
 ) -> Result<u64, Status> {
+    let state = &api.state;
     let mut written = 0u64;
     // The lease is checked once per (task, epoch) in the stream, not per chunk.
     let mut checked: Option<(String, u64, String)> = None;
@@ -83,7 +91,7 @@ pub(super) async fn receive_log(
                 job.clone()
             }
             _ => {
-                let job = check_lease(state, worker_id, &chunk.task_id, chunk.lease_epoch).await?;
+                let job = check_lease(api, worker_id, &chunk.task_id, chunk.lease_epoch).await?;
                 checked = Some((chunk.task_id.clone(), chunk.lease_epoch, job.clone()));
                 job
             }
@@ -91,16 +99,16 @@ pub(super) async fn receive_log(
         if chunk.text.is_empty() {
             continue;
         }
-        if touch_due(&chunk.task_id) {
+        if api.memory.log_touches.due(&chunk.task_id) {
             // Output counts as a sign of life for the task timeout, like an update does.
             state
                 .store
                 .touch_task(&chunk.task_id, worker_id, chunk.lease_epoch as i64)
                 .await
-                .map_err(store_status)?;
+                .map_err(|e| api.store_status(e))?;
         }
         written += append_log(
-            state,
+            api,
             &job_id,
             &chunk.task_id,
             chunk.lease_epoch,
@@ -117,7 +125,7 @@ pub(super) async fn receive_log(
 /// stored: the update is then the retry of one applied already (its lines were stored
 /// with it), or it will be refused.
 pub(super) async fn store_log_tail(
-    state: &AppState,
+    api: &WorkerApi,
     worker_id: &str,
     task_id: &str,
     epoch: u64,
@@ -126,13 +134,14 @@ pub(super) async fn store_log_tail(
     if tail.text.is_empty() {
         return Ok(());
     }
-    let held = state
+    let held = api
+        .state
         .dispatcher
         .held_job(worker_id, task_id, epoch as i64)
         .ok_or(());
     let checked = match held {
         Ok(job_id) => Ok(job_id),
-        Err(()) => check_lease(state, worker_id, task_id, epoch).await,
+        Err(()) => check_lease(api, worker_id, task_id, epoch).await,
     };
     let job_id = match checked {
         Ok(job_id) => job_id,
@@ -141,20 +150,21 @@ pub(super) async fn store_log_tail(
         }
         Err(status) => return Err(status),
     };
-    append_log(state, &job_id, task_id, epoch, tail.offset, &tail.text).await?;
+    append_log(api, &job_id, task_id, epoch, tail.offset, &tail.text).await?;
     Ok(())
 }
 
 /// Appends worker log text to a task's log (`offset`: see `LogChunk.offset`) and tells the
 /// event stream; returns the bytes written.
 async fn append_log(
-    state: &AppState,
+    api: &WorkerApi,
     job_id: &str,
     task_id: &str,
     epoch: u64,
     offset: Option<u64>,
     text: &str,
 ) -> Result<u64, Status> {
+    let state = &api.state;
     let written = state
         .logs
         .append_chunk(job_id, task_id, epoch, offset, text)
@@ -165,21 +175,21 @@ async fn append_log(
                 StorageRefusal::new(&e, state.logs.jobs_root(), "the log chunk was not stored");
             // Either way the worker keeps the lines and sends them again.
             if refusal.full {
-                full_disk::STORAGE_DIRECTORY.refused(&refusal.message);
+                api.memory.storage_directory.refused(&refusal.message);
                 Status::resource_exhausted(refusal.message)
             } else {
                 tracing::error!(task = %task_id, "{}", refusal.message);
                 Status::internal(refusal.message)
             }
         })?;
-    full_disk::STORAGE_DIRECTORY.stored();
+    api.memory.storage_directory.stored();
     state.events.publish(Event::task_log(job_id, task_id));
     Ok(written)
 }
 
 /// Keeps the newest preview of a job as `last-rendered.jpg` in the job's directory.
 pub(super) async fn store_last_rendered(
-    state: &AppState,
+    api: &WorkerApi,
     worker_id: &str,
     image: v1::LastRendered,
 ) -> Result<(), Status> {
@@ -201,7 +211,8 @@ pub(super) async fn store_last_rendered(
     if let Some(frame) = image.frame {
         crate::preview_video::check_frame_image(frame, &image.image)?;
     }
-    let job_id = check_lease(state, worker_id, &image.task_id, image.lease_epoch).await?;
+    let job_id = check_lease(api, worker_id, &image.task_id, image.lease_epoch).await?;
+    let state = &api.state;
     let dir = state.logs.job_dir(&job_id);
     let write = async {
         tokio::fs::create_dir_all(&dir).await?;
@@ -221,7 +232,7 @@ pub(super) async fn store_last_rendered(
         .store
         .set_last_rendered(&job_id)
         .await
-        .map_err(store_status)?;
+        .map_err(|e| api.store_status(e))?;
     state.events.publish(Event::LastRendered {
         job_id: job_id.clone(),
         task_id: image.frame.map(|_| image.task_id.clone()),

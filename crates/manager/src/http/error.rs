@@ -43,6 +43,10 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound(m) => ApiError::not_found(m),
+            StoreError::ShuttingDown => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                StoreError::ShuttingDown.to_string(),
+            ),
             ref full if full.is_disk_full() => ApiError::new(
                 StatusCode::INSUFFICIENT_STORAGE,
                 format!("the manager's database disk is full; nothing was stored: {full}"),

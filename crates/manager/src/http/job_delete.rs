@@ -108,7 +108,8 @@ pub async fn mass_delete(
         state.events.publish(Event::job(id));
     }
     // Big jobs take a while to delete: the answer does not wait for them.
-    tokio::spawn(async move { job_deleter::delete_marked_jobs(&state, &marked).await });
+    let background = state.background.clone();
+    background.spawn(async move { job_deleter::delete_marked_jobs(&state, &marked).await });
     Ok(StatusCode::NO_CONTENT)
 }
 

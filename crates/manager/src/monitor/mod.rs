@@ -131,19 +131,23 @@ impl Monitor {
     pub async fn run(self, shutdown: CancellationToken) {
         let sleep_check = Duration::from_secs(self.state.config.sleep_schedule_check_seconds);
         let sleep_monitor = SleepScheduleMonitor::new(self.state.clone(), self.clock.clone());
-        tokio::spawn(sleep_monitor.run(sleep_check, shutdown.clone()));
+        self.state
+            .background
+            .spawn(sleep_monitor.run(sleep_check, shutdown.clone()));
         let retention = RetentionSettings::from_config(&self.state.config.retention);
-        tokio::spawn(retention::run(
+        self.state.background.spawn(retention::run(
             self.state.clone(),
             self.clock.clone(),
             retention,
             shutdown.clone(),
         ));
-        tokio::spawn(crate::worker_status::run_settler(
-            self.state.clone(),
-            shutdown.clone(),
-        ));
-        tokio::spawn(
+        self.state
+            .background
+            .spawn(crate::worker_status::run_settler(
+                self.state.clone(),
+                shutdown.clone(),
+            ));
+        self.state.background.spawn(
             self.state
                 .dispatcher
                 .clone()
@@ -153,7 +157,7 @@ impl Monitor {
             tracing::info!("task_timeout_seconds is 0: task and worker timeouts are off");
             return;
         }
-        tokio::spawn(
+        self.state.background.spawn(
             self.state
                 .dispatcher
                 .clone()

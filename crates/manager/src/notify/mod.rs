@@ -213,6 +213,10 @@ pub fn rule_of_row(row: &NotificationRuleRow) -> Option<Rule> {
 
 /// Starts the watcher and the deliverer; both stop with `shutdown`.
 pub fn spawn(state: &AppState, shutdown: &CancellationToken) {
-    tokio::spawn(watcher::run(state.clone(), shutdown.clone()));
-    tokio::spawn(deliverer::run(state.clone(), shutdown.clone()));
+    state
+        .background
+        .spawn(watcher::run(state.clone(), shutdown.clone()));
+    state
+        .background
+        .spawn(deliverer::run(state.clone(), shutdown.clone()));
 }

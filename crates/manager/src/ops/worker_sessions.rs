@@ -138,7 +138,7 @@ pub async fn still_held(
 /// timeout counts from now.
 pub async fn stream_closed(store: &Store, worker_id: &str) -> Effects {
     let seen = [worker_id.to_string()];
-    // While the manager stops, its streams close after the database; nothing to say then.
+    // A stream that outlived the shutdown grace closes after the database; nothing to say then.
     if let Err(e) = store.touch_workers(&seen, chrono::Utc::now()).await
         && !store.is_closed()
     {

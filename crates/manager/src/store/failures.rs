@@ -215,7 +215,7 @@ async fn job_fault_evidence(
             .bind(failed.job_id)
             .fetch_one(&mut **tx)
             .await?;
-    let capable = workers_able(&mut **tx, failed.job_id, failed.task_type, None).await?;
+    let capable = workers_able(tx, failed.job_id, failed.task_type, None).await?;
     Ok(JobFaultEvidence {
         failed_tasks,
         failed_on_workers: distinct.len() as u64,
@@ -238,7 +238,7 @@ pub(super) async fn workers_left_for(
             .fetch_all(&mut **tx)
             .await?;
     let failed_by: Vec<String> = failed_by.into_iter().map(|(id,)| id).collect();
-    workers_able(&mut **tx, job_id, task_type, Some(&failed_by)).await
+    workers_able(tx, job_id, task_type, Some(&failed_by)).await
 }
 
 /// Requeues the other tasks of the job and type that this worker hard-failed, so other

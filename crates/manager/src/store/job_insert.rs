@@ -231,7 +231,8 @@ async fn reorder_preview_first(
 /// checkpoint on commit again (SQLite's usual way). A writer committing meanwhile does not wait:
 /// its own checkpoint attempt is skipped while this one runs.
 fn checkpoint_in_background(store: Store) {
-    tokio::spawn(async move {
+    let tasks = store.tasks.clone();
+    tasks.spawn(async move {
         let options = store.write.connect_options();
         match SqliteConnection::connect_with(&options).await {
             Ok(mut connection) => {

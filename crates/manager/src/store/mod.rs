@@ -96,6 +96,9 @@ pub enum StoreError {
     },
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// The store was closed: the manager is stopping.
+    #[error("the manager is shutting down")]
+    ShuttingDown,
     #[error("{0}")]
     NotFound(String),
     /// The worker no longer holds the task (reassigned, canceled, finished).
@@ -129,6 +132,9 @@ pub struct Store {
     metrics: std::sync::Arc<crate::metrics::Metrics>,
     /// Worker task updates waiting for the next group commit.
     updates: std::sync::Arc<update_batch::UpdateQueue>,
+    /// The store's own background work (the group commit, WAL checkpoints): `close` waits
+    /// for it before closing the connections.
+    tasks: tokio_util::task::TaskTracker,
 }
 
 /// The current time as stored: RFC 3339 UTC with milliseconds, sortable as text.
@@ -177,6 +183,7 @@ impl Store {
             pools: Default::default(),
             metrics: Default::default(),
             updates: Default::default(),
+            tasks: Default::default(),
         })
     }
 
@@ -211,8 +218,12 @@ impl Store {
         self.write.is_closed()
     }
 
-    /// Closes every connection (checkpointing the WAL).
+    /// Takes no more task updates, waits for the store's background work, then closes
+    /// every connection (checkpointing the WAL).
     pub async fn close(&self) {
+        self.updates.close();
+        self.tasks.close();
+        self.tasks.wait().await;
         self.read.close().await;
         self.write.close().await;
     }

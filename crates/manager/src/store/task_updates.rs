@@ -52,7 +52,7 @@ impl Store {
         update: &WorkerTaskUpdate,
     ) -> StoreResult<TaskUpdateOutcome> {
         self.updates
-            .apply(&self.write, &self.metrics, update, self.policy)
+            .apply(&self.write, &self.metrics, &self.tasks, update, self.policy)
             .await
     }
 

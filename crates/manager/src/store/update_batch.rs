@@ -3,10 +3,11 @@
 //! of the shared pages (job row, task counts, indexes) per batch instead of per update.
 //! Each update is still checked (sequence, lease) against the state the earlier updates
 //! of its batch left, so batching changes no outcome.
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use sqlx::SqlitePool;
 use tokio::sync::{mpsc, oneshot};
+use tokio_util::task::TaskTracker;
 
 use super::task_updates::{TaskUpdateOutcome, UpdateBatch, WorkerTaskUpdate, apply_update_in};
 use super::{StoreError, StoreResult};
@@ -23,10 +24,18 @@ struct Pending {
     reply: oneshot::Sender<StoreResult<TaskUpdateOutcome>>,
 }
 
-/// The queue in front of the committing task; started on first use.
+/// The queue in front of the committing task; started on first use, closed with the store.
 #[derive(Default)]
 pub(super) struct UpdateQueue {
-    sender: OnceLock<mpsc::UnboundedSender<Pending>>,
+    sender: Mutex<Queue>,
+}
+
+#[derive(Default)]
+enum Queue {
+    #[default]
+    NotStarted,
+    Open(mpsc::UnboundedSender<Pending>),
+    Closed,
 }
 
 impl UpdateQueue {
@@ -34,16 +43,24 @@ impl UpdateQueue {
         &self,
         write: &SqlitePool,
         metrics: &Arc<Metrics>,
+        tasks: &TaskTracker,
         update: &WorkerTaskUpdate,
         policy: FailurePolicy,
     ) -> StoreResult<TaskUpdateOutcome> {
-        let sender = self.sender.get_or_init(|| {
-            let (sender, receiver) = mpsc::unbounded_channel();
-            // The task holds the pool, not the store: it ends when the last store handle
-            // (and with it the sender) is dropped.
-            tokio::spawn(commit_batches(write.clone(), metrics.clone(), receiver));
-            sender
-        });
+        let sender = {
+            // Only the sender lives here: a poisoned lock is still usable.
+            let mut queue = self.sender.lock().unwrap_or_else(|p| p.into_inner());
+            match &*queue {
+                Queue::Open(sender) => sender.clone(),
+                Queue::Closed => return Err(StoreError::ShuttingDown),
+                Queue::NotStarted => {
+                    let (sender, receiver) = mpsc::unbounded_channel();
+                    tasks.spawn(commit_batches(write.clone(), metrics.clone(), receiver));
+                    *queue = Queue::Open(sender.clone());
+                    sender
+                }
+            }
+        };
         let (reply, answer) = oneshot::channel();
         let pending = Pending {
             update: update.clone(),
@@ -51,15 +68,14 @@ impl UpdateQueue {
             reply,
         };
         if sender.send(pending).is_err() {
-            return Err(StoreError::Corrupt(
-                "the task-update queue stopped (manager shutting down)".into(),
-            ));
+            return Err(StoreError::ShuttingDown);
         }
-        answer.await.map_err(|_| {
-            StoreError::Corrupt(
-                "the task-update queue dropped an update (manager shutting down)".into(),
-            )
-        })?
+        answer.await.map_err(|_| StoreError::ShuttingDown)?
+    }
+
+    /// Takes no more updates; the committing task applies those queued and ends.
+    pub(super) fn close(&self) {
+        *self.sender.lock().unwrap_or_else(|p| p.into_inner()) = Queue::Closed;
     }
 }
 
