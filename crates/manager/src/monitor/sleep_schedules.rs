@@ -11,7 +11,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-
 use tokio_util::sync::CancellationToken;
 
 use super::Clock;
