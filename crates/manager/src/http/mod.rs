@@ -32,7 +32,7 @@ mod submit;
 mod tags;
 mod task_pages;
 mod tasks;
-mod why;
+pub mod why;
 mod worker_status;
 mod workers;
 

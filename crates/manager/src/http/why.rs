@@ -37,6 +37,26 @@ pub async fn why_not_running(
             "summary": format!("the task is running on worker {worker}"),
         })));
     }
+    let view = task_view(&state, &task, &job).await?;
+    let workers = worker_views(&state).await?;
+    let found = blockers(&view, &workers);
+    let summary = if found.is_empty() {
+        "nothing blocks it: the next free slot of an eligible worker gets it".to_string()
+    } else {
+        format!("{} rule(s) keep the task from running", found.len())
+    };
+    Ok(Json(json!({
+        "task_id": id, "status": status, "summary": summary, "blockers": found,
+    })))
+}
+
+/// What the scheduler checks about a task that is not running, read from the store.
+pub async fn task_view(
+    state: &AppState,
+    task: &TaskRow,
+    job: &JobRow,
+) -> Result<TaskView, ApiError> {
+    let store = &state.store;
     let (tag_members, tag_name) = match &job.worker_tag_id {
         Some(tag) => (
             Some(store.tag_members(tag).await?),
@@ -51,28 +71,33 @@ pub async fn why_not_running(
         .filter(|(_, _, task_type, _)| *task_type == task.task_type)
         .map(|(worker_id, ..)| worker_id)
         .collect();
-    let failed_by = store.task_failed_by_ids(&id).await?;
-    let scheduling = scheduling_view(&state, &task, &job, failed_by.len()).await?;
-    let view = TaskView {
-        status,
+    let failed_by = store.task_failed_by_ids(&task.id).await?;
+    let scheduling = scheduling_view(state, task, job, failed_by.len()).await?;
+    Ok(TaskView {
+        status: task.status.parse().map_err(corrupt)?,
         task_type: task.task_type.clone(),
         job_status: job.status.parse::<JobStatus>().map_err(corrupt)?,
         tag_members,
         tag_name,
         dependencies: store
-            .dependency_statuses(&id)
+            .dependency_statuses(&task.id)
             .await?
             .into_iter()
             .map(|(_, name, status)| (name, status))
             .collect(),
         blocklisted,
         failed_by,
-        tasks_ahead: store.runnable_tasks_ahead(&id).await?,
+        tasks_ahead: store.runnable_tasks_ahead(&task.id).await?,
         requirements: store.job_requirements(&job.id).await?,
         scheduling,
-    };
+    })
+}
+
+/// Every registered worker as the scheduler sees it now.
+pub async fn worker_views(state: &AppState) -> Result<Vec<WorkerView>, ApiError> {
+    let store = &state.store;
     let mut tag_names = store.worker_tag_names().await?;
-    let workers: Vec<WorkerView> = store
+    Ok(store
         .list_workers()
         .await?
         .into_iter()
@@ -87,16 +112,7 @@ pub async fn why_not_running(
             name: w.name,
             status: w.status,
         })
-        .collect();
-    let found = blockers(&view, &workers);
-    let summary = if found.is_empty() {
-        "nothing blocks it: the next free slot of an eligible worker gets it".to_string()
-    } else {
-        format!("{} rule(s) keep the task from running", found.len())
-    };
-    Ok(Json(json!({
-        "task_id": id, "status": status, "summary": summary, "blockers": found,
-    })))
+        .collect())
 }
 
 /// What job dependencies, the retry backoff, resource pools and the job's worker limit say.
