@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::AppState;
-use crate::events::Event;
+use crate::ops;
 use crate::shaman::CheckoutError;
 use crate::store::StoreError;
 
@@ -57,19 +57,13 @@ pub async fn delete_marked_job(state: &AppState, job_id: &str) -> Result<bool, D
     // Rows first, files after: a task log written by a worker that has not stopped yet
     // cannot bring back a job that no longer exists. The rows' transaction leaves a
     // tombstone, so files a kill leaves behind are removed at the next start.
-    let running = match state.store.delete_job(job_id).await {
-        Ok(running) => running,
-        Err(StoreError::NotFound(_)) => return Ok(false),
-        Err(e) => return Err(e.into()),
+    let Some(effects) = ops::job_actions::delete_job(&state.store, job_id).await? else {
+        return Ok(false);
     };
-    state
-        .dispatcher
-        .abort_and_announce(job_id, &running, "the job was deleted");
+    // Workers stop its tasks now; the files may take a while.
+    ops::apply(effects, state).await;
     remove_job_dir(state, job_id).await;
-    tracing::info!(job = %job_id, aborted = running.len(), checkout = %info.checkout_id, "job deleted");
-    state.events.publish(Event::JobDeleted {
-        job_id: job_id.to_string(),
-    });
+    tracing::info!(job = %job_id, checkout = %info.checkout_id, "job deleted");
     Ok(true)
 }
 

@@ -17,7 +17,6 @@ pub use sleep_schedule::{
 use castanet_protocol::v1::{self, instruction::Kind};
 
 use crate::AppState;
-use crate::events::Event;
 use crate::state::WorkerStatus;
 use crate::store::StoreError;
 
@@ -121,8 +120,11 @@ pub async fn settle(state: &AppState, worker_id: &str) -> Result<Settled, StoreE
         return Ok(Settled::NotConnected);
     }
     tracing::info!(worker_id, status = %status, lazy = request.is_lazy, "status change sent to the worker");
-    state.events.publish(Event::worker(worker_id));
-    dispatcher.kick();
+    crate::ops::apply(
+        crate::ops::worker_requests::status_delivered(worker_id),
+        state,
+    )
+    .await;
     Ok(Settled::Delivered)
 }
 

@@ -11,9 +11,9 @@ use serde_json::{Value, json};
 use super::error::{ApiError, parse_uuid};
 use super::jobs::existing_job_id;
 use crate::AppState;
-use crate::events::Event;
+use crate::ops::{self, job_actions};
 use crate::state::{JobStatus, TaskStatus};
-use crate::store::{JobChange, StoreError};
+use crate::store::StoreError;
 
 #[derive(Deserialize)]
 pub struct StatusRequest {
@@ -35,18 +35,6 @@ fn refused_as_conflict(e: StoreError) -> ApiError {
     }
 }
 
-/// Stops swept tasks on their workers, announces the change and looks for new work.
-fn announce_job_change(state: &AppState, job_id: &str, change: &JobChange) {
-    if !change.to_abort.is_empty() {
-        let reason = format!("the job got status \"{}\"", change.status);
-        state
-            .dispatcher
-            .abort_and_announce(job_id, &change.to_abort, &reason);
-    }
-    state.events.publish(Event::job(job_id));
-    state.dispatcher.kick();
-}
-
 /// `POST /api/v3/jobs/{id}/setstatus` `{status, reason}` → 204 | 409 with the reason.
 pub async fn set_job_status(
     State(state): State<AppState>,
@@ -59,13 +47,11 @@ pub async fn set_job_status(
         .status
         .parse()
         .map_err(|e: crate::state::UnknownStatus| ApiError::bad_request(e.to_string()))?;
-    let change = state
-        .store
-        .request_job_status(&id, requested, &body.reason)
+    let (change, effects) = job_actions::set_job_status(&state.store, &id, requested, &body.reason)
         .await
         .map_err(refused_as_conflict)?;
     tracing::info!(job = %id, %requested, settled = %change.status, reason = %body.reason, "job status changed by request");
-    announce_job_change(&state, &id, &change);
+    ops::apply(effects, &state).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -83,9 +69,8 @@ pub async fn set_job_priority(
             body.priority
         )));
     }
-    state.store.set_job_priority(&id, body.priority).await?;
-    state.events.publish(Event::job(&id));
-    state.dispatcher.kick();
+    let effects = job_actions::set_job_priority(&state.store, &id, body.priority).await?;
+    ops::apply(effects, &state).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -101,36 +86,10 @@ pub async fn set_task_status(
         .status
         .parse()
         .map_err(|e: crate::state::UnknownStatus| ApiError::bad_request(e.to_string()))?;
-    let change = state
-        .store
-        .request_task_status(&id, requested, &body.reason)
+    let effects = job_actions::set_task_status(&state.store, &id, requested, &body.reason)
         .await
         .map_err(refused_as_conflict)?;
-    let line = format!(
-        "Task changed to status \"{}\" on request: {}",
-        change.status,
-        if body.reason.is_empty() {
-            "no reason given"
-        } else {
-            &body.reason
-        }
-    );
-    state.log_manager_line(&change.job_id, &id, &line).await;
-    if let Some(abort) = &change.to_abort {
-        state.dispatcher.abort_and_announce(
-            &change.job_id,
-            std::slice::from_ref(abort),
-            "the task was canceled",
-        );
-    }
-    state.events.publish(Event::task(&change.job_id, &id));
-    match &change.job_change {
-        Some(job_change) => announce_job_change(&state, &change.job_id, job_change),
-        None => {
-            state.events.publish(Event::job(&change.job_id));
-            state.dispatcher.kick();
-        }
-    }
+    ops::apply(effects, &state).await;
     Ok(StatusCode::NO_CONTENT)
 }
 

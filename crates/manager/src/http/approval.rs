@@ -15,8 +15,8 @@ use super::error::{ApiError, parse_uuid};
 use super::shapes;
 use crate::AppState;
 use crate::compiler::on_complete::on_complete_task;
-use crate::events::Event;
-use crate::store::{GatedJob, JobChange, NewTask, StoreError};
+use crate::ops::{self, Effects, job_actions};
+use crate::store::{GatedJob, NewTask, StoreError};
 
 /// The longest review comment kept.
 const MAX_COMMENT_CHARS: usize = 10_000;
@@ -94,13 +94,12 @@ pub async fn approve_job(
     job.check("approve").map_err(conflict_or)?;
     let (tasks, on_complete) = final_pass(&state, &job).await?;
     let count = tasks.len();
-    let change = state
-        .store
-        .approve_job(&job.job.id, &by, &comment, tasks, on_complete)
+    let review = (by.as_str(), comment.as_str());
+    let effects = job_actions::approve(&state.store, &job.job.id, review, tasks, on_complete)
         .await
         .map_err(conflict_or)?;
     tracing::info!(job = %job.job.id, %by, tasks = count, "job approved; final pass queued");
-    answer(&state, &job.job.id, &change).await
+    answer(&state, &job.job.id, effects).await
 }
 
 /// `POST /api/v3/jobs/{id}/reject` `{comment}` → 200 with the job, now rejected.
@@ -117,24 +116,17 @@ pub async fn reject_job(
         ));
     }
     let job = gated_job(&state, &id).await?;
-    let change = state
-        .store
-        .reject_job(&job.job.id, &by, &comment)
+    let effects = job_actions::reject(&state.store, &job.job.id, &by, &comment)
         .await
         .map_err(conflict_or)?;
     tracing::info!(job = %job.job.id, %by, "job rejected");
-    answer(&state, &job.job.id, &change).await
+    answer(&state, &job.job.id, effects).await
 }
 
-/// Announces the change (new tasks are runnable: the dispatcher looks) and answers with the job.
-async fn answer(
-    state: &AppState,
-    job_id: &str,
-    change: &JobChange,
-) -> Result<Json<Value>, ApiError> {
-    tracing::debug!(job = %job_id, status = %change.status, "review applied");
-    state.events.publish(Event::job(job_id));
-    state.dispatcher.kick();
+/// Applies the review's follow-up (new tasks are runnable: the dispatcher looks) and
+/// answers with the job.
+async fn answer(state: &AppState, job_id: &str, effects: Effects) -> Result<Json<Value>, ApiError> {
+    ops::apply(effects, state).await;
     let row = state
         .store
         .get_job(job_id)

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::error::{ApiError, parse_uuid};
 use super::job_delete::json_body;
 use crate::AppState;
-use crate::events::Event;
+use crate::ops::{self, job_actions};
 
 /// One blocklist entry (Flamenco's `JobBlocklistEntry`): this worker may not run tasks of
 /// this type in the job.
@@ -42,10 +42,9 @@ pub async fn remove_blocklist_entries(
         .into_iter()
         .map(|e| (e.worker_id, e.task_type))
         .collect();
-    let removed = state.store.remove_blocklist_entries(&id, &pairs).await?;
+    let (removed, effects) =
+        job_actions::remove_blocklist_entries(&state.store, &id, &pairs).await?;
     tracing::info!(job = %id, removed, "blocklist entries removed on request");
-    state.events.publish(Event::job(&id));
-    // A worker that was blocked may now take the job's tasks.
-    state.dispatcher.kick();
+    ops::apply(effects, &state).await;
     Ok(StatusCode::NO_CONTENT)
 }

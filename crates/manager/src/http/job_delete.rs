@@ -11,7 +11,7 @@ use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::error::{ApiError, parse_uuid};
-use crate::events::Event;
+use crate::ops::{self, job_actions};
 use crate::{AppState, job_deleter};
 
 /// Which jobs a mass deletion removes (Flamenco's `JobMassDeletionSelection`).
@@ -49,8 +49,8 @@ pub async fn delete_job(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = parse_uuid("job id", &id)?;
-    state.store.mark_job_for_deletion(&id).await?;
-    state.events.publish(Event::job(&id));
+    let effects = job_actions::mark_for_deletion(&state.store, &id).await?;
+    ops::apply(effects, &state).await;
     job_deleter::delete_marked_job(&state, &id)
         .await
         .map_err(|e| {
@@ -96,7 +96,7 @@ pub async fn mass_delete(
         ));
     };
     let bound = rounded_up_bound(&max)?;
-    let marked = state.store.mark_jobs_updated_until(&bound).await?;
+    let (marked, effects) = job_actions::mark_updated_until(&state.store, &bound).await?;
     if marked.is_empty() {
         return Err(ApiError::new(
             StatusCode::RANGE_NOT_SATISFIABLE,
@@ -104,9 +104,7 @@ pub async fn mass_delete(
         ));
     }
     tracing::info!(jobs = marked.len(), %bound, "jobs marked for deletion");
-    for id in &marked {
-        state.events.publish(Event::job(id));
-    }
+    ops::apply(effects, &state).await;
     // Big jobs take a while to delete: the answer does not wait for them.
     let background = state.background.clone();
     background.spawn(async move { job_deleter::delete_marked_jobs(&state, &marked).await });

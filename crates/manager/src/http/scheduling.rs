@@ -10,7 +10,6 @@ use serde_json::{Value, json};
 
 use super::error::{ApiError, parse_uuid};
 use crate::AppState;
-use crate::events::Event;
 use crate::store::StoreError;
 
 #[derive(Deserialize)]
@@ -50,17 +49,14 @@ pub async fn set_job_dependencies(
     let id = parse_uuid("job id", &id)?;
     let body: DependenciesChange = super::body::parse_object(&body, "dependencies change")?;
     let ids = existing_job_ids(&state, &body.depends_on).await?;
-    state
-        .store
-        .set_job_dependencies(&id, &ids)
+    let effects = crate::ops::job_actions::set_job_dependencies(&state.store, &id, &ids)
         .await
         .map_err(|e| match e {
             StoreError::Refused(m) => ApiError::new(StatusCode::CONFLICT, m),
             other => other.into(),
         })?;
     tracing::info!(job = %id, depends_on = ?ids, "job dependencies changed");
-    state.events.publish(Event::job(&id));
-    state.dispatcher.kick();
+    crate::ops::apply(effects, &state).await;
     let job = state
         .store
         .get_job(&id)

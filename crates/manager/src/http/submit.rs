@@ -15,7 +15,6 @@ use super::error::ApiError;
 use super::shapes;
 use crate::AppState;
 use crate::compiler::{AuthoredTask, CompileError, CompileInput, CompileSink, CompiledJobFields};
-use crate::events::Event;
 use crate::logs::StorageRefusal;
 use crate::state::JobStatus;
 use crate::store::{NewJob, NewTask, format_time};
@@ -391,10 +390,7 @@ async fn announce(
         compiled_and_stored_ms = started.elapsed().as_millis() as u64,
         "job submitted"
     );
-    state.events.publish(Event::job(job_id));
-    state.dispatcher.kick();
-    // A task no registered worker can run fails at once instead of waiting forever.
-    state.dispatcher.check_feasibility();
+    crate::ops::apply(crate::ops::job_actions::submitted(job_id), state).await;
     let stored = state
         .store
         .get_job(job_id)

@@ -152,11 +152,8 @@ pub async fn set_job_tag(
         })?),
         (None, None) => None,
     };
-    state
-        .store
-        .set_job_tag(&job_id, tag.as_ref().map(|t| t.id.as_str()))
-        .await?;
-    state.events.publish(crate::events::Event::job(&job_id));
-    state.dispatcher.kick();
+    let tag_id = tag.as_ref().map(|t| t.id.as_str());
+    let effects = crate::ops::job_actions::set_job_tag(&state.store, &job_id, tag_id).await?;
+    crate::ops::apply(effects, &state).await;
     Ok(StatusCode::NO_CONTENT)
 }

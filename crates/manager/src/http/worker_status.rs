@@ -11,7 +11,7 @@ use serde_json::{Map, Value, json};
 
 use super::error::ApiError;
 use crate::AppState;
-use crate::events::Event;
+use crate::ops::{self, worker_requests};
 use crate::state::{WorkerStatus, parse_days};
 use crate::store::SleepScheduleRow;
 use crate::worker_status::{parse_requestable, settle};
@@ -41,23 +41,20 @@ pub async fn set_worker_status(
         ));
     }
     if worker.status == status.as_str() {
-        state.store.clear_worker_status_request(&worker.id).await?;
-        state.dispatcher.set_lazy_status_pending(&worker.id, false);
-        state.events.publish(Event::worker(&worker.id));
+        let effects = worker_requests::clear_status_request(&state, &worker.id).await?;
+        ops::apply(effects, &state).await;
         return Ok(StatusCode::NO_CONTENT);
     }
-    if !state
-        .store
-        .request_worker_status(&worker.id, status.as_str(), is_lazy)
-        .await?
-    {
+    let requested =
+        worker_requests::request_status(&state.store, &worker.id, status.as_str(), is_lazy).await?;
+    let Some(effects) = requested else {
         return Err(ApiError::not_found(format!(
             "no worker with id {}",
             worker.id
         )));
-    }
+    };
     tracing::info!(worker = %worker.name, %status, lazy = is_lazy, "worker status change requested");
-    state.events.publish(Event::worker(&worker.id));
+    ops::apply(effects, &state).await;
     settle(&state, &worker.id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -69,11 +66,9 @@ pub async fn clear_worker_status(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let worker = find_worker(&state, &id).await?;
-    state.store.clear_worker_status_request(&worker.id).await?;
-    state.dispatcher.set_lazy_status_pending(&worker.id, false);
-    state.events.publish(Event::worker(&worker.id));
     // Work may be handed out again.
-    state.dispatcher.kick();
+    let effects = worker_requests::clear_status_request(&state, &worker.id).await?;
+    ops::apply(effects, &state).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -127,8 +122,8 @@ pub async fn set_sleep_schedule(
         )));
     }
     let previous = state.store.sleep_schedule(&worker.id).await?;
-    state.store.set_sleep_schedule(&row).await?;
-    state.events.publish(Event::worker(&worker.id));
+    let effects = worker_requests::set_sleep_schedule(&state.store, &row).await?;
+    ops::apply(effects, &state).await;
     crate::worker_status::apply_saved_sleep_schedule(&state, &worker.id, previous.as_ref()).await?;
     Ok(StatusCode::NO_CONTENT)
 }

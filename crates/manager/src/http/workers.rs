@@ -113,11 +113,9 @@ pub async fn set_worker_tags(
             unknown.join(", ")
         )));
     }
-    state.store.set_worker_tags(&worker.id, &ids).await?;
-    state
-        .events
-        .publish(crate::events::Event::worker(&worker.id));
-    state.dispatcher.kick();
+    let effects =
+        crate::ops::worker_requests::set_worker_tags(&state.store, &worker.id, &ids).await?;
+    crate::ops::apply(effects, &state).await;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -92,14 +92,10 @@ async fn settle(
             }
         }
     }
-    if settled.is_empty() {
-        return Ok(());
-    }
     for job_id in &settled {
         tracing::info!(job = %job_id, "dependencies of the job changed status");
-        state.events.publish(Event::job(job_id));
     }
-    state.dispatcher.kick();
-    state.dispatcher.check_feasibility();
+    let effects = crate::ops::job_actions::dependencies_settled(&settled);
+    crate::ops::apply(effects, state).await;
     Ok(())
 }

@@ -157,8 +157,8 @@ async fn rechunk(
             target_seconds = facts.target_task_seconds,
             "regrouped the job's queued frames towards its target task duration"
         );
-        state.events.publish(Event::job(job_id));
-        state.dispatcher.kick();
+        let effects = crate::ops::job_actions::tasks_regrouped(job_id);
+        crate::ops::apply(effects, state).await;
     } else {
         // A task was taken meanwhile: plan again at the next finished chunk.
         planned_at.insert(job_id.to_string(), 0);

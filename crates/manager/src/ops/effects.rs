@@ -24,7 +24,8 @@ pub struct Abort {
 }
 
 /// What follows a state change. Applied in this order: log lines, aborts, freed slots,
-/// events (each once, in the order first added), one dispatcher kick.
+/// events (each once, in the order first added), one dispatcher kick, one request for the
+/// impossible-task check.
 #[derive(Clone, Debug, Default)]
 pub struct Effects {
     pub log_lines: Vec<LogLine>,
@@ -34,6 +35,8 @@ pub struct Effects {
     pub events: Vec<Event>,
     /// Whether the dispatcher should look for work (something became runnable or free).
     pub kick: bool,
+    /// Whether the impossible-task check should run soon (new tasks, fewer workers).
+    pub check_feasibility: bool,
 }
 
 impl Effects {
@@ -70,6 +73,12 @@ impl Effects {
 
     pub fn kick(&mut self) -> &mut Self {
         self.kick = true;
+        self
+    }
+
+    /// Tasks appeared or workers went away: some task may now be one no worker can run.
+    pub fn check_feasibility(&mut self) -> &mut Self {
+        self.check_feasibility = true;
         self
     }
 
@@ -144,6 +153,7 @@ impl Effects {
         self.freed_slots.extend(other.freed_slots);
         self.events.extend(other.events);
         self.kick |= other.kick;
+        self.check_feasibility |= other.check_feasibility;
         self
     }
 }
@@ -158,6 +168,7 @@ pub trait Effector {
     fn abort(&self, abort: &Abort);
     fn free_slot(&self, worker_id: &str, task_id: &str);
     fn kick(&self);
+    fn check_feasibility(&self);
 }
 
 /// Carries out `effects` (see [`Effects`] for the order). A log line that cannot be
@@ -185,6 +196,9 @@ pub async fn apply(effects: Effects, to: &impl Effector) {
     if effects.kick {
         to.kick();
     }
+    if effects.check_feasibility {
+        to.check_feasibility();
+    }
 }
 
 impl Effector for AppState {
@@ -211,6 +225,10 @@ impl Effector for AppState {
 
     fn kick(&self) {
         self.dispatcher.kick();
+    }
+
+    fn check_feasibility(&self) {
+        self.dispatcher.check_feasibility();
     }
 }
 

@@ -3,8 +3,10 @@
 //! and dispatcher kick that follow it — which [`apply`] carries out. `grpc/` and `http/`
 //! translate requests into operations; `monitor/` decides when its operations run.
 mod effects;
+pub mod job_actions;
 pub mod task_updates;
 pub mod timeouts;
+pub mod worker_requests;
 pub mod worker_sessions;
 
 pub use effects::{Abort, Effector, Effects, LogLine, apply};

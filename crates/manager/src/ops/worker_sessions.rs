@@ -177,13 +177,14 @@ pub async fn delete_worker(
         return Ok(None);
     }
     state.dispatcher.disconnect_all(worker_id);
-    // Its tasks may have no other worker left.
-    state.dispatcher.check_feasibility();
     let requeued = state
         .store
         .requeue_worker_tasks(worker_id, &[], reason)
         .await?;
-    Ok(Some(left(worker_id, &requeued, reason)))
+    let mut effects = left(worker_id, &requeued, reason);
+    // Its tasks may have no other worker left.
+    effects.check_feasibility();
+    Ok(Some(effects))
 }
 
 /// A forced request to stop working (asleep, offline, restart): the worker's running tasks

@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::Dispatcher;
-use crate::events::Event;
+use crate::ops;
 use crate::store::{Assignment, ImpossibleJob};
 
 /// How often the check runs without being asked.
@@ -62,35 +62,8 @@ impl Dispatcher {
     /// Logs and announces failed tasks, and aborts the rest of their failed jobs. Returns how
     /// many tasks failed.
     async fn announce_failed(&self, jobs: Vec<ImpossibleJob>, why: &str) -> usize {
-        let mut failed = 0;
-        for job in jobs {
-            for task in &job.tasks {
-                let line = format!("Task failed: {why} ({}): {}", task.rule, task.reason);
-                tracing::warn!(job = %job.job_id, task = %task.task_id, rule = task.rule, "{}", task.reason);
-                match self
-                    .inner
-                    .logs
-                    .append_manager_line(&job.job_id, &task.task_id, &line)
-                    .await
-                {
-                    Ok(_) => self
-                        .inner
-                        .events
-                        .publish(Event::task_log(&job.job_id, &task.task_id)),
-                    Err(e) => tracing::warn!("cannot write task log of {}: {e}", task.task_id),
-                }
-                self.inner
-                    .events
-                    .publish(Event::task(&job.job_id, &task.task_id));
-                failed += 1;
-            }
-            let to_abort = job.change.map(|c| c.to_abort).unwrap_or_default();
-            self.abort_and_announce(
-                &job.job_id,
-                &to_abort,
-                "the job failed: a task can never run",
-            );
-        }
+        let (failed, effects) = ops::job_actions::failed_as_impossible(&jobs, why);
+        ops::apply(effects, self).await;
         failed
     }
 }

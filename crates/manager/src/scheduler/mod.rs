@@ -3,6 +3,7 @@
 //! every free worker slot; there is no polling. The store's scheduling query decides
 //! *which* task; this module decides *who* is asked and delivers the assignment.
 mod connected;
+mod effector;
 mod feasibility;
 mod settings;
 

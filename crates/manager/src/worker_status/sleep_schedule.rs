@@ -5,7 +5,6 @@
 use chrono::{DateTime, NaiveTime, Utc};
 
 use crate::AppState;
-use crate::events::Event;
 use crate::state::{SleepSchedule, WorkerStatus, parse_days};
 use crate::store::{SleepScheduleRow, StoreError};
 
@@ -82,11 +81,13 @@ pub async fn apply(
     };
     let store = &state.store;
     if !already {
-        store
-            .request_worker_status(&worker.id, wanted.as_str(), true)
-            .await?;
+        let requested =
+            crate::ops::worker_requests::request_status(store, &worker.id, wanted.as_str(), true)
+                .await?;
         tracing::info!(worker = %worker.name, status = %wanted, "sleep schedule requests a status change");
-        state.events.publish(Event::worker(&worker.id));
+        if let Some(effects) = requested {
+            crate::ops::apply(effects, state).await;
+        }
         super::settle(state, &worker.id).await?;
     }
     store

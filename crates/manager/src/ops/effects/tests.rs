@@ -50,6 +50,10 @@ impl Effector for Recorder {
         self.record(format!("free {worker_id} {task_id}"));
     }
 
+    fn check_feasibility(&self) {
+        self.record("check feasibility".to_string());
+    }
+
     fn kick(&self) {
         self.record("kick".to_string());
     }
@@ -72,6 +76,7 @@ async fn applies_in_order_each_event_once_and_one_kick() {
         .log("j", "t1", "Task failed")
         .free_slot("w1", "t1")
         .abort("j", &[running("t2")], "the task timed out")
+        .check_feasibility()
         .job_changed("j")
         .kick();
     let recorder = Recorder::default();
@@ -87,6 +92,7 @@ async fn applies_in_order_each_event_once_and_one_kick() {
             "event job j",
             "event task t2",
             "kick",
+            "check feasibility",
         ]
     );
 }
