@@ -173,14 +173,15 @@ pub async fn delete_worker(
     worker_id: &str,
     reason: &str,
 ) -> Result<Option<Effects>, StoreError> {
-    if !state.store.delete_worker(worker_id).await? {
-        return Ok(None);
-    }
+    // Disconnected first: the dispatcher hands it nothing while its tasks are requeued.
     state.dispatcher.disconnect_all(worker_id);
-    let requeued = state
+    let Some(requeued) = state
         .store
-        .requeue_worker_tasks(worker_id, &[], reason)
-        .await?;
+        .delete_worker_and_requeue(worker_id, reason)
+        .await?
+    else {
+        return Ok(None);
+    };
     let mut effects = left(worker_id, &requeued, reason);
     // Its tasks may have no other worker left.
     effects.check_feasibility();
@@ -194,25 +195,10 @@ pub async fn hand_back_running_tasks(
     worker_id: &str,
     status: WorkerStatus,
 ) -> Result<Effects, StoreError> {
-    let running: Vec<TaskToAbort> = state
-        .store
-        .worker_tasks(worker_id)
-        .await?
-        .into_iter()
-        .filter(|t| t.status == TaskStatus::Active.as_str())
-        .map(|t| TaskToAbort {
-            task_id: t.id,
-            worker_id: worker_id.to_string(),
-            lease_epoch: t.lease_epoch,
-        })
-        .collect();
-    if running.is_empty() {
-        return Ok(Effects::new());
-    }
     let reason = format!("the worker was asked to go {status} at once");
-    let requeued = state
+    let (running, requeued) = state
         .store
-        .requeue_worker_tasks(worker_id, &[], &reason)
+        .hand_back_worker_tasks(worker_id, &reason)
         .await?;
     Ok(handed_back_running(&running, &requeued, &reason))
 }

@@ -71,6 +71,34 @@ impl Store {
         tx.commit().await?;
         Ok(requeued)
     }
+
+    /// Hands back every task the worker runs, in one transaction: returns the leases they
+    /// ran under (to abort them on the worker) and the tasks requeued (task id, job id).
+    pub async fn hand_back_worker_tasks(
+        &self,
+        worker_id: &str,
+        reason: &str,
+    ) -> StoreResult<(Vec<TaskToAbort>, Vec<(String, String)>)> {
+        let mut tx = self.begin().await?;
+        let running: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT id, lease_epoch FROM tasks WHERE worker_id = ? AND status = 'active'",
+        )
+        .bind(worker_id)
+        .fetch_all(&mut *tx)
+        .await?;
+        let requeued =
+            requeue_worker_tasks_in(&mut tx, worker_id, &[], reason, &self.policy).await?;
+        tx.commit().await?;
+        let running = running
+            .into_iter()
+            .map(|(task_id, lease_epoch)| TaskToAbort {
+                task_id,
+                worker_id: worker_id.to_string(),
+                lease_epoch,
+            })
+            .collect();
+        Ok((running, requeued))
+    }
 }
 
 /// One worker update inside the caller's transaction. Refusals (unknown task, lost

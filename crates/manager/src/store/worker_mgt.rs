@@ -58,17 +58,36 @@ impl Store {
 }
 
 impl Store {
-    /// Deletes a worker: it can no longer authenticate (its token is void) and its
-    /// history stays readable. Returns false when there was no such worker.
-    pub async fn delete_worker(&self, worker_id: &str) -> StoreResult<bool> {
+    /// Deletes a worker — it can no longer authenticate (its token is void) and its
+    /// history stays readable — and hands its active tasks back to the queue because of
+    /// `reason`, in one transaction. Returns the tasks requeued (task id, job id); `None`
+    /// when it was deleted already.
+    pub async fn delete_worker_and_requeue(
+        &self,
+        worker_id: &str,
+        reason: &str,
+    ) -> StoreResult<Option<Vec<(String, String)>>> {
+        let mut tx = self.begin().await?;
         let done = sqlx::query(
             "UPDATE workers SET deleted_at = ?1, status = 'offline', updated_at = ?1
              WHERE id = ?2 AND deleted_at IS NULL",
         )
         .bind(super::now())
         .bind(worker_id)
-        .execute(&self.write)
+        .execute(&mut *tx)
         .await?;
-        Ok(done.rows_affected() == 1)
+        if done.rows_affected() != 1 {
+            return Ok(None);
+        }
+        let requeued = super::task_updates::requeue_worker_tasks_in(
+            &mut tx,
+            worker_id,
+            &[],
+            reason,
+            &self.policy,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Some(requeued))
     }
 }
