@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { TaskSummary } from "../src/api/types";
 import { TaskPageCache } from "../src/state/taskPages";
 
-function tasks(from: number, count: number, status = "queued"): TaskSummary[] {
+function tasks(from: number, count: number, status: TaskSummary["status"] = "queued"): TaskSummary[] {
   return Array.from({ length: count }, (_, i) => ({
     id: `t${from + i}`,
     name: `task ${from + i}`,

@@ -190,8 +190,8 @@ export const api = {
   tags: () => json<{ tags: WorkerTag[] }>("GET", "/api/v3/worker-mgt/tags"),
   createTag: (name: string, description: string) =>
     json<WorkerTag>("POST", "/api/v3/worker-mgt/tags", { name, description }),
-  updateTag: (tag: WorkerTag) =>
-    send("PUT", `/api/v3/worker-mgt/tag/${q(tag.id)}`, {
+  updateTag: (id: string, tag: WorkerTag) =>
+    send("PUT", `/api/v3/worker-mgt/tag/${q(id)}`, {
       name: tag.name,
       description: tag.description ?? "",
     }),
