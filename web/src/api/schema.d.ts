@@ -1070,6 +1070,7 @@ export interface components {
         AvailableJobTypes: {
             job_types: components["schemas"]["AvailableJobType"][];
         };
+        /** @description One command of a task, as the job type authored it. */
         Command: {
             name: string;
             parameters: {
@@ -1168,11 +1169,11 @@ export interface components {
             /** @description Extension: the on-complete command line; absent when none. */
             on_complete?: string | null;
             /**
-             * Format: int32
+             * Format: int64
              * @description Extension: every Nth task is handed out first; absent when in order.
              */
             preview_first_every?: number | null;
-            /** Format: int32 */
+            /** Format: int64 */
             priority: number;
             requirements?: components["schemas"]["JobRequirements"] | null;
             settings: {
@@ -1195,6 +1196,7 @@ export interface components {
             type_etag?: string | null;
             /** Format: date-time */
             updated: string;
+            /** @description Worker tag id: only workers with this tag run the job. */
             worker_tag?: string | null;
         };
         /** @description Extension: where a gated job's review stands (absent for jobs without an approval gate). */
@@ -1202,8 +1204,8 @@ export interface components {
             /** Format: date-time */
             at?: string | null;
             /**
-             * @description Who reviewed: the name of the API token used; without one the request's `reviewer`, or
-             *     `anonymous`.
+             * @description Who reviewed: the name of the API token used; without one the request's `reviewer`,
+             *     or `anonymous`.
              */
             by?: string | null;
             /** @description The reviewer's comment (a rejection always has one). */
@@ -1254,22 +1256,25 @@ export interface components {
             base: string;
             suffixes: string[];
         };
-        /** @description Extension: what a job limits about its own scheduling. Unknown fields are refused. */
+        /**
+         * @description What a job limits about its own scheduling. Stored as JSON on the job (`{}` when
+         *     nothing, which keeps the scheduler's check to one comparison).
+         */
         JobLimits: {
             /**
              * Format: int32
-             * @description The most workers that run tasks of the job at the same time (at least 1).
+             * @description The most workers that run tasks of the job at the same time.
              */
             max_workers?: number | null;
-            /** @description Only tasks of these types hold the resources (absent: every task of the job). */
-            resource_task_types?: string[] | null;
+            /** @description Only tasks of these types hold the resources (empty: every task of the job). */
+            resource_task_types?: string[];
             /**
-             * @description Units of each resource pool (the manager's `[resources]`) every running task of the job
-             *     holds; the manager never runs more at once than a pool holds. Unknown pools: 400.
+             * @description Units of each named pool (`[resources]` in the manager's config) that every running
+             *     task of the job holds.
              */
             resources?: {
                 [key: string]: number;
-            } | null;
+            };
         };
         /** @description Which jobs a mass deletion removes (Flamenco's `JobMassDeletionSelection`). */
         JobMassDeletionSelection: {
@@ -1298,7 +1303,10 @@ export interface components {
              */
             priority: number;
         };
-        /** @description Extension: what a job asks of the workers that run its tasks. Unknown fields are refused. */
+        /**
+         * @description What a job asks of the workers that run its tasks. Stored as JSON on the job
+         *     (`{}` when it asks nothing, which keeps the scheduler's check to one comparison).
+         */
         JobRequirements: {
             /**
              * Format: int32
@@ -1311,7 +1319,7 @@ export interface components {
              */
             min_ram_bytes?: number | null;
             /** @description Names of worker tags the worker must be a member of (all of them). */
-            required_tags?: string[] | null;
+            required_tags?: string[];
         };
         JobsQuery: {
             /** Format: int64 */
@@ -1332,7 +1340,7 @@ export interface components {
              * Format: int64
              * @description Extension: how many jobs match in all, for paging.
              */
-            total?: number | null;
+            total: number;
         };
         /**
          * @description Status of a job.
@@ -1343,9 +1351,10 @@ export interface components {
             reason: string;
             status: components["schemas"]["JobStatus"];
         };
+        /** @description Where the job's files are. */
         JobStorageInfo: {
             /** @description The Shaman checkout the job's files are in, relative to the checkout root. */
-            shaman_checkout_id?: string | null;
+            shaman_checkout_id: string;
         };
         /** @description Neither field clears the job's tag; `id` or `name` names the worker tag. */
         JobTagChange: {
@@ -1753,7 +1762,7 @@ export interface components {
             /** @description Where the whole log is served (under `/job-files/`). */
             url: string;
         };
-        /** @description Extension: one page of a job's tasks, for the dashboard. */
+        /** @description Extension: one page of a job's tasks, with counts for the status filter. */
         TaskPage: {
             /** Format: int64 */
             offset: number;
@@ -1795,7 +1804,7 @@ export interface components {
             priority: number;
             /**
              * Format: double
-             * @description Extension: progress (0..100) of the running command.
+             * @description Extension: progress (0..100) of the running command; 100 once completed.
              */
             progress?: number | null;
             status: components["schemas"]["TaskStatus"];
@@ -1808,6 +1817,7 @@ export interface components {
             updated: string;
             worker?: components["schemas"]["TaskWorker"] | null;
         };
+        /** @description The worker a task runs on (or ran on last). */
         TaskWorker: {
             address: string;
             id: string;
@@ -1825,26 +1835,18 @@ export interface components {
             summary: string;
             task_id: string;
         };
-        Worker: {
-            can_restart: boolean;
+        Worker: components["schemas"]["WorkerSummary"] & {
             /** @description Extension: cores, memory, GPUs and software the worker reported. */
-            capabilities?: {
+            capabilities: {
                 [key: string]: unknown;
-            } | null;
-            id: string;
+            };
             ip_address: string;
-            /** Format: date-time */
-            last_seen?: string | null;
-            name: string;
             platform: string;
-            status: components["schemas"]["WorkerStatus"];
-            status_change?: components["schemas"]["WorkerStatusChangeRequest"] | null;
             supported_task_types: string[];
             tags?: components["schemas"]["WorkerTag"][] | null;
             task?: components["schemas"]["WorkerTask"] | null;
             /** @description Extension: the tasks it runs now. */
-            tasks?: components["schemas"]["WorkerTask"][] | null;
-            version: string;
+            tasks: components["schemas"]["WorkerTask"][];
         };
         WorkerList: {
             workers: components["schemas"]["WorkerSummary"][];
@@ -1862,6 +1864,7 @@ export interface components {
          * @enum {string}
          */
         WorkerStatus: "starting" | "awake" | "asleep" | "error" | "testing" | "offline" | "restart";
+        /** @description A status change asked of the worker and not yet delivered. */
         WorkerStatusChangeRequest: {
             is_lazy: boolean;
             status: components["schemas"]["WorkerStatus"];
@@ -1869,7 +1872,7 @@ export interface components {
         WorkerSummary: {
             can_restart: boolean;
             /** @description Extension: whether its instruction stream is open now. */
-            connected?: boolean | null;
+            connected: boolean;
             id: string;
             /** Format: date-time */
             last_seen?: string | null;
@@ -1878,13 +1881,14 @@ export interface components {
              * Format: int64
              * @description Extension: how many tasks the worker runs at once.
              */
-            slots?: number | null;
+            slots: number;
             status: components["schemas"]["WorkerStatus"];
             status_change?: components["schemas"]["WorkerStatusChangeRequest"] | null;
             version: string;
         };
         WorkerTag: {
             description?: string | null;
+            /** @description Always in answers; optional when creating a tag (a new id is made). */
             id?: string | null;
             name: string;
         };
@@ -1894,15 +1898,9 @@ export interface components {
         WorkerTagList: {
             tags: components["schemas"]["WorkerTag"][];
         };
-        /** @description A task of a worker, with its job. */
-        WorkerTask: {
-            id: string;
+        /** @description A task the worker runs, with its job. */
+        WorkerTask: components["schemas"]["TaskSummary"] & {
             job_id: string;
-            name: string;
-            status: components["schemas"]["TaskStatus"];
-            task_type: string;
-            /** Format: date-time */
-            updated: string;
         };
     };
     responses: never;

@@ -28,9 +28,7 @@ export type WhyAnswer = Schemas["WhyNotRunning"];
 
 export type WorkerSummary = Schemas["WorkerSummary"];
 export type WorkerTask = Schemas["WorkerTask"];
-/// The document's `Worker` omits `slots` and `connected`, which the manager's single-worker
-/// answer carries (it extends the summary); taken from `WorkerSummary` until it lists them.
-export type Worker = Schemas["Worker"] & Pick<Schemas["WorkerSummary"], "slots" | "connected">;
+export type Worker = Schemas["Worker"];
 export type WorkerTag = Schemas["WorkerTag"];
 export type SleepSchedule = Schemas["WorkerSleepSchedule"];
 

@@ -8,7 +8,6 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use serde::Deserialize;
-use serde_json::Value;
 
 use super::access::Caller;
 use super::error::{ApiError, parse_uuid};
@@ -87,7 +86,7 @@ pub async fn approve_job(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<shapes::Job>, ApiError> {
     let Review { comment, by } = review_of(&body, caller)?;
     let job = gated_job(&state, &id).await?;
     // Checked before the script runs; the store checks again in the approving transaction.
@@ -108,7 +107,7 @@ pub async fn reject_job(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<shapes::Job>, ApiError> {
     let Review { comment, by } = review_of(&body, caller)?;
     if comment.is_empty() {
         return Err(ApiError::bad_request(
@@ -125,7 +124,11 @@ pub async fn reject_job(
 
 /// Applies the review's follow-up (new tasks are runnable: the dispatcher looks) and
 /// answers with the job.
-async fn answer(state: &AppState, job_id: &str, effects: Effects) -> Result<Json<Value>, ApiError> {
+async fn answer(
+    state: &AppState,
+    job_id: &str,
+    effects: Effects,
+) -> Result<Json<shapes::Job>, ApiError> {
     ops::apply(effects, state).await;
     let row = state
         .store

@@ -5,7 +5,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::error::{ApiError, parse_uuid};
-use super::shapes;
+use super::shapes::{self, JobTasksSummary, JobsQueryResult};
 use crate::AppState;
 use crate::compiler::CompileError;
 use crate::state::JobStatus;
@@ -103,18 +103,19 @@ fn exact_statuses(statuses: Vec<String>) -> Result<Vec<String>, ApiError> {
     Ok(statuses)
 }
 
-async fn answer(state: &AppState, query: &JobQuery) -> Result<Json<Value>, ApiError> {
+async fn answer(state: &AppState, query: &JobQuery) -> Result<Json<JobsQueryResult>, ApiError> {
     let (rows, total) = state.store.query_jobs(query).await?;
-    let jobs: Vec<Value> = rows.iter().map(shapes::job).collect();
-    // `total` is an extension: how many jobs match, for paging.
-    Ok(Json(json!({ "jobs": jobs, "total": total })))
+    Ok(Json(JobsQueryResult {
+        jobs: rows.iter().map(shapes::job).collect(),
+        total,
+    }))
 }
 
 /// `GET /api/v3/jobs?status=a,b&q=text&order=created&limit=&offset=` — paged, newest first.
 pub async fn list_jobs(
     State(state): State<AppState>,
     Query(params): Query<ListParams>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<JobsQueryResult>, ApiError> {
     let (limit, offset) = checked_page(params.limit, params.offset, DEFAULT_PAGE)?;
     let order = match params.order.as_deref() {
         None | Some("") => JobOrder::default(),
@@ -160,7 +161,7 @@ struct JobsQueryBody {
 pub async fn query_jobs(
     State(state): State<AppState>,
     body: axum::body::Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<JobsQueryResult>, ApiError> {
     let body: JobsQueryBody = super::body::parse_object(&body, "jobs query")?;
     // Flamenco's query answers every match unless limited: up to a page.
     let (limit, offset) = checked_page(body.limit, body.offset, MAX_PAGE)?;
@@ -193,7 +194,7 @@ pub(super) async fn existing_job_id(state: &AppState, id: &str) -> Result<String
 pub async fn get_job(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<shapes::Job>, ApiError> {
     let id = parse_uuid("job id", &id)?;
     let row = state
         .store
@@ -207,9 +208,10 @@ pub async fn get_job(
 pub async fn job_tasks(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<JobTasksSummary>, ApiError> {
     let id = existing_job_id(&state, &id).await?;
     let rows = state.store.list_job_tasks(&id).await?;
-    let tasks: Vec<Value> = rows.iter().map(shapes::task_summary).collect();
-    Ok(Json(json!({ "tasks": tasks })))
+    Ok(Json(JobTasksSummary {
+        tasks: rows.iter().map(shapes::task_summary).collect(),
+    }))
 }

@@ -28,11 +28,13 @@ mod rendered_frames;
 mod scheduling;
 mod shaman;
 mod shapes;
+mod status_schemas;
 mod submit;
 mod tags;
 mod task_pages;
 mod tasks;
 pub mod why;
+mod worker_shapes;
 mod worker_status;
 mod workers;
 

@@ -70,7 +70,7 @@ struct OpenJdSubmission {
 pub async fn submit_openjd(
     State(state): State<AppState>,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<super::shapes::Job>, ApiError> {
     let started = std::time::Instant::now();
     let request: OpenJdSubmission = super::body::parse_object(&body, "OpenJD submission")?;
     // Pure CPU work, bounded by the crate's task limit; off the async threads all the same.

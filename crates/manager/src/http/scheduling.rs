@@ -45,7 +45,7 @@ pub async fn set_job_dependencies(
     State(state): State<AppState>,
     Path(id): Path<String>,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<super::shapes::Job>, ApiError> {
     let id = parse_uuid("job id", &id)?;
     let body: DependenciesChange = super::body::parse_object(&body, "dependencies change")?;
     let ids = existing_job_ids(&state, &body.depends_on).await?;

@@ -310,7 +310,7 @@ pub async fn check_job(State(state): State<AppState>, body: Bytes) -> Result<Res
 pub async fn submit_job(
     State(state): State<AppState>,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<shapes::Job>, ApiError> {
     let started = std::time::Instant::now();
     let (submission, input) = prepare(&state, &body).await?;
     storage_takes_files(&state).await?;
@@ -344,7 +344,7 @@ pub(super) async fn store_authored(
     dependencies: Vec<(String, Vec<String>)>,
     tasks: Vec<AuthoredTask>,
     started: std::time::Instant,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<shapes::Job>, ApiError> {
     storage_takes_files(state).await?;
     let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
     let sink = ChannelSink(sender);
@@ -371,7 +371,7 @@ async fn announce(
     submission: &Submission,
     stored: Stored,
     started: std::time::Instant,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<shapes::Job>, ApiError> {
     let tasks = match stored {
         Stored::Job { tasks } => tasks,
         Stored::NoTasks => return Err(no_tasks(&submission.submitted.job_type)),

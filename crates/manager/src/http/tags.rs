@@ -5,19 +5,11 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use super::error::{ApiError, parse_uuid};
+use super::worker_shapes::{WorkerTag, WorkerTagList, worker_tag};
 use crate::AppState;
 use crate::store::TagRow;
-
-fn tag_json(tag: &TagRow) -> Value {
-    let mut value = json!({ "id": tag.id, "name": tag.name });
-    if !tag.description.is_empty() {
-        value["description"] = json!(tag.description);
-    }
-    value
-}
 
 #[derive(Deserialize)]
 struct TagBody {
@@ -35,22 +27,22 @@ fn parse_tag(body: &[u8]) -> Result<TagBody, ApiError> {
 }
 
 /// `GET /worker-mgt/tags`
-pub async fn list_tags(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let tags: Vec<Value> = state
+pub async fn list_tags(State(state): State<AppState>) -> Result<Json<WorkerTagList>, ApiError> {
+    let tags = state
         .store
         .list_tags()
         .await?
         .iter()
-        .map(tag_json)
+        .map(worker_tag)
         .collect();
-    Ok(Json(json!({ "tags": tags })))
+    Ok(Json(WorkerTagList { tags }))
 }
 
 /// `POST /worker-mgt/tags` — creates a tag (with a new id unless one is given).
 pub async fn create_tag(
     State(state): State<AppState>,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<WorkerTag>, ApiError> {
     let body = parse_tag(&body)?;
     let id = match body.id.filter(|id| !id.is_empty()) {
         Some(id) => parse_uuid("tag id", &id)?,
@@ -62,21 +54,21 @@ pub async fn create_tag(
         description: body.description.unwrap_or_default(),
     };
     state.store.insert_tag(&tag).await?;
-    Ok(Json(tag_json(&tag)))
+    Ok(Json(worker_tag(&tag)))
 }
 
 /// `GET /worker-mgt/tag/{id}`
 pub async fn get_tag(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<WorkerTag>, ApiError> {
     let id = parse_uuid("tag id", &id)?;
     let tag = state
         .store
         .get_tag(&id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no worker tag with id {id}")))?;
-    Ok(Json(tag_json(&tag)))
+    Ok(Json(worker_tag(&tag)))
 }
 
 /// `PUT /worker-mgt/tag/{id}`

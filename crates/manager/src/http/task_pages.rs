@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use super::error::{ApiError, parse_uuid};
 use super::jobs::existing_job_id;
-use super::shapes;
+use super::shapes::{self, TaskPage};
 use crate::AppState;
 use crate::state::TaskStatus;
 use crate::store::StatusCounts;
@@ -39,7 +39,7 @@ pub async fn job_tasks_page(
     State(state): State<AppState>,
     Path(id): Path<String>,
     Query(params): Query<PageParams>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<TaskPage>, ApiError> {
     let id = existing_job_id(&state, &id).await?;
     let limit = params.limit.unwrap_or(100);
     if !(1..=MAX_TASK_PAGE).contains(&limit) {
@@ -68,13 +68,12 @@ pub async fn job_tasks_page(
         .job_tasks_page(&id, &statuses, offset, limit)
         .await?;
     let counts = state.store.job_task_status_counts(&id).await?;
-    let tasks: Vec<Value> = rows.iter().map(shapes::task_summary).collect();
-    Ok(Json(json!({
-        "tasks": tasks,
-        "total": total,
-        "offset": offset,
-        "status_counts": counts_object(counts),
-    })))
+    Ok(Json(TaskPage {
+        tasks: rows.iter().map(shapes::task_summary).collect(),
+        total,
+        offset,
+        status_counts: counts_object(counts),
+    }))
 }
 
 /// `GET /api/v3/farm/summary`

@@ -38,7 +38,7 @@ pub async fn get_task(
     State(state): State<AppState>,
     Path(id): Path<String>,
     Query(query): Query<TaskQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<shapes::Task>, ApiError> {
     let platform = match query.platform.as_deref().map(str::trim) {
         None | Some("") => None,
         Some(given) => {
@@ -57,14 +57,18 @@ pub async fn get_task(
     let mut answer = shapes::task(&task, &dependencies, &failed_by);
     if let Some(platform) = platform {
         let variables = Variables::from_config(&state.config);
-        if let Some(commands) = answer.get_mut("commands").and_then(Value::as_array_mut) {
-            for command in commands {
-                if let Some(parameters) = command.get_mut("parameters") {
-                    variables.expand_parameters(&platform, parameters);
-                }
+        for command in &mut answer.commands {
+            let mut parameters = Value::Object(
+                std::mem::take(&mut command.parameters)
+                    .into_iter()
+                    .collect(),
+            );
+            variables.expand_parameters(&platform, &mut parameters);
+            if let Value::Object(expanded) = parameters {
+                command.parameters = expanded.into_iter().collect();
             }
         }
-        answer["expanded_for"] = json!(platform);
+        answer.expanded_for = Some(platform);
     }
     Ok(Json(answer))
 }

@@ -6,39 +6,21 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use super::error::{ApiError, parse_uuid};
-use super::shapes;
+use super::worker_shapes::{Worker, WorkerList, WorkerSummary, worker, worker_summary};
 use crate::AppState;
 use crate::store::WorkerRow;
 
-fn summary(state: &AppState, row: &WorkerRow) -> Value {
-    let mut worker = json!({
-        "id": row.id,
-        "name": row.name,
-        "status": row.status,
-        "version": row.software_version,
-        "can_restart": row.can_restart,
-        // Extensions.
-        "slots": row.slots,
-        "connected": state.dispatcher.is_connected(&row.id),
-    });
-    if let Some(seen) = &row.last_seen_at {
-        worker["last_seen"] = json!(seen);
-    }
-    if !row.status_requested.is_empty() {
-        worker["status_change"] =
-            json!({ "status": row.status_requested, "is_lazy": row.lazy_status_request });
-    }
-    worker
+fn summary(state: &AppState, row: &WorkerRow) -> WorkerSummary {
+    worker_summary(row, state.dispatcher.is_connected(&row.id))
 }
 
 /// `GET /worker-mgt/workers`
-pub async fn list_workers(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+pub async fn list_workers(State(state): State<AppState>) -> Result<Json<WorkerList>, ApiError> {
     let rows = state.store.list_workers().await?;
-    let workers: Vec<Value> = rows.iter().map(|row| summary(&state, row)).collect();
-    Ok(Json(json!({ "workers": workers })))
+    let workers = rows.iter().map(|row| summary(&state, row)).collect();
+    Ok(Json(WorkerList { workers }))
 }
 
 /// The worker `id` names, unless it is unknown or deleted (404).
@@ -56,32 +38,11 @@ pub(super) async fn find_worker(state: &AppState, id: &str) -> Result<WorkerRow,
 pub async fn get_worker(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Worker>, ApiError> {
     let row = find_worker(&state, &id).await?;
-    let mut worker = summary(&state, &row);
-    worker["ip_address"] = json!(row.address);
-    worker["platform"] = json!(row.platform);
-    worker["supported_task_types"] = json!(row.task_types());
-    worker["capabilities"] = serde_json::from_str(&row.capabilities).unwrap_or_else(|_| json!({}));
     let tasks = state.store.worker_tasks(&row.id).await?;
-    let with_job = |task: &crate::store::TaskRow| {
-        let mut value = shapes::task_summary(task);
-        value["job_id"] = json!(task.job_id);
-        value
-    };
-    if let Some(task) = tasks.first() {
-        worker["task"] = with_job(task);
-    }
-    worker["tasks"] = json!(tasks.iter().map(with_job).collect::<Vec<_>>());
     let tags = state.store.worker_tags(&row.id).await?;
-    if !tags.is_empty() {
-        let tags: Vec<Value> = tags
-            .iter()
-            .map(|t| json!({ "id": t.id, "name": t.name }))
-            .collect();
-        worker["tags"] = json!(tags);
-    }
-    Ok(Json(worker))
+    Ok(Json(worker(summary(&state, &row), &row, &tasks, &tags)))
 }
 
 #[derive(Deserialize)]

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 /// What a job limits about its own scheduling. Stored as JSON on the job (`{}` when
 /// nothing, which keeps the scheduler's check to one comparison).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct JobLimits {
     /// Units of each named pool (`[resources]` in the manager's config) that every running

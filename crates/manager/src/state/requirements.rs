@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// What a job asks of the workers that run its tasks. Stored as JSON on the job
 /// (`{}` when it asks nothing, which keeps the scheduler's check to one comparison).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct JobRequirements {
     /// Minimum RAM the worker reported at sign-on, in bytes.

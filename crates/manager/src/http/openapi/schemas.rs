@@ -1,51 +1,26 @@
-//! The JSON shapes of the REST API as Rust types, for the OpenAPI document. Handlers
-//! build most answers with `serde_json` (see `shapes.rs`); these types describe those
-//! answers field by field, with Flamenco's schema names where Flamenco has the shape.
+//! The JSON shapes of the REST API as Rust types, for the OpenAPI document. Jobs, tasks,
+//! workers and tags are the very types the handlers send (`shapes.rs`, `worker_shapes.rs`);
+//! the rest describe what handlers build, field by field, with Flamenco's schema names
+//! where Flamenco has the shape.
 //! Fields marked "extension" are Castanet's own. Status enums come from `crate::state`,
 //! so the document lists exactly the statuses the manager knows.
 // Never constructed: only the schema generator reads these types.
 #![allow(dead_code)]
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::Serialize;
-use utoipa::openapi::RefOr;
-use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
-use utoipa::{PartialSchema, ToSchema};
+use utoipa::ToSchema;
 
-use crate::state::{FarmStatus, JobStatus, TaskStatus, WorkerStatus};
-
-/// A string enum schema holding `values`.
-fn string_enum(description: &str, values: impl IntoIterator<Item = &'static str>) -> RefOr<Schema> {
-    ObjectBuilder::new()
-        .schema_type(Type::String)
-        .description(Some(description))
-        .enum_values(Some(values))
-        .into()
-}
-
-macro_rules! status_schema {
-    ($doc:ident, $status:ty, $description:literal) => {
-        #[derive(Serialize)]
-        pub struct $doc;
-        impl PartialSchema for $doc {
-            fn schema() -> RefOr<Schema> {
-                string_enum($description, <$status>::ALL.iter().map(|s| s.as_str()))
-            }
-        }
-        impl ToSchema for $doc {
-            fn name() -> Cow<'static, str> {
-                Cow::Borrowed(stringify!($status))
-            }
-        }
-    };
-}
-
-status_schema!(JobStatusDoc, JobStatus, "Status of a job.");
-status_schema!(TaskStatusDoc, TaskStatus, "Status of a task.");
-status_schema!(WorkerStatusDoc, WorkerStatus, "Status of a worker.");
-status_schema!(FarmStatusDoc, FarmStatus, "Status of the whole farm.");
+/// The answer types handlers send (so the document is what is sent).
+pub use super::super::shapes::{
+    Job, JobStorageInfo, JobTasksSummary, JobsQueryResult, Task, TaskPage,
+};
+pub use super::super::status_schemas::{FarmStatusDoc, JobStatusDoc, TaskStatusDoc};
+pub use super::super::worker_shapes::{
+    Worker, WorkerList, WorkerStatusChangeRequest, WorkerTag, WorkerTagList,
+};
+pub use crate::state::JobRequirements;
 
 #[derive(Serialize, ToSchema)]
 pub struct FarmStatusReport {
@@ -120,23 +95,6 @@ pub struct AvailableJobTypes {
     pub job_types: Vec<AvailableJobType>,
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct JobStorageInfo {
-    /// The Shaman checkout the job's files are in, relative to the checkout root.
-    pub shaman_checkout_id: Option<String>,
-}
-
-/// Extension: what a job asks of the workers that run its tasks. Unknown fields are refused.
-#[derive(Serialize, ToSchema)]
-pub struct JobRequirements {
-    /// Minimum RAM the worker reported at sign-on, in bytes.
-    pub min_ram_bytes: Option<u64>,
-    /// Minimum number of GPUs the worker reported at sign-on.
-    pub min_gpus: Option<u32>,
-    /// Names of worker tags the worker must be a member of (all of them).
-    pub required_tags: Option<Vec<String>>,
-}
-
 /// A job to compile and store. A field not listed here is refused with 400 naming it.
 #[derive(Serialize, ToSchema)]
 pub struct SubmittedJob {
@@ -180,48 +138,6 @@ pub struct SubmittedJob {
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct Job {
-    pub id: String,
-    pub name: String,
-    #[serde(rename = "type")]
-    pub job_type: String,
-    pub type_etag: Option<String>,
-    pub priority: i32,
-    pub status: JobStatusDoc,
-    pub activity: String,
-    #[schema(format = DateTime)]
-    pub created: String,
-    #[schema(format = DateTime)]
-    pub updated: String,
-    pub steps_completed: i64,
-    pub steps_total: i64,
-    pub settings: BTreeMap<String, serde_json::Value>,
-    pub metadata: BTreeMap<String, String>,
-    pub submitter_platform: String,
-    pub storage: Option<JobStorageInfo>,
-    pub worker_tag: Option<String>,
-    /// Set once the job's deletion was requested.
-    #[schema(format = DateTime)]
-    pub delete_requested_at: Option<String>,
-    /// Extension: what the job asks of its workers; absent when nothing.
-    pub requirements: Option<JobRequirements>,
-    /// Extension: its resource pools and worker limit; absent when none.
-    pub limits: Option<super::job_extensions::JobLimits>,
-    /// Extension: the jobs it depends on (in the answer for one job; absent when none).
-    pub depends_on: Option<Vec<String>>,
-    /// Extension: every Nth task is handed out first; absent when in order.
-    pub preview_first_every: Option<u32>,
-    /// Extension: the task duration adaptive chunking aims at; absent when chunks stay as
-    /// authored.
-    pub target_task_minutes: Option<f64>,
-    /// Extension: the approval gate and its review; absent for jobs whose type defines no
-    /// `compileApproved(job)`.
-    pub approval: Option<super::job_extensions::JobApproval>,
-    /// Extension: the on-complete command line; absent when none.
-    pub on_complete: Option<String>,
-}
-
-#[derive(Serialize, ToSchema)]
 pub struct JobsQuery {
     pub offset: Option<i64>,
     pub limit: Option<i64>,
@@ -230,13 +146,6 @@ pub struct JobsQuery {
     pub status_in: Option<Vec<JobStatusDoc>>,
     /// Metadata key → SQL LIKE pattern.
     pub metadata: Option<BTreeMap<String, String>>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct JobsQueryResult {
-    pub jobs: Vec<Job>,
-    /// Extension: how many jobs match in all, for paging.
-    pub total: Option<i64>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -256,83 +165,6 @@ pub struct JobPriorityChange {
 pub struct JobTagChange {
     pub id: Option<String>,
     pub name: Option<String>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct TaskWorker {
-    pub id: String,
-    pub name: String,
-    pub address: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct TaskSummary {
-    pub id: String,
-    pub name: String,
-    pub status: TaskStatusDoc,
-    pub index_in_job: i64,
-    pub priority: i64,
-    pub task_type: String,
-    #[schema(format = DateTime)]
-    pub updated: String,
-    pub steps_completed: i64,
-    pub steps_total: i64,
-    pub worker: Option<TaskWorker>,
-    pub activity: String,
-    /// Extension: progress (0..100) of the running command.
-    pub progress: Option<f64>,
-    /// Extension: the class of the last failure.
-    pub fault_class: Option<String>,
-    /// Extension: the frames of a chunk task (frame-range text, e.g. `11-20`); adaptive
-    /// chunking replaces queued chunk tasks with regrouped ones.
-    pub frames: Option<String>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct JobTasksSummary {
-    pub tasks: Vec<TaskSummary>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct Command {
-    pub name: String,
-    pub parameters: BTreeMap<String, serde_json::Value>,
-    pub total_step_count: i64,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct Task {
-    pub id: String,
-    pub job_id: String,
-    pub name: String,
-    pub status: TaskStatusDoc,
-    pub index_in_job: i64,
-    pub priority: i64,
-    pub task_type: String,
-    pub activity: String,
-    #[schema(format = DateTime)]
-    pub created: String,
-    #[schema(format = DateTime)]
-    pub updated: String,
-    #[schema(format = DateTime)]
-    pub last_touched: Option<String>,
-    pub steps_completed: i64,
-    pub steps_total: i64,
-    pub worker: Option<TaskWorker>,
-    pub commands: Vec<Command>,
-    pub failed_by_workers: Vec<TaskWorker>,
-    /// Extension: ids of the tasks this one waits for.
-    pub dependencies: Vec<String>,
-    pub progress: Option<f64>,
-    pub fault_class: Option<String>,
-    /// Extension: the platform the commands were expanded for (`?platform=`); absent when
-    /// they are as stored.
-    pub expanded_for: Option<String>,
-    /// Extension: a soft-failed task is not handed out before this time (its retry backoff).
-    #[schema(format = DateTime)]
-    pub retry_at: Option<String>,
-    /// Extension: the frames of a chunk task (frame-range text, e.g. `11-20`).
-    pub frames: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -390,66 +222,6 @@ pub struct WhyNotRunning {
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct WorkerStatusChangeRequest {
-    pub status: WorkerStatusDoc,
-    pub is_lazy: bool,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct WorkerSummary {
-    pub id: String,
-    pub name: String,
-    pub status: WorkerStatusDoc,
-    pub version: String,
-    pub can_restart: bool,
-    #[schema(format = DateTime)]
-    pub last_seen: Option<String>,
-    pub status_change: Option<WorkerStatusChangeRequest>,
-    /// Extension: how many tasks the worker runs at once.
-    pub slots: Option<i64>,
-    /// Extension: whether its instruction stream is open now.
-    pub connected: Option<bool>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct WorkerList {
-    pub workers: Vec<WorkerSummary>,
-}
-
-/// A task of a worker, with its job.
-#[derive(Serialize, ToSchema)]
-pub struct WorkerTask {
-    pub id: String,
-    pub job_id: String,
-    pub name: String,
-    pub status: TaskStatusDoc,
-    pub task_type: String,
-    #[schema(format = DateTime)]
-    pub updated: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct Worker {
-    pub id: String,
-    pub name: String,
-    pub status: WorkerStatusDoc,
-    pub version: String,
-    pub can_restart: bool,
-    #[schema(format = DateTime)]
-    pub last_seen: Option<String>,
-    pub status_change: Option<WorkerStatusChangeRequest>,
-    pub ip_address: String,
-    pub platform: String,
-    pub supported_task_types: Vec<String>,
-    pub task: Option<WorkerTask>,
-    pub tags: Option<Vec<WorkerTag>>,
-    /// Extension: cores, memory, GPUs and software the worker reported.
-    pub capabilities: Option<BTreeMap<String, serde_json::Value>>,
-    /// Extension: the tasks it runs now.
-    pub tasks: Option<Vec<WorkerTask>>,
-}
-
-#[derive(Serialize, ToSchema)]
 pub struct WorkerTagChangeRequest {
     pub tag_ids: Vec<String>,
 }
@@ -462,18 +234,6 @@ pub struct WorkerSleepSchedule {
     /// `HH:MM` or empty.
     pub start_time: String,
     pub end_time: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct WorkerTag {
-    pub id: Option<String>,
-    pub name: String,
-    pub description: Option<String>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct WorkerTagList {
-    pub tags: Vec<WorkerTag>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -557,17 +317,6 @@ pub struct RegistrationSecret {
     pub secret: String,
     #[schema(format = DateTime)]
     pub rotated_at: String,
-}
-
-/// Extension: one page of a job's tasks, for the dashboard.
-#[derive(Serialize, ToSchema)]
-pub struct TaskPage {
-    pub tasks: Vec<TaskSummary>,
-    /// How many tasks match the status filter.
-    pub total: i64,
-    pub offset: i64,
-    /// Task status → how many of the job's tasks have it.
-    pub status_counts: BTreeMap<String, i64>,
 }
 
 /// Extension: the farm counted per status, for the dashboard's status bar.
