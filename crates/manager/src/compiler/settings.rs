@@ -8,7 +8,8 @@ use sha2::{Digest, Sha256};
 use super::CompileError;
 
 /// A job type as listed to clients; serializes exactly as Flamenco's `AvailableJobType`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = AvailableJobType)]
 pub struct JobTypeInfo {
     pub name: String,
     pub label: String,
@@ -20,7 +21,8 @@ pub struct JobTypeInfo {
 
 /// One setting of a job type; serializes exactly as Flamenco's `AvailableJobSetting`.
 /// Keys of the script's setting objects that the API does not know are dropped.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = AvailableJobSetting)]
 pub struct SettingSpec {
     pub key: String,
     #[serde(rename = "type")]
@@ -30,6 +32,7 @@ pub struct SettingSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub choices: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub propargs: Option<Map<String, Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
@@ -49,7 +52,7 @@ pub struct SettingSpec {
     pub editable: Option<bool>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SettingType {
     String,
@@ -58,7 +61,7 @@ pub enum SettingType {
     Bool,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SettingSubtype {
     FilePath,
@@ -67,7 +70,7 @@ pub enum SettingSubtype {
     HashedFilePath,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SettingVisibility {
     Visible,
@@ -78,7 +81,7 @@ pub enum SettingVisibility {
 
 /// Both fields are required by the API (the add-on's client is strict), so missing ones are
 /// filled with the spec's defaults.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EvalInfo {
     #[serde(rename = "showLinkButton", default)]
     pub show_link_button: bool,

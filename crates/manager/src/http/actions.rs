@@ -1,15 +1,12 @@
-//! Status actions on jobs and tasks (Flamenco's paths): setstatus, setpriority, and the
-//! job's blocklist (deletion lives in `job_delete`). Invalid transitions are refused with
+//! Status actions on jobs and tasks (Flamenco's paths): setstatus and setpriority (the
+//! blocklist lives in `blocklist`, deletion in `job_delete`). Invalid transitions are refused with
 //! 409 and the reason.
-use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use super::error::{ApiError, parse_uuid};
-use super::jobs::existing_job_id;
 use crate::AppState;
 use crate::ops::{self, job_actions};
 use crate::state::{JobStatus, TaskStatus};
@@ -91,23 +88,4 @@ pub async fn set_task_status(
         .map_err(refused_as_conflict)?;
     ops::apply(effects, &state).await;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// `GET /api/v3/jobs/{id}/blocklist` → `[{worker_id, worker_name, task_type, reason}]`.
-pub async fn job_blocklist(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    let id = existing_job_id(&state, &id).await?;
-    let entries: Vec<Value> = state
-        .store
-        .job_blocklist(&id)
-        .await?
-        .into_iter()
-        .map(|(worker_id, worker_name, task_type, reason)| {
-            json!({ "worker_id": worker_id, "worker_name": worker_name,
-                    "task_type": task_type, "reason": reason })
-        })
-        .collect();
-    Ok(Json(Value::Array(entries)))
 }

@@ -1,4 +1,5 @@
-//! `DELETE /api/v3/jobs/{id}/blocklist`: lets workers try task types of a job again.
+//! A job's blocklist: `GET /api/v3/jobs/{id}/blocklist` lists it; `DELETE` lets workers try
+//! task types of the job again.
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
@@ -7,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{ApiError, parse_uuid};
 use super::job_delete::json_body;
+use super::jobs::existing_job_id;
 use crate::AppState;
 use crate::ops::{self, job_actions};
 
@@ -47,4 +49,27 @@ pub async fn remove_blocklist_entries(
     tracing::info!(job = %id, removed, "blocklist entries removed on request");
     ops::apply(effects, &state).await;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /api/v3/jobs/{id}/blocklist` → every entry, with the worker's name and the reason.
+pub async fn job_blocklist(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<JobBlocklistEntry>>, ApiError> {
+    let id = existing_job_id(&state, &id).await?;
+    let entries = state
+        .store
+        .job_blocklist(&id)
+        .await?
+        .into_iter()
+        .map(
+            |(worker_id, worker_name, task_type, reason)| JobBlocklistEntry {
+                worker_id,
+                task_type,
+                worker_name: Some(worker_name),
+                reason: Some(reason),
+            },
+        )
+        .collect();
+    Ok(Json(entries))
 }

@@ -1,13 +1,13 @@
 //! Reading jobs and job types.
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::error::{ApiError, parse_uuid};
 use super::shapes::{self, JobTasksSummary, JobsQueryResult};
 use crate::AppState;
-use crate::compiler::CompileError;
+use crate::compiler::{CompileError, JobTypeInfo};
 use crate::state::JobStatus;
 use crate::store::{JobOrder, JobQuery};
 
@@ -26,21 +26,27 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| ApiError::internal(format!("job-type script runner failed: {e}")))
 }
 
+/// Every job type the manager knows.
+#[derive(Serialize, ToSchema)]
+pub struct AvailableJobTypes {
+    pub job_types: Vec<JobTypeInfo>,
+}
+
 /// `GET /api/v3/jobs/types`
-pub async fn job_types(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+pub async fn job_types(State(state): State<AppState>) -> Result<Json<AvailableJobTypes>, ApiError> {
     let registry = state.job_types.clone();
-    let types = blocking(move || registry.list()).await??;
-    Ok(Json(json!({ "job_types": types })))
+    let job_types = blocking(move || registry.list()).await??;
+    Ok(Json(AvailableJobTypes { job_types }))
 }
 
 /// `GET /api/v3/jobs/type/{name}`
 pub async fn job_type(
     State(state): State<AppState>,
     Path(name): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<JobTypeInfo>, ApiError> {
     let registry = state.job_types.clone();
     match blocking(move || registry.get(&name)).await? {
-        Ok(info) => Ok(Json(json!(info))),
+        Ok(info) => Ok(Json(info)),
         Err(e @ CompileError::UnknownJobType { .. }) => Err(ApiError::not_found(e.to_string())),
         Err(e) => Err(e.into()),
     }

@@ -78,7 +78,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/api/v3/jobs/{id}/blocklist",
-            get(actions::job_blocklist).delete(blocklist::remove_blocklist_entries),
+            get(blocklist::job_blocklist).delete(blocklist::remove_blocklist_entries),
         )
         .route(
             "/api/v3/jobs/{id}/what-would-delete-do",

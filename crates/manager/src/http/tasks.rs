@@ -3,8 +3,9 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
 
 use super::error::{ApiError, parse_uuid};
 use super::shapes;
@@ -73,6 +74,16 @@ pub async fn get_task(
     Ok(Json(answer))
 }
 
+/// Where a task's whole log can be downloaded.
+#[derive(Serialize, ToSchema)]
+pub struct TaskLogInfo {
+    pub task_id: String,
+    pub job_id: String,
+    /// Where the whole log is served (under `/job-files/`).
+    pub url: String,
+    pub size: i64,
+}
+
 /// `GET /api/v3/tasks/{id}/log` — where to download the log, and its size; 204 when empty.
 pub async fn task_log_info(
     State(state): State<AppState>,
@@ -91,10 +102,13 @@ pub async fn task_log_info(
         "/job-files/{}",
         TaskLogs::log_relative(&task.job_id, &task.id)
     );
-    Ok(
-        Json(json!({ "task_id": task.id, "job_id": task.job_id, "url": url, "size": size }))
-            .into_response(),
-    )
+    let info = TaskLogInfo {
+        task_id: task.id,
+        job_id: task.job_id,
+        url,
+        size: size as i64,
+    };
+    Ok(Json(info).into_response())
 }
 
 /// `GET /api/v3/tasks/{id}/logtail` — the last ≤ 2 KiB as text; 204 when empty.

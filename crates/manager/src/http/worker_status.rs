@@ -7,7 +7,9 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::NaiveTime;
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
 
 use super::error::ApiError;
 use crate::AppState;
@@ -72,6 +74,17 @@ pub async fn clear_worker_status(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// When a worker sleeps (Flamenco's shape).
+#[derive(Serialize, ToSchema)]
+pub struct WorkerSleepSchedule {
+    pub is_active: bool,
+    /// Two-letter day tokens separated by spaces ("mo tu we"); empty means every day.
+    pub days_of_week: String,
+    /// `HH:MM` or empty.
+    pub start_time: String,
+    pub end_time: String,
+}
+
 /// `GET /worker-mgt/workers/{id}/sleep-schedule` → the schedule, or 204 when none.
 pub async fn get_sleep_schedule(
     State(state): State<AppState>,
@@ -79,12 +92,12 @@ pub async fn get_sleep_schedule(
 ) -> Result<Response, ApiError> {
     let worker = find_worker(&state, &id).await?;
     Ok(match state.store.sleep_schedule(&worker.id).await? {
-        Some(row) => Json(json!({
-            "is_active": row.is_active,
-            "days_of_week": row.days_of_week,
-            "start_time": row.start_time,
-            "end_time": row.end_time,
-        }))
+        Some(row) => Json(WorkerSleepSchedule {
+            is_active: row.is_active,
+            days_of_week: row.days_of_week,
+            start_time: row.start_time,
+            end_time: row.end_time,
+        })
         .into_response(),
         None => StatusCode::NO_CONTENT.into_response(),
     })

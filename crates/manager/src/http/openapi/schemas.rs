@@ -20,18 +20,16 @@ pub use super::super::status_schemas::{FarmStatusDoc, JobStatusDoc, TaskStatusDo
 pub use super::super::worker_shapes::{
     Worker, WorkerList, WorkerStatusChangeRequest, WorkerTag, WorkerTagList,
 };
+pub use super::super::error::ErrorBody as Error;
+pub use super::super::jobs::AvailableJobTypes;
+pub use super::super::tasks::TaskLogInfo;
+pub use super::super::worker_status::WorkerSleepSchedule;
+pub use crate::compiler::JobTypeInfo as AvailableJobType;
 pub use crate::state::JobRequirements;
 
 #[derive(Serialize, ToSchema)]
 pub struct FarmStatusReport {
     pub status: FarmStatusDoc,
-}
-
-/// Every error answer: the HTTP status again and what was wrong.
-#[derive(Serialize, ToSchema)]
-pub struct Error {
-    pub code: i32,
-    pub message: String,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -79,21 +77,6 @@ pub struct ManagerVariable {
 /// Variable name → its value on the asked platform.
 #[derive(Serialize, ToSchema)]
 pub struct ManagerVariables(pub BTreeMap<String, ManagerVariable>);
-
-#[derive(Serialize, ToSchema)]
-pub struct AvailableJobType {
-    pub name: String,
-    pub label: String,
-    /// Setting definitions (key, type, subtype, default, choices, visible, …).
-    pub settings: Vec<serde_json::Value>,
-    pub etag: String,
-    pub description: Option<String>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct AvailableJobTypes {
-    pub job_types: Vec<AvailableJobType>,
-}
 
 /// A job to compile and store. A field not listed here is refused with 400 naming it.
 #[derive(Serialize, ToSchema)]
@@ -175,15 +158,6 @@ pub struct TaskStatusChange {
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct TaskLogInfo {
-    pub task_id: String,
-    pub job_id: String,
-    /// Where the whole log is served (under `/job-files/`).
-    pub url: String,
-    pub size: i64,
-}
-
-#[derive(Serialize, ToSchema)]
 pub struct JobLastRenderedImageInfo {
     pub base: String,
     pub suffixes: Vec<String>,
@@ -224,16 +198,6 @@ pub struct WhyNotRunning {
 #[derive(Serialize, ToSchema)]
 pub struct WorkerTagChangeRequest {
     pub tag_ids: Vec<String>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct WorkerSleepSchedule {
-    pub is_active: bool,
-    /// Two-letter day tokens separated by spaces ("mo tu we"); empty means every day.
-    pub days_of_week: String,
-    /// `HH:MM` or empty.
-    pub start_time: String,
-    pub end_time: String,
 }
 
 #[derive(Serialize, ToSchema)]
