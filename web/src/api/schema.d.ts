@@ -1059,14 +1059,34 @@ export interface components {
         AuditLog: {
             entries: components["schemas"]["AuditEntry"][];
         };
+        /**
+         * @description One setting of a job type; serializes exactly as Flamenco's `AvailableJobSetting`.
+         *     Keys of the script's setting objects that the API does not know are dropped.
+         */
+        AvailableJobSetting: {
+            choices?: string[] | null;
+            default?: unknown;
+            description?: string | null;
+            editable?: boolean | null;
+            eval?: string | null;
+            evalInfo?: components["schemas"]["EvalInfo"] | null;
+            key: string;
+            label?: string | null;
+            propargs?: Record<string, never> | null;
+            required?: boolean | null;
+            subtype?: components["schemas"]["SettingSubtype"] | null;
+            type: components["schemas"]["SettingType"];
+            visible?: components["schemas"]["SettingVisibility"] | null;
+        };
+        /** @description A job type as listed to clients; serializes exactly as Flamenco's `AvailableJobType`. */
         AvailableJobType: {
             description?: string | null;
             etag: string;
             label: string;
             name: string;
-            /** @description Setting definitions (key, type, subtype, default, choices, visible, …). */
-            settings: unknown[];
+            settings: components["schemas"]["AvailableJobSetting"][];
         };
+        /** @description Every job type the manager knows. */
         AvailableJobTypes: {
             job_types: components["schemas"]["AvailableJobType"][];
         };
@@ -1114,6 +1134,14 @@ export interface components {
             /** Format: int32 */
             code: number;
             message: string;
+        };
+        /**
+         * @description Both fields are required by the API (the add-on's client is strict), so missing ones are
+         *     filled with the spec's defaults.
+         */
+        EvalInfo: {
+            description?: string;
+            showLinkButton?: boolean;
         };
         /**
          * @description Status of the whole farm.
@@ -1570,8 +1598,11 @@ export interface components {
         };
         /** @description Extension: the secret new workers register with. */
         RegistrationSecret: {
-            /** Format: date-time */
-            rotated_at: string;
+            /**
+             * Format: date-time
+             * @description When it was last rotated; null if never.
+             */
+            rotated_at?: string | null;
             secret: string;
         };
         /** @description Extension: one frame of a job with an image (a JPEG thumbnail a worker uploaded). */
@@ -1616,6 +1647,12 @@ export interface components {
              */
             reviewer?: string | null;
         };
+        /** @enum {string} */
+        SettingSubtype: "file_path" | "dir_path" | "file_name" | "hashed_file_path";
+        /** @enum {string} */
+        SettingType: "string" | "int32" | "float" | "bool";
+        /** @enum {string} */
+        SettingVisibility: "visible" | "hidden" | "submission" | "web";
         ShamanCheckout: {
             checkoutPath: string;
             files: components["schemas"]["ShamanFileSpec"][];
@@ -1754,6 +1791,7 @@ export interface components {
             updated: string;
             worker?: components["schemas"]["TaskWorker"] | null;
         };
+        /** @description Where a task's whole log can be downloaded. */
         TaskLogInfo: {
             job_id: string;
             /** Format: int64 */
@@ -1851,6 +1889,7 @@ export interface components {
         WorkerList: {
             workers: components["schemas"]["WorkerSummary"][];
         };
+        /** @description When a worker sleeps (Flamenco's shape). */
         WorkerSleepSchedule: {
             /** @description Two-letter day tokens separated by spaces ("mo tu we"); empty means every day. */
             days_of_week: string;

@@ -2,11 +2,45 @@
 //! first, paged with `before` (an entry id) and `limit`.
 use axum::Json;
 use axum::extract::{Query, State};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::error::ApiError;
 use crate::AppState;
+
+/// Extension: one audited request.
+#[derive(Serialize, ToSchema)]
+pub struct AuditEntry {
+    pub id: i64,
+    #[schema(format = DateTime)]
+    pub at: String,
+    pub actor: String,
+    pub role: Option<String>,
+    pub remote: Option<String>,
+    pub method: String,
+    pub path: String,
+    pub status: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AuditLog {
+    pub entries: Vec<AuditEntry>,
+}
+
+impl From<crate::store::AuditEntry> for AuditEntry {
+    fn from(e: crate::store::AuditEntry) -> Self {
+        Self {
+            id: e.id,
+            at: e.at,
+            actor: e.actor,
+            role: e.role,
+            remote: e.remote,
+            method: e.method,
+            path: e.path,
+            status: e.status,
+        }
+    }
+}
 
 const DEFAULT_LIMIT: u32 = 100;
 const MAX_LIMIT: u32 = 1000;
@@ -20,7 +54,7 @@ pub struct AuditQuery {
 pub async fn audit_log(
     State(state): State<AppState>,
     Query(query): Query<AuditQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<AuditLog>, ApiError> {
     let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
     if limit == 0 || limit > MAX_LIMIT {
         return Err(ApiError::bad_request(format!(
@@ -28,5 +62,7 @@ pub async fn audit_log(
         )));
     }
     let entries = state.store.list_audit_entries(limit, query.before).await?;
-    Ok(Json(json!({ "entries": entries })))
+    Ok(Json(AuditLog {
+        entries: entries.into_iter().map(AuditEntry::from).collect(),
+    }))
 }

@@ -3,17 +3,32 @@
 //! replaces it. Registered workers keep their tokens; new ones need the new secret.
 use axum::Json;
 use axum::extract::State;
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::error::ApiError;
 use crate::AppState;
-use crate::store::RegistrationSecret;
+use crate::store;
 
-fn shape(secret: &RegistrationSecret) -> Value {
-    json!({ "secret": secret.secret, "rotated_at": secret.rotated_at })
+/// Extension: the secret new workers register with.
+#[derive(Serialize, ToSchema)]
+pub struct RegistrationSecret {
+    pub secret: String,
+    /// When it was last rotated; null if never.
+    #[schema(format = DateTime)]
+    pub rotated_at: Option<String>,
 }
 
-pub async fn show_secret(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+fn shape(secret: &store::RegistrationSecret) -> RegistrationSecret {
+    RegistrationSecret {
+        secret: secret.secret.clone(),
+        rotated_at: secret.rotated_at.clone(),
+    }
+}
+
+pub async fn show_secret(
+    State(state): State<AppState>,
+) -> Result<Json<RegistrationSecret>, ApiError> {
     let secret = state
         .store
         .registration_secret(&state.config.registration_secret)
@@ -21,7 +36,9 @@ pub async fn show_secret(State(state): State<AppState>) -> Result<Json<Value>, A
     Ok(Json(shape(&secret)))
 }
 
-pub async fn rotate_secret(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+pub async fn rotate_secret(
+    State(state): State<AppState>,
+) -> Result<Json<RegistrationSecret>, ApiError> {
     let secret = state
         .store
         .rotate_registration_secret(

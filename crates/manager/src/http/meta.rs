@@ -1,26 +1,50 @@
 //! Version and other facts about this manager.
 use axum::Json;
 use axum::extract::State;
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::error::ApiError;
+use super::status_schemas::FarmStatusDoc;
 use crate::store::StatusCounts;
 use crate::{AppState, VERSION};
 
+#[derive(Serialize, ToSchema)]
+pub struct FlamencoVersion {
+    pub version: String,
+    /// The Flamenco version the add-on compares with its own (configurable).
+    pub shortversion: String,
+    pub name: String,
+    pub git: String,
+    /// Extension: this manager's own version.
+    pub castanet_version: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct FarmStatusReport {
+    #[schema(value_type = FarmStatusDoc)]
+    pub status: String,
+}
+
 /// `GET /api/v3/version`. `shortversion` is the Flamenco version the add-on expects
 /// (configurable); `version` says what this really is.
-pub async fn version(State(state): State<AppState>) -> Json<Value> {
-    Json(json!({
-        "version": format!("{} (Castanet {VERSION})", state.config.flamenco_compat_version),
-        "shortversion": state.config.flamenco_compat_version,
-        "name": state.config.farm_name,
-        "git": format!("castanet-{VERSION}"),
-        "castanet_version": VERSION,
-    }))
+pub async fn version(State(state): State<AppState>) -> Json<FlamencoVersion> {
+    Json(FlamencoVersion {
+        version: format!(
+            "{} (Castanet {VERSION})",
+            state.config.flamenco_compat_version
+        ),
+        shortversion: state.config.flamenco_compat_version.clone(),
+        name: state.config.farm_name.clone(),
+        git: format!("castanet-{VERSION}"),
+        castanet_version: Some(VERSION.to_string()),
+    })
 }
 
 /// `GET /api/v3/status` → `{status}`: the farm's one-word status (see `state::farm_status`).
-pub async fn farm_status(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+pub async fn farm_status(
+    State(state): State<AppState>,
+) -> Result<Json<FarmStatusReport>, ApiError> {
     fn parsed<S: std::str::FromStr>(counts: StatusCounts) -> Vec<(S, i64)> {
         counts
             .into_iter()
@@ -29,7 +53,9 @@ pub async fn farm_status(State(state): State<AppState>) -> Result<Json<Value>, A
     }
     let jobs = parsed(state.store.job_status_counts().await?);
     let workers = parsed(state.store.worker_status_counts().await?);
-    Ok(Json(
-        json!({ "status": crate::state::farm_status(&jobs, &workers).as_str() }),
-    ))
+    Ok(Json(FarmStatusReport {
+        status: crate::state::farm_status(&jobs, &workers)
+            .as_str()
+            .to_string(),
+    }))
 }

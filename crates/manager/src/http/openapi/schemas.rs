@@ -16,32 +16,19 @@ use utoipa::ToSchema;
 pub use super::super::shapes::{
     Job, JobStorageInfo, JobTasksSummary, JobsQueryResult, Task, TaskPage,
 };
-pub use super::super::status_schemas::{FarmStatusDoc, JobStatusDoc, TaskStatusDoc};
+pub use super::super::status_schemas::{JobStatusDoc, TaskStatusDoc};
 pub use super::super::worker_shapes::{
     Worker, WorkerList, WorkerStatusChangeRequest, WorkerTag, WorkerTagList,
 };
 pub use super::super::error::ErrorBody as Error;
+pub use super::super::audit::AuditLog;
+pub use super::super::enrolment::RegistrationSecret;
 pub use super::super::jobs::AvailableJobTypes;
+pub use super::super::meta::{FarmStatusReport, FlamencoVersion};
 pub use super::super::tasks::TaskLogInfo;
 pub use super::super::worker_status::WorkerSleepSchedule;
 pub use crate::compiler::JobTypeInfo as AvailableJobType;
 pub use crate::state::JobRequirements;
-
-#[derive(Serialize, ToSchema)]
-pub struct FarmStatusReport {
-    pub status: FarmStatusDoc,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct FlamencoVersion {
-    pub version: String,
-    /// The Flamenco version the add-on compares with its own (configurable).
-    pub shortversion: String,
-    pub name: String,
-    pub git: String,
-    /// Extension: this manager's own version.
-    pub castanet_version: Option<String>,
-}
 
 #[derive(Serialize, ToSchema)]
 pub struct ManagerConfiguration {
@@ -254,33 +241,6 @@ pub struct Readiness {
     pub migrations: i64,
     /// `ok`: the storage directory (task logs) takes files.
     pub storage: String,
-}
-
-/// Extension: one audited request.
-#[derive(Serialize, ToSchema)]
-pub struct AuditEntry {
-    pub id: i64,
-    #[schema(format = DateTime)]
-    pub at: String,
-    pub actor: String,
-    pub role: Option<String>,
-    pub remote: Option<String>,
-    pub method: String,
-    pub path: String,
-    pub status: i64,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct AuditLog {
-    pub entries: Vec<AuditEntry>,
-}
-
-/// Extension: the secret new workers register with.
-#[derive(Serialize, ToSchema)]
-pub struct RegistrationSecret {
-    pub secret: String,
-    #[schema(format = DateTime)]
-    pub rotated_at: String,
 }
 
 /// Extension: the farm counted per status, for the dashboard's status bar.
