@@ -2,13 +2,51 @@
 //! shared-storage location per audience and platform (the add-on asks at every connect).
 use axum::Json;
 use axum::extract::{Path, State};
-use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::error::ApiError;
 use crate::variables::{
     JOBS, Variables, check_platform_name, manager_platform, normalize_platform,
 };
 use crate::{AppState, ManagerConfig};
+
+#[derive(Serialize, ToSchema)]
+pub struct ManagerConfiguration {
+    /// The job storage on the manager: `<shared storage>/jobs` with Shaman on, else the
+    /// shared storage (what `{jobs}` expands to).
+    #[serde(rename = "storageLocation")]
+    pub storage_location: String,
+    #[serde(rename = "shamanEnabled")]
+    pub shaman_enabled: bool,
+    #[serde(rename = "isFirstRun")]
+    pub is_first_run: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SharedStorageLocation {
+    /// The job storage on the asked platform: the Shaman checkout folder
+    /// (`<shared storage>/jobs`) with Shaman on, else the shared storage.
+    pub location: String,
+    /// `users` or `workers`.
+    pub audience: String,
+    pub platform: String,
+    #[serde(rename = "shamanEnabled")]
+    pub shaman_enabled: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ManagerVariable {
+    pub name: String,
+    pub value: String,
+    pub is_twoway: bool,
+}
+
+/// Variable name → its value on the asked platform.
+#[derive(Serialize, ToSchema)]
+pub struct ManagerVariables(pub BTreeMap<String, ManagerVariable>);
 
 /// Flamenco's `ManagerVariableAudience`: who asks, users or workers.
 fn check_audience(audience: &str) -> Result<(), ApiError> {
@@ -40,29 +78,29 @@ fn storage_location(config: &ManagerConfig, platform: &str) -> String {
 }
 
 /// `GET /api/v3/configuration`
-pub async fn configuration(State(state): State<AppState>) -> Json<Value> {
+pub async fn configuration(State(state): State<AppState>) -> Json<ManagerConfiguration> {
     let config = &state.config;
-    Json(json!({
-        "storageLocation": storage_location(config, &manager_platform()),
-        "shamanEnabled": state.shaman.is_some(),
-        "isFirstRun": false,
-    }))
+    Json(ManagerConfiguration {
+        storage_location: storage_location(config, &manager_platform()),
+        shaman_enabled: state.shaman.is_some(),
+        is_first_run: false,
+    })
 }
 
 /// `GET /api/v3/configuration/shared-storage/{audience}/{platform}`
 pub async fn shared_storage(
     State(state): State<AppState>,
     Path((audience, platform)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SharedStorageLocation>, ApiError> {
     check_audience(&audience)?;
     check_platform(&platform)?;
     let config = &state.config;
-    Ok(Json(json!({
-        "location": storage_location(config, &platform),
-        "audience": audience,
-        "platform": platform,
-        "shamanEnabled": state.shaman.is_some(),
-    })))
+    Ok(Json(SharedStorageLocation {
+        location: storage_location(config, &platform),
+        audience,
+        platform,
+        shaman_enabled: state.shaman.is_some(),
+    }))
 }
 
 /// `GET /api/v3/configuration/variables/{audience}/{platform}` — every variable's value on
@@ -70,11 +108,11 @@ pub async fn shared_storage(
 pub async fn variables(
     State(state): State<AppState>,
     Path((audience, platform)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ManagerVariables>, ApiError> {
     check_audience(&audience)?;
     check_platform(&platform)?;
     let variables = crate::variables::Variables::from_config(&state.config);
-    let mut answer = serde_json::Map::new();
+    let mut answer = BTreeMap::new();
     for resolved in variables.resolve_for(&platform) {
         // `{jobs}` holds the manager's own path; on another platform it is what a worker
         // there gets for it (`[shaman.locations]`, else the two-way variables).
@@ -85,8 +123,12 @@ pub async fn variables(
         };
         answer.insert(
             resolved.name.clone(),
-            json!({ "name": resolved.name, "value": value, "is_twoway": resolved.is_twoway }),
+            ManagerVariable {
+                name: resolved.name,
+                value,
+                is_twoway: resolved.is_twoway,
+            },
         );
     }
-    Ok(Json(Value::Object(answer)))
+    Ok(Json(ManagerVariables(answer)))
 }

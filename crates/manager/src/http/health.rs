@@ -5,11 +5,21 @@ use std::fmt::Write;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::error::ApiError;
 use crate::AppState;
 use crate::store::StatusCounts;
+
+/// Extension: database readiness.
+#[derive(Serialize, ToSchema)]
+pub struct Readiness {
+    pub database: String,
+    pub migrations: i64,
+    /// `ok`: the storage directory (task logs) takes files.
+    pub storage: String,
+}
 
 /// `GET /healthz`
 pub async fn healthz() -> &'static str {
@@ -31,8 +41,12 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
             state.logs.jobs_root().display()
         ));
     }
-    axum::Json(json!({ "database": "ok", "migrations": migrations, "storage": "ok" }))
-        .into_response()
+    axum::Json(Readiness {
+        database: "ok".to_string(),
+        migrations,
+        storage: "ok".to_string(),
+    })
+    .into_response()
 }
 
 fn gauge_by_status(out: &mut String, name: &str, help: &str, counts: &StatusCounts) {

@@ -22,48 +22,17 @@ pub use super::super::worker_shapes::{
 };
 pub use super::super::error::ErrorBody as Error;
 pub use super::super::audit::AuditLog;
+pub use super::super::configuration::{
+    ManagerConfiguration, ManagerVariables, SharedStorageLocation,
+};
 pub use super::super::enrolment::RegistrationSecret;
+pub use super::super::health::Readiness;
 pub use super::super::jobs::AvailableJobTypes;
 pub use super::super::meta::{FarmStatusReport, FlamencoVersion};
 pub use super::super::tasks::TaskLogInfo;
 pub use super::super::worker_status::WorkerSleepSchedule;
 pub use crate::compiler::JobTypeInfo as AvailableJobType;
 pub use crate::state::JobRequirements;
-
-#[derive(Serialize, ToSchema)]
-pub struct ManagerConfiguration {
-    /// The job storage on the manager: `<shared storage>/jobs` with Shaman on, else the
-    /// shared storage (what `{jobs}` expands to).
-    #[serde(rename = "storageLocation")]
-    pub storage_location: String,
-    #[serde(rename = "shamanEnabled")]
-    pub shaman_enabled: bool,
-    #[serde(rename = "isFirstRun")]
-    pub is_first_run: bool,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct SharedStorageLocation {
-    /// The job storage on the asked platform: the Shaman checkout folder
-    /// (`<shared storage>/jobs`) with Shaman on, else the shared storage.
-    pub location: String,
-    /// `users` or `workers`.
-    pub audience: String,
-    pub platform: String,
-    #[serde(rename = "shamanEnabled")]
-    pub shaman_enabled: bool,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ManagerVariable {
-    pub name: String,
-    pub value: String,
-    pub is_twoway: bool,
-}
-
-/// Variable name → its value on the asked platform.
-#[derive(Serialize, ToSchema)]
-pub struct ManagerVariables(pub BTreeMap<String, ManagerVariable>);
 
 /// A job to compile and store. A field not listed here is refused with 400 naming it.
 #[derive(Serialize, ToSchema)]
@@ -232,15 +201,6 @@ pub struct ShamanCheckoutResult {
 pub struct ShamanSingleFileStatus {
     /// `unknown`, `uploading` or `stored`.
     pub status: String,
-}
-
-/// Extension: database readiness.
-#[derive(Serialize, ToSchema)]
-pub struct Readiness {
-    pub database: String,
-    pub migrations: i64,
-    /// `ok`: the storage directory (task logs) takes files.
-    pub storage: String,
 }
 
 /// Extension: the farm counted per status, for the dashboard's status bar.
