@@ -5,12 +5,44 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::error::ApiError;
 use crate::AppState;
-use crate::shaman::{CheckoutError, FileKey, FileSpec, Shaman, ShamanError, UploadOutcome};
+use crate::shaman::{
+    CheckoutError, FileKey, FileSpec, FileStatus, Shaman, ShamanError, UploadOutcome,
+};
+
+#[derive(Serialize, ToSchema)]
+pub struct ShamanFileSpecWithStatus {
+    pub sha: String,
+    #[schema(value_type = i64)]
+    pub size: u64,
+    pub path: String,
+    /// `unknown`, `uploading` or `stored`.
+    #[schema(value_type = String)]
+    pub status: FileStatus,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ShamanRequirementsResponse {
+    pub files: Vec<ShamanFileSpecWithStatus>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ShamanCheckoutResult {
+    /// The checkout's path, uniquified when the asked one existed.
+    #[serde(rename = "checkoutPath")]
+    pub checkout_path: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ShamanSingleFileStatus {
+    /// `unknown`, `uploading` or `stored`.
+    #[schema(value_type = String)]
+    pub status: FileStatus,
+}
 
 fn shaman(state: &AppState) -> Result<&Shaman, ApiError> {
     state.shaman.as_ref().ok_or_else(|| {
@@ -55,14 +87,19 @@ struct Requirements {
 pub async fn requirements(
     State(state): State<AppState>,
     body: axum::body::Bytes,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<ShamanRequirementsResponse>, ApiError> {
     let request: Requirements = parse_json(&body, "requirements request")?;
     let needed = shaman(&state)?.requirements(&request.files).await?;
     let files: Vec<_> = needed
         .into_iter()
-        .map(|(spec, status)| json!({ "sha": spec.sha, "size": spec.size, "path": spec.path, "status": status }))
+        .map(|(spec, status)| ShamanFileSpecWithStatus {
+            sha: spec.sha,
+            size: spec.size,
+            path: spec.path,
+            status,
+        })
         .collect();
-    Ok(Json(json!({ "files": files })))
+    Ok(Json(ShamanRequirementsResponse { files }))
 }
 
 #[derive(Deserialize)]
@@ -76,13 +113,15 @@ struct Checkout {
 pub async fn create_checkout(
     State(state): State<AppState>,
     body: axum::body::Bytes,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<ShamanCheckoutResult>, ApiError> {
     let request: Checkout = parse_json(&body, "checkout request")?;
     let path = shaman(&state)?
         .create_checkout(&request.checkout_path, &request.files)
         .await?;
     tracing::info!(checkout = %path, files = request.files.len(), "shaman checkout created");
-    Ok(Json(json!({ "checkoutPath": path })))
+    Ok(Json(ShamanCheckoutResult {
+        checkout_path: path,
+    }))
 }
 
 fn file_key(checksum: &str, size: &str) -> Result<FileKey, ApiError> {
@@ -98,10 +137,10 @@ fn file_key(checksum: &str, size: &str) -> Result<FileKey, ApiError> {
 pub async fn file_status(
     State(state): State<AppState>,
     Path((checksum, size)): Path<(String, String)>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<ShamanSingleFileStatus>, ApiError> {
     let key = file_key(&checksum, &size)?;
     let status = shaman(&state)?.status(&key).await;
-    Ok(Json(json!({ "status": status })))
+    Ok(Json(ShamanSingleFileStatus { status }))
 }
 
 /// The add-on sends `True`/`False` (Python) or `true`/`false`.

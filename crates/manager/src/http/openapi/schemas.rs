@@ -27,6 +27,9 @@ pub use super::super::configuration::{
 };
 pub use super::super::enrolment::RegistrationSecret;
 pub use super::super::health::Readiness;
+pub use super::super::shaman::{
+    ShamanCheckoutResult, ShamanRequirementsResponse, ShamanSingleFileStatus,
+};
 pub use super::super::jobs::AvailableJobTypes;
 pub use super::super::meta::{FarmStatusReport, FlamencoVersion};
 pub use super::super::tasks::TaskLogInfo;
@@ -170,37 +173,10 @@ pub struct ShamanRequirementsRequest {
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct ShamanFileSpecWithStatus {
-    pub sha: String,
-    pub size: i64,
-    pub path: String,
-    /// `unknown`, `uploading` or `stored`.
-    pub status: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ShamanRequirementsResponse {
-    pub files: Vec<ShamanFileSpecWithStatus>,
-}
-
-#[derive(Serialize, ToSchema)]
 pub struct ShamanCheckout {
     pub files: Vec<ShamanFileSpec>,
     #[serde(rename = "checkoutPath")]
     pub checkout_path: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ShamanCheckoutResult {
-    /// The checkout's path, uniquified when the asked one existed.
-    #[serde(rename = "checkoutPath")]
-    pub checkout_path: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ShamanSingleFileStatus {
-    /// `unknown`, `uploading` or `stored`.
-    pub status: String,
 }
 
 /// Extension: the farm counted per status, for the dashboard's status bar.
