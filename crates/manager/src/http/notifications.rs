@@ -6,7 +6,9 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
 
 use super::body::parse_object;
 use super::error::{ApiError, parse_uuid};
@@ -17,55 +19,127 @@ use crate::store::{DeliveryRow, NotificationRuleRow, now};
 const DEFAULT_DELIVERIES: i64 = 100;
 const MAX_DELIVERIES: i64 = 1000;
 
-pub fn rule_json(rule: &Rule) -> Value {
-    json!({
-        "id": rule.id,
-        "name": rule.name,
-        "kind": rule.kind.as_str(),
-        "events": rule.events.iter().map(|e| e.as_str()).collect::<Vec<_>>(),
-        "submitter": rule.submitter,
-        "url": rule.url,
-        "email_to": rule.email_to,
-        "enabled": rule.enabled,
-        "secret_set": !rule.secret.is_empty(),
-        "source": rule.source,
-        "read_only": rule.source != RuleSource::Api,
-    })
+/// Extension: a notification rule.
+#[derive(Serialize, ToSchema)]
+pub struct NotificationRule {
+    /// A UUID, or `config-N` for the N-th `[[notifications]]` table of the config file.
+    pub id: String,
+    pub name: String,
+    pub kind: String,
+    pub events: Vec<String>,
+    pub submitter: Option<String>,
+    /// Empty for e-mail.
+    pub url: String,
+    pub email_to: Vec<String>,
+    pub enabled: bool,
+    /// Whether a webhook secret is set (the secret itself is never returned).
+    pub secret_set: bool,
+    /// `config` (read-only) or `api`.
+    #[schema(value_type = String)]
+    pub source: RuleSource,
+    pub read_only: bool,
 }
 
-fn delivery_json(row: &DeliveryRow) -> Value {
-    json!({
-        "id": row.id,
-        "rule_id": row.rule_id,
-        "rule_name": row.rule_name,
-        "kind": row.kind,
-        "target": row.target,
-        "event": row.event,
-        "job_id": row.job_id,
-        "worker_id": row.worker_id,
-        "status": row.status,
-        "attempts": row.attempts,
-        "next_attempt_at": row.next_attempt_at,
-        "last_error": row.last_error,
-        "created_at": row.created_at,
-        "updated_at": row.updated_at,
-        "payload": serde_json::from_str::<Value>(&row.payload).unwrap_or(Value::Null),
-    })
+/// Extension: every notification rule, the config file's first.
+#[derive(Serialize, ToSchema)]
+pub struct NotificationRules {
+    pub rules: Vec<NotificationRule>,
+}
+
+/// Extension: a test delivery was enqueued.
+#[derive(Serialize, ToSchema)]
+pub struct NotificationTest {
+    /// Find it in the delivery log.
+    pub delivery_id: String,
+}
+
+/// Extension: one delivery of a notification (the outbox and its log).
+#[derive(Serialize, ToSchema)]
+pub struct NotificationDelivery {
+    /// Also sent as `X-Castanet-Delivery`, so a receiver can drop repeats.
+    pub id: String,
+    pub rule_id: String,
+    pub rule_name: String,
+    pub kind: String,
+    /// The URL or the e-mail addresses.
+    pub target: String,
+    /// `job-completed`, `job-failed`, `job-awaiting-approval`, `worker-error` or `test`.
+    pub event: String,
+    pub job_id: Option<String>,
+    pub worker_id: Option<String>,
+    /// `pending` (waiting for its next attempt), `delivered` or `failed` (given up).
+    pub status: String,
+    pub attempts: i64,
+    #[schema(format = DateTime)]
+    pub next_attempt_at: String,
+    /// What went wrong at the last failed attempt.
+    pub last_error: String,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    #[schema(format = DateTime)]
+    pub updated_at: String,
+    /// The webhook body (chat and e-mail texts are made from it).
+    #[schema(value_type = Object)]
+    pub payload: serde_json::Value,
+}
+
+/// Extension: the delivery log, newest first.
+#[derive(Serialize, ToSchema)]
+pub struct NotificationDeliveries {
+    pub deliveries: Vec<NotificationDelivery>,
+}
+
+pub fn rule_json(rule: &Rule) -> NotificationRule {
+    NotificationRule {
+        id: rule.id.clone(),
+        name: rule.name.clone(),
+        kind: rule.kind.as_str().to_string(),
+        events: rule.events.iter().map(|e| e.as_str().to_string()).collect(),
+        submitter: rule.submitter.clone(),
+        url: rule.url.clone(),
+        email_to: rule.email_to.clone(),
+        enabled: rule.enabled,
+        secret_set: !rule.secret.is_empty(),
+        source: rule.source,
+        read_only: rule.source != RuleSource::Api,
+    }
+}
+
+fn delivery_json(row: &DeliveryRow) -> NotificationDelivery {
+    NotificationDelivery {
+        id: row.id.clone(),
+        rule_id: row.rule_id.clone(),
+        rule_name: row.rule_name.clone(),
+        kind: row.kind.clone(),
+        target: row.target.clone(),
+        event: row.event.clone(),
+        job_id: row.job_id.clone(),
+        worker_id: row.worker_id.clone(),
+        status: row.status.clone(),
+        attempts: row.attempts,
+        next_attempt_at: row.next_attempt_at.clone(),
+        last_error: row.last_error.clone(),
+        created_at: row.created_at.clone(),
+        updated_at: row.updated_at.clone(),
+        payload: serde_json::from_str::<Value>(&row.payload).unwrap_or(Value::Null),
+    }
 }
 
 /// `GET /api/v3/notifications/rules`
-pub async fn list_rules(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+pub async fn list_rules(
+    State(state): State<AppState>,
+) -> Result<Json<NotificationRules>, ApiError> {
     let rules = state.notifier.rules(&state.store).await?;
-    Ok(Json(
-        json!({ "rules": rules.iter().map(rule_json).collect::<Vec<_>>() }),
-    ))
+    Ok(Json(NotificationRules {
+        rules: rules.iter().map(rule_json).collect(),
+    }))
 }
 
 /// `GET /api/v3/notifications/rules/{id}`
 pub async fn get_rule(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<NotificationRule>, ApiError> {
     Ok(Json(rule_json(&find_rule(&state, &id).await?)))
 }
 
@@ -113,7 +187,7 @@ fn row_of(rule: &Rule, created_at: String) -> NotificationRuleRow {
 pub async fn create_rule(
     State(state): State<AppState>,
     body: Bytes,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<NotificationRule>), ApiError> {
     let id = uuid::Uuid::new_v4().to_string();
     let rule = parse_rule(&state, &body, id, None)?;
     state
@@ -130,7 +204,7 @@ pub async fn update_rule(
     State(state): State<AppState>,
     Path(id): Path<String>,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<NotificationRule>, ApiError> {
     let stored = stored_rule(&state, &id).await?;
     let rule = parse_rule(
         &state,
@@ -175,12 +249,14 @@ pub async fn delete_rule(
 pub async fn test_rule(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<NotificationTest>), ApiError> {
     let rule = find_rule(&state, &id).await?;
     let delivery = state.notifier.send_test(&state.store, &rule).await?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({ "delivery_id": delivery })),
+        Json(NotificationTest {
+            delivery_id: delivery,
+        }),
     ))
 }
 
@@ -188,7 +264,7 @@ pub async fn test_rule(
 pub async fn list_deliveries(
     State(state): State<AppState>,
     Query(query): Query<HashMap<String, String>>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<NotificationDeliveries>, ApiError> {
     if let Some(unknown) = query
         .keys()
         .find(|k| !matches!(k.as_str(), "status" | "limit"))
@@ -220,7 +296,7 @@ pub async fn list_deliveries(
         },
     };
     let rows = state.store.list_deliveries(status, limit).await?;
-    Ok(Json(
-        json!({ "deliveries": rows.iter().map(delivery_json).collect::<Vec<_>>() }),
-    ))
+    Ok(Json(NotificationDeliveries {
+        deliveries: rows.iter().map(delivery_json).collect(),
+    }))
 }

@@ -7,6 +7,9 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa::openapi::path::HttpMethod::{Delete, Get, Post, Put};
 
+use super::super::notifications::{
+    NotificationDeliveries, NotificationRule, NotificationRules, NotificationTest,
+};
 use super::errors::{BAD, UNKNOWN};
 use super::{Api, EXTENSIONS};
 
@@ -32,75 +35,6 @@ pub struct NotificationRuleInput {
     pub email_to: Option<Vec<String>>,
     /// Default true.
     pub enabled: Option<bool>,
-}
-
-/// Extension: a notification rule.
-#[derive(Serialize, ToSchema)]
-pub struct NotificationRule {
-    /// A UUID, or `config-N` for the N-th `[[notifications]]` table of the config file.
-    pub id: String,
-    pub name: String,
-    pub kind: String,
-    pub events: Vec<String>,
-    pub submitter: Option<String>,
-    /// Empty for e-mail.
-    pub url: String,
-    pub email_to: Vec<String>,
-    pub enabled: bool,
-    /// Whether a webhook secret is set (the secret itself is never returned).
-    pub secret_set: bool,
-    /// `config` (read-only) or `api`.
-    pub source: String,
-    pub read_only: bool,
-}
-
-/// Extension: every notification rule, the config file's first.
-#[derive(Serialize, ToSchema)]
-pub struct NotificationRules {
-    pub rules: Vec<NotificationRule>,
-}
-
-/// Extension: a test delivery was enqueued.
-#[derive(Serialize, ToSchema)]
-pub struct NotificationTest {
-    /// Find it in the delivery log.
-    pub delivery_id: String,
-}
-
-/// Extension: one delivery of a notification (the outbox and its log).
-#[derive(Serialize, ToSchema)]
-pub struct NotificationDelivery {
-    /// Also sent as `X-Castanet-Delivery`, so a receiver can drop repeats.
-    pub id: String,
-    pub rule_id: String,
-    pub rule_name: String,
-    pub kind: String,
-    /// The URL or the e-mail addresses.
-    pub target: String,
-    /// `job-completed`, `job-failed`, `job-awaiting-approval`, `worker-error` or `test`.
-    pub event: String,
-    pub job_id: Option<String>,
-    pub worker_id: Option<String>,
-    /// `pending` (waiting for its next attempt), `delivered` or `failed` (given up).
-    pub status: String,
-    pub attempts: i64,
-    #[schema(format = DateTime)]
-    pub next_attempt_at: String,
-    /// What went wrong at the last failed attempt.
-    pub last_error: String,
-    #[schema(format = DateTime)]
-    pub created_at: String,
-    #[schema(format = DateTime)]
-    pub updated_at: String,
-    /// The webhook body (chat and e-mail texts are made from it).
-    #[schema(value_type = Object)]
-    pub payload: serde_json::Value,
-}
-
-/// Extension: the delivery log, newest first.
-#[derive(Serialize, ToSchema)]
-pub struct NotificationDeliveries {
-    pub deliveries: Vec<NotificationDelivery>,
 }
 
 const CONFIG_RULE: (u16, &str) = (
