@@ -12,27 +12,27 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-/// The answer types handlers send (so the document is what is sent).
-pub use super::super::shapes::{
-    Job, JobStorageInfo, JobTasksSummary, JobsQueryResult, Task, TaskPage,
-};
-pub use super::super::status_schemas::{JobStatusDoc, TaskStatusDoc};
-pub use super::super::worker_shapes::{
-    Worker, WorkerList, WorkerStatusChangeRequest, WorkerTag, WorkerTagList,
-};
-pub use super::super::error::ErrorBody as Error;
 pub use super::super::audit::AuditLog;
 pub use super::super::configuration::{
     ManagerConfiguration, ManagerVariables, SharedStorageLocation,
 };
 pub use super::super::enrolment::RegistrationSecret;
+pub use super::super::error::ErrorBody as Error;
 pub use super::super::health::Readiness;
+pub use super::super::jobs::AvailableJobTypes;
+pub use super::super::meta::{FarmStatusReport, FlamencoVersion};
 pub use super::super::shaman::{
     ShamanCheckoutResult, ShamanRequirementsResponse, ShamanSingleFileStatus,
 };
-pub use super::super::jobs::AvailableJobTypes;
-pub use super::super::meta::{FarmStatusReport, FlamencoVersion};
+/// The answer types handlers send (so the document is what is sent).
+pub use super::super::shapes::{
+    Job, JobStorageInfo, JobTasksSummary, JobsQueryResult, Task, TaskPage,
+};
+pub use super::super::status_schemas::{JobStatusDoc, TaskStatusDoc};
 pub use super::super::tasks::TaskLogInfo;
+pub use super::super::worker_shapes::{
+    Worker, WorkerList, WorkerStatusChangeRequest, WorkerTag, WorkerTagList,
+};
 pub use super::super::worker_status::WorkerSleepSchedule;
 pub use crate::compiler::JobTypeInfo as AvailableJobType;
 pub use crate::state::JobRequirements;
