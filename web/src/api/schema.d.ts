@@ -1280,6 +1280,7 @@ export interface components {
             /** @description The job's status, or `deleted`. */
             status: string;
         };
+        /** @description Where a preview image is: `base` joined with each suffix is a URL of the image. */
         JobLastRenderedImageInfo: {
             base: string;
             suffixes: string[];
@@ -1861,6 +1862,7 @@ export interface components {
             id: string;
             name: string;
         };
+        /** @description Extension: one rule that keeps a task from running. */
         WhyBlocker: {
             detail: string;
             /** @description Which rule blocks the task (dependency, tag, blocklist, …). */

@@ -3,16 +3,54 @@
 //! can run each job and the work queued ahead of it.
 use axum::Json;
 use axum::extract::State;
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::error::ApiError;
 use crate::AppState;
 use crate::state::{DurationSample, Estimate, JobLimits, JobLoad, estimate};
 use crate::store::format_time;
 
+/// When something is expected to be done. The times are absent when no estimate can be
+/// made; `basis` says why, or what the estimate rests on.
+#[derive(Serialize, ToSchema)]
+pub struct Completion {
+    /// Tasks still to run (queued, soft-failed, running).
+    pub remaining_tasks: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
+    pub finish_at: Option<String>,
+    /// The range the finish time falls in (95 %, from the spread of task durations).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
+    pub earliest: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
+    pub latest: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remaining_seconds: Option<f64>,
+    pub basis: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct JobCompletion {
+    pub job_id: String,
+    #[serde(flatten)]
+    pub completion: Completion,
+}
+
+/// Estimated completion of every unfinished job (in scheduling order) and of the farm.
+#[derive(Serialize, ToSchema)]
+pub struct CompletionEstimates {
+    #[schema(format = DateTime)]
+    pub computed_at: String,
+    pub farm: Completion,
+    pub jobs: Vec<JobCompletion>,
+}
+
 const CENTURY_SECONDS: f64 = 100.0 * 365.25 * 24.0 * 3600.0;
 
-pub async fn eta(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+pub async fn eta(State(state): State<AppState>) -> Result<Json<CompletionEstimates>, ApiError> {
     let now = chrono::Utc::now();
     let capacity = state.dispatcher.connected_capacity();
     let farm_slots: u64 = capacity.iter().map(|(_, slots)| *slots as u64).sum();
@@ -68,52 +106,30 @@ pub async fn eta(State(state): State<AppState>) -> Result<Json<Value>, ApiError>
         let millis = (seconds.clamp(0.0, CENTURY_SECONDS) * 1000.0).round() as i64;
         format_time(now + chrono::Duration::milliseconds(millis))
     };
-    let times = |fields: &mut Map<String, Value>, e: &Estimate| {
-        fields.insert("finish_at".into(), json!(at(e.seconds)));
-        fields.insert("earliest".into(), json!(at(e.earliest)));
-        fields.insert("latest".into(), json!(at(e.latest)));
-        fields.insert("remaining_seconds".into(), json!(e.seconds));
+    let completion = |remaining_tasks: u64, found: Option<&Estimate>, basis: String| Completion {
+        remaining_tasks,
+        finish_at: found.map(|e| at(e.seconds)),
+        earliest: found.map(|e| at(e.earliest)),
+        latest: found.map(|e| at(e.latest)),
+        remaining_seconds: found.map(|e| e.seconds),
+        basis,
     };
-    let jobs: Vec<Value> = jobs
+    let jobs = jobs
         .into_iter()
-        .map(|job| {
-            let mut fields = Map::new();
-            fields.insert("job_id".into(), json!(job.job_id));
-            fields.insert("remaining_tasks".into(), json!(job.remaining_tasks));
-            fields.insert("basis".into(), json!(job.basis));
-            if let Some(e) = &job.estimate {
-                times(&mut fields, e);
-            }
-            Value::Object(fields)
+        .map(|job| JobCompletion {
+            completion: completion(job.remaining_tasks, job.estimate.as_ref(), job.basis),
+            job_id: job.job_id,
         })
         .collect();
-    let mut farm_fields = Map::new();
     let remaining: u64 = loads.iter().map(JobLoad::remaining_tasks).sum();
-    farm_fields.insert("remaining_tasks".into(), json!(remaining));
-    match &farm {
-        Some(e) => {
-            times(&mut farm_fields, e);
-            farm_fields.insert(
-                "basis".into(),
-                json!(format!(
-                    "{farm_slots} connected slot(s) working through the queue"
-                )),
-            );
-        }
-        None => {
-            farm_fields.insert(
-                "basis".into(),
-                json!(if remaining == 0 {
-                    "nothing left to run"
-                } else {
-                    "no job can be estimated yet"
-                }),
-            );
-        }
-    }
-    Ok(Json(json!({
-        "computed_at": format_time(now),
-        "farm": Value::Object(farm_fields),
-        "jobs": jobs,
-    })))
+    let basis = match &farm {
+        Some(_) => format!("{farm_slots} connected slot(s) working through the queue"),
+        None if remaining == 0 => "nothing left to run".to_owned(),
+        None => "no job can be estimated yet".to_owned(),
+    };
+    Ok(Json(CompletionEstimates {
+        computed_at: format_time(now),
+        farm: completion(remaining, farm.as_ref(), basis),
+        jobs,
+    }))
 }

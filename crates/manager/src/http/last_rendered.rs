@@ -6,7 +6,8 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::error::ApiError;
 use super::jobs::existing_job_id;
@@ -15,6 +16,13 @@ use crate::logs::TaskLogs;
 
 /// The preview file's name inside the job's directory (written by the gRPC upload).
 const LAST_RENDERED_FILE: &str = "last-rendered.jpg";
+
+/// Where a preview image is: `base` joined with each suffix is a URL of the image.
+#[derive(Serialize, ToSchema)]
+pub struct JobLastRenderedImageInfo {
+    pub base: String,
+    pub suffixes: Vec<String>,
+}
 
 /// `GET /api/v3/jobs/{id}/last-rendered`
 pub async fn job_last_rendered(
@@ -37,9 +45,9 @@ pub async fn farm_last_rendered(State(state): State<AppState>) -> Result<Respons
 }
 
 fn image_info(job_id: &str) -> Response {
-    Json(json!({
-        "base": format!("/job-files/{}", TaskLogs::job_dir_relative(job_id)),
-        "suffixes": [LAST_RENDERED_FILE],
-    }))
+    Json(JobLastRenderedImageInfo {
+        base: format!("/job-files/{}", TaskLogs::job_dir_relative(job_id)),
+        suffixes: vec![LAST_RENDERED_FILE.to_owned()],
+    })
     .into_response()
 }

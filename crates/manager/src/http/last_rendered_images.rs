@@ -4,8 +4,8 @@
 //! the image URL so a browser never shows a cached older image.
 use axum::Json;
 use axum::extract::{Query, State};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::error::{ApiError, parse_uuid};
 use crate::AppState;
@@ -17,6 +17,22 @@ const MAX_IMAGES: i64 = 1000;
 const DEFAULT_IMAGES: i64 = 100;
 /// The preview's file name in a job's directory (written by the gRPC upload).
 const IMAGE_FILE: &str = "last-rendered.jpg";
+
+/// Extension: where one job's newest preview image is.
+#[derive(Serialize, ToSchema)]
+pub struct JobPreviewImage {
+    pub job_id: String,
+    /// The image's path under `/job-files/`.
+    pub image: String,
+    /// When the image was last replaced (RFC 3339); append it to the URL as a cache-buster.
+    pub updated: String,
+}
+
+/// Extension: the newest preview images of many jobs, newest first.
+#[derive(Serialize, ToSchema)]
+pub struct JobPreviewImages {
+    pub images: Vec<JobPreviewImage>,
+}
 
 #[derive(Deserialize)]
 pub struct ImagesParams {
@@ -30,7 +46,7 @@ pub struct ImagesParams {
 pub async fn last_rendered_images(
     State(state): State<AppState>,
     Query(params): Query<ImagesParams>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<JobPreviewImages>, ApiError> {
     let mut rows = match params.ids {
         Some(ids) => {
             if params.limit.is_some() {
@@ -62,15 +78,16 @@ pub async fn last_rendered_images(
     };
     // Newest first either way; RFC 3339 UTC text with milliseconds sorts as time.
     rows.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    let images: Vec<Value> = rows
+    let images = rows
         .into_iter()
-        .map(|(job_id, updated)| {
-            json!({
-                "image": format!("/job-files/{}/{IMAGE_FILE}", TaskLogs::job_dir_relative(&job_id)),
-                "job_id": job_id,
-                "updated": updated,
-            })
+        .map(|(job_id, updated)| JobPreviewImage {
+            image: format!(
+                "/job-files/{}/{IMAGE_FILE}",
+                TaskLogs::job_dir_relative(&job_id)
+            ),
+            job_id,
+            updated,
         })
         .collect();
-    Ok(Json(json!({ "images": images })))
+    Ok(Json(JobPreviewImages { images }))
 }

@@ -5,25 +5,72 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::error::{ApiError, parse_uuid};
+use super::status_schemas::JobStatusDoc;
 use crate::AppState;
-use crate::store::StoreError;
+use crate::store::{Dependency, StoreError};
 
-#[derive(Deserialize)]
+/// Extension: the jobs a job waits for. An empty list removes every dependency.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = JobDependenciesChange)]
 pub struct DependenciesChange {
     depends_on: Vec<String>,
 }
 
-/// `GET /api/v3/jobs/{id}/dependencies` → `{job_id, status, dependencies: [{id, name,
-/// status}]}`: the jobs it depends on, as they are now.
+/// A job another job depends on, as it is now.
+#[derive(Serialize, ToSchema)]
+pub struct JobDependency {
+    pub id: String,
+    /// Empty when the job was deleted.
+    pub name: String,
+    /// The job's status, or `deleted`.
+    pub status: String,
+}
+
+impl From<Dependency> for JobDependency {
+    fn from(dependency: Dependency) -> Self {
+        JobDependency {
+            id: dependency.id,
+            name: dependency.name,
+            status: dependency.status,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct JobDependencies {
+    pub job_id: String,
+    #[schema(value_type = JobStatusDoc)]
+    pub status: String,
+    /// What it waits for, or why it is on hold.
+    pub activity: String,
+    pub dependencies: Vec<JobDependency>,
+}
+
+/// A counted resource pool of the farm.
+#[derive(Serialize, ToSchema)]
+pub struct ResourcePool {
+    pub name: String,
+    /// Units the pool holds (from the manager's config).
+    pub size: u32,
+    /// Units held by running tasks now.
+    pub in_use: u64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ResourcePools {
+    pub pools: Vec<ResourcePool>,
+}
+
+/// `GET /api/v3/jobs/{id}/dependencies`: the jobs it depends on, as they are now.
 pub async fn job_dependencies(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<JobDependencies>, ApiError> {
     let id = parse_uuid("job id", &id)?;
     let job = state
         .store
@@ -31,12 +78,12 @@ pub async fn job_dependencies(
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no job with id {id}")))?;
     let dependencies = state.store.job_dependencies(&id).await?;
-    Ok(Json(json!({
-        "job_id": id,
-        "status": job.status,
-        "activity": job.activity,
-        "dependencies": dependencies,
-    })))
+    Ok(Json(JobDependencies {
+        job_id: id,
+        status: job.status,
+        activity: job.activity,
+        dependencies: dependencies.into_iter().map(JobDependency::from).collect(),
+    }))
 }
 
 /// `PUT /api/v3/jobs/{id}/dependencies` `{depends_on: [job id, …]}` → the job. Refused
@@ -88,20 +135,20 @@ pub async fn existing_job_ids<'a>(
     Ok(ids)
 }
 
-/// `GET /api/v3/resources` → `{pools: [{name, size, in_use}]}`.
-pub async fn resource_pools(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+/// `GET /api/v3/resources`
+pub async fn resource_pools(
+    State(state): State<AppState>,
+) -> Result<Json<ResourcePools>, ApiError> {
     let held = state.store.held_resource_units().await?;
-    let pools: Vec<Value> = state
+    let pools = state
         .store
         .resource_pools()
         .iter()
-        .map(|(name, size)| {
-            json!({
-                "name": name,
-                "size": size,
-                "in_use": held.get(name).copied().unwrap_or(0),
-            })
+        .map(|(name, size)| ResourcePool {
+            name: name.clone(),
+            size: *size,
+            in_use: held.get(name).copied().unwrap_or(0),
         })
         .collect();
-    Ok(Json(json!({ "pools": pools })))
+    Ok(Json(ResourcePools { pools }))
 }

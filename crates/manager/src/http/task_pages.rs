@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::error::{ApiError, parse_uuid};
 use super::jobs::existing_job_id;
@@ -21,6 +21,21 @@ use crate::store::StatusCounts;
 
 /// Most tasks one page returns.
 const MAX_TASK_PAGE: i64 = 1000;
+
+/// Extension: the farm counted per status, for the dashboard's status bar.
+#[derive(Serialize, ToSchema)]
+pub struct FarmSummary {
+    /// Worker status → count.
+    pub workers: BTreeMap<String, i64>,
+    /// Workers running a task now.
+    pub workers_busy: i64,
+    /// Task status → count; waiting tasks of paused jobs count as `paused`.
+    pub tasks: BTreeMap<String, i64>,
+}
+
+/// Extension: job id → (task status → count).
+#[derive(Serialize, ToSchema)]
+pub struct JobTaskCounts(pub BTreeMap<String, BTreeMap<String, i64>>);
 
 #[derive(Deserialize)]
 pub struct PageParams {
@@ -77,15 +92,15 @@ pub async fn job_tasks_page(
 }
 
 /// `GET /api/v3/farm/summary`
-pub async fn farm_summary(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+pub async fn farm_summary(State(state): State<AppState>) -> Result<Json<FarmSummary>, ApiError> {
     let workers = state.store.worker_status_counts().await?;
     let tasks = state.store.farm_task_status_counts().await?;
     let busy = state.store.busy_worker_count().await?;
-    Ok(Json(json!({
-        "workers": counts_object(workers),
-        "workers_busy": busy,
-        "tasks": counts_object(tasks),
-    })))
+    Ok(Json(FarmSummary {
+        workers: counts_object(workers),
+        workers_busy: busy,
+        tasks: counts_object(tasks),
+    }))
 }
 
 #[derive(Deserialize)]
@@ -98,7 +113,7 @@ pub struct JobIds {
 pub async fn task_counts_of_jobs(
     State(state): State<AppState>,
     Query(params): Query<JobIds>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<JobTaskCounts>, ApiError> {
     let ids = params
         .ids
         .split(',')
@@ -116,5 +131,5 @@ pub async fn task_counts_of_jobs(
     for (job_id, status, n) in state.store.task_counts_of_jobs(&ids).await? {
         counts.entry(job_id).or_default().insert(status, n);
     }
-    Ok(Json(json!(counts)))
+    Ok(Json(JobTaskCounts(counts)))
 }

@@ -1,15 +1,44 @@
 //! `GET /api/v3/tasks/{id}/why`: every rule that keeps a task from running.
 use axum::Json;
 use axum::extract::{Path, State};
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::error::{ApiError, parse_uuid};
+use super::status_schemas::TaskStatusDoc;
 use crate::AppState;
 use crate::state::{
-    JobLimits, JobStatus, SchedulingView, TaskStatus, TaskView, WorkerView, blockers,
+    Blocker, JobLimits, JobStatus, SchedulingView, TaskStatus, TaskView, WorkerView, blockers,
     free_resources,
 };
 use crate::store::{JobRow, StoreError, TaskRow};
+
+/// Extension: one rule that keeps a task from running.
+#[derive(Serialize, ToSchema)]
+pub struct WhyBlocker {
+    /// Which rule blocks the task (dependency, tag, blocklist, …).
+    pub rule: &'static str,
+    pub detail: String,
+}
+
+impl From<Blocker> for WhyBlocker {
+    fn from(blocker: Blocker) -> Self {
+        WhyBlocker {
+            rule: blocker.rule,
+            detail: blocker.detail,
+        }
+    }
+}
+
+/// Extension: why a task is not running.
+#[derive(Serialize, ToSchema)]
+pub struct WhyNotRunning {
+    pub task_id: String,
+    #[schema(value_type = TaskStatusDoc)]
+    pub status: TaskStatus,
+    pub summary: String,
+    pub blockers: Vec<WhyBlocker>,
+}
 
 fn corrupt(e: crate::state::UnknownStatus) -> ApiError {
     StoreError::Corrupt(e.to_string()).into()
@@ -18,7 +47,7 @@ fn corrupt(e: crate::state::UnknownStatus) -> ApiError {
 pub async fn why_not_running(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<WhyNotRunning>, ApiError> {
     let id = parse_uuid("task id", &id)?;
     let store = &state.store;
     let task = store
@@ -32,10 +61,12 @@ pub async fn why_not_running(
     let status: TaskStatus = task.status.parse().map_err(corrupt)?;
     if status == TaskStatus::Active {
         let worker = task.worker_name.clone().unwrap_or_default();
-        return Ok(Json(json!({
-            "task_id": id, "status": status, "blockers": [],
-            "summary": format!("the task is running on worker {worker}"),
-        })));
+        return Ok(Json(WhyNotRunning {
+            task_id: id,
+            status,
+            summary: format!("the task is running on worker {worker}"),
+            blockers: Vec::new(),
+        }));
     }
     let view = task_view(&state, &task, &job).await?;
     let workers = worker_views(&state).await?;
@@ -45,9 +76,12 @@ pub async fn why_not_running(
     } else {
         format!("{} rule(s) keep the task from running", found.len())
     };
-    Ok(Json(json!({
-        "task_id": id, "status": status, "summary": summary, "blockers": found,
-    })))
+    Ok(Json(WhyNotRunning {
+        task_id: id,
+        status,
+        summary,
+        blockers: found.into_iter().map(WhyBlocker::from).collect(),
+    }))
 }
 
 /// What the scheduler checks about a task that is not running, read from the store.

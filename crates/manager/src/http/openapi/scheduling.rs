@@ -1,88 +1,14 @@
 //! The scheduling extensions in the OpenAPI document: job limits (resource pools, worker
 //! limit), dependencies between jobs, and the farm's resource pools.
-// Never constructed: only the schema generator reads these types.
-#![allow(dead_code)]
-
-use serde::Serialize;
-use utoipa::ToSchema;
 use utoipa::openapi::path::HttpMethod::{Get, Put};
 
 use super::errors::{BAD, REFUSED, UNKNOWN};
-use super::schemas::{Job, JobStatusDoc};
+use super::schemas::Job;
 use super::{Api, EXTENSIONS};
-
-/// Extension: the jobs a job waits for. An empty list removes every dependency.
-#[derive(Serialize, ToSchema)]
-pub struct JobDependenciesChange {
-    pub depends_on: Vec<String>,
-}
-
-/// A job another job depends on, as it is now.
-#[derive(Serialize, ToSchema)]
-pub struct JobDependency {
-    pub id: String,
-    /// Empty when the job was deleted.
-    pub name: String,
-    /// The job's status, or `deleted`.
-    pub status: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct JobDependencies {
-    pub job_id: String,
-    pub status: JobStatusDoc,
-    /// What it waits for, or why it is on hold.
-    pub activity: String,
-    pub dependencies: Vec<JobDependency>,
-}
-
-/// A counted resource pool of the farm.
-#[derive(Serialize, ToSchema)]
-pub struct ResourcePool {
-    pub name: String,
-    /// Units the pool holds (from the manager's config).
-    pub size: u32,
-    /// Units held by running tasks now.
-    pub in_use: u64,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ResourcePools {
-    pub pools: Vec<ResourcePool>,
-}
-
-/// When something is expected to be done. The times are absent when no estimate can be
-/// made; `basis` says why, or what the estimate rests on.
-#[derive(Serialize, ToSchema)]
-pub struct Completion {
-    /// Tasks still to run (queued, soft-failed, running).
-    pub remaining_tasks: u64,
-    #[schema(format = DateTime)]
-    pub finish_at: Option<String>,
-    /// The range the finish time falls in (95 %, from the spread of task durations).
-    #[schema(format = DateTime)]
-    pub earliest: Option<String>,
-    #[schema(format = DateTime)]
-    pub latest: Option<String>,
-    pub remaining_seconds: Option<f64>,
-    pub basis: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct JobCompletion {
-    pub job_id: String,
-    #[serde(flatten)]
-    pub completion: Completion,
-}
-
-/// Estimated completion of every unfinished job (in scheduling order) and of the farm.
-#[derive(Serialize, ToSchema)]
-pub struct CompletionEstimates {
-    #[schema(format = DateTime)]
-    pub computed_at: String,
-    pub farm: Completion,
-    pub jobs: Vec<JobCompletion>,
-}
+pub use crate::http::eta::CompletionEstimates;
+pub use crate::http::scheduling::{
+    DependenciesChange as JobDependenciesChange, JobDependencies, ResourcePools,
+};
 
 pub(super) fn describe(api: &mut Api) {
     let body = api.schema::<CompletionEstimates>();

@@ -20,6 +20,8 @@ pub use super::super::enrolment::RegistrationSecret;
 pub use super::super::error::ErrorBody as Error;
 pub use super::super::health::Readiness;
 pub use super::super::jobs::AvailableJobTypes;
+pub use super::super::last_rendered::JobLastRenderedImageInfo;
+pub use super::super::last_rendered_images::JobPreviewImages;
 pub use super::super::meta::{FarmStatusReport, FlamencoVersion};
 pub use super::super::shaman::{
     ShamanCheckoutResult, ShamanRequirementsResponse, ShamanSingleFileStatus,
@@ -29,7 +31,9 @@ pub use super::super::shapes::{
     Job, JobStorageInfo, JobTasksSummary, JobsQueryResult, Task, TaskPage,
 };
 pub use super::super::status_schemas::{JobStatusDoc, TaskStatusDoc};
+pub use super::super::task_pages::{FarmSummary, JobTaskCounts};
 pub use super::super::tasks::TaskLogInfo;
+pub use super::super::why::WhyNotRunning;
 pub use super::super::worker_shapes::{
     Worker, WorkerList, WorkerStatusChangeRequest, WorkerTag, WorkerTagList,
 };
@@ -117,44 +121,6 @@ pub struct TaskStatusChange {
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct JobLastRenderedImageInfo {
-    pub base: String,
-    pub suffixes: Vec<String>,
-}
-
-/// Extension: where one job's newest preview image is.
-#[derive(Serialize, ToSchema)]
-pub struct JobPreviewImage {
-    pub job_id: String,
-    /// The image's path under `/job-files/`.
-    pub image: String,
-    /// When the image was last replaced (RFC 3339); append it to the URL as a cache-buster.
-    pub updated: String,
-}
-
-/// Extension: the newest preview images of many jobs, newest first.
-#[derive(Serialize, ToSchema)]
-pub struct JobPreviewImages {
-    pub images: Vec<JobPreviewImage>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct WhyBlocker {
-    /// Which rule blocks the task (dependency, tag, blocklist, …).
-    pub rule: String,
-    pub detail: String,
-}
-
-/// Extension: why a task is not running.
-#[derive(Serialize, ToSchema)]
-pub struct WhyNotRunning {
-    pub task_id: String,
-    pub status: TaskStatusDoc,
-    pub summary: String,
-    pub blockers: Vec<WhyBlocker>,
-}
-
-#[derive(Serialize, ToSchema)]
 pub struct WorkerTagChangeRequest {
     pub tag_ids: Vec<String>,
 }
@@ -178,18 +144,3 @@ pub struct ShamanCheckout {
     #[serde(rename = "checkoutPath")]
     pub checkout_path: String,
 }
-
-/// Extension: the farm counted per status, for the dashboard's status bar.
-#[derive(Serialize, ToSchema)]
-pub struct FarmSummary {
-    /// Worker status → count.
-    pub workers: BTreeMap<String, i64>,
-    /// Workers running a task now.
-    pub workers_busy: i64,
-    /// Task status → count; waiting tasks of paused jobs count as `paused`.
-    pub tasks: BTreeMap<String, i64>,
-}
-
-/// Extension: job id → (task status → count).
-#[derive(Serialize, ToSchema)]
-pub struct JobTaskCounts(pub BTreeMap<String, BTreeMap<String, i64>>);
