@@ -1,6 +1,6 @@
 //! The OpenAPI document at `/api/v3/openapi.json` covers exactly the routes the router
-//! serves (a route added without documentation fails here), and real answers carry every
-//! property the document says is required.
+//! serves (a route added without documentation fails here). That the answers are what it
+//! describes is checked by `openapi_strict.rs`.
 mod common;
 
 use std::collections::BTreeSet;
@@ -113,70 +113,5 @@ async fn the_document_lists_exactly_the_routes_the_router_serves() {
     }
     let why = &doc["paths"]["/api/v3/tasks/{id}/why"]["get"]["tags"];
     assert_eq!(why, &json!(["extensions"]));
-    m.manager.shutdown().await.unwrap();
-}
-
-/// The properties `schema` (a `$ref` into the document) requires.
-fn required_of(doc: &Value, schema: &Value) -> Vec<String> {
-    let name = schema["$ref"]
-        .as_str()
-        .and_then(|r| r.strip_prefix("#/components/schemas/"))
-        .expect("a schema reference");
-    doc["components"]["schemas"][name]["required"]
-        .as_array()
-        .map(|r| {
-            r.iter()
-                .filter_map(|v| v.as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-#[tokio::test]
-async fn answers_carry_every_property_the_document_requires() {
-    let m = common::start().await;
-    let (_, doc) = m.get("/api/v3/openapi.json").await;
-    let (status, job) = m.post("/api/v3/jobs", &common::echo_sleep_job(1, 0)).await;
-    assert_eq!(status, 200, "{job}");
-    let job_id = job["id"].as_str().unwrap().to_string();
-    let (_, tasks) = m.get(&format!("/api/v3/jobs/{job_id}/tasks")).await;
-    let task_id = tasks["tasks"][0]["id"].as_str().unwrap().to_string();
-    let reads = [
-        ("/api/v3/version".to_string(), "/api/v3/version"),
-        ("/api/v3/configuration".into(), "/api/v3/configuration"),
-        ("/api/v3/jobs/types".into(), "/api/v3/jobs/types"),
-        (format!("/api/v3/jobs/{job_id}"), "/api/v3/jobs/{id}"),
-        (
-            format!("/api/v3/jobs/{job_id}/tasks"),
-            "/api/v3/jobs/{id}/tasks",
-        ),
-        (format!("/api/v3/tasks/{task_id}"), "/api/v3/tasks/{id}"),
-        (
-            format!("/api/v3/tasks/{task_id}/why"),
-            "/api/v3/tasks/{id}/why",
-        ),
-        (
-            format!("/api/v3/jobs/{job_id}/what-would-delete-do"),
-            "/api/v3/jobs/{id}/what-would-delete-do",
-        ),
-        (
-            "/api/v3/worker-mgt/workers".into(),
-            "/api/v3/worker-mgt/workers",
-        ),
-        ("/api/v3/worker-mgt/tags".into(), "/api/v3/worker-mgt/tags"),
-        ("/api/v3/jobs?limit=5".into(), "/api/v3/jobs"),
-    ];
-    for (url, path) in reads {
-        let (status, answer) = m.get(&url).await;
-        assert_eq!(status, 200, "{url}: {answer}");
-        let schema =
-            &doc["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]["schema"];
-        for property in required_of(&doc, schema) {
-            assert!(
-                answer.get(&property).is_some(),
-                "{url} lacks \"{property}\", which the document requires: {answer}"
-            );
-        }
-    }
     m.manager.shutdown().await.unwrap();
 }
