@@ -55,21 +55,6 @@ impl Checker<'_> {
     }
 }
 
-fn render_job(frames: &str) -> Value {
-    json!({
-        "name": "render", "type": "simple-blender-render", "priority": 50,
-        "submitter_platform": "linux",
-        "settings": {
-            "frames": frames, "chunk_size": 1,
-            "render_output_root": "/render", "add_path_components": 0,
-            "render_output_path": "/render/test/######",
-            "blendfile": "/projects/scene.blend", "fps": 25.0, "format": "PNG",
-            "image_file_extension": ".png", "has_previews": false, "scene": "Scene",
-        },
-        "metadata": { "user.name": "ada" },
-    })
-}
-
 /// POSTs `body` to `url` (documented as `path`), checks the answer, returns it.
 async fn post(m: &TestManager, c: &mut Checker<'_>, path: &str, url: &str, body: Value) -> Value {
     let (status, answer) = m.post(url, &body).await;
@@ -119,7 +104,7 @@ async fn every_answer_is_exactly_what_the_document_describes() {
     )
     .await;
     let jobs = "/api/v3/jobs";
-    let render = id_of(&post(&m, &mut c, jobs, jobs, render_job("1-3")).await);
+    let render = id_of(&post(&m, &mut c, jobs, jobs, common::render_job("1-3")).await);
     let echo = id_of(&post(&m, &mut c, jobs, jobs, common::echo_sleep_job(2, 0)).await);
     let mut waiting = common::echo_sleep_job(1, 0);
     waiting["depends_on"] = json!([render]);

@@ -10,23 +10,8 @@ use std::time::{Duration, Instant};
 use castanet_manager::events::Event;
 use castanet_protocol::v1;
 use common::{TestManager, authed};
-use serde_json::{Value, json};
+use serde_json::Value;
 use sim_worker::{SimWorker, start_with};
-
-fn render_job(frames: &str) -> Value {
-    json!({
-        "name": "render", "type": "simple-blender-render", "priority": 50,
-        "submitter_platform": "linux",
-        "settings": {
-            "frames": frames, "chunk_size": 1,
-            "render_output_root": "/render", "add_path_components": 0,
-            "render_output_path": "/render/test/######",
-            "blendfile": "/projects/scene.blend", "fps": 25.0, "format": "PNG",
-            "image_file_extension": ".png", "has_previews": false, "scene": "Scene",
-        },
-        "metadata": {},
-    })
-}
 
 async fn upload(
     worker: &mut SimWorker,
@@ -71,7 +56,7 @@ async fn poll(m: &TestManager, path: &str, done: impl Fn(u16, &Value) -> bool) -
 async fn numbered_frames_are_kept_listed_announced_made_into_a_video_and_go_with_the_job() {
     let m = start_with(|c| c.preview_video.min_interval_seconds = 0.0).await;
     let colours = tempfile::tempdir().expect("temp dir");
-    let (status, job) = m.post("/api/v3/jobs", &render_job("1-3")).await;
+    let (status, job) = m.post("/api/v3/jobs", &common::render_job("1-3")).await;
     assert_eq!(status, 200, "{job}");
     let job = job["id"].as_str().expect("id").to_string();
     assert!(frames_of(&m, &job).await.is_empty());
@@ -284,7 +269,7 @@ async fn without_ffmpeg_or_turned_off_the_video_endpoint_says_why() {
         ),
     ] {
         let m = start_with(tweak).await;
-        let (status, job) = m.post("/api/v3/jobs", &render_job("1-2")).await;
+        let (status, job) = m.post("/api/v3/jobs", &common::render_job("1-2")).await;
         assert_eq!(status, 200, "{job}");
         let job = job["id"].as_str().expect("id").to_string();
         let body = poll(&m, &format!("/api/v3/jobs/{job}/preview-video"), |s, _| {
@@ -308,7 +293,7 @@ async fn without_ffmpeg_or_turned_off_the_video_endpoint_says_why() {
 async fn after_a_restart_the_builder_catches_up_on_frames_that_have_no_video_yet() {
     // Frames land while videos are off: they are kept, no video is made.
     let m = start_with(|c| c.preview_video.enabled = false).await;
-    let (status, job) = m.post("/api/v3/jobs", &render_job("1-2")).await;
+    let (status, job) = m.post("/api/v3/jobs", &common::render_job("1-2")).await;
     assert_eq!(status, 200, "{job}");
     let job = job["id"].as_str().expect("id").to_string();
     let mut worker = SimWorker::connect_for(&m, "renderer", &["blender"]).await;

@@ -160,6 +160,22 @@ pub fn echo_sleep_job(repeats: i64, seconds: i64) -> Value {
     })
 }
 
+/// A simple-blender-render submission of `frames`, one frame per task.
+pub fn render_job(frames: &str) -> Value {
+    json!({
+        "name": "render", "type": "simple-blender-render", "priority": 50,
+        "submitter_platform": "linux",
+        "settings": {
+            "frames": frames, "chunk_size": 1,
+            "render_output_root": "/render", "add_path_components": 0,
+            "render_output_path": "/render/test/######",
+            "blendfile": "/projects/scene.blend", "fps": 25.0, "format": "PNG",
+            "image_file_extension": ".png", "has_previews": false, "scene": "Scene",
+        },
+        "metadata": { "user.name": "ada" },
+    })
+}
+
 /// Adds worker credentials to a request.
 pub fn authed<T>(message: T, id: &str, token: &str) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
