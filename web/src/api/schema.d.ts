@@ -1750,8 +1750,8 @@ export interface components {
             /** @description Worker tag id: only workers with this tag run the job. */
             worker_tag?: string | null;
         };
-        Task: {
-            activity: string;
+        /** @description A whole task: its summary plus the job, times, commands, dependencies and failures. */
+        Task: components["schemas"]["TaskSummary"] & {
             commands: components["schemas"]["Command"][];
             /** Format: date-time */
             created: string;
@@ -1763,34 +1763,14 @@ export interface components {
              */
             expanded_for?: string | null;
             failed_by_workers: components["schemas"]["TaskWorker"][];
-            fault_class?: string | null;
-            /** @description Extension: the frames of a chunk task (frame-range text, e.g. `11-20`). */
-            frames?: string | null;
-            id: string;
-            /** Format: int64 */
-            index_in_job: number;
             job_id: string;
             /** Format: date-time */
             last_touched?: string | null;
-            name: string;
-            /** Format: int64 */
-            priority: number;
-            /** Format: double */
-            progress?: number | null;
             /**
              * Format: date-time
              * @description Extension: a soft-failed task is not handed out before this time (its retry backoff).
              */
             retry_at?: string | null;
-            status: components["schemas"]["TaskStatus"];
-            /** Format: int64 */
-            steps_completed: number;
-            /** Format: int64 */
-            steps_total: number;
-            task_type: string;
-            /** Format: date-time */
-            updated: string;
-            worker?: components["schemas"]["TaskWorker"] | null;
         };
         /** @description Where a task's whole log can be downloaded. */
         TaskLogInfo: {

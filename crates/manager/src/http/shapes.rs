@@ -236,36 +236,21 @@ pub struct Command {
     pub total_step_count: i64,
 }
 
+/// A whole task: its summary plus the job, times, commands, dependencies and failures.
 #[derive(Serialize, ToSchema)]
 pub struct Task {
-    pub id: String,
+    #[serde(flatten)]
+    pub summary: TaskSummary,
     pub job_id: String,
-    pub name: String,
-    #[schema(value_type = TaskStatusDoc)]
-    pub status: String,
-    pub index_in_job: i64,
-    pub priority: i64,
-    pub task_type: String,
-    pub activity: String,
     #[schema(format = DateTime)]
     pub created: String,
-    #[schema(format = DateTime)]
-    pub updated: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(format = DateTime)]
     pub last_touched: Option<String>,
-    pub steps_completed: i64,
-    pub steps_total: i64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub worker: Option<TaskWorker>,
     pub commands: Vec<Command>,
     pub failed_by_workers: Vec<TaskWorker>,
     /// Extension: ids of the tasks this one waits for.
     pub dependencies: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub progress: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub fault_class: Option<String>,
     /// Extension: the platform the commands were expanded for (`?platform=`); absent when
     /// they are as stored.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -274,9 +259,6 @@ pub struct Task {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(format = DateTime)]
     pub retry_at: Option<String>,
-    /// Extension: the frames of a chunk task (frame-range text, e.g. `11-20`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub frames: Option<String>,
 }
 
 /// The stored commands; a command that does not read as one is left out (and logged).
@@ -314,20 +296,10 @@ pub fn task(
     failed_by: &[(String, String, String)],
 ) -> Task {
     Task {
-        id: row.id.clone(),
+        summary: task_summary(row),
         job_id: row.job_id.clone(),
-        name: row.name.clone(),
-        status: row.status.clone(),
-        index_in_job: row.index_in_job,
-        priority: row.priority,
-        task_type: row.task_type.clone(),
-        activity: row.activity.clone(),
         created: row.created_at.clone(),
-        updated: row.updated_at.clone(),
         last_touched: row.last_touched_at.clone(),
-        steps_completed: row.steps_completed,
-        steps_total: row.steps_total,
-        worker: task_worker(row),
         commands: commands(row),
         failed_by_workers: failed_by
             .iter()
@@ -338,11 +310,8 @@ pub fn task(
             })
             .collect(),
         dependencies: dependencies.to_vec(),
-        progress: progress(row),
-        fault_class: non_empty(&row.fault_class),
         expanded_for: None,
         retry_at: row.retry_at.clone().filter(|_| row.status == "soft-failed"),
-        frames: row.frames.clone(),
     }
 }
 
