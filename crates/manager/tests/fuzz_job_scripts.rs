@@ -10,7 +10,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use castanet_manager::compiler::{CompileError, CompileInput, JobTypeRegistry, SandboxLimits};
+use castanet_manager::compiler::{
+    CompileError, CompileInput, CompiledJob, JobTypeRegistry, SandboxLimits,
+};
 use proptest::prelude::*;
 use serde_json::json;
 
@@ -18,6 +20,8 @@ const TIME_LIMIT: Duration = Duration::from_millis(300);
 /// Time limit, plus what a debug build needs to start a sandbox, finish a native call the limit
 /// cannot interrupt (at most about half a second) and report, on a busy machine.
 const ANSWER_WITHIN: Duration = Duration::from_secs(10);
+/// Far beyond any answer time: the compile hangs.
+const HUNG_AFTER: Duration = Duration::from_secs(120);
 /// Error messages quote at most 4096 characters of what a script made, plus their own words.
 const MAX_MESSAGE_CHARS: usize = 4096 + 200;
 
@@ -127,13 +131,28 @@ fn registry(dir: &Path) -> JobTypeRegistry {
     JobTypeRegistry::new(Some(dir.to_path_buf()), limits)
 }
 
+/// Compiles job type `hostile` from `dir`. A compile that never ends ends the whole test run
+/// with the script that did it: a hang cannot be turned into a failure to shrink (each try
+/// would leave a thread running), and a run that never ends says nothing.
+fn compile_watched(dir: &Path, code: &str) -> Result<CompiledJob, CompileError> {
+    let (sender, receiver) = std::sync::mpsc::channel();
+    let registry = registry(dir);
+    std::thread::spawn(move || {
+        let _ = sender.send(registry.compile(input("hostile")));
+    });
+    receiver.recv_timeout(HUNG_AFTER).unwrap_or_else(|_| {
+        eprintln!("the compile did not end within {HUNG_AFTER:?}; the script:\n{code}");
+        std::process::exit(101)
+    })
+}
+
 /// Compiles `code` as job type `hostile` and checks the answer: in time, and an error (if any)
 /// that is the script's fault and names the job type.
 fn compile_checked(code: &str) -> Result<(), TestCaseError> {
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::write(dir.path().join("hostile.js"), code).expect("write script");
     let started = Instant::now();
-    let outcome = registry(dir.path()).compile(input("hostile"));
+    let outcome = compile_watched(dir.path(), code);
     let took = started.elapsed();
     prop_assert!(took < ANSWER_WITHIN, "took {took:?} for\n{code}");
     if let Err(error) = outcome {
@@ -318,4 +337,26 @@ async fn hostile_submissions_are_refused_by_name_while_other_jobs_go_through() {
     let (status, body) = m.post("/api/v3/jobs/check", &hostile_job("thrower")).await;
     assert_eq!(status, 400, "{body}");
     m.manager.shutdown().await.expect("clean shutdown");
+}
+
+/// Found by running every pair of statements: a script that filled its memory with cycles
+/// (freed only by the collector), caught the out-of-memory error, then looped catching errors,
+/// never ended. The time limit's uncatchable error could not be allocated, so QuickJS threw a
+/// catchable out-of-memory error instead, which the loop caught, at every poll.
+#[test]
+fn a_loop_catching_errors_after_memory_ran_out_ends_at_the_time_limit() {
+    let code = script(
+        "",
+        &[
+            (
+                "const all = []; for (;;) all.push({ all });".to_owned(),
+                true,
+            ),
+            (
+                "for (;;) { try { for (;;) {} } catch (e) {} }".to_owned(),
+                true,
+            ),
+        ],
+    );
+    compile_checked(&code).unwrap_or_else(|failure| panic!("{failure}"));
 }

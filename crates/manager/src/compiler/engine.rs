@@ -121,6 +121,24 @@ enum Failure {
     Engine(String),
 }
 
+/// Memory the time limit may add to a script's limit so its uncatchable error can be made.
+const INTERRUPT_HEADROOM_BYTES: usize = 1024 * 1024;
+
+/// The sandbox's QuickJS runtime, for the interrupt handler (which QuickJS calls on the
+/// thread running the script, inside the runtime's own lock).
+struct RawRuntime(*mut rquickjs::qjs::JSRuntime);
+
+// SAFETY: the pointer is only used by the interrupt handler, which QuickJS calls on the thread
+// that holds the runtime while it runs a script.
+unsafe impl Send for RawRuntime {}
+
+impl RawRuntime {
+    fn raise_memory_limit(&self, bytes: usize) {
+        // SAFETY: see the type; setting the limit only writes a field of the runtime.
+        unsafe { rquickjs::qjs::JS_SetMemoryLimit(self.0, bytes as _) }
+    }
+}
+
 struct Sandbox<'a> {
     /// Keeps its runtime (and with it the limits) alive.
     context: Context,
@@ -141,21 +159,34 @@ impl<'a> Sandbox<'a> {
             // comes at half the limit (a second one at three quarters).
             runtime.set_gc_threshold(limits.memory_bytes / 2);
         }
+        let context = Context::full(&runtime).map_err(|error| {
+            CompileError::Internal(format!("cannot create a JavaScript context: {error}"))
+        })?;
+        let raw = RawRuntime(context.with(|ctx| {
+            // SAFETY: the context is valid inside `with`; the runtime outlives the handler,
+            // which it owns.
+            unsafe { rquickjs::qjs::JS_GetRuntime(ctx.as_raw().as_ptr()) }
+        }));
         let timed_out = Arc::new(AtomicBool::new(false));
         // A time too large to add means no deadline at all.
         let deadline = Instant::now().checked_add(limits.time);
         let flag = Arc::clone(&timed_out);
+        let memory_bytes = limits.memory_bytes;
         // QuickJS polls this every few thousand operations; `true` raises an uncatchable error.
         runtime.set_interrupt_handler(Some(Box::new(move || {
             let expired = deadline.is_some_and(|deadline| Instant::now() >= deadline);
             if expired {
                 flag.store(true, Ordering::Relaxed);
+                if memory_bytes > 0 {
+                    // The uncatchable error is an object QuickJS must allocate. With the memory
+                    // limit used up (by cycles only the collector frees) it could not, threw a
+                    // catchable out-of-memory error instead, and a script catching errors in a
+                    // loop ran forever. Room for the error lets the time limit end it.
+                    raw.raise_memory_limit(memory_bytes.saturating_add(INTERRUPT_HEADROOM_BYTES));
+                }
             }
             expired
         })));
-        let context = Context::full(&runtime).map_err(|error| {
-            CompileError::Internal(format!("cannot create a JavaScript context: {error}"))
-        })?;
         Ok(Sandbox {
             context,
             source,
