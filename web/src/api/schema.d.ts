@@ -1042,18 +1042,26 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
-        /** @description Extension: one audited request. */
+        /** @description Extension: one audited request (as stored, and as the audit API sends it). */
         AuditEntry: {
+            /** @description Token name, "anonymous", or "cli". */
             actor: string;
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @description RFC 3339 UTC.
+             */
             at: string;
             /** Format: int64 */
             id: number;
             method: string;
             path: string;
+            /** @description Client address, when known. */
             remote?: string | null;
             role?: string | null;
-            /** Format: int64 */
+            /**
+             * Format: int64
+             * @description The HTTP status the request was answered with.
+             */
             status: number;
         };
         AuditLog: {

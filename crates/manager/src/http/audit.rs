@@ -7,39 +7,11 @@ use utoipa::ToSchema;
 
 use super::error::ApiError;
 use crate::AppState;
-
-/// Extension: one audited request.
-#[derive(Serialize, ToSchema)]
-pub struct AuditEntry {
-    pub id: i64,
-    #[schema(format = DateTime)]
-    pub at: String,
-    pub actor: String,
-    pub role: Option<String>,
-    pub remote: Option<String>,
-    pub method: String,
-    pub path: String,
-    pub status: i64,
-}
+use crate::store::AuditEntry;
 
 #[derive(Serialize, ToSchema)]
 pub struct AuditLog {
     pub entries: Vec<AuditEntry>,
-}
-
-impl From<crate::store::AuditEntry> for AuditEntry {
-    fn from(e: crate::store::AuditEntry) -> Self {
-        Self {
-            id: e.id,
-            at: e.at,
-            actor: e.actor,
-            role: e.role,
-            remote: e.remote,
-            method: e.method,
-            path: e.path,
-            status: e.status,
-        }
-    }
 }
 
 const DEFAULT_LIMIT: u32 = 100;
@@ -63,6 +35,6 @@ pub async fn audit_log(
     }
     let entries = state.store.list_audit_entries(limit, query.before).await?;
     Ok(Json(AuditLog {
-        entries: entries.into_iter().map(AuditEntry::from).collect(),
+        entries,
     }))
 }

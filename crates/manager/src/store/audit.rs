@@ -1,13 +1,15 @@
 //! The audit log: one row per state-changing API request (who, what, when, outcome).
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::{Store, StoreResult, now};
 
-/// One audited request.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, sqlx::FromRow)]
+/// Extension: one audited request (as stored, and as the audit API sends it).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema, sqlx::FromRow)]
 pub struct AuditEntry {
     pub id: i64,
     /// RFC 3339 UTC.
+    #[schema(format = DateTime)]
     pub at: String,
     /// Token name, "anonymous", or "cli".
     pub actor: String,
