@@ -11,29 +11,6 @@ use serde_json::{Value, json};
 
 const GIB: u64 = 1 << 30;
 
-fn sign_on(name: &str, types: &[&str], ram_gib: u64, gpus: u32) -> v1::SignOnRequest {
-    v1::SignOnRequest {
-        name: name.into(),
-        platform: "linux".into(),
-        supported_task_types: types.iter().map(|t| t.to_string()).collect(),
-        slots: 1,
-        capabilities: Some(v1::Capabilities {
-            cpu_cores: 4,
-            ram_bytes: ram_gib * GIB,
-            gpus: (0..gpus)
-                .map(|index| v1::Gpu {
-                    name: format!("gpu {index}"),
-                    vram_bytes: 8 * GIB,
-                    index,
-                })
-                .collect(),
-            ..Default::default()
-        }),
-        software_version: "test".into(),
-        can_restart: false,
-    }
-}
-
 async fn submit_with(m: &TestManager, requirements: Value) -> String {
     let mut job = echo_sleep_job(1, 0);
     job["requirements"] = requirements;
@@ -87,8 +64,12 @@ async fn tasks_go_only_to_workers_that_meet_the_jobs_requirements() {
         .await;
     let tag_id = tag["id"].as_str().unwrap().to_string();
     // Both idle and connected before the job arrives: only the fit one may take it.
-    let _small = m.connect(sign_on("small", &["misc"], 8, 0)).await;
-    let mut big = m.connect(sign_on("big", &["misc"], 64, 2)).await;
+    let _small = m
+        .connect(common::sized_sign_on("small", &["misc"], 8, 0))
+        .await;
+    let mut big = m
+        .connect(common::sized_sign_on("big", &["misc"], 64, 2))
+        .await;
     let (status, answer) = m
         .post(
             &format!("/api/v3/worker-mgt/workers/{}/settags", big.id),
@@ -172,7 +153,7 @@ async fn wait_failed(m: &TestManager, job: &str) -> Value {
 #[tokio::test]
 async fn a_task_no_registered_worker_can_run_fails_at_once_naming_the_rule() {
     let m = start().await;
-    let _w = m.connect(sign_on("w", &["misc"], 8, 0)).await;
+    let _w = m.connect(common::sized_sign_on("w", &["misc"], 8, 0)).await;
     // (requirements, rule named in the task's activity)
     let cases = [
         (json!({ "min_gpus": 4 }), "requirements"),
@@ -205,7 +186,9 @@ async fn a_task_no_registered_worker_can_run_fails_at_once_naming_the_rule() {
 
     // A task type no worker supports.
     let m2 = start().await;
-    let _only_ffmpeg = m2.connect(sign_on("f", &["ffmpeg"], 8, 0)).await;
+    let _only_ffmpeg = m2
+        .connect(common::sized_sign_on("f", &["ffmpeg"], 8, 0))
+        .await;
     let job = submit_with(&m2, json!({})).await;
     let failed = wait_failed(&m2, &job).await;
     assert!(
@@ -240,13 +223,15 @@ async fn deleting_the_last_worker_able_to_run_a_waiting_task_fails_it() {
     let mut client = m.grpc().await;
     client
         .sign_on(authed(
-            sign_on("able", &["misc"], 8, 0),
+            common::sized_sign_on("able", &["misc"], 8, 0),
             &able_id,
             &able_token,
         ))
         .await
         .expect("signs on");
-    let _other = m.connect(sign_on("other", &["ffmpeg"], 8, 0)).await;
+    let _other = m
+        .connect(common::sized_sign_on("other", &["ffmpeg"], 8, 0))
+        .await;
     let job = submit_with(&m, json!({})).await;
     assert_eq!(
         m.manager
@@ -279,8 +264,12 @@ async fn deleting_the_last_worker_able_to_run_a_waiting_task_fails_it() {
 #[tokio::test]
 async fn workers_that_miss_the_requirements_are_not_left_for_a_failed_task() {
     let m = start().await;
-    let _small = m.connect(sign_on("small", &["misc"], 8, 0)).await;
-    let mut fit = m.connect(sign_on("fit", &["misc"], 8, 1)).await;
+    let _small = m
+        .connect(common::sized_sign_on("small", &["misc"], 8, 0))
+        .await;
+    let mut fit = m
+        .connect(common::sized_sign_on("fit", &["misc"], 8, 1))
+        .await;
     let job = submit_with(&m, json!({ "min_gpus": 1 })).await;
     let task = loop {
         let next = tokio::time::timeout(

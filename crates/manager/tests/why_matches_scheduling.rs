@@ -12,7 +12,6 @@ use std::collections::BTreeSet;
 use castanet_manager::http::why::{task_view, worker_views};
 use castanet_manager::state::{TaskStatus, blockers};
 use castanet_manager::store::WorkerTaskUpdate;
-use castanet_protocol::v1;
 use common::{TestManager, authed, echo_sleep_job, start_configured};
 use serde_json::{Value, json};
 
@@ -55,26 +54,8 @@ async fn register_worker(
         _ => vec!["misc".into()],
     };
     let gpus = dice.roll(3) as u32;
-    let sign_on = v1::SignOnRequest {
-        name: name.clone(),
-        platform: "linux".into(),
-        supported_task_types: task_types.clone(),
-        slots: 1,
-        capabilities: Some(v1::Capabilities {
-            cpu_cores: 4,
-            ram_bytes: [8, 32, 64][dice.roll(3) as usize] * GIB,
-            gpus: (0..gpus)
-                .map(|index| v1::Gpu {
-                    name: format!("gpu {index}"),
-                    vram_bytes: 8 * GIB,
-                    index,
-                })
-                .collect(),
-            ..Default::default()
-        }),
-        software_version: "test".into(),
-        can_restart: false,
-    };
+    let types: Vec<&str> = task_types.iter().map(String::as_str).collect();
+    let sign_on = common::sized_sign_on(&name, &types, [8, 32, 64][dice.roll(3) as usize], gpus);
     m.grpc()
         .await
         .sign_on(authed(sign_on, &id, &token))

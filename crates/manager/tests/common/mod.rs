@@ -202,6 +202,30 @@ pub fn misc_sign_on(name: &str, slots: u32) -> castanet_protocol::v1::SignOnRequ
     }
 }
 
+/// A sign-on for one slot of `types`, with `ram_gib` of memory and `gpus` cards of 8 GiB.
+pub fn sized_sign_on(name: &str, types: &[&str], ram_gib: u64, gpus: u32) -> v1::SignOnRequest {
+    v1::SignOnRequest {
+        name: name.into(),
+        platform: "linux".into(),
+        supported_task_types: types.iter().map(|t| t.to_string()).collect(),
+        slots: 1,
+        capabilities: Some(v1::Capabilities {
+            cpu_cores: 4,
+            ram_bytes: ram_gib * (1 << 30),
+            gpus: (0..gpus)
+                .map(|index| v1::Gpu {
+                    name: format!("gpu {index}"),
+                    vram_bytes: 8 * (1 << 30),
+                    index,
+                })
+                .collect(),
+            ..Default::default()
+        }),
+        software_version: "test".into(),
+        can_restart: false,
+    }
+}
+
 /// A protocol-level worker: registered, signed on, instruction stream open.
 pub struct TestWorker {
     pub id: String,
