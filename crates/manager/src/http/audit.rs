@@ -34,7 +34,5 @@ pub async fn audit_log(
         )));
     }
     let entries = state.store.list_audit_entries(limit, query.before).await?;
-    Ok(Json(AuditLog {
-        entries,
-    }))
+    Ok(Json(AuditLog { entries }))
 }
