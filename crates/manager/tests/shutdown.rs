@@ -39,6 +39,7 @@ async fn a_closed_store_answers_shutting_down() {
         steps_completed: None,
         progress: None,
         fault_class: None,
+        failure_message: String::new(),
     };
     let refused = state.store.apply_worker_task_update(&update).await;
     assert!(

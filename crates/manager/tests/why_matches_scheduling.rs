@@ -117,6 +117,7 @@ async fn run_one_task(m: &TestManager, worker: &FarmWorker, outcome: TaskStatus)
         steps_completed: None,
         progress: None,
         fault_class: (outcome == TaskStatus::Failed).then(|| "nonzero-exit".into()),
+        failure_message: String::new(),
     };
     store
         .apply_worker_task_update(&failed)

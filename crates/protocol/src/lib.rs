@@ -6,6 +6,8 @@ pub mod v1 {
     tonic::include_proto!("castanet.v1");
 }
 
+/// Free space on a file system (the manager's database check, the worker's self-check).
+pub mod disk;
 /// The one command-line splitting rule, shared by the job compiler and the worker.
 pub mod shell;
 
@@ -67,6 +69,7 @@ impl v1::FaultClass {
             Self::InvalidCommand => "invalid-command",
             Self::MissingOutput => "missing-output",
             Self::OutputUnwritable => "output-unwritable",
+            Self::SelfCheck => "self-check",
         }
     }
 }

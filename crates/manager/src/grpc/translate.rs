@@ -114,10 +114,10 @@ pub fn task_report(worker_id: String, body: &v1::TaskUpdate) -> TaskReport {
             .filter(|percent| percent.is_finite())
             .map(|percent| f64::from(percent.clamp(0.0, 100.0))),
         fault_class,
+        failure_message: failure.message,
     };
     TaskReport {
         update,
-        failure_message: failure.message,
         last_log_lines: failure.last_log_lines,
     }
 }

@@ -3,15 +3,13 @@
 //! failure rules did, the freed slot, the job's change and the task and job events.
 use super::Effects;
 use crate::AppState;
-use crate::state::TaskStatus;
+use crate::state::{SELF_CHECK_FAULT_CLASS, TaskStatus};
 use crate::store::{JobChange, StoreError, TaskUpdateOutcome, WorkerTaskUpdate};
 
 /// What the worker reported, with how a failure was described.
 #[derive(Clone, Debug, Default)]
 pub struct TaskReport {
     pub update: WorkerTaskUpdate,
-    /// The worker's message when the task failed.
-    pub failure_message: String,
     /// The last lines of the failed task's output, as the worker saw them.
     pub last_log_lines: Vec<String>,
 }
@@ -29,7 +27,12 @@ impl TaskReport {
     /// The task-log line of a failed task: the fault class, the message, the last lines.
     fn failure_line(&self) -> String {
         let fault_class = self.update.fault_class.as_deref().unwrap_or_default();
-        let mut text = format!("Task failed ({fault_class}): {}", self.failure_message);
+        let message = &self.update.failure_message;
+        let mut text = if fault_class == SELF_CHECK_FAULT_CLASS {
+            format!("The worker declined the task after its self-check: {message}")
+        } else {
+            format!("Task failed ({fault_class}): {message}")
+        };
         for line in &self.last_log_lines {
             text.push_str("\n    ");
             text.push_str(line);

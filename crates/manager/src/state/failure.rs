@@ -47,6 +47,11 @@ pub enum FaultKind {
     Unknown,
 }
 
+/// The fault class of a task its worker declined after its own check (an output location it
+/// cannot write): not a failure of the task. The worker is blocklisted for the job's tasks of
+/// that type and the task goes back to the queue (`store::declines`).
+pub const SELF_CHECK_FAULT_CLASS: &str = "self-check";
+
 /// The fault classes that blame the job itself.
 pub const JOB_FAULT_CLASSES: [&str; 2] = ["missing-input", "invalid-command"];
 

@@ -20,7 +20,7 @@ pub use eligibility::{Exclusion, TaskFacts, WorkerFacts, could_run, exclusion};
 pub use eta::{DurationSample, Estimate, JobEstimate, JobLoad, estimate};
 pub use failure::{
     FailureFacts, FailurePolicy, FailureVerdict, FaultKind, JOB_FAULT_CLASSES, JobFaultEvidence,
-    blocklist_reason, failure_verdict,
+    SELF_CHECK_FAULT_CLASS, blocklist_reason, failure_verdict,
 };
 pub use farm_status::{FarmStatus, farm_status};
 pub use job_change::{

@@ -9,7 +9,8 @@ use super::job_status::{JobChange, enter_job_status};
 use super::{StoreResult, format_time, job_status, now, record_status_event};
 use crate::state::{
     FailureFacts, FailurePolicy, FailureVerdict, FaultKind, JOB_FAULT_CLASSES, JobFaultEvidence,
-    JobStatus, TaskStatus, blocklist_reason, failure_verdict, requeued_task_status, retry_delay,
+    JobStatus, SELF_CHECK_FAULT_CLASS, TaskStatus, blocklist_reason, failure_verdict,
+    requeued_task_status, retry_delay,
 };
 
 /// The task that failed and who failed it.
@@ -19,6 +20,8 @@ pub(super) struct FailedTask<'a> {
     pub task_type: &'a str,
     pub worker_id: &'a str,
     pub fault_class: &'a str,
+    /// The worker's words for it (empty for a timeout).
+    pub message: &'a str,
 }
 
 /// What the failure handling did, for logs, events and the dispatcher.
@@ -36,6 +39,9 @@ pub(super) async fn handle_task_failure(
     failed: &FailedTask<'_>,
     policy: &FailurePolicy,
 ) -> StoreResult<FailureReport> {
+    if failed.fault_class == SELF_CHECK_FAULT_CLASS {
+        return super::declines::handle_task_decline(tx, failed, policy).await;
+    }
     let mut report = FailureReport::default();
     let now = now();
     sqlx::query(
@@ -243,7 +249,7 @@ pub(super) async fn workers_left_for(
 
 /// Requeues the other tasks of the job and type that this worker hard-failed, so other
 /// workers retry them (the failure lists stay: automatic requeues keep them).
-async fn requeue_failed_tasks_of_worker(
+pub(super) async fn requeue_failed_tasks_of_worker(
     tx: &mut Transaction<'static, Sqlite>,
     failed: &FailedTask<'_>,
 ) -> StoreResult<Vec<String>> {

@@ -8,6 +8,7 @@ mod audit;
 mod blocklist;
 mod chunking;
 mod cleanup;
+mod declines;
 mod eligibility;
 mod eta;
 mod event_details;

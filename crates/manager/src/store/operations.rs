@@ -10,23 +10,6 @@ use super::{Store, StoreError, StoreResult};
 /// tasks and the WAL need room.
 const MIN_FREE_BYTES: u64 = 16 * 1024 * 1024;
 
-/// Bytes an unprivileged process may still write on the file system holding `path`.
-fn free_bytes(path: &Path) -> std::io::Result<u64> {
-    use std::os::unix::ffi::OsStrExt;
-    let path = std::ffi::CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| std::io::Error::other("the path holds a NUL byte"))?;
-    let mut stats = std::mem::MaybeUninit::<libc::statvfs>::uninit();
-    // SAFETY: `path` is a NUL-terminated string and `stats` is written by a successful call
-    // before it is read.
-    let stats = unsafe {
-        if libc::statvfs(path.as_ptr(), stats.as_mut_ptr()) != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        stats.assume_init()
-    };
-    Ok(stats.f_bavail.saturating_mul(stats.f_frsize))
-}
-
 /// Rows per status of one table, for metrics.
 pub type StatusCounts = Vec<(String, i64)>;
 
@@ -47,7 +30,7 @@ impl Store {
             .parent()
             .filter(|folder| !folder.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
-        let free = free_bytes(folder).map_err(|e| {
+        let free = castanet_protocol::disk::free_bytes(folder).map_err(|e| {
             StoreError::NoSpace(format!(
                 "cannot tell the free space of {}: {e}",
                 folder.display()

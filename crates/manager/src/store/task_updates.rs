@@ -26,6 +26,8 @@ pub struct WorkerTaskUpdate {
     pub steps_completed: Option<i64>,
     pub progress: Option<f64>,
     pub fault_class: Option<String>,
+    /// The worker's message when the task failed (empty otherwise).
+    pub failure_message: String,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -169,6 +171,7 @@ pub(super) async fn apply_update_in(
             task_type: &task_type,
             worker_id: &update.worker_id,
             fault_class,
+            message: &update.failure_message,
         };
         let report = handle_task_failure(tx, &failed, policy).await?;
         outcome.task_finished = true;

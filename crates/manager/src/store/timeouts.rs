@@ -70,6 +70,7 @@ impl Store {
             task_type: &stale.task_type,
             worker_id: &stale.worker_id,
             fault_class: "timeout",
+            message: "",
         };
         let report = handle_task_failure(&mut tx, &failed, &self.policy).await?;
         tx.commit().await?;

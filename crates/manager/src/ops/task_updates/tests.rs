@@ -13,9 +13,9 @@ fn report(status: Option<TaskStatus>) -> TaskReport {
             sequence: 7,
             status,
             fault_class: (status == Some(TaskStatus::Failed)).then(|| "nonzero-exit".into()),
+            failure_message: "exit code 3".into(),
             ..Default::default()
         },
-        failure_message: "exit code 3".into(),
         last_log_lines: vec!["line a".into(), "line b".into()],
     }
 }

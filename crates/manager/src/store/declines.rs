@@ -1,0 +1,116 @@
+//! A worker declined a task after its own check (fault class `self-check`: an output location
+//! it cannot write). Not a failure of the task: nothing is added to its failure list. The
+//! worker is blocklisted for the job's tasks of that type with its reason, and the task goes
+//! back to the queue for the other workers — or, when no worker is left that could run it,
+//! the task and the job fail naming why. All inside the transaction of the worker's update.
+use sqlx::{Sqlite, Transaction};
+
+use super::failures::{
+    FailedTask, FailureReport, requeue_failed_tasks_of_worker, workers_left_for,
+};
+use super::job_ripple::ripple_to_job;
+use super::job_status::enter_job_status;
+use super::{StoreResult, job_status, now, record_status_event};
+use crate::state::{FailurePolicy, JobStatus, TaskStatus, requeued_task_status};
+
+pub(super) async fn handle_task_decline(
+    tx: &mut Transaction<'static, Sqlite>,
+    declined: &FailedTask<'_>,
+    policy: &FailurePolicy,
+) -> StoreResult<FailureReport> {
+    let mut report = FailureReport::default();
+    let now = now();
+    let reason = if declined.message.is_empty() {
+        "its self-check failed".to_owned()
+    } else {
+        format!("its self-check failed: {}", declined.message)
+    };
+    let inserted = sqlx::query(
+        "INSERT OR IGNORE INTO job_blocklist (job_id, worker_id, task_type, created_at, reason)
+         VALUES (?, ?, ?, ?, ?)",
+    )
+    .bind(declined.job_id)
+    .bind(declined.worker_id)
+    .bind(declined.task_type)
+    .bind(&now)
+    .bind(format!("the worker declined a task: {reason}"))
+    .execute(&mut **tx)
+    .await?;
+    if inserted.rows_affected() == 1 {
+        report.log_lines.push((
+            declined.task_id.to_string(),
+            format!(
+                "Worker {} is blocklisted for tasks of type \"{}\" in this job at its own \
+                 request: {reason}",
+                declined.worker_id, declined.task_type
+            ),
+        ));
+    }
+    let workers_left =
+        workers_left_for(tx, declined.task_id, declined.job_id, declined.task_type).await?;
+    if workers_left == 0 {
+        let why = format!(
+            "no worker is left that may run tasks of type \"{}\" (all are blocklisted, have \
+             failed the task, lack the task type or the job's tag, or miss the job's \
+             requirements); the last one declined it: {reason}",
+            declined.task_type
+        );
+        let line = format!("Task failed; Manager fails the entire job: {why}");
+        set_task_status(tx, declined, TaskStatus::Failed, &line).await?;
+        report.log_lines.push((declined.task_id.to_string(), line));
+        if job_status(tx, declined.job_id).await? != JobStatus::Failed {
+            report.job_change =
+                Some(enter_job_status(tx, declined.job_id, JobStatus::Failed, &why).await?);
+        }
+        return Ok(report);
+    }
+    report.requeued = requeue_failed_tasks_of_worker(tx, declined).await?;
+    for task_id in &report.requeued {
+        report.log_lines.push((
+            task_id.clone(),
+            format!(
+                "Task requeued because worker {} got blocklisted for this job",
+                declined.worker_id
+            ),
+        ));
+    }
+    let to = requeued_task_status(job_status(tx, declined.job_id).await?);
+    let line = format!(
+        "Task {to} again: worker {} declined it ({reason}); {workers_left} other worker(s) may \
+         run it",
+        declined.worker_id
+    );
+    set_task_status(tx, declined, to, &line).await?;
+    report.log_lines.push((declined.task_id.to_string(), line));
+    report.job_change = ripple_to_job(tx, declined.job_id, to, policy).await?;
+    Ok(report)
+}
+
+/// The declined task's new status, with the fault class kept so the task shows why.
+async fn set_task_status(
+    tx: &mut Transaction<'static, Sqlite>,
+    declined: &FailedTask<'_>,
+    status: TaskStatus,
+    line: &str,
+) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE tasks SET status = ?, activity = ?, fault_class = ?, progress = NULL,
+            steps_completed = 0, retry_at = NULL, updated_at = ? WHERE id = ?",
+    )
+    .bind(status.as_str())
+    .bind(line)
+    .bind(declined.fault_class)
+    .bind(now())
+    .bind(declined.task_id)
+    .execute(&mut **tx)
+    .await?;
+    record_status_event(
+        tx,
+        "task",
+        declined.task_id,
+        "active",
+        status.as_str(),
+        line,
+    )
+    .await
+}
