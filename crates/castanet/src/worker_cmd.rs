@@ -53,6 +53,11 @@ pub struct WorkerArgs {
     /// (no GPU). Slots without an entry see every GPU. Example: --slot-gpus 0,1
     #[arg(long, value_name = "SPEC")]
     slot_gpus: Option<SlotGpus>,
+    /// Check this machine instead of joining a farm: its directories, free space, Blender and
+    /// FFmpeg (a tiny render and encode) and, with --manager, the manager's address. Prints a
+    /// report; exits 1 when a check fails.
+    #[arg(long)]
+    test: bool,
 }
 
 pub fn config_from(manager_url: String, args: WorkerArgs) -> WorkerConfig {
@@ -80,11 +85,30 @@ pub fn config_from(manager_url: String, args: WorkerArgs) -> WorkerConfig {
     config
 }
 
+/// `castanet worker --test`: the machine's report on stdout, a progress line on stderr.
+async fn test_machine(manager: Option<String>, args: WorkerArgs) -> ExitCode {
+    let config = config_from(manager.clone().unwrap_or_default(), args);
+    let spinner = indicatif::ProgressBar::new_spinner();
+    spinner.set_message("checking this machine (a tiny Blender render and FFmpeg encode)…");
+    spinner.enable_steady_tick(std::time::Duration::from_millis(120));
+    let report = castanet_worker::run_machine_checks(&config, manager.as_deref()).await;
+    spinner.finish_and_clear();
+    println!("{report}");
+    if report.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
 pub async fn run(
     manager: Option<String>,
     args: WorkerArgs,
     trust: &super::tls_pin::TrustArgs,
 ) -> anyhow::Result<ExitCode> {
+    if args.test {
+        return Ok(test_machine(manager, args).await);
+    }
     let manager_url = match manager {
         Some(url) => url,
         None => {

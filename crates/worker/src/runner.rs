@@ -366,6 +366,18 @@ async fn run_commands(
     timings: &Arc<TaskTimings>,
 ) -> Result<u32, Stop> {
     let total = task.commands.len();
+    if let Err(problem) = crate::self_check::task_outputs_writable(&task.commands).await {
+        log.line(format!(
+            "Declined: this worker's self-check failed: {problem}. It asks to be blocklisted \
+             for this job's {} tasks; the task goes back to the queue.",
+            task.task_type
+        ))
+        .await;
+        return Err(Stop::Failed {
+            fault: FaultClass::SelfCheck,
+            message: problem,
+        });
+    }
     let mut steps = 0u32;
     for (index, command) in task.commands.iter().enumerate() {
         if cancel.is_cancelled() {
@@ -519,7 +531,11 @@ fn final_update(
         }
         Err(Stop::Failed { fault, message }) => {
             update.status = TaskStatus::Failed as i32;
-            update.activity = Some(format!("Failed: {message}"));
+            update.activity = Some(if *fault == FaultClass::SelfCheck {
+                format!("Declined: {message}")
+            } else {
+                format!("Failed: {message}")
+            });
             update.failure = Some(Failure {
                 fault_class: *fault as i32,
                 message: message.clone(),

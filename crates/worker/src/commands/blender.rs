@@ -62,7 +62,7 @@ pub async fn blender_render(ctx: &CommandContext, params: &Params) -> Result<(),
 }
 
 /// The `-o`/`--render-output` argument, if any.
-fn render_output(args: &[String]) -> Option<String> {
+pub(super) fn render_output(args: &[String]) -> Option<String> {
     let at = args
         .iter()
         .rposition(|arg| arg == "-o" || arg == "--render-output")?;

@@ -1,7 +1,8 @@
 //! Task commands: one table maps each command name to the async function that runs it.
 //! Command families live in their own files (`misc.rs`: echo, sleep; `exec.rs`: exec;
 //! `blender.rs`; `ffmpeg.rs`; `files.rs`: file management; `openjd.rs`: a task of an Open
-//! Job Description template; `unwritable.rs`: recognising outputs that cannot be written).
+//! Job Description template; `unwritable.rs`: recognising outputs that cannot be written; `outputs.rs`: where a
+//! command writes, read before it runs).
 
 mod blender;
 mod confine;
@@ -11,6 +12,7 @@ mod files;
 mod glob;
 mod misc;
 mod openjd;
+mod outputs;
 mod params;
 #[cfg(test)]
 mod real_tools_tests;
@@ -31,6 +33,7 @@ use crate::preview::PreviewSink;
 use crate::progress::ProgressSink;
 use crate::slot_gpus::SlotPin;
 use crate::timings::TaskTimings;
+pub use outputs::output_directories;
 pub use params::Params;
 
 /// How long a program may print nothing before it counts as hung, unless configured.

@@ -1,0 +1,122 @@
+//! The worker's checks of itself. Before each task (`task_outputs_writable`): can it write
+//! where the task's commands write? A render node whose share is mounted read-only, or absent,
+//! would otherwise fail every task it is handed; it declines the task instead (fault class
+//! SELF_CHECK) and the manager blocklists it for the job's tasks of that type. `machine.rs`
+//! holds the full report of `castanet worker --test`.
+
+mod machine;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use castanet_protocol::v1::Command;
+
+pub use machine::{Check, MachineReport, run_machine_checks};
+
+/// How long a look at an output location may take: a hung network mount answers never.
+const PROBE_TIME_LIMIT: Duration = Duration::from_secs(30);
+
+/// Checks every directory the commands write into; the first that cannot be written is the
+/// problem, in words for the task log and the blocklist.
+pub async fn task_outputs_writable(commands: &[Command]) -> Result<(), String> {
+    let mut directories: Vec<PathBuf> = commands
+        .iter()
+        .flat_map(|c| crate::commands::output_directories(&c.name, &c.parameters_json))
+        .collect();
+    directories.sort();
+    directories.dedup();
+    if directories.is_empty() {
+        return Ok(());
+    }
+    let probe = tokio::task::spawn_blocking(move || {
+        directories
+            .iter()
+            .try_for_each(|directory| check_writable(directory))
+    });
+    match tokio::time::timeout(PROBE_TIME_LIMIT, probe).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(join)) => Err(format!("the output check could not run: {join}")),
+        Err(_) => Err(format!(
+            "the output location did not answer within {} s (a hung network mount?)",
+            PROBE_TIME_LIMIT.as_secs()
+        )),
+    }
+}
+
+/// Whether a file can be made in `directory`, or in its nearest existing ancestor when it
+/// does not exist yet (the commands make the rest, as Blender does).
+pub fn check_writable(directory: &Path) -> Result<(), String> {
+    let mut existing = directory;
+    while !existing.exists() {
+        match existing.parent() {
+            Some(parent) => existing = parent,
+            None => return Err(format!("no part of {} exists", directory.display())),
+        }
+    }
+    if !existing.is_dir() {
+        return Err(format!(
+            "cannot write in {}: {} is not a directory",
+            directory.display(),
+            existing.display()
+        ));
+    }
+    let probe = existing.join(format!(
+        ".castanet-write-check-{}-{}",
+        std::process::id(),
+        chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
+    ));
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+        .and_then(|mut file| file.write_all(b"castanet"));
+    let removed = std::fs::remove_file(&probe);
+    match (written, removed) {
+        (Ok(()), Ok(())) => Ok(()),
+        (Err(error), _) => Err(format!("cannot write in {}: {error}", existing.display())),
+        (Ok(()), Err(error)) => Err(format!(
+            "cannot remove a file written in {}: {error}",
+            existing.display()
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn render_into(output: &Path) -> Command {
+        Command {
+            name: "blender-render".into(),
+            parameters_json: serde_json::json!({
+                "args": ["--render-output", format!("{}/######", output.display())]
+            })
+            .to_string(),
+            total_step_count: 1,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_writable_or_yet_to_be_made_directory_passes_and_leaves_nothing() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let later = dir.path().join("shot").join("frames");
+        let commands = [render_into(dir.path()), render_into(&later)];
+        assert_eq!(task_outputs_writable(&commands).await, Ok(()));
+        let left: Vec<_> = std::fs::read_dir(dir.path()).expect("list").collect();
+        assert!(left.is_empty(), "{left:?}");
+        assert!(!later.exists(), "checking makes no directories");
+    }
+
+    #[tokio::test]
+    async fn a_file_in_the_way_is_named() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("shot");
+        std::fs::write(&file, b"x").expect("write");
+        let problem = task_outputs_writable(&[render_into(&file.join("frames"))])
+            .await
+            .expect_err("a file where a directory should be");
+        assert!(problem.contains("is not a directory"), "{problem}");
+        assert!(problem.contains(&file.display().to_string()), "{problem}");
+    }
+}
