@@ -192,6 +192,14 @@ impl ApiClient {
         .await
     }
 
+    pub async fn delete_json(&self, path: &str, body: &Value) -> anyhow::Result<Answer> {
+        self.send(
+            &format!("DELETE {path}"),
+            self.request(Method::DELETE, path).json(body),
+        )
+        .await
+    }
+
     pub async fn delete(&self, path: &str) -> anyhow::Result<Answer> {
         self.send(
             &format!("DELETE {path}"),

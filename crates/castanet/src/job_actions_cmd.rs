@@ -1,4 +1,5 @@
-//! `castanet job pause|resume|cancel|requeue|delete|priority|depend|approve|reject` and
+//! `castanet job pause|resume|cancel|requeue|delete|priority|depend|approve|reject|blocklist|
+//! unblock` and
 //! `castanet why TASK`: status actions on jobs, and why a task is not running.
 use std::process::ExitCode;
 
@@ -41,6 +42,17 @@ pub enum JobAction {
         #[arg(long, env = "USER")]
         reviewer: Option<String>,
     },
+    /// List the workers that may not run the job's tasks of some type, and why.
+    Blocklist { job: String },
+    /// Let a blocklisted worker run the job's tasks again (of every type, or --task-type).
+    Unblock {
+        job: String,
+        /// The worker's name or id.
+        #[arg(long)]
+        worker: String,
+        #[arg(long)]
+        task_type: Option<String>,
+    },
     /// Reject the preview pass of a job awaiting approval: the job ends as rejected.
     Reject {
         job: String,
@@ -68,6 +80,15 @@ pub async fn run(manager: &str, action: JobAction) -> anyhow::Result<ExitCode> {
                 )
                 .await?;
             (job, format!("priority set to {priority}"))
+        }
+        JobAction::Blocklist { job } => return crate::blocklist_cmd::list(manager, &job).await,
+        JobAction::Unblock {
+            job,
+            worker,
+            task_type,
+        } => {
+            return crate::blocklist_cmd::unblock(manager, &job, &worker, task_type.as_deref())
+                .await;
         }
         JobAction::Depend { job, on } => {
             return crate::scheduling_cmd::depend(manager, &job, &on).await;

@@ -2,6 +2,7 @@
 mod addon_settings;
 mod api_client;
 mod bench;
+mod blocklist_cmd;
 mod demo;
 mod find_manager;
 mod images_cmd;
@@ -79,7 +80,8 @@ enum Command {
         /// Task id.
         task: String,
     },
-    /// Act on a job: pause, resume, cancel, requeue, delete, priority, depend.
+    /// Act on a job: pause, resume, cancel, requeue, delete, priority, depend, approve, reject,
+    /// blocklist, unblock.
     Job {
         #[command(subcommand)]
         action: job_actions_cmd::JobAction,

@@ -1,7 +1,9 @@
 //! A render output directory that a worker cannot write, end to end with the real Blender:
-//! the worker reports `output-unwritable` naming the file, the manager blocklists it for the
-//! job and another worker renders the frame; when no worker can write there, the job fails
-//! instead of staying active. "Cannot write" is a read-only bind mount over the output
+//! the worker's check before the task finds it, the worker declines the task (`self-check`,
+//! naming the directory and the OS's reason) instead of failing it, the manager blocklists it
+//! for the job at its request and another worker renders the frame; when no worker can write
+//! there, the job fails instead of staying active. (A location that turns read-only while
+//! Blender runs is still reported as `output-unwritable`: `commands/unwritable.rs`.) "Cannot write" is a read-only bind mount over the output
 //! directory in the worker's own mount namespace (the other worker sees it writable), the
 //! way a share mounted read-only on one render node looks.
 mod common;
@@ -68,8 +70,8 @@ async fn blocklist(api: &Api, job: &str) -> Vec<Value> {
         .unwrap_or_default()
 }
 
-/// The logs of the job's tasks that mention an output-unwritable failure.
-async fn unwritable_logs(api: &Api, job: &str) -> Vec<String> {
+/// The logs of the job's tasks that a worker declined after its self-check.
+async fn declined_logs(api: &Api, job: &str) -> Vec<String> {
     let mut logs = Vec::new();
     for task in api.tasks(job).await {
         // A task that never ran (the preview video of a failed job) has no log.
@@ -77,7 +79,7 @@ async fn unwritable_logs(api: &Api, job: &str) -> Vec<String> {
             continue;
         }
         let log = api.task_log(task["id"].as_str().expect("task id")).await;
-        if log.contains("Task failed (output-unwritable)") {
+        if log.contains("The worker declined the task after its self-check") {
             logs.push(log);
         }
     }
@@ -114,26 +116,63 @@ async fn a_frame_one_worker_cannot_write_is_rendered_by_another() {
         assert_eq!(task["worker"]["name"], "free", "{task}");
     }
 
-    // The walled worker's failure names the fault and the file, and kept it off the job.
-    let logs = unwritable_logs(&api, &job).await;
-    assert!(!logs.is_empty(), "no task failed as output-unwritable");
-    let render_dir = out_root.join("tiny").display().to_string();
+    // The walled worker declined, naming where it cannot write and why, and no task counts
+    // a failure for it.
+    let logs = declined_logs(&api, &job).await;
+    assert!(!logs.is_empty(), "no task was declined");
+    // The output's nearest existing directory is named: the root, or the shot's folder.
+    let cannot = format!("cannot write in {}", out_root.display());
     for log in &logs {
         assert!(
-            log.contains(&format!("cannot write its output {render_dir}/")),
+            log.contains(&cannot) && log.contains("Read-only file system"),
             "{log}"
         );
+    }
+    for task in api.tasks(&job).await {
+        let task = api
+            .get(&format!(
+                "/api/v3/tasks/{}",
+                task["id"].as_str().expect("id")
+            ))
+            .await;
+        assert_eq!(task["failed_by_workers"], serde_json::json!([]), "{task}");
     }
     let blocked = blocklist(&api, &job).await;
     assert!(!blocked.is_empty());
     for entry in &blocked {
         assert_eq!(entry["worker_name"], "walled", "{entry}");
         let reason = entry["reason"].as_str().unwrap_or_default();
-        assert!(reason.contains("output-unwritable"), "{entry}");
+        assert!(
+            reason.contains("self-check failed") && reason.contains(&cannot),
+            "{entry}"
+        );
     }
     assert!(
         blocked.iter().any(|entry| entry["task_type"] == "blender"),
         "{blocked:?}"
+    );
+
+    // The CLI shows why, and lets the worker try again once its mount is fixed.
+    let (ok, listed, err) = common::cli(&manager.url, &["job", "blocklist", &job]);
+    assert!(ok, "{err}");
+    assert!(
+        listed.contains("walled") && listed.contains("self-check failed"),
+        "{listed}"
+    );
+    let (ok, said, err) = common::cli(
+        &manager.url,
+        &["job", "unblock", &job, "--worker", "walled"],
+    );
+    assert!(ok, "{err}");
+    assert!(said.contains("may run its"), "{said}");
+    assert!(blocklist(&api, &job).await.is_empty());
+    let (ok, _, err) = common::cli(
+        &manager.url,
+        &["job", "unblock", &job, "--worker", "walled"],
+    );
+    assert!(
+        !ok && err.contains("is not on the blocklist of job"),
+        "{err}"
     );
     walled.stop();
     free.stop();
@@ -163,37 +202,45 @@ async fn a_job_no_worker_can_write_fails_instead_of_waiting() {
     assert_eq!(failed["status"], "failed", "{failed}");
     let activity = failed["activity"].as_str().unwrap_or_default();
     assert!(
-        activity.contains("no worker is left") && activity.contains("output-unwritable"),
+        activity.contains("no worker is left") && activity.contains("declined it"),
         "{failed}"
     );
 
-    // The render task failed on both workers, each time as output-unwritable.
+    // Both workers declined the render task; it failed because nobody was left, not because
+    // it failed anywhere.
     let tasks = api.tasks(&job).await;
     let render = tasks
         .iter()
         .find(|t| t["name"] == "render-1")
         .expect("the render task");
     assert_eq!(render["status"], "failed", "{render}");
-    assert_eq!(render["fault_class"], "output-unwritable", "{render}");
+    assert_eq!(render["fault_class"], "self-check", "{render}");
     let task = api
         .get(&format!(
             "/api/v3/tasks/{}",
             render["id"].as_str().expect("id")
         ))
         .await;
-    let failed_by = task["failed_by_workers"].as_array().map_or(0, Vec::len);
-    assert_eq!(failed_by, 2, "{task}");
-    let logs = unwritable_logs(&api, &job).await;
+    assert_eq!(task["failed_by_workers"], serde_json::json!([]), "{task}");
+    let logs = declined_logs(&api, &job).await;
     assert_eq!(logs.len(), 1, "one render task");
-    let frame = out_root.join("tiny").join("000001.png");
-    let named = format!("cannot write its output {}", frame.display());
+    let named = format!(
+        "cannot write in {}: Read-only file system",
+        out_root.display()
+    );
     assert!(logs[0].contains(&named), "{}", logs[0]);
+    assert_eq!(
+        logs[0].matches("in this job at its own request").count(),
+        2,
+        "declined by both: {}",
+        logs[0]
+    );
     let blocked = blocklist(&api, &job).await;
     assert_eq!(blocked.len(), 2, "{blocked:?}");
     assert!(
         blocked.iter().all(|entry| entry["reason"]
             .as_str()
-            .is_some_and(|r| r.contains("output-unwritable"))),
+            .is_some_and(|r| r.contains("self-check failed"))),
         "{blocked:?}"
     );
     one.stop();
