@@ -307,3 +307,21 @@ browserTest("the admin panel shows the registration secret and rotates it", asyn
   await page.getByTestId("audit-table").getByText("POST /api/v3/registration-secret/rotate").first().waitFor();
   await browser.screenshot("admin-page");
 });
+
+browserTest("a worker's self-check problems show on its page", async () => {
+  // Runs no task type any job here uses, so it takes no work from the other tests.
+  const missing = `${farm.dir}/not-mounted`;
+  // An earlier test may have rotated the registration secret.
+  farm.secret = (await farm.api("GET", "/api/v3/registration-secret")).secret;
+  const child = farm.startWorker("web-unmounted", ["--task-types", "file-management", "--storage-root", missing]);
+  const worker = await until("the unmounted worker signed on", async () => {
+    const { workers } = await farm.api("GET", "/api/v3/worker-mgt/workers");
+    return workers.find((w) => w.name === "web-unmounted" && w.connected);
+  });
+  await page.goto(`${farm.url}/workers/${worker.id}`);
+  const problems = page.getByTestId("self-check-problems");
+  await problems.waitFor();
+  assert.match(await problems.textContent(), /not-mounted is not there \(is the shared storage mounted\?\)/);
+  await browser.screenshot("worker-self-check");
+  child.kill("SIGTERM");
+});

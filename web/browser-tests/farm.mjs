@@ -120,11 +120,11 @@ export class Farm {
     if (url !== this.url) throw new Error(`the manager came back on ${url}, not ${this.url}`);
   }
 
-  startWorker(name) {
+  startWorker(name, extraArgs = []) {
     const dataDir = path.join(this.dir, name);
     const child = spawn(
       this.bin,
-      ["worker", "--manager", this.url, "--name", name, "--slots", "1", "--data-dir", dataDir],
+      ["worker", "--manager", this.url, "--name", name, "--slots", "1", "--data-dir", dataDir, ...extraArgs],
       {
         env: { ...process.env, CASTANET_LOG: "warn", CASTANET_REGISTRATION_SECRET: this.secret },
         stdio: ["ignore", "ignore", "inherit"],

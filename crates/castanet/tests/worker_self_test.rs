@@ -1,11 +1,16 @@
 //! `castanet worker --test` through the real binary: on this machine (Debian's Blender and
 //! FFmpeg) every check passes, with a real frame rendered and encoded; without Blender on
 //! PATH, or with a storage root that is not mounted, the report names what is wrong and the
-//! exit code is non-zero.
+//! exit code is non-zero. A running worker reports the same directory problems at sign-on,
+//! and the manager shows them with the worker.
 mod common;
 
+use std::ffi::OsStr;
 use std::path::Path;
 use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use common::{Api, ManagerProcess, WorkerProcess};
 
 fn self_test(data_dir: &Path, storage_root: &Path, path: Option<&Path>) -> Output {
     let mut command = Command::new(common::BIN);
@@ -75,4 +80,47 @@ fn without_blender_or_its_shared_storage_the_node_is_told_what_is_missing() {
     ] {
         assert!(text.contains(line), "{line:?} in\n{text}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_reports_an_unmounted_storage_root_at_sign_on() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let manager = ManagerProcess::start(dir.path(), "127.0.0.1:0");
+    let api = Api::new(&manager.url);
+    let unmounted = dir.path().join("not-mounted");
+    let args = [OsStr::new("--storage-root"), unmounted.as_os_str()];
+    let worker = WorkerProcess::start_with_args(&manager, &dir.path().join("w"), "node", 1, &args);
+    api.wait_connected(1, Duration::from_secs(30)).await;
+    let workers = api.get("/api/v3/worker-mgt/workers").await;
+    let id = workers["workers"][0]["id"]
+        .as_str()
+        .expect("worker id")
+        .to_owned();
+    let expected = format!(
+        "storage root {}: {} is not there (is the shared storage mounted?)",
+        unmounted.display(),
+        unmounted.display()
+    );
+    let shown = api.get(&format!("/api/v3/worker-mgt/workers/{id}")).await;
+    assert_eq!(
+        shown["self_check_problems"],
+        serde_json::json!([expected]),
+        "{shown}"
+    );
+
+    // Mounted (made) and signed on again: nothing to report any more.
+    worker.stop();
+    std::fs::create_dir(&unmounted).expect("mkdir");
+    let worker = WorkerProcess::start_with_args(&manager, &dir.path().join("w"), "node", 1, &args);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let shown = api.get(&format!("/api/v3/worker-mgt/workers/{id}")).await;
+        if shown["self_check_problems"] == serde_json::json!([]) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still reported: {shown}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    worker.stop();
+    manager.stop();
 }

@@ -80,9 +80,20 @@ fn sign_on() -> impl Strategy<Value = v1::SignOnRequest> {
         any::<u64>(),
         prop::collection::btree_map(text(), text(), 0..3),
         any::<bool>(),
+        prop::collection::vec(text(), 0..3),
     )
         .prop_map(
-            |(name, platform, task_types, slots, cpu_cores, ram_bytes, software, can_restart)| {
+            |(
+                name,
+                platform,
+                task_types,
+                slots,
+                cpu_cores,
+                ram_bytes,
+                software,
+                can_restart,
+                self_check_problems,
+            )| {
                 v1::SignOnRequest {
                     name,
                     platform,
@@ -100,6 +111,7 @@ fn sign_on() -> impl Strategy<Value = v1::SignOnRequest> {
                     }),
                     software_version: "fuzz".into(),
                     can_restart,
+                    self_check_problems,
                 }
             },
         )

@@ -1870,6 +1870,11 @@ export interface components {
             };
             ip_address: string;
             platform: string;
+            /**
+             * @description Extension: what the worker's own checks found wrong at its last sign-on (a storage root
+             *     that is not mounted, a directory it cannot write, too little free space).
+             */
+            self_check_problems: string[];
             supported_task_types: string[];
             tags?: components["schemas"]["WorkerTag"][] | null;
             task?: components["schemas"]["WorkerTask"] | null;

@@ -135,6 +135,7 @@ async fn sign_on(
         capabilities: None,
         software_version: "bench".into(),
         can_restart: false,
+        self_check_problems: Vec::new(),
     };
     client.sign_on(authed(sign_on, &id, &token)?).await?;
     let stream = client

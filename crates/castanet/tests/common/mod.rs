@@ -163,6 +163,27 @@ impl WorkerProcess {
         Self::spawn(Command::new(BIN), url, secret, data_dir, name, slots, env)
     }
 
+    /// Starts a worker with extra command-line options (e.g. `--storage-root DIR`).
+    pub fn start_with_args(
+        manager: &ManagerProcess,
+        data_dir: &Path,
+        name: &str,
+        slots: u32,
+        args: &[&OsStr],
+    ) -> Self {
+        let mut command = Command::new(BIN);
+        command.args(["worker"]).args(args);
+        Self::spawn_worker(
+            command,
+            &manager.url,
+            &manager.secret,
+            data_dir,
+            name,
+            slots,
+            &[],
+        )
+    }
+
     /// Starts a worker through `wrapper` (a program and its arguments, the worker's command
     /// line appended), e.g. `unshare` for a mount namespace of its own. The wrapper must
     /// exec the worker, so that signals to the child reach the worker itself.
@@ -207,9 +228,22 @@ impl WorkerProcess {
         slots: u32,
         env: &[(&str, &OsStr)],
     ) -> Self {
+        command.arg("worker");
+        Self::spawn_worker(command, url, secret, data_dir, name, slots, env)
+    }
+
+    /// `command` holds the program and `worker` (and any options); the rest is added here.
+    fn spawn_worker(
+        mut command: Command,
+        url: &str,
+        secret: &str,
+        data_dir: &Path,
+        name: &str,
+        slots: u32,
+        env: &[(&str, &OsStr)],
+    ) -> Self {
         let child = command
             .args([
-                "worker",
                 "--manager",
                 url,
                 "--name",

@@ -62,9 +62,23 @@ pub fn sign_on_info(body: v1::SignOnRequest, address: String) -> SignOn {
                 "name": g.name, "vram_bytes": g.vram_bytes, "index": g.index,
             })).collect::<Vec<_>>(),
             "software": capabilities.software,
+            "self_check_problems": self_check_problems(body.self_check_problems),
         }),
         can_restart: body.can_restart,
     }
+}
+
+/// Most self-check problems kept from one sign-on, and the longest text of each: a worker
+/// reports a handful of short lines; anything more is not stored.
+const MAX_SELF_CHECK_PROBLEMS: usize = 20;
+const MAX_SELF_CHECK_PROBLEM_CHARS: usize = 1000;
+
+fn self_check_problems(reported: Vec<String>) -> Vec<String> {
+    reported
+        .into_iter()
+        .take(MAX_SELF_CHECK_PROBLEMS)
+        .map(|problem| problem.chars().take(MAX_SELF_CHECK_PROBLEM_CHARS).collect())
+        .collect()
 }
 
 /// The answer to a sign-on: the status the worker should take, the last update sequence

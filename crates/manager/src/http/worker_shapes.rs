@@ -113,6 +113,9 @@ pub struct Worker {
     pub tags: Option<Vec<WorkerTag>>,
     /// Extension: cores, memory, GPUs and software the worker reported.
     pub capabilities: BTreeMap<String, Value>,
+    /// Extension: what the worker's own checks found wrong at its last sign-on (a storage root
+    /// that is not mounted, a directory it cannot write, too little free space).
+    pub self_check_problems: Vec<String>,
     /// Extension: the tasks it runs now.
     pub tasks: Vec<WorkerTask>,
 }
@@ -125,6 +128,11 @@ pub fn worker(
     tags: &[TagRow],
 ) -> Worker {
     let tasks: Vec<WorkerTask> = tasks.iter().map(worker_task).collect();
+    let mut capabilities = parse_object(&row.capabilities);
+    let self_check_problems = capabilities
+        .remove("self_check_problems")
+        .and_then(|problems| serde_json::from_value(problems).ok())
+        .unwrap_or_default();
     Worker {
         summary,
         ip_address: row.address.clone(),
@@ -132,7 +140,8 @@ pub fn worker(
         supported_task_types: row.task_types(),
         task: tasks.first().cloned(),
         tags: (!tags.is_empty()).then(|| tags.iter().map(worker_tag).collect()),
-        capabilities: parse_object(&row.capabilities),
+        capabilities,
+        self_check_problems,
         tasks,
     }
 }

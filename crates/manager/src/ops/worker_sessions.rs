@@ -63,6 +63,12 @@ pub async fn sign_on(
     crate::names::check_name("worker name", &info.name).map_err(SessionError::InvalidName)?;
     let row = state.store.sign_on_worker(worker_id, info).await?;
     tracing::info!(%worker_id, name = %row.name, slots = row.slots, "worker signed on");
+    if let Some(problems) = info.capabilities["self_check_problems"]
+        .as_array()
+        .filter(|problems| !problems.is_empty())
+    {
+        tracing::warn!(%worker_id, name = %row.name, ?problems, "the worker's self-check found problems");
+    }
     Ok((row, worker_changed(worker_id)))
 }
 

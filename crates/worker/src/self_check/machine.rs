@@ -64,31 +64,10 @@ impl fmt::Display for MachineReport {
 
 /// Runs every check; `manager_url` is checked only when given.
 pub async fn run_machine_checks(config: &WorkerConfig, manager_url: Option<&str>) -> MachineReport {
-    let mut report = MachineReport::default();
+    let mut report = MachineReport {
+        checks: directory_checks(config),
+    };
     let scratch = tempfile_dir();
-    report.checks.push(Check::new(
-        "data directory",
-        directory_usable(&config.data_dir),
-    ));
-    for root in config.storage_roots.iter() {
-        // The shared storage is mounted, not made: a root that is not there is a problem.
-        let usable = if root.is_dir() {
-            directory_usable(root)
-        } else {
-            Err(format!(
-                "{} is not there (is the shared storage mounted?)",
-                root.display()
-            ))
-        };
-        report.checks.push(Check::new(
-            format!("storage root {}", root.display()),
-            usable,
-        ));
-    }
-    report.checks.push(Check::new(
-        "temporary directory",
-        directory_usable(&std::env::temp_dir()),
-    ));
     let software = crate::system::detect_software().await;
     for tool in ["blender", "ffmpeg"] {
         let found = software
@@ -125,6 +104,34 @@ pub async fn run_machine_checks(config: &WorkerConfig, manager_url: Option<&str>
         report.checks.push(Check::new("manager", reach(url).await));
     }
     report
+}
+
+/// The data directory, each storage root (which must be there: a mounted share, not made) and
+/// the temporary directory: listed, written and with room.
+pub fn directory_checks(config: &WorkerConfig) -> Vec<Check> {
+    let mut checks = vec![Check::new(
+        "data directory",
+        directory_usable(&config.data_dir),
+    )];
+    for root in config.storage_roots.iter() {
+        let usable = if root.is_dir() {
+            directory_usable(root)
+        } else {
+            Err(format!(
+                "{} is not there (is the shared storage mounted?)",
+                root.display()
+            ))
+        };
+        checks.push(Check::new(
+            format!("storage root {}", root.display()),
+            usable,
+        ));
+    }
+    checks.push(Check::new(
+        "temporary directory",
+        directory_usable(&std::env::temp_dir()),
+    ));
+    checks
 }
 
 fn tempfile_dir() -> Result<tempfile::TempDir, String> {

@@ -14,8 +14,32 @@ use castanet_protocol::v1::Command;
 
 pub use machine::{Check, MachineReport, run_machine_checks};
 
+use crate::config::WorkerConfig;
+
 /// How long a look at an output location may take: a hung network mount answers never.
 const PROBE_TIME_LIMIT: Duration = Duration::from_secs(30);
+
+/// What is wrong with the worker's own directories (`machine::directory_checks`), checked at
+/// every sign-on and reported to the manager; empty when all is well. Each problem is logged.
+pub async fn sign_on_problems(config: &WorkerConfig) -> Vec<String> {
+    let config = config.clone();
+    let checks = tokio::task::spawn_blocking(move || machine::directory_checks(&config));
+    let problems = match tokio::time::timeout(PROBE_TIME_LIMIT, checks).await {
+        Ok(Ok(checks)) => checks
+            .into_iter()
+            .filter_map(|check| check.outcome.err().map(|e| format!("{}: {e}", check.name)))
+            .collect(),
+        Ok(Err(join)) => vec![format!("the directory checks could not run: {join}")],
+        Err(_) => vec![format!(
+            "the directory checks did not finish within {} s (a hung network mount?)",
+            PROBE_TIME_LIMIT.as_secs()
+        )],
+    };
+    for problem in &problems {
+        tracing::warn!("self-check: {problem}");
+    }
+    problems
+}
 
 /// Checks every directory the commands write into; the first that cannot be written is the
 /// problem, in words for the task log and the blocklist.

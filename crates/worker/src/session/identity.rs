@@ -175,6 +175,8 @@ pub fn sign_on_request(config: &WorkerConfig, capabilities: &Capabilities) -> Si
         software_version: env!("CARGO_PKG_VERSION").to_string(),
         // A restart request ends the run with RESTART_EXIT_CODE for the supervisor.
         can_restart: true,
+        // Filled in by the session, which runs the checks at each sign-on.
+        self_check_problems: Vec::new(),
     }
 }
 

@@ -237,7 +237,9 @@ impl Session {
 
     /// Signs on, opens the instruction stream and serves it until it ends.
     async fn cycle(&mut self) -> Result<CycleEnd, WorkerError> {
-        let request = unary(identity::sign_on_request(&self.config, &self.capabilities));
+        let mut sign_on = identity::sign_on_request(&self.config, &self.capabilities);
+        sign_on.self_check_problems = crate::self_check::sign_on_problems(&self.config).await;
+        let request = unary(sign_on);
         let mut api = self.client.api();
         let result = tokio::select! {
             biased;
