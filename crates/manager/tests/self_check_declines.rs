@@ -45,9 +45,14 @@ async fn a_declined_task_runs_elsewhere_without_a_failure_and_the_decliner_is_bl
     decline(&mut workers[walled], &task).await;
     let walled_name = workers[walled].name.clone();
 
+    // Back in the queue, or already handed to the other worker: never a failure.
     let after = get(&m, &format!("/api/v3/tasks/{}", task.task_id)).await;
-    assert_eq!(after["status"], "queued", "{after}");
-    assert_eq!(after["fault_class"], "self-check", "{after}");
+    let status = after["status"].as_str().unwrap_or_default();
+    assert!(
+        status == "queued"
+            || (status == "active" && after["worker"]["name"] != walled_name.as_str()),
+        "{after}"
+    );
     assert_eq!(after["failed_by_workers"], json!([]), "{after}");
     let blocklist = get(&m, &format!("/api/v3/jobs/{job}/blocklist")).await;
     assert_eq!(blocklist.as_array().map(Vec::len), Some(1), "{blocklist}");

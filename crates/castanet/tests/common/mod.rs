@@ -160,7 +160,9 @@ impl WorkerProcess {
         slots: u32,
         env: &[(&str, &OsStr)],
     ) -> Self {
-        Self::spawn(Command::new(BIN), url, secret, data_dir, name, slots, env)
+        let mut command = Command::new(BIN);
+        command.arg("worker");
+        Self::spawn(command, url, secret, data_dir, name, slots, env)
     }
 
     /// Starts a worker with extra command-line options (e.g. `--storage-root DIR`).
@@ -172,8 +174,8 @@ impl WorkerProcess {
         args: &[&OsStr],
     ) -> Self {
         let mut command = Command::new(BIN);
-        command.args(["worker"]).args(args);
-        Self::spawn_worker(
+        command.arg("worker").args(args);
+        Self::spawn(
             command,
             &manager.url,
             &manager.secret,
@@ -215,25 +217,12 @@ impl WorkerProcess {
     ) -> Self {
         let (program, args) = wrapper.split_first().expect("a wrapper program");
         let mut command = Command::new(program);
-        command.args(args).arg(BIN);
+        command.args(args).arg(BIN).arg("worker");
         Self::spawn(command, url, secret, data_dir, name, slots, &[])
     }
 
-    fn spawn(
-        mut command: Command,
-        url: &str,
-        secret: &str,
-        data_dir: &Path,
-        name: &str,
-        slots: u32,
-        env: &[(&str, &OsStr)],
-    ) -> Self {
-        command.arg("worker");
-        Self::spawn_worker(command, url, secret, data_dir, name, slots, env)
-    }
-
     /// `command` holds the program and `worker` (and any options); the rest is added here.
-    fn spawn_worker(
+    fn spawn(
         mut command: Command,
         url: &str,
         secret: &str,

@@ -6,7 +6,7 @@
 use sqlx::{Sqlite, Transaction};
 
 use super::failures::{
-    FailedTask, FailureReport, requeue_failed_tasks_of_worker, workers_left_for,
+    FailedTask, FailureReport, blocklist_worker, requeue_failed_tasks_of_worker, workers_left_for,
 };
 use super::job_ripple::ripple_to_job;
 use super::job_status::enter_job_status;
@@ -19,24 +19,13 @@ pub(super) async fn handle_task_decline(
     policy: &FailurePolicy,
 ) -> StoreResult<FailureReport> {
     let mut report = FailureReport::default();
-    let now = now();
     let reason = if declined.message.is_empty() {
         "its self-check failed".to_owned()
     } else {
         format!("its self-check failed: {}", declined.message)
     };
-    let inserted = sqlx::query(
-        "INSERT OR IGNORE INTO job_blocklist (job_id, worker_id, task_type, created_at, reason)
-         VALUES (?, ?, ?, ?, ?)",
-    )
-    .bind(declined.job_id)
-    .bind(declined.worker_id)
-    .bind(declined.task_type)
-    .bind(&now)
-    .bind(format!("the worker declined a task: {reason}"))
-    .execute(&mut **tx)
-    .await?;
-    if inserted.rows_affected() == 1 {
+    let reason_given = format!("the worker declined a task: {reason}");
+    if blocklist_worker(tx, declined, &reason_given).await? {
         report.log_lines.push((
             declined.task_id.to_string(),
             format!(

@@ -71,18 +71,7 @@ pub(super) async fn handle_task_failure(
     let block = blocklist_reason(fault, failed.fault_class, worker_failures as u64, policy);
     let mut newly_blocklisted = false;
     if let Some(reason) = &block {
-        let inserted = sqlx::query(
-            "INSERT OR IGNORE INTO job_blocklist (job_id, worker_id, task_type, created_at, reason)
-             VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(failed.job_id)
-        .bind(failed.worker_id)
-        .bind(failed.task_type)
-        .bind(&now)
-        .bind(reason)
-        .execute(&mut **tx)
-        .await?;
-        newly_blocklisted = inserted.rows_affected() == 1;
+        newly_blocklisted = blocklist_worker(tx, failed, reason).await?;
         if newly_blocklisted {
             report.log_lines.push((
                 failed.task_id.to_string(),
@@ -228,6 +217,27 @@ async fn job_fault_evidence(
         capable_workers: capable,
         completed_tasks: completed as u64,
     })
+}
+
+/// Blocklists the worker that failed (or declined) the task for the job's tasks of its type;
+/// returns whether the entry is new.
+pub(super) async fn blocklist_worker(
+    tx: &mut Transaction<'static, Sqlite>,
+    failed: &FailedTask<'_>,
+    reason: &str,
+) -> StoreResult<bool> {
+    let inserted = sqlx::query(
+        "INSERT OR IGNORE INTO job_blocklist (job_id, worker_id, task_type, created_at, reason)
+         VALUES (?, ?, ?, ?, ?)",
+    )
+    .bind(failed.job_id)
+    .bind(failed.worker_id)
+    .bind(failed.task_type)
+    .bind(now())
+    .bind(reason)
+    .execute(&mut **tx)
+    .await?;
+    Ok(inserted.rows_affected() == 1)
 }
 
 /// Workers that could still run this task (`state::eligibility`, its failure list

@@ -196,17 +196,11 @@ async fn ffmpeg_each_transcodes_every_match() -> TestResult {
 /// Writes a tiny Cycles scene (denoising off: Debian's Blender has no OpenImageDenoise).
 pub fn make_scene(path: &Path) -> TestResult {
     let script = format!(
-        "import bpy\n\
-         s = bpy.context.scene\n\
-         s.render.engine = 'CYCLES'\n\
-         s.cycles.samples = 4\n\
-         s.cycles.use_denoising = False\n\
-         s.render.resolution_x = 64\n\
-         s.render.resolution_y = 48\n\
-         s.render.resolution_percentage = 100\n\
+        "{}\
          s.frame_start = 1\n\
          s.frame_end = 4\n\
          bpy.ops.wm.save_as_mainfile(filepath={:?})\n",
+        crate::self_check::TINY_SCENE_SCRIPT,
         path.display().to_string()
     );
     let output = Command::new("blender")

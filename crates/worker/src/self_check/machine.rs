@@ -169,16 +169,20 @@ fn directory_usable(directory: &Path) -> Result<String, String> {
     }
 }
 
+/// Blender Python that turns the factory scene into a 64×48 Cycles render of 4 samples
+/// (denoising off: not every Blender build has OpenImageDenoise).
+pub(crate) const TINY_SCENE_SCRIPT: &str = "import bpy\n\
+     s = bpy.context.scene\n\
+     s.render.engine = 'CYCLES'\n\
+     s.cycles.samples = 4\n\
+     s.cycles.use_denoising = False\n\
+     s.render.resolution_x = 64\n\
+     s.render.resolution_y = 48\n\
+     s.render.resolution_percentage = 100\n";
+
 /// Renders frame 1 of a 64×48 Cycles scene made on the spot, into `dir/frame_0001.png`.
 async fn render_tiny_frame(dir: &Path) -> Result<String, String> {
-    let script = "import bpy\n\
-                  s = bpy.context.scene\n\
-                  s.render.engine = 'CYCLES'\n\
-                  s.cycles.samples = 4\n\
-                  s.cycles.use_denoising = False\n\
-                  s.render.resolution_x = 64\n\
-                  s.render.resolution_y = 48\n\
-                  s.render.resolution_percentage = 100\n";
+    let script = TINY_SCENE_SCRIPT;
     let output = format!("{}/frame_####", dir.display());
     let args = [
         "-b",

@@ -12,6 +12,8 @@ use std::time::Duration;
 
 use castanet_protocol::v1::Command;
 
+#[cfg(test)]
+pub(crate) use machine::TINY_SCENE_SCRIPT;
 pub use machine::{Check, MachineReport, run_machine_checks};
 
 use crate::config::WorkerConfig;
