@@ -366,7 +366,9 @@ async fn run_commands(
     timings: &Arc<TaskTimings>,
 ) -> Result<u32, Stop> {
     let total = task.commands.len();
-    if let Err(problem) = crate::self_check::task_outputs_writable(&task.commands).await {
+    if let Err(problem) =
+        crate::self_check::task_ready(&task.commands, &settings.storage_roots).await
+    {
         log.line(format!(
             "Declined: this worker's self-check failed: {problem}. It asks to be blocklisted \
              for this job's {} tasks; the task goes back to the queue.",

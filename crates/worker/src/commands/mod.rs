@@ -1,8 +1,8 @@
 //! Task commands: one table maps each command name to the async function that runs it.
 //! Command families live in their own files (`misc.rs`: echo, sleep; `exec.rs`: exec;
 //! `blender.rs`; `ffmpeg.rs`; `files.rs`: file management; `openjd.rs`: a task of an Open
-//! Job Description template; `unwritable.rs`: recognising outputs that cannot be written; `outputs.rs`: where a
-//! command writes, read before it runs).
+//! Job Description template; `unwritable.rs`: recognising outputs that cannot be written; `locations.rs`: where a
+//! command writes and what it reads, looked at before it runs).
 
 mod blender;
 mod confine;
@@ -10,9 +10,9 @@ mod exec;
 mod ffmpeg;
 mod files;
 mod glob;
+mod locations;
 mod misc;
 mod openjd;
-mod outputs;
 mod params;
 #[cfg(test)]
 mod real_tools_tests;
@@ -33,7 +33,7 @@ use crate::preview::PreviewSink;
 use crate::progress::ProgressSink;
 use crate::slot_gpus::SlotPin;
 use crate::timings::TaskTimings;
-pub use outputs::output_directories;
+pub use locations::{input_files, output_directories};
 pub use params::Params;
 
 /// How long a program may print nothing before it counts as hung, unless configured.

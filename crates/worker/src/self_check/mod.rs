@@ -1,5 +1,5 @@
-//! The worker's checks of itself. Before each task (`task_outputs_writable`): can it write
-//! where the task's commands write? A render node whose share is mounted read-only, or absent,
+//! The worker's checks of itself. Before each task (`task_ready`): can it reach the task's
+//! inputs and write where the task's commands write? A render node whose share is mounted read-only, or absent,
 //! would otherwise fail every task it is handed; it declines the task instead (fault class
 //! SELF_CHECK) and the manager blocklists it for the job's tasks of that type. `machine.rs`
 //! holds the full report of `castanet worker --test`.
@@ -43,31 +43,75 @@ pub async fn sign_on_problems(config: &WorkerConfig) -> Vec<String> {
     problems
 }
 
-/// Checks every directory the commands write into; the first that cannot be written is the
-/// problem, in words for the task log and the blocklist.
-pub async fn task_outputs_writable(commands: &[Command]) -> Result<(), String> {
+/// Whether this worker can do the task: every input under a storage root is reachable (the
+/// root is there, and not an empty mount point while the input is missing) and every
+/// directory the commands write into can be written. The first problem is returned, in words
+/// for the task log and the blocklist. A missing input on a mounted root is not this
+/// worker's problem: the command reports it as the job's (`missing-input`).
+pub async fn task_ready(commands: &[Command], storage_roots: &[PathBuf]) -> Result<(), String> {
+    let mut inputs: Vec<PathBuf> = commands
+        .iter()
+        .flat_map(|c| crate::commands::input_files(&c.name, &c.parameters_json))
+        .collect();
     let mut directories: Vec<PathBuf> = commands
         .iter()
         .flat_map(|c| crate::commands::output_directories(&c.name, &c.parameters_json))
         .collect();
-    directories.sort();
-    directories.dedup();
-    if directories.is_empty() {
+    for paths in [&mut inputs, &mut directories] {
+        paths.sort();
+        paths.dedup();
+    }
+    if inputs.is_empty() && directories.is_empty() {
         return Ok(());
     }
+    let roots = storage_roots.to_vec();
     let probe = tokio::task::spawn_blocking(move || {
+        inputs
+            .iter()
+            .try_for_each(|input| check_input_reachable(input, &roots))?;
         directories
             .iter()
             .try_for_each(|directory| check_writable(directory))
     });
     match tokio::time::timeout(PROBE_TIME_LIMIT, probe).await {
         Ok(Ok(result)) => result,
-        Ok(Err(join)) => Err(format!("the output check could not run: {join}")),
+        Ok(Err(join)) => Err(format!("the check could not run: {join}")),
         Err(_) => Err(format!(
-            "the output location did not answer within {} s (a hung network mount?)",
+            "the task's storage did not answer within {} s (a hung network mount?)",
             PROBE_TIME_LIMIT.as_secs()
         )),
     }
+}
+
+/// Whether `input` can be reached from this worker, as far as its storage root tells: the root
+/// holding it must be there, and must not be an empty directory while the input is missing
+/// (a mount point with nothing mounted on it).
+pub fn check_input_reachable(input: &Path, storage_roots: &[PathBuf]) -> Result<(), String> {
+    let Some(root) = storage_roots
+        .iter()
+        .filter(|root| input.starts_with(root))
+        .max_by_key(|root| root.components().count())
+    else {
+        return Ok(());
+    };
+    if !root.is_dir() {
+        return Err(format!(
+            "the input {} is on storage root {}, which is not there on this worker (is the \
+             shared storage mounted?)",
+            input.display(),
+            root.display()
+        ));
+    }
+    let empty = std::fs::read_dir(root).is_ok_and(|mut entries| entries.next().is_none());
+    if empty && !input.exists() {
+        return Err(format!(
+            "the input {} is missing and storage root {} is empty on this worker (is the \
+             shared storage mounted?)",
+            input.display(),
+            root.display()
+        ));
+    }
+    Ok(())
 }
 
 /// Whether a file can be made in `directory`, or in its nearest existing ancestor when it
@@ -128,10 +172,46 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let later = dir.path().join("shot").join("frames");
         let commands = [render_into(dir.path()), render_into(&later)];
-        assert_eq!(task_outputs_writable(&commands).await, Ok(()));
+        assert_eq!(task_ready(&commands, &[]).await, Ok(()));
         let left: Vec<_> = std::fs::read_dir(dir.path()).expect("list").collect();
         assert!(left.is_empty(), "{left:?}");
         assert!(!later.exists(), "checking makes no directories");
+    }
+
+    fn render_of(blend: &Path) -> Command {
+        Command {
+            name: "blender-render".into(),
+            parameters_json: serde_json::json!({"blendfile": blend, "args": []}).to_string(),
+            total_step_count: 1,
+        }
+    }
+
+    #[tokio::test]
+    async fn an_input_on_an_unmounted_storage_root_is_named() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path().join("projects");
+        let blend = root.join("shot").join("scene.blend");
+        let roots = [root.clone()];
+        let missing = task_ready(&[render_of(&blend)], &roots)
+            .await
+            .expect_err("no root");
+        assert!(
+            missing.contains("which is not there on this worker"),
+            "{missing}"
+        );
+        std::fs::create_dir(&root).expect("mkdir");
+        let empty = task_ready(&[render_of(&blend)], &roots)
+            .await
+            .expect_err("empty root");
+        assert!(empty.contains("is empty on this worker"), "{empty}");
+        // A mounted root without the file: the job's problem, which the command reports.
+        std::fs::create_dir(root.join("shot")).expect("mkdir");
+        assert_eq!(task_ready(&[render_of(&blend)], &roots).await, Ok(()));
+        // Outside every storage root nothing can be told.
+        assert_eq!(
+            task_ready(&[render_of(Path::new("/elsewhere/a.blend"))], &roots).await,
+            Ok(())
+        );
     }
 
     #[tokio::test]
@@ -139,7 +219,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let file = dir.path().join("shot");
         std::fs::write(&file, b"x").expect("write");
-        let problem = task_outputs_writable(&[render_into(&file.join("frames"))])
+        let problem = task_ready(&[render_into(&file.join("frames"))], &[])
             .await
             .expect_err("a file where a directory should be");
         assert!(problem.contains("is not a directory"), "{problem}");

@@ -1,6 +1,6 @@
-//! Where each command writes, read from its parameters without running it, for the worker's
-//! check before a task runs (`self_check`). A parameter that does not read is left to the
-//! command itself, which names it properly when it runs.
+//! Where each command writes and which files it reads, read from its parameters without
+//! running it, for the worker's check before a task runs (`self_check`). A parameter that does
+//! not read is left to the command itself, which names it properly when it runs.
 use std::path::{Path, PathBuf};
 
 use super::Params;
@@ -29,6 +29,26 @@ pub fn output_directories(name: &str, parameters_json: &str) -> Vec<PathBuf> {
     written
         .as_deref()
         .and_then(directory_of)
+        .into_iter()
+        .collect()
+}
+
+/// The files command `name` reads that must be there before it starts (absolute paths only):
+/// the .blend of `blender-render`, the source of `copy-file` and `move-directory`.
+pub fn input_files(name: &str, parameters_json: &str) -> Vec<PathBuf> {
+    let Ok(params) = Params::parse(parameters_json) else {
+        return Vec::new();
+    };
+    let key = match name {
+        "blender-render" => "blendfile",
+        "copy-file" | "move-directory" => "src",
+        _ => return Vec::new(),
+    };
+    params
+        .string(key)
+        .ok()
+        .map(PathBuf::from)
+        .filter(|path| path.is_absolute())
         .into_iter()
         .collect()
 }
@@ -74,6 +94,23 @@ mod tests {
         assert_eq!(dirs("copy-file", copy), [PathBuf::from("/c")]);
         let mkdir = serde_json::json!({"path": "/c/new"});
         assert_eq!(dirs("create-directory", mkdir), [PathBuf::from("/c")]);
+    }
+
+    #[test]
+    fn inputs_are_the_blend_file_and_the_sources() {
+        let render = serde_json::json!({"blendfile": "/p/a.blend", "args": []});
+        assert_eq!(
+            input_files("blender-render", &render.to_string()),
+            [PathBuf::from("/p/a.blend")]
+        );
+        let copy = serde_json::json!({"src": "/a/b", "dest": "/c/d"});
+        assert_eq!(
+            input_files("copy-file", &copy.to_string()),
+            [PathBuf::from("/a/b")]
+        );
+        let relative = serde_json::json!({"blendfile": "a.blend"});
+        assert!(input_files("blender-render", &relative.to_string()).is_empty());
+        assert!(input_files("echo", "{}").is_empty());
     }
 
     #[test]
