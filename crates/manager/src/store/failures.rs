@@ -9,8 +9,7 @@ use super::job_status::{JobChange, enter_job_status};
 use super::{StoreResult, format_time, job_status, now, record_status_event};
 use crate::state::{
     FailureFacts, FailurePolicy, FailureVerdict, FaultKind, JOB_FAULT_CLASSES, JobFaultEvidence,
-    JobStatus, SELF_CHECK_FAULT_CLASS, TaskStatus, blocklist_reason, failure_verdict,
-    requeued_task_status, retry_delay,
+    JobStatus, TaskStatus, blocklist_reason, failure_verdict, requeued_task_status, retry_delay,
 };
 
 /// The task that failed and who failed it.
@@ -39,9 +38,6 @@ pub(super) async fn handle_task_failure(
     failed: &FailedTask<'_>,
     policy: &FailurePolicy,
 ) -> StoreResult<FailureReport> {
-    if failed.fault_class == SELF_CHECK_FAULT_CLASS {
-        return super::declines::handle_task_decline(tx, failed, policy).await;
-    }
     let mut report = FailureReport::default();
     let now = now();
     sqlx::query(

@@ -8,11 +8,14 @@ pub(super) use batch::UpdateBatch;
 
 use sqlx::{Sqlite, Transaction};
 
+use super::declines::handle_task_decline;
 use super::failures::{FailedTask, FailureReport, handle_task_failure};
 use super::job_ripple::ripple_to_job;
 use super::job_status::TaskToAbort;
 use super::{Store, StoreError, StoreResult, now, record_status_event};
-use crate::state::{FailurePolicy, JobStatus, TaskStatus, requeued_task_status};
+use crate::state::{
+    FailurePolicy, JobStatus, SELF_CHECK_FAULT_CLASS, TaskStatus, requeued_task_status,
+};
 
 /// What a worker reports about a task it holds.
 #[derive(Clone, Debug, Default)]
@@ -173,7 +176,12 @@ pub(super) async fn apply_update_in(
             fault_class,
             message: &update.failure_message,
         };
-        let report = handle_task_failure(tx, &failed, policy).await?;
+        // A task its worker declined after its self-check is not a failure of the task.
+        let report = if fault_class == SELF_CHECK_FAULT_CLASS {
+            handle_task_decline(tx, &failed, policy).await?
+        } else {
+            handle_task_failure(tx, &failed, policy).await?
+        };
         outcome.task_finished = true;
         if let Some(change) = &report.job_change {
             outcome.job_status = Some(change.status);
