@@ -29,7 +29,7 @@ pub fn free_bytes(_path: &Path) -> std::io::Result<u64> {
     ))
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests {
     #[test]
     fn a_real_directory_has_some_room_and_a_missing_one_is_an_error() {

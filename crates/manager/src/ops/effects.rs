@@ -127,6 +127,9 @@ impl Effects {
         if let Some(change) = &report.job_change {
             self.job_change(job_id, change);
         }
+        if report.blocklisted {
+            self.check_feasibility();
+        }
         self
     }
 

@@ -1,5 +1,5 @@
-//! A worker declined a task after its own check (fault class `self-check`: an output location
-//! it cannot write). Not a failure of the task: nothing is added to its failure list. The
+//! A worker declined a task after its own check (fault class `self-check`: an input it cannot
+//! reach or an output location it cannot write). Not a failure of the task: nothing is added to its failure list. The
 //! worker is blocklisted for the job's tasks of that type with its reason, and the task goes
 //! back to the queue for the other workers — or, when no worker is left that could run it,
 //! the task and the job fail naming why. All inside the transaction of the worker's update.
@@ -13,19 +13,29 @@ use super::job_status::enter_job_status;
 use super::{StoreResult, job_status, now, record_status_event};
 use crate::state::{FailurePolicy, JobStatus, TaskStatus, requeued_task_status};
 
+/// The longest part of a worker's message that goes into the task, the blocklist and the job.
+const MAX_STORED_MESSAGE_CHARS: usize = 1000;
+
 pub(super) async fn handle_task_decline(
     tx: &mut Transaction<'static, Sqlite>,
     declined: &FailedTask<'_>,
     policy: &FailurePolicy,
 ) -> StoreResult<FailureReport> {
     let mut report = FailureReport::default();
-    let reason = if declined.message.is_empty() {
+    // A worker's words are kept short where they are stored (the whole message is in the log).
+    let message: String = declined
+        .message
+        .chars()
+        .take(MAX_STORED_MESSAGE_CHARS)
+        .collect();
+    let reason = if message.is_empty() {
         "its self-check failed".to_owned()
     } else {
-        format!("its self-check failed: {}", declined.message)
+        format!("its self-check failed: {message}")
     };
     let reason_given = format!("the worker declined a task: {reason}");
-    if blocklist_worker(tx, declined, &reason_given).await? {
+    report.blocklisted = blocklist_worker(tx, declined, &reason_given).await?;
+    if report.blocklisted {
         report.log_lines.push((
             declined.task_id.to_string(),
             format!(

@@ -31,6 +31,8 @@ pub struct FailureReport {
     /// Other tasks of the job that went back to the queue.
     pub requeued: Vec<String>,
     pub job_change: Option<JobChange>,
+    /// The worker was newly blocklisted: other queued tasks may have nobody left to run them.
+    pub blocklisted: bool,
 }
 
 pub(super) async fn handle_task_failure(
@@ -68,6 +70,7 @@ pub(super) async fn handle_task_failure(
     let mut newly_blocklisted = false;
     if let Some(reason) = &block {
         newly_blocklisted = blocklist_worker(tx, failed, reason).await?;
+        report.blocklisted = newly_blocklisted;
         if newly_blocklisted {
             report.log_lines.push((
                 failed.task_id.to_string(),

@@ -166,8 +166,11 @@ fn record_finished(
     update: &WorkerTaskUpdate,
     result: &StoreResult<TaskUpdateOutcome>,
 ) {
+    // A declined task did not run: its near-zero time is no task duration.
+    let declined = update.fault_class.as_deref() == Some(crate::state::SELF_CHECK_FAULT_CLASS);
     if let Ok(outcome) = result
         && outcome.task_finished
+        && !declined
     {
         let completed = update.status == Some(crate::state::TaskStatus::Completed);
         metrics.task_finished(&update.task_id, &outcome.task_type, completed);

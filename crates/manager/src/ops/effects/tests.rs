@@ -154,6 +154,7 @@ async fn a_failure_report_announces_requeued_tasks_and_the_job_change() {
             to_abort: vec![running("t3")],
             tasks_moved: true,
         }),
+        blocklisted: true,
     };
     let mut effects = Effects::new();
     effects.failure_report("j", &report);
@@ -169,6 +170,8 @@ async fn a_failure_report_announces_requeued_tasks_and_the_job_change() {
             "event job j",
             "event task t3",
             "kick",
+            // A new blocklist entry may leave other queued tasks without a worker.
+            "check feasibility",
         ]
     );
 }

@@ -82,6 +82,7 @@ fn a_failure_logs_the_workers_words_then_what_the_failure_rules_did() {
                 to_abort: vec![running],
                 tasks_moved: false,
             }),
+            blocklisted: false,
         }),
         ..applied()
     };

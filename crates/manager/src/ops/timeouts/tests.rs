@@ -49,6 +49,7 @@ fn a_timeout_aborts_the_task_and_announces_what_the_failure_rules_did() {
                 to_abort: vec![abort_of("t3", "w2")],
                 tasks_moved: false,
             }),
+            blocklisted: false,
         },
     };
     let effects = timed_out_effects(&timed_out, "Task timed out: …".into());
