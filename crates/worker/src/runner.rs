@@ -366,9 +366,13 @@ async fn run_commands(
     timings: &Arc<TaskTimings>,
 ) -> Result<u32, Stop> {
     let total = task.commands.len();
-    if let Err(problem) =
-        crate::self_check::task_ready(&task.commands, &settings.storage_roots).await
-    {
+    // An abort (or shutdown) during the check is an abort, not a decline.
+    let ready = tokio::select! {
+        biased;
+        () = cancel.cancelled() => return Err(Stop::Aborted),
+        ready = crate::self_check::task_ready(&task.commands, &settings.storage_roots) => ready,
+    };
+    if let Err(problem) = ready {
         log.line(format!(
             "Declined: this worker's self-check failed: {problem}. It asks to be blocklisted \
              for this job's {} tasks; the task goes back to the queue.",

@@ -22,13 +22,31 @@ pub fn output_directories(name: &str, parameters_json: &str) -> Vec<PathBuf> {
         "frames-to-video" => text("outputFile"),
         "ffmpeg-each" => text("outputPattern"),
         "copy-file" | "move-directory" => text("dest"),
-        // The directory made is new; the one it is made in must take it.
-        "create-directory" | "make-directory" => text("path"),
+        // Made, not written into: see `directories_made`.
         _ => None,
     };
     written
         .as_deref()
         .and_then(directory_of)
+        .into_iter()
+        .collect()
+}
+
+/// The directories command `name` makes (`create-directory`): one that exists already needs
+/// no write at all; a missing one needs its nearest existing parent to take it.
+pub fn directories_made(name: &str, parameters_json: &str) -> Vec<PathBuf> {
+    if !matches!(name, "create-directory" | "make-directory") {
+        return Vec::new();
+    }
+    let Ok(params) = Params::parse(parameters_json) else {
+        return Vec::new();
+    };
+    params
+        .string("path")
+        .ok()
+        .filter(|path| !path.contains('{'))
+        .map(PathBuf::from)
+        .filter(|path| path.is_absolute())
         .into_iter()
         .collect()
 }
@@ -92,8 +110,12 @@ mod tests {
         assert_eq!(dirs("frames-to-video", video), [PathBuf::from("/renders")]);
         let copy = serde_json::json!({"src": "/a/b", "dest": "/c/d"});
         assert_eq!(dirs("copy-file", copy), [PathBuf::from("/c")]);
-        let mkdir = serde_json::json!({"path": "/c/new"});
-        assert_eq!(dirs("create-directory", mkdir), [PathBuf::from("/c")]);
+        let mkdir = serde_json::json!({"path": "/c/new"}).to_string();
+        assert!(output_directories("create-directory", &mkdir).is_empty());
+        assert_eq!(
+            directories_made("create-directory", &mkdir),
+            [PathBuf::from("/c/new")]
+        );
     }
 
     #[test]

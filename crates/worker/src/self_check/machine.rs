@@ -258,14 +258,24 @@ async fn run_tool(exe: &str, args: &[&str]) -> Result<(), String> {
     Err(format!("{exe} failed ({}): {tail}", output.status))
 }
 
+/// `host:port` of a manager URL as the worker accepts it (`farm.lan`, `http://host:8080/`,
+/// `https://farm.lan`): without a port, 80 for http and 443 for https.
+fn manager_address(url: &str) -> Result<String, String> {
+    let url = crate::config::normalise_manager_url(url).map_err(|e| e.to_string())?;
+    let uri: tonic::codegen::http::Uri = url
+        .parse()
+        .map_err(|e| format!("the manager URL {url} does not read: {e}"))?;
+    let host = uri
+        .host()
+        .ok_or_else(|| format!("the manager URL {url} names no host"))?;
+    let https = uri.scheme_str() == Some("https");
+    let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+    Ok(format!("{host}:{port}"))
+}
+
 /// Whether the manager's address accepts a connection.
 async fn reach(url: &str) -> Result<String, String> {
-    let address = url
-        .split("://")
-        .last()
-        .unwrap_or(url)
-        .trim_end_matches('/')
-        .to_owned();
+    let address = manager_address(url)?;
     match tokio::time::timeout(
         CONNECT_TIME_LIMIT,
         tokio::net::TcpStream::connect(address.as_str()),
@@ -307,6 +317,23 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let found = directory_usable(&dir.path().join("later")).expect("usable");
         assert!(found.contains("is writable"), "{found}");
+    }
+
+    #[test]
+    fn manager_urls_become_host_and_port() {
+        assert_eq!(
+            manager_address("http://farm.lan:8080/").as_deref(),
+            Ok("farm.lan:8080")
+        );
+        assert_eq!(
+            manager_address("https://farm.lan").as_deref(),
+            Ok("farm.lan:443")
+        );
+        assert_eq!(
+            manager_address("http://10.0.0.5/x").as_deref(),
+            Ok("10.0.0.5:80")
+        );
+        assert!(manager_address("").is_err());
     }
 
     #[tokio::test]

@@ -57,11 +57,15 @@ pub async fn task_ready(commands: &[Command], storage_roots: &[PathBuf]) -> Resu
         .iter()
         .flat_map(|c| crate::commands::output_directories(&c.name, &c.parameters_json))
         .collect();
-    for paths in [&mut inputs, &mut directories] {
+    let mut made: Vec<PathBuf> = commands
+        .iter()
+        .flat_map(|c| crate::commands::directories_made(&c.name, &c.parameters_json))
+        .collect();
+    for paths in [&mut inputs, &mut directories, &mut made] {
         paths.sort();
         paths.dedup();
     }
-    if inputs.is_empty() && directories.is_empty() {
+    if inputs.is_empty() && directories.is_empty() && made.is_empty() {
         return Ok(());
     }
     let roots = storage_roots.to_vec();
@@ -69,6 +73,10 @@ pub async fn task_ready(commands: &[Command], storage_roots: &[PathBuf]) -> Resu
         inputs
             .iter()
             .try_for_each(|input| check_input_reachable(input, &roots))?;
+        // Making a directory that exists writes nothing.
+        made.iter()
+            .filter(|directory| !directory.is_dir())
+            .try_for_each(|directory| check_writable(directory))?;
         directories
             .iter()
             .try_for_each(|directory| check_writable(directory))
