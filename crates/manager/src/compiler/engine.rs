@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rquickjs::context::EvalOptions;
 use rquickjs::function::IntoArgs;
@@ -23,6 +23,8 @@ const EXPORT_BATCH_SIZE: u32 = 1024;
 
 // The approval gate's final pass: a run of the script after the job was stored.
 mod approved;
+// The time limit's interrupt handler.
+mod time_limit;
 pub use approved::ApprovedPass;
 pub(crate) use approved::compile_approved;
 
@@ -121,24 +123,6 @@ enum Failure {
     Engine(String),
 }
 
-/// Memory the time limit may add to a script's limit so its uncatchable error can be made.
-const INTERRUPT_HEADROOM_BYTES: usize = 1024 * 1024;
-
-/// The sandbox's QuickJS runtime, for the interrupt handler (which QuickJS calls on the
-/// thread running the script, inside the runtime's own lock).
-struct RawRuntime(*mut rquickjs::qjs::JSRuntime);
-
-// SAFETY: the pointer is only used by the interrupt handler, which QuickJS calls on the thread
-// that holds the runtime while it runs a script.
-unsafe impl Send for RawRuntime {}
-
-impl RawRuntime {
-    fn raise_memory_limit(&self, bytes: usize) {
-        // SAFETY: see the type; setting the limit only writes a field of the runtime.
-        unsafe { rquickjs::qjs::JS_SetMemoryLimit(self.0, bytes as _) }
-    }
-}
-
 struct Sandbox<'a> {
     /// Keeps its runtime (and with it the limits) alive.
     context: Context,
@@ -162,31 +146,7 @@ impl<'a> Sandbox<'a> {
         let context = Context::full(&runtime).map_err(|error| {
             CompileError::Internal(format!("cannot create a JavaScript context: {error}"))
         })?;
-        let raw = RawRuntime(context.with(|ctx| {
-            // SAFETY: the context is valid inside `with`; the runtime outlives the handler,
-            // which it owns.
-            unsafe { rquickjs::qjs::JS_GetRuntime(ctx.as_raw().as_ptr()) }
-        }));
-        let timed_out = Arc::new(AtomicBool::new(false));
-        // A time too large to add means no deadline at all.
-        let deadline = Instant::now().checked_add(limits.time);
-        let flag = Arc::clone(&timed_out);
-        let memory_bytes = limits.memory_bytes;
-        // QuickJS polls this every few thousand operations; `true` raises an uncatchable error.
-        runtime.set_interrupt_handler(Some(Box::new(move || {
-            let expired = deadline.is_some_and(|deadline| Instant::now() >= deadline);
-            if expired {
-                flag.store(true, Ordering::Relaxed);
-                if memory_bytes > 0 {
-                    // The uncatchable error is an object QuickJS must allocate. With the memory
-                    // limit used up (by cycles only the collector frees) it could not, threw a
-                    // catchable out-of-memory error instead, and a script catching errors in a
-                    // loop ran forever. Room for the error lets the time limit end it.
-                    raw.raise_memory_limit(memory_bytes.saturating_add(INTERRUPT_HEADROOM_BYTES));
-                }
-            }
-            expired
-        })));
+        let timed_out = time_limit::install(&runtime, &context, limits);
         Ok(Sandbox {
             context,
             source,
