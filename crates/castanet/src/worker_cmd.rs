@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use castanet_worker::{SlotGpus, WorkerConfig};
+use castanet_worker::{NoSharedStorage, SlotGpus, WorkerConfig};
 use clap::Args;
 use tokio_util::sync::CancellationToken;
 
@@ -53,6 +53,21 @@ pub struct WorkerArgs {
     /// (no GPU). Slots without an entry see every GPU. Example: --slot-gpus 0,1
     #[arg(long, value_name = "SPEC")]
     slot_gpus: Option<SlotGpus>,
+    /// This machine does not see the farm's shared storage: it keeps a local mirror of the
+    /// farm's paths, downloads each task's inputs (by content hash, cached) before it runs
+    /// and uploads its outputs to the manager after.
+    #[arg(long)]
+    no_shared_storage: bool,
+    /// With --no-shared-storage: the mirror directory (default: <data-dir>/mirror).
+    #[arg(long, value_name = "DIR", requires = "no_shared_storage")]
+    mirror_dir: Option<PathBuf>,
+    /// With --no-shared-storage: the input cache directory (default: <data-dir>/cache).
+    #[arg(long, value_name = "DIR", requires = "no_shared_storage")]
+    cache_dir: Option<PathBuf>,
+    /// With --no-shared-storage: the input cache's size limit in GB; the least recently
+    /// used files go first.
+    #[arg(long, default_value_t = 50.0, value_name = "GB")]
+    cache_size_gb: f64,
     /// Check this machine instead of joining a farm: its directories, free space, Blender and
     /// FFmpeg (a tiny render and encode) and, with --manager, the manager's address. Prints a
     /// report; exits 1 when a check fails.
@@ -64,7 +79,13 @@ pub fn config_from(manager_url: String, args: WorkerArgs) -> WorkerConfig {
     let data_dir = args
         .data_dir
         .unwrap_or_else(castanet_worker::default_data_dir);
+    let no_shared_storage = args.no_shared_storage.then(|| NoSharedStorage {
+        mirror_dir: args.mirror_dir.unwrap_or_else(|| data_dir.join("mirror")),
+        cache_dir: args.cache_dir.unwrap_or_else(|| data_dir.join("cache")),
+        cache_limit_bytes: (args.cache_size_gb.max(0.0) * 1e9) as u64,
+    });
     let mut config = WorkerConfig::with_defaults(manager_url, data_dir);
+    config.no_shared_storage = no_shared_storage;
     config.registration_secret = args.registration_secret;
     if let Some(name) = args.name {
         config.name = name;

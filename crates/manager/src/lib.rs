@@ -23,6 +23,7 @@ pub mod shaman;
 pub mod state;
 pub mod store;
 pub mod tls;
+pub mod transfers;
 pub mod variables;
 pub mod worker_status;
 
@@ -59,6 +60,8 @@ pub struct AppState {
     pub background: background::Background,
     /// One worker status request settled at a time (see `worker_status::settle`).
     pub settling: worker_status::SettleLock,
+    /// Files moved for workers without shared storage (see `transfers`).
+    pub transfers: transfers::Transfers,
 }
 
 impl AppState {

@@ -78,7 +78,7 @@ impl Histogram {
 }
 
 /// A label value with `\`, `"` and newlines escaped as the text format requires.
-fn escape_label(value: &str) -> String {
+pub fn escape_label(value: &str) -> String {
     value
         .replace('\\', "\\\\")
         .replace('"', "\\\"")

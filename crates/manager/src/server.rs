@@ -165,6 +165,7 @@ pub async fn start(config: ManagerConfig) -> Result<RunningManager, ManagerError
         &config.base_dir,
     )
     .map_err(ManagerError::Notifications)?;
+    let transfers = crate::transfers::Transfers::new(&config);
     let state = AppState {
         config: Arc::new(config),
         store,
@@ -177,6 +178,7 @@ pub async fn start(config: ManagerConfig) -> Result<RunningManager, ManagerError
         preview_videos: crate::preview_video::PreviewVideos::default(),
         background: crate::background::Background::default(),
         settling: crate::worker_status::SettleLock::default(),
+        transfers,
     };
 
     // Before binding: a broken certificate must stop the start, not the first client.

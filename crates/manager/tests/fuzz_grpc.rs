@@ -94,6 +94,8 @@ fn sign_on() -> impl Strategy<Value = v1::SignOnRequest> {
                 can_restart,
                 self_check_problems,
             )| {
+                // Any text as a mirror path: the manager keeps only an absolute one.
+                let storage_mirror = self_check_problems.first().cloned().unwrap_or_default();
                 v1::SignOnRequest {
                     name,
                     platform,
@@ -112,6 +114,7 @@ fn sign_on() -> impl Strategy<Value = v1::SignOnRequest> {
                     software_version: "fuzz".into(),
                     can_restart,
                     self_check_problems,
+                    storage_mirror,
                 }
             },
         )

@@ -89,6 +89,7 @@ async fn workers_are_listed_with_their_tags_and_current_task() {
         software_version: "1.2.3".into(),
         can_restart: false,
         self_check_problems: Vec::new(),
+        storage_mirror: String::new(),
     };
     client.sign_on(authed(sign_on, &id, &token)).await.unwrap();
     let mut stream = client

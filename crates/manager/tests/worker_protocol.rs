@@ -23,6 +23,7 @@ fn sign_on(slots: u32) -> v1::SignOnRequest {
         software_version: "test".into(),
         can_restart: false,
         self_check_problems: Vec::new(),
+        storage_mirror: String::new(),
     }
 }
 

@@ -8,6 +8,8 @@ pub mod v1 {
 
 /// Free space on a file system (the manager's database check, the worker's self-check).
 pub mod disk;
+/// Mirror paths: how workers without shared storage name the farm's files.
+pub mod mirror;
 /// The one command-line splitting rule, shared by the job compiler and the worker.
 pub mod shell;
 

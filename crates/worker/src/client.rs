@@ -87,7 +87,9 @@ impl ManagerClient {
         } else {
             (endpoint.connect_lazy(), None)
         };
-        let api = WorkerServiceClient::with_interceptor(channel, interceptor);
+        // A big job's input list (a Shaman checkout of many files) is one answer.
+        let api = WorkerServiceClient::with_interceptor(channel, interceptor)
+            .max_decoding_message_size(64 * 1024 * 1024);
         Ok(Self { api, auth, trust })
     }
 

@@ -6,6 +6,7 @@ use std::time::Duration;
 use crate::error::WorkerError;
 use crate::slot_gpus::SlotGpus;
 use crate::system;
+pub use crate::transfer::NoSharedStorage;
 
 /// Task types a worker runs unless told otherwise (Flamenco's defaults, and `openjd`: tasks of
 /// Open Job Description templates).
@@ -47,6 +48,9 @@ pub struct WorkerConfig {
     pub manager_ca: Option<PathBuf>,
     /// Which GPUs each slot's processes may use (`--slot-gpus`; see `slot_gpus.rs`).
     pub slot_gpus: SlotGpus,
+    /// Without shared storage (`--no-shared-storage`): where the farm's paths are mirrored
+    /// and inputs cached (see `transfer`). None: the worker sees the farm's shared storage.
+    pub no_shared_storage: Option<NoSharedStorage>,
 }
 
 impl WorkerConfig {
@@ -67,6 +71,7 @@ impl WorkerConfig {
             manager_fingerprint: None,
             manager_ca: None,
             slot_gpus: SlotGpus::Unpinned,
+            no_shared_storage: None,
         }
     }
 
@@ -104,6 +109,18 @@ impl WorkerConfig {
                 "storage root {} is not an absolute path",
                 root.display()
             )));
+        }
+        if let Some(storage) = &mut self.no_shared_storage {
+            for dir in [&mut storage.mirror_dir, &mut storage.cache_dir] {
+                *dir = std::path::absolute(&*dir).map_err(|e| {
+                    WorkerError::InvalidConfig(format!("directory {}: {e}", dir.display()))
+                })?;
+                std::fs::create_dir_all(&*dir).map_err(|e| {
+                    WorkerError::InvalidConfig(format!("cannot make {}: {e}", dir.display()))
+                })?;
+            }
+            // The file commands act on the farm's paths, which live in the mirror.
+            self.storage_roots.push(storage.mirror_dir.clone());
         }
         if let Some(secret) = &self.registration_secret
             && secret.is_empty()

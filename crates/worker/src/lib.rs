@@ -24,9 +24,12 @@ mod slot_gpus;
 mod system;
 mod timings;
 mod tls;
+mod transfer;
 mod upstream;
 
-pub use config::{DEFAULT_TASK_TYPES, WorkerConfig, default_data_dir, normalise_manager_url};
+pub use config::{
+    DEFAULT_TASK_TYPES, NoSharedStorage, WorkerConfig, default_data_dir, normalise_manager_url,
+};
 pub use credentials::{CREDENTIALS_FILE, Credentials, CredentialsError};
 pub use error::WorkerError;
 pub use self_check::{Check, MachineReport, run_machine_checks};

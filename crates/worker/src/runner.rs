@@ -64,6 +64,8 @@ pub struct CommandSettings {
     /// Where command process groups are recorded, so a crashed worker's next start can
     /// kill what it left running.
     pub processes: ProcessRecords,
+    /// Without shared storage: fetches inputs and uploads outputs around the commands.
+    pub transfers: Option<Arc<crate::transfer::Transfers>>,
 }
 
 /// How a task run ended, from this worker's side.
@@ -366,6 +368,14 @@ async fn run_commands(
     timings: &Arc<TaskTimings>,
 ) -> Result<u32, Stop> {
     let total = task.commands.len();
+    let staged = match &settings.transfers {
+        Some(transfers) => Some(
+            crate::transfer::stage_in(transfers, task, log, cancel)
+                .await
+                .map_err(|e| staged_stop(e, FaultClass::MissingInput))?,
+        ),
+        None => None,
+    };
     // An abort (or shutdown) during the check is an abort, not a decline.
     let ready = tokio::select! {
         biased;
@@ -430,7 +440,27 @@ async fn run_commands(
             let _ = sinks.milestones.send(Milestone { activity, steps });
         }
     }
+    if let (Some(transfers), Some(staged)) = (&settings.transfers, &staged) {
+        crate::transfer::stage_out(transfers, task, staged, log, cancel)
+            .await
+            .map_err(|e| staged_stop(e, FaultClass::OutputUnwritable))?;
+    }
     Ok(steps)
+}
+
+/// How a failed transfer of a worker without shared storage ends the task.
+fn staged_stop(error: crate::transfer::StageError, fault: FaultClass) -> Stop {
+    use crate::transfer::StageError;
+    match error {
+        StageError::Canceled => Stop::Aborted,
+        StageError::Declined(message) => Stop::Failed {
+            fault: FaultClass::SelfCheck,
+            message,
+        },
+        StageError::Refused(message) | StageError::Local(message) => {
+            Stop::Failed { fault, message }
+        }
+    }
 }
 
 /// Where a task's commands publish progress and previews.

@@ -136,6 +136,7 @@ async fn sign_on(
         software_version: "bench".into(),
         can_restart: false,
         self_check_problems: Vec::new(),
+        storage_mirror: String::new(),
     };
     client.sign_on(authed(sign_on, &id, &token)?).await?;
     let stream = client

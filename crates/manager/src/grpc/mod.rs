@@ -4,6 +4,7 @@ mod auth;
 mod full_disk;
 mod instruction_stream;
 mod reconnect;
+mod transfers;
 mod translate;
 mod uploads;
 
@@ -189,6 +190,7 @@ impl WorkerApi {
 #[tonic::async_trait]
 impl WorkerService for WorkerApi {
     type ConnectWorkerStream = InstructionStream;
+    type FetchFileStream = transfers::FileStream;
 
     async fn register(
         &self,
@@ -243,6 +245,51 @@ impl WorkerService for WorkerApi {
         request: Request<v1::LastRendered>,
     ) -> Result<Response<v1::LastRenderedAck>, Status> {
         self.answer_upload_last_rendered(request)
+            .await
+            .map_err(bounded_status)
+    }
+
+    async fn list_inputs(
+        &self,
+        request: Request<v1::ListInputsRequest>,
+    ) -> Result<Response<v1::ListInputsResponse>, Status> {
+        self.answer_list_inputs(request)
+            .await
+            .map_err(bounded_status)
+    }
+
+    async fn fetch_file(
+        &self,
+        request: Request<v1::FetchFileRequest>,
+    ) -> Result<Response<Self::FetchFileStream>, Status> {
+        self.answer_fetch_file(request)
+            .await
+            .map_err(bounded_status)
+    }
+
+    async fn output_upload_status(
+        &self,
+        request: Request<v1::OutputFile>,
+    ) -> Result<Response<v1::OutputUploadState>, Status> {
+        self.answer_output_upload_status(request)
+            .await
+            .map_err(bounded_status)
+    }
+
+    async fn upload_output(
+        &self,
+        request: Request<Streaming<v1::OutputChunk>>,
+    ) -> Result<Response<v1::OutputUploadState>, Status> {
+        self.answer_upload_output(request)
+            .await
+            .map_err(bounded_status)
+    }
+
+    async fn report_transfers(
+        &self,
+        request: Request<v1::TransferTotals>,
+    ) -> Result<Response<v1::TransferTotalsAck>, Status> {
+        self.answer_report_transfers(request)
             .await
             .map_err(bounded_status)
     }

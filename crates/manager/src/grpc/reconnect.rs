@@ -37,9 +37,10 @@ pub async fn open_stream(
         slots: worker.slots.max(1) as usize,
         task_types: worker.task_types(),
         running: kept.clone(),
-        variables: crate::variables::WorkerVariables::new(
+        variables: crate::variables::WorkerVariables::for_storage(
             &crate::variables::Variables::from_config(&state.config),
             &worker.platform,
+            worker.storage_mirror().as_deref(),
         ),
     };
     let connection = state.dispatcher.connect(session, sender);

@@ -63,6 +63,7 @@ pub fn sign_on_info(body: v1::SignOnRequest, address: String) -> SignOn {
             })).collect::<Vec<_>>(),
             "software": capabilities.software,
             "self_check_problems": self_check_problems(body.self_check_problems),
+            "storage_mirror": storage_mirror(&body.storage_mirror),
         }),
         can_restart: body.can_restart,
     }
@@ -79,6 +80,20 @@ fn self_check_problems(reported: Vec<String>) -> Vec<String> {
         .take(MAX_SELF_CHECK_PROBLEMS)
         .map(|problem| problem.chars().take(MAX_SELF_CHECK_PROBLEM_CHARS).collect())
         .collect()
+}
+
+/// The longest storage mirror path kept (a real one is a directory path).
+const MAX_STORAGE_MIRROR_CHARS: usize = 4096;
+
+/// A worker's storage mirror (None: it sees the shared storage), when it is an absolute path.
+fn storage_mirror(reported: &str) -> Option<String> {
+    let mirror = reported.trim();
+    let absolute = mirror.starts_with('/')
+        || mirror.starts_with('\\')
+        || mirror
+            .get(1..3)
+            .is_some_and(|drive| drive == ":\\" || drive == ":/");
+    (absolute && mirror.chars().count() <= MAX_STORAGE_MIRROR_CHARS).then(|| mirror.to_owned())
 }
 
 /// The answer to a sign-on: the status the worker should take, the last update sequence

@@ -16,7 +16,7 @@ use crate::state::TaskStatus;
 const MAX_PREVIEW_BYTES: usize = 25 * 1024 * 1024;
 
 /// Checks that `worker_id` holds `task_id` under `epoch`; returns the task's job id.
-async fn check_lease(
+pub(super) async fn check_lease(
     api: &WorkerApi,
     worker_id: &str,
     task_id: &str,
@@ -54,7 +54,7 @@ pub(super) struct LogTouches {
 
 impl LogTouches {
     /// Whether a log chunk of `task_id` should refresh its "last touched" time now.
-    fn due(&self, task_id: &str) -> bool {
+    pub(super) fn due(&self, task_id: &str) -> bool {
         // Only times live here: a poisoned lock is still usable.
         let mut touched = self.touched.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();

@@ -113,5 +113,6 @@ pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError
         bytes,
     );
     state.store.metrics().render(&mut out);
+    state.transfers.farm_totals().render(&mut out);
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response())
 }

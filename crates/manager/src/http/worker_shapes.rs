@@ -116,6 +116,14 @@ pub struct Worker {
     /// Extension: what the worker's own checks found wrong at its last sign-on (a storage root
     /// that is not mounted, a directory it cannot write, too little free space).
     pub self_check_problems: Vec<String>,
+    /// Extension: where a worker without shared storage keeps its mirror of the farm's
+    /// paths; absent for a worker on the shared storage.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub storage_mirror: Option<String>,
+    /// Extension: the file transfers of a worker without shared storage (inputs downloaded,
+    /// outputs uploaded, cache hits), as it last reported them; absent before its first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transfers: Option<crate::transfers::WorkerTransfers>,
     /// Extension: the tasks it runs now.
     pub tasks: Vec<WorkerTask>,
 }
@@ -126,6 +134,7 @@ pub fn worker(
     row: &WorkerRow,
     tasks: &[TaskRow],
     tags: &[TagRow],
+    transfers: Option<crate::transfers::WorkerTransfers>,
 ) -> Worker {
     let tasks: Vec<WorkerTask> = tasks.iter().map(worker_task).collect();
     let mut capabilities = parse_object(&row.capabilities);
@@ -133,6 +142,9 @@ pub fn worker(
         .remove("self_check_problems")
         .and_then(|problems| serde_json::from_value(problems).ok())
         .unwrap_or_default();
+    let storage_mirror = capabilities
+        .remove("storage_mirror")
+        .and_then(|mirror| mirror.as_str().map(str::to_owned));
     Worker {
         summary,
         ip_address: row.address.clone(),
@@ -142,6 +154,8 @@ pub fn worker(
         tags: (!tags.is_empty()).then(|| tags.iter().map(worker_tag).collect()),
         capabilities,
         self_check_problems,
+        storage_mirror,
+        transfers,
         tasks,
     }
 }

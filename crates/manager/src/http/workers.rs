@@ -42,7 +42,14 @@ pub async fn get_worker(
     let row = find_worker(&state, &id).await?;
     let tasks = state.store.worker_tasks(&row.id).await?;
     let tags = state.store.worker_tags(&row.id).await?;
-    Ok(Json(worker(summary(&state, &row), &row, &tasks, &tags)))
+    let transfers = state.transfers.worker_totals(&row.id);
+    Ok(Json(worker(
+        summary(&state, &row),
+        &row,
+        &tasks,
+        &tags,
+        transfers,
+    )))
 }
 
 #[derive(Deserialize)]

@@ -101,4 +101,15 @@ impl WorkerRow {
     pub fn task_types(&self) -> Vec<String> {
         serde_json::from_str(&self.supported_task_types).unwrap_or_default()
     }
+
+    /// Where a worker without shared storage mirrors the farm's paths (None: it sees the
+    /// shared storage), as it said at its last sign-on.
+    pub fn storage_mirror(&self) -> Option<String> {
+        let capabilities: serde_json::Value =
+            serde_json::from_str(&self.capabilities).unwrap_or_default();
+        capabilities["storage_mirror"]
+            .as_str()
+            .filter(|mirror| !mirror.is_empty())
+            .map(str::to_owned)
+    }
 }

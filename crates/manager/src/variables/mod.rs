@@ -272,6 +272,38 @@ impl WorkerVariables {
         }
     }
 
+    /// [`new`](Self::new) for a worker on the shared storage (`mirror` None); for one
+    /// without, whose local `mirror` directory stands for the farm's storage, path variables
+    /// (two-way ones and `{jobs}`) expand to their value on the manager's own platform inside
+    /// the mirror: `{jobs}/shot/a.blend` becomes `<mirror>/srv/farm/jobs/shot/a.blend` (see
+    /// `castanet_protocol::mirror`). Other variables (program names) keep the worker's values.
+    pub fn for_storage(variables: &Variables, worker_platform: &str, mirror: Option<&str>) -> Self {
+        let Some(mirror) = mirror else {
+            return Self::new(variables, worker_platform);
+        };
+        let target = normalize_platform(worker_platform);
+        let on_manager = variables.resolve_for(&variables.manager_platform);
+        let is_path = |variable: &Resolved| variable.is_twoway || variable.name == JOBS;
+        let mut on_target: Vec<Resolved> = variables
+            .resolve_for(&target)
+            .into_iter()
+            .filter(|variable| !is_path(variable))
+            .collect();
+        let root = mirror.trim_end_matches(['/', '\\']);
+        for variable in on_manager.iter().filter(|variable| is_path(variable)) {
+            if let Some(relative) = castanet_protocol::mirror::from_farm_path(&variable.value) {
+                on_target.push(Resolved {
+                    value: format!("{root}/{relative}"),
+                    ..variable.clone()
+                });
+            }
+        }
+        WorkerVariables {
+            platform: target.clone(),
+            expander: Arc::new(text::Expander::new(target, &on_manager, &on_target)),
+        }
+    }
+
     /// The worker's platform, normalised (`macos` → `darwin`).
     pub fn platform(&self) -> &str {
         &self.platform

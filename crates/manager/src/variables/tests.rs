@@ -357,3 +357,43 @@ fn the_default_config_file_documents_variables_and_round_trips_them() {
         "{{jobs}} is the absolute checkout directory: {jobs}"
     );
 }
+
+#[test]
+fn a_worker_without_shared_storage_gets_the_managers_paths_inside_its_mirror() {
+    let variables = farm();
+    let mirrored = WorkerVariables::for_storage(&variables, LINUX, Some("/var/castanet/mirror/"));
+    let expand = |text: &str| {
+        let mut parameters = json!({ "value": text });
+        mirrored.expand_parameters(&mut parameters);
+        parameters["value"].as_str().map(str::to_owned)
+    };
+    let cases = [
+        (
+            "{jobs}/shot/a.blend",
+            "/var/castanet/mirror/srv/castanet-shared/jobs/shot/a.blend",
+        ),
+        (
+            "{render}/shot/######",
+            "/var/castanet/mirror/mnt/render/shot/######",
+        ),
+        // A farm path already in the manager's notation is mirrored too.
+        (
+            "/mnt/projects/a.blend",
+            "/var/castanet/mirror/mnt/projects/a.blend",
+        ),
+        ("{blender}", "blender"),
+        ("/tmp/elsewhere", "/tmp/elsewhere"),
+    ];
+    for (input, expected) in cases {
+        assert_eq!(expand(input).as_deref(), Some(expected), "{input}");
+    }
+    let on_windows = WorkerVariables::for_storage(&variables, WINDOWS, Some("D:\\mirror"));
+    let mut parameters = json!({ "exe": "{blender}", "file": "{project}\\a.blend" });
+    on_windows.expand_parameters(&mut parameters);
+    assert_eq!(parameters["exe"], "blender.exe");
+    assert_eq!(parameters["file"], "D:\\mirror\\mnt\\projects\\a.blend");
+    let shared = WorkerVariables::for_storage(&variables, LINUX, None);
+    let mut parameters = json!({ "file": "{render}/x" });
+    shared.expand_parameters(&mut parameters);
+    assert_eq!(parameters["file"], "/mnt/render/x");
+}

@@ -224,6 +224,7 @@ pub fn sized_sign_on(name: &str, types: &[&str], ram_gib: u64, gpus: u32) -> v1:
         software_version: "test".into(),
         can_restart: false,
         self_check_problems: Vec::new(),
+        storage_mirror: String::new(),
     }
 }
 

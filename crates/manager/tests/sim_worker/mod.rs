@@ -38,6 +38,7 @@ pub fn sign_on_request(name: &str, slots: u32) -> v1::SignOnRequest {
         software_version: "test".into(),
         can_restart: false,
         self_check_problems: Vec::new(),
+        storage_mirror: String::new(),
     }
 }
 

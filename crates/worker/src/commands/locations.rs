@@ -71,6 +71,25 @@ pub fn input_files(name: &str, parameters_json: &str) -> Vec<PathBuf> {
         .collect()
 }
 
+/// The directories whose files command `name` reads (absolute paths only): the folder of the
+/// frames `frames-to-video` and `ffmpeg-each` take (`inputGlob`). A worker without shared
+/// storage fetches their files before the task runs.
+pub fn input_directories(name: &str, parameters_json: &str) -> Vec<PathBuf> {
+    if !matches!(name, "frames-to-video" | "ffmpeg-each") {
+        return Vec::new();
+    }
+    let Ok(params) = Params::parse(parameters_json) else {
+        return Vec::new();
+    };
+    params
+        .string("inputGlob")
+        .ok()
+        .and_then(|glob| Path::new(glob).parent().map(Path::to_path_buf))
+        .filter(|dir| dir.is_absolute() && !dir.to_string_lossy().contains(['*', '?', '[']))
+        .into_iter()
+        .collect()
+}
+
 /// The directory a written path lands in: a path ending in a separator is one (Blender's
 /// `-o /renders/shot/`), anything else is a file (or a frame pattern) in its parent.
 fn directory_of(path: &str) -> Option<PathBuf> {
@@ -133,6 +152,18 @@ mod tests {
         let relative = serde_json::json!({"blendfile": "a.blend"});
         assert!(input_files("blender-render", &relative.to_string()).is_empty());
         assert!(input_files("echo", "{}").is_empty());
+    }
+
+    #[test]
+    fn frame_folders_are_read_by_the_video_commands() {
+        let video = serde_json::json!({"inputGlob": "/renders/shot/*.png"}).to_string();
+        assert_eq!(
+            input_directories("frames-to-video", &video),
+            [PathBuf::from("/renders/shot")]
+        );
+        let wild = serde_json::json!({"inputGlob": "/renders/*/x.png"}).to_string();
+        assert!(input_directories("ffmpeg-each", &wild).is_empty());
+        assert!(input_directories("blender-render", &video).is_empty());
     }
 
     #[test]

@@ -33,7 +33,7 @@ use crate::preview::PreviewSink;
 use crate::progress::ProgressSink;
 use crate::slot_gpus::SlotPin;
 use crate::timings::TaskTimings;
-pub use locations::{directories_made, input_files, output_directories};
+pub use locations::{directories_made, input_directories, input_files, output_directories};
 pub use params::Params;
 
 /// How long a program may print nothing before it counts as hung, unless configured.

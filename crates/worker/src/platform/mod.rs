@@ -79,3 +79,9 @@ pub fn make_private_file_options(options: &mut std::fs::OpenOptions) {
 pub fn make_runnable(path: &std::path::Path) -> std::io::Result<()> {
     imp::make_runnable(path)
 }
+
+/// Makes `link` a symbolic link to the file `target` (the mirror's links into the input
+/// cache of a worker without shared storage).
+pub fn symlink_file(target: &std::path::Path, link: &std::path::Path) -> std::io::Result<()> {
+    imp::symlink_file(target, link)
+}

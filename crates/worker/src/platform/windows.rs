@@ -54,3 +54,8 @@ pub fn make_private_file_options(_options: &mut std::fs::OpenOptions) {}
 pub fn make_runnable(_path: &std::path::Path) -> std::io::Result<()> {
     Ok(())
 }
+
+/// Needs Developer Mode or the symlink privilege on Windows.
+pub fn symlink_file(target: &std::path::Path, link: &std::path::Path) -> std::io::Result<()> {
+    std::os::windows::fs::symlink_file(target, link)
+}

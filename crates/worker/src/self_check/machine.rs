@@ -113,7 +113,24 @@ pub fn directory_checks(config: &WorkerConfig) -> Vec<Check> {
         "data directory",
         directory_usable(&config.data_dir),
     )];
-    for root in config.storage_roots.iter() {
+    let storage = config.no_shared_storage.as_ref();
+    if let Some(storage) = storage {
+        // No shared storage: the farm's files live in the mirror and the cache instead.
+        checks.push(Check::new(
+            format!("storage mirror {}", storage.mirror_dir.display()),
+            directory_usable(&storage.mirror_dir),
+        ));
+        checks.push(Check::new(
+            format!("input cache {}", storage.cache_dir.display()),
+            directory_usable(&storage.cache_dir),
+        ));
+    }
+    let mirror = storage.map(|storage| &storage.mirror_dir);
+    for root in config
+        .storage_roots
+        .iter()
+        .filter(|root| Some(*root) != mirror)
+    {
         let usable = if root.is_dir() {
             directory_usable(root)
         } else {

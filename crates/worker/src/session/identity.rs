@@ -177,6 +177,11 @@ pub fn sign_on_request(config: &WorkerConfig, capabilities: &Capabilities) -> Si
         can_restart: true,
         // Filled in by the session, which runs the checks at each sign-on.
         self_check_problems: Vec::new(),
+        storage_mirror: config
+            .no_shared_storage
+            .as_ref()
+            .map(|storage| storage.mirror_dir.to_string_lossy().into_owned())
+            .unwrap_or_default(),
     }
 }
 

@@ -30,6 +30,7 @@ use crate::journal::UpdateJournal;
 use crate::leftovers::ProcessRecords;
 use crate::logs::{LogSpool, SpooledLog, send_spooled};
 use crate::runner::{CommandSettings, RunnerDeps};
+use crate::transfer::Transfers;
 use crate::upstream::Upstream;
 use crate::{slot_gpus, system};
 use fence::Fence;
@@ -86,6 +87,10 @@ pub async fn run_to_exit(
                 command_time_limit: config.command_time_limit,
                 slot_pins: Arc::new(slot_pins.into_iter().map(|p| p.map(Arc::new)).collect()),
                 processes,
+                transfers: config
+                    .no_shared_storage
+                    .as_ref()
+                    .map(|storage| Arc::new(Transfers::new(client.clone(), storage))),
             }),
             log_spool,
         },

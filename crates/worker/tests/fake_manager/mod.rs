@@ -301,6 +301,44 @@ impl WorkerService for FakeManager {
     }
 
     type ConnectWorkerStream = ReceiverStream<Result<Instruction, Status>>;
+    type FetchFileStream = ReceiverStream<Result<FileChunk, Status>>;
+
+    // Transfers of workers without shared storage are tested against the real manager
+    // (crates/castanet/tests/no_shared_storage.rs); these workers see shared storage.
+    async fn list_inputs(
+        &self,
+        _request: Request<ListInputsRequest>,
+    ) -> Result<Response<ListInputsResponse>, Status> {
+        Err(Status::unimplemented("no transfers in the fake manager"))
+    }
+
+    async fn fetch_file(
+        &self,
+        _request: Request<FetchFileRequest>,
+    ) -> Result<Response<Self::FetchFileStream>, Status> {
+        Err(Status::unimplemented("no transfers in the fake manager"))
+    }
+
+    async fn output_upload_status(
+        &self,
+        _request: Request<OutputFile>,
+    ) -> Result<Response<OutputUploadState>, Status> {
+        Err(Status::unimplemented("no transfers in the fake manager"))
+    }
+
+    async fn upload_output(
+        &self,
+        _request: Request<Streaming<OutputChunk>>,
+    ) -> Result<Response<OutputUploadState>, Status> {
+        Err(Status::unimplemented("no transfers in the fake manager"))
+    }
+
+    async fn report_transfers(
+        &self,
+        _request: Request<TransferTotals>,
+    ) -> Result<Response<TransferTotalsAck>, Status> {
+        Err(Status::unimplemented("no transfers in the fake manager"))
+    }
 
     async fn connect_worker(
         &self,
