@@ -18,6 +18,7 @@ impl FarmNet {
             tag: format!("k{}", std::process::id() % 100_000),
             workers,
         };
+        remove_leftovers();
         let m = net.manager_ns();
         ip(&["netns", "add", &m])?;
         ip(&["-n", &m, "link", "set", "lo", "up"])?;
@@ -97,5 +98,39 @@ impl Drop for FarmNet {
         }
         let _ = ip(&["netns", "del", &self.manager_ns()]);
         let _ = ip(&["link", "del", &format!("{}r0", self.tag)]);
+    }
+}
+
+/// Removes the namespaces and links of a test run that was killed before its `Drop` ran:
+/// their addresses would shadow this run's. Test binaries run one after another, so any
+/// farm net present at the start is a leftover.
+fn remove_leftovers() {
+    let Ok(listed) = std::process::Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+    else {
+        return;
+    };
+    let is_farm_name = |name: &str| {
+        name.strip_prefix('k')
+            .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))
+    };
+    for line in String::from_utf8_lossy(&listed.stdout).lines() {
+        if let Some(name) = line.split_whitespace().next().filter(|n| is_farm_name(n)) {
+            let _ = ip(&["netns", "del", name]);
+        }
+    }
+    let Ok(links) = std::process::Command::new("ip")
+        .args(["-br", "link"])
+        .output()
+    else {
+        return;
+    };
+    for line in String::from_utf8_lossy(&links.stdout).lines() {
+        let name = line.split_whitespace().next().unwrap_or("");
+        let name = name.split('@').next().unwrap_or("");
+        if is_farm_name(name) && name.ends_with("r0") {
+            let _ = ip(&["link", "del", name]);
+        }
     }
 }

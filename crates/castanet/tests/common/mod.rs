@@ -215,9 +215,22 @@ impl WorkerProcess {
         slots: u32,
         wrapper: &[S],
     ) -> Self {
+        Self::start_wrapped_with_args(url, secret, data_dir, name, slots, wrapper, &[])
+    }
+
+    /// [`start_wrapped_at`](Self::start_wrapped_at) with more `castanet worker` options.
+    pub fn start_wrapped_with_args<S: AsRef<OsStr>>(
+        url: &str,
+        secret: &str,
+        data_dir: &Path,
+        name: &str,
+        slots: u32,
+        wrapper: &[S],
+        extra_args: &[&str],
+    ) -> Self {
         let (program, args) = wrapper.split_first().expect("a wrapper program");
         let mut command = Command::new(program);
-        command.args(args).arg(BIN).arg("worker");
+        command.args(args).arg(BIN).arg("worker").args(extra_args);
         Self::spawn(command, url, secret, data_dir, name, slots, &[])
     }
 

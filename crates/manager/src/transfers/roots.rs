@@ -71,10 +71,14 @@ impl FarmRoots {
         }
     }
 
-    /// Checks that a file may be stored at `path`: its nearest existing ancestor lies under a
-    /// root and outside the Shaman file store, and `path` is not a directory. Returns the
-    /// path with that ancestor resolved.
+    /// Checks that a file may be stored at `path` (absolute, no `..`): it lies under a root,
+    /// outside the Shaman file store, is not a directory, and no symlink on the way leads
+    /// out of its root. Returns the path with its nearest existing ancestor resolved. A root
+    /// that does not exist yet (nothing rendered to it so far) is made as the file is stored.
     pub(super) fn writable(&self, path: &Path) -> Result<PathBuf, TransferError> {
+        let Some(root) = self.roots.iter().find(|root| path.starts_with(root)) else {
+            return Err(self.outside(path));
+        };
         let mut existing = path;
         let mut rest = Vec::new();
         let resolved = loop {
@@ -90,10 +94,11 @@ impl FarmRoots {
                 }
             }
         };
-        if !self
-            .canonical_roots()
-            .iter()
-            .any(|root| resolved.starts_with(root))
+        // Where the root exists, what exists of the path must resolve inside it (a symlink
+        // in the tree may not point elsewhere). Where it does not, nothing below it exists
+        // and the directories made follow the path itself.
+        if let Ok(canonical_root) = std::fs::canonicalize(root)
+            && !resolved.starts_with(&canonical_root)
         {
             return Err(self.outside(path));
         }
@@ -101,13 +106,13 @@ impl FarmRoots {
             .file_store
             .as_ref()
             .and_then(|store| std::fs::canonicalize(store).ok());
-        if file_store.is_some_and(|store| resolved.starts_with(store)) {
-            return Err(TransferError::FileStore(path.display().to_string()));
-        }
         let full = rest
             .iter()
             .rev()
             .fold(resolved, |full, name| full.join(name));
+        if file_store.is_some_and(|store| full.starts_with(store)) {
+            return Err(TransferError::FileStore(path.display().to_string()));
+        }
         if full.is_dir() {
             return Err(TransferError::BadPath(format!(
                 "{} is a directory on the manager, not a file",

@@ -194,3 +194,34 @@ async fn a_checkout_lists_its_files_by_their_blobs_hashes_and_requested_director
     assert_eq!(download.next_chunk(1024).await.expect("reads"), b"ture");
     assert!(download.next_chunk(1024).await.expect("end").is_empty());
 }
+
+#[tokio::test]
+async fn a_render_share_that_does_not_exist_yet_is_made_by_the_first_output() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = ManagerConfig::new_default(dir.path());
+    let render = dir.path().join("render");
+    config.variables.insert(
+        "render".to_owned(),
+        crate::variables::VariableConfig {
+            is_twoway: true,
+            all: Some(render.display().to_string()),
+            ..Default::default()
+        },
+    );
+    let transfers = Transfers::new(&config);
+    let target = render.join("shot/0001.png");
+    let file = output(&target, b"frame");
+    let mut upload = transfers.begin_upload(file, 0).await.expect("begins");
+    upload.write(b"frame").await.expect("writes");
+    assert!(upload.finish().await.expect("stored").stored);
+    assert_eq!(std::fs::read(&target).expect("stored"), b"frame");
+    // A symlink inside the share may not lead out of it.
+    let outside = dir.path().join("outside");
+    std::fs::create_dir_all(&outside).expect("dir");
+    std::os::unix::fs::symlink(&outside, render.join("escape")).expect("link");
+    let err = transfers
+        .upload_status(&output(&render.join("escape/x.png"), b"x"))
+        .await
+        .expect_err("leads out");
+    assert!(matches!(err, TransferError::OutsideStorage { .. }), "{err}");
+}

@@ -282,8 +282,17 @@ impl WorkerVariables {
             return Self::new(variables, worker_platform);
         };
         let target = normalize_platform(worker_platform);
-        let on_manager = variables.resolve_for(&variables.manager_platform);
         let is_path = |variable: &Resolved| variable.is_twoway || variable.name == JOBS;
+        // Path variables count as two-way here, `{jobs}` too: a farm path written out in
+        // full (a checkout under the job storage) lands in the mirror like a `{name}` one.
+        let on_manager: Vec<Resolved> = variables
+            .resolve_for(&variables.manager_platform)
+            .into_iter()
+            .map(|variable| Resolved {
+                is_twoway: is_path(&variable),
+                ..variable
+            })
+            .collect();
         let mut on_target: Vec<Resolved> = variables
             .resolve_for(&target)
             .into_iter()

@@ -381,6 +381,10 @@ fn a_worker_without_shared_storage_gets_the_managers_paths_inside_its_mirror() {
             "/mnt/projects/a.blend",
             "/var/castanet/mirror/mnt/projects/a.blend",
         ),
+        (
+            "/srv/castanet-shared/jobs/shot/a.blend",
+            "/var/castanet/mirror/srv/castanet-shared/jobs/shot/a.blend",
+        ),
         ("{blender}", "blender"),
         ("/tmp/elsewhere", "/tmp/elsewhere"),
     ];

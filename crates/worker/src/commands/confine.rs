@@ -14,6 +14,10 @@ pub(super) enum Reach {
     Inside,
     /// Inside a root or the root itself: a directory to create.
     InsideOrRoot,
+    /// Strictly inside a root, judged without following a symlink that is the last part: a
+    /// file to copy from. A job's file tree may be links (a Shaman checkout into its file
+    /// store; the mirror of a worker without shared storage into its input cache).
+    Source,
 }
 
 /// `path` (the parameter `key` of a command that would `verb` it) resolved, when it lies
@@ -36,7 +40,19 @@ pub(super) async fn confined(
             "refusing to {verb} {path}: parameter {key:?} is not an absolute path"
         )));
     }
-    let resolved = resolve(Path::new(path)).await.map_err(|e| {
+    let as_path = Path::new(path);
+    let final_link = match (as_path.parent(), as_path.file_name()) {
+        (Some(parent), Some(name)) if reach == Reach::Source => tokio::fs::symlink_metadata(path)
+            .await
+            .is_ok_and(|m| m.file_type().is_symlink())
+            .then_some((parent, name)),
+        _ => None,
+    };
+    let resolved = match final_link {
+        Some((parent, name)) => resolve(parent).await.map(|parent| parent.join(name)),
+        None => resolve(as_path).await,
+    }
+    .map_err(|e| {
         CommandError::invalid(format!("refusing to {verb} {path}: cannot resolve it: {e}"))
     })?;
     for root in ctx.storage_roots.iter() {
@@ -44,7 +60,7 @@ pub(super) async fn confined(
             .await
             .unwrap_or_else(|_| root.clone());
         let allowed = match reach {
-            Reach::Inside => resolved != root && resolved.starts_with(&root),
+            Reach::Inside | Reach::Source => resolved != root && resolved.starts_with(&root),
             Reach::InsideOrRoot => resolved.starts_with(&root),
         };
         if allowed {

@@ -76,7 +76,7 @@ async fn free_name(base: &str) -> String {
 pub async fn copy_file(ctx: &CommandContext, params: &Params) -> Result<(), CommandError> {
     let src = params.non_empty_string("src")?;
     let dest = params.non_empty_string("dest")?;
-    confined(ctx, "copy", "src", src, Reach::Inside).await?;
+    confined(ctx, "copy", "src", src, Reach::Source).await?;
     confined(ctx, "copy to", "dest", dest, Reach::Inside).await?;
     match tokio::fs::metadata(src).await {
         Ok(meta) if meta.is_file() => {}
@@ -420,6 +420,30 @@ mod tests {
         assert!(outside.join("keep.txt").is_file() && !outside.join("new").exists());
         assert!(root.join("job").is_dir() && !root.join("job/new").exists());
         assert!(!root.join("job/in").exists() && !root.join("job/keep.txt").exists());
+        Ok(())
+    }
+
+    /// A job's file tree may be links to files elsewhere (a Shaman checkout, the input cache of
+    /// a worker without shared storage): such a file is copied (its content, not the link);
+    /// a link to a directory on the way still leads out and is refused above.
+    #[tokio::test]
+    async fn a_linked_file_in_a_root_is_copied_from() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let root = dir.path().join("mirror");
+        let cache = dir.path().join("cache");
+        std::fs::create_dir_all(root.join("job"))?;
+        std::fs::create_dir_all(&cache)?;
+        std::fs::write(cache.join("blob"), "input")?;
+        std::os::unix::fs::symlink(cache.join("blob"), root.join("job/in.bin"))?;
+        let params = serde_json::json!({
+            "src": root.join("job/in.bin").display().to_string(),
+            "dest": root.join("job/out.bin").display().to_string(),
+        });
+        let (result, _) = run_collecting_in("copy-file", &json(params), vec![root.clone()]).await;
+        assert_eq!(result, Ok(()));
+        let copied = std::fs::symlink_metadata(root.join("job/out.bin"))?;
+        assert!(copied.is_file(), "the copy is a file, not a link");
+        assert_eq!(std::fs::read_to_string(root.join("job/out.bin"))?, "input");
         Ok(())
     }
 }
