@@ -325,3 +325,31 @@ browserTest("a worker's self-check problems show on its page", async () => {
   await browser.screenshot("worker-self-check");
   child.kill("SIGTERM");
 });
+
+browserTest("a worker without shared storage shows its storage and its transfers", async () => {
+  farm.secret = (await farm.api("GET", "/api/v3/registration-secret")).secret;
+  const child = farm.startWorker("web-no-shared", ["--no-shared-storage"]);
+  const worker = await until("the worker without shared storage signed on", async () => {
+    const { workers } = await farm.api("GET", "/api/v3/worker-mgt/workers");
+    return workers.find((w) => w.name === "web-no-shared" && w.connected);
+  });
+  // A job only this worker may take: its tag is the job's.
+  const tag = await farm.api("POST", "/api/v3/worker-mgt/tags", { name: "no-shared-storage" });
+  await farm.api("POST", `/api/v3/worker-mgt/workers/${worker.id}/settags`, { tag_ids: [tag.id] });
+  const job = await farm.submit(
+    "on the mirror",
+    "echo-sleep-test",
+    { message: "hello", sleep_duration_seconds: 0, sleep_repeats: 1 },
+    { worker_tag: tag.id },
+  );
+  await until("the tagged job done", async () => (await farm.api("GET", `/api/v3/jobs/${job.id}`)).status === "completed", 60_000);
+  await page.goto(`${farm.url}/workers/${worker.id}`);
+  const storage = page.getByTestId("worker-storage");
+  await storage.waitFor();
+  assert.match(await storage.textContent(), /mirrors the farm's paths in .*mirror/);
+  const transfers = page.getByTestId("worker-transfers");
+  await transfers.waitFor();
+  assert.match(await transfers.textContent(), /Cache hits\s*0 of 0 input files/);
+  await browser.screenshot("worker-transfers");
+  child.kill("SIGTERM");
+});

@@ -1875,11 +1875,17 @@ export interface components {
              *     that is not mounted, a directory it cannot write, too little free space).
              */
             self_check_problems: string[];
+            /**
+             * @description Extension: where a worker without shared storage keeps its mirror of the farm's
+             *     paths; absent for a worker on the shared storage.
+             */
+            storage_mirror?: string | null;
             supported_task_types: string[];
             tags?: components["schemas"]["WorkerTag"][] | null;
             task?: components["schemas"]["WorkerTask"] | null;
             /** @description Extension: the tasks it runs now. */
             tasks: components["schemas"]["WorkerTask"][];
+            transfers?: components["schemas"]["WorkerTransfers"] | null;
         };
         WorkerList: {
             workers: components["schemas"]["WorkerSummary"][];
@@ -1935,6 +1941,48 @@ export interface components {
         /** @description A task the worker runs, with its job. */
         WorkerTask: components["schemas"]["TaskSummary"] & {
             job_id: string;
+        };
+        /** @description What a worker without shared storage reported about its transfers and its cache. */
+        WorkerTransfers: {
+            /**
+             * Format: int64
+             * @description Input bytes downloaded from the manager.
+             */
+            bytes_downloaded: number;
+            /**
+             * Format: int64
+             * @description Output bytes uploaded to the manager.
+             */
+            bytes_uploaded: number;
+            /**
+             * Format: int64
+             * @description What the worker's input cache holds now.
+             */
+            cache_bytes: number;
+            /**
+             * Format: int64
+             * @description Input files found in the worker's cache (not downloaded).
+             */
+            cache_hits: number;
+            /** Format: int64 */
+            cache_limit_bytes: number;
+            /**
+             * Format: int64
+             * @description Input files the worker had to download.
+             */
+            cache_misses: number;
+            /**
+             * Format: double
+             * @description Download speed over all downloads, in megabytes (10^6 bytes) per second.
+             */
+            download_mb_per_second: number;
+            /** Format: int64 */
+            files_uploaded: number;
+            /**
+             * Format: double
+             * @description Upload speed over all uploads, in megabytes per second.
+             */
+            upload_mb_per_second: number;
         };
     };
     responses: never;

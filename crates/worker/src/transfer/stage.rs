@@ -138,8 +138,9 @@ async fn fetch_inputs(
             started.elapsed().as_secs_f64()
         ))
         .await;
-        transfers.report_totals().await;
     }
+    // Every task's report: the dashboard shows the worker's figures from its first task on.
+    transfers.report_totals().await;
     staged.started = SystemTime::now();
     Ok(staged)
 }
