@@ -20,6 +20,7 @@ mod submit_placement;
 mod tls_pin;
 mod token_cmd;
 mod worker_cmd;
+mod workers_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -58,6 +59,9 @@ enum Command {
     Submit(jobs_cmd::SubmitArgs),
     /// List jobs, newest first, with their estimated completion.
     Jobs,
+    /// List the workers: status, storage (shared or their own mirror) and, for workers
+    /// without shared storage, the bytes they moved and their cache's hits.
+    Workers,
     /// Where jobs' newest preview images are: `castanet images` (the newest ones) or
     /// `castanet images JOB…`.
     Images(images_cmd::ImagesArgs),
@@ -136,6 +140,7 @@ async fn main() -> ExitCode {
         Command::Demo(args) => demo::run(args).await,
         Command::Submit(args) => jobs_cmd::submit(&manager, args).await,
         Command::Jobs => jobs_cmd::list_jobs(&manager).await,
+        Command::Workers => workers_cmd::list_workers(&manager).await,
         Command::Images(args) => images_cmd::run(&manager, args).await,
         Command::PreviewVideo(args) => preview_cmd::preview_video(&manager, args).await,
         Command::Frames { job } => preview_cmd::frames(&manager, &job).await,

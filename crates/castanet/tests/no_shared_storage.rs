@@ -330,6 +330,18 @@ async fn a_farm_without_shared_storage_moves_inputs_by_hash_and_outputs_back() {
         "{after_b}"
     );
 
+    let (ok, listed, err) = common::cli(&api.url, &["workers"]);
+    assert!(ok, "{err}");
+    let line = listed
+        .lines()
+        .find(|line| line.contains("no-shared-storage"))
+        .unwrap_or_else(|| panic!("no worker row: {listed}"));
+    let cache_hits = after_b["cache_hits"].as_u64().expect("hits");
+    assert!(
+        line.contains("mirror ") && line.contains(&format!("{cache_hits}/{}", cache_hits + 3)),
+        "{listed}"
+    );
+
     cut_in_the_middle_of_an_upload(&net, &api, dir.path(), &render_root).await;
     an_output_outside_the_farm_is_declined(&api, &checkout_a).await;
 
