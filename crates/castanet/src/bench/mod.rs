@@ -10,6 +10,7 @@ mod real_scenarios;
 mod scenarios;
 mod sim;
 mod stats;
+mod transfer_scenario;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -40,6 +41,9 @@ pub enum Scenario {
     RealWorkers,
     /// `POST /api/v3/jobs` of a `--frames` frame simple-blender-render job to a manager process.
     SubmitHttp,
+    /// A worker without shared storage: download and upload speed of a `--transfer-mb` file
+    /// (hash-verified), and a job whose input comes from the worker's cache.
+    Transfers,
     /// Accuracy of completion estimates: `--eta-jobs` queued jobs of `--eta-tasks` tasks whose
     /// times vary 10×, on `--eta-workers` simulated workers of their own manager.
     Eta,
@@ -51,7 +55,7 @@ impl Scenario {
     fn in_process(self) -> bool {
         !matches!(
             self,
-            Scenario::RealWorkers | Scenario::SubmitHttp | Scenario::Eta
+            Scenario::RealWorkers | Scenario::SubmitHttp | Scenario::Eta | Scenario::Transfers
         )
     }
 }
@@ -94,6 +98,9 @@ pub struct BenchArgs {
     /// Tasks per job in the ETA scenario.
     #[arg(long, default_value_t = 200)]
     eta_tasks: usize,
+    /// Size of the file in the transfers scenario, in MB.
+    #[arg(long, default_value_t = 256)]
+    transfer_mb: u64,
     /// Also write the JSON result to this file.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -131,6 +138,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             Scenario::RealWorkers,
             Scenario::SubmitHttp,
             Scenario::Eta,
+            Scenario::Transfers,
         ]
     } else {
         args.scenarios.clone()
@@ -162,6 +170,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
                 let eta =
                     eta_scenario::accuracy(args.eta_workers, args.eta_jobs, args.eta_tasks).await?;
                 result.insert("eta_accuracy".into(), eta);
+            }
+            Scenario::Transfers => {
+                let moved = transfer_scenario::transfers(args.transfer_mb).await?;
+                result.insert("transfers".into(), moved);
             }
             _ => {}
         }
@@ -285,7 +297,7 @@ async fn run_in_process(
                 let query = api_scenarios::jobs_query(&state, &url, args.samples.min(100)).await?;
                 result.insert("jobs_query".into(), query);
             }
-            Scenario::RealWorkers | Scenario::SubmitHttp | Scenario::Eta => {}
+            Scenario::RealWorkers | Scenario::SubmitHttp | Scenario::Eta | Scenario::Transfers => {}
         }
     }
     result.insert("rss_mib".into(), json!(scenarios::rss_mib()));
@@ -349,6 +361,7 @@ fn print_table(result: &Value) {
     api_rows(result, &mut rows);
     real_scenarios::rows(result, &mut rows);
     eta_scenario::rows(result, &mut rows);
+    transfer_scenario::rows(result, &mut rows);
     if let Some(rss) = result.get("rss_mib").and_then(Value::as_f64) {
         rows.push((
             "RSS (manager + sim workers)".into(),

@@ -35,6 +35,28 @@ function compileJob(job) {
 /// The job type name of [`BENCH_JOB_TYPE`] (from its file name).
 pub const BENCH_JOB_TYPE_NAME: &str = "bench-exec";
 
+/// A job type with one task copying one file (`copy-file`): with a worker without shared
+/// storage, the input is downloaded and the copy uploaded, nothing else.
+const BENCH_COPY_JOB_TYPE: &str = r#"// Written by `castanet bench`: one copy-file task.
+const JOB_TYPE = {
+  label: "Bench Copy",
+  description: "Copies one file, for castanet bench",
+  settings: [
+    { key: "src", type: "string", required: true, description: "The file to copy" },
+    { key: "dest", type: "string", required: true, description: "Where the copy goes" },
+  ],
+};
+
+function compileJob(job) {
+  const task = author.Task("copy", "file-management");
+  task.addCommand(author.Command("copy-file", { src: job.settings.src, dest: job.settings.dest }));
+  job.addTask(task);
+}
+"#;
+
+/// The job type name of [`BENCH_COPY_JOB_TYPE`].
+pub const BENCH_COPY_JOB_TYPE_NAME: &str = "bench-copy";
+
 /// How long a process gets to start or to stop.
 const PROCESS_LIMIT: Duration = Duration::from_secs(30);
 
@@ -57,9 +79,14 @@ impl ManagerProcess {
         let scripts = config.scripts_path();
         std::fs::create_dir_all(&scripts)
             .with_context(|| format!("creating {}", scripts.display()))?;
-        let script = scripts.join(format!("{}.js", BENCH_JOB_TYPE_NAME.replace('-', "_")));
-        std::fs::write(&script, BENCH_JOB_TYPE)
-            .with_context(|| format!("writing {}", script.display()))?;
+        for (name, code) in [
+            (BENCH_JOB_TYPE_NAME, BENCH_JOB_TYPE),
+            (BENCH_COPY_JOB_TYPE_NAME, BENCH_COPY_JOB_TYPE),
+        ] {
+            let script = scripts.join(format!("{}.js", name.replace('-', "_")));
+            std::fs::write(&script, code)
+                .with_context(|| format!("writing {}", script.display()))?;
+        }
         let log = dir.join("manager.log");
         let log_file =
             std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
@@ -174,8 +201,21 @@ impl WorkerProcess {
         slots: u32,
         records: UnboundedSender<TaskRecord>,
     ) -> anyhow::Result<Self> {
+        Self::start_with_args(manager, dir, name, slots, records, &[])
+    }
+
+    /// [`start`](Self::start) with more `castanet worker` options.
+    pub fn start_with_args(
+        manager: &ManagerProcess,
+        dir: &Path,
+        name: &str,
+        slots: u32,
+        records: UnboundedSender<TaskRecord>,
+        extra_args: &[&str],
+    ) -> anyhow::Result<Self> {
         let mut child = Command::new(std::env::current_exe().context("finding castanet")?)
             .args(["worker", "--manager", &manager.url, "--name", name])
+            .args(extra_args)
             .args(["--slots", &slots.to_string(), "--data-dir"])
             .arg(dir)
             .env("CASTANET_REGISTRATION_SECRET", &manager.secret)

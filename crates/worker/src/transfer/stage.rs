@@ -82,7 +82,10 @@ async fn fetch_inputs(
     }
     wanted.sort();
     wanted.dedup();
-    let listed = list_inputs(transfers, task, wanted, cancel).await?;
+    let mut listed = list_inputs(transfers, task, wanted, cancel).await?;
+    // A requested file inside the job's checkout is listed twice: count it once.
+    let mut seen = std::collections::HashSet::new();
+    listed.files.retain(|file| seen.insert(file.path.clone()));
     for missing in &listed.missing {
         log.line(format!(
             "The manager has no {missing}; the command reading it will say so."
