@@ -20,7 +20,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::farm_net::FarmNet;
-use common::render_jobs::submit;
+use common::render_jobs::{run_blender_python, submit};
 use common::{Api, ManagerProcess, WorkerProcess, completed};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -70,23 +70,7 @@ fn make_textured_scene(dir: &Path, samples: u32) -> PathBuf {
         texture = texture.display().to_string(),
         blend = blend.display().to_string(),
     );
-    let output = Command::new("blender")
-        .args([
-            "-b",
-            "--factory-startup",
-            "--python-exit-code",
-            "1",
-            "--python-expr",
-        ])
-        .arg(&script)
-        .output()
-        .expect("blender runs");
-    assert!(
-        output.status.success() && blend.is_file() && texture.is_file(),
-        "scene not written: {}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    run_blender_python(&script, &[&blend, &texture]);
     blend
 }
 
@@ -358,23 +342,7 @@ async fn cut_in_the_middle_of_an_upload(net: &FarmNet, api: &Api, dir: &Path, re
         .collect();
     std::fs::write(&big, &content).expect("big file");
     let checkout = shaman_checkout(api, "shot-c", &[("big.bin", &big)]).await;
-    let tc = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &net.worker_ns(1),
-            "tc",
-            "qdisc",
-            "replace",
-            "dev",
-        ])
-        .arg(net.worker_veth(1))
-        .args([
-            "root", "tbf", "rate", "4mbit", "burst", "32kbit", "latency", "400ms",
-        ])
-        .status()
-        .expect("tc runs");
-    assert!(tc.success(), "cannot slow the worker's link with tc");
+    net.limit_rate(1, Some("4mbit"));
     let received_before = metric(api, "castanet_transfer_received_bytes_total").await;
     let dest = render_root.join("copy").join("big.bin");
     let job = submit(
@@ -425,19 +393,7 @@ async fn cut_in_the_middle_of_an_upload(net: &FarmNet, api: &Api, dir: &Path, re
         1,
         "the task ran more than once: {job_row}\n{log}"
     );
-    let _ = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &net.worker_ns(1),
-            "tc",
-            "qdisc",
-            "del",
-            "dev",
-        ])
-        .arg(net.worker_veth(1))
-        .arg("root")
-        .status();
+    net.limit_rate(1, None);
 }
 
 /// A render to a path that is no farm path (not under a variable or the job storage): the

@@ -6,6 +6,8 @@ pub mod v1 {
     tonic::include_proto!("castanet.v1");
 }
 
+/// Content hashes (SHA-256 of files), the same on both sides.
+pub mod content;
 /// Free space on a file system (the manager's database check, the worker's self-check).
 pub mod disk;
 /// Mirror paths: how workers without shared storage name the farm's files.

@@ -91,6 +91,25 @@ impl FarmNet {
     }
 }
 
+impl FarmNet {
+    /// Slows what worker `k` sends to `rate` (a `tc` rate such as `4mbit`), or lifts the
+    /// limit (`None`).
+    pub fn limit_rate(&self, k: usize, rate: Option<&str>) {
+        let (ns, veth) = (self.worker_ns(k), self.worker_veth(k));
+        let mut args = vec!["netns", "exec", &ns, "tc", "qdisc"];
+        match rate {
+            Some(rate) => args.extend([
+                "replace", "dev", &veth, "root", "tbf", "rate", rate, "burst", "32kbit", "latency",
+                "400ms",
+            ]),
+            None => args.extend(["del", "dev", &veth, "root"]),
+        }
+        if let Err(e) = ip(&args) {
+            panic!("cannot change worker {k}'s rate limit ({rate:?}): {e}");
+        }
+    }
+}
+
 impl Drop for FarmNet {
     fn drop(&mut self) {
         for k in 1..=self.workers {

@@ -26,6 +26,12 @@ pub fn make_scene(path: &Path, samples: u32, size: (u32, u32)) {
         size.1,
         path.display().to_string()
     );
+    run_blender_python(&script, &[path]);
+}
+
+/// Runs a Python script in a factory-fresh background Blender; it must succeed and leave
+/// every file of `writes` behind.
+pub fn run_blender_python(script: &str, writes: &[&Path]) {
     let output = Command::new("blender")
         .args([
             "-b",
@@ -34,12 +40,13 @@ pub fn make_scene(path: &Path, samples: u32, size: (u32, u32)) {
             "1",
             "--python-expr",
         ])
-        .arg(&script)
+        .arg(script)
         .output()
         .expect("blender runs");
     assert!(
-        output.status.success() && path.is_file(),
-        "scene not written: {}",
+        output.status.success() && writes.iter().all(|path| path.is_file()),
+        "the Blender script failed: {}{}",
+        String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
 }

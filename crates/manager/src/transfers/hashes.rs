@@ -3,12 +3,11 @@
 //! modification time stay the same (outputs received from workers are remembered as they
 //! are stored).
 use std::collections::HashMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::SystemTime;
 
-use sha2::{Digest, Sha256};
+use castanet_protocol::content::sha256_file;
 
 /// Remembered hashes at most; the memory is cleared when it would hold more.
 const REMEMBERED_AT_MOST: usize = 200_000;
@@ -73,19 +72,4 @@ fn shaman_blob_sha(path: &Path, size: u64) -> Option<String> {
     let is_sha = sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_hexdigit());
     (is_sha && named_size == size && rest.parent()?.parent()?.ends_with("stored"))
         .then(|| sha.to_ascii_lowercase())
-}
-
-/// Hashes a whole file (blocking).
-pub(super) fn sha256_file(path: &Path) -> std::io::Result<String> {
-    let mut file = std::fs::File::open(path)?;
-    let mut hasher = Sha256::new();
-    let mut buffer = vec![0u8; 1 << 20];
-    loop {
-        let read = file.read(&mut buffer)?;
-        if read == 0 {
-            break;
-        }
-        hasher.update(&buffer[..read]);
-    }
-    Ok(hex::encode(hasher.finalize()))
 }

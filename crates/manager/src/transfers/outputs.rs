@@ -217,10 +217,11 @@ impl Upload {
             .await
             .map_err(|e| TransferError::io(&self.partial, e))?;
         let partial = self.partial.clone();
-        let sha = tokio::task::spawn_blocking(move || super::hashes::sha256_file(&partial))
-            .await
-            .map_err(|e| TransferError::BadPath(e.to_string()))?
-            .map_err(|e| TransferError::io(&self.partial, e))?;
+        let sha =
+            tokio::task::spawn_blocking(move || castanet_protocol::content::sha256_file(&partial))
+                .await
+                .map_err(|e| TransferError::BadPath(e.to_string()))?
+                .map_err(|e| TransferError::io(&self.partial, e))?;
         let inner = &self.transfers.inner;
         if !sha.eq_ignore_ascii_case(&self.file.sha256) {
             let _ = tokio::fs::remove_file(&self.partial).await;

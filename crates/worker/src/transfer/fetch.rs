@@ -1,12 +1,12 @@
 //! Downloading one input file into the cache: resumed from what a cut download left in its
 //! partial file, retried while the manager is unreachable, and admitted only when the SHA-256
 //! of the whole file matches.
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
 
+use castanet_protocol::content::sha256_file;
 use castanet_protocol::v1;
-use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 use tonic::Code;
 
@@ -179,19 +179,4 @@ impl Received {
             path.display()
         )))
     }
-}
-
-/// Hashes a whole file (blocking).
-pub(super) fn sha256_file(path: &Path) -> std::io::Result<String> {
-    let mut file = std::fs::File::open(path)?;
-    let mut hasher = Sha256::new();
-    let mut buffer = vec![0u8; 1 << 20];
-    loop {
-        let read = file.read(&mut buffer)?;
-        if read == 0 {
-            break;
-        }
-        hasher.update(&buffer[..read]);
-    }
-    Ok(hex::encode(hasher.finalize()))
 }

@@ -186,7 +186,9 @@ async fn already_there(local: &Path, file: &v1::StoredFile) -> bool {
     match tokio::fs::symlink_metadata(local).await {
         Ok(metadata) if metadata.is_file() && metadata.len() == file.size => {
             let path = local.to_path_buf();
-            let sha = tokio::task::spawn_blocking(move || super::fetch::sha256_file(&path)).await;
+            let sha =
+                tokio::task::spawn_blocking(move || castanet_protocol::content::sha256_file(&path))
+                    .await;
             matches!(sha, Ok(Ok(sha)) if sha.eq_ignore_ascii_case(&file.sha256))
         }
         _ => false,

@@ -25,10 +25,11 @@ impl Transfers {
         cancel: &CancellationToken,
     ) -> Result<u64, StageError> {
         let to_hash = local.to_path_buf();
-        let sha256 = tokio::task::spawn_blocking(move || super::fetch::sha256_file(&to_hash))
-            .await
-            .map_err(|e| StageError::Local(e.to_string()))?
-            .map_err(|e| StageError::local(local, e))?;
+        let sha256 =
+            tokio::task::spawn_blocking(move || castanet_protocol::content::sha256_file(&to_hash))
+                .await
+                .map_err(|e| StageError::Local(e.to_string()))?
+                .map_err(|e| StageError::local(local, e))?;
         let size = std::fs::metadata(local)
             .map_err(|e| StageError::local(local, e))?
             .len();
