@@ -82,6 +82,11 @@ async fn shaman_checkout(api: &Api, checkout: &str, files: &[(&str, &Path)]) -> 
     for (path, local) in files {
         let bytes = std::fs::read(local).expect("file to upload");
         let (sha, size) = (sha256(&bytes), bytes.len());
+        specs.push(json!({ "sha": sha, "size": size, "path": path }));
+        // As the add-on does: a stored file is not sent again.
+        if api.get(&format!("/api/v3/shaman/files/{sha}/{size}")).await["status"] == "stored" {
+            continue;
+        }
         let answer = http
             .post(format!("{}/api/v3/shaman/files/{sha}/{size}", api.url))
             .body(bytes)
@@ -89,7 +94,6 @@ async fn shaman_checkout(api: &Api, checkout: &str, files: &[(&str, &Path)]) -> 
             .await
             .expect("upload");
         assert!(answer.status().is_success(), "upload of {path}: {answer:?}");
-        specs.push(json!({ "sha": sha, "size": size, "path": path }));
     }
     let answer: Value = http
         .post(format!("{}/api/v3/shaman/checkout/create", api.url))

@@ -35,6 +35,14 @@ impl Farm {
     async fn shaman_checkout(&self, checkout: &str, content: &[u8]) -> anyhow::Result<String> {
         let sha = hex::encode(Sha256::digest(content));
         let size = content.len();
+        // As the add-on does: a stored file is not sent again (the manager would answer
+        // before reading the body, and the rest of a big body would meet a closed socket).
+        let status = self
+            .get(&format!("/api/v3/shaman/files/{sha}/{size}"))
+            .await?;
+        if status["status"] == "stored" {
+            return self.checkout(checkout, &sha, size).await;
+        }
         let answer = self
             .http
             .post(format!("{}/api/v3/shaman/files/{sha}/{size}", self.url))
@@ -45,6 +53,10 @@ impl Farm {
         if !answer.status().is_success() {
             bail!("the Shaman upload answered {}", answer.status());
         }
+        self.checkout(checkout, &sha, size).await
+    }
+
+    async fn checkout(&self, checkout: &str, sha: &str, size: usize) -> anyhow::Result<String> {
         let request = json!({
             "checkoutPath": checkout,
             "files": [{ "sha": sha, "size": size, "path": "input.bin" }],
