@@ -20,6 +20,8 @@ use crate::{AppState, ManagerConfig, grpc, http};
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// How long background tasks get to finish their current step at shutdown.
 const BACKGROUND_GRACE: Duration = Duration::from_secs(10);
+/// A partial output upload untouched this long is removed at start (see `transfers`).
+const STALE_UPLOAD_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ManagerError {
@@ -166,6 +168,13 @@ pub async fn start(config: ManagerConfig) -> Result<RunningManager, ManagerError
     )
     .map_err(ManagerError::Notifications)?;
     let transfers = crate::transfers::Transfers::new(&config);
+    let stale = transfers.remove_stale_uploads(STALE_UPLOAD_AGE);
+    if stale > 0 {
+        tracing::info!(
+            count = stale,
+            "removed output uploads no worker continued for a week"
+        );
+    }
     let state = AppState {
         config: Arc::new(config),
         store,

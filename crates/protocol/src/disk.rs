@@ -1,4 +1,5 @@
-//! Free space on a file system, for the manager's database check and the worker's self-check.
+//! File system helpers both sides use: free space on a file system (the manager's database check,
+//! the worker's self-check) and removing the leftovers of transfers nobody continued.
 use std::path::Path;
 
 /// Bytes an unprivileged process may still write on the file system holding `path`.
@@ -37,4 +38,23 @@ mod tests {
         assert!(super::free_bytes(&dir).expect("statvfs") > 0);
         assert!(super::free_bytes(&dir.join("no such directory here")).is_err());
     }
+}
+
+/// Removes the files directly in `dir` not modified for `max_age` (leftovers of transfers
+/// nobody continued); returns how many. A missing directory holds none.
+pub fn remove_files_older_than(dir: &std::path::Path, max_age: std::time::Duration) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let stale = |entry: &std::fs::DirEntry| {
+        entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .is_ok_and(|modified| modified.elapsed().is_ok_and(|age| age > max_age))
+    };
+    entries
+        .flatten()
+        .filter(stale)
+        .filter(|entry| std::fs::remove_file(entry.path()).is_ok())
+        .count()
 }

@@ -8,7 +8,7 @@ pub mod v1 {
 
 /// Content hashes (SHA-256 of files), the same on both sides.
 pub mod content;
-/// Free space on a file system (the manager's database check, the worker's self-check).
+/// File system helpers: free space, and removing leftover partial transfers.
 pub mod disk;
 /// Mirror paths: how workers without shared storage name the farm's files.
 pub mod mirror;

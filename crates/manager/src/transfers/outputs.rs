@@ -56,6 +56,12 @@ pub struct Upload {
 }
 
 impl Transfers {
+    /// Removes partial uploads nobody continued for `max_age` (a worker that went away for
+    /// good, a job deleted meanwhile); returns how many. Called at start.
+    pub fn remove_stale_uploads(&self, max_age: std::time::Duration) -> usize {
+        castanet_protocol::disk::remove_files_older_than(&self.inner.uploads_dir, max_age)
+    }
+
     fn partial_path(&self, file: &v1::OutputFile) -> PathBuf {
         let key = Sha256::digest(format!("{}\0{}\0{}", file.path, file.sha256, file.size));
         self.inner

@@ -225,3 +225,28 @@ async fn a_render_share_that_does_not_exist_yet_is_made_by_the_first_output() {
         .expect_err("leads out");
     assert!(matches!(err, TransferError::OutsideStorage { .. }), "{err}");
 }
+
+#[tokio::test]
+async fn partial_uploads_nobody_continued_are_removed_at_start() {
+    let (_dir, transfers, shared) = farm();
+    let file = output(&shared.join("out/old.bin"), b"0123456789");
+    let mut upload = transfers
+        .begin_upload(file.clone(), 0)
+        .await
+        .expect("begins");
+    upload.write(b"0123").await.expect("writes");
+    upload.finish().await.expect("short");
+    assert_eq!(
+        transfers.remove_stale_uploads(std::time::Duration::from_secs(3600)),
+        0
+    );
+    assert_eq!(transfers.remove_stale_uploads(std::time::Duration::ZERO), 1);
+    assert_eq!(
+        transfers
+            .upload_status(&file)
+            .await
+            .expect("status")
+            .received,
+        0
+    );
+}

@@ -41,6 +41,8 @@ const STREAM_TIMEOUT: Duration = Duration::from_secs(6 * 3600);
 /// A transfer that makes no progress for this long (the manager unreachable, refusing to
 /// answer) fails the task.
 const GIVE_UP_AFTER: Duration = Duration::from_secs(600);
+/// A partial download untouched this long is removed at start.
+const STALE_PARTIAL_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Downloads and uploads running at once per task.
 const PARALLEL_DOWNLOADS: usize = 4;
 const PARALLEL_UPLOADS: usize = 2;
@@ -85,6 +87,16 @@ pub struct Transfers {
 
 impl Transfers {
     pub fn new(client: ManagerClient, storage: &NoSharedStorage) -> Self {
+        let stale = castanet_protocol::disk::remove_files_older_than(
+            &storage.cache_dir.join("partial"),
+            STALE_PARTIAL_AGE,
+        );
+        if stale > 0 {
+            tracing::info!(
+                count = stale,
+                "removed downloads no task continued for a week"
+            );
+        }
         Transfers {
             client,
             mirror: storage.mirror_dir.clone(),
