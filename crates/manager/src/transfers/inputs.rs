@@ -37,6 +37,7 @@ impl Transfers {
         }
         for wanted in requested {
             let farm = self.farm_path(wanted)?;
+            self.inner.roots.names_inside(&farm)?;
             match tokio::fs::metadata(&farm).await {
                 Ok(metadata) if metadata.is_dir() => {
                     let mut entries = tokio::fs::read_dir(&farm)

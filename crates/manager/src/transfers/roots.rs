@@ -54,6 +54,16 @@ impl FarmRoots {
         }
     }
 
+    /// Checks that `path` (absolute, no `..`) names a place under a root, before anything is
+    /// asked of the file system about it (whether it exists is nobody's business elsewhere).
+    pub(super) fn names_inside(&self, path: &Path) -> Result<(), TransferError> {
+        if self.roots.iter().any(|root| path.starts_with(root)) {
+            Ok(())
+        } else {
+            Err(self.outside(path))
+        }
+    }
+
     /// `path` resolved, when it exists and lies under a root.
     pub(super) fn readable(&self, path: &Path) -> Result<PathBuf, TransferError> {
         let canonical = std::fs::canonicalize(path).map_err(|e| match e.kind() {

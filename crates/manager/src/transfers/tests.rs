@@ -138,6 +138,14 @@ async fn paths_outside_the_farm_storage_and_the_file_store_are_refused() {
         .await
         .expect_err("outside");
     assert!(matches!(err, TransferError::OutsideStorage { .. }), "{err}");
+    // Not even whether a file exists out there is told.
+    for asked in [as_mirror(&outside), as_mirror(&dir.path().join("nothing"))] {
+        let err = transfers
+            .list_inputs(None, &[asked])
+            .await
+            .expect_err("outside");
+        assert!(matches!(err, TransferError::OutsideStorage { .. }), "{err}");
+    }
 }
 
 #[tokio::test]
