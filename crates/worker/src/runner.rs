@@ -56,6 +56,8 @@ pub struct CommandSettings {
     pub hung_after: Duration,
     /// Deletes only happen inside these directories.
     pub storage_roots: Arc<Vec<PathBuf>>,
+    /// Where file links in the storage roots may point for a copy (see `CommandContext`).
+    pub link_roots: Arc<Vec<PathBuf>>,
     /// How long a command may run unless it sets `timeout_seconds` (None: no limit).
     pub command_time_limit: Option<Duration>,
     /// Per slot: the GPUs its processes use (None: unpinned). A task runs in slot
@@ -412,6 +414,7 @@ async fn run_commands(
             preview: sinks.preview.clone(),
             hung_after: settings.hung_after,
             storage_roots: settings.storage_roots.clone(),
+            link_roots: settings.link_roots.clone(),
             time_limit: settings.command_time_limit,
             slot_pin: settings
                 .slot_pins

@@ -171,6 +171,9 @@ impl WorkerApi {
             }
         }
         tracing::debug!(path = upload.path(), %task_id, "output upload stream ended");
+        // A long upload may outlive its lease (the task requeued meanwhile): a stale stream
+        // must not overwrite what the task's new run stores.
+        uploads::check_lease(self, &worker_id, &task_id, epoch).await?;
         let state = upload.finish().await.map_err(transfer_status)?;
         Ok(Response::new(state))
     }

@@ -238,6 +238,8 @@ impl Upload {
                 expected: self.file.sha256.clone(),
             });
         }
+        // Judged again: the upload may have taken hours, and the tree may have changed.
+        self.destination = self.transfers.checked_output(&self.file)?;
         move_into_place(&self.partial, &self.destination).await?;
         inner.uploads.finished(&self.partial, self.generation);
         if let Ok(metadata) = tokio::fs::metadata(&self.destination).await
@@ -275,12 +277,29 @@ async fn move_into_place(partial: &Path, destination: &Path) -> Result<(), Trans
         }
         Err(_) => {}
     }
+    // A fresh name, created here (never an existing file or a link someone left there).
     let mut beside = destination.as_os_str().to_owned();
-    beside.push(".castanet-upload");
+    beside.push(format!(
+        ".castanet-upload-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
     let beside = PathBuf::from(beside);
-    tokio::fs::copy(partial, &beside)
+    let mut out = tokio::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&beside)
         .await
         .map_err(|e| TransferError::io(&beside, e))?;
+    let copied = async {
+        let mut input = tokio::fs::File::open(partial).await?;
+        tokio::io::copy(&mut input, &mut out).await?;
+        out.sync_all().await
+    }
+    .await;
+    if let Err(e) = copied {
+        let _ = tokio::fs::remove_file(&beside).await;
+        return Err(TransferError::io(&beside, e));
+    }
     tokio::fs::rename(&beside, destination)
         .await
         .map_err(|e| TransferError::io(destination, e))?;

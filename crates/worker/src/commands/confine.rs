@@ -55,6 +55,25 @@ pub(super) async fn confined(
     .map_err(|e| {
         CommandError::invalid(format!("refusing to {verb} {path}: cannot resolve it: {e}"))
     })?;
+    if final_link.is_some() {
+        // What the link points at must be a storage root's or a link root's too.
+        let target = tokio::fs::canonicalize(path).await.map_err(|e| {
+            CommandError::invalid(format!("refusing to {verb} {path}: cannot resolve it: {e}"))
+        })?;
+        let mut inside = false;
+        for root in ctx.storage_roots.iter().chain(ctx.link_roots.iter()) {
+            let root = tokio::fs::canonicalize(root)
+                .await
+                .unwrap_or_else(|_| root.clone());
+            inside |= target.starts_with(&root);
+        }
+        if !inside {
+            return Err(CommandError::invalid(format!(
+                "refusing to {verb} {path}: it links to {}, outside the storage roots",
+                target.display()
+            )));
+        }
+    }
     for root in ctx.storage_roots.iter() {
         let root = tokio::fs::canonicalize(root)
             .await

@@ -187,7 +187,7 @@ fn io_failure(what: &str, error: &io::Error) -> CommandError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::commands::testing::{run_collecting, run_collecting_in};
+    use crate::commands::testing::{run_collecting, run_collecting_in, run_collecting_with_links};
 
     fn json(value: serde_json::Value) -> String {
         value.to_string()
@@ -439,7 +439,16 @@ mod tests {
             "src": root.join("job/in.bin").display().to_string(),
             "dest": root.join("job/out.bin").display().to_string(),
         });
-        let (result, _) = run_collecting_in("copy-file", &json(params), vec![root.clone()]).await;
+        let roots = vec![root.clone()];
+        // Only where the link may point: into a storage root or a link root (the cache).
+        let (refused, _) =
+            run_collecting_in("copy-file", &json(params.clone()), roots.clone()).await;
+        assert!(
+            matches!(&refused, Err(CommandError::Failed { message, .. }) if message.contains("outside the storage roots")),
+            "{refused:?}"
+        );
+        let (result, _) =
+            run_collecting_with_links("copy-file", &json(params), roots, vec![cache.clone()]).await;
         assert_eq!(result, Ok(()));
         let copied = std::fs::symlink_metadata(root.join("job/out.bin"))?;
         assert!(copied.is_file(), "the copy is a file, not a link");

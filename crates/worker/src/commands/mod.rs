@@ -54,6 +54,9 @@ pub struct CommandContext {
     pub hung_after: Duration,
     /// The only directories under which deletes are allowed.
     pub storage_roots: Arc<Vec<PathBuf>>,
+    /// Where a file link inside a storage root may point for a copy to read through it (the
+    /// input cache of a worker without shared storage).
+    pub link_roots: Arc<Vec<PathBuf>>,
     /// How long a command may run when it sets no `timeout_seconds` (None: no limit).
     pub time_limit: Option<Duration>,
     /// The GPUs of the slot the task runs in, when that slot is pinned.
@@ -211,6 +214,19 @@ pub(crate) mod testing {
         collect(ctx, rx, name, params).await
     }
 
+    /// [`run_collecting_in`] with `link_roots` too.
+    pub async fn run_collecting_with_links(
+        name: &str,
+        params: &str,
+        roots: Vec<PathBuf>,
+        link_roots: Vec<PathBuf>,
+    ) -> (Result<(), CommandError>, Vec<String>) {
+        let (mut ctx, rx) = context(CancellationToken::new());
+        ctx.storage_roots = Arc::new(roots);
+        ctx.link_roots = Arc::new(link_roots);
+        collect(ctx, rx, name, params).await
+    }
+
     /// Runs a command and also returns every progress value it published.
     pub async fn run_collecting_progress(
         name: &str,
@@ -245,6 +261,7 @@ pub(crate) mod testing {
             preview: PreviewSink::detached(),
             hung_after: DEFAULT_HUNG_AFTER,
             storage_roots: Arc::new(Vec::new()),
+            link_roots: Arc::new(Vec::new()),
             time_limit: None,
             slot_pin: None,
             processes: ProcessRecords::default(),

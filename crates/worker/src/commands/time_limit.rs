@@ -38,6 +38,7 @@ pub async fn run_limited(
         preview: ctx.preview.clone(),
         hung_after: ctx.hung_after,
         storage_roots: ctx.storage_roots.clone(),
+        link_roots: ctx.link_roots.clone(),
         time_limit: None,
         slot_pin: ctx.slot_pin.clone(),
         processes: ctx.processes.clone(),

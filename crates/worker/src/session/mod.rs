@@ -84,6 +84,13 @@ pub async fn run_to_exit(
             settings: Arc::new(CommandSettings {
                 hung_after: config.hung_after,
                 storage_roots: Arc::new(config.storage_roots.clone()),
+                link_roots: Arc::new(
+                    config
+                        .no_shared_storage
+                        .iter()
+                        .map(|storage| storage.cache_dir.clone())
+                        .collect(),
+                ),
                 command_time_limit: config.command_time_limit,
                 slot_pins: Arc::new(slot_pins.into_iter().map(|p| p.map(Arc::new)).collect()),
                 processes,

@@ -2,7 +2,7 @@
 //! `<cache>/blobs/<sha[0:2]>/<sha>`, downloads in progress under `<cache>/partial/`. Bounded
 //! by size: the least recently used blobs (by modification time, refreshed on every use)
 //! are removed to make room, never one the running tasks need.
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
@@ -30,6 +30,7 @@ impl Cache {
         self.limit_bytes
     }
 
+    /// Where blob `sha` lives; `sha` is checked by [`is_sha256`] where it comes in.
     pub fn blob_path(&self, sha: &str) -> PathBuf {
         self.dir.join("blobs").join(&sha[..2]).join(sha)
     }
@@ -129,20 +130,15 @@ impl Cache {
         if total + incoming <= self.limit_bytes {
             return 0;
         }
-        let in_use: HashSet<String> = self
-            .in_use
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .keys()
-            .cloned()
-            .collect();
         blobs.sort_by_key(|(_, _, _, used)| *used);
         let mut removed = 0;
         for (path, sha, size, _) in blobs {
             if total + incoming <= self.limit_bytes {
                 break;
             }
-            if in_use.contains(&sha) {
+            // Asked again under the lock for each file: another slot may have just taken it.
+            let in_use = self.in_use.lock().unwrap_or_else(|p| p.into_inner());
+            if in_use.contains_key(&sha) {
                 continue;
             }
             if std::fs::remove_file(&path).is_ok() {
@@ -159,4 +155,10 @@ fn touch(path: &Path) {
     if let Ok(file) = std::fs::File::open(path) {
         let _ = file.set_modified(SystemTime::now());
     }
+}
+
+/// Whether `text` is a SHA-256 in lower- or upper-case hex (what the manager lists must be,
+/// before it names a file here).
+pub fn is_sha256(text: &str) -> bool {
+    text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit())
 }

@@ -21,7 +21,11 @@ impl Transfers {
         cancel: &CancellationToken,
     ) -> Result<u64, StageError> {
         let lock = self.cache.fetch_lock(&file.sha256);
-        let _one_at_a_time = lock.lock().await;
+        // Waiting for another slot's download of the same file ends with an abort too.
+        let _one_at_a_time = tokio::select! {
+            () = cancel.cancelled() => return Err(StageError::Canceled),
+            guard = lock.lock() => guard,
+        };
         if self.cache.holds(&file.sha256, file.size) {
             return Ok(0);
         }
@@ -40,18 +44,32 @@ impl Transfers {
                 .map(|m| m.len())
                 .unwrap_or(0);
             if held > file.size {
-                let _ = tokio::fs::remove_file(&partial).await;
+                tokio::fs::remove_file(&partial)
+                    .await
+                    .map_err(|e| StageError::local(&partial, e))?;
                 continue;
+            }
+            if file.size == 0 && held == 0 {
+                // Nothing to download: the empty file is made here.
+                tokio::fs::write(&partial, b"")
+                    .await
+                    .map_err(|e| StageError::local(&partial, e))?;
             }
             if held < file.size {
                 let started = Instant::now();
                 let result = self.receive(file, &partial, held, cancel).await;
-                self.count_download(result.as_ref().map_or(0, |n| *n), started.elapsed());
+                let bytes = match &result {
+                    Ok(bytes) | Err(Received::Cut { bytes, .. }) => *bytes,
+                    Err(_) => 0,
+                };
+                self.count_download(bytes, started.elapsed());
                 match result {
-                    Ok(bytes) => {
+                    Ok(bytes) if bytes > 0 => {
                         received += bytes;
                         retry.progressed();
                     }
+                    // A stream that ended early without an error and without a byte.
+                    Ok(_) => retry.wait("the download ended early", cancel).await?,
                     Err(Received::Canceled) => return Err(StageError::Canceled),
                     Err(Received::Refused(status)) => {
                         return Err(StageError::Refused(format!(

@@ -38,6 +38,17 @@ impl std::fmt::Debug for Transfers {
 const SILENCE_LIMIT: Duration = Duration::from_secs(30);
 /// Deadline of a whole download call (a big file on a slow link takes long).
 const STREAM_TIMEOUT: Duration = Duration::from_secs(6 * 3600);
+/// Deadline of a call the manager may answer only after hashing big files (an input list
+/// of files it has not hashed yet, the status of an output whose old copy it compares).
+const HASHING_CALL_TIMEOUT: Duration = Duration::from_secs(1800);
+
+/// A request for a call that may have to wait for the manager's hashing.
+fn long_call<T>(message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.set_timeout(HASHING_CALL_TIMEOUT);
+    request
+}
+
 /// A transfer that makes no progress for this long (the manager unreachable, refusing to
 /// answer) fails the task.
 const GIVE_UP_AFTER: Duration = Duration::from_secs(600);

@@ -9,8 +9,7 @@ use castanet_protocol::v1;
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
-use super::{PARALLEL_DOWNLOADS, PARALLEL_UPLOADS, StageError, Transfers};
-use crate::client::unary;
+use super::{PARALLEL_DOWNLOADS, PARALLEL_UPLOADS, StageError, Transfers, long_call};
 use crate::commands;
 use crate::logs::LogSink;
 
@@ -86,6 +85,15 @@ async fn fetch_inputs(
     // A requested file inside the job's checkout is listed twice: count it once.
     let mut seen = std::collections::HashSet::new();
     listed.files.retain(|file| seen.insert(file.path.clone()));
+    for file in &mut listed.files {
+        if !super::cache::is_sha256(&file.sha256) {
+            return Err(StageError::Refused(format!(
+                "the manager listed {} with {:?}, which is not a SHA-256",
+                file.path, file.sha256
+            )));
+        }
+        file.sha256.make_ascii_lowercase();
+    }
     for missing in &listed.missing {
         log.line(format!(
             "The manager has no {missing}; the command reading it will say so."
@@ -164,7 +172,7 @@ async fn list_inputs(
         let mut api = transfers.client.api();
         let answer = tokio::select! {
             () = cancel.cancelled() => return Err(StageError::Canceled),
-            answer = api.list_inputs(unary(request.clone())) => answer,
+            answer = api.list_inputs(long_call(request.clone())) => answer,
         };
         match answer {
             Ok(listed) => return Ok(listed.into_inner()),
@@ -241,7 +249,10 @@ pub async fn stage_out(
     let mut uploads = Vec::new();
     for local in &outputs {
         let Some(mirror_path) = transfers.mirror_path(local) else {
-            continue;
+            return Err(StageError::Local(format!(
+                "the output {} has a name that cannot be sent to the manager",
+                local.display()
+            )));
         };
         uploads.push(transfers.upload(task, local, mirror_path, cancel));
     }

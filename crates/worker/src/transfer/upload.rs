@@ -10,7 +10,6 @@ use tokio_util::sync::CancellationToken;
 use tonic::Code;
 
 use super::{Retry, StageError, Transfers};
-use crate::client::unary;
 
 /// Bytes per upload message.
 const CHUNK_BYTES: usize = 256 * 1024;
@@ -24,15 +23,25 @@ impl Transfers {
         mirror_path: String,
         cancel: &CancellationToken,
     ) -> Result<u64, StageError> {
+        let stat = |path: &Path| {
+            std::fs::metadata(path)
+                .and_then(|m| Ok((m.len(), m.modified()?)))
+                .map_err(|e| StageError::local(path, e))
+        };
+        let before = stat(local)?;
         let to_hash = local.to_path_buf();
         let sha256 =
             tokio::task::spawn_blocking(move || castanet_protocol::content::sha256_file(&to_hash))
                 .await
                 .map_err(|e| StageError::Local(e.to_string()))?
                 .map_err(|e| StageError::local(local, e))?;
-        let size = std::fs::metadata(local)
-            .map_err(|e| StageError::local(local, e))?
-            .len();
+        if stat(local)? != before {
+            // Still being written: by another slot's task (this task's commands have ended),
+            // whose own upload sends it once it is whole.
+            tracing::info!(file = %local.display(), "not uploaded: it changed while it was read");
+            return Ok(0);
+        }
+        let size = before.0;
         let file = v1::OutputFile {
             task_id: task.task_id.clone(),
             lease_epoch: task.lease_epoch,
@@ -48,7 +57,7 @@ impl Transfers {
             let mut api = self.client.api();
             let status = tokio::select! {
                 () = cancel.cancelled() => return Err(StageError::Canceled),
-                status = api.output_upload_status(unary(file.clone())) => status,
+                status = api.output_upload_status(super::long_call(file.clone())) => status,
             };
             let held = match status {
                 Ok(state) => {
@@ -57,6 +66,9 @@ impl Transfers {
                         let delivered = state.received.saturating_sub(start);
                         sent += delivered;
                         self.count_upload_bytes(delivered);
+                        if delivered > 0 {
+                            retry.progressed();
+                        }
                     }
                     if state.stored {
                         self.count_file_uploaded();
@@ -84,8 +96,9 @@ impl Transfers {
                     self.count_file_uploaded();
                     return Ok(sent);
                 }
-                // A short stream: the status tells how far it got.
-                Ok(_) => retry.progressed(),
+                // A short stream: the status tells how far it got (and whether that was any
+                // progress); waiting first keeps a stream that sends nothing from spinning.
+                Ok(_) => retry.wait("the upload stream ended early", cancel).await?,
                 Err(status) if status.code() == Code::DataLoss => {
                     // The file changed while it was read (or bytes were damaged): all again.
                     stream_start = None;
@@ -120,6 +133,8 @@ impl Transfers {
                 let read = match reader.read(&mut buffer) {
                     Ok(read) => read,
                     Err(e) => {
+                        // Dropping the sender ends the stream short: the status call tells
+                        // no progress, and the retries give up in time.
                         tracing::warn!("cannot read {}: {e}", path.display());
                         return;
                     }
