@@ -162,6 +162,14 @@ async fn tasks_requeued_by_a_blocklisting_after_a_timeout_are_announced() {
         },
     );
     let mut a = SimWorker::connect(&m, "a").await;
+    // A second worker that signed on but has no instruction stream: it could run the
+    // requeued tasks, so the impossible-task check leaves them queued.
+    let (b_id, b_token) = m.register("b").await;
+    m.grpc()
+        .await
+        .sign_on(common::authed(common::misc_sign_on("b", 1), &b_id, &b_token))
+        .await
+        .expect("b signs on");
     let (status, job) = m.post("/api/v3/jobs", &echo_sleep_job(2, 0)).await;
     assert_eq!(status, 200, "{job}");
     let job_id = job["id"].as_str().unwrap().to_string();

@@ -3,7 +3,7 @@
 //!
 //! The binary calls [`run`] with a [`WorkerConfig`] and a shutdown token.
 
-mod backoff;
+pub mod backoff;
 mod client;
 mod commands;
 mod config;

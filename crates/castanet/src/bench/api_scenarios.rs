@@ -73,7 +73,15 @@ async fn seed(state: &AppState, http: &reqwest::Client, url: &str) -> anyhow::Re
 }
 
 /// How many tasks the database holds, per the farm summary.
-async fn stored_tasks(http: &reqwest::Client, url: &str) -> anyhow::Result<i64> {
+pub(super) async fn stored_tasks(http: &reqwest::Client, url: &str) -> anyhow::Result<i64> {
+    Ok(task_counts(http, url).await?.values().sum())
+}
+
+/// Task status → count, per the farm summary.
+pub(super) async fn task_counts(
+    http: &reqwest::Client,
+    url: &str,
+) -> anyhow::Result<std::collections::BTreeMap<String, i64>> {
     let summary = call(
         http,
         reqwest::Method::GET,
@@ -83,8 +91,10 @@ async fn stored_tasks(http: &reqwest::Client, url: &str) -> anyhow::Result<i64> 
     .await?;
     Ok(summary["tasks"]
         .as_object()
-        .map(|counts| counts.values().filter_map(Value::as_i64).sum())
-        .unwrap_or_default())
+        .into_iter()
+        .flatten()
+        .filter_map(|(status, count)| Some((status.clone(), count.as_i64()?)))
+        .collect())
 }
 
 /// Answer times of one request, `samples` times (after one warm-up call).

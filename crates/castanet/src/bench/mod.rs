@@ -9,6 +9,7 @@ mod processes;
 mod real_scenarios;
 mod scenarios;
 mod sim;
+mod soak_scenario;
 mod stats;
 mod transfer_scenario;
 
@@ -44,6 +45,10 @@ pub enum Scenario {
     /// A worker without shared storage: download and upload speed of a `--transfer-mb` file
     /// (hash-verified), and a job whose input comes from the worker's cache.
     Transfers,
+    /// The farm at scale: `--soak-workers` simulated workers, `--soak-jobs` jobs (1,000,000
+    /// tasks by default) stored in a manager process; throughput, dispatch, page times, the
+    /// manager's memory and a restart with every worker reattaching.
+    Soak,
     /// Accuracy of completion estimates: `--eta-jobs` queued jobs of `--eta-tasks` tasks whose
     /// times vary 10×, on `--eta-workers` simulated workers of their own manager.
     Eta,
@@ -55,7 +60,11 @@ impl Scenario {
     fn in_process(self) -> bool {
         !matches!(
             self,
-            Scenario::RealWorkers | Scenario::SubmitHttp | Scenario::Eta | Scenario::Transfers
+            Scenario::RealWorkers
+                | Scenario::SubmitHttp
+                | Scenario::Eta
+                | Scenario::Transfers
+                | Scenario::Soak
         )
     }
 }
@@ -101,6 +110,22 @@ pub struct BenchArgs {
     /// Size of the file in the transfers scenario, in MB.
     #[arg(long, default_value_t = 256)]
     transfer_mb: u64,
+    /// Simulated workers in the soak, each on its own gRPC connection.
+    #[arg(long, default_value_t = 1_000)]
+    soak_workers: usize,
+    /// Jobs stored in the soak (one of them has `--soak-big-tasks` tasks): 1,000,000 tasks
+    /// by default.
+    #[arg(long, default_value_t = 1_001)]
+    soak_jobs: usize,
+    /// Tasks of each other soak job.
+    #[arg(long, default_value_t = 950)]
+    soak_tasks: usize,
+    /// Tasks of the soak's big job, whose task page is timed.
+    #[arg(long, default_value_t = 50_000)]
+    soak_big_tasks: usize,
+    /// How long the soak's farm runs before the restart, in seconds.
+    #[arg(long, default_value_t = 60)]
+    soak_seconds: u64,
     /// Also write the JSON result to this file.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -170,6 +195,17 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
                 let eta =
                     eta_scenario::accuracy(args.eta_workers, args.eta_jobs, args.eta_tasks).await?;
                 result.insert("eta_accuracy".into(), eta);
+            }
+            Scenario::Soak => {
+                let shape = soak_scenario::SoakShape {
+                    workers: args.soak_workers,
+                    jobs: args.soak_jobs,
+                    tasks_per_job: args.soak_tasks,
+                    big_job_tasks: args.soak_big_tasks,
+                    seconds: args.soak_seconds,
+                    samples: args.samples,
+                };
+                result.insert("soak".into(), soak_scenario::soak(&shape).await?);
             }
             Scenario::Transfers => {
                 let moved = transfer_scenario::transfers(args.transfer_mb).await?;
@@ -297,7 +333,11 @@ async fn run_in_process(
                 let query = api_scenarios::jobs_query(&state, &url, args.samples.min(100)).await?;
                 result.insert("jobs_query".into(), query);
             }
-            Scenario::RealWorkers | Scenario::SubmitHttp | Scenario::Eta | Scenario::Transfers => {}
+            Scenario::RealWorkers
+            | Scenario::SubmitHttp
+            | Scenario::Eta
+            | Scenario::Transfers
+            | Scenario::Soak => {}
         }
     }
     result.insert("rss_mib".into(), json!(scenarios::rss_mib()));
@@ -362,6 +402,7 @@ fn print_table(result: &Value) {
     real_scenarios::rows(result, &mut rows);
     eta_scenario::rows(result, &mut rows);
     transfer_scenario::rows(result, &mut rows);
+    soak_scenario::rows(result, &mut rows);
     if let Some(rss) = result.get("rss_mib").and_then(Value::as_f64) {
         rows.push((
             "RSS (manager + sim workers)".into(),

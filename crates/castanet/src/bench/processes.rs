@@ -20,12 +20,13 @@ const JOB_TYPE = {
   settings: [
     { key: "tasks", type: "int32", default: 1, propargs: { min: 1 }, description: "How many tasks" },
     { key: "exe", type: "string", default: "/bin/true", description: "The program each task runs" },
+    { key: "task_type", type: "string", default: "misc", description: "The tasks' type" },
   ],
 };
 
 function compileJob(job) {
   for (let i = 1; i <= job.settings.tasks; i++) {
-    const task = author.Task(`run-${i}`, "misc");
+    const task = author.Task(`run-${i}`, job.settings.task_type);
     task.addCommand(author.Command("exec", { exe: job.settings.exe, args: [] }));
     job.addTask(task);
   }
@@ -73,6 +74,12 @@ impl ManagerProcess {
     /// Writes a default config (and the bench job type) into `dir` and starts the manager
     /// on a free loopback port.
     pub fn start(dir: &Path) -> anyhow::Result<Self> {
+        Self::start_listening(dir, "127.0.0.1:0")
+    }
+
+    /// As `start`, listening on `listen` (`host:port`); a config already in `dir` is kept,
+    /// so this restarts a stopped manager on its database.
+    pub fn start_listening(dir: &Path, listen: &str) -> anyhow::Result<Self> {
         let config_path = dir.join("castanet-manager.toml");
         let (config, _) = castanet_manager::ManagerConfig::load_or_create(&config_path)
             .context("writing the manager's config")?;
@@ -89,9 +96,13 @@ impl ManagerProcess {
         }
         let log = dir.join("manager.log");
         let log_file =
-            std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&log)
+                .with_context(|| format!("opening {}", log.display()))?;
         let mut child = Command::new(std::env::current_exe().context("finding castanet")?)
-            .args(["manager", "--listen", "127.0.0.1:0", "--config"])
+            .args(["manager", "--listen", listen, "--config"])
             .arg(&config_path)
             .env("CASTANET_LOG", "info")
             .stdin(Stdio::null())

@@ -1,7 +1,9 @@
 //! Simulated workers for the bench: real protocol clients (register, sign on, open the
 //! instruction stream) whose tasks are no-ops — each assignment is reported completed at
 //! once (unless told to hold tasks, or given a task time). Every assignment and abort is
-//! timestamped.
+//! timestamped. Workers of a farm told to `reconnect` sign on again when their stream ends
+//! (a manager restart), with the real worker's backoff, listing the task whose completion
+//! they could not deliver so the manager keeps it for them.
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -30,6 +32,8 @@ pub enum SimEvent {
         task_id: String,
         at: Instant,
     },
+    /// The worker signed on again and opened a new instruction stream.
+    Reattached { worker: usize, at: Instant },
 }
 
 /// How long a simulated worker takes for a task (it sleeps that long before reporting).
@@ -45,6 +49,10 @@ pub struct SimFarm {
     sender: mpsc::UnboundedSender<SimEvent>,
     /// Workers started so far.
     pub size: usize,
+    /// Workers started while this is set sign on again when their stream ends.
+    pub reconnect: bool,
+    /// The task types workers started now run.
+    pub task_types: Vec<String>,
 }
 
 fn authed<T>(message: T, id: &str, token: &str) -> anyhow::Result<tonic::Request<T>> {
@@ -67,6 +75,8 @@ pub fn new_farm() -> SimFarm {
         hold: Arc::new(AtomicBool::new(false)),
         sender,
         size: 0,
+        reconnect: false,
+        task_types: vec!["misc".into()],
     }
 }
 
@@ -82,28 +92,64 @@ pub async fn grow(
     let mut channel = None;
     for offset in 0..count {
         if offset % per_connection.max(1) == 0 {
-            channel = Some(
-                Channel::from_shared(url.to_string())?
-                    .tcp_nodelay(true)
-                    .connect()
-                    .await
-                    .with_context(|| format!("connecting to {url}"))?,
-            );
+            channel = Some(connect(url).await?);
         }
-        let index = farm.size;
         let client = WorkerServiceClient::new(channel.clone().context("channel")?);
-        let stream = sign_on(client.clone(), secret, index).await?;
-        tokio::spawn(run_worker(
-            index,
-            client,
-            stream,
-            farm.sender.clone(),
-            farm.hold.clone(),
-            farm.task_time.clone(),
-        ));
+        let session = sign_on(client.clone(), secret, farm.size, &farm.task_types).await?;
+        farm.start(farm.size, client, session);
         farm.size += 1;
     }
     Ok(())
+}
+
+/// Starts `count` more workers against `url` at once, each on its own connection, as a
+/// farm's nodes come up together.
+pub async fn grow_together(
+    farm: &mut SimFarm,
+    url: &str,
+    secret: &str,
+    count: usize,
+) -> anyhow::Result<()> {
+    let mut joining = tokio::task::JoinSet::new();
+    for index in farm.size..farm.size + count {
+        let (url, secret, types) = (url.to_string(), secret.to_string(), farm.task_types.clone());
+        joining.spawn(async move {
+            let client = WorkerServiceClient::new(connect(&url).await?);
+            let session = sign_on(client.clone(), &secret, index, &types).await?;
+            anyhow::Ok((index, client, session))
+        });
+    }
+    while let Some(joined) = joining.join_next().await {
+        let (index, client, session) = joined.context("a simulated worker's sign-on")??;
+        farm.start(index, client, session);
+    }
+    farm.size += count;
+    Ok(())
+}
+
+async fn connect(url: &str) -> anyhow::Result<Channel> {
+    Channel::from_shared(url.to_string())?
+        .tcp_nodelay(true)
+        .connect()
+        .await
+        .with_context(|| format!("connecting to {url}"))
+}
+
+impl SimFarm {
+    /// Runs a signed-on worker.
+    fn start(&self, index: usize, client: WorkerServiceClient<Channel>, session: Session) {
+        let worker = SimWorker {
+            index,
+            client,
+            session,
+            events: self.sender.clone(),
+            hold: self.hold.clone(),
+            task_time: self.task_time.clone(),
+            reconnect: self.reconnect,
+            task_types: self.task_types.clone(),
+        };
+        tokio::spawn(worker.run());
+    }
 }
 
 struct Session {
@@ -116,21 +162,38 @@ async fn sign_on(
     mut client: WorkerServiceClient<Channel>,
     secret: &str,
     index: usize,
+    task_types: &[String],
 ) -> anyhow::Result<Session> {
-    let name = format!("bench-{index:04}");
     let registered = client
         .register(v1::RegisterRequest {
             registration_secret: secret.to_string(),
-            name: name.clone(),
+            name: sim_name(index),
             platform: "linux".into(),
         })
         .await?
         .into_inner();
     let (id, token) = (registered.worker_id, registered.token);
+    let stream = attach(&mut client, &id, &token, index, task_types, Vec::new()).await?;
+    Ok(Session { id, token, stream })
+}
+
+fn sim_name(index: usize) -> String {
+    format!("bench-{index:04}")
+}
+
+/// Signs the registered worker on and opens its instruction stream, listing `running`.
+async fn attach(
+    client: &mut WorkerServiceClient<Channel>,
+    id: &str,
+    token: &str,
+    index: usize,
+    task_types: &[String],
+    running: Vec<v1::TaskLease>,
+) -> anyhow::Result<tonic::Streaming<v1::Instruction>> {
     let sign_on = v1::SignOnRequest {
-        name,
+        name: sim_name(index),
         platform: "linux".into(),
-        supported_task_types: vec!["misc".into()],
+        supported_task_types: task_types.to_vec(),
         slots: 1,
         capabilities: None,
         software_version: "bench".into(),
@@ -138,66 +201,142 @@ async fn sign_on(
         self_check_problems: Vec::new(),
         storage_mirror: String::new(),
     };
-    client.sign_on(authed(sign_on, &id, &token)?).await?;
-    let stream = client
-        .connect_worker(authed(v1::ConnectRequest::default(), &id, &token)?)
+    client.sign_on(authed(sign_on, id, token)?).await?;
+    let connect = v1::ConnectRequest {
+        running_tasks: running,
+    };
+    Ok(client
+        .connect_worker(authed(connect, id, token)?)
         .await?
-        .into_inner();
-    Ok(Session { id, token, stream })
+        .into_inner())
 }
 
-async fn run_worker(
+struct SimWorker {
     index: usize,
-    mut client: WorkerServiceClient<Channel>,
-    mut session: Session,
+    client: WorkerServiceClient<Channel>,
+    session: Session,
     events: mpsc::UnboundedSender<SimEvent>,
     hold: Arc<AtomicBool>,
     task_time: Option<TaskTime>,
-) {
-    let mut sequence = 0u64;
-    while let Ok(Some(instruction)) = session.stream.message().await {
+    reconnect: bool,
+    task_types: Vec<String>,
+}
+
+impl SimWorker {
+    async fn run(mut self) {
+        let mut sequence = 0u64;
+        // A completion that could not be delivered (the manager went away): listed at the
+        // next sign-on and sent again.
+        let mut undelivered: Option<v1::TaskUpdate> = None;
+        loop {
+            while undelivered.is_none() {
+                let Ok(Some(instruction)) = self.session.stream.message().await else {
+                    break;
+                };
+                undelivered = self.follow(instruction, &mut sequence).await;
+            }
+            if !self.reconnect {
+                return;
+            }
+            self.reattach(undelivered.as_ref()).await;
+            if let Some(update) = undelivered.take() {
+                undelivered = self.complete(update).await;
+            }
+        }
+    }
+
+    /// Acts on one instruction; the completion it could not deliver, if any.
+    async fn follow(
+        &mut self,
+        instruction: v1::Instruction,
+        sequence: &mut u64,
+    ) -> Option<v1::TaskUpdate> {
         let at = Instant::now();
         match instruction.kind {
             Some(Kind::AssignTask(task)) => {
-                let _ = events.send(SimEvent::Assigned {
-                    worker: index,
+                let _ = self.events.send(SimEvent::Assigned {
+                    worker: self.index,
                     task_id: task.task_id.clone(),
                     at,
                 });
-                if hold.load(Ordering::Relaxed) {
-                    continue;
+                if self.hold.load(Ordering::Relaxed) {
+                    return None;
                 }
-                if let Some(time) = &task_time {
+                if let Some(time) = &self.task_time {
                     tokio::time::sleep(time(&task)).await;
                 }
-                sequence += 1;
+                *sequence += 1;
                 let update = v1::TaskUpdate {
-                    task_id: task.task_id.clone(),
+                    task_id: task.task_id,
                     lease_epoch: task.lease_epoch,
-                    sequence,
+                    sequence: *sequence,
                     status: v1::TaskStatus::Completed as i32,
                     ..Default::default()
                 };
-                let Ok(request) = authed(update, &session.id, &session.token) else {
-                    return;
-                };
-                let sent_at = Instant::now();
-                if client.update_task(request).await.is_err() {
-                    continue;
-                }
-                let _ = events.send(SimEvent::Completed {
-                    worker: index,
-                    task_id: task.task_id,
-                    sent_at,
-                });
+                self.complete(update).await
             }
             Some(Kind::AbortTask(abort)) => {
-                let _ = events.send(SimEvent::Aborted {
+                let _ = self.events.send(SimEvent::Aborted {
                     task_id: abort.task_id,
                     at,
                 });
+                None
             }
-            _ => {}
+            _ => None,
+        }
+    }
+
+    /// Sends a completion; gives it back when the manager could not be reached (the manager's
+    /// refusal, e.g. of a lost lease, drops it).
+    async fn complete(&mut self, update: v1::TaskUpdate) -> Option<v1::TaskUpdate> {
+        let task_id = update.task_id.clone();
+        let request = authed(update.clone(), &self.session.id, &self.session.token).ok()?;
+        let sent_at = Instant::now();
+        match self.client.update_task(request).await {
+            Ok(_) => {
+                let _ = self.events.send(SimEvent::Completed {
+                    worker: self.index,
+                    task_id,
+                    sent_at,
+                });
+                None
+            }
+            // The connection went (a manager restart): the update may or may not have landed.
+            Err(status)
+                if matches!(
+                    status.code(),
+                    tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Cancelled
+                ) =>
+            {
+                Some(update)
+            }
+            Err(_) => None,
+        }
+    }
+
+    /// Signs on again until the manager answers, listing the undelivered task.
+    async fn reattach(&mut self, undelivered: Option<&v1::TaskUpdate>) {
+        let running: Vec<v1::TaskLease> = undelivered
+            .map(|update| v1::TaskLease {
+                task_id: update.task_id.clone(),
+                lease_epoch: update.lease_epoch,
+            })
+            .into_iter()
+            .collect();
+        let mut backoff = castanet_worker::backoff::Backoff::default();
+        loop {
+            tokio::time::sleep(backoff.next_delay()).await;
+            let (id, token) = (&self.session.id, &self.session.token);
+            if let Ok(stream) =
+                attach(&mut self.client, id, token, self.index, &self.task_types, running.clone()).await
+            {
+                self.session.stream = stream;
+                let _ = self.events.send(SimEvent::Reattached {
+                    worker: self.index,
+                    at: Instant::now(),
+                });
+                return;
+            }
         }
     }
 }

@@ -23,22 +23,24 @@ pub struct Assignment {
     pub job_priority: i64,
 }
 
-/// Eligibility of runnable tasks for worker ?1 with task types ?2 (JSON array), in jobs
-/// of priority ?3; ?4..?6 are the worker's RAM, GPU count and tag names (JSON array) for
-/// jobs with requirements (`state::requirements`); ?7 is now (a soft-failed task waits
-/// for its `retry_at`); ?8 the free units of each resource pool (JSON object) for jobs with
-/// limits (`state::limits`), whose `max_workers` is counted from their active tasks; ?9 the
-/// jobs (JSON array) whose limits block this worker outright, so their tasks are passed over
-/// with one lookup each instead of the limit subqueries. Order: task priority, then insertion
-/// order (rowid: older jobs first, then the job's own order) — the partial index
-/// `tasks_runnable_order` holds exactly this order, so SQLite walks it and stops at the first
-/// eligible task instead of sorting.
+/// Eligibility of runnable tasks of type ?2 for worker ?1, in jobs of priority ?3; ?4..?6
+/// are the worker's RAM, GPU count and tag names (JSON array) for jobs with requirements
+/// (`state::requirements`); ?7 is now (a soft-failed task waits for its `retry_at`); ?8 the
+/// free units of each resource pool (JSON object) for jobs with limits (`state::limits`),
+/// whose `max_workers` is counted from their active tasks; ?9 the jobs (JSON array) whose
+/// limits block this worker outright, so their tasks are passed over with one lookup each
+/// instead of the limit subqueries. Order: task priority, then insertion order (rowid: older
+/// jobs first, then the job's own order) — the partial index `tasks_runnable_by_type` holds
+/// exactly this order within each task type, so SQLite walks the type's range and stops at
+/// the first eligible task instead of sorting. The caller asks once per task type the worker
+/// runs and takes the first in that order.
 const NEXT_TASK_SQL: &str = "
-SELECT t.id, t.status FROM tasks t INDEXED BY tasks_runnable_order JOIN jobs j ON j.id = t.job_id
+SELECT t.id, t.status, t.priority, t.rowid FROM tasks t INDEXED BY tasks_runnable_by_type
+JOIN jobs j ON j.id = t.job_id
 WHERE t.status IN ('queued', 'soft-failed')
   AND j.priority = ?3 AND j.status IN ('queued', 'active')
   AND t.job_id NOT IN (SELECT value FROM json_each(?9))
-  AND t.task_type IN (SELECT value FROM json_each(?2))
+  AND t.task_type = ?2
   AND NOT EXISTS (
       SELECT 1 FROM task_dependencies d JOIN tasks dt ON dt.id = d.dependency_id
       WHERE d.task_id = t.id AND dt.status <> 'completed')
@@ -97,6 +99,12 @@ SELECT w.id, w.capabilities, (SELECT json_group_array(g.name) FROM worker_tag_me
         JOIN worker_tags g ON g.id = m.worker_tag_id WHERE m.worker_id = w.id)
 FROM workers w WHERE w.id IN (SELECT value FROM json_each(?1))";
 
+/// Whether runnable task `a` (id, status, task priority, rowid) comes before `b`: higher
+/// task priority first, then the one stored first.
+fn scheduled_before(a: &(String, String, i64, i64), b: &(String, String, i64, i64)) -> bool {
+    (-a.2, a.3) < (-b.2, b.3)
+}
+
 impl Store {
     /// Assigns the next runnable task to `worker_id`, if there is one: the task becomes
     /// `active` under a new lease epoch, and its job `active`.
@@ -154,7 +162,6 @@ impl Store {
             if refusing.contains(worker_id) {
                 continue;
             }
-            let types = serde_json::to_string(task_types).unwrap_or_else(|_| "[]".into());
             let mut next: Option<(String, String)> = None;
             let (ram, gpus, tags) = capabilities.get(worker_id).unwrap_or(&nothing);
             let free_json = serde_json::to_string(&free).unwrap_or_else(|_| "{}".into());
@@ -167,19 +174,29 @@ impl Store {
                 .collect();
             let blocked = serde_json::to_string(&blocked).unwrap_or_else(|_| "[]".into());
             for (priority, ..) in &levels {
-                next = sqlx::query_as(NEXT_TASK_SQL)
-                    .bind(worker_id)
-                    .bind(&types)
-                    .bind(priority)
-                    .bind(ram)
-                    .bind(gpus)
-                    .bind(tags)
-                    .bind(&now)
-                    .bind(&free_json)
-                    .bind(&blocked)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                if next.is_some() {
+                // The first of each task type's own order; the first of those overall.
+                let mut first: Option<(String, String, i64, i64)> = None;
+                for task_type in task_types {
+                    let found: Option<(String, String, i64, i64)> = sqlx::query_as(NEXT_TASK_SQL)
+                        .bind(worker_id)
+                        .bind(task_type)
+                        .bind(priority)
+                        .bind(ram)
+                        .bind(gpus)
+                        .bind(tags)
+                        .bind(&now)
+                        .bind(&free_json)
+                        .bind(&blocked)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    if let Some(found) = found
+                        && first.as_ref().is_none_or(|best| scheduled_before(&found, best))
+                    {
+                        first = Some(found);
+                    }
+                }
+                if let Some((task_id, status, ..)) = first {
+                    next = Some((task_id, status));
                     break;
                 }
             }
