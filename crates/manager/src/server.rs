@@ -20,6 +20,8 @@ use crate::{AppState, ManagerConfig, grpc, http};
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// How long background tasks get to finish their current step at shutdown.
 const BACKGROUND_GRACE: Duration = Duration::from_secs(10);
+/// How long stopping waits for the database's connections to close after that.
+const STORE_CLOSE_GRACE: Duration = Duration::from_secs(10);
 /// A partial output upload untouched this long is removed at start (see `transfers`).
 const STALE_UPLOAD_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
 
@@ -116,7 +118,18 @@ impl RunningManager {
                 "{left} background tasks did not stop within {BACKGROUND_GRACE:?}; closing the database anyway"
             );
         }
-        self.state.store.close().await;
+        // A statement still running (a background task past its grace) holds its connection
+        // until it ends; SQLite cannot be interrupted through the pool. Every change is its
+        // own committed transaction, so stopping without waiting loses nothing.
+        if tokio::time::timeout(STORE_CLOSE_GRACE, self.state.store.close())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "the database did not close within {STORE_CLOSE_GRACE:?} (a statement was still \
+                 running); stopping anyway"
+            );
+        }
         tracing::info!("manager stopped");
         result
     }

@@ -140,9 +140,15 @@ impl ManagerProcess {
         self.child.id()
     }
 
-    /// SIGTERM, and waits for the exit.
+    /// SIGTERM, and waits for the exit. On failure the error ends with the log's last lines
+    /// (the log goes with the bench's temporary directory).
     pub fn stop(mut self) -> anyhow::Result<()> {
-        terminate(&mut self.child, "the manager")
+        terminate(&mut self.child, "the manager").map_err(|e| {
+            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            let lines: Vec<&str> = log.lines().collect();
+            let tail = lines[lines.len().saturating_sub(30)..].join("\n");
+            e.context(format!("the manager's last log lines:\n{tail}"))
+        })
     }
 }
 

@@ -52,7 +52,9 @@ struct Group {
     limits: String,
 }
 
-/// Tasks that wait to be handed out (`tasks t JOIN jobs j`).
+/// Tasks that wait to be handed out (`tasks t JOIN jobs j`). Queries of one group say
+/// `+t.task_type`: the unary plus keeps SQLite from walking `tasks_runnable_by_type`, a
+/// whole task type's waiting tasks (a million on a big farm), instead of the job's own.
 macro_rules! waiting {
     () => {
         "t.status IN ('queued', 'soft-failed') AND j.status IN ('queued', 'active')"
@@ -126,7 +128,7 @@ async fn find(
                 let ids: Vec<(String,)> = sqlx::query_as(concat!(
                     "SELECT t.id FROM tasks t JOIN jobs j ON j.id = t.job_id WHERE ",
                     waiting!(),
-                    " AND t.job_id = ? AND t.task_type = ?"
+                    " AND t.job_id = ? AND +t.task_type = ?"
                 ))
                 .bind(&group.job_id)
                 .bind(&group.task_type)
@@ -254,7 +256,7 @@ async fn failed_by_all(
         "SELECT f.task_id, f.worker_id FROM task_failures f
          JOIN tasks t ON t.id = f.task_id JOIN jobs j ON j.id = t.job_id WHERE ",
         waiting!(),
-        " AND t.job_id = ? AND t.task_type = ?"
+        " AND t.job_id = ? AND +t.task_type = ?"
     ))
     .bind(&group.job_id)
     .bind(&group.task_type)
