@@ -45,8 +45,14 @@ fn soak_runs_restarts_and_reports_every_figure() {
     let soak = &result["soak"];
     assert_eq!(soak["tasks_stored"], 20_000, "{soak:#}");
     assert_eq!(soak["workers"], 40);
-    assert!(soak["tasks_completed"].as_u64().unwrap_or_default() > 0, "{soak:#}");
-    assert!(soak["dispatch_under_load"]["p99_ms"].as_f64().is_some(), "{soak:#}");
+    assert!(
+        soak["tasks_completed"].as_u64().unwrap_or_default() > 0,
+        "{soak:#}"
+    );
+    assert!(
+        soak["dispatch_under_load"]["p99_ms"].as_f64().is_some(),
+        "{soak:#}"
+    );
     for page in soak["pages"].as_array().expect("pages") {
         assert!(page["samples"].as_u64().unwrap_or_default() > 0, "{page:#}");
     }
@@ -55,8 +61,12 @@ fn soak_runs_restarts_and_reports_every_figure() {
         assert!(mib > 1.0, "manager RSS {key}: {soak:#}");
     }
     let restart = &soak["restart"];
-    let signed_on = restart["all_signed_on_seconds"].as_f64().unwrap_or_default();
-    let dispatching = restart["all_dispatching_seconds"].as_f64().unwrap_or_default();
+    let signed_on = restart["all_signed_on_seconds"]
+        .as_f64()
+        .unwrap_or_default();
+    let dispatching = restart["all_dispatching_seconds"]
+        .as_f64()
+        .unwrap_or_default();
     assert!(signed_on > 0.0 && dispatching >= signed_on, "{restart:#}");
     // A graceful restart keeps every lease a worker lists: nothing runs twice.
     assert_eq!(soak["tasks_assigned_twice"], 0, "{soak:#}");

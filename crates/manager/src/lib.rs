@@ -11,6 +11,7 @@ pub mod http;
 pub mod job_deleter;
 mod log_ledger;
 pub mod logs;
+pub mod memory;
 pub mod metrics;
 pub mod monitor;
 pub mod names;

@@ -277,6 +277,7 @@ pub async fn start(config: ManagerConfig) -> Result<RunningManager, ManagerError
     crate::notify::spawn(&state, &shutdown);
     // Finishes deletions a restart or a failure left behind, then sweeps every minute.
     background.spawn(crate::job_deleter::run(state.clone(), shutdown.clone()));
+    background.spawn(crate::memory::trim_periodically(shutdown.clone()));
     background.spawn(crate::preview_video::run(state.clone(), shutdown.clone()));
     let serve_shutdown = shutdown.clone();
     let events = state.events.clone();

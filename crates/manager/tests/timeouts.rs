@@ -167,7 +167,11 @@ async fn tasks_requeued_by_a_blocklisting_after_a_timeout_are_announced() {
     let (b_id, b_token) = m.register("b").await;
     m.grpc()
         .await
-        .sign_on(common::authed(common::misc_sign_on("b", 1), &b_id, &b_token))
+        .sign_on(common::authed(
+            common::misc_sign_on("b", 1),
+            &b_id,
+            &b_token,
+        ))
         .await
         .expect("b signs on");
     let (status, job) = m.post("/api/v3/jobs", &echo_sleep_job(2, 0)).await;

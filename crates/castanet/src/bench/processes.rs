@@ -95,12 +95,11 @@ impl ManagerProcess {
                 .with_context(|| format!("writing {}", script.display()))?;
         }
         let log = dir.join("manager.log");
-        let log_file =
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&log)
-                .with_context(|| format!("opening {}", log.display()))?;
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .with_context(|| format!("opening {}", log.display()))?;
         let mut child = Command::new(std::env::current_exe().context("finding castanet")?)
             .args(["manager", "--listen", listen, "--config"])
             .arg(&config_path)

@@ -33,7 +33,10 @@ pub enum SimEvent {
         at: Instant,
     },
     /// The worker signed on again and opened a new instruction stream.
-    Reattached { worker: usize, at: Instant },
+    Reattached {
+        worker: usize,
+        at: Instant,
+    },
 }
 
 /// How long a simulated worker takes for a task (it sleeps that long before reporting).
@@ -327,8 +330,15 @@ impl SimWorker {
         loop {
             tokio::time::sleep(backoff.next_delay()).await;
             let (id, token) = (&self.session.id, &self.session.token);
-            if let Ok(stream) =
-                attach(&mut self.client, id, token, self.index, &self.task_types, running.clone()).await
+            if let Ok(stream) = attach(
+                &mut self.client,
+                id,
+                token,
+                self.index,
+                &self.task_types,
+                running.clone(),
+            )
+            .await
             {
                 self.session.stream = stream;
                 let _ = self.events.send(SimEvent::Reattached {

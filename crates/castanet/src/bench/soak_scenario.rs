@@ -45,7 +45,11 @@ pub async fn soak(shape: &SoakShape) -> anyhow::Result<Value> {
     let dir = tempfile::tempdir().context("creating a temporary directory")?;
     let manager_dir = dir.path().join("manager");
     let manager = ManagerProcess::start(&manager_dir)?;
-    eprintln!("manager on {} (log: {})", manager.url, manager.log.display());
+    eprintln!(
+        "manager on {} (log: {})",
+        manager.url,
+        manager.log.display()
+    );
     let rss = RssWatch::start(manager.pid());
     let http = reqwest::Client::new();
 
@@ -65,13 +69,16 @@ pub async fn soak(shape: &SoakShape) -> anyhow::Result<Value> {
     // One busy worker that can run the stored tasks (it keeps the one it is given), so
     // they are not impossible while the probe worker, which cannot, is the only other.
     let holder = sim::new_farm();
-    holder.hold.store(true, std::sync::atomic::Ordering::Relaxed);
+    holder
+        .hold
+        .store(true, std::sync::atomic::Ordering::Relaxed);
     let mut holder = holder;
     sim::grow(&mut holder, &manager.url, &manager.secret, 1, 1).await?;
     let mut probe = sim::new_farm();
     probe.task_types = vec![PROBE_TASK_TYPE.into()];
     sim::grow(&mut probe, &manager.url, &manager.secret, 1, 1).await?;
-    let idle_dispatch = probe_dispatch(&http, &manager.url, &mut probe, shape.samples, None).await?;
+    let idle_dispatch =
+        probe_dispatch(&http, &manager.url, &mut probe, shape.samples, None).await?;
 
     let mut farm = sim::new_farm();
     farm.reconnect = true;
@@ -90,9 +97,9 @@ pub async fn soak(shape: &SoakShape) -> anyhow::Result<Value> {
     ));
     let busy_dispatch = {
         let (http, url, samples) = (http.clone(), manager.url.clone(), shape.samples);
-        tokio::spawn(async move {
-            probe_dispatch(&http, &url, &mut probe, samples, Some(until)).await
-        })
+        tokio::spawn(
+            async move { probe_dispatch(&http, &url, &mut probe, samples, Some(until)).await },
+        )
     };
     let run = run_farm(&mut farm, window).await?;
     let pages = pages.await.context("the page sampler")??;
@@ -297,12 +304,12 @@ async fn wait_reattached(
             ),
         };
         match event {
-            SimEvent::Reattached { worker, at } if at >= since => {
-                if !std::mem::replace(&mut signed_on[worker], true) {
-                    signed_count += 1;
-                    if signed_count == farm.size {
-                        all_signed_on = Some(at.duration_since(since));
-                    }
+            SimEvent::Reattached { worker, at }
+                if at >= since && !std::mem::replace(&mut signed_on[worker], true) =>
+            {
+                signed_count += 1;
+                if signed_count == farm.size {
+                    all_signed_on = Some(at.duration_since(since));
                 }
             }
             SimEvent::Assigned {
@@ -341,7 +348,13 @@ async fn sample_pages(
     let task_page_url = format!("{url}/api/v3/jobs/{big}/tasks/page?offset=25000&limit=100");
     while jobs_page.len() < samples && Instant::now() < until {
         let start = Instant::now();
-        let list = call(&http, get.clone(), &format!("{url}/api/v3/jobs?limit=100&offset=0"), None).await?;
+        let list = call(
+            &http,
+            get.clone(),
+            &format!("{url}/api/v3/jobs?limit=100&offset=0"),
+            None,
+        )
+        .await?;
         let ids: Vec<&str> = list["jobs"]
             .as_array()
             .into_iter()
@@ -415,15 +428,27 @@ pub fn rows(result: &Value, rows: &mut Vec<(String, String)>) {
     let mib = |v: &Value| format!("{:.0} MiB", v.as_f64().unwrap_or_default());
     let stored = &soak["tasks_stored"];
     rows.push((
-        format!("soak: store {stored} tasks in {} jobs over REST", soak["jobs"]),
-        format!("{:.1} s", soak["store_seconds"].as_f64().unwrap_or_default()),
+        format!(
+            "soak: store {stored} tasks in {} jobs over REST",
+            soak["jobs"]
+        ),
+        format!(
+            "{:.1} s",
+            soak["store_seconds"].as_f64().unwrap_or_default()
+        ),
     ));
     rows.push((
         format!("soak: connect {} workers", soak["workers"]),
-        format!("{:.1} s", soak["connect_seconds"].as_f64().unwrap_or_default()),
+        format!(
+            "{:.1} s",
+            soak["connect_seconds"].as_f64().unwrap_or_default()
+        ),
     ));
     rows.push((
-        format!("soak: throughput ({} workers, {stored} tasks stored)", soak["workers"]),
+        format!(
+            "soak: throughput ({} workers, {stored} tasks stored)",
+            soak["workers"]
+        ),
         format!("{} tasks/s", soak["tasks_per_second"]),
     ));
     rows.push((
@@ -440,7 +465,10 @@ pub fn rows(result: &Value, rows: &mut Vec<(String, String)>) {
     ));
     for page in soak["pages"].as_array().into_iter().flatten() {
         rows.push((
-            format!("soak: {} p50 / p99", page["request"].as_str().unwrap_or("?")),
+            format!(
+                "soak: {} p50 / p99",
+                page["request"].as_str().unwrap_or("?")
+            ),
             p50_p99(page),
         ));
     }

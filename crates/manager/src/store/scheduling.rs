@@ -190,7 +190,9 @@ impl Store {
                         .fetch_optional(&mut *tx)
                         .await?;
                     if let Some(found) = found
-                        && first.as_ref().is_none_or(|best| scheduled_before(&found, best))
+                        && first
+                            .as_ref()
+                            .is_none_or(|best| scheduled_before(&found, best))
                     {
                         first = Some(found);
                     }
