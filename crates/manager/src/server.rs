@@ -217,7 +217,7 @@ pub async fn start(config: ManagerConfig) -> Result<RunningManager, ManagerError
     };
     let tls_fingerprint = tls.as_ref().map(|tls| tls.fingerprint.clone());
 
-    let listener = TcpListener::bind(&state.config.listen)
+    let listener = listen(&state.config.listen)
         .await
         .map_err(|source| ManagerError::Listen {
             address: state.config.listen.clone(),
@@ -336,4 +336,39 @@ pub async fn start(config: ManagerConfig) -> Result<RunningManager, ManagerError
         shutdown,
         server,
     })
+}
+
+/// Connections the kernel may hold for the manager before it accepts them (capped by the
+/// system's `net.core.somaxconn`). A whole farm reconnects at once after a restart or a
+/// network outage: with the default of 1,024, 1,000 simulated workers signing on together
+/// overflowed the queue and some connections were reset.
+const LISTEN_BACKLOG: u32 = 8192;
+
+/// Binds `address` (`host:port`; the first of its addresses that binds) with
+/// [`LISTEN_BACKLOG`].
+async fn listen(address: &str) -> std::io::Result<TcpListener> {
+    let mut last_error = None;
+    for addr in tokio::net::lookup_host(address).await? {
+        let socket = if addr.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        // As `TcpListener::bind` does: a restarted manager can take its port back at once.
+        #[cfg(unix)]
+        socket.set_reuseaddr(true)?;
+        match socket
+            .bind(addr)
+            .and_then(|()| socket.listen(LISTEN_BACKLOG))
+        {
+            Ok(listener) => return Ok(listener),
+            Err(e) => last_error = Some(e),
+        }
+    }
+    Err(last_error.unwrap_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "the address resolves to nothing",
+        )
+    }))
 }

@@ -105,6 +105,9 @@ pub async fn grow(
     Ok(())
 }
 
+/// Sign-on attempts of a worker of `grow_together` before the bench gives up.
+const SIGN_ON_ATTEMPTS: u32 = 10;
+
 /// Starts `count` more workers against `url` at once, each on its own connection, as a
 /// farm's nodes come up together.
 pub async fn grow_together(
@@ -117,9 +120,24 @@ pub async fn grow_together(
     for index in farm.size..farm.size + count {
         let (url, secret, types) = (url.to_string(), secret.to_string(), farm.task_types.clone());
         joining.spawn(async move {
-            let client = WorkerServiceClient::new(connect(&url).await?);
-            let session = sign_on(client.clone(), &secret, index, &types).await?;
-            anyhow::Ok((index, client, session))
+            // As a real worker does: a connection the busy manager could not take is retried.
+            let mut backoff = castanet_worker::backoff::Backoff::default();
+            let mut attempts = 0;
+            loop {
+                let signed_on = async {
+                    let client = WorkerServiceClient::new(connect(&url).await?);
+                    let session = sign_on(client.clone(), &secret, index, &types).await?;
+                    anyhow::Ok((index, client, session))
+                };
+                match signed_on.await {
+                    Ok(worker) => return Ok(worker),
+                    Err(e) if attempts >= SIGN_ON_ATTEMPTS => return Err(e),
+                    Err(_) => {
+                        attempts += 1;
+                        tokio::time::sleep(backoff.next_delay()).await;
+                    }
+                }
+            }
         });
     }
     while let Some(joined) = joining.join_next().await {
