@@ -68,11 +68,8 @@ pub async fn soak(shape: &SoakShape) -> anyhow::Result<Value> {
 
     // One busy worker that can run the stored tasks (it keeps the one it is given), so
     // they are not impossible while the probe worker, which cannot, is the only other.
-    let holder = sim::new_farm();
-    holder
-        .hold
-        .store(true, std::sync::atomic::Ordering::Relaxed);
-    let mut holder = holder;
+    let mut holder = sim::new_farm();
+    holder.hold.store(true, Ordering::Relaxed);
     sim::grow(&mut holder, &manager.url, &manager.secret, 1, 1).await?;
     let mut probe = sim::new_farm();
     probe.task_types = vec![PROBE_TASK_TYPE.into()];

@@ -99,9 +99,12 @@ SELECT w.id, w.capabilities, (SELECT json_group_array(g.name) FROM worker_tag_me
         JOIN worker_tags g ON g.id = m.worker_tag_id WHERE m.worker_id = w.id)
 FROM workers w WHERE w.id IN (SELECT value FROM json_each(?1))";
 
-/// Whether runnable task `a` (id, status, task priority, rowid) comes before `b`: higher
-/// task priority first, then the one stored first.
-fn scheduled_before(a: &(String, String, i64, i64), b: &(String, String, i64, i64)) -> bool {
+/// A runnable task as `NEXT_TASK_SQL` finds it: id, status, task priority, rowid.
+type Runnable = (String, String, i64, i64);
+
+/// Whether runnable task `a` comes before `b`: higher task priority first, then the one
+/// stored first.
+fn scheduled_before(a: &Runnable, b: &Runnable) -> bool {
     (-a.2, a.3) < (-b.2, b.3)
 }
 
@@ -175,9 +178,9 @@ impl Store {
             let blocked = serde_json::to_string(&blocked).unwrap_or_else(|_| "[]".into());
             for (priority, ..) in &levels {
                 // The first of each task type's own order; the first of those overall.
-                let mut first: Option<(String, String, i64, i64)> = None;
+                let mut first: Option<Runnable> = None;
                 for task_type in task_types {
-                    let found: Option<(String, String, i64, i64)> = sqlx::query_as(NEXT_TASK_SQL)
+                    let found: Option<Runnable> = sqlx::query_as(NEXT_TASK_SQL)
                         .bind(worker_id)
                         .bind(task_type)
                         .bind(priority)
