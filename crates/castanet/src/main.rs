@@ -9,6 +9,7 @@ mod images_cmd;
 mod job_actions_cmd;
 mod jobs_cmd;
 mod manager_cmd;
+mod migrate_db_cmd;
 mod notifications_cmd;
 mod openjd_cmd;
 mod output;

@@ -1,5 +1,6 @@
 //! `castanet manager`: load (or create) the config, serve until Ctrl-C / SIGTERM;
-//! `castanet manager backup FILE`: an online copy of the database.
+//! `castanet manager backup FILE`: an online copy of the database;
+//! `castanet manager migrate-db --to URL`: the farm copied into another database.
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -26,6 +27,18 @@ enum ManagerAction {
         /// The new file to write (must not exist).
         file: PathBuf,
     },
+    /// Copy the whole farm (jobs, tasks, workers, tags, tokens, audit log, …) into a new, empty
+    /// database, e.g. from SQLite to PostgreSQL; counts are checked before it commits. Stop the
+    /// manager first: what it writes meanwhile is not copied.
+    MigrateDb {
+        /// The database to copy: `sqlite:FILE` (or a path) or `postgres://…`; default: the
+        /// config's.
+        #[arg(long)]
+        from: Option<String>,
+        /// The new, empty database: `postgres://user:password@host/db` or `sqlite:FILE`.
+        #[arg(long)]
+        to: String,
+    },
     /// Create, list or revoke REST API tokens.
     Token {
         #[command(subcommand)]
@@ -43,6 +56,9 @@ enum ManagerAction {
 pub async fn run(args: ManagerArgs) -> anyhow::Result<ExitCode> {
     let args = match args.action {
         Some(ManagerAction::Backup { file }) => return backup(&args.config, &file).await,
+        Some(ManagerAction::MigrateDb { from, to }) => {
+            return super::migrate_db_cmd::run(&args.config, from.as_deref(), &to).await;
+        }
         Some(ManagerAction::Token { action }) => {
             return super::token_cmd::run(&args.config, action).await;
         }
@@ -136,8 +152,14 @@ async fn backup(config_path: &std::path::Path, file: &std::path::Path) -> anyhow
         );
     }
     let (config, _) = ManagerConfig::load_or_create(config_path)?;
-    let database = config.database_path();
-    castanet_manager::store::backup(&database, file)
+    let location = config.database_location();
+    let Some(database) = location.sqlite_file() else {
+        anyhow::bail!(
+            "`castanet manager backup` copies an SQLite database; {location} is on a PostgreSQL \
+             server: back it up with pg_dump (or the server's own backups)"
+        );
+    };
+    castanet_manager::store::backup(database, file)
         .await
         .with_context(|| format!("backing up {}", database.display()))?;
     println!("backed up {} to {}", database.display(), file.display());

@@ -25,10 +25,10 @@ pub async fn run(config_path: &Path, action: SecretAction) -> anyhow::Result<Exi
         );
     }
     let (config, _) = ManagerConfig::load_or_create(config_path)?;
-    let database = config.database_path();
+    let database = config.database_location();
     let store = Store::open(&database)
         .await
-        .with_context(|| format!("opening {}", database.display()))?;
+        .with_context(|| format!("opening the database {database}"))?;
     let result = act(&store, &config, action).await;
     store.close().await;
     result

@@ -43,10 +43,10 @@ async fn open_store(config_path: &Path) -> anyhow::Result<Store> {
         );
     }
     let (config, _) = ManagerConfig::load_or_create(config_path)?;
-    let database = config.database_path();
+    let database = config.database_location();
     Store::open(&database)
         .await
-        .with_context(|| format!("opening {}", database.display()))
+        .with_context(|| format!("opening the database {database}"))
 }
 
 async fn audit(store: &Store, what: &str) {

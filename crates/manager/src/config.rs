@@ -36,7 +36,8 @@ pub struct ManagerConfig {
     /// One port for gRPC (workers), REST, events and the dashboard.
     #[serde(default = "default_listen")]
     pub listen: String,
-    /// SQLite database file; relative paths are relative to the config file.
+    /// The database: an SQLite file (`sqlite:FILE` or a path; relative paths are relative to
+    /// the config file) or a PostgreSQL server (`postgres://user:password@host/db`).
     #[serde(default = "default_database")]
     pub database: PathBuf,
     /// Task logs, previews and uploads live here; relative to the config file.
@@ -290,7 +291,8 @@ impl ManagerConfig {
              farm_name = {farm}\n\n\
              # Address and port for everything: worker gRPC, REST API, events, dashboard.\n\
              listen = {listen}\n\n\
-             # SQLite database (WAL mode).\n\
+             # The database: an SQLite file (WAL mode; `sqlite:FILE` or a path), or a PostgreSQL\n\
+             # server: \"postgres://user:password@host:5432/castanet\".\n\
              database = {db}\n\n\
              # Task logs, last-rendered previews and uploads.\n\
              storage_root = {storage}\n\n\
@@ -369,8 +371,15 @@ impl ManagerConfig {
         }
     }
 
+    /// The SQLite file the config names, relative paths resolved; for a PostgreSQL URL the
+    /// resolved text is meaningless: use [`ManagerConfig::database_location`].
     pub fn database_path(&self) -> PathBuf {
         self.resolve(&self.database)
+    }
+
+    /// The database: `sqlite:FILE` or a plain path (SQLite), or `postgres://…`.
+    pub fn database_location(&self) -> crate::store::DatabaseLocation {
+        crate::store::DatabaseLocation::parse(&self.database.to_string_lossy(), &self.base_dir)
     }
     pub fn storage_path(&self) -> PathBuf {
         self.resolve(&self.storage_root)

@@ -142,7 +142,7 @@ pub async fn start(config: ManagerConfig) -> Result<RunningManager, ManagerError
         path: storage.display().to_string(),
         source,
     })?;
-    let store = Store::open(&config.database_path())
+    let store = Store::open(&config.database_location())
         .await?
         .with_failure_policy(config.failure_policy())
         .with_resource_pools(config.resources.clone());

@@ -161,19 +161,13 @@ async fn a_restart_between_attempts_still_gives_exactly_one_delivery() {
     assert_eq!(receiver.requests().len(), 1, "one attempt before the stop");
 
     // The hour passes while the manager is down: the retry is due when it starts again.
-    let database = dir.path().join("castanet-manager.sqlite");
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", database.display()))
-        .await
-        .unwrap();
-    let moved = sqlx::query(
+    let moved = common::execute_on(
+        &common::database_in(dir.path()),
         "UPDATE notification_deliveries SET next_attempt_at = '2000-01-01T00:00:00.000Z' \
          WHERE status = 'pending'",
     )
-    .execute(&pool)
-    .await
-    .unwrap();
-    assert_eq!(moved.rows_affected(), 1);
-    pool.close().await;
+    .await;
+    assert_eq!(moved, 1);
 
     let tweak = move |c: &mut ManagerConfig| quick(c, rule);
     let m = start_configured(dir, tweak).await;

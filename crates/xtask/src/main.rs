@@ -1,6 +1,10 @@
 //! Developer tasks. `cargo xtask test` installs what the tests need (system packages when
 //! run as root or with --install-deps; otherwise it prints the command that would) and runs
 //! every suite: formatting, lints, the Rust tests and the dashboard's (unit and browser) tests.
+//! The manager's tests then run a second time against PostgreSQL, in a throwaway cluster
+//! started for the run (postgres.rs; skipped, saying so, when PostgreSQL is not installed).
+//! `cargo xtask postgres` starts such a cluster on its own, for running single tests.
+mod postgres;
 mod python;
 mod web;
 
@@ -12,7 +16,15 @@ use anyhow::{Context, bail};
 /// Chromium drives the dashboard.
 /// sqlite3 checks the database's integrity after the chaos run.
 /// python3-venv holds the venv schemathesis (the API fuzz test) is installed into.
-const APT_PACKAGES: &[&str] = &["ffmpeg", "blender", "chromium", "sqlite3", "python3-venv"];
+/// postgresql (the current major version) runs the manager's tests a second time.
+const APT_PACKAGES: &[&str] = &[
+    "ffmpeg",
+    "blender",
+    "chromium",
+    "sqlite3",
+    "python3-venv",
+    "postgresql",
+];
 
 /// Commands the packages above provide, to tell whether they are installed.
 const NEEDED_COMMANDS: &[(&str, &str)] = &[
@@ -27,10 +39,12 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("test") => test(&args[1..]),
         Some("chaos") => chaos(&args[1..]),
+        Some("postgres") if args.len() == 1 => postgres::serve(),
         _ => {
             eprintln!(
                 "usage: cargo xtask test [--install-deps] [--skip-lints]\n       \
-                 cargo xtask chaos [--minutes N] [--seed S]"
+                 cargo xtask chaos [--minutes N] [--seed S]\n       \
+                 cargo xtask postgres"
             );
             return ExitCode::from(2);
         }
@@ -80,6 +94,9 @@ fn ensure_system_packages(install: bool) -> anyhow::Result<()> {
         .collect();
     if !python::venv_available() {
         missing.push("python3-venv");
+    }
+    if postgres::server_bindir().is_none() {
+        missing.push("postgresql");
     }
     if missing.is_empty() {
         return Ok(());
@@ -147,12 +164,74 @@ fn test(args: &[String]) -> anyhow::Result<()> {
     }
     // The API fuzz tests fail instead of skipping without schemathesis.
     cargo_test.env(python::REQUIRE_SCHEMATHESIS_ENV, "1");
-    let status = cargo_test.status().context("cannot run cargo")?;
-    if !status.success() {
-        bail!("cargo {} failed ({status})", args.join(" "));
+    let mut failed = Vec::new();
+    record(&mut failed, "the Rust tests", status_of(cargo_test));
+    postgres_pass(install, &mut failed)?;
+    record(&mut failed, "the browser tests", web::browser_tests());
+    if !failed.is_empty() {
+        bail!("failed: {}", failed.join(", "));
     }
-    web::browser_tests()?;
     println!("xtask: all suites passed");
+    Ok(())
+}
+
+/// Runs `command` (printing it first); an error unless it succeeds.
+fn status_of(mut command: Command) -> anyhow::Result<()> {
+    let line = std::iter::once(command.get_program())
+        .chain(command.get_args())
+        .map(|a| a.to_string_lossy())
+        .collect::<Vec<_>>()
+        .join(" ");
+    println!("xtask: running {line}");
+    let status = command
+        .status()
+        .with_context(|| format!("cannot run {line}"))?;
+    if !status.success() {
+        bail!("{line} failed ({status})");
+    }
+    Ok(())
+}
+
+/// Notes a failed pass and carries on, so one run shows everything that is wrong.
+fn record(failed: &mut Vec<&'static str>, pass: &'static str, result: anyhow::Result<()>) {
+    if let Err(e) = result {
+        eprintln!("xtask: {pass} FAILED: {e:#}");
+        failed.push(pass);
+    }
+}
+
+/// The manager's tests again, against a throwaway PostgreSQL cluster. Skipped (saying so)
+/// when PostgreSQL is not installed and xtask was not allowed to install it.
+fn postgres_pass(installed: bool, failed: &mut Vec<&'static str>) -> anyhow::Result<()> {
+    const PASS: &str = "the manager's tests on PostgreSQL";
+    if !installed && postgres::server_bindir().is_none() {
+        println!(
+            "xtask: SKIPPING {PASS}: no PostgreSQL server (no /usr/lib/postgresql/*/bin/initdb, \
+             no pg_config); install it with: sudo apt-get install -y postgresql  \
+             (or run: cargo xtask test --install-deps)"
+        );
+        return Ok(());
+    }
+    // Ctrl-C then still stops the cluster and removes its directory.
+    postgres::catch_interrupts();
+    let result = postgres::ThrowawayCluster::start().and_then(|cluster| {
+        println!("xtask: {}, at {}", cluster.version(), cluster.masked_url());
+        // The manager's suites, and the CLI's copy of a farm from SQLite to PostgreSQL.
+        let mut manager_tests = Command::new("cargo");
+        manager_tests.args(["test", "-p", "castanet-manager"]);
+        manager_tests.args(["--no-fail-fast", "--tests"]);
+        manager_tests.env(postgres::URL_ENV, cluster.url());
+        let mut migration_test = Command::new("cargo");
+        migration_test.args(["test", "-p", "castanet", "--test", "migrate_db"]);
+        migration_test.env(postgres::URL_ENV, cluster.url());
+        let manager = status_of(manager_tests);
+        let migration = status_of(migration_test);
+        manager.and(migration)
+    });
+    record(failed, PASS, result);
+    if postgres::interrupted() {
+        bail!("interrupted");
+    }
     Ok(())
 }
 

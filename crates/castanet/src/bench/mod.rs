@@ -264,10 +264,7 @@ async fn run_in_process(
         url,
     } = BenchManager::start().await?;
     let state = manager.state.clone();
-    eprintln!(
-        "manager on {url}, database {}",
-        config.database_path().display()
-    );
+    eprintln!("manager on {url}, database {}", config.database_location());
 
     // Latency scenarios run against one worker; the rest of the farm joins for the
     // throughput scenario (with 500 workers a worker's turn comes only every 500 tasks).

@@ -4,6 +4,7 @@
 pub mod farm_net;
 pub mod full_disk;
 pub mod markers;
+pub mod postgres;
 pub mod render_jobs;
 
 use std::ffi::OsStr;

@@ -20,6 +20,9 @@ pub fn store_status(e: StoreError) -> Status {
         full if full.is_disk_full() => Status::resource_exhausted(format!(
             "the manager's database disk is full; nothing was stored: {full}"
         )),
+        text if text.is_unstorable_text() => Status::invalid_argument(format!(
+            "the request holds a NUL character, which the database cannot store: {text}"
+        )),
         other => {
             tracing::error!("{other}");
             Status::internal(other.to_string())

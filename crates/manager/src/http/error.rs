@@ -66,6 +66,9 @@ impl From<StoreError> for ApiError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 format!("the manager cannot write its database; nothing was stored: {io}"),
             ),
+            ref text if text.is_unstorable_text() => ApiError::bad_request(format!(
+                "the request holds a NUL character, which the database cannot store: {text}"
+            )),
             StoreError::LeaseLost(m) | StoreError::Refused(m) => {
                 ApiError::new(StatusCode::CONFLICT, m)
             }

@@ -96,20 +96,11 @@ pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError
         "Open live-event (SSE) connections.",
         state.events.subscriber_count() as u64,
     );
-    let database = state.config.database_path();
-    let mut bytes = 0;
-    for suffix in ["", "-wal"] {
-        let mut path = database.clone().into_os_string();
-        path.push(suffix);
-        bytes += tokio::fs::metadata(&path)
-            .await
-            .map(|m| m.len())
-            .unwrap_or(0);
-    }
+    let bytes = state.store.database_bytes().await?;
     gauge(
         &mut out,
         "castanet_database_bytes",
-        "Size of the SQLite database and its WAL.",
+        "Size of the database: the SQLite file and its WAL, or the PostgreSQL database.",
         bytes,
     );
     state.store.metrics().render(&mut out);

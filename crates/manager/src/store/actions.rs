@@ -32,12 +32,12 @@ impl Store {
         check_job_request(current, requested).map_err(StoreError::Refused)?;
         if requested == JobStatus::Requeueing {
             sqlx::query(
-                "DELETE FROM task_failures WHERE task_id IN (SELECT id FROM tasks WHERE job_id = ?)",
+                "DELETE FROM task_failures WHERE task_id IN (SELECT id FROM tasks WHERE job_id = $1)",
             )
             .bind(job_id)
             .execute(&mut *tx)
             .await?;
-            sqlx::query("DELETE FROM job_blocklist WHERE job_id = ?")
+            sqlx::query("DELETE FROM job_blocklist WHERE job_id = $1")
                 .bind(job_id)
                 .execute(&mut *tx)
                 .await?;
@@ -54,7 +54,7 @@ impl Store {
 
     /// Sets a job's priority (0..=100).
     pub async fn set_job_priority(&self, job_id: &str, priority: i64) -> StoreResult<()> {
-        let done = sqlx::query("UPDATE jobs SET priority = ?, updated_at = ? WHERE id = ?")
+        let done = sqlx::query("UPDATE jobs SET priority = $1, updated_at = $2 WHERE id = $3")
             .bind(priority)
             .bind(now())
             .bind(job_id)
@@ -74,11 +74,12 @@ impl Store {
         reason: &str,
     ) -> StoreResult<TaskChange> {
         let mut tx = self.begin().await?;
-        let row: Option<(String, String, Option<String>, i64)> =
-            sqlx::query_as("SELECT status, job_id, worker_id, lease_epoch FROM tasks WHERE id = ?")
-                .bind(task_id)
-                .fetch_optional(&mut *tx)
-                .await?;
+        let row: Option<(String, String, Option<String>, i64)> = sqlx::query_as(
+            "SELECT status, job_id, worker_id, lease_epoch FROM tasks WHERE id = $1",
+        )
+        .bind(task_id)
+        .fetch_optional(&mut *tx)
+        .await?;
         let Some((status, job_id, worker_id, lease_epoch)) = row else {
             return Err(StoreError::NotFound(format!("no task with id {task_id}")));
         };
@@ -98,15 +99,15 @@ impl Store {
             other => other,
         };
         if requested == TaskStatus::Queued {
-            sqlx::query("DELETE FROM task_failures WHERE task_id = ?")
+            sqlx::query("DELETE FROM task_failures WHERE task_id = $1")
                 .bind(task_id)
                 .execute(&mut *tx)
                 .await?;
         }
         sqlx::query(
-            "UPDATE tasks SET status = ?1, activity = ?2, progress = NULL, updated_at = ?3,
-                steps_completed = CASE WHEN ?1 = 'queued' THEN 0 ELSE steps_completed END
-             WHERE id = ?4",
+            "UPDATE tasks SET status = $1, activity = $2, progress = NULL, updated_at = $3,
+                steps_completed = CASE WHEN $1 = 'queued' THEN 0 ELSE steps_completed END
+             WHERE id = $4",
         )
         .bind(new_status.as_str())
         .bind(format!("Changed to status \"{new_status}\": {reason}"))
@@ -153,7 +154,7 @@ impl Store {
         job_status_or_not_found(&mut tx, job_id).await?;
         let running: Vec<(String, String, i64)> = sqlx::query_as(
             "SELECT id, worker_id, lease_epoch FROM tasks
-             WHERE job_id = ? AND status = 'active' AND worker_id IS NOT NULL",
+             WHERE job_id = $1 AND status = 'active' AND worker_id IS NOT NULL",
         )
         .bind(job_id)
         .fetch_all(&mut *tx)
@@ -162,24 +163,27 @@ impl Store {
         // must not hold them back, so their edges to it go with it. The edges to a job deleted
         // before it completed stay, and hold its dependents ("deleted").
         sqlx::query(
-            "DELETE FROM job_dependencies WHERE depends_on_id = ?1
-               AND EXISTS (SELECT 1 FROM jobs WHERE id = ?1 AND status = 'completed')",
+            "DELETE FROM job_dependencies WHERE depends_on_id = $1
+               AND EXISTS (SELECT 1 FROM jobs WHERE id = $1 AND status = 'completed')",
         )
         .bind(job_id)
         .execute(&mut *tx)
         .await?;
-        sqlx::query("DELETE FROM jobs WHERE id = ?")
+        sqlx::query("DELETE FROM jobs WHERE id = $1")
             .bind(job_id)
             .execute(&mut *tx)
             .await?;
         record_status_event(&mut tx, "job", job_id, "", "deleted", "deleted by a user").await?;
         // In the same transaction: a kill before the files are removed leaves a tombstone
         // naming the directory to remove at the next start.
-        sqlx::query("INSERT OR REPLACE INTO deleted_job_dirs (job_id, deleted_at) VALUES (?, ?)")
-            .bind(job_id)
-            .bind(now())
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO deleted_job_dirs (job_id, deleted_at) VALUES ($1, $2)
+             ON CONFLICT (job_id) DO UPDATE SET deleted_at = excluded.deleted_at",
+        )
+        .bind(job_id)
+        .bind(now())
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(running
             .into_iter()
@@ -198,7 +202,7 @@ impl Store {
     ) -> StoreResult<Vec<(String, String, String, String)>> {
         Ok(sqlx::query_as(
             "SELECT b.worker_id, w.name, b.task_type, b.reason FROM job_blocklist b
-             JOIN workers w ON w.id = b.worker_id WHERE b.job_id = ? ORDER BY w.name, b.task_type",
+             JOIN workers w ON w.id = b.worker_id WHERE b.job_id = $1 ORDER BY w.name, b.task_type",
         )
         .bind(job_id)
         .fetch_all(&self.read)
@@ -207,10 +211,10 @@ impl Store {
 }
 
 async fn job_status_or_not_found(
-    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     job_id: &str,
 ) -> StoreResult<JobStatus> {
-    let row: Option<(String,)> = sqlx::query_as("SELECT status FROM jobs WHERE id = ?")
+    let row: Option<(String,)> = sqlx::query_as("SELECT status FROM jobs WHERE id = $1")
         .bind(job_id)
         .fetch_optional(&mut **tx)
         .await?;

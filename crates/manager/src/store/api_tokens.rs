@@ -92,7 +92,7 @@ impl Store {
             revoked_at: None,
         };
         sqlx::query(
-            "INSERT INTO api_tokens (id, name, role, token_hash, created_at) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO api_tokens (id, name, role, token_hash, created_at) VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(&row.id)
         .bind(&row.name)
@@ -122,7 +122,7 @@ impl Store {
     /// Revokes the live token with this id or name; NotFound when there is none.
     pub async fn revoke_api_token(&self, id_or_name: &str) -> StoreResult<ApiTokenRow> {
         let row: Option<ApiTokenRow> = sqlx::query_as(
-            "UPDATE api_tokens SET revoked_at = ? WHERE revoked_at IS NULL AND (id = ? OR name = ?) \
+            "UPDATE api_tokens SET revoked_at = $1 WHERE revoked_at IS NULL AND (id = $2 OR name = $3) \
              RETURNING id, name, role, created_at, revoked_at",
         )
         .bind(now())
@@ -136,7 +136,7 @@ impl Store {
     /// The holder of the live token with this hash, if any.
     pub async fn api_token_holder(&self, token_hash: &str) -> StoreResult<Option<TokenHolder>> {
         let row: Option<(String, String)> = sqlx::query_as(
-            "SELECT name, role FROM api_tokens WHERE token_hash = ? AND revoked_at IS NULL",
+            "SELECT name, role FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
         )
         .bind(token_hash)
         .fetch_optional(&self.read)

@@ -1,7 +1,7 @@
 //! The approval gate and the on-complete task in the store: a gated job's review facts, the
 //! final pass appended on approval (numbered on, counted, in one transaction with the approval),
 //! the rejection, and the on-complete task that waits for every other task of its job.
-use sqlx::{Sqlite, Transaction};
+use sqlx::{Any, Transaction};
 
 use super::job_gates::approval_gate;
 use super::job_status::{JobChange, enter_job_status};
@@ -41,7 +41,7 @@ impl Store {
     pub async fn gated_job(&self, job_id: &str) -> StoreResult<Option<GatedJob>> {
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {SCRIPTED_JOB_COLUMNS}, status, approval_state, on_complete
-             FROM jobs WHERE id = ?"
+             FROM jobs WHERE id = $1"
         )))
         .bind(job_id)
         .fetch_optional(&self.read)
@@ -63,7 +63,7 @@ impl Store {
         check_in(&mut tx, job_id, "approve").await?;
         record_review(&mut tx, job_id, ApprovalState::Approved, by, comment).await?;
         let (last,): (i64,) =
-            sqlx::query_as("SELECT COALESCE(MAX(index_in_job), 0) FROM tasks WHERE job_id = ?")
+            sqlx::query_as("SELECT COALESCE(MAX(index_in_job), 0) FROM tasks WHERE job_id = $1")
                 .bind(job_id)
                 .fetch_one(&mut *tx)
                 .await?;
@@ -76,11 +76,13 @@ impl Store {
         }
         for task in &tasks {
             for dependency in &task.dependencies {
-                sqlx::query("INSERT INTO task_dependencies (task_id, dependency_id) VALUES (?, ?)")
-                    .bind(&task.id)
-                    .bind(dependency)
-                    .execute(&mut *tx)
-                    .await?;
+                sqlx::query(
+                    "INSERT INTO task_dependencies (task_id, dependency_id) VALUES ($1, $2)",
+                )
+                .bind(&task.id)
+                .bind(dependency)
+                .execute(&mut *tx)
+                .await?;
             }
         }
         if let Some(task) = &on_complete {
@@ -89,8 +91,8 @@ impl Store {
         if count > 0 {
             // No insert trigger keeps the counts (migration 0005): counted here.
             sqlx::query(
-                "INSERT INTO job_task_counts (job_id, status, n) VALUES (?, 'queued', ?)
-                 ON CONFLICT (job_id, status) DO UPDATE SET n = n + excluded.n",
+                "INSERT INTO job_task_counts (job_id, status, n) VALUES ($1, 'queued', $2)
+                 ON CONFLICT (job_id, status) DO UPDATE SET n = job_task_counts.n + excluded.n",
             )
             .bind(job_id)
             .bind(count as i64)
@@ -98,7 +100,7 @@ impl Store {
             .await?;
             sqlx::query(
                 "UPDATE jobs SET steps_total = (SELECT COALESCE(SUM(steps_total), 0) FROM tasks
-                     WHERE job_id = ?1) WHERE id = ?1",
+                     WHERE job_id = $1) WHERE id = $1",
             )
             .bind(job_id)
             .execute(&mut *tx)
@@ -131,7 +133,7 @@ impl JobInsert {
     /// Gives the job being stored its approval gate (pending) and its on-complete command line.
     pub async fn set_review(&mut self, gate: bool, on_complete: Option<&str>) -> StoreResult<()> {
         let job_id = self.job_id().to_owned();
-        sqlx::query("UPDATE jobs SET approval_state = ?, on_complete = ? WHERE id = ?")
+        sqlx::query("UPDATE jobs SET approval_state = $1, on_complete = $2 WHERE id = $3")
             .bind(gate.then_some(ApprovalState::Pending.as_str()))
             .bind(on_complete)
             .bind(&job_id)
@@ -150,26 +152,22 @@ impl JobInsert {
 }
 
 /// Refuses, naming why, when the job cannot be approved or rejected now.
-async fn check_in(
-    tx: &mut Transaction<'static, Sqlite>,
-    job_id: &str,
-    verb: &str,
-) -> StoreResult<()> {
+async fn check_in(tx: &mut Transaction<'static, Any>, job_id: &str, verb: &str) -> StoreResult<()> {
     let status = job_status(tx, job_id).await?;
     let gate = approval_gate(tx, job_id).await?;
     check_approval_request(status, gate, verb).map_err(StoreError::Refused)
 }
 
 async fn record_review(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut Transaction<'static, Any>,
     job_id: &str,
     state: ApprovalState,
     by: &str,
     comment: &str,
 ) -> StoreResult<()> {
     sqlx::query(
-        "UPDATE jobs SET approval_state = ?, approval_by = ?, approval_comment = ?,
-             approval_at = ? WHERE id = ?",
+        "UPDATE jobs SET approval_state = $1, approval_by = $2, approval_comment = $3,
+             approval_at = $4 WHERE id = $5",
     )
     .bind(state.as_str())
     .bind(by)
@@ -182,7 +180,7 @@ async fn record_review(
 }
 
 async fn insert_task(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut Transaction<'static, Any>,
     job_id: &str,
     number: i64,
     task: &NewTask,
@@ -191,7 +189,7 @@ async fn insert_task(
     sqlx::query(
         "INSERT INTO tasks (id, job_id, index_in_job, name, task_type, priority, status,
             commands, steps_total, frames, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?)",
+         VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7, $8, $9, $10, $11)",
     )
     .bind(&task.id)
     .bind(job_id)
@@ -211,13 +209,13 @@ async fn insert_task(
 
 /// The on-complete task `task_id` waits for every other task of its job.
 async fn depend_on_every_other_task(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut Transaction<'static, Any>,
     job_id: &str,
     task_id: &str,
 ) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO task_dependencies (task_id, dependency_id)
-         SELECT ?1, id FROM tasks WHERE job_id = ?2 AND id <> ?1",
+         SELECT $1, id FROM tasks WHERE job_id = $2 AND id <> $1",
     )
     .bind(task_id)
     .bind(job_id)

@@ -36,7 +36,7 @@ pub struct NewAuditEntry<'a> {
 impl Store {
     pub async fn insert_audit_entry(&self, entry: &NewAuditEntry<'_>) -> StoreResult<()> {
         sqlx::query(
-            "INSERT INTO audit_log (at, actor, role, remote, method, path, status) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO audit_log (at, actor, role, remote, method, path, status) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(now())
         .bind(entry.actor)
@@ -52,7 +52,7 @@ impl Store {
 
     /// Deletes the entries recorded before `cutoff` (RFC 3339 UTC, as stored); returns how many.
     pub async fn delete_audit_entries_before(&self, cutoff: &str) -> StoreResult<u64> {
-        let deleted = sqlx::query("DELETE FROM audit_log WHERE at < ?")
+        let deleted = sqlx::query("DELETE FROM audit_log WHERE at < $1")
             .bind(cutoff)
             .execute(&self.write)
             .await?;
@@ -67,7 +67,7 @@ impl Store {
     ) -> StoreResult<Vec<AuditEntry>> {
         Ok(sqlx::query_as(
             "SELECT id, at, actor, role, remote, method, path, status FROM audit_log \
-             WHERE id < ? ORDER BY id DESC LIMIT ?",
+             WHERE id < $1 ORDER BY id DESC LIMIT $2",
         )
         .bind(before.unwrap_or(i64::MAX))
         .bind(i64::from(limit))

@@ -10,7 +10,7 @@ impl Store {
         entries: &[(String, String)],
     ) -> StoreResult<u64> {
         let mut tx = self.begin().await?;
-        let job: Option<(String,)> = sqlx::query_as("SELECT id FROM jobs WHERE id = ?")
+        let job: Option<(String,)> = sqlx::query_as("SELECT id FROM jobs WHERE id = $1")
             .bind(job_id)
             .fetch_optional(&mut *tx)
             .await?;
@@ -20,7 +20,7 @@ impl Store {
         let mut removed = 0;
         for (worker_id, task_type) in entries {
             removed += sqlx::query(
-                "DELETE FROM job_blocklist WHERE job_id = ? AND worker_id = ? AND task_type = ?",
+                "DELETE FROM job_blocklist WHERE job_id = $1 AND worker_id = $2 AND task_type = $3",
             )
             .bind(job_id)
             .bind(worker_id)

@@ -28,7 +28,7 @@ impl Store {
     pub async fn jobs_with_target_duration(&self, ids: &[String]) -> StoreResult<Vec<String>> {
         let list = serde_json::to_string(ids).unwrap_or_else(|_| "[]".into());
         let rows: Vec<(String,)> = sqlx::query_as(
-            "SELECT id FROM jobs WHERE id IN (SELECT value FROM json_each(?))
+            "SELECT id FROM jobs WHERE id IN (SELECT value FROM json_each($1))
                AND target_task_seconds IS NOT NULL AND status IN ('queued', 'active')",
         )
         .bind(list)
@@ -42,7 +42,7 @@ impl Store {
         let mut connection = self.read.acquire().await?;
         let job: Option<ScriptedJob> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {SCRIPTED_JOB_COLUMNS} FROM jobs
-             WHERE id = ? AND target_task_seconds IS NOT NULL AND status IN ('queued', 'active')"
+             WHERE id = $1 AND target_task_seconds IS NOT NULL AND status IN ('queued', 'active')"
         )))
         .bind(job_id)
         .fetch_optional(&mut *connection)
@@ -54,7 +54,7 @@ impl Store {
         };
         let finished: Vec<(String, f64)> = sqlx::query_as(
             "SELECT frames, (julianday(updated_at) - julianday(started_at)) * 86400.0
-             FROM tasks WHERE job_id = ? AND status = 'completed' AND frames IS NOT NULL
+             FROM tasks WHERE job_id = $1 AND status = 'completed' AND frames IS NOT NULL
                AND started_at IS NOT NULL",
         )
         .bind(job_id)
@@ -66,7 +66,7 @@ impl Store {
             .collect();
         let queued: Vec<(String, String, String)> = sqlx::query_as(
             "SELECT t.id, t.task_type, t.frames FROM tasks t
-             WHERE t.job_id = ? AND t.status = 'queued' AND t.frames IS NOT NULL
+             WHERE t.job_id = $1 AND t.status = 'queued' AND t.frames IS NOT NULL
                AND t.started_at IS NULL
                AND NOT EXISTS (SELECT 1 FROM task_failures f WHERE f.task_id = t.id)
              ORDER BY t.rowid",
@@ -113,7 +113,7 @@ impl Store {
         let mut tx = self.begin().await?;
         let places: Vec<(i64, i64)> = sqlx::query_as(
             "SELECT t.rowid, t.index_in_job FROM tasks t
-             WHERE t.job_id = ?1 AND t.id IN (SELECT value FROM json_each(?2))
+             WHERE t.job_id = $1 AND t.id IN (SELECT value FROM json_each($2))
                AND t.status = 'queued' AND t.started_at IS NULL
                AND NOT EXISTS (SELECT 1 FROM task_failures f WHERE f.task_id = t.id)
              ORDER BY t.rowid",
@@ -129,13 +129,13 @@ impl Store {
         numbers.sort_unstable();
         let dependents: Vec<(String,)> = sqlx::query_as(
             "SELECT DISTINCT task_id FROM task_dependencies
-             WHERE dependency_id IN (SELECT value FROM json_each(?1))
-               AND task_id NOT IN (SELECT value FROM json_each(?1))",
+             WHERE dependency_id IN (SELECT value FROM json_each($1))
+               AND task_id NOT IN (SELECT value FROM json_each($1))",
         )
         .bind(&old_json)
         .fetch_all(&mut *tx)
         .await?;
-        sqlx::query("DELETE FROM tasks WHERE id IN (SELECT value FROM json_each(?))")
+        sqlx::query("DELETE FROM tasks WHERE id IN (SELECT value FROM json_each($1))")
             .bind(&old_json)
             .execute(&mut *tx)
             .await?;
@@ -144,7 +144,7 @@ impl Store {
             sqlx::query(
                 "INSERT INTO tasks (rowid, id, job_id, index_in_job, name, task_type, priority,
                     status, commands, steps_total, frames, created_at, updated_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?)",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', $8, $9, $10, $11, $12)",
             )
             .bind(rowid)
             .bind(&chunk.id)
@@ -161,18 +161,20 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             for (dependent,) in &dependents {
-                sqlx::query("INSERT INTO task_dependencies (task_id, dependency_id) VALUES (?, ?)")
-                    .bind(dependent)
-                    .bind(&chunk.id)
-                    .execute(&mut *tx)
-                    .await?;
+                sqlx::query(
+                    "INSERT INTO task_dependencies (task_id, dependency_id) VALUES ($1, $2)",
+                )
+                .bind(dependent)
+                .bind(&chunk.id)
+                .execute(&mut *tx)
+                .await?;
             }
         }
         // Task inserts are counted by hand (there is no insert trigger: a job's insert adds its
         // count once); the delete trigger took the old ones off.
         sqlx::query(
-            "INSERT INTO job_task_counts (job_id, status, n) VALUES (?, 'queued', ?)
-             ON CONFLICT (job_id, status) DO UPDATE SET n = n + excluded.n",
+            "INSERT INTO job_task_counts (job_id, status, n) VALUES ($1, 'queued', $2)
+             ON CONFLICT (job_id, status) DO UPDATE SET n = job_task_counts.n + excluded.n",
         )
         .bind(job_id)
         .bind(new.len() as i64)
@@ -180,7 +182,7 @@ impl Store {
         .await?;
         sqlx::query(
             "UPDATE jobs SET steps_total = (SELECT COALESCE(SUM(steps_total), 0) FROM tasks
-                 WHERE job_id = ?1), updated_at = ?2 WHERE id = ?1",
+                 WHERE job_id = $1), updated_at = $2 WHERE id = $1",
         )
         .bind(job_id)
         .bind(&at)

@@ -27,7 +27,7 @@ impl Store {
     pub async fn job_ages(&self, job_ids: &[String]) -> StoreResult<HashMap<String, JobAge>> {
         let ids = serde_json::Value::from(job_ids.to_vec()).to_string();
         let rows: Vec<(String, String, String)> = sqlx::query_as(
-            "SELECT id, status, updated_at FROM jobs WHERE id IN (SELECT value FROM json_each(?))",
+            "SELECT id, status, updated_at FROM jobs WHERE id IN (SELECT value FROM json_each($1))",
         )
         .bind(ids)
         .fetch_all(&self.read)
@@ -43,7 +43,7 @@ impl Store {
     pub async fn workers_away_since(&self, cutoff: &str) -> StoreResult<Vec<(String, String)>> {
         Ok(sqlx::query_as(
             "SELECT id, name FROM workers
-             WHERE deleted_at IS NULL AND COALESCE(last_seen_at, created_at) < ?
+             WHERE deleted_at IS NULL AND COALESCE(last_seen_at, created_at) < $1
              ORDER BY name, id",
         )
         .bind(cutoff)

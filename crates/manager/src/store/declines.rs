@@ -3,7 +3,7 @@
 //! worker is blocklisted for the job's tasks of that type with its reason, and the task goes
 //! back to the queue for the other workers — or, when no worker is left that could run it,
 //! the task and the job fail naming why. All inside the transaction of the worker's update.
-use sqlx::{Sqlite, Transaction};
+use sqlx::{Any, Transaction};
 
 use super::failures::{
     FailedTask, FailureReport, blocklist_worker, requeue_failed_tasks_of_worker, workers_left_for,
@@ -17,7 +17,7 @@ use crate::state::{FailurePolicy, JobStatus, TaskStatus, requeued_task_status};
 const MAX_STORED_MESSAGE_CHARS: usize = 1000;
 
 pub(super) async fn handle_task_decline(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut Transaction<'static, Any>,
     declined: &FailedTask<'_>,
     policy: &FailurePolicy,
 ) -> StoreResult<FailureReport> {
@@ -87,14 +87,14 @@ pub(super) async fn handle_task_decline(
 
 /// The declined task's new status, with the fault class kept so the task shows why.
 async fn set_task_status(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut Transaction<'static, Any>,
     declined: &FailedTask<'_>,
     status: TaskStatus,
     line: &str,
 ) -> StoreResult<()> {
     sqlx::query(
-        "UPDATE tasks SET status = ?, activity = ?, fault_class = ?, progress = NULL,
-            steps_completed = 0, retry_at = NULL, updated_at = ? WHERE id = ?",
+        "UPDATE tasks SET status = $1, activity = $2, fault_class = $3, progress = NULL,
+            steps_completed = 0, retry_at = NULL, updated_at = $4 WHERE id = $5",
     )
     .bind(status.as_str())
     .bind(line)

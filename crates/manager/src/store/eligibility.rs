@@ -23,7 +23,7 @@ impl Candidate {
     }
 }
 
-pub(super) async fn candidates(conn: &mut sqlx::SqliteConnection) -> StoreResult<Vec<Candidate>> {
+pub(super) async fn candidates(conn: &mut sqlx::AnyConnection) -> StoreResult<Vec<Candidate>> {
     let rows: Vec<(String, String, String, String, String)> = sqlx::query_as(
         "SELECT w.id, w.supported_task_types, w.capabilities,
             (SELECT json_group_array(g.name) FROM worker_tag_membership m
@@ -56,12 +56,12 @@ pub(super) fn parse_requirements(job_id: &str, stored: &str) -> StoreResult<JobR
 
 /// Workers blocklisted for the job's tasks of `task_type`.
 pub(super) async fn blocklisted(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut sqlx::AnyConnection,
     job_id: &str,
     task_type: &str,
 ) -> StoreResult<Vec<String>> {
     let rows: Vec<(String,)> =
-        sqlx::query_as("SELECT worker_id FROM job_blocklist WHERE job_id = ? AND task_type = ?")
+        sqlx::query_as("SELECT worker_id FROM job_blocklist WHERE job_id = $1 AND task_type = $2")
             .bind(job_id)
             .bind(task_type)
             .fetch_all(&mut *conn)
@@ -74,13 +74,13 @@ pub(super) async fn blocklisted(
 /// type, tag and requirements (the workers capable of the job at all). Offline and
 /// sleeping workers count: they may come back.
 pub(super) async fn workers_able(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut sqlx::AnyConnection,
     job_id: &str,
     task_type: &str,
     failed_by: Option<&[String]>,
 ) -> StoreResult<u64> {
     let (tag, requirements): (Option<String>, String) =
-        sqlx::query_as("SELECT worker_tag_id, requirements FROM jobs WHERE id = ?")
+        sqlx::query_as("SELECT worker_tag_id, requirements FROM jobs WHERE id = $1")
             .bind(job_id)
             .fetch_one(&mut *conn)
             .await?;

@@ -39,7 +39,7 @@ impl Store {
         let mut inputs = Vec::with_capacity(jobs.len());
         for (job_id, status, limits) in jobs {
             let counts: Vec<(String, i64)> =
-                sqlx::query_as("SELECT status, n FROM job_task_counts WHERE job_id = ? AND n > 0")
+                sqlx::query_as("SELECT status, n FROM job_task_counts WHERE job_id = $1 AND n > 0")
                     .bind(&job_id)
                     .fetch_all(&mut *connection)
                     .await?;
@@ -53,22 +53,22 @@ impl Store {
             let durations: Vec<(i64, f64)> = sqlx::query_as(
                 "SELECT index_in_job, (julianday(updated_at) - julianday(started_at)) * 86400.0
                  FROM tasks
-                 WHERE job_id = ? AND status = 'completed' AND started_at IS NOT NULL
-                 ORDER BY index_in_job DESC LIMIT ?",
+                 WHERE job_id = $1 AND status = 'completed' AND started_at IS NOT NULL
+                 ORDER BY index_in_job DESC LIMIT $2",
             )
             .bind(&job_id)
             .bind(SAMPLED_TASKS)
             .fetch_all(&mut *connection)
             .await?;
             let (waiting_mean_index,): (Option<f64>,) = sqlx::query_as(
-                "SELECT AVG(index_in_job) FROM tasks
-                 WHERE job_id = ? AND status IN ('queued', 'soft-failed')",
+                "SELECT CAST(AVG(index_in_job) AS DOUBLE PRECISION) FROM tasks
+                 WHERE job_id = $1 AND status IN ('queued', 'soft-failed')",
             )
             .bind(&job_id)
             .fetch_one(&mut *connection)
             .await?;
             let next: Option<(String,)> = sqlx::query_as(
-                "SELECT task_type FROM tasks WHERE job_id = ? AND status IN ('queued', 'soft-failed')
+                "SELECT task_type FROM tasks WHERE job_id = $1 AND status IN ('queued', 'soft-failed')
                  ORDER BY rowid LIMIT 1",
             )
             .bind(&job_id)

@@ -36,7 +36,7 @@ type WorkerFields = (
     String,
     String,
     String,
-    bool,
+    super::Flag,
     String,
     Option<String>,
     String,
@@ -58,7 +58,7 @@ impl Store {
             let rows: Vec<JobFields> = sqlx::query_as(
                 "SELECT id, name, job_type, status, priority, activity, steps_completed,
                         steps_total, updated_at, delete_requested_at
-                 FROM jobs WHERE id IN (SELECT value FROM json_each(?))",
+                 FROM jobs WHERE id IN (SELECT value FROM json_each($1))",
             )
             .bind(ids(&wanted.jobs))
             .fetch_all(&self.read)
@@ -82,7 +82,7 @@ impl Store {
                 "SELECT t.id, t.name, t.index_in_job, t.status, t.activity, t.steps_completed,
                         t.steps_total, t.progress, t.fault_class, t.updated_at, t.worker_id, w.name
                  FROM tasks t LEFT JOIN workers w ON w.id = t.worker_id
-                 WHERE t.id IN (SELECT value FROM json_each(?))",
+                 WHERE t.id IN (SELECT value FROM json_each($1))",
             )
             .bind(ids(&wanted.tasks))
             .fetch_all(&self.read)
@@ -129,7 +129,7 @@ impl Store {
             let rows: Vec<WorkerFields> = sqlx::query_as(
                 "SELECT id, name, status, status_requested, lazy_status_request != 0,
                         software_version, last_seen_at, updated_at
-                 FROM workers WHERE id IN (SELECT value FROM json_each(?))",
+                 FROM workers WHERE id IN (SELECT value FROM json_each($1))",
             )
             .bind(ids(&wanted.workers))
             .fetch_all(&self.read)
@@ -141,7 +141,7 @@ impl Store {
                 if !requested.is_empty() {
                     fields.insert(
                         "status_change".into(),
-                        json!({ "status": requested, "is_lazy": lazy }),
+                        json!({ "status": requested, "is_lazy": lazy.0 }),
                     );
                 }
                 if let Some(at) = last_seen {

@@ -1,7 +1,7 @@
 //! A task failed on a worker: record it, blocklist the worker when the rules say so,
 //! requeue what the blocklisted worker failed, and soft-fail, hard-fail or fail the job —
 //! all inside the transaction of the failing update (rules in `state::failure`).
-use sqlx::{Sqlite, Transaction};
+use sqlx::{Any, Transaction};
 
 use super::eligibility::workers_able;
 use super::job_ripple::ripple_to_job;
@@ -36,14 +36,15 @@ pub struct FailureReport {
 }
 
 pub(super) async fn handle_task_failure(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut Transaction<'static, Any>,
     failed: &FailedTask<'_>,
     policy: &FailurePolicy,
 ) -> StoreResult<FailureReport> {
     let mut report = FailureReport::default();
     let now = now();
     sqlx::query(
-        "INSERT OR IGNORE INTO task_failures (task_id, worker_id, created_at) VALUES (?, ?, ?)",
+        "INSERT INTO task_failures (task_id, worker_id, created_at) VALUES ($1, $2, $3)
+         ON CONFLICT DO NOTHING",
     )
     .bind(failed.task_id)
     .bind(failed.worker_id)
@@ -51,13 +52,13 @@ pub(super) async fn handle_task_failure(
     .execute(&mut **tx)
     .await?;
     let (failed_by,): (i64,) =
-        sqlx::query_as("SELECT COUNT(*) FROM task_failures WHERE task_id = ?")
+        sqlx::query_as("SELECT COUNT(*) FROM task_failures WHERE task_id = $1")
             .bind(failed.task_id)
             .fetch_one(&mut **tx)
             .await?;
     let (worker_failures,): (i64,) = sqlx::query_as(
         "SELECT COUNT(*) FROM task_failures f JOIN tasks t ON t.id = f.task_id
-         WHERE f.worker_id = ? AND t.job_id = ? AND t.task_type = ?",
+         WHERE f.worker_id = $1 AND t.job_id = $2 AND t.task_type = $3",
     )
     .bind(failed.worker_id)
     .bind(failed.job_id)
@@ -153,8 +154,8 @@ pub(super) async fn handle_task_failure(
         ),
     };
     sqlx::query(
-        "UPDATE tasks SET status = ?, activity = ?, fault_class = ?, progress = NULL, updated_at = ?,
-            retry_at = ? WHERE id = ?",
+        "UPDATE tasks SET status = $1, activity = $2, fault_class = $3, progress = NULL, updated_at = $4,
+            retry_at = $5 WHERE id = $6",
     )
     .bind(status.as_str())
     .bind(&line)
@@ -185,14 +186,14 @@ pub(super) async fn handle_task_failure(
 /// What the job's other tasks say about a job fault (see `JobFaultEvidence`). The failing
 /// task is not stored as failed yet, so it is added here.
 async fn job_fault_evidence(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut Transaction<'static, Any>,
     failed: &FailedTask<'_>,
 ) -> StoreResult<JobFaultEvidence> {
     let classes = serde_json::to_string(&JOB_FAULT_CLASSES).unwrap_or_default();
     let mut workers: Vec<(Option<String>,)> = sqlx::query_as(
         "SELECT worker_id FROM tasks
-         WHERE job_id = ? AND status = 'failed' AND id <> ?
-           AND fault_class IN (SELECT value FROM json_each(?))",
+         WHERE job_id = $1 AND status = 'failed' AND id <> $2
+           AND fault_class IN (SELECT value FROM json_each($3))",
     )
     .bind(failed.job_id)
     .bind(failed.task_id)
@@ -205,7 +206,7 @@ async fn job_fault_evidence(
     distinct.sort_unstable();
     distinct.dedup();
     let (completed,): (i64,) =
-        sqlx::query_as("SELECT COUNT(*) FROM tasks WHERE job_id = ? AND status = 'completed'")
+        sqlx::query_as("SELECT COUNT(*) FROM tasks WHERE job_id = $1 AND status = 'completed'")
             .bind(failed.job_id)
             .fetch_one(&mut **tx)
             .await?;
@@ -221,13 +222,13 @@ async fn job_fault_evidence(
 /// Blocklists the worker that failed (or declined) the task for the job's tasks of its type;
 /// returns whether the entry is new.
 pub(super) async fn blocklist_worker(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut Transaction<'static, Any>,
     failed: &FailedTask<'_>,
     reason: &str,
 ) -> StoreResult<bool> {
     let inserted = sqlx::query(
-        "INSERT OR IGNORE INTO job_blocklist (job_id, worker_id, task_type, created_at, reason)
-         VALUES (?, ?, ?, ?, ?)",
+        "INSERT INTO job_blocklist (job_id, worker_id, task_type, created_at, reason)
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
     )
     .bind(failed.job_id)
     .bind(failed.worker_id)
@@ -242,13 +243,13 @@ pub(super) async fn blocklist_worker(
 /// Workers that could still run this task (`state::eligibility`, its failure list
 /// included). Offline and sleeping workers count: they may come back.
 pub(super) async fn workers_left_for(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut Transaction<'static, Any>,
     task_id: &str,
     job_id: &str,
     task_type: &str,
 ) -> StoreResult<u64> {
     let failed_by: Vec<(String,)> =
-        sqlx::query_as("SELECT worker_id FROM task_failures WHERE task_id = ?")
+        sqlx::query_as("SELECT worker_id FROM task_failures WHERE task_id = $1")
             .bind(task_id)
             .fetch_all(&mut **tx)
             .await?;
@@ -259,14 +260,14 @@ pub(super) async fn workers_left_for(
 /// Requeues the other tasks of the job and type that this worker hard-failed, so other
 /// workers retry them (the failure lists stay: automatic requeues keep them).
 pub(super) async fn requeue_failed_tasks_of_worker(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut Transaction<'static, Any>,
     failed: &FailedTask<'_>,
 ) -> StoreResult<Vec<String>> {
     let job = job_status(tx, failed.job_id).await?;
     let to = requeued_task_status(job);
     let ids: Vec<(String,)> = sqlx::query_as(
-        "SELECT id FROM tasks WHERE job_id = ? AND task_type = ? AND worker_id = ?
-           AND status = 'failed' AND id <> ?",
+        "SELECT id FROM tasks WHERE job_id = $1 AND task_type = $2 AND worker_id = $3
+           AND status = 'failed' AND id <> $4",
     )
     .bind(failed.job_id)
     .bind(failed.task_type)
@@ -277,8 +278,8 @@ pub(super) async fn requeue_failed_tasks_of_worker(
     let activity = format!("Task was {to} by Manager because its worker got blocklisted");
     for (id,) in &ids {
         sqlx::query(
-            "UPDATE tasks SET status = ?, activity = ?, steps_completed = 0, updated_at = ?
-             WHERE id = ?",
+            "UPDATE tasks SET status = $1, activity = $2, steps_completed = 0, updated_at = $3
+             WHERE id = $4",
         )
         .bind(to.as_str())
         .bind(&activity)

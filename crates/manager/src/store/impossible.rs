@@ -11,7 +11,7 @@
 //! worker has signed on yet, and a worker tag without members.
 use std::collections::{BTreeMap, HashMap};
 
-use sqlx::{Sqlite, Transaction};
+use sqlx::{Any, Transaction};
 
 use super::eligibility::{Candidate, blocklisted, candidates, parse_requirements};
 use super::insert_task_status_events;
@@ -53,7 +53,7 @@ struct Group {
 }
 
 /// Tasks that wait to be handed out (`tasks t JOIN jobs j`). Queries of one group say
-/// `+t.task_type`: the unary plus keeps SQLite from walking `tasks_runnable_by_type`, a
+/// `t.task_type || ''`: the expression keeps SQLite from walking `tasks_runnable_by_type`, a
 /// whole task type's waiting tasks (a million on a big farm), instead of the job's own.
 macro_rules! waiting {
     () => {
@@ -102,7 +102,7 @@ impl Store {
 }
 
 async fn find(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut sqlx::AnyConnection,
     pools: &BTreeMap<String, u32>,
 ) -> StoreResult<Vec<ImpossibleTask>> {
     let workers = candidates(conn).await?;
@@ -113,7 +113,7 @@ async fn find(
         "SELECT t.job_id, t.task_type, j.worker_tag_id, j.requirements, j.limits
          FROM tasks t JOIN jobs j ON j.id = t.job_id WHERE ",
         waiting!(),
-        " GROUP BY t.job_id, t.task_type"
+        " GROUP BY t.job_id, t.task_type, j.worker_tag_id, j.requirements, j.limits"
     ))
     .fetch_all(&mut *conn)
     .await?;
@@ -128,7 +128,7 @@ async fn find(
                 let ids: Vec<(String,)> = sqlx::query_as(concat!(
                     "SELECT t.id FROM tasks t JOIN jobs j ON j.id = t.job_id WHERE ",
                     waiting!(),
-                    " AND t.job_id = ? AND +t.task_type = ?"
+                    " AND t.job_id = $1 AND t.task_type || '' = $2"
                 ))
                 .bind(&group.job_id)
                 .bind(&group.task_type)
@@ -180,7 +180,7 @@ fn pool_verdict(group: &Group, pools: &BTreeMap<String, u32>) -> StoreResult<Opt
 }
 
 async fn group_verdict(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut sqlx::AnyConnection,
     group: &Group,
     workers: &[Candidate],
 ) -> StoreResult<Verdict> {
@@ -248,7 +248,7 @@ async fn group_verdict(
 
 /// Tasks of the group whose failure list holds every worker still able to run them.
 async fn failed_by_all(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut sqlx::AnyConnection,
     group: &Group,
     able: &[String],
 ) -> StoreResult<Vec<ImpossibleTask>> {
@@ -256,7 +256,7 @@ async fn failed_by_all(
         "SELECT f.task_id, f.worker_id FROM task_failures f
          JOIN tasks t ON t.id = f.task_id JOIN jobs j ON j.id = t.job_id WHERE ",
         waiting!(),
-        " AND t.job_id = ? AND +t.task_type = ?"
+        " AND t.job_id = $1 AND t.task_type || '' = $2"
     ))
     .bind(&group.job_id)
     .bind(&group.task_type)
@@ -283,7 +283,7 @@ async fn failed_by_all(
 
 /// Fails the tasks (those still waiting) and then their jobs.
 async fn fail(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut Transaction<'static, Any>,
     found: Vec<ImpossibleTask>,
 ) -> StoreResult<Vec<ImpossibleJob>> {
     let now = now();
@@ -295,15 +295,15 @@ async fn fail(
             task.rule, task.reason
         );
         let old: Option<(String,)> = sqlx::query_as(
-            "SELECT status FROM tasks WHERE id = ? AND status IN ('queued', 'soft-failed')",
+            "SELECT status FROM tasks WHERE id = $1 AND status IN ('queued', 'soft-failed')",
         )
         .bind(&task.task_id)
         .fetch_optional(&mut **tx)
         .await?;
         let Some((old,)) = old else { continue };
         sqlx::query(
-            "UPDATE tasks SET status = 'failed', activity = ?, progress = NULL, updated_at = ?
-             WHERE id = ?",
+            "UPDATE tasks SET status = 'failed', activity = $1, progress = NULL, updated_at = $2
+             WHERE id = $3",
         )
         .bind(&activity)
         .bind(&now)

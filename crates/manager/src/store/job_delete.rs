@@ -18,8 +18,8 @@ impl Store {
     pub async fn mark_job_for_deletion(&self, job_id: &str) -> StoreResult<()> {
         let at = now();
         let done = sqlx::query(
-            "UPDATE jobs SET delete_requested_at = COALESCE(delete_requested_at, ?1),
-                 updated_at = ?1 WHERE id = ?2",
+            "UPDATE jobs SET delete_requested_at = COALESCE(delete_requested_at, $1),
+                 updated_at = $1 WHERE id = $2",
         )
         .bind(&at)
         .bind(job_id)
@@ -36,14 +36,14 @@ impl Store {
     pub async fn mark_jobs_updated_until(&self, updated_max: &str) -> StoreResult<Vec<String>> {
         let mut tx = self.begin().await?;
         let ids: Vec<(String,)> =
-            sqlx::query_as("SELECT id FROM jobs WHERE updated_at <= ? ORDER BY updated_at, id")
+            sqlx::query_as("SELECT id FROM jobs WHERE updated_at <= $1 ORDER BY updated_at, id")
                 .bind(updated_max)
                 .fetch_all(&mut *tx)
                 .await?;
         let at = now();
         sqlx::query(
-            "UPDATE jobs SET delete_requested_at = COALESCE(delete_requested_at, ?1),
-                 updated_at = ?1 WHERE updated_at <= ?2",
+            "UPDATE jobs SET delete_requested_at = COALESCE(delete_requested_at, $1),
+                 updated_at = $1 WHERE updated_at <= $2",
         )
         .bind(&at)
         .bind(updated_max)
@@ -67,13 +67,13 @@ impl Store {
     /// The job's checkout and whether a job that stays uses it too; NotFound when the
     /// job does not exist (any more).
     pub async fn deletion_info(&self, job_id: &str) -> StoreResult<DeletionInfo> {
-        let row: Option<(String, i64)> = sqlx::query_as(
+        let row: Option<(String, super::Flag)> = sqlx::query_as(
             "SELECT j.storage_checkout_id,
                     j.storage_checkout_id <> '' AND EXISTS (
                         SELECT 1 FROM jobs o WHERE o.id <> j.id
                           AND o.storage_checkout_id = j.storage_checkout_id
                           AND o.delete_requested_at IS NULL)
-             FROM jobs j WHERE j.id = ?",
+             FROM jobs j WHERE j.id = $1",
         )
         .bind(job_id)
         .fetch_optional(&self.write)
@@ -82,7 +82,7 @@ impl Store {
             row.ok_or_else(|| StoreError::NotFound(format!("no job with id {job_id}")))?;
         Ok(DeletionInfo {
             checkout_id,
-            checkout_shared: shared != 0,
+            checkout_shared: shared.0,
         })
     }
 
@@ -97,7 +97,7 @@ impl Store {
 
     /// Forgets the tombstone of a deleted job once its directory is gone.
     pub async fn deleted_job_dir_removed(&self, job_id: &str) -> StoreResult<()> {
-        sqlx::query("DELETE FROM deleted_job_dirs WHERE job_id = ?")
+        sqlx::query("DELETE FROM deleted_job_dirs WHERE job_id = $1")
             .bind(job_id)
             .execute(&self.write)
             .await?;

@@ -4,7 +4,7 @@
 //! completes, or the dependents' dependencies are changed. Cycles are refused.
 use std::collections::{HashSet, VecDeque};
 
-use sqlx::{Sqlite, Transaction};
+use sqlx::{Any, Transaction};
 
 use super::job_gates::{Dependency, dependencies_of, has_unmet_dependencies, waiting_activity};
 use super::job_status::{JobChange, enter_job_status};
@@ -24,7 +24,7 @@ impl Store {
     pub async fn unknown_jobs(&self, ids: &[String]) -> StoreResult<Vec<String>> {
         let list = serde_json::to_string(ids).unwrap_or_else(|_| "[]".into());
         let rows: Vec<(String,)> = sqlx::query_as(
-            "SELECT value FROM json_each(?) WHERE value NOT IN (SELECT id FROM jobs)",
+            "SELECT value FROM json_each($1) WHERE value NOT IN (SELECT id FROM jobs)",
         )
         .bind(list)
         .fetch_all(&self.read)
@@ -41,7 +41,7 @@ impl Store {
         depends_on: &[String],
     ) -> StoreResult<Option<JobChange>> {
         let mut tx = self.begin().await?;
-        let status = match sqlx::query_as::<_, (String,)>("SELECT status FROM jobs WHERE id = ?")
+        let status = match sqlx::query_as::<_, (String,)>("SELECT status FROM jobs WHERE id = $1")
             .bind(job_id)
             .fetch_optional(&mut *tx)
             .await?
@@ -59,7 +59,7 @@ impl Store {
             )));
         }
         check_no_cycle(&mut tx, job_id, depends_on).await?;
-        sqlx::query("DELETE FROM job_dependencies WHERE job_id = ?")
+        sqlx::query("DELETE FROM job_dependencies WHERE job_id = $1")
             .bind(job_id)
             .execute(&mut *tx)
             .await?;
@@ -78,7 +78,7 @@ impl Store {
             "SELECT j.id FROM jobs j
              WHERE j.status IN ('waiting-for-dependencies', 'queued')
                AND EXISTS (SELECT 1 FROM job_dependencies d
-                    WHERE d.job_id = j.id AND (?1 IS NULL OR d.depends_on_id = ?1))",
+                    WHERE d.job_id = j.id AND ($1 IS NULL OR d.depends_on_id = $1))",
         )
         .bind(of)
         .fetch_all(&self.read)
@@ -97,12 +97,12 @@ impl Store {
             ) {
                 continue;
             }
-            let before: (String,) = sqlx::query_as("SELECT activity FROM jobs WHERE id = ?")
+            let before: (String,) = sqlx::query_as("SELECT activity FROM jobs WHERE id = $1")
                 .bind(&job_id)
                 .fetch_one(&mut *tx)
                 .await?;
             let change = settle_waiting_job(&mut tx, &job_id, status).await?;
-            let after: (String,) = sqlx::query_as("SELECT activity FROM jobs WHERE id = ?")
+            let after: (String,) = sqlx::query_as("SELECT activity FROM jobs WHERE id = $1")
                 .bind(&job_id)
                 .fetch_one(&mut *tx)
                 .await?;
@@ -121,7 +121,7 @@ impl Store {
             "SELECT DISTINCT d.depends_on_id FROM job_dependencies d
              JOIN jobs j ON j.id = d.job_id
                 AND j.status IN ('waiting-for-dependencies', 'queued')
-             WHERE d.depends_on_id IN (SELECT value FROM json_each(?))",
+             WHERE d.depends_on_id IN (SELECT value FROM json_each($1))",
         )
         .bind(list)
         .fetch_all(&self.read)
@@ -132,16 +132,19 @@ impl Store {
 
 /// Stores that `job_id` depends on `depends_on`.
 pub(super) async fn insert_dependencies(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut Transaction<'static, Any>,
     job_id: &str,
     depends_on: &[String],
 ) -> StoreResult<()> {
     for dependency in depends_on {
-        sqlx::query("INSERT OR IGNORE INTO job_dependencies (job_id, depends_on_id) VALUES (?, ?)")
-            .bind(job_id)
-            .bind(dependency)
-            .execute(&mut **tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO job_dependencies (job_id, depends_on_id) VALUES ($1, $2)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(job_id)
+        .bind(dependency)
+        .execute(&mut **tx)
+        .await?;
     }
     Ok(())
 }
@@ -151,7 +154,7 @@ pub(super) async fn insert_dependencies(
 /// (through `enter_job_status`, which turns `queued` into waiting); a waiting one gets an
 /// activity naming what it waits for. Paused jobs stay paused.
 async fn settle_waiting_job(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut Transaction<'static, Any>,
     job_id: &str,
     status: JobStatus,
 ) -> StoreResult<Option<JobChange>> {
@@ -172,7 +175,7 @@ async fn settle_waiting_job(
         JobStatus::WaitingForDependencies => {
             let activity = waiting_activity(&dependencies_of(tx, job_id).await?);
             sqlx::query(
-                "UPDATE jobs SET activity = ?1, updated_at = ?2 WHERE id = ?3 AND activity <> ?1",
+                "UPDATE jobs SET activity = $1, updated_at = $2 WHERE id = $3 AND activity <> $1",
             )
             .bind(&activity)
             .bind(now())
@@ -188,7 +191,7 @@ async fn settle_waiting_job(
 /// Refuses dependencies of `job_id` that lead back to it (directly or through other jobs'
 /// dependencies), naming the path.
 async fn check_no_cycle(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut Transaction<'static, Any>,
     job_id: &str,
     depends_on: &[String],
 ) -> StoreResult<()> {
@@ -208,7 +211,7 @@ async fn check_no_cycle(
     }
     while let Some(current) = queue.pop_front() {
         let next: Vec<(String,)> =
-            sqlx::query_as("SELECT depends_on_id FROM job_dependencies WHERE job_id = ?")
+            sqlx::query_as("SELECT depends_on_id FROM job_dependencies WHERE job_id = $1")
                 .bind(&current)
                 .fetch_all(&mut **tx)
                 .await?;

@@ -1,7 +1,7 @@
 //! What holds a job back from the queue, read inside a transaction: its approval gate and
 //! the jobs it depends on. Entering a job status (`job_status.rs`) consults both; the
 //! approval and dependency modules change them.
-use sqlx::{Sqlite, Transaction};
+use sqlx::{Any, Transaction};
 
 use super::StoreResult;
 use crate::state::{ApprovalState, JobStatus};
@@ -63,11 +63,11 @@ pub fn waiting_activity(dependencies: &[Dependency]) -> String {
 
 /// The job's approval gate, inside a transaction (None: the job has no gate).
 pub(super) async fn approval_gate(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut Transaction<'static, Any>,
     job_id: &str,
 ) -> StoreResult<Option<ApprovalState>> {
     let (state,): (Option<String>,) =
-        sqlx::query_as("SELECT approval_state FROM jobs WHERE id = ?")
+        sqlx::query_as("SELECT approval_state FROM jobs WHERE id = $1")
             .bind(job_id)
             .fetch_one(&mut **tx)
             .await?;
@@ -76,12 +76,12 @@ pub(super) async fn approval_gate(
 
 /// The dependencies of `job_id` with their statuses (`deleted` for a job that is gone).
 pub(super) async fn dependencies_of(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut sqlx::AnyConnection,
     job_id: &str,
 ) -> StoreResult<Vec<Dependency>> {
     let rows: Vec<(String, Option<String>, Option<String>)> = sqlx::query_as(
         "SELECT d.depends_on_id, j.name, j.status FROM job_dependencies d
-         LEFT JOIN jobs j ON j.id = d.depends_on_id WHERE d.job_id = ?
+         LEFT JOIN jobs j ON j.id = d.depends_on_id WHERE d.job_id = $1
          ORDER BY d.depends_on_id",
     )
     .bind(job_id)
@@ -99,12 +99,12 @@ pub(super) async fn dependencies_of(
 
 /// Whether `job_id` has a dependency that has not completed.
 pub(super) async fn has_unmet_dependencies(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut Transaction<'static, Any>,
     job_id: &str,
 ) -> StoreResult<bool> {
     let (n,): (i64,) = sqlx::query_as(
         "SELECT COUNT(*) FROM job_dependencies d LEFT JOIN jobs j ON j.id = d.depends_on_id
-         WHERE d.job_id = ? AND (j.status IS NULL OR j.status <> 'completed')",
+         WHERE d.job_id = $1 AND (j.status IS NULL OR j.status <> 'completed')",
     )
     .bind(job_id)
     .fetch_one(&mut **tx)

@@ -3,12 +3,11 @@
 //! visible to readers until [`JobInsert::commit`]; dropping a `JobInsert` rolls everything back.
 use std::sync::Arc;
 
-use sqlx::sqlite::SqliteConnection;
-use sqlx::{Connection, Sqlite, Transaction};
+use sqlx::{Any, AnyConnection, Connection, Transaction};
 
 use super::job_dependencies::insert_dependencies as insert_job_dependencies;
 use super::job_gates::{dependencies_of, has_unmet_dependencies, waiting_activity};
-use super::{NewJob, NewTask, Store, StoreResult};
+use super::{Engine, NewJob, NewTask, Store, StoreResult};
 use crate::state::JobStatus;
 
 /// Task rows per multi-row INSERT (SQLite allows 32,766 bound parameters per statement).
@@ -25,7 +24,7 @@ const RESUME_AUTOCHECKPOINT: &str = "PRAGMA wal_autocheckpoint = 1000";
 /// A job being stored; holds the write transaction (and with it the only writer connection).
 pub struct JobInsert {
     store: Store,
-    tx: Transaction<'static, Sqlite>,
+    tx: Transaction<'static, Any>,
     job_id: Arc<str>,
     created_at: Arc<str>,
     tasks_added: usize,
@@ -46,7 +45,7 @@ impl Store {
                 metadata, submitter_platform, worker_tag_id, storage_checkout_id, requirements,
                 limits, preview_first_every, target_task_seconds, steps_total, created_at,
                 updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, '', ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, '', $7, $8, $9, $10, $11, $12, $13, $14, $15, 0, $16, $17)",
         )
         .bind(&job.id)
         .bind(&job.name)
@@ -61,7 +60,7 @@ impl Store {
         .bind(&job.storage_checkout_id)
         .bind(job.requirements.to_stored())
         .bind(job.limits.to_stored())
-        .bind(job.preview_first_every)
+        .bind(job.preview_first_every.map(i64::from))
         .bind(job.target_task_seconds)
         .bind(&job.created_at)
         .bind(&job.created_at)
@@ -75,7 +74,7 @@ impl Store {
                 && has_unmet_dependencies(&mut tx, &job.id).await?
             {
                 let activity = waiting_activity(&dependencies_of(&mut tx, &job.id).await?);
-                sqlx::query("UPDATE jobs SET status = ?, activity = ? WHERE id = ?")
+                sqlx::query("UPDATE jobs SET status = $1, activity = $2 WHERE id = $3")
                     .bind(JobStatus::WaitingForDependencies.as_str())
                     .bind(activity)
                     .bind(&job.id)
@@ -98,7 +97,7 @@ impl Store {
 
 impl JobInsert {
     /// The open transaction, for the store's other modules (the approval gate's facts).
-    pub(super) fn transaction(&mut self) -> &mut Transaction<'static, Sqlite> {
+    pub(super) fn transaction(&mut self) -> &mut Transaction<'static, Any> {
         &mut self.tx
     }
 
@@ -110,14 +109,15 @@ impl JobInsert {
     /// rowids keep that order too, which the scheduler's tie-break relies on). Their dependencies
     /// are stored by [`JobInsert::commit`].
     pub async fn add_tasks(&mut self, tasks: Vec<NewTask>) -> StoreResult<()> {
-        let full_chunk_sql = insert_tasks_sql(TASK_ROWS_PER_INSERT);
+        let engine = self.store.engine;
+        let full_chunk_sql = insert_tasks_sql(engine, TASK_ROWS_PER_INSERT);
         let mut tasks = tasks.into_iter().peekable();
         while tasks.peek().is_some() {
             let chunk: Vec<NewTask> = tasks.by_ref().take(TASK_ROWS_PER_INSERT).collect();
             let sql = if chunk.len() == TASK_ROWS_PER_INSERT {
                 full_chunk_sql.clone()
             } else {
-                insert_tasks_sql(chunk.len())
+                insert_tasks_sql(engine, chunk.len())
             };
             let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
             for mut task in chunk {
@@ -131,7 +131,7 @@ impl JobInsert {
                 // time are shared by every row.
                 insert = insert
                     .bind(task.id)
-                    .bind(Arc::clone(&self.job_id))
+                    .bind(self.job_id.to_string())
                     .bind(self.tasks_added as i64)
                     .bind(task.name)
                     .bind(task.task_type)
@@ -139,8 +139,8 @@ impl JobInsert {
                     .bind(task.commands)
                     .bind(task.steps_total)
                     .bind(task.frames)
-                    .bind(Arc::clone(&self.created_at))
-                    .bind(Arc::clone(&self.created_at));
+                    .bind(self.created_at.to_string())
+                    .bind(self.created_at.to_string());
             }
             insert.execute(&mut *self.tx).await?;
         }
@@ -148,14 +148,17 @@ impl JobInsert {
     }
 
     /// Stores dependencies right away, even before the tasks they name: foreign keys are then
-    /// checked when the transaction commits (SQLite resets that setting at commit or rollback).
+    /// checked when the transaction commits (SQLite resets that setting at commit or rollback;
+    /// PostgreSQL's task dependency keys are declared deferred).
     pub async fn add_dependencies(
         &mut self,
         dependencies: &[(String, Vec<String>)],
     ) -> StoreResult<()> {
-        sqlx::query("PRAGMA defer_foreign_keys = ON")
-            .execute(&mut *self.tx)
-            .await?;
+        if self.store.engine == Engine::Sqlite {
+            sqlx::query("PRAGMA defer_foreign_keys = ON")
+                .execute(&mut *self.tx)
+                .await?;
+        }
         insert_dependencies(&mut self.tx, dependencies).await
     }
 
@@ -166,23 +169,24 @@ impl JobInsert {
         if let Some(every) = self.preview_first_every {
             reorder_preview_first(&mut self.tx, &self.job_id, every).await?;
         }
-        sqlx::query("UPDATE jobs SET steps_total = ? WHERE id = ?")
+        sqlx::query("UPDATE jobs SET steps_total = $1 WHERE id = $2")
             .bind(self.steps_total)
-            .bind(Arc::clone(&self.job_id))
+            .bind(self.job_id.to_string())
             .execute(&mut *self.tx)
             .await?;
         if self.tasks_added > 0 {
             // Once for the whole job: there is no per-row trigger for inserts (migration 0005).
             sqlx::query(
-                "INSERT INTO job_task_counts (job_id, status, n) VALUES (?, 'queued', ?)
-                 ON CONFLICT (job_id, status) DO UPDATE SET n = n + excluded.n",
+                "INSERT INTO job_task_counts (job_id, status, n) VALUES ($1, 'queued', $2)
+                 ON CONFLICT (job_id, status) DO UPDATE SET n = job_task_counts.n + excluded.n",
             )
-            .bind(Arc::clone(&self.job_id))
+            .bind(self.job_id.to_string())
             .bind(self.tasks_added as i64)
             .execute(&mut *self.tx)
             .await?;
         }
-        if self.tasks_added < BACKGROUND_CHECKPOINT_TASKS {
+        // PostgreSQL has no WAL checkpoint to move out of the commit.
+        if self.tasks_added < BACKGROUND_CHECKPOINT_TASKS || self.store.engine != Engine::Sqlite {
             self.tx.commit().await?;
             return Ok(());
         }
@@ -203,7 +207,7 @@ impl JobInsert {
 /// others, each group in index order — so the scheduler, which breaks ties by rowid, hands
 /// out a preview of the whole range first. `index_in_job` keeps the authored order.
 async fn reorder_preview_first(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut Transaction<'static, Any>,
     job_id: &str,
     every: u32,
 ) -> StoreResult<()> {
@@ -213,10 +217,10 @@ async fn reorder_preview_first(
     sqlx::query(
         // UPDATE … FROM numbers the tasks once; a correlated subquery over the numbering
         // would number them again for every row (quadratic: an hour for 100,000 tasks).
-        "UPDATE tasks SET rowid = ?3 + ordered.position
+        "UPDATE tasks SET rowid = $3 + ordered.position
          FROM (SELECT id, ROW_NUMBER() OVER (
-                   ORDER BY (index_in_job - 1) % ?1 <> 0, index_in_job) AS position
-               FROM tasks WHERE job_id = ?2) AS ordered
+                   ORDER BY (index_in_job - 1) % $1 <> 0, index_in_job) AS position
+               FROM tasks WHERE job_id = $2) AS ordered
          WHERE tasks.id = ordered.id",
     )
     .bind(i64::from(every))
@@ -234,7 +238,7 @@ fn checkpoint_in_background(store: Store) {
     let tasks = store.tasks.clone();
     tasks.spawn(async move {
         let options = store.write.connect_options();
-        match SqliteConnection::connect_with(&options).await {
+        match AnyConnection::connect_with(&options).await {
             Ok(mut connection) => {
                 if let Err(error) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
                     .execute(&mut connection)
@@ -255,20 +259,36 @@ fn checkpoint_in_background(store: Store) {
     });
 }
 
-/// `INSERT INTO tasks` of `rows` rows. Plain `?` parameters only: SQLite looks numbered ones up
-/// by a linear scan per parameter, which is quadratic in a statement with thousands of them.
-fn insert_tasks_sql(rows: usize) -> String {
-    const ROW: &str = "(?,?,?,?,?,?,'queued',?,?,?,?,?)";
-    let mut sql = String::with_capacity(200 + rows * (ROW.len() + 1));
+/// `INSERT INTO tasks` of `rows` rows. Plain `?` parameters on SQLite: it looks numbered ones
+/// up by a linear scan per parameter, which is quadratic in a statement with thousands of them.
+/// PostgreSQL knows numbered ones only.
+fn insert_tasks_sql(engine: Engine, rows: usize) -> String {
+    const COLUMNS: usize = 11;
+    let mut sql = String::with_capacity(200 + rows * 60);
     sql.push_str(
         "INSERT INTO tasks (id, job_id, index_in_job, name, task_type, priority, status, \
          commands, steps_total, frames, created_at, updated_at) VALUES ",
     );
+    let mut number = 0;
     for row in 0..rows {
-        if row > 0 {
-            sql.push(',');
+        sql.push_str(if row > 0 { ",(" } else { "(" });
+        for column in 0..COLUMNS {
+            if column > 0 {
+                sql.push(',');
+            }
+            if column == 6 {
+                sql.push_str("'queued',");
+            }
+            match engine {
+                Engine::Sqlite => sql.push('?'),
+                Engine::Postgres => {
+                    number += 1;
+                    sql.push('$');
+                    sql.push_str(&number.to_string());
+                }
+            }
         }
-        sql.push_str(ROW);
+        sql.push(')');
     }
     sql
 }
@@ -276,7 +296,7 @@ fn insert_tasks_sql(rows: usize) -> String {
 /// Dependencies sorted by (task, dependency), the primary key's order, so the rows go in near
 /// the end of the index instead of all over it.
 async fn insert_dependencies(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut Transaction<'static, Any>,
     dependencies: &[(String, Vec<String>)],
 ) -> StoreResult<()> {
     let mut pairs: Vec<(&str, &str)> = dependencies
@@ -294,7 +314,15 @@ async fn insert_dependencies(
         insert.push_values(chunk, |mut row, (task, dependency)| {
             row.push_bind(*task).push_bind(*dependency);
         });
-        insert.build().execute(&mut **tx).await?;
+        match Engine::of(tx) {
+            Engine::Sqlite => insert.build().execute(&mut **tx).await?,
+            // SQLite looks `$N` up by a linear scan per parameter: 10,000 of them are slow.
+            Engine::Postgres => {
+                super::placeholders::query(&mut insert)?
+                    .execute(&mut **tx)
+                    .await?
+            }
+        };
     }
     Ok(())
 }

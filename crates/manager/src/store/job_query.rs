@@ -2,7 +2,7 @@
 //! so no request reads an unbounded list.
 use sqlx::QueryBuilder;
 
-use super::{JobRow, Store, StoreResult};
+use super::{Engine, JobRow, Store, StoreResult};
 
 /// How to order a job listing.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -33,7 +33,7 @@ impl JobOrder {
             JobOrder::OldestFirst => "created_at, id",
             JobOrder::RecentlyUpdated => "updated_at DESC, id",
             JobOrder::PriorityFirst => "priority DESC, created_at, id",
-            JobOrder::Name => "name COLLATE NOCASE, id",
+            JobOrder::Name => "lower(name), id",
         }
     }
 }
@@ -54,7 +54,13 @@ pub struct JobQuery {
 impl Store {
     /// One page of jobs matching `query`, and how many match in all.
     pub async fn query_jobs(&self, query: &JobQuery) -> StoreResult<(Vec<JobRow>, i64)> {
-        let filter = |builder: &mut QueryBuilder<sqlx::Sqlite>| {
+        let engine = self.engine;
+        // SQLite's LIKE ignores ASCII case; PostgreSQL's ILIKE does that.
+        let like = match engine {
+            Engine::Sqlite => "LIKE",
+            Engine::Postgres => "ILIKE",
+        };
+        let filter = |builder: &mut QueryBuilder<sqlx::Any>| {
             builder.push(" WHERE 1 = 1");
             if !query.statuses.is_empty() {
                 builder.push(" AND status IN (");
@@ -66,24 +72,35 @@ impl Store {
             }
             if let Some(text) = query.text.as_ref().filter(|t| !t.is_empty()) {
                 let pattern = format!("%{}%", text.replace('%', "\\%").replace('_', "\\_"));
-                builder.push(" AND (name LIKE ");
+                builder.push(format!(" AND (name {like} "));
                 builder.push_bind(pattern.clone());
-                builder.push(" ESCAPE '\\' OR job_type LIKE ");
+                builder.push(format!(" ESCAPE '\\' OR job_type {like} "));
                 builder.push_bind(pattern.clone());
-                builder.push(" ESCAPE '\\' OR id LIKE ");
+                builder.push(format!(" ESCAPE '\\' OR id {like} "));
                 builder.push_bind(pattern);
                 builder.push(" ESCAPE '\\')");
             }
             for (key, pattern) in &query.metadata {
-                builder.push(" AND json_extract(metadata, ");
-                builder.push_bind(format!("$.\"{}\"", key.replace('"', "")));
-                builder.push(") LIKE ");
+                match engine {
+                    Engine::Sqlite => {
+                        builder.push(" AND json_extract(metadata, ");
+                        builder.push_bind(format!("$.\"{}\"", key.replace('"', "")));
+                        builder.push(format!(") {like} "));
+                    }
+                    Engine::Postgres => {
+                        builder.push(" AND (metadata::jsonb ->> ");
+                        builder.push_bind(key.replace('"', ""));
+                        builder.push(format!(") {like} "));
+                    }
+                }
                 builder.push_bind(pattern.clone());
             }
         };
         let mut count = QueryBuilder::new("SELECT COUNT(*) FROM jobs");
         filter(&mut count);
-        let (total,): (i64,) = count.build_query_as().fetch_one(&self.read).await?;
+        let (total,): (i64,) = super::placeholders::query_as(&mut count)?
+            .fetch_one(&self.read)
+            .await?;
 
         let mut page = QueryBuilder::new("SELECT * FROM jobs");
         filter(&mut page);
@@ -93,7 +110,9 @@ impl Store {
         page.push_bind(query.limit);
         page.push(" OFFSET ");
         page.push_bind(query.offset);
-        let rows = page.build_query_as().fetch_all(&self.read).await?;
+        let rows = super::placeholders::query_as(&mut page)?
+            .fetch_all(&self.read)
+            .await?;
         Ok((rows, total))
     }
 }

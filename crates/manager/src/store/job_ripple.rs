@@ -1,6 +1,6 @@
 //! The job's follow-up of a task status change: the job status the task counts call for,
 //! entered with its sweep of the job's other tasks, in the transaction of the change.
-use sqlx::{Sqlite, Transaction};
+use sqlx::{Any, Transaction};
 
 use super::job_status::{JobChange, enter_job_status};
 use super::{StoreResult, job_status, job_status_and_counts};
@@ -9,7 +9,7 @@ use crate::state::{FailurePolicy, TaskStatus, job_after_task_change};
 /// Applies the job status change that a task entering `task_status` causes, with its
 /// sweep of the job's other tasks and the follow-up statuses.
 pub(super) async fn ripple_to_job(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut Transaction<'static, Any>,
     job_id: &str,
     task_status: TaskStatus,
     policy: &FailurePolicy,
@@ -39,13 +39,10 @@ pub(super) async fn ripple_to_job(
 
 /// Queued or soft-failed tasks of the job that depend, directly or through other tasks, on
 /// a failed or canceled one: they can never run.
-async fn waiting_on_failed(
-    tx: &mut Transaction<'static, Sqlite>,
-    job_id: &str,
-) -> StoreResult<u64> {
+async fn waiting_on_failed(tx: &mut Transaction<'static, Any>, job_id: &str) -> StoreResult<u64> {
     let (n,): (i64,) = sqlx::query_as(
         "WITH RECURSIVE doomed(id) AS (
-             SELECT id FROM tasks WHERE job_id = ?1 AND status IN ('failed', 'canceled')
+             SELECT id FROM tasks WHERE job_id = $1 AND status IN ('failed', 'canceled')
              UNION
              SELECT d.task_id FROM task_dependencies d JOIN doomed ON d.dependency_id = doomed.id
          )

@@ -1,6 +1,6 @@
 //! Entering a job status inside a transaction: write it, sweep the job's tasks as §2.3
 //! says, and follow the chain of automatic follow-up statuses until it settles.
-use sqlx::{Sqlite, Transaction};
+use sqlx::{Any, Transaction};
 
 use super::job_gates::{approval_gate, dependencies_of, has_unmet_dependencies, waiting_activity};
 use super::{StoreResult, job_status, job_task_counts, now, record_status_event};
@@ -28,7 +28,7 @@ pub struct JobChange {
 /// Moves job `job_id` into `new` (with `reason`), applies the task sweep and every
 /// follow-up status. The caller commits.
 pub(super) async fn enter_job_status(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut Transaction<'static, Any>,
     job_id: &str,
     new: JobStatus,
     reason: &str,
@@ -66,7 +66,7 @@ pub(super) async fn enter_job_status(
                 format!("Changed to status \"{current}\": {reason}"),
             )
         };
-        sqlx::query("UPDATE jobs SET status = ?, activity = ?, updated_at = ? WHERE id = ?")
+        sqlx::query("UPDATE jobs SET status = $1, activity = $2, updated_at = $3 WHERE id = $4")
             .bind(written.as_str())
             .bind(&activity)
             .bind(&now)
@@ -104,7 +104,7 @@ pub(super) async fn enter_job_status(
 }
 
 async fn sweep_tasks(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut Transaction<'static, Any>,
     job_id: &str,
     from: &[TaskStatus],
     to: TaskStatus,
@@ -115,7 +115,7 @@ async fn sweep_tasks(
     let statuses = serde_json::to_string(&statuses).unwrap_or_else(|_| "[]".into());
     if from.contains(&TaskStatus::Active) {
         let running: Vec<(String, Option<String>, i64)> = sqlx::query_as(
-            "SELECT id, worker_id, lease_epoch FROM tasks WHERE job_id = ? AND status = 'active'",
+            "SELECT id, worker_id, lease_epoch FROM tasks WHERE job_id = $1 AND status = 'active'",
         )
         .bind(job_id)
         .fetch_all(&mut **tx)
@@ -137,9 +137,9 @@ async fn sweep_tasks(
     };
     let activity = format!("Manager {verb} this task because the job got status \"{job}\"");
     let moved = sqlx::query(
-        "UPDATE tasks SET status = ?1, activity = ?2, updated_at = ?3, progress = NULL,
-            steps_completed = CASE WHEN ?1 = 'queued' THEN 0 ELSE steps_completed END
-         WHERE job_id = ?4 AND status IN (SELECT value FROM json_each(?5))",
+        "UPDATE tasks SET status = $1, activity = $2, updated_at = $3, progress = NULL,
+            steps_completed = CASE WHEN $1 = 'queued' THEN 0 ELSE steps_completed END
+         WHERE job_id = $4 AND status IN (SELECT value FROM json_each($5))",
     )
     .bind(to.as_str())
     .bind(&activity)

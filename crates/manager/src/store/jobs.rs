@@ -72,13 +72,13 @@ impl Store {
 
     /// One job, with the ids of the jobs it depends on.
     pub async fn get_job(&self, id: &str) -> StoreResult<Option<JobRow>> {
-        let mut job: Option<JobRow> = sqlx::query_as("SELECT * FROM jobs WHERE id = ?")
+        let mut job: Option<JobRow> = sqlx::query_as("SELECT * FROM jobs WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.read)
             .await?;
         if let Some(job) = &mut job {
             let ids: Vec<(String,)> = sqlx::query_as(
-                "SELECT depends_on_id FROM job_dependencies WHERE job_id = ? ORDER BY depends_on_id",
+                "SELECT depends_on_id FROM job_dependencies WHERE job_id = $1 ORDER BY depends_on_id",
             )
             .bind(id)
             .fetch_all(&self.read)
@@ -91,7 +91,7 @@ impl Store {
     /// Jobs, newest first.
     pub async fn list_jobs(&self, limit: i64, offset: i64) -> StoreResult<Vec<JobRow>> {
         Ok(
-            sqlx::query_as("SELECT * FROM jobs ORDER BY created_at DESC, id LIMIT ? OFFSET ?")
+            sqlx::query_as("SELECT * FROM jobs ORDER BY created_at DESC, id LIMIT $1 OFFSET $2")
                 .bind(limit)
                 .bind(offset)
                 .fetch_all(&self.read)
@@ -101,7 +101,7 @@ impl Store {
 
     pub async fn get_task(&self, id: &str) -> StoreResult<Option<TaskRow>> {
         let sql = format!(
-            "SELECT {TASK_COLUMNS} FROM tasks t LEFT JOIN workers w ON w.id = t.worker_id WHERE t.id = ?"
+            "SELECT {TASK_COLUMNS} FROM tasks t LEFT JOIN workers w ON w.id = t.worker_id WHERE t.id = $1"
         );
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(id)
@@ -113,7 +113,7 @@ impl Store {
     pub async fn list_job_tasks(&self, job_id: &str) -> StoreResult<Vec<TaskRow>> {
         let sql = format!(
             "SELECT {TASK_COLUMNS} FROM tasks t LEFT JOIN workers w ON w.id = t.worker_id
-             WHERE t.job_id = ? ORDER BY t.index_in_job"
+             WHERE t.job_id = $1 ORDER BY t.index_in_job"
         );
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(job_id)
@@ -124,7 +124,7 @@ impl Store {
     /// Ids of the tasks `task_id` waits for.
     pub async fn task_dependencies(&self, task_id: &str) -> StoreResult<Vec<String>> {
         let rows: Vec<(String,)> =
-            sqlx::query_as("SELECT dependency_id FROM task_dependencies WHERE task_id = ?")
+            sqlx::query_as("SELECT dependency_id FROM task_dependencies WHERE task_id = $1")
                 .bind(task_id)
                 .fetch_all(&self.read)
                 .await?;
@@ -138,7 +138,7 @@ impl Store {
     ) -> StoreResult<Vec<(String, String, String)>> {
         Ok(sqlx::query_as(
             "SELECT w.id, w.name, w.address FROM task_failures f JOIN workers w ON w.id = f.worker_id
-             WHERE f.task_id = ? ORDER BY f.created_at",
+             WHERE f.task_id = $1 ORDER BY f.created_at",
         )
         .bind(task_id)
         .fetch_all(&self.read)
@@ -155,8 +155,8 @@ impl Store {
     /// Remembers that `job_id` has a new preview image.
     pub async fn set_last_rendered(&self, job_id: &str) -> StoreResult<()> {
         sqlx::query(
-            "INSERT INTO last_rendered (job_id, updated_at) VALUES (?1, ?2)
-             ON CONFLICT (job_id) DO UPDATE SET updated_at = ?2",
+            "INSERT INTO last_rendered (job_id, updated_at) VALUES ($1, $2)
+             ON CONFLICT (job_id) DO UPDATE SET updated_at = $2",
         )
         .bind(job_id)
         .bind(now())

@@ -1,6 +1,8 @@
-//! Every SQL statement of the manager. SQLite in WAL mode with one writer connection
-//! (writes are serialised by the pool, so no transaction ever fails on a busy upgrade)
-//! and a few reader connections. Each state change commits in one transaction.
+//! Every SQL statement of the manager, on SQLite (WAL mode, the embedded default) or
+//! PostgreSQL. One writer connection on either engine (writes are serialised by the pool, so
+//! no transaction ever fails on a busy upgrade or a serialisation conflict) and a few reader
+//! connections. Each state change commits in one transaction. Placeholders are `$N`, which
+//! both engines read; `Engine` picks the SQL where the dialects differ.
 mod actions;
 mod api_tokens;
 mod approval;
@@ -8,11 +10,14 @@ mod audit;
 mod blocklist;
 mod chunking;
 mod cleanup;
+mod connect;
+mod copy_farm;
 mod declines;
 mod eligibility;
 mod eta;
 mod event_details;
 mod failures;
+mod flag;
 mod impossible;
 mod job_delete;
 mod job_dependencies;
@@ -24,12 +29,14 @@ mod job_status;
 mod jobs;
 mod notifications;
 mod operations;
+mod placeholders;
 mod preview_images;
 mod previews;
 mod registration_secret;
 mod rendered_frames;
 mod rows;
 mod scheduling;
+mod scheduling_postgres;
 mod scripted_job;
 mod sleep_schedules;
 mod tags;
@@ -53,7 +60,10 @@ pub use api_tokens::{ApiRole, ApiTokenRow, TokenHolder, hash_api_token, new_api_
 pub use approval::GatedJob;
 pub use audit::{AuditEntry, NewAuditEntry};
 pub use cleanup::JobAge;
+pub use connect::{DatabaseLocation, Engine, without_password};
+pub use copy_farm::{FARM_TABLES, TableCopy};
 pub use failures::FailureReport;
+pub use flag::Flag;
 pub use impossible::{ImpossibleJob, ImpossibleTask};
 pub use job_status::{JobChange, TaskToAbort};
 pub use registration_secret::RegistrationSecret;
@@ -75,12 +85,9 @@ pub use tags::TagRow;
 pub use task_updates::{TaskUpdateOutcome, WorkerTaskUpdate};
 pub use timeouts::{StaleTask, TimedOutTask};
 
-use std::path::Path;
 use std::str::FromStr;
-use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Sqlite, SqlitePool, Transaction};
+use sqlx::{Any, AnyPool, Transaction};
 
 use crate::state::{FailurePolicy, JobStatus, TaskCounts, TaskStatus};
 
@@ -95,6 +102,9 @@ pub enum StoreError {
         path: String,
         source: std::io::Error,
     },
+    /// The database cannot be used as configured (unreachable, refused, newer schema).
+    #[error("{0}")]
+    Config(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
     /// The store was closed: the manager is stopping.
@@ -124,8 +134,11 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// Handle to the manager's database. Cheap to clone.
 #[derive(Clone)]
 pub struct Store {
-    read: SqlitePool,
-    write: SqlitePool,
+    read: AnyPool,
+    write: AnyPool,
+    location: std::sync::Arc<DatabaseLocation>,
+    /// `location`'s engine, read on every dialect choice.
+    engine: Engine,
     policy: FailurePolicy,
     /// The farm's counted resource pools (`[resources]` in the config): name → units.
     pools: std::sync::Arc<std::collections::BTreeMap<String, u32>>,
@@ -148,44 +161,30 @@ pub fn format_time(t: chrono::DateTime<chrono::Utc>) -> String {
 }
 
 impl Store {
-    /// Opens (creating if needed) the database at `path` and applies the migrations.
-    pub async fn open(path: &Path) -> StoreResult<Self> {
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|source| StoreError::CreateDir {
-                path: parent.display().to_string(),
-                source,
-            })?;
-        }
-        let options = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(20));
-        // No ping before each use: the connections are local files, and a ping is one
-        // more round trip to SQLite's thread per transaction.
-        let write = SqlitePoolOptions::new()
-            .max_connections(1)
-            .test_before_acquire(false)
-            .before_acquire(|connection, meta| Box::pin(writer::writer_is_clean(connection, meta)))
-            .connect_with(options.clone())
-            .await?;
-        sqlx::migrate!("../../migrations").run(&write).await?;
-        let read = SqlitePoolOptions::new()
-            .max_connections(4)
-            .test_before_acquire(false)
-            .connect_with(options.read_only(true))
-            .await?;
+    /// Opens (creating an SQLite file if needed) the database and applies the migrations.
+    pub async fn open(location: &DatabaseLocation) -> StoreResult<Self> {
+        let connect::Pools { read, write } = connect::connect(location).await?;
         Ok(Self {
             read,
             write,
+            location: std::sync::Arc::new(location.clone()),
+            engine: location.engine(),
             policy: FailurePolicy::default(),
             pools: Default::default(),
             metrics: Default::default(),
             updates: Default::default(),
             tasks: Default::default(),
         })
+    }
+
+    /// Where the database is.
+    pub fn location(&self) -> &DatabaseLocation {
+        &self.location
+    }
+
+    /// The database engine this store runs on.
+    pub fn engine(&self) -> Engine {
+        self.engine
     }
 
     /// Uses these failure limits (from the config) instead of Flamenco's defaults.
@@ -229,19 +228,19 @@ impl Store {
         self.write.close().await;
     }
 
-    async fn begin(&self) -> StoreResult<Transaction<'static, Sqlite>> {
+    async fn begin(&self) -> StoreResult<Transaction<'static, Any>> {
         Ok(self.write.begin().await?)
     }
 }
 
 /// Task counts per status for one job, inside a transaction.
 async fn job_task_counts(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut Transaction<'static, Any>,
     job_id: &str,
 ) -> StoreResult<TaskCounts> {
     // Kept by triggers (migration 0003): no scan over the job's tasks.
     let rows: Vec<(String, i64)> =
-        sqlx::query_as("SELECT status, n FROM job_task_counts WHERE job_id = ? AND n > 0")
+        sqlx::query_as("SELECT status, n FROM job_task_counts WHERE job_id = $1 AND n > 0")
             .bind(job_id)
             .fetch_all(&mut **tx)
             .await?;
@@ -256,12 +255,12 @@ async fn job_task_counts(
 
 /// A job's status and its task counts in one read.
 async fn job_status_and_counts(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut Transaction<'static, Any>,
     job_id: &str,
 ) -> StoreResult<(JobStatus, TaskCounts)> {
     let rows: Vec<(String, Option<String>, Option<i64>)> = sqlx::query_as(
         "SELECT j.status, c.status, c.n FROM jobs j
-         LEFT JOIN job_task_counts c ON c.job_id = j.id AND c.n > 0 WHERE j.id = ?",
+         LEFT JOIN job_task_counts c ON c.job_id = j.id AND c.n > 0 WHERE j.id = $1",
     )
     .bind(job_id)
     .fetch_all(&mut **tx)
@@ -280,8 +279,8 @@ async fn job_status_and_counts(
     Ok((job, counts))
 }
 
-async fn job_status(tx: &mut Transaction<'static, Sqlite>, job_id: &str) -> StoreResult<JobStatus> {
-    let (status,): (String,) = sqlx::query_as("SELECT status FROM jobs WHERE id = ?")
+async fn job_status(tx: &mut Transaction<'static, Any>, job_id: &str) -> StoreResult<JobStatus> {
+    let (status,): (String,) = sqlx::query_as("SELECT status FROM jobs WHERE id = $1")
         .bind(job_id)
         .fetch_one(&mut **tx)
         .await?;
@@ -289,7 +288,7 @@ async fn job_status(tx: &mut Transaction<'static, Sqlite>, job_id: &str) -> Stor
 }
 
 async fn record_status_event(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut Transaction<'static, Any>,
     entity: &str,
     entity_id: &str,
     old: &str,
@@ -298,7 +297,7 @@ async fn record_status_event(
 ) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO status_events (entity, entity_id, old_status, new_status, reason, created_at)
-         VALUES (?, ?, ?, ?, ?, ?)",
+         VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(entity)
     .bind(entity_id)
@@ -313,19 +312,27 @@ async fn record_status_event(
 
 /// Task status history rows (task id, old, new, reason, time) in one statement.
 async fn insert_task_status_events(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut Transaction<'static, Any>,
     events: &[(String, &'static str, &'static str, String, String)],
 ) -> StoreResult<()> {
     if events.is_empty() {
         return Ok(());
     }
-    sqlx::query(
-        "INSERT INTO status_events (entity, entity_id, old_status, new_status, reason, created_at)
-         SELECT 'task', value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4
-         FROM json_each(?)",
-    )
-    .bind(serde_json::to_string(events).unwrap_or_else(|_| "[]".into()))
-    .execute(&mut **tx)
-    .await?;
+    let sql = match Engine::of(tx) {
+        Engine::Sqlite => {
+            "INSERT INTO status_events (entity, entity_id, old_status, new_status, reason, created_at)
+             SELECT 'task', value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4
+             FROM json_each($1)"
+        }
+        Engine::Postgres => {
+            "INSERT INTO status_events (entity, entity_id, old_status, new_status, reason, created_at)
+             SELECT 'task', e ->> 0, e ->> 1, e ->> 2, e ->> 3, e ->> 4
+             FROM json_array_elements($1::json) AS e"
+        }
+    };
+    sqlx::query(sql)
+        .bind(serde_json::to_string(events).unwrap_or_else(|_| "[]".into()))
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }

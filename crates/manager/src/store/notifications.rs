@@ -16,6 +16,7 @@ pub struct NotificationRuleRow {
     pub secret: String,
     /// Comma-separated addresses.
     pub email_to: String,
+    #[sqlx(try_from = "super::Flag")]
     pub enabled: bool,
     pub created_at: String,
     pub updated_at: String,
@@ -84,7 +85,7 @@ impl Store {
 
     pub async fn notification_rule(&self, id: &str) -> StoreResult<Option<NotificationRuleRow>> {
         Ok(
-            sqlx::query_as("SELECT * FROM notification_rules WHERE id = ?")
+            sqlx::query_as("SELECT * FROM notification_rules WHERE id = $1")
                 .bind(id)
                 .fetch_optional(&self.read)
                 .await?,
@@ -96,7 +97,7 @@ impl Store {
         sqlx::query(
             "INSERT INTO notification_rules \
              (id, name, kind, events, submitter, url, secret, email_to, enabled, created_at, updated_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
              ON CONFLICT(id) DO UPDATE SET name = excluded.name, kind = excluded.kind, \
              events = excluded.events, submitter = excluded.submitter, url = excluded.url, \
              secret = excluded.secret, email_to = excluded.email_to, enabled = excluded.enabled, \
@@ -110,7 +111,7 @@ impl Store {
         .bind(&rule.url)
         .bind(&rule.secret)
         .bind(&rule.email_to)
-        .bind(rule.enabled)
+        .bind(i64::from(rule.enabled))
         .bind(&rule.created_at)
         .bind(&rule.updated_at)
         .execute(&self.write)
@@ -120,7 +121,7 @@ impl Store {
 
     /// Whether a rule was there to delete. Its pending deliveries stay and fail.
     pub async fn delete_notification_rule(&self, id: &str) -> StoreResult<bool> {
-        let done = sqlx::query("DELETE FROM notification_rules WHERE id = ?")
+        let done = sqlx::query("DELETE FROM notification_rules WHERE id = $1")
             .bind(id)
             .execute(&self.write)
             .await?;
@@ -130,7 +131,7 @@ impl Store {
     /// The status last recorded for `subject` (`job:<id>`, `worker:<id>`).
     pub async fn notification_subject_status(&self, subject: &str) -> StoreResult<Option<String>> {
         Ok(
-            sqlx::query_scalar("SELECT status FROM notification_subjects WHERE subject = ?")
+            sqlx::query_scalar("SELECT status FROM notification_subjects WHERE subject = $1")
                 .bind(subject)
                 .fetch_optional(&self.read)
                 .await?,
@@ -150,7 +151,7 @@ impl Store {
     ) -> StoreResult<usize> {
         let mut tx = self.begin().await?;
         let seen: Option<(String, i64)> = sqlx::query_as(
-            "SELECT status, transitions FROM notification_subjects WHERE subject = ?",
+            "SELECT status, transitions FROM notification_subjects WHERE subject = $1",
         )
         .bind(subject)
         .fetch_optional(&mut *tx)
@@ -162,7 +163,7 @@ impl Store {
         let time = now();
         sqlx::query(
             "INSERT INTO notification_subjects (subject, status, transitions, updated_at) \
-             VALUES (?, ?, ?, ?) ON CONFLICT(subject) DO UPDATE SET status = excluded.status, \
+             VALUES ($1, $2, $3, $4) ON CONFLICT(subject) DO UPDATE SET status = excluded.status, \
              transitions = excluded.transitions, updated_at = excluded.updated_at",
         )
         .bind(subject)
@@ -194,7 +195,7 @@ impl Store {
     pub async fn due_deliveries(&self, time: &str, limit: i64) -> StoreResult<Vec<DeliveryRow>> {
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {DELIVERY_COLUMNS} FROM notification_deliveries \
-             WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?"
+             WHERE status = 'pending' AND next_attempt_at <= $1 ORDER BY next_attempt_at LIMIT $2"
         )))
         .bind(time)
         .bind(limit)
@@ -206,7 +207,7 @@ impl Store {
     pub async fn next_delivery_due_after(&self, time: &str) -> StoreResult<Option<String>> {
         Ok(sqlx::query_scalar(
             "SELECT MIN(next_attempt_at) FROM notification_deliveries \
-             WHERE status = 'pending' AND next_attempt_at > ?",
+             WHERE status = 'pending' AND next_attempt_at > $1",
         )
         .bind(time)
         .fetch_one(&self.read)
@@ -229,8 +230,8 @@ impl Store {
             AttemptOutcome::Failed { error } => ("failed", time.as_str(), error),
         };
         sqlx::query(
-            "UPDATE notification_deliveries SET status = ?, attempts = attempts + 1, \
-             next_attempt_at = ?, last_error = ?, updated_at = ? WHERE id = ?",
+            "UPDATE notification_deliveries SET status = $1, attempts = attempts + 1, \
+             next_attempt_at = $2, last_error = $3, updated_at = $4 WHERE id = $5",
         )
         .bind(status)
         .bind(next)
@@ -250,7 +251,7 @@ impl Store {
     ) -> StoreResult<Vec<DeliveryRow>> {
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {DELIVERY_COLUMNS} FROM notification_deliveries \
-             WHERE ?1 IS NULL OR status = ?1 ORDER BY created_at DESC, id LIMIT ?2"
+             WHERE $1 IS NULL OR status = $1 ORDER BY created_at DESC, id LIMIT $2"
         )))
         .bind(status)
         .bind(limit)
@@ -263,8 +264,8 @@ impl Store {
     /// deliveries removed.
     pub async fn prune_notifications(&self, cutoff: &str, keep: i64) -> StoreResult<u64> {
         let removed = sqlx::query(
-            "DELETE FROM notification_deliveries WHERE status != 'pending' AND (created_at < ? \
-             OR id NOT IN (SELECT id FROM notification_deliveries ORDER BY created_at DESC LIMIT ?))",
+            "DELETE FROM notification_deliveries WHERE status != 'pending' AND (created_at < $1 \
+             OR id NOT IN (SELECT id FROM notification_deliveries ORDER BY created_at DESC LIMIT $2))",
         )
         .bind(cutoff)
         .bind(keep)
@@ -286,7 +287,7 @@ impl Store {
     pub async fn jobs_with_unseen_status(&self, since: &str) -> StoreResult<Vec<String>> {
         Ok(sqlx::query_scalar(
             "SELECT j.id FROM jobs j LEFT JOIN notification_subjects s ON s.subject = 'job:' || j.id \
-             WHERE j.updated_at >= ? AND (s.status IS NULL OR s.status != j.status)",
+             WHERE j.updated_at >= $1 AND (s.status IS NULL OR s.status != j.status)",
         )
         .bind(since)
         .fetch_all(&self.read)
@@ -306,16 +307,17 @@ impl Store {
 }
 
 async fn insert_delivery(
-    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     delivery: &NewDelivery,
     key: &str,
     time: &str,
 ) -> StoreResult<usize> {
     let done = sqlx::query(
-        "INSERT OR IGNORE INTO notification_deliveries \
+        "INSERT INTO notification_deliveries \
          (id, dedupe_key, rule_id, rule_name, kind, target, event, job_id, worker_id, payload, \
           status, attempts, next_attempt_at, last_error, created_at, updated_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, '', ?, ?)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', 0, $11, '', $12, $13) \
+         ON CONFLICT DO NOTHING",
     )
     .bind(&delivery.id)
     .bind(key)

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use sqlx::ConnectOptions;
 use sqlx::sqlite::SqliteConnectOptions;
 
-use super::{Store, StoreError, StoreResult};
+use super::{Engine, Store, StoreError, StoreResult};
 
 /// Below this much free space where the database lives, the manager is not ready: a job's
 /// tasks and the WAL need room.
@@ -18,41 +18,50 @@ impl Store {
     /// the number of applied migrations.
     pub async fn check_ready(&self) -> StoreResult<i64> {
         let mut tx = self.begin().await?;
-        // Rewriting the (unused) user version in the header makes the commit append to the
-        // WAL as every real write does, so a full disk fails readiness too.
-        sqlx::query("PRAGMA user_version = 0")
-            .execute(&mut *tx)
-            .await?;
+        // A commit that writes, as every real one does, so a full disk fails readiness too:
+        // rewriting SQLite's (unused) user version appends to the WAL; taking a transaction
+        // id makes PostgreSQL log the commit.
+        let write = match self.engine {
+            Engine::Sqlite => "PRAGMA user_version = 0",
+            Engine::Postgres => "SELECT txid_current()",
+        };
+        sqlx::query(write).execute(&mut *tx).await?;
         tx.commit().await?;
-        // A small commit may still fit where a job's tasks no longer do.
-        let database = self.write.connect_options().get_filename().to_path_buf();
-        let folder = database
-            .parent()
-            .filter(|folder| !folder.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let free = castanet_protocol::disk::free_bytes(folder).map_err(|e| {
-            StoreError::NoSpace(format!(
-                "cannot tell the free space of {}: {e}",
-                folder.display()
-            ))
-        })?;
-        if free < MIN_FREE_BYTES {
-            return Err(StoreError::NoSpace(format!(
-                "the database's disk ({}) has {free} bytes free; at least {MIN_FREE_BYTES} are needed",
-                folder.display()
-            )));
+        if let Some(database) = self.location.sqlite_file() {
+            check_free_space(database)?;
         }
         let (applied,): (i64,) =
-            sqlx::query_as("SELECT COUNT(*) FROM _sqlx_migrations WHERE success = 1")
+            sqlx::query_as("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
                 .fetch_one(&self.read)
                 .await?;
-        let expected = sqlx::migrate!("../../migrations").iter().count() as i64;
+        let expected = super::connect::migrations(self.engine).iter().count() as i64;
         if applied < expected {
             return Err(StoreError::Corrupt(format!(
                 "{applied} of {expected} migrations applied"
             )));
         }
         Ok(applied)
+    }
+
+    /// The database's size on disk: the SQLite file and its WAL, or what PostgreSQL
+    /// counts for the database.
+    pub async fn database_bytes(&self) -> StoreResult<u64> {
+        let Some(database) = self.location.sqlite_file() else {
+            let (bytes,): (i64,) = sqlx::query_as("SELECT pg_database_size(current_database())")
+                .fetch_one(&self.read)
+                .await?;
+            return Ok(bytes.max(0) as u64);
+        };
+        let mut bytes = 0;
+        for suffix in ["", "-wal"] {
+            let mut path = database.as_os_str().to_os_string();
+            path.push(suffix);
+            bytes += tokio::fs::metadata(&path)
+                .await
+                .map(|m| m.len())
+                .unwrap_or(0);
+        }
+        Ok(bytes)
     }
 
     async fn counts(&self, sql: &'static str) -> StoreResult<StatusCounts> {
@@ -194,6 +203,28 @@ fn place_without_hard_link(partial: &Path, destination: &Path) -> std::io::Resul
             let _ = std::fs::remove_file(destination);
         }
         return Err(e);
+    }
+    Ok(())
+}
+
+/// A small commit may still fit where a job's tasks no longer do: the SQLite file's disk
+/// needs room to spare.
+fn check_free_space(database: &Path) -> StoreResult<()> {
+    let folder = database
+        .parent()
+        .filter(|folder| !folder.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let free = castanet_protocol::disk::free_bytes(folder).map_err(|e| {
+        StoreError::NoSpace(format!(
+            "cannot tell the free space of {}: {e}",
+            folder.display()
+        ))
+    })?;
+    if free < MIN_FREE_BYTES {
+        return Err(StoreError::NoSpace(format!(
+            "the database's disk ({}) has {free} bytes free; at least {MIN_FREE_BYTES} are needed",
+            folder.display()
+        )));
     }
     Ok(())
 }

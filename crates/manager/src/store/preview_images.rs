@@ -21,7 +21,9 @@ impl Store {
             list.push_bind(id.clone());
         }
         query.push(")");
-        Ok(query.build_query_as().fetch_all(&self.read).await?)
+        Ok(super::placeholders::query_as(&mut query)?
+            .fetch_all(&self.read)
+            .await?)
     }
 
     /// `(job id, updated)` of the `limit` most recently updated previews, newest first.
@@ -29,7 +31,7 @@ impl Store {
     pub async fn newest_last_rendered(&self, limit: i64) -> StoreResult<Vec<(String, String)>> {
         Ok(sqlx::query_as(
             "SELECT job_id, updated_at FROM last_rendered
-             ORDER BY updated_at DESC, rowid DESC LIMIT ?1",
+             ORDER BY updated_at DESC, rowid DESC LIMIT $1",
         )
         .bind(limit)
         .fetch_all(&self.read)

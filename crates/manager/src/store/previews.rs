@@ -5,7 +5,7 @@ impl Store {
     /// Whether `job_id` has a stored preview.
     pub async fn has_last_rendered(&self, job_id: &str) -> StoreResult<bool> {
         let row: Option<(String,)> =
-            sqlx::query_as("SELECT job_id FROM last_rendered WHERE job_id = ?1")
+            sqlx::query_as("SELECT job_id FROM last_rendered WHERE job_id = $1")
                 .bind(job_id)
                 .fetch_optional(&self.read)
                 .await?;

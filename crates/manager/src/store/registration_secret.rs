@@ -45,8 +45,8 @@ impl Store {
         let rotated_at = now();
         sqlx::query(
             "INSERT INTO registration_secret (id, secret, config_secret_hash, rotated_at)
-             VALUES (1, ?1, ?2, ?3)
-             ON CONFLICT (id) DO UPDATE SET secret = ?1, config_secret_hash = ?2, rotated_at = ?3",
+             VALUES (1, $1, $2, $3)
+             ON CONFLICT (id) DO UPDATE SET secret = $1, config_secret_hash = $2, rotated_at = $3",
         )
         .bind(new_secret)
         .bind(hash_api_token(config_secret))

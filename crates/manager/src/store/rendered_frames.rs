@@ -34,8 +34,8 @@ impl Store {
     ) -> StoreResult<String> {
         let at = now();
         sqlx::query(
-            "INSERT INTO rendered_frames (job_id, frame, task_id, updated_at) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (job_id, frame) DO UPDATE SET task_id = ?3, updated_at = ?4",
+            "INSERT INTO rendered_frames (job_id, frame, task_id, updated_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (job_id, frame) DO UPDATE SET task_id = $3, updated_at = $4",
         )
         .bind(job_id)
         .bind(frame)
@@ -49,7 +49,7 @@ impl Store {
     /// Every frame of `job_id` with a thumbnail, by frame number.
     pub async fn rendered_frames(&self, job_id: &str) -> StoreResult<Vec<RenderedFrame>> {
         Ok(sqlx::query_as(
-            "SELECT frame, task_id, updated_at FROM rendered_frames WHERE job_id = ?1 ORDER BY frame",
+            "SELECT frame, task_id, updated_at FROM rendered_frames WHERE job_id = $1 ORDER BY frame",
         )
         .bind(job_id)
         .fetch_all(&self.read)
@@ -74,7 +74,7 @@ impl Store {
     /// The job's preview video record, if one was written.
     pub async fn preview_video(&self, job_id: &str) -> StoreResult<Option<PreviewVideoRow>> {
         Ok(
-            sqlx::query_as("SELECT * FROM preview_videos WHERE job_id = ?1")
+            sqlx::query_as("SELECT * FROM preview_videos WHERE job_id = $1")
                 .bind(job_id)
                 .fetch_optional(&self.read)
                 .await?,
@@ -87,9 +87,9 @@ impl Store {
         let done = sqlx::query(
             "INSERT INTO preview_videos
                  (job_id, width, height, fps, first_frame, frame_count, rendered_frames, updated_at)
-             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 WHERE EXISTS (SELECT 1 FROM jobs WHERE id = ?1)
-             ON CONFLICT (job_id) DO UPDATE SET width = ?2, height = ?3, fps = ?4,
-                 first_frame = ?5, frame_count = ?6, rendered_frames = ?7, updated_at = ?8",
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8 WHERE EXISTS (SELECT 1 FROM jobs WHERE id = $1)
+             ON CONFLICT (job_id) DO UPDATE SET width = $2, height = $3, fps = $4,
+                 first_frame = $5, frame_count = $6, rendered_frames = $7, updated_at = $8",
         )
         .bind(&video.job_id)
         .bind(video.width)

@@ -85,10 +85,12 @@ pub struct WorkerRow {
     pub software_version: String,
     pub status: String,
     pub status_requested: String,
+    #[sqlx(try_from = "super::Flag")]
     pub lazy_status_request: bool,
     pub supported_task_types: String,
     pub slots: i64,
     pub capabilities: String,
+    #[sqlx(try_from = "super::Flag")]
     pub can_restart: bool,
     pub last_update_sequence: i64,
     pub last_seen_at: Option<String>,

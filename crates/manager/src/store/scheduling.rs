@@ -4,7 +4,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use super::insert_task_status_events;
 use super::job_ripple::ripple_to_job;
-use super::{Store, StoreError, StoreResult, now, record_status_event};
+use super::{
+    Engine, Store, StoreError, StoreResult, now, record_status_event, scheduling_postgres,
+};
 use crate::state::{JobLimits, JobStatus, TaskStatus, WorkerCapabilities, free_resources};
 
 /// A task just assigned to a worker, with what the worker needs to run it.
@@ -38,34 +40,34 @@ const NEXT_TASK_SQL: &str = "
 SELECT t.id, t.status, t.priority, t.rowid FROM tasks t INDEXED BY tasks_runnable_by_type
 JOIN jobs j ON j.id = t.job_id
 WHERE t.status IN ('queued', 'soft-failed')
-  AND j.priority = ?3 AND j.status IN ('queued', 'active')
-  AND t.job_id NOT IN (SELECT value FROM json_each(?9))
-  AND t.task_type = ?2
+  AND j.priority = $3 AND j.status IN ('queued', 'active')
+  AND t.job_id NOT IN (SELECT value FROM json_each($9))
+  AND t.task_type = $2
   AND NOT EXISTS (
       SELECT 1 FROM task_dependencies d JOIN tasks dt ON dt.id = d.dependency_id
       WHERE d.task_id = t.id AND dt.status <> 'completed')
-  AND NOT EXISTS (SELECT 1 FROM task_failures f WHERE f.task_id = t.id AND f.worker_id = ?1)
+  AND NOT EXISTS (SELECT 1 FROM task_failures f WHERE f.task_id = t.id AND f.worker_id = $1)
   AND NOT EXISTS (
       SELECT 1 FROM job_blocklist b
-      WHERE b.job_id = j.id AND b.worker_id = ?1 AND b.task_type = t.task_type)
+      WHERE b.job_id = j.id AND b.worker_id = $1 AND b.task_type = t.task_type)
   AND (j.worker_tag_id IS NULL OR j.worker_tag_id IN (
-      SELECT worker_tag_id FROM worker_tag_membership WHERE worker_id = ?1))
+      SELECT worker_tag_id FROM worker_tag_membership WHERE worker_id = $1))
   AND (j.requirements = '{}' OR (
-      COALESCE(json_extract(j.requirements, '$.min_ram_bytes'), 0) <= ?4
-      AND COALESCE(json_extract(j.requirements, '$.min_gpus'), 0) <= ?5
+      COALESCE(json_extract(j.requirements, '$.min_ram_bytes'), 0) <= $4
+      AND COALESCE(json_extract(j.requirements, '$.min_gpus'), 0) <= $5
       AND NOT EXISTS (SELECT 1 FROM json_each(j.requirements, '$.required_tags') r
-          WHERE r.value NOT IN (SELECT value FROM json_each(?6)))))
-  AND (t.retry_at IS NULL OR t.status = 'queued' OR t.retry_at <= ?7)
+          WHERE r.value NOT IN (SELECT value FROM json_each($6)))))
+  AND (t.retry_at IS NULL OR t.status = 'queued' OR t.retry_at <= $7)
   AND (j.limits = '{}' OR (
       (json_extract(j.limits, '$.max_workers') IS NULL
-       OR ?1 IN (SELECT a.worker_id FROM tasks a WHERE a.job_id = j.id AND a.status = 'active')
+       OR $1 IN (SELECT a.worker_id FROM tasks a WHERE a.job_id = j.id AND a.status = 'active')
        OR (SELECT COUNT(DISTINCT a.worker_id) FROM tasks a
            WHERE a.job_id = j.id AND a.status = 'active') < json_extract(j.limits, '$.max_workers'))
       AND (json_extract(j.limits, '$.resources') IS NULL
        OR (json_array_length(j.limits, '$.resource_task_types') > 0
            AND t.task_type NOT IN (SELECT value FROM json_each(j.limits, '$.resource_task_types')))
        OR NOT EXISTS (SELECT 1 FROM json_each(j.limits, '$.resources') r
-           WHERE r.value > COALESCE(json_extract(?8, '$.\"' || r.key || '\"'), 0)))))
+           WHERE r.value > COALESCE(json_extract($8, '$.\"' || r.key || '\"'), 0)))))
 ORDER BY t.priority DESC, t.rowid
 LIMIT 1";
 
@@ -89,7 +91,8 @@ FROM jobs j WHERE j.status IN ('queued', 'active') AND j.limits <> '{}'";
 /// Also says whether any of those jobs has requirements (then the workers' capabilities
 /// are read) or limits (then the units held of each resource pool are counted).
 const JOB_PRIORITIES_SQL: &str = "
-SELECT priority, MAX(requirements <> '{}'), MAX(limits <> '{}') FROM jobs
+SELECT priority, MAX(CASE WHEN requirements <> '{}' THEN 1 ELSE 0 END),
+       MAX(CASE WHEN limits <> '{}' THEN 1 ELSE 0 END) FROM jobs
 WHERE status IN ('queued', 'active')
 GROUP BY priority ORDER BY priority DESC";
 
@@ -97,7 +100,7 @@ GROUP BY priority ORDER BY priority DESC";
 const CAPABILITIES_SQL: &str = "
 SELECT w.id, w.capabilities, (SELECT json_group_array(g.name) FROM worker_tag_membership m
         JOIN worker_tags g ON g.id = m.worker_tag_id WHERE m.worker_id = w.id)
-FROM workers w WHERE w.id IN (SELECT value FROM json_each(?1))";
+FROM workers w WHERE w.id IN (SELECT value FROM json_each($1))";
 
 /// A runnable task as `NEXT_TASK_SQL` finds it: id, status, task priority, rowid.
 type Runnable = (String, String, i64, i64);
@@ -127,19 +130,19 @@ impl Store {
         workers: &[(String, Vec<String>)],
     ) -> StoreResult<Vec<(String, Assignment)>> {
         let mut tx = self.begin().await?;
-        let levels: Vec<(i64, bool, bool)> = sqlx::query_as(JOB_PRIORITIES_SQL)
+        let levels: Vec<(i64, super::Flag, super::Flag)> = sqlx::query_as(JOB_PRIORITIES_SQL)
             .fetch_all(&mut *tx)
             .await?;
         let capabilities = if levels
             .iter()
-            .any(|(_, has_requirements, _)| *has_requirements)
+            .any(|(_, has_requirements, _)| has_requirements.0)
         {
             worker_capabilities(&mut tx, workers).await?
         } else {
             HashMap::new()
         };
         // Free units of each pool, kept up to date through the round.
-        let any_limits = levels.iter().any(|(_, _, has_limits)| *has_limits);
+        let any_limits = levels.iter().any(|(_, _, has_limits)| has_limits.0);
         let mut free = if any_limits {
             free_resources(&self.pools, &held_resources(&mut tx).await?)
         } else {
@@ -180,7 +183,11 @@ impl Store {
                 // The first of each task type's own order; the first of those overall.
                 let mut first: Option<Runnable> = None;
                 for task_type in task_types {
-                    let found: Option<Runnable> = sqlx::query_as(NEXT_TASK_SQL)
+                    let sql = match self.engine {
+                        Engine::Sqlite => NEXT_TASK_SQL,
+                        Engine::Postgres => scheduling_postgres::NEXT_TASK_SQL,
+                    };
+                    let found: Option<Runnable> = sqlx::query_as(sql)
                         .bind(worker_id)
                         .bind(task_type)
                         .bind(priority)
@@ -211,11 +218,11 @@ impl Store {
             let (task_id, task_name, task_type, task_priority, commands, steps_total, lease_epoch, job_id): (
                 String, String, String, i64, String, i64, i64, String,
             ) = sqlx::query_as(
-                "UPDATE tasks SET status = 'active', worker_id = ?, lease_epoch = lease_epoch + 1,
+                "UPDATE tasks SET status = 'active', worker_id = $1, lease_epoch = lease_epoch + 1,
                     activity = 'Assigned to worker', fault_class = '', progress = NULL,
-                    steps_completed = 0, last_update_sequence = 0, last_touched_at = ?2,
-                    updated_at = ?2, retry_at = NULL, started_at = ?2
-                 WHERE id = ?3
+                    steps_completed = 0, last_update_sequence = 0, last_touched_at = $2,
+                    updated_at = $2, retry_at = NULL, started_at = $2
+                 WHERE id = $3
                  RETURNING id, name, task_type, priority, commands, steps_total, lease_epoch, job_id",
             )
             .bind(worker_id)
@@ -238,7 +245,7 @@ impl Store {
             if !jobs.contains_key(&job_id) {
                 let (name, job_type, priority, limits): (String, String, i64, String) =
                     sqlx::query_as(
-                        "SELECT name, job_type, priority, limits FROM jobs WHERE id = ?",
+                        "SELECT name, job_type, priority, limits FROM jobs WHERE id = $1",
                     )
                     .bind(&job_id)
                     .fetch_one(&mut *tx)
@@ -291,7 +298,7 @@ impl Store {
         let mut tx = self.begin().await?;
         let done = sqlx::query(
             "UPDATE tasks SET status = 'queued', activity = 'Worker went away before the task reached it',
-                updated_at = ? WHERE id = ? AND status = 'active' AND lease_epoch = ?",
+                updated_at = $1 WHERE id = $2 AND status = 'active' AND lease_epoch = $3",
         )
         .bind(now())
         .bind(task_id)
@@ -325,7 +332,7 @@ impl Store {
     /// if any task waits (the dispatcher wakes then).
     pub async fn next_retry_at(&self) -> StoreResult<Option<chrono::DateTime<chrono::Utc>>> {
         let (at,): (Option<String>,) = sqlx::query_as(
-            "SELECT MIN(retry_at) FROM tasks WHERE retry_at > ? AND status = 'soft-failed'",
+            "SELECT MIN(retry_at) FROM tasks WHERE retry_at > $1 AND status = 'soft-failed'",
         )
         .bind(now())
         .fetch_one(&self.read)
@@ -339,25 +346,27 @@ impl Store {
 
     /// Whether any task could be runnable at all (cheap check before asking per worker).
     pub async fn has_runnable_tasks(&self) -> StoreResult<bool> {
-        let (n,): (i64,) = sqlx::query_as(
+        let (runnable,): (super::Flag,) = sqlx::query_as(
             "SELECT EXISTS (SELECT 1 FROM tasks t JOIN jobs j ON j.id = t.job_id
-             WHERE t.status IN ('queued', 'soft-failed') AND j.status IN (?, ?))",
+             WHERE t.status IN ('queued', 'soft-failed') AND j.status IN ($1, $2))",
         )
         .bind(JobStatus::Queued.as_str())
         .bind(JobStatus::Active.as_str())
         .fetch_one(&self.read)
         .await?;
-        Ok(n != 0)
+        Ok(runnable.0)
     }
 }
 
 /// Units of each resource pool that running tasks hold now.
 async fn held_resources(
-    connection: &mut sqlx::SqliteConnection,
+    connection: &mut sqlx::AnyConnection,
 ) -> StoreResult<BTreeMap<String, u64>> {
-    let rows: Vec<(String, String, i64)> = sqlx::query_as(HELD_RESOURCES_SQL)
-        .fetch_all(&mut *connection)
-        .await?;
+    let sql = match Engine::of(connection) {
+        Engine::Sqlite => HELD_RESOURCES_SQL,
+        Engine::Postgres => scheduling_postgres::HELD_RESOURCES_SQL,
+    };
+    let rows: Vec<(String, String, i64)> = sqlx::query_as(sql).fetch_all(&mut *connection).await?;
     let mut held = BTreeMap::new();
     for (limits, task_type, running) in rows {
         // Only a hand-edited database has unreadable limits; they hold nothing here, and
@@ -376,7 +385,7 @@ async fn held_resources(
 
 /// Job id → (limits, workers running its tasks) for the jobs that may run and have limits.
 async fn limited_jobs(
-    connection: &mut sqlx::SqliteConnection,
+    connection: &mut sqlx::AnyConnection,
 ) -> StoreResult<HashMap<String, (JobLimits, Vec<String>)>> {
     let rows: Vec<(String, String, String)> = sqlx::query_as(LIMITED_JOBS_SQL)
         .fetch_all(&mut *connection)
@@ -396,7 +405,7 @@ async fn limited_jobs(
 
 /// Worker id → (RAM bytes, GPU count, tag names as JSON) for the scheduling query.
 async fn worker_capabilities(
-    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     workers: &[(String, Vec<String>)],
 ) -> StoreResult<HashMap<String, (i64, i64, String)>> {
     let ids: Vec<&str> = workers.iter().map(|(id, _)| id.as_str()).collect();

@@ -6,6 +6,7 @@ use super::{Store, StoreResult, now};
 #[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct SleepScheduleRow {
     pub worker_id: String,
+    #[sqlx(try_from = "super::Flag")]
     pub is_active: bool,
     /// Two-letter days, space separated; empty = every day.
     pub days_of_week: String,
@@ -21,7 +22,7 @@ impl Store {
     pub async fn sleep_schedule(&self, worker_id: &str) -> StoreResult<Option<SleepScheduleRow>> {
         Ok(sqlx::query_as(
             "SELECT worker_id, is_active, days_of_week, start_time, end_time, last_applied
-             FROM sleep_schedules WHERE worker_id = ?",
+             FROM sleep_schedules WHERE worker_id = $1",
         )
         .bind(worker_id)
         .fetch_optional(&self.read)
@@ -34,12 +35,12 @@ impl Store {
         sqlx::query(
             "INSERT INTO sleep_schedules
                 (worker_id, is_active, days_of_week, start_time, end_time, last_applied, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, '', ?6)
-             ON CONFLICT (worker_id) DO UPDATE SET is_active = ?2, days_of_week = ?3,
-                start_time = ?4, end_time = ?5, last_applied = '', updated_at = ?6",
+             VALUES ($1, $2, $3, $4, $5, '', $6)
+             ON CONFLICT (worker_id) DO UPDATE SET is_active = $2, days_of_week = $3,
+                start_time = $4, end_time = $5, last_applied = '', updated_at = $6",
         )
         .bind(&row.worker_id)
-        .bind(row.is_active)
+        .bind(i64::from(row.is_active))
         .bind(&row.days_of_week)
         .bind(&row.start_time)
         .bind(&row.end_time)
@@ -72,7 +73,7 @@ impl Store {
         worker_id: &str,
         status: &str,
     ) -> StoreResult<()> {
-        sqlx::query("UPDATE sleep_schedules SET last_applied = ? WHERE worker_id = ?")
+        sqlx::query("UPDATE sleep_schedules SET last_applied = $1 WHERE worker_id = $2")
             .bind(status)
             .bind(worker_id)
             .execute(&self.write)

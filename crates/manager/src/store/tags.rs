@@ -28,7 +28,7 @@ impl Store {
 
     pub async fn get_tag(&self, id: &str) -> StoreResult<Option<TagRow>> {
         Ok(
-            sqlx::query_as("SELECT id, name, description FROM worker_tags WHERE id = ?")
+            sqlx::query_as("SELECT id, name, description FROM worker_tags WHERE id = $1")
                 .bind(id)
                 .fetch_optional(&self.read)
                 .await?,
@@ -38,7 +38,7 @@ impl Store {
     pub async fn insert_tag(&self, tag: &TagRow) -> StoreResult<()> {
         let now = now();
         sqlx::query(
-            "INSERT INTO worker_tags (id, name, description, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO worker_tags (id, name, description, created_at, updated_at) VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(&tag.id)
         .bind(&tag.name)
@@ -54,7 +54,7 @@ impl Store {
     /// Renames / re-describes a tag; false when it does not exist.
     pub async fn update_tag(&self, tag: &TagRow) -> StoreResult<bool> {
         let done = sqlx::query(
-            "UPDATE worker_tags SET name = ?, description = ?, updated_at = ? WHERE id = ?",
+            "UPDATE worker_tags SET name = $1, description = $2, updated_at = $3 WHERE id = $4",
         )
         .bind(&tag.name)
         .bind(&tag.description)
@@ -68,7 +68,7 @@ impl Store {
 
     /// Deletes a tag: its workers lose it, and jobs limited to it become open to all.
     pub async fn delete_tag(&self, id: &str) -> StoreResult<bool> {
-        let done = sqlx::query("DELETE FROM worker_tags WHERE id = ?")
+        let done = sqlx::query("DELETE FROM worker_tags WHERE id = $1")
             .bind(id)
             .execute(&self.write)
             .await?;
@@ -79,7 +79,7 @@ impl Store {
 impl Store {
     pub async fn tag_by_name(&self, name: &str) -> StoreResult<Option<TagRow>> {
         Ok(
-            sqlx::query_as("SELECT id, name, description FROM worker_tags WHERE name = ?")
+            sqlx::query_as("SELECT id, name, description FROM worker_tags WHERE name = $1")
                 .bind(name)
                 .fetch_optional(&self.read)
                 .await?,
@@ -88,7 +88,7 @@ impl Store {
 
     /// Limits a job to the workers of a tag, or (None) opens it to all workers.
     pub async fn set_job_tag(&self, job_id: &str, tag_id: Option<&str>) -> StoreResult<()> {
-        sqlx::query("UPDATE jobs SET worker_tag_id = ?, updated_at = ? WHERE id = ?")
+        sqlx::query("UPDATE jobs SET worker_tag_id = $1, updated_at = $2 WHERE id = $3")
             .bind(tag_id)
             .bind(now())
             .bind(job_id)

@@ -16,7 +16,7 @@ impl Store {
         offset: i64,
         limit: i64,
     ) -> StoreResult<(Vec<TaskRow>, i64)> {
-        let filter = |builder: &mut QueryBuilder<sqlx::Sqlite>| {
+        let filter = |builder: &mut QueryBuilder<sqlx::Any>| {
             builder.push(" WHERE t.job_id = ");
             builder.push_bind(job_id.to_string());
             if !statuses.is_empty() {
@@ -30,7 +30,9 @@ impl Store {
         };
         let mut count = QueryBuilder::new("SELECT COUNT(*) FROM tasks t");
         filter(&mut count);
-        let (total,): (i64,) = count.build_query_as().fetch_one(&self.read).await?;
+        let (total,): (i64,) = super::placeholders::query_as(&mut count)?
+            .fetch_one(&self.read)
+            .await?;
         let mut page = QueryBuilder::new(format!(
             "SELECT {TASK_COLUMNS} FROM tasks t LEFT JOIN workers w ON w.id = t.worker_id"
         ));
@@ -39,14 +41,16 @@ impl Store {
         page.push_bind(limit);
         page.push(" OFFSET ");
         page.push_bind(offset);
-        let rows = page.build_query_as().fetch_all(&self.read).await?;
+        let rows = super::placeholders::query_as(&mut page)?
+            .fetch_all(&self.read)
+            .await?;
         Ok((rows, total))
     }
 
     /// Task counts per status of one job.
     pub async fn job_task_status_counts(&self, job_id: &str) -> StoreResult<StatusCounts> {
         Ok(sqlx::query_as(
-            "SELECT status, n FROM job_task_counts WHERE job_id = ? AND n > 0 ORDER BY status",
+            "SELECT status, n FROM job_task_counts WHERE job_id = $1 AND n > 0 ORDER BY status",
         )
         .bind(job_id)
         .fetch_all(&self.read)
@@ -61,7 +65,7 @@ impl Store {
             "SELECT CASE WHEN c.status NOT IN ('queued', 'soft-failed') THEN c.status
                          WHEN j.status IN ('paused', 'pause-requested') THEN 'paused'
                          WHEN j.status = 'waiting-for-dependencies' THEN 'waiting'
-                         ELSE c.status END AS shown, SUM(c.n)
+                         ELSE c.status END AS shown, CAST(SUM(c.n) AS BIGINT)
              FROM job_task_counts c JOIN jobs j ON j.id = c.job_id
              GROUP BY shown HAVING SUM(c.n) > 0 ORDER BY shown",
         )
@@ -85,7 +89,9 @@ impl Store {
             list.push_bind(id.clone());
         }
         query.push(")");
-        Ok(query.build_query_as().fetch_all(&self.read).await?)
+        Ok(super::placeholders::query_as(&mut query)?
+            .fetch_all(&self.read)
+            .await?)
     }
 
     /// Workers running at least one task now.

@@ -6,7 +6,7 @@ mod batch;
 
 pub(super) use batch::UpdateBatch;
 
-use sqlx::{Sqlite, Transaction};
+use sqlx::{Any, Transaction};
 
 use super::declines::handle_task_decline;
 use super::failures::{FailedTask, FailureReport, handle_task_failure};
@@ -86,7 +86,7 @@ impl Store {
     ) -> StoreResult<(Vec<TaskToAbort>, Vec<(String, String)>)> {
         let mut tx = self.begin().await?;
         let running: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT id, lease_epoch FROM tasks WHERE worker_id = ? AND status = 'active'",
+            "SELECT id, lease_epoch FROM tasks WHERE worker_id = $1 AND status = 'active'",
         )
         .bind(worker_id)
         .fetch_all(&mut *tx)
@@ -112,7 +112,7 @@ impl Store {
 /// status history rows, the job ripple of completions) waits in `batch` and is written
 /// by [`UpdateBatch::finish`].
 pub(super) async fn apply_update_in(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut Transaction<'static, Any>,
     update: &WorkerTaskUpdate,
     policy: &FailurePolicy,
     batch: &mut UpdateBatch,
@@ -133,14 +133,16 @@ pub(super) async fn apply_update_in(
         .filter(|s| !matches!(s, TaskStatus::Active | TaskStatus::Failed));
     let completed = finished == Some(TaskStatus::Completed);
     let held: Option<(String, String)> = sqlx::query_as(
-        "UPDATE tasks SET activity = COALESCE(?1, activity),
-            status = COALESCE(?2, status),
-            steps_completed = CASE WHEN ?3 THEN steps_total
-                ELSE COALESCE(MIN(?4, steps_total), steps_completed) END,
-            progress = CASE WHEN ?2 IS NULL THEN COALESCE(?5, progress) ELSE NULL END,
-            last_touched_at = ?6, updated_at = ?6, last_update_sequence = ?10
-         WHERE id = ?7 AND status = 'active' AND worker_id = ?8 AND lease_epoch = ?9
-           AND ?10 > last_update_sequence
+        "UPDATE tasks SET activity = COALESCE($1, activity),
+            status = COALESCE($2, status),
+            steps_completed = CASE WHEN $3 THEN steps_total
+                ELSE COALESCE(CASE WHEN $4 < steps_total THEN $4
+                                   WHEN $4 IS NOT NULL THEN steps_total END,
+                              steps_completed) END,
+            progress = CASE WHEN $2 IS NULL THEN COALESCE($5, progress) ELSE NULL END,
+            last_touched_at = $6, updated_at = $6, last_update_sequence = $10
+         WHERE id = $7 AND status = 'active' AND worker_id = $8 AND lease_epoch = $9
+           AND $10 > last_update_sequence
          RETURNING job_id, task_type",
     )
     .bind(&update.activity)
@@ -214,12 +216,12 @@ pub(super) async fn apply_update_in(
 /// applied to this task under this worker's lease before (answered as not applied), or the
 /// worker no longer holds the lease.
 async fn refusal(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut Transaction<'static, Any>,
     update: &WorkerTaskUpdate,
 ) -> StoreResult<TaskUpdateOutcome> {
     let task: Option<(String, Option<String>, i64, String, i64)> = sqlx::query_as(
         "SELECT status, worker_id, lease_epoch, job_id, last_update_sequence
-         FROM tasks WHERE id = ?1",
+         FROM tasks WHERE id = $1",
     )
     .bind(&update.task_id)
     .fetch_optional(&mut **tx)
@@ -247,7 +249,7 @@ async fn refusal(
 
 /// `requeue_worker_tasks` inside the caller's transaction.
 pub(super) async fn requeue_worker_tasks_in(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut Transaction<'static, Any>,
     worker_id: &str,
     keep: &[String],
     reason: &str,
@@ -255,7 +257,7 @@ pub(super) async fn requeue_worker_tasks_in(
 ) -> StoreResult<Vec<(String, String)>> {
     let held: Vec<(String, String, String)> = sqlx::query_as(
         "SELECT t.id, t.job_id, j.status FROM tasks t JOIN jobs j ON j.id = t.job_id
-             WHERE t.worker_id = ? AND t.status = 'active'",
+             WHERE t.worker_id = $1 AND t.status = 'active'",
     )
     .bind(worker_id)
     .fetch_all(&mut **tx)
@@ -271,7 +273,7 @@ pub(super) async fn requeue_worker_tasks_in(
         let new_status = requeued_task_status(job_status);
         let activity = format!("Task was {new_status} by Manager because {reason}");
         sqlx::query(
-                "UPDATE tasks SET status = ?, activity = ?, progress = NULL, updated_at = ? WHERE id = ?",
+                "UPDATE tasks SET status = $1, activity = $2, progress = NULL, updated_at = $3 WHERE id = $4",
             )
             .bind(new_status.as_str())
             .bind(&activity)

@@ -35,7 +35,7 @@ impl Store {
             "SELECT t.id AS task_id, t.job_id, t.task_type, t.worker_id, w.name AS worker_name,
                 t.lease_epoch, t.last_touched_at
              FROM tasks t JOIN workers w ON w.id = t.worker_id
-             WHERE t.status = 'active' AND t.last_touched_at <= ?",
+             WHERE t.status = 'active' AND t.last_touched_at <= $1",
         )
         .bind(format_time(cutoff))
         .fetch_all(&self.read)
@@ -52,8 +52,8 @@ impl Store {
     ) -> StoreResult<Option<TimedOutTask>> {
         let mut tx = self.begin().await?;
         let still: Option<(String,)> = sqlx::query_as(
-            "SELECT id FROM tasks WHERE id = ? AND status = 'active' AND worker_id = ?
-               AND lease_epoch = ? AND last_touched_at <= ?",
+            "SELECT id FROM tasks WHERE id = $1 AND status = 'active' AND worker_id = $2
+               AND lease_epoch = $3 AND last_touched_at <= $4",
         )
         .bind(&stale.task_id)
         .bind(&stale.worker_id)
@@ -94,7 +94,7 @@ impl Store {
         Ok(sqlx::query_as(
             "SELECT id, name FROM workers
              WHERE deleted_at IS NULL AND status NOT IN ('', 'error', 'offline')
-               AND last_seen_at <= ?",
+               AND last_seen_at <= $1",
         )
         .bind(format_time(cutoff))
         .fetch_all(&self.read)
@@ -109,7 +109,7 @@ impl Store {
         reason: &str,
     ) -> StoreResult<Vec<(String, String)>> {
         let mut tx = self.begin().await?;
-        let old: Option<(String,)> = sqlx::query_as("SELECT status FROM workers WHERE id = ?")
+        let old: Option<(String,)> = sqlx::query_as("SELECT status FROM workers WHERE id = $1")
             .bind(worker_id)
             .fetch_optional(&mut *tx)
             .await?;
@@ -118,7 +118,7 @@ impl Store {
         };
         sqlx::query(
             "UPDATE workers SET status = 'error', status_requested = '', lazy_status_request = 0,
-                updated_at = ? WHERE id = ?",
+                updated_at = $1 WHERE id = $2",
         )
         .bind(now())
         .bind(worker_id)
@@ -140,8 +140,8 @@ impl Store {
         lease_epoch: i64,
     ) -> StoreResult<bool> {
         let done = sqlx::query(
-            "UPDATE tasks SET last_touched_at = ? WHERE id = ? AND worker_id = ?
-               AND lease_epoch = ? AND status = 'active'",
+            "UPDATE tasks SET last_touched_at = $1 WHERE id = $2 AND worker_id = $3
+               AND lease_epoch = $4 AND status = 'active'",
         )
         .bind(now())
         .bind(task_id)
@@ -162,7 +162,7 @@ impl Store {
             return Ok(());
         }
         sqlx::query(
-            "UPDATE workers SET last_seen_at = ? WHERE id IN (SELECT value FROM json_each(?))",
+            "UPDATE workers SET last_seen_at = $1 WHERE id IN (SELECT value FROM json_each($2))",
         )
         .bind(format_time(at))
         .bind(serde_json::to_string(worker_ids).unwrap_or_else(|_| "[]".into()))

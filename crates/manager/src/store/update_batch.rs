@@ -5,7 +5,7 @@
 //! of its batch left, so batching changes no outcome.
 use std::sync::{Arc, Mutex};
 
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::task::TaskTracker;
 
@@ -41,7 +41,7 @@ enum Queue {
 impl UpdateQueue {
     pub(super) async fn apply(
         &self,
-        write: &SqlitePool,
+        write: &AnyPool,
         metrics: &Arc<Metrics>,
         tasks: &TaskTracker,
         update: &WorkerTaskUpdate,
@@ -80,7 +80,7 @@ impl UpdateQueue {
 }
 
 async fn commit_batches(
-    write: SqlitePool,
+    write: AnyPool,
     metrics: Arc<Metrics>,
     mut receiver: mpsc::UnboundedReceiver<Pending>,
 ) {
@@ -102,7 +102,7 @@ async fn commit_batches(
 /// Applies the batch in one transaction; gives it back untouched when the transaction
 /// failed as a whole.
 async fn apply_together(
-    write: &SqlitePool,
+    write: &AnyPool,
     metrics: &Metrics,
     pending: Vec<Pending>,
 ) -> Option<Vec<Pending>> {
@@ -141,7 +141,7 @@ async fn apply_together(
     None
 }
 
-async fn apply_each(write: &SqlitePool, metrics: &Metrics, pending: Vec<Pending>) {
+async fn apply_each(write: &AnyPool, metrics: &Metrics, pending: Vec<Pending>) {
     for p in pending {
         let result = apply_alone(write, &p).await;
         record_finished(metrics, &p.update, &result);
@@ -149,7 +149,7 @@ async fn apply_each(write: &SqlitePool, metrics: &Metrics, pending: Vec<Pending>
     }
 }
 
-async fn apply_alone(write: &SqlitePool, p: &Pending) -> StoreResult<TaskUpdateOutcome> {
+async fn apply_alone(write: &AnyPool, p: &Pending) -> StoreResult<TaskUpdateOutcome> {
     let mut tx = write.begin().await?;
     let mut batch = UpdateBatch::default();
     let outcome = apply_update_in(&mut tx, &p.update, &p.policy, &mut batch).await?;

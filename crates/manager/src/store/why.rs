@@ -13,7 +13,7 @@ impl Store {
     ) -> StoreResult<Vec<(String, String, String)>> {
         Ok(sqlx::query_as(
             "SELECT t.id, t.name, t.status FROM task_dependencies d JOIN tasks t ON t.id = d.dependency_id
-             WHERE d.task_id = ? ORDER BY t.index_in_job",
+             WHERE d.task_id = $1 ORDER BY t.index_in_job",
         )
         .bind(task_id)
         .fetch_all(&self.read)
@@ -24,7 +24,7 @@ impl Store {
     pub async fn job_worker_ids(&self, job_id: &str) -> StoreResult<Vec<String>> {
         let rows: Vec<(String,)> = sqlx::query_as(
             "SELECT DISTINCT worker_id FROM tasks
-             WHERE job_id = ? AND status = 'active' AND worker_id IS NOT NULL",
+             WHERE job_id = $1 AND status = 'active' AND worker_id IS NOT NULL",
         )
         .bind(job_id)
         .fetch_all(&self.read)
@@ -35,7 +35,7 @@ impl Store {
     /// Ids of the workers in a tag.
     pub async fn tag_members(&self, tag_id: &str) -> StoreResult<Vec<String>> {
         let rows: Vec<(String,)> =
-            sqlx::query_as("SELECT worker_id FROM worker_tag_membership WHERE worker_tag_id = ?")
+            sqlx::query_as("SELECT worker_id FROM worker_tag_membership WHERE worker_tag_id = $1")
                 .bind(tag_id)
                 .fetch_all(&self.read)
                 .await?;
@@ -45,7 +45,7 @@ impl Store {
     /// Workers that failed the task: ids only.
     pub async fn task_failed_by_ids(&self, task_id: &str) -> StoreResult<Vec<String>> {
         let rows: Vec<(String,)> =
-            sqlx::query_as("SELECT worker_id FROM task_failures WHERE task_id = ?")
+            sqlx::query_as("SELECT worker_id FROM task_failures WHERE task_id = $1")
                 .bind(task_id)
                 .fetch_all(&self.read)
                 .await?;
@@ -60,7 +60,7 @@ impl Store {
         let (n,): (i64,) = sqlx::query_as(
             "SELECT COUNT(*) FROM tasks t JOIN jobs j ON j.id = t.job_id,
                  tasks me JOIN jobs mj ON mj.id = me.job_id
-             WHERE me.id = ?1 AND t.id <> me.id
+             WHERE me.id = $1 AND t.id <> me.id
                AND t.status IN ('queued', 'soft-failed') AND j.status IN ('queued', 'active')
                AND (j.priority > mj.priority
                     OR (j.priority = mj.priority AND t.priority > me.priority)
@@ -75,7 +75,7 @@ impl Store {
 
     /// A job's requirements (none when the job does not exist).
     pub async fn job_requirements(&self, job_id: &str) -> StoreResult<JobRequirements> {
-        let row: Option<(String,)> = sqlx::query_as("SELECT requirements FROM jobs WHERE id = ?")
+        let row: Option<(String,)> = sqlx::query_as("SELECT requirements FROM jobs WHERE id = $1")
             .bind(job_id)
             .fetch_optional(&self.read)
             .await?;

@@ -27,7 +27,7 @@ impl Store {
         reason: &str,
     ) -> StoreResult<Option<WorkerReconnect>> {
         let mut tx = self.begin().await?;
-        let worker: Option<WorkerRow> = sqlx::query_as("SELECT * FROM workers WHERE id = ?")
+        let worker: Option<WorkerRow> = sqlx::query_as("SELECT * FROM workers WHERE id = $1")
             .bind(worker_id)
             .fetch_optional(&mut *tx)
             .await?;
@@ -37,8 +37,8 @@ impl Store {
         let mut kept = Vec::new();
         for (task_id, lease_epoch) in leases {
             let held: Option<(i64,)> = sqlx::query_as(
-                "SELECT 1 FROM tasks WHERE id = ? AND status = ? AND worker_id = ?
-                   AND lease_epoch = ?",
+                "SELECT 1 FROM tasks WHERE id = $1 AND status = $2 AND worker_id = $3
+                   AND lease_epoch = $4",
             )
             .bind(task_id)
             .bind(TaskStatus::Active.as_str())

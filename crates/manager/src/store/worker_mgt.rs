@@ -8,7 +8,7 @@ impl Store {
         Ok(sqlx::query_as(
             "SELECT t.id, t.name, t.description FROM worker_tags t
              JOIN worker_tag_membership m ON m.worker_tag_id = t.id
-             WHERE m.worker_id = ? ORDER BY t.name",
+             WHERE m.worker_id = $1 ORDER BY t.name",
         )
         .bind(worker_id)
         .fetch_all(&self.read)
@@ -18,16 +18,19 @@ impl Store {
     /// Replaces a worker's tags, atomically. The caller checked that the tags exist.
     pub async fn set_worker_tags(&self, worker_id: &str, tag_ids: &[String]) -> StoreResult<()> {
         let mut tx = self.begin().await?;
-        sqlx::query("DELETE FROM worker_tag_membership WHERE worker_id = ?")
+        sqlx::query("DELETE FROM worker_tag_membership WHERE worker_id = $1")
             .bind(worker_id)
             .execute(&mut *tx)
             .await?;
         for tag in tag_ids {
-            sqlx::query("INSERT OR IGNORE INTO worker_tag_membership (worker_tag_id, worker_id) VALUES (?, ?)")
-                .bind(tag)
-                .bind(worker_id)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "INSERT INTO worker_tag_membership (worker_tag_id, worker_id) VALUES ($1, $2)
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(tag)
+            .bind(worker_id)
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         Ok(())
@@ -37,7 +40,7 @@ impl Store {
     pub async fn worker_tasks(&self, worker_id: &str) -> StoreResult<Vec<TaskRow>> {
         let sql = format!(
             "SELECT {TASK_COLUMNS} FROM tasks t LEFT JOIN workers w ON w.id = t.worker_id
-             WHERE t.worker_id = ? AND t.status = 'active' ORDER BY t.updated_at DESC"
+             WHERE t.worker_id = $1 AND t.status = 'active' ORDER BY t.updated_at DESC"
         );
         let active: Vec<TaskRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(worker_id)
@@ -48,7 +51,7 @@ impl Store {
         }
         let sql = format!(
             "SELECT {TASK_COLUMNS} FROM tasks t LEFT JOIN workers w ON w.id = t.worker_id
-             WHERE t.worker_id = ? ORDER BY t.updated_at DESC LIMIT 1"
+             WHERE t.worker_id = $1 ORDER BY t.updated_at DESC LIMIT 1"
         );
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(worker_id)
@@ -69,8 +72,8 @@ impl Store {
     ) -> StoreResult<Option<Vec<(String, String)>>> {
         let mut tx = self.begin().await?;
         let done = sqlx::query(
-            "UPDATE workers SET deleted_at = ?1, status = 'offline', updated_at = ?1
-             WHERE id = ?2 AND deleted_at IS NULL",
+            "UPDATE workers SET deleted_at = $1, status = 'offline', updated_at = $1
+             WHERE id = $2 AND deleted_at IS NULL",
         )
         .bind(super::now())
         .bind(worker_id)

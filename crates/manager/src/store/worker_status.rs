@@ -3,7 +3,7 @@
 //! request or asleep gets no new task".
 use std::collections::HashSet;
 
-use sqlx::{Sqlite, Transaction};
+use sqlx::{Any, Transaction};
 
 use super::{Store, StoreResult, now, record_status_event};
 
@@ -24,11 +24,11 @@ impl Store {
         is_lazy: bool,
     ) -> StoreResult<bool> {
         let done = sqlx::query(
-            "UPDATE workers SET status_requested = ?1, lazy_status_request = ?2, updated_at = ?3
-             WHERE id = ?4 AND deleted_at IS NULL",
+            "UPDATE workers SET status_requested = $1, lazy_status_request = $2, updated_at = $3
+             WHERE id = $4 AND deleted_at IS NULL",
         )
         .bind(status)
-        .bind(is_lazy)
+        .bind(i64::from(is_lazy))
         .bind(now())
         .bind(worker_id)
         .execute(&self.write)
@@ -45,8 +45,8 @@ impl Store {
         let pending = pending_request(&mut tx, worker_id).await?;
         if pending.is_some() {
             sqlx::query(
-                "UPDATE workers SET status_requested = '', lazy_status_request = 0, updated_at = ?
-                 WHERE id = ?",
+                "UPDATE workers SET status_requested = '', lazy_status_request = 0, updated_at = $1
+                 WHERE id = $2",
             )
             .bind(now())
             .bind(worker_id)
@@ -62,22 +62,25 @@ impl Store {
         &self,
         worker_id: &str,
     ) -> StoreResult<Option<StatusRequest>> {
-        let row: Option<(String, bool)> = sqlx::query_as(
+        let row: Option<(String, super::Flag)> = sqlx::query_as(
             "SELECT status_requested, lazy_status_request FROM workers
-             WHERE id = ? AND deleted_at IS NULL",
+             WHERE id = $1 AND deleted_at IS NULL",
         )
         .bind(worker_id)
         .fetch_optional(&self.read)
         .await?;
         Ok(row
             .filter(|(status, _)| !status.is_empty())
-            .map(|(status, is_lazy)| StatusRequest { status, is_lazy }))
+            .map(|(status, is_lazy)| StatusRequest {
+                status,
+                is_lazy: is_lazy.0,
+            }))
     }
 
     /// How many tasks the worker runs now.
     pub async fn active_task_count(&self, worker_id: &str) -> StoreResult<i64> {
         let (n,): (i64,) =
-            sqlx::query_as("SELECT COUNT(*) FROM tasks WHERE worker_id = ? AND status = 'active'")
+            sqlx::query_as("SELECT COUNT(*) FROM tasks WHERE worker_id = $1 AND status = 'active'")
                 .bind(worker_id)
                 .fetch_one(&self.read)
                 .await?;
@@ -106,7 +109,7 @@ impl Store {
     ) -> StoreResult<()> {
         let mut tx = self.begin().await?;
         let row: Option<(String,)> =
-            sqlx::query_as("SELECT status FROM workers WHERE id = ? AND deleted_at IS NULL")
+            sqlx::query_as("SELECT status FROM workers WHERE id = $1 AND deleted_at IS NULL")
                 .bind(worker_id)
                 .fetch_optional(&mut *tx)
                 .await?;
@@ -115,16 +118,16 @@ impl Store {
         };
         let now = now();
         sqlx::query(
-            "UPDATE workers SET status = ?1, updated_at = ?2,
-                status_requested = CASE WHEN status_requested = ?1 AND lazy_status_request = ?3
+            "UPDATE workers SET status = $1, updated_at = $2,
+                status_requested = CASE WHEN status_requested = $1 AND lazy_status_request = $3
                                         THEN '' ELSE status_requested END,
-                lazy_status_request = CASE WHEN status_requested = ?1 AND lazy_status_request = ?3
+                lazy_status_request = CASE WHEN status_requested = $1 AND lazy_status_request = $3
                                            THEN 0 ELSE lazy_status_request END
-             WHERE id = ?4",
+             WHERE id = $4",
         )
         .bind(&delivered.status)
         .bind(&now)
-        .bind(delivered.is_lazy)
+        .bind(i64::from(delivered.is_lazy))
         .bind(worker_id)
         .execute(&mut *tx)
         .await?;
@@ -145,17 +148,20 @@ impl Store {
 }
 
 async fn pending_request(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut Transaction<'static, Any>,
     worker_id: &str,
 ) -> StoreResult<Option<StatusRequest>> {
-    let row: Option<(String, bool)> =
-        sqlx::query_as("SELECT status_requested, lazy_status_request FROM workers WHERE id = ?")
+    let row: Option<(String, super::Flag)> =
+        sqlx::query_as("SELECT status_requested, lazy_status_request FROM workers WHERE id = $1")
             .bind(worker_id)
             .fetch_optional(&mut **tx)
             .await?;
     Ok(row
         .filter(|(status, _)| !status.is_empty())
-        .map(|(status, is_lazy)| StatusRequest { status, is_lazy }))
+        .map(|(status, is_lazy)| StatusRequest {
+            status,
+            is_lazy: is_lazy.0,
+        }))
 }
 
 /// Of these workers, those the scheduler must not hand a new task: any with a pending
@@ -163,13 +169,13 @@ async fn pending_request(
 /// start) and any asleep. Read inside the assignment transaction, so a request stored
 /// before an assignment always wins; one query per dispatch round.
 pub(super) async fn workers_refusing_tasks(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut Transaction<'static, Any>,
     workers: &[(String, Vec<String>)],
 ) -> StoreResult<HashSet<String>> {
     let ids: Vec<&str> = workers.iter().map(|(id, _)| id.as_str()).collect();
     let ids = serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into());
     let rows: Vec<(String,)> = sqlx::query_as(
-        "SELECT id FROM workers WHERE id IN (SELECT value FROM json_each(?))
+        "SELECT id FROM workers WHERE id IN (SELECT value FROM json_each($1))
            AND (status_requested <> '' OR status = 'asleep')",
     )
     .bind(ids)

@@ -27,7 +27,7 @@ impl Store {
         let now = now();
         sqlx::query(
             "INSERT INTO workers (id, name, token_hash, platform, address, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(id)
         .bind(name)
@@ -44,7 +44,7 @@ impl Store {
     /// The token hash of a worker that exists and is not deleted.
     pub async fn worker_token_hash(&self, id: &str) -> StoreResult<Option<String>> {
         let row: Option<(String,)> =
-            sqlx::query_as("SELECT token_hash FROM workers WHERE id = ? AND deleted_at IS NULL")
+            sqlx::query_as("SELECT token_hash FROM workers WHERE id = $1 AND deleted_at IS NULL")
                 .bind(id)
                 .fetch_optional(&self.read)
                 .await?;
@@ -52,7 +52,7 @@ impl Store {
     }
 
     pub async fn get_worker(&self, id: &str) -> StoreResult<Option<WorkerRow>> {
-        Ok(sqlx::query_as("SELECT * FROM workers WHERE id = ?")
+        Ok(sqlx::query_as("SELECT * FROM workers WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.read)
             .await?)
@@ -77,7 +77,7 @@ impl Store {
     /// Returns the worker row after the change.
     pub async fn sign_on_worker(&self, id: &str, info: &SignOn) -> StoreResult<WorkerRow> {
         let mut tx = self.begin().await?;
-        let (old,): (String,) = sqlx::query_as("SELECT status FROM workers WHERE id = ?")
+        let (old,): (String,) = sqlx::query_as("SELECT status FROM workers WHERE id = $1")
             .bind(id)
             .fetch_one(&mut *tx)
             .await?;
@@ -89,10 +89,10 @@ impl Store {
             .filter(|t| !t.is_empty())
             .collect();
         sqlx::query(
-            "UPDATE workers SET name = ?, platform = ?, address = ?, software_version = ?,
-                supported_task_types = ?, slots = ?, capabilities = ?, can_restart = ?,
-                status = 'starting', last_seen_at = ?, updated_at = ?
-             WHERE id = ?",
+            "UPDATE workers SET name = $1, platform = $2, address = $3, software_version = $4,
+                supported_task_types = $5, slots = $6, capabilities = $7, can_restart = $8,
+                status = 'starting', last_seen_at = $9, updated_at = $10
+             WHERE id = $11",
         )
         .bind(&info.name)
         .bind(&info.platform)
@@ -101,14 +101,14 @@ impl Store {
         .bind(serde_json::to_string(&types).unwrap_or_else(|_| "[]".into()))
         .bind(info.slots)
         .bind(info.capabilities.to_string())
-        .bind(info.can_restart)
+        .bind(i64::from(info.can_restart))
         .bind(&now)
         .bind(&now)
         .bind(id)
         .execute(&mut *tx)
         .await?;
         record_status_event(&mut tx, "worker", id, &old, "starting", "signed on").await?;
-        let row: WorkerRow = sqlx::query_as("SELECT * FROM workers WHERE id = ?")
+        let row: WorkerRow = sqlx::query_as("SELECT * FROM workers WHERE id = $1")
             .bind(id)
             .fetch_one(&mut *tx)
             .await?;
@@ -135,7 +135,7 @@ impl Store {
     ) -> StoreResult<Vec<(String, String)>> {
         let mut tx = self.begin().await?;
         let row: Option<(String, String)> =
-            sqlx::query_as("SELECT status, status_requested FROM workers WHERE id = ?")
+            sqlx::query_as("SELECT status, status_requested FROM workers WHERE id = $1")
                 .bind(id)
                 .fetch_optional(&mut *tx)
                 .await?;
@@ -149,10 +149,10 @@ impl Store {
         };
         let lazy_kept = remembered == requested;
         sqlx::query(
-            "UPDATE workers SET status = 'offline', status_requested = ?1,
-                lazy_status_request = CASE WHEN ?2 THEN lazy_status_request ELSE 0 END,
-                last_seen_at = ?3, updated_at = ?3
-             WHERE id = ?4",
+            "UPDATE workers SET status = 'offline', status_requested = $1,
+                lazy_status_request = CASE WHEN $2 THEN lazy_status_request ELSE 0 END,
+                last_seen_at = $3, updated_at = $3
+             WHERE id = $4",
         )
         .bind(&remembered)
         .bind(lazy_kept)
@@ -171,12 +171,12 @@ impl Store {
 
 /// `set_worker_status` inside the caller's transaction.
 pub(super) async fn set_worker_status_in(
-    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     id: &str,
     status: &str,
     reason: &str,
 ) -> StoreResult<()> {
-    let old: Option<(String,)> = sqlx::query_as("SELECT status FROM workers WHERE id = ?")
+    let old: Option<(String,)> = sqlx::query_as("SELECT status FROM workers WHERE id = $1")
         .bind(id)
         .fetch_optional(&mut **tx)
         .await?;
@@ -186,10 +186,10 @@ pub(super) async fn set_worker_status_in(
     let now = now();
     // Reaching the requested status acknowledges the request.
     sqlx::query(
-        "UPDATE workers SET status = ?1, last_seen_at = ?2, updated_at = ?2,
-            status_requested = CASE WHEN status_requested = ?1 THEN '' ELSE status_requested END,
-            lazy_status_request = CASE WHEN status_requested = ?1 THEN 0 ELSE lazy_status_request END
-         WHERE id = ?3",
+        "UPDATE workers SET status = $1, last_seen_at = $2, updated_at = $2,
+            status_requested = CASE WHEN status_requested = $1 THEN '' ELSE status_requested END,
+            lazy_status_request = CASE WHEN status_requested = $1 THEN 0 ELSE lazy_status_request END
+         WHERE id = $3",
     )
     .bind(status)
     .bind(&now)

@@ -1,4 +1,6 @@
-//! A real manager on loopback with its own SQLite file and storage, for tests.
+//! A real manager on loopback with its own SQLite file and storage, for tests. With
+//! `CASTANET_TEST_POSTGRES` set (a PostgreSQL server's URL; `cargo xtask test` starts one),
+//! each manager gets a new database on that server instead.
 #![allow(dead_code)]
 use std::time::{Duration, Instant};
 
@@ -26,6 +28,9 @@ pub async fn start_configured(
     config.registration_secret = "test-secret".into();
     // Retried at once, as in Flamenco, unless a test turns the backoff on.
     config.retries.backoff_base_seconds = 0;
+    if let Some(url) = postgres_database_for(dir.path()).await {
+        config.database = url.into();
+    }
     tweak(&mut config);
     let manager = castanet_manager::start(config)
         .await
@@ -37,6 +42,71 @@ pub async fn start_configured(
         http: reqwest::Client::new(),
         dir,
     }
+}
+
+/// The database of the manager kept in `dir` on the test PostgreSQL server, when one is
+/// configured: a new one the first time, the same one when the manager restarts in `dir`.
+pub async fn postgres_database_for(dir: &std::path::Path) -> Option<String> {
+    let remembered = dir.join("postgres-database-url");
+    if let Ok(url) = std::fs::read_to_string(&remembered) {
+        return Some(url);
+    }
+    let url = postgres_database().await?;
+    std::fs::write(&remembered, &url).expect("the test database's URL is kept");
+    Some(url)
+}
+
+/// The database of the test manager kept in `dir`: its PostgreSQL database when the tests
+/// run on PostgreSQL, else its SQLite file.
+pub fn database_in(dir: &std::path::Path) -> castanet_manager::store::DatabaseLocation {
+    use castanet_manager::store::DatabaseLocation;
+    match std::fs::read_to_string(dir.join("postgres-database-url")) {
+        Ok(url) => DatabaseLocation::Postgres(url),
+        Err(_) => DatabaseLocation::Sqlite(dir.join("castanet-manager.sqlite")),
+    }
+}
+
+/// Runs one statement on `database` behind the manager's back (no manager may be running
+/// on it): what a hand edit or the passing of time would leave. Returns the rows changed.
+pub async fn execute_on(database: &castanet_manager::store::DatabaseLocation, sql: &str) -> u64 {
+    use castanet_manager::store::DatabaseLocation;
+    use sqlx::Connection;
+    let sql = sqlx::AssertSqlSafe(sql.to_string());
+    match database {
+        DatabaseLocation::Sqlite(file) => {
+            let url = format!("sqlite://{}", file.display());
+            let mut db = sqlx::SqliteConnection::connect(&url)
+                .await
+                .expect("connects");
+            let done = sqlx::query(sql).execute(&mut db).await.expect("executed");
+            db.close().await.expect("closes");
+            done.rows_affected()
+        }
+        DatabaseLocation::Postgres(url) => {
+            let mut db = sqlx::PgConnection::connect(url).await.expect("connects");
+            let done = sqlx::query(sql).execute(&mut db).await.expect("executed");
+            db.close().await.expect("closes");
+            done.rows_affected()
+        }
+    }
+}
+
+/// A new, empty database on the test PostgreSQL server, when one is configured.
+pub async fn postgres_database() -> Option<String> {
+    use sqlx::Connection;
+    let server = std::env::var("CASTANET_TEST_POSTGRES").ok()?;
+    let name = format!("castanet_test_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = sqlx::PgConnection::connect(&server)
+        .await
+        .expect("the test PostgreSQL server (CASTANET_TEST_POSTGRES) answers");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut admin)
+        .await
+        .expect("a test database is created");
+    let _ = admin.close().await;
+    let mut url = url::Url::parse(&server).expect("CASTANET_TEST_POSTGRES is a URL");
+    url.set_path(&name);
+    Some(url.to_string())
 }
 
 pub async fn start_in(dir: tempfile::TempDir) -> TestManager {

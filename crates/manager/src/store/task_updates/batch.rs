@@ -2,12 +2,12 @@
 //! (`update_batch.rs` runs the queue; `apply_update_in` fills this).
 use std::collections::HashMap;
 
-use sqlx::{Sqlite, Transaction};
+use sqlx::{Any, Transaction};
 
 use super::{TaskUpdateOutcome, WorkerTaskUpdate};
 use crate::state::{FailurePolicy, TaskStatus};
 use crate::store::job_ripple::ripple_to_job;
-use crate::store::{StoreResult, insert_task_status_events, now};
+use crate::store::{Engine, StoreResult, insert_task_status_events, now};
 
 /// What the updates of one transaction leave to write once, at its end.
 #[derive(Default)]
@@ -61,22 +61,32 @@ impl UpdateBatch {
     /// a task of that job (`results` in update order).
     pub(in crate::store) async fn finish(
         self,
-        tx: &mut Transaction<'static, Sqlite>,
+        tx: &mut Transaction<'static, Any>,
         policy: &FailurePolicy,
         results: &mut [StoreResult<TaskUpdateOutcome>],
     ) -> StoreResult<()> {
         if !self.sequences.is_empty() {
             let sequences: Vec<(&String, &i64)> = self.sequences.iter().collect();
-            sqlx::query(
-                "UPDATE workers SET last_update_sequence = MAX(last_update_sequence, s.seq),
-                    last_seen_at = ?2
-                 FROM (SELECT value ->> 0 AS id, value ->> 1 AS seq FROM json_each(?1)) AS s
-                 WHERE workers.id = s.id",
-            )
-            .bind(serde_json::to_string(&sequences).unwrap_or_else(|_| "[]".into()))
-            .bind(now())
-            .execute(&mut **tx)
-            .await?;
+            let sql = match Engine::of(tx) {
+                Engine::Sqlite => {
+                    "UPDATE workers SET last_update_sequence = MAX(last_update_sequence, s.seq),
+                        last_seen_at = $2
+                     FROM (SELECT value ->> 0 AS id, value ->> 1 AS seq FROM json_each($1)) AS s
+                     WHERE workers.id = s.id"
+                }
+                Engine::Postgres => {
+                    "UPDATE workers SET last_update_sequence = GREATEST(last_update_sequence, s.seq),
+                        last_seen_at = $2
+                     FROM (SELECT e ->> 0 AS id, (e ->> 1)::bigint AS seq
+                           FROM json_array_elements($1::json) AS e) AS s
+                     WHERE workers.id = s.id"
+                }
+            };
+            sqlx::query(sql)
+                .bind(serde_json::to_string(&sequences).unwrap_or_else(|_| "[]".into()))
+                .bind(now())
+                .execute(&mut **tx)
+                .await?;
         }
         insert_task_status_events(tx, &self.events).await?;
         for job_id in &self.completed_jobs {
