@@ -36,6 +36,8 @@ use clap::{Parser, Subcommand};
 )]
 struct Cli {
     /// Manager URL ("host:port" or "http://host:port"); CLI verbs default to http://localhost:8080.
+    /// A worker takes a comma-separated list of managers sharing one PostgreSQL database
+    /// ("a:8080,b:8080") and works with whichever is active.
     #[arg(long, global = true, env = "CASTANET_MANAGER")]
     manager: Option<String>,
     /// API token for a manager whose API needs one (`castanet manager token create`).

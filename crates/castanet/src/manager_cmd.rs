@@ -93,8 +93,11 @@ pub async fn run(args: ManagerArgs) -> anyhow::Result<ExitCode> {
     if let Some(fingerprint) = &manager.tls_fingerprint {
         println!("TLS certificate SHA-256 fingerprint: {fingerprint}");
     }
-    super::signals::stop_requested().await;
-    tracing::info!("stopping the manager");
+    tokio::select! {
+        () = super::signals::stop_requested() => tracing::info!("stopping the manager"),
+        // It stops by itself when another manager took over its database.
+        () = manager.stopping() => {}
+    }
     manager.shutdown().await?;
     Ok(ExitCode::SUCCESS)
 }

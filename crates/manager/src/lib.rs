@@ -18,6 +18,7 @@ pub mod names;
 pub mod notify;
 pub mod ops;
 pub mod preview_video;
+pub mod roles;
 pub mod scheduler;
 pub mod server;
 pub mod shaman;

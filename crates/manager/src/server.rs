@@ -46,6 +46,9 @@ pub enum ManagerError {
     },
     #[error("the server failed: {0}")]
     Serve(std::io::Error),
+    /// Another manager took over the database (this one had lost its connection).
+    #[error("{0}: this manager stopped so the active one serves the farm")]
+    LostLeadership(String),
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
     #[error(transparent)]
@@ -131,7 +134,15 @@ impl RunningManager {
             );
         }
         tracing::info!("manager stopped");
-        result
+        match self.state.store.lost_leadership() {
+            Some(reason) => Err(ManagerError::LostLeadership(reason.to_string())),
+            None => result,
+        }
+    }
+
+    /// Resolves once the manager is stopping (asked to, or it stopped being the active one).
+    pub async fn stopping(&self) {
+        self.shutdown.cancelled().await
     }
 }
 
@@ -234,59 +245,23 @@ pub async fn start(config: ManagerConfig) -> Result<RunningManager, ManagerError
         }
         None => None,
     };
-    // Failing to advertise is not fatal: workers can still be given the URL.
     let scheme = if tls.is_some() { "https" } else { "http" };
     state.notifier.set_bound_address(addr, scheme);
-    let advertisement =
-        crate::discovery::advertise(addr, &state.config.farm_name, crate::VERSION, scheme)
-            .unwrap_or_else(|e| {
-                tracing::warn!("{e}");
-                None
-            });
     let shutdown = state.background.shutdown().clone();
-    let background = state.background.clone();
 
     let grpc_routes =
         tonic::service::Routes::new(grpc::WorkerApi::server(state.clone())).into_axum_router();
     let app = http::with_fallback(http::router(state.clone()).merge(grpc_routes));
 
-    background.spawn(dispatcher.clone().run(shutdown.clone()));
-    if let Some(shaman) = state.shaman.clone() {
-        let settings = &state.config.shaman;
-        background.spawn(shaman.run_garbage_collector(
-            settings.gc_period(),
-            settings.gc_max_age(),
-            shutdown.clone(),
-        ));
-    }
-    let monitor = crate::monitor::Monitor::new(
-        state.clone(),
-        Arc::new(crate::monitor::SystemClock),
-        crate::monitor::MonitorSettings::from_config(&state.config),
-    );
-    background.spawn(monitor.run(shutdown.clone()));
-    background.spawn(crate::monitor::job_dependencies::run(
-        state.clone(),
-        shutdown.clone(),
-    ));
-    background.spawn(crate::monitor::rechunker::run(
-        state.clone(),
-        shutdown.clone(),
-    ));
-    // Notifications: the transition watcher and the outbox's deliverer.
-    crate::notify::spawn(&state, &shutdown);
-    // Finishes deletions a restart or a failure left behind, then sweeps every minute.
-    background.spawn(crate::job_deleter::run(state.clone(), shutdown.clone()));
-    background.spawn(crate::memory::trim_periodically(shutdown.clone()));
-    background.spawn(crate::preview_video::run(state.clone(), shutdown.clone()));
+    // The dispatcher, monitors, notifier and job deleter: now, or once a standby takes over.
+    crate::roles::start(&state, &dispatcher, crate::roles::Address { addr, scheme });
     let serve_shutdown = shutdown.clone();
     let events = state.events.clone();
     let keep_alive = crate::connections::keep_alive(std::time::Duration::from_secs(
         state.config.worker_timeout_seconds,
     ));
     let server = tokio::spawn(async move {
-        // Advertised, and the Shaman file store locked, for as long as the server runs.
-        let _advertisement = advertisement;
+        // The Shaman file store locked for as long as the server runs.
         let _shaman_lock = shaman_lock;
         let graceful = {
             let shutdown = serve_shutdown.clone();

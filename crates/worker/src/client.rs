@@ -13,13 +13,14 @@ use tonic::{Code, Request, Status};
 
 use crate::credentials::Credentials;
 use crate::error::WorkerError;
+use crate::failover::FailoverChannel;
 use crate::tls::{Fingerprint, ManagerTrust, TlsConnector};
 
 /// How long a unary call may take before it counts as failed (and is retried).
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The generated client with the credentials interceptor.
-pub type Api = WorkerServiceClient<InterceptedService<Channel, AuthInterceptor>>;
+pub type Api = WorkerServiceClient<InterceptedService<FailoverChannel, AuthInterceptor>>;
 
 /// A cheap-to-clone handle on the manager connection; clones share the credentials.
 #[derive(Clone)]
@@ -28,6 +29,8 @@ pub struct ManagerClient {
     auth: Arc<RwLock<Option<AuthHeaders>>>,
     /// How the manager's certificate is checked (https:// only).
     trust: Option<ManagerTrust>,
+    /// Which of the worker's managers calls go to.
+    channel: FailoverChannel,
 }
 
 #[derive(Clone)]
@@ -63,34 +66,49 @@ impl ManagerClient {
     }
 
     /// Like [`new`](Self::new); an https:// manager's certificate is checked with `trust`
-    /// (without it, the first certificate seen is trusted and pinned).
-    pub fn with_trust(url: &str, trust: Option<ManagerTrust>) -> Result<Self, WorkerError> {
-        let endpoint = Endpoint::from_shared(url.to_string())
-            .map_err(|e| WorkerError::InvalidConfig(format!("manager URL {url:?}: {e}")))?
-            .connect_timeout(Duration::from_secs(5))
-            .tcp_nodelay(true)
-            // Notice a vanished manager host even while the instruction stream is quiet.
-            .http2_keep_alive_interval(Duration::from_secs(10))
-            .keep_alive_timeout(Duration::from_secs(10))
-            .keep_alive_while_idle(true);
+    /// (without it, the first certificate seen is trusted and pinned). `urls` may list several
+    /// managers, comma-separated: managers sharing one database, of which one is active.
+    pub fn with_trust(urls: &str, trust: Option<ManagerTrust>) -> Result<Self, WorkerError> {
+        let https = urls.split(',').any(crate::tls::is_https);
+        let trust = match trust {
+            Some(trust) => Some(trust),
+            None if https => Some(
+                ManagerTrust::new(None, None, true)
+                    .map_err(|e| WorkerError::InvalidConfig(e.to_string()))?,
+            ),
+            None => None,
+        };
+        let mut channels = Vec::new();
+        for url in urls.split(',').map(str::trim).filter(|u| !u.is_empty()) {
+            channels.push((url.to_string(), channel_to(url, trust.as_ref())?));
+        }
+        if channels.is_empty() {
+            return Err(WorkerError::InvalidConfig(
+                "the manager URL is empty".into(),
+            ));
+        }
+        let channel = FailoverChannel::new(channels);
         let auth = Arc::new(RwLock::new(None));
         let interceptor = AuthInterceptor { auth: auth.clone() };
-        let (channel, trust) = if crate::tls::is_https(url) {
-            let trust = match trust {
-                Some(trust) => trust,
-                None => ManagerTrust::new(None, None, true)
-                    .map_err(|e| WorkerError::InvalidConfig(e.to_string()))?,
-            };
-            let connector =
-                TlsConnector::new(&trust).map_err(|e| WorkerError::InvalidConfig(e.to_string()))?;
-            (endpoint.connect_with_connector_lazy(connector), Some(trust))
-        } else {
-            (endpoint.connect_lazy(), None)
-        };
         // A big job's input list (a Shaman checkout of many files) is one answer.
-        let api = WorkerServiceClient::with_interceptor(channel, interceptor)
+        let api = WorkerServiceClient::with_interceptor(channel.clone(), interceptor)
             .max_decoding_message_size(64 * 1024 * 1024);
-        Ok(Self { api, auth, trust })
+        Ok(Self {
+            api,
+            auth,
+            trust,
+            channel,
+        })
+    }
+
+    /// The manager URL calls go to now.
+    pub fn manager_url(&self) -> &str {
+        self.channel.current_url()
+    }
+
+    /// Moves on to the next manager of the list, if there are several; its URL.
+    pub fn next_manager(&self) -> Option<&str> {
+        (self.channel.len() > 1).then(|| self.channel.next())
     }
 
     /// Uses these credentials on every following call.
@@ -128,6 +146,26 @@ impl ManagerClient {
     /// The generated client, for one call.
     pub fn api(&self) -> Api {
         self.api.clone()
+    }
+}
+
+/// A lazily connected channel to one manager.
+fn channel_to(url: &str, trust: Option<&ManagerTrust>) -> Result<Channel, WorkerError> {
+    let endpoint = Endpoint::from_shared(url.to_string())
+        .map_err(|e| WorkerError::InvalidConfig(format!("manager URL {url:?}: {e}")))?
+        .connect_timeout(Duration::from_secs(5))
+        .tcp_nodelay(true)
+        // Notice a vanished manager host even while the instruction stream is quiet.
+        .http2_keep_alive_interval(Duration::from_secs(10))
+        .keep_alive_timeout(Duration::from_secs(10))
+        .keep_alive_while_idle(true);
+    match trust.filter(|_| crate::tls::is_https(url)) {
+        Some(trust) => {
+            let connector =
+                TlsConnector::new(trust).map_err(|e| WorkerError::InvalidConfig(e.to_string()))?;
+            Ok(endpoint.connect_with_connector_lazy(connector))
+        }
+        None => Ok(endpoint.connect_lazy()),
     }
 }
 

@@ -77,7 +77,7 @@ impl WorkerConfig {
 
     /// Checks the fields and normalises the manager URL.
     pub(crate) fn validated(mut self) -> Result<Self, WorkerError> {
-        self.manager_url = normalise_manager_url(&self.manager_url)?;
+        self.manager_url = normalise_manager_urls(&self.manager_url)?;
         if let Some(fingerprint) = &self.manager_fingerprint {
             fingerprint
                 .parse::<crate::tls::Fingerprint>()
@@ -129,6 +129,23 @@ impl WorkerConfig {
         }
         Ok(self)
     }
+}
+
+/// A comma-separated list of managers (several managers sharing one database), each
+/// normalised as [`normalise_manager_url`] does.
+pub fn normalise_manager_urls(urls: &str) -> Result<String, WorkerError> {
+    let listed: Vec<&str> = urls
+        .split(',')
+        .map(str::trim)
+        .filter(|url| !url.is_empty())
+        .collect();
+    if listed.is_empty() {
+        // Says what is wrong with an empty URL.
+        return normalise_manager_url(urls);
+    }
+    let normalised: Result<Vec<String>, WorkerError> =
+        listed.into_iter().map(normalise_manager_url).collect();
+    Ok(normalised?.join(","))
 }
 
 /// Accepts "host", "host:port" or a full URL; returns an http(s) URL without a trailing slash.
@@ -205,6 +222,14 @@ mod tests {
                 "{input}"
             );
         }
+        assert_eq!(
+            normalise_manager_urls("a:8080, http://b:8080/")
+                .ok()
+                .as_deref(),
+            Some("http://a:8080,http://b:8080")
+        );
+        assert!(normalise_manager_urls(" , ").is_err());
+        assert!(normalise_manager_urls("a:8080,ftp://b").is_err());
         for bad in ["", "   ", "ftp://x", "http://", "http:///path", ":8080"] {
             assert!(
                 normalise_manager_url(bad).is_err(),

@@ -216,13 +216,14 @@ fn postgres_pass(installed: bool, failed: &mut Vec<&'static str>) -> anyhow::Res
     postgres::catch_interrupts();
     let result = postgres::ThrowawayCluster::start().and_then(|cluster| {
         println!("xtask: {}, at {}", cluster.version(), cluster.masked_url());
-        // The manager's suites, and the CLI's copy of a farm from SQLite to PostgreSQL.
         let mut manager_tests = Command::new("cargo");
         manager_tests.args(["test", "-p", "castanet-manager"]);
         manager_tests.args(["--no-fail-fast", "--tests"]);
         manager_tests.env(postgres::URL_ENV, cluster.url());
+        // Through the real binaries: a farm copied from SQLite, a standby taking over.
         let mut migration_test = Command::new("cargo");
-        migration_test.args(["test", "-p", "castanet", "--test", "migrate_db"]);
+        migration_test.args(["test", "-p", "castanet", "--no-fail-fast"]);
+        migration_test.args(["--test", "migrate_db", "--test", "failover"]);
         migration_test.env(postgres::URL_ENV, cluster.url());
         let manager = status_of(manager_tests);
         let migration = status_of(migration_test);

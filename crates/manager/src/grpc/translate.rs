@@ -15,6 +15,8 @@ pub fn store_status(e: StoreError) -> Status {
     match e {
         StoreError::NotFound(m) => Status::not_found(m),
         StoreError::LeaseLost(m) | StoreError::Refused(m) => Status::failed_precondition(m),
+        // Workers go to the next manager of their list.
+        StoreError::Standby(m) => Status::unavailable(m),
         // Workers retry an unavailable manager (another one, or this one restarted).
         StoreError::ShuttingDown => Status::unavailable(StoreError::ShuttingDown.to_string()),
         full if full.is_disk_full() => Status::resource_exhausted(format!(

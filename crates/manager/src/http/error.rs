@@ -54,6 +54,7 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound(m) => ApiError::not_found(m),
+            StoreError::Standby(m) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, m),
             StoreError::ShuttingDown => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 StoreError::ShuttingDown.to_string(),

@@ -58,7 +58,7 @@ impl Store {
             .bind(priority)
             .bind(now())
             .bind(job_id)
-            .execute(&self.write)
+            .execute(self.writer()?)
             .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("no job with id {job_id}")));

@@ -99,7 +99,7 @@ impl Store {
         .bind(&row.role)
         .bind(token_hash)
         .bind(&row.created_at)
-        .execute(&self.write)
+        .execute(self.writer()?)
         .await
         .map_err(|e| match &e {
             sqlx::Error::Database(db) if db.is_unique_violation() => {
@@ -128,7 +128,7 @@ impl Store {
         .bind(now())
         .bind(id_or_name)
         .bind(id_or_name)
-        .fetch_optional(&self.write)
+        .fetch_optional(self.writer()?)
         .await?;
         row.ok_or_else(|| StoreError::NotFound(format!("no live API token \"{id_or_name}\"")))
     }

@@ -45,7 +45,7 @@ impl Store {
         .bind(entry.method)
         .bind(entry.path)
         .bind(i64::from(entry.status))
-        .execute(&self.write)
+        .execute(self.writer()?)
         .await?;
         Ok(())
     }
@@ -54,7 +54,7 @@ impl Store {
     pub async fn delete_audit_entries_before(&self, cutoff: &str) -> StoreResult<u64> {
         let deleted = sqlx::query("DELETE FROM audit_log WHERE at < $1")
             .bind(cutoff)
-            .execute(&self.write)
+            .execute(self.writer()?)
             .await?;
         Ok(deleted.rows_affected())
     }

@@ -100,7 +100,7 @@ pub fn without_password(url: &str) -> String {
 /// transaction ever fails on a conflict) and the read pool.
 pub(super) struct Pools {
     pub read: AnyPool,
-    pub write: AnyPool,
+    pub write: super::leadership::Writer,
 }
 
 pub(super) async fn connect(location: &DatabaseLocation) -> StoreResult<Pools> {
@@ -161,7 +161,10 @@ async fn connect_sqlite(path: &Path) -> StoreResult<Pools> {
         })
         .connect_with(options(&url("ro"))?)
         .await?;
-    Ok(Pools { read, write })
+    Ok(Pools {
+        read,
+        write: super::leadership::Writer::active(write),
+    })
 }
 
 async fn connect_postgres(url: &str) -> StoreResult<Pools> {
@@ -175,27 +178,62 @@ async fn connect_postgres(url: &str) -> StoreResult<Pools> {
         Ok(Err(error)) => return Err(postgres_error(url, error)),
         Err(_) => return Err(postgres_error(url, sqlx::Error::PoolTimedOut)),
     }
-    let connect = |size: u32| {
-        AnyPoolOptions::new()
-            .max_connections(size)
-            .acquire_timeout(CONNECT_TIMEOUT)
-            .connect_with(options.clone())
-    };
-    let write = connect(1).await.map_err(|e| postgres_error(url, e))?;
-    let migrations = migrations(Engine::Postgres);
-    refuse_newer_schema(&write, &migrations, &without_password(url)).await?;
-    migrations.run(&write).await?;
-    let read = connect(8).await.map_err(|e| postgres_error(url, e))?;
+    let read = AnyPoolOptions::new()
+        .max_connections(8)
+        .acquire_timeout(CONNECT_TIMEOUT)
+        .connect_with(options.clone())
+        .await
+        .map_err(|e| postgres_error(url, e))?;
+    refuse_newer_schema(&read, &migrations(Engine::Postgres), &without_password(url)).await?;
+    // Active if no other manager is: the usual case of one manager per database.
+    let write = super::leadership::Writer::default();
+    if let Some(pool) = super::leadership::take_over(&options, write.holder()).await? {
+        migrations(Engine::Postgres).run(&pool).await?;
+        write.set_active(pool);
+    }
     Ok(Pools { read, write })
 }
 
 fn options(url: &str) -> StoreResult<AnyConnectOptions> {
-    url.parse::<AnyConnectOptions>().map_err(|e| {
-        StoreError::Config(format!(
-            "database URL {} is not valid: {e}",
-            without_password(url)
-        ))
-    })
+    with_keepalives(url)
+        .parse::<AnyConnectOptions>()
+        .map_err(|e| {
+            StoreError::Config(format!(
+                "database URL {} is not valid: {e}",
+                without_password(url)
+            ))
+        })
+}
+
+/// PostgreSQL URLs get server-side TCP keepalives of a few seconds: when a manager's host
+/// dies without closing its connections, the server notices within about 5 s and releases
+/// the leader lock its writer held (the default is two hours), so a standby takes over.
+fn with_keepalives(url: &str) -> String {
+    let Ok(mut parsed) = url::Url::parse(url) else {
+        return url.to_string();
+    };
+    if !matches!(parsed.scheme(), "postgres" | "postgresql") {
+        return url.to_string();
+    }
+    let mut options: Vec<String> = parsed
+        .query_pairs()
+        .filter(|(key, _)| key == "options")
+        .map(|(_, value)| value.into_owned())
+        .collect();
+    options.push(
+        "-c tcp_keepalives_idle=2 -c tcp_keepalives_interval=1 -c tcp_keepalives_count=3".into(),
+    );
+    let others: Vec<(String, String)> = parsed
+        .query_pairs()
+        .filter(|(key, _)| key != "options")
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    parsed
+        .query_pairs_mut()
+        .clear()
+        .extend_pairs(others)
+        .append_pair("options", &options.join(" "));
+    parsed.to_string()
 }
 
 /// A connection failure, said in terms of the config: which server, and what went wrong.

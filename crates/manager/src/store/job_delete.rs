@@ -23,7 +23,7 @@ impl Store {
         )
         .bind(&at)
         .bind(job_id)
-        .execute(&self.write)
+        .execute(self.writer()?)
         .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("no job with id {job_id}")));
@@ -76,7 +76,7 @@ impl Store {
              FROM jobs j WHERE j.id = $1",
         )
         .bind(job_id)
-        .fetch_optional(&self.write)
+        .fetch_optional(self.writer()?)
         .await?;
         let (checkout_id, shared) =
             row.ok_or_else(|| StoreError::NotFound(format!("no job with id {job_id}")))?;
@@ -99,7 +99,7 @@ impl Store {
     pub async fn deleted_job_dir_removed(&self, job_id: &str) -> StoreResult<()> {
         sqlx::query("DELETE FROM deleted_job_dirs WHERE job_id = $1")
             .bind(job_id)
-            .execute(&self.write)
+            .execute(self.writer()?)
             .await?;
         Ok(())
     }

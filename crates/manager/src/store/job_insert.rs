@@ -64,6 +64,8 @@ impl Store {
         .bind(job.target_task_seconds)
         .bind(&job.created_at)
         .bind(&job.created_at)
+        // Not cached: see `apply_update_in` (`target_task_seconds` may be a NULL f64).
+        .persistent(false)
         .execute(&mut *tx)
         .await?;
         if !job.depends_on.is_empty() {
@@ -237,7 +239,10 @@ async fn reorder_preview_first(
 fn checkpoint_in_background(store: Store) {
     let tasks = store.tasks.clone();
     tasks.spawn(async move {
-        let options = store.write.connect_options();
+        let Ok(writer) = store.writer() else {
+            return;
+        };
+        let options = writer.connect_options();
         match AnyConnection::connect_with(&options).await {
             Ok(mut connection) => {
                 if let Err(error) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
@@ -250,10 +255,7 @@ fn checkpoint_in_background(store: Store) {
             }
             Err(error) => tracing::warn!("cannot open a connection to checkpoint the WAL: {error}"),
         }
-        if let Err(error) = sqlx::query(RESUME_AUTOCHECKPOINT)
-            .execute(&store.write)
-            .await
-        {
+        if let Err(error) = sqlx::query(RESUME_AUTOCHECKPOINT).execute(writer).await {
             tracing::warn!("cannot turn WAL checkpoints on commit back on: {error}");
         }
     });

@@ -160,7 +160,7 @@ impl Store {
         )
         .bind(job_id)
         .bind(now())
-        .execute(&self.write)
+        .execute(self.writer()?)
         .await?;
         Ok(())
     }

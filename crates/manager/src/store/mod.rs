@@ -27,6 +27,7 @@ mod job_query;
 mod job_ripple;
 mod job_status;
 mod jobs;
+mod leadership;
 mod notifications;
 mod operations;
 mod placeholders;
@@ -107,6 +108,10 @@ pub enum StoreError {
     Config(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// This manager is a standby (another one shares the database and is active): it
+    /// answers reads only.
+    #[error("{0}")]
+    Standby(String),
     /// The store was closed: the manager is stopping.
     #[error("the manager is shutting down")]
     ShuttingDown,
@@ -135,7 +140,8 @@ pub type StoreResult<T> = Result<T, StoreError>;
 #[derive(Clone)]
 pub struct Store {
     read: AnyPool,
-    write: AnyPool,
+    /// The one writer connection's pool; none on a standby (see `leadership`).
+    write: std::sync::Arc<leadership::Writer>,
     location: std::sync::Arc<DatabaseLocation>,
     /// `location`'s engine, read on every dialect choice.
     engine: Engine,
@@ -166,7 +172,7 @@ impl Store {
         let connect::Pools { read, write } = connect::connect(location).await?;
         Ok(Self {
             read,
-            write,
+            write: std::sync::Arc::new(write),
             location: std::sync::Arc::new(location.clone()),
             engine: location.engine(),
             policy: FailurePolicy::default(),
@@ -215,7 +221,7 @@ impl Store {
 
     /// Whether `close` has been called: the manager is stopping.
     pub fn is_closed(&self) -> bool {
-        self.write.is_closed()
+        self.read.is_closed()
     }
 
     /// Takes no more task updates, waits for the store's background work, then closes
@@ -225,11 +231,13 @@ impl Store {
         self.tasks.close();
         self.tasks.wait().await;
         self.read.close().await;
-        self.write.close().await;
+        if let Some(write) = self.write.pool() {
+            write.close().await;
+        }
     }
 
     async fn begin(&self) -> StoreResult<Transaction<'static, Any>> {
-        Ok(self.write.begin().await?)
+        Ok(self.writer()?.begin().await?)
     }
 }
 

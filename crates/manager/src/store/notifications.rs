@@ -114,7 +114,7 @@ impl Store {
         .bind(i64::from(rule.enabled))
         .bind(&rule.created_at)
         .bind(&rule.updated_at)
-        .execute(&self.write)
+        .execute(self.writer()?)
         .await?;
         Ok(())
     }
@@ -123,7 +123,7 @@ impl Store {
     pub async fn delete_notification_rule(&self, id: &str) -> StoreResult<bool> {
         let done = sqlx::query("DELETE FROM notification_rules WHERE id = $1")
             .bind(id)
-            .execute(&self.write)
+            .execute(self.writer()?)
             .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -238,7 +238,7 @@ impl Store {
         .bind(error)
         .bind(&time)
         .bind(id)
-        .execute(&self.write)
+        .execute(self.writer()?)
         .await?;
         Ok(())
     }
@@ -269,7 +269,7 @@ impl Store {
         )
         .bind(cutoff)
         .bind(keep)
-        .execute(&self.write)
+        .execute(self.writer()?)
         .await?
         .rows_affected();
         sqlx::query(
@@ -277,7 +277,7 @@ impl Store {
              (subject LIKE 'job:%' AND substr(subject, 5) NOT IN (SELECT id FROM jobs)) OR \
              (subject LIKE 'worker:%' AND substr(subject, 8) NOT IN (SELECT id FROM workers))",
         )
-        .execute(&self.write)
+        .execute(self.writer()?)
         .await?;
         Ok(removed)
     }

@@ -51,7 +51,7 @@ impl Store {
         .bind(new_secret)
         .bind(hash_api_token(config_secret))
         .bind(&rotated_at)
-        .execute(&self.write)
+        .execute(self.writer()?)
         .await?;
         Ok(RegistrationSecret {
             secret: new_secret.to_string(),

@@ -41,7 +41,7 @@ impl Store {
         .bind(frame)
         .bind(task_id)
         .bind(&at)
-        .execute(&self.write)
+        .execute(self.writer()?)
         .await?;
         Ok(at)
     }
@@ -99,7 +99,7 @@ impl Store {
         .bind(video.frame_count)
         .bind(video.rendered_frames)
         .bind(&video.updated_at)
-        .execute(&self.write)
+        .execute(self.writer()?)
         .await?;
         Ok(done.rows_affected() > 0)
     }

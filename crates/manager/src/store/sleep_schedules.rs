@@ -45,7 +45,7 @@ impl Store {
         .bind(&row.start_time)
         .bind(&row.end_time)
         .bind(now())
-        .execute(&self.write)
+        .execute(self.writer()?)
         .await?;
         Ok(())
     }
@@ -76,7 +76,7 @@ impl Store {
         sqlx::query("UPDATE sleep_schedules SET last_applied = $1 WHERE worker_id = $2")
             .bind(status)
             .bind(worker_id)
-            .execute(&self.write)
+            .execute(self.writer()?)
             .await?;
         Ok(())
     }

@@ -45,7 +45,7 @@ impl Store {
         .bind(&tag.description)
         .bind(&now)
         .bind(&now)
-        .execute(&self.write)
+        .execute(self.writer()?)
         .await
         .map_err(|e| unique_name(e, &tag.name))?;
         Ok(())
@@ -60,7 +60,7 @@ impl Store {
         .bind(&tag.description)
         .bind(now())
         .bind(&tag.id)
-        .execute(&self.write)
+        .execute(self.writer()?)
         .await
         .map_err(|e| unique_name(e, &tag.name))?;
         Ok(done.rows_affected() == 1)
@@ -70,7 +70,7 @@ impl Store {
     pub async fn delete_tag(&self, id: &str) -> StoreResult<bool> {
         let done = sqlx::query("DELETE FROM worker_tags WHERE id = $1")
             .bind(id)
-            .execute(&self.write)
+            .execute(self.writer()?)
             .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -92,7 +92,7 @@ impl Store {
             .bind(tag_id)
             .bind(now())
             .bind(job_id)
-            .execute(&self.write)
+            .execute(self.writer()?)
             .await?;
         Ok(())
     }

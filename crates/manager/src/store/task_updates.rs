@@ -57,7 +57,13 @@ impl Store {
         update: &WorkerTaskUpdate,
     ) -> StoreResult<TaskUpdateOutcome> {
         self.updates
-            .apply(&self.write, &self.metrics, &self.tasks, update, self.policy)
+            .apply(
+                self.writer()?,
+                &self.metrics,
+                &self.tasks,
+                update,
+                self.policy,
+            )
             .await
     }
 
@@ -155,6 +161,9 @@ pub(super) async fn apply_update_in(
     .bind(&update.worker_id)
     .bind(update.lease_epoch)
     .bind(update.sequence)
+    // Not cached: sqlx's Any driver declares a NULL f64 (`progress`) as a 4-byte float on
+    // PostgreSQL, and a statement prepared with it then refuses an 8-byte value.
+    .persistent(false)
     .fetch_optional(&mut **tx)
     .await?;
     let Some((job_id, task_type)) = held else {

@@ -147,7 +147,7 @@ impl Store {
         .bind(task_id)
         .bind(worker_id)
         .bind(lease_epoch)
-        .execute(&self.write)
+        .execute(self.writer()?)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -166,7 +166,7 @@ impl Store {
         )
         .bind(format_time(at))
         .bind(serde_json::to_string(worker_ids).unwrap_or_else(|_| "[]".into()))
-        .execute(&self.write)
+        .execute(self.writer()?)
         .await?;
         Ok(())
     }

@@ -31,7 +31,7 @@ impl Store {
         .bind(i64::from(is_lazy))
         .bind(now())
         .bind(worker_id)
-        .execute(&self.write)
+        .execute(self.writer()?)
         .await?;
         Ok(done.rows_affected() == 1)
     }

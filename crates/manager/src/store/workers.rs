@@ -36,7 +36,7 @@ impl Store {
         .bind(address)
         .bind(&now)
         .bind(&now)
-        .execute(&self.write)
+        .execute(self.writer()?)
         .await?;
         Ok(())
     }

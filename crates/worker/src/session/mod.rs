@@ -214,7 +214,11 @@ impl Session {
                         backoff.reset();
                         failures = 0;
                     } else if failures == 0 {
-                        tracing::warn!(manager = %self.config.manager_url, %reason, "cannot reach the manager; retrying");
+                        tracing::warn!(manager = %self.client.manager_url(), %reason, "cannot reach the manager; retrying");
+                    }
+                    // With several managers (sharing one database), the next may be the active one.
+                    if let Some(next) = self.client.next_manager() {
+                        tracing::info!(manager = %next, "trying the next manager of the list");
                     }
                     failures += 1;
                     let delay = backoff.next_delay();
