@@ -17,6 +17,7 @@ mod preview_cmd;
 mod scheduling_cmd;
 mod secret_cmd;
 mod signals;
+mod status_cmd;
 mod submit_placement;
 mod tls_pin;
 mod token_cmd;
@@ -77,6 +78,9 @@ enum Command {
     },
     /// List the farm's resource pools (licences and the like) and the units in use.
     Resources,
+    /// The farm's status, the database engine, and whether this manager is the active one
+    /// (or a standby sharing its PostgreSQL database).
+    Status,
     /// List the tasks of a job.
     Tasks {
         /// Job id.
@@ -148,6 +152,7 @@ async fn main() -> ExitCode {
         Command::PreviewVideo(args) => preview_cmd::preview_video(&manager, args).await,
         Command::Frames { job } => preview_cmd::frames(&manager, &job).await,
         Command::Resources => scheduling_cmd::resources(&manager).await,
+        Command::Status => status_cmd::status(&manager).await,
         Command::Tasks { job } => jobs_cmd::list_tasks(&manager, &job).await,
         Command::Logs { task } => jobs_cmd::print_log(&manager, &task).await,
         Command::Job { action } => job_actions_cmd::run(&manager, action).await,

@@ -135,6 +135,10 @@ async fn health_readiness_and_metrics_report_the_farm() {
     let (status, ready) = m.get("/readyz").await;
     assert_eq!(status, 200, "{ready}");
     assert_eq!(ready["database"], "ok");
+    let (status, role) = m.get("/api/v3/manager").await;
+    assert_eq!(status, 200, "{role}");
+    assert_eq!(role["role"], "active");
+    assert_eq!(role["database"], m.manager.state.store.engine().name());
 
     m.post("/api/v3/jobs", &echo_sleep_job(4, 0)).await;
     m.register("metrics-worker").await;

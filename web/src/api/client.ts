@@ -6,6 +6,7 @@ import type {
   CompletionEstimates,
   Counts,
   FarmSummary,
+  ManagerRole,
   Job,
   JobDependencies,
   NotificationDelivery,
@@ -205,6 +206,8 @@ export const api = {
   resourcePools: () => json<{ pools: ResourcePool[] }>("GET", "/api/v3/resources"),
   eta: () => json<CompletionEstimates>("GET", "/api/v3/eta"),
   farmSummary: () => json<FarmSummary>("GET", "/api/v3/farm/summary"),
+  /// Extension: whether this manager is the active one (managers sharing PostgreSQL).
+  managerRole: () => json<ManagerRole>("GET", "/api/v3/manager"),
   /// Extension: notification rules and the delivery log (admin operations).
   notificationRules: () =>
     json<{ rules: NotificationRule[] }>("GET", "/api/v3/notifications/rules"),

@@ -535,6 +535,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v3/manager": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Whether this manager is the active one */
+        get: operations["get_api_v3_manager"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v3/notifications/deliveries": {
         parameters: {
             query?: never;
@@ -1415,6 +1432,18 @@ export interface components {
              *     shared storage (what `{jobs}` expands to).
              */
             storageLocation: string;
+        };
+        /** @description Extension: which manager this is, for managers sharing one PostgreSQL database. */
+        ManagerRole: {
+            /** @description The active manager's address, as it recorded it (PostgreSQL; null on SQLite). */
+            active_manager?: string | null;
+            /** @description The database engine: `sqlite` or `postgres`. */
+            database: string;
+            /**
+             * @description `active` (it schedules and writes) or `standby` (another manager sharing its
+             *     PostgreSQL database is active: this one answers reads and refuses writes).
+             */
+            role: string;
         };
         ManagerVariable: {
             is_twoway: boolean;
@@ -3785,6 +3814,35 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["AvailableJobTypes"];
+                };
+            };
+            /** @description The token sent is unknown or revoked, or a token is needed and none was sent (see the `apiToken` scheme). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    get_api_v3_manager: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Its role (`active`, or `standby` when another manager sharing its PostgreSQL database is active), the database engine, and the active manager's address. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ManagerRole"];
                 };
             };
             /** @description The token sent is unknown or revoked, or a token is needed and none was sent (see the `apiToken` scheme). */

@@ -33,6 +33,7 @@ export type WorkerTag = Schemas["WorkerTag"];
 export type SleepSchedule = Schemas["WorkerSleepSchedule"];
 
 export type FarmSummary = Schemas["FarmSummary"];
+export type ManagerRole = Schemas["ManagerRole"];
 export type PreviewImage = Schemas["JobPreviewImage"];
 export type RenderedFrame = Schemas["RenderedFrame"];
 export type PreviewVideoInfo = Schemas["PreviewVideoInfo"];

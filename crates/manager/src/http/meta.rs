@@ -26,6 +26,33 @@ pub struct FarmStatusReport {
     pub status: String,
 }
 
+/// Extension: which manager this is, for managers sharing one PostgreSQL database.
+#[derive(Serialize, ToSchema)]
+pub struct ManagerRole {
+    /// `active` (it schedules and writes) or `standby` (another manager sharing its
+    /// PostgreSQL database is active: this one answers reads and refuses writes).
+    pub role: String,
+    /// The database engine: `sqlite` or `postgres`.
+    pub database: String,
+    /// The active manager's address, as it recorded it (PostgreSQL; null on SQLite).
+    pub active_manager: Option<String>,
+}
+
+/// `GET /api/v3/manager` → whether this manager is the active one, and which is.
+pub async fn manager_role(State(state): State<AppState>) -> Result<Json<ManagerRole>, ApiError> {
+    let store = &state.store;
+    Ok(Json(ManagerRole {
+        role: if store.is_active() {
+            "active"
+        } else {
+            "standby"
+        }
+        .into(),
+        database: store.engine().name().into(),
+        active_manager: store.active_manager().await?,
+    }))
+}
+
 /// `GET /api/v3/version`. `shortversion` is the Flamenco version the add-on expects
 /// (configurable); `version` says what this really is.
 pub async fn version(State(state): State<AppState>) -> Json<FlamencoVersion> {

@@ -50,6 +50,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/api/v3/version", get(meta::version))
         .route("/api/v3/status", get(meta::farm_status))
+        .route("/api/v3/manager", get(meta::manager_role))
         .route("/api/v3/openapi.json", get(openapi::openapi_json))
         .route("/api/v3/jobs/types", get(jobs::job_types))
         .route("/api/v3/jobs/type/{name}", get(jobs::job_type))

@@ -145,7 +145,7 @@ async fn connect_sqlite(path: &Path) -> StoreResult<Pools> {
         })
         .connect_with(options(&url("rwc"))?)
         .await?;
-    let migrations = migrations(Engine::Sqlite);
+    let migrations = super::migrations(Engine::Sqlite);
     refuse_newer_schema(&write, &migrations, &path.display().to_string()).await?;
     migrations.run(&write).await?;
     let read = AnyPoolOptions::new()
@@ -184,11 +184,16 @@ async fn connect_postgres(url: &str) -> StoreResult<Pools> {
         .connect_with(options.clone())
         .await
         .map_err(|e| postgres_error(url, e))?;
-    refuse_newer_schema(&read, &migrations(Engine::Postgres), &without_password(url)).await?;
+    refuse_newer_schema(
+        &read,
+        &super::migrations(Engine::Postgres),
+        &without_password(url),
+    )
+    .await?;
     // Active if no other manager is: the usual case of one manager per database.
     let write = super::leadership::Writer::default();
     if let Some(pool) = super::leadership::take_over(&options, write.holder()).await? {
-        migrations(Engine::Postgres).run(&pool).await?;
+        super::migrations(Engine::Postgres).run(&pool).await?;
         write.set_active(pool);
     }
     Ok(Pools { read, write })
@@ -253,14 +258,6 @@ fn postgres_error(url: &str, error: sqlx::Error) -> StoreError {
         other => format!("cannot connect to PostgreSQL at {server}: {other}"),
     };
     StoreError::Config(what)
-}
-
-/// The migrations this manager knows, for its engine.
-pub(super) fn migrations(engine: Engine) -> sqlx::migrate::Migrator {
-    match engine {
-        Engine::Sqlite => sqlx::migrate!("../../migrations/sqlite"),
-        Engine::Postgres => sqlx::migrate!("../../migrations/postgres"),
-    }
 }
 
 /// A database a newer manager has migrated is left alone: this manager does not know its

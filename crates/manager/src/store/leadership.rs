@@ -18,6 +18,12 @@ use super::{Store, StoreError, StoreResult};
 /// are per database, so farms in other databases of one server do not collide.
 const LEADER_LOCK: i64 = 0x4341_5354;
 
+/// The session holding the leader lock of this database (advisory locks are per database;
+/// a bigint key shows as its high and low 32 bits).
+const HOLDER_SQL: &str = "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted
+    AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+    AND classid::bigint = $1 AND objid::bigint = $2 AND objsubid = 1";
+
 /// How long a takeover waits for the writer connection before it counts as lost.
 const TAKE_OVER_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -200,7 +206,7 @@ impl Store {
         let Some(pool) = take_over(&options, &self.write.holder).await? else {
             return Ok(false);
         };
-        super::connect::migrations(self.engine).run(&pool).await?;
+        super::migrations(self.engine).run(&pool).await?;
         if self.write.pool.set(pool).is_err() {
             // Taken over twice at once by this same manager: the first pool serves.
             return Ok(true);
@@ -216,27 +222,21 @@ impl Store {
         if self.engine != super::Engine::Postgres || !self.is_active() {
             return Ok(None);
         }
-        let holder: Option<(i32,)> = sqlx::query_as(
-            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted
-               AND classid::bigint = $1 AND objid::bigint = $2 AND objsubid = 1",
-        )
-        .bind(LEADER_LOCK >> 32)
-        .bind(LEADER_LOCK & 0xffff_ffff)
-        .fetch_optional(&self.read)
-        .await?;
+        let holder: Option<(i32,)> = sqlx::query_as(HOLDER_SQL)
+            .bind(LEADER_LOCK >> 32)
+            .bind(LEADER_LOCK & 0xffff_ffff)
+            .fetch_optional(&self.read)
+            .await?;
         let holder = match (holder, self.write.pool()) {
             // The writer's connection died and nobody took over: reconnecting takes the lock
             // again (or fails, if another manager was quicker).
             (None, Some(pool)) => {
                 let _ = tokio::time::timeout(TAKE_OVER_TIMEOUT, pool.acquire()).await;
-                sqlx::query_as(
-                    "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted
-                       AND classid::bigint = $1 AND objid::bigint = $2 AND objsubid = 1",
-                )
-                .bind(LEADER_LOCK >> 32)
-                .bind(LEADER_LOCK & 0xffff_ffff)
-                .fetch_optional(&self.read)
-                .await?
+                sqlx::query_as(HOLDER_SQL)
+                    .bind(LEADER_LOCK >> 32)
+                    .bind(LEADER_LOCK & 0xffff_ffff)
+                    .fetch_optional(&self.read)
+                    .await?
             }
             (holder, _) => holder,
         };

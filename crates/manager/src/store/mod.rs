@@ -344,3 +344,11 @@ async fn insert_task_status_events(
         .await?;
     Ok(())
 }
+
+/// The migrations this manager knows, for its engine.
+fn migrations(engine: Engine) -> sqlx::migrate::Migrator {
+    match engine {
+        Engine::Sqlite => sqlx::migrate!("../../migrations/sqlite"),
+        Engine::Postgres => sqlx::migrate!("../../migrations/postgres"),
+    }
+}

@@ -34,7 +34,7 @@ impl Store {
             sqlx::query_as("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
                 .fetch_one(&self.read)
                 .await?;
-        let expected = super::connect::migrations(self.engine).iter().count() as i64;
+        let expected = super::migrations(self.engine).iter().count() as i64;
         if applied < expected {
             return Err(StoreError::Corrupt(format!(
                 "{applied} of {expected} migrations applied"

@@ -47,6 +47,20 @@ fn meta(api: &mut Api) {
             body,
         )
         .done();
+    let body = api.schema::<ManagerRole>();
+    api.op(
+        Get,
+        "/api/v3/manager",
+        "meta",
+        "Whether this manager is the active one",
+    )
+    .answer(
+        200,
+        "Its role (`active`, or `standby` when another manager sharing its PostgreSQL database \
+         is active), the database engine, and the active manager's address.",
+        body,
+    )
+    .done();
     let body = api.schema::<ManagerConfiguration>();
     api.op(
         Get,

@@ -22,7 +22,7 @@ pub use super::super::health::Readiness;
 pub use super::super::jobs::AvailableJobTypes;
 pub use super::super::last_rendered::JobLastRenderedImageInfo;
 pub use super::super::last_rendered_images::JobPreviewImages;
-pub use super::super::meta::{FarmStatusReport, FlamencoVersion};
+pub use super::super::meta::{FarmStatusReport, FlamencoVersion, ManagerRole};
 pub use super::super::shaman::{
     ShamanCheckoutResult, ShamanRequirementsResponse, ShamanSingleFileStatus,
 };
