@@ -141,7 +141,7 @@ pub fn normalise_manager_urls(urls: &str) -> Result<String, WorkerError> {
         .collect();
     if listed.is_empty() {
         // Says what is wrong with an empty URL.
-        return normalise_manager_url(urls);
+        return normalise_manager_url("");
     }
     let normalised: Result<Vec<String>, WorkerError> =
         listed.into_iter().map(normalise_manager_url).collect();

@@ -126,6 +126,10 @@ pub struct BenchArgs {
     /// How long the soak's farm runs before the restart, in seconds.
     #[arg(long, default_value_t = 60)]
     soak_seconds: u64,
+    /// The soak manager's database: an SQLite file in its temporary folder (default), or an
+    /// empty PostgreSQL database (`postgres://user:password@host/db`).
+    #[arg(long)]
+    soak_database: Option<String>,
     /// Also write the JSON result to this file.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -204,6 +208,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
                     big_job_tasks: args.soak_big_tasks,
                     seconds: args.soak_seconds,
                     samples: args.samples,
+                    database: args.soak_database.clone(),
                 };
                 result.insert("soak".into(), soak_scenario::soak(&shape).await?);
             }

@@ -77,6 +77,28 @@ impl ManagerProcess {
         Self::start_listening(dir, "127.0.0.1:0")
     }
 
+    /// As `start`, on `database` (a PostgreSQL URL) instead of an SQLite file in `dir`.
+    pub fn start_on(dir: &Path, database: Option<&str>) -> anyhow::Result<Self> {
+        if let Some(database) = database {
+            let config_path = dir.join("castanet-manager.toml");
+            castanet_manager::ManagerConfig::load_or_create(&config_path)
+                .context("writing the manager's config")?;
+            let text = std::fs::read_to_string(&config_path)
+                .with_context(|| format!("reading {}", config_path.display()))?;
+            let quoted = serde_json::Value::from(database).to_string();
+            let text: Vec<String> = text
+                .lines()
+                .map(|line| match line.starts_with("database = ") {
+                    true => format!("database = {quoted}"),
+                    false => line.to_string(),
+                })
+                .collect();
+            std::fs::write(&config_path, text.join("\n") + "\n")
+                .with_context(|| format!("writing {}", config_path.display()))?;
+        }
+        Self::start(dir)
+    }
+
     /// As `start`, listening on `listen` (`host:port`); a config already in `dir` is kept,
     /// so this restarts a stopped manager on its database.
     pub fn start_listening(dir: &Path, listen: &str) -> anyhow::Result<Self> {

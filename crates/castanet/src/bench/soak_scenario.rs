@@ -28,6 +28,8 @@ pub struct SoakShape {
     pub seconds: u64,
     /// Samples of each page.
     pub samples: usize,
+    /// A PostgreSQL URL for the manager's database; its own SQLite file when `None`.
+    pub database: Option<String>,
 }
 
 /// How long the farm gets to reattach after the restart before the scenario gives up.
@@ -44,7 +46,7 @@ pub async fn soak(shape: &SoakShape) -> anyhow::Result<Value> {
     }
     let dir = tempfile::tempdir().context("creating a temporary directory")?;
     let manager_dir = dir.path().join("manager");
-    let manager = ManagerProcess::start(&manager_dir)?;
+    let manager = ManagerProcess::start_on(&manager_dir, shape.database.as_deref())?;
     eprintln!(
         "manager on {} (log: {})",
         manager.url,

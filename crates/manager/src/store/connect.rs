@@ -210,6 +210,29 @@ fn options(url: &str) -> StoreResult<AnyConnectOptions> {
         })
 }
 
+/// Creates the empty database `name` (letters, digits, `_`) on the PostgreSQL server that
+/// `server` reaches (a URL of any of its databases, whose user may create databases); returns
+/// the new database's URL.
+pub async fn create_postgres_database(server: &str, name: &str) -> StoreResult<String> {
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(StoreError::Config(format!(
+            "{name:?} is not a database name this creates (letters, digits and _ only)"
+        )));
+    }
+    sqlx::any::install_default_drivers();
+    let mut admin = AnyConnection::connect_with(&options(server)?)
+        .await
+        .map_err(|e| postgres_error(server, e))?;
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut admin)
+        .await?;
+    let _ = admin.close().await;
+    let mut url = url::Url::parse(server)
+        .map_err(|e| StoreError::Config(format!("{}: {e}", without_password(server))))?;
+    url.set_path(name);
+    Ok(url.to_string())
+}
+
 /// PostgreSQL URLs get server-side TCP keepalives of a few seconds: when a manager's host
 /// dies without closing its connections, the server notices within about 5 s and releases
 /// the leader lock its writer held (the default is two hours), so a standby takes over.

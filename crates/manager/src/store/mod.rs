@@ -61,7 +61,7 @@ pub use api_tokens::{ApiRole, ApiTokenRow, TokenHolder, hash_api_token, new_api_
 pub use approval::GatedJob;
 pub use audit::{AuditEntry, NewAuditEntry};
 pub use cleanup::JobAge;
-pub use connect::{DatabaseLocation, Engine, without_password};
+pub use connect::{DatabaseLocation, Engine, create_postgres_database, without_password};
 pub use copy_farm::{FARM_TABLES, TableCopy};
 pub use failures::FailureReport;
 pub use flag::Flag;

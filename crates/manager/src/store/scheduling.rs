@@ -25,20 +25,13 @@ pub struct Assignment {
     pub job_priority: i64,
 }
 
-/// Eligibility of runnable tasks of type ?2 for worker ?1, in jobs of priority ?3; ?4..?6
-/// are the worker's RAM, GPU count and tag names (JSON array) for jobs with requirements
-/// (`state::requirements`); ?7 is now (a soft-failed task waits for its `retry_at`); ?8 the
-/// free units of each resource pool (JSON object) for jobs with limits (`state::limits`),
-/// whose `max_workers` is counted from their active tasks; ?9 the jobs (JSON array) whose
-/// limits block this worker outright, so their tasks are passed over with one lookup each
-/// instead of the limit subqueries. Order: task priority, then insertion order (rowid: older
-/// jobs first, then the job's own order) — the partial index `tasks_runnable_by_type` holds
-/// exactly this order within each task type, so SQLite walks the type's range and stops at
-/// the first eligible task instead of sorting. The caller asks once per task type the worker
-/// runs and takes the first in that order.
-const NEXT_TASK_SQL: &str = "
-SELECT t.id, t.status, t.priority, t.rowid FROM tasks t INDEXED BY tasks_runnable_by_type
-JOIN jobs j ON j.id = t.job_id
+/// The conditions of `NEXT_TASK_SQL` both engines write alike (the twin in PostgreSQL's
+/// dialect is `scheduling_postgres::NEXT_TASK_SQL`): the job and its status, the task type,
+/// dependencies, the worker's failures and blocklisting, the job's tag, a soft-failed task's
+/// retry time.
+macro_rules! runnable_filters {
+    () => {
+        "JOIN jobs j ON j.id = t.job_id
 WHERE t.status IN ('queued', 'soft-failed')
   AND j.priority = $3 AND j.status IN ('queued', 'active')
   AND t.job_id NOT IN (SELECT value FROM json_each($9))
@@ -52,12 +45,31 @@ WHERE t.status IN ('queued', 'soft-failed')
       WHERE b.job_id = j.id AND b.worker_id = $1 AND b.task_type = t.task_type)
   AND (j.worker_tag_id IS NULL OR j.worker_tag_id IN (
       SELECT worker_tag_id FROM worker_tag_membership WHERE worker_id = $1))
+  AND (t.retry_at IS NULL OR t.status = 'queued' OR t.retry_at <= $7)"
+    };
+}
+pub(super) use runnable_filters;
+
+/// Eligibility of runnable tasks of type ?2 for worker ?1, in jobs of priority ?3; ?4..?6
+/// are the worker's RAM, GPU count and tag names (JSON array) for jobs with requirements
+/// (`state::requirements`); ?7 is now (a soft-failed task waits for its `retry_at`); ?8 the
+/// free units of each resource pool (JSON object) for jobs with limits (`state::limits`),
+/// whose `max_workers` is counted from their active tasks; ?9 the jobs (JSON array) whose
+/// limits block this worker outright, so their tasks are passed over with one lookup each
+/// instead of the limit subqueries. Order: task priority, then insertion order (rowid: older
+/// jobs first, then the job's own order) — the partial index `tasks_runnable_by_type` holds
+/// exactly this order within each task type, so SQLite walks the type's range and stops at
+/// the first eligible task instead of sorting. The caller asks once per task type the worker
+/// runs and takes the first in that order.
+const NEXT_TASK_SQL: &str = concat!(
+    "SELECT t.id, t.status, t.priority, t.rowid FROM tasks t INDEXED BY tasks_runnable_by_type\n",
+    runnable_filters!(),
+    "
   AND (j.requirements = '{}' OR (
       COALESCE(json_extract(j.requirements, '$.min_ram_bytes'), 0) <= $4
       AND COALESCE(json_extract(j.requirements, '$.min_gpus'), 0) <= $5
       AND NOT EXISTS (SELECT 1 FROM json_each(j.requirements, '$.required_tags') r
           WHERE r.value NOT IN (SELECT value FROM json_each($6)))))
-  AND (t.retry_at IS NULL OR t.status = 'queued' OR t.retry_at <= $7)
   AND (j.limits = '{}' OR (
       (json_extract(j.limits, '$.max_workers') IS NULL
        OR $1 IN (SELECT a.worker_id FROM tasks a WHERE a.job_id = j.id AND a.status = 'active')
@@ -69,7 +81,8 @@ WHERE t.status IN ('queued', 'soft-failed')
        OR NOT EXISTS (SELECT 1 FROM json_each(j.limits, '$.resources') r
            WHERE r.value > COALESCE(json_extract($8, '$.\"' || r.key || '\"'), 0)))))
 ORDER BY t.priority DESC, t.rowid
-LIMIT 1";
+LIMIT 1"
+);
 
 /// Units of resource pools held by running tasks: (job limits, task type, running tasks).
 /// Walks the active tasks only (the partial index `tasks_worker`).

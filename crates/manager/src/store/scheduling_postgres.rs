@@ -3,22 +3,10 @@
 //! `INDEXED BY` (the planner picks `tasks_runnable_by_type`, which ends in `rowid` there too).
 //! Same parameters, same rows, same order as `scheduling::NEXT_TASK_SQL` and friends.
 
-pub(super) const NEXT_TASK_SQL: &str = "
-SELECT t.id, t.status, t.priority, t.rowid FROM tasks t
-JOIN jobs j ON j.id = t.job_id
-WHERE t.status IN ('queued', 'soft-failed')
-  AND j.priority = $3 AND j.status IN ('queued', 'active')
-  AND t.job_id NOT IN (SELECT value FROM json_each($9))
-  AND t.task_type = $2
-  AND NOT EXISTS (
-      SELECT 1 FROM task_dependencies d JOIN tasks dt ON dt.id = d.dependency_id
-      WHERE d.task_id = t.id AND dt.status <> 'completed')
-  AND NOT EXISTS (SELECT 1 FROM task_failures f WHERE f.task_id = t.id AND f.worker_id = $1)
-  AND NOT EXISTS (
-      SELECT 1 FROM job_blocklist b
-      WHERE b.job_id = j.id AND b.worker_id = $1 AND b.task_type = t.task_type)
-  AND (j.worker_tag_id IS NULL OR j.worker_tag_id IN (
-      SELECT worker_tag_id FROM worker_tag_membership WHERE worker_id = $1))
+pub(super) const NEXT_TASK_SQL: &str = concat!(
+    "SELECT t.id, t.status, t.priority, t.rowid FROM tasks t\n",
+    super::scheduling::runnable_filters!(),
+    "
   AND (j.requirements = '{}' OR (
       COALESCE((j.requirements::jsonb ->> 'min_ram_bytes')::numeric, 0) <= $4
       AND COALESCE((j.requirements::jsonb ->> 'min_gpus')::numeric, 0) <= $5
@@ -26,7 +14,6 @@ WHERE t.status IN ('queued', 'soft-failed')
           SELECT 1 FROM jsonb_array_elements_text(
               COALESCE(j.requirements::jsonb -> 'required_tags', '[]')) AS r(value)
           WHERE r.value NOT IN (SELECT value FROM json_each($6)))))
-  AND (t.retry_at IS NULL OR t.status = 'queued' OR t.retry_at <= $7)
   AND (j.limits = '{}' OR (
       (j.limits::jsonb ->> 'max_workers' IS NULL
        OR $1 IN (SELECT a.worker_id FROM tasks a WHERE a.job_id = j.id AND a.status = 'active')
@@ -40,7 +27,8 @@ WHERE t.status IN ('queued', 'soft-failed')
        OR NOT EXISTS (SELECT 1 FROM jsonb_each_text(j.limits::jsonb -> 'resources') AS r
            WHERE r.value::numeric > COALESCE(($8::jsonb ->> r.key)::numeric, 0)))))
 ORDER BY t.priority DESC, t.rowid
-LIMIT 1";
+LIMIT 1"
+);
 
 pub(super) const HELD_RESOURCES_SQL: &str = "
 SELECT j.limits, t.task_type, COUNT(*) FROM tasks t

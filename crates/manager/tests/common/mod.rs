@@ -93,20 +93,12 @@ pub async fn execute_on(database: &castanet_manager::store::DatabaseLocation, sq
 
 /// A new, empty database on the test PostgreSQL server, when one is configured.
 pub async fn postgres_database() -> Option<String> {
-    use sqlx::Connection;
     let server = std::env::var("CASTANET_TEST_POSTGRES").ok()?;
     let name = format!("castanet_test_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = sqlx::PgConnection::connect(&server)
+    let url = castanet_manager::store::create_postgres_database(&server, &name)
         .await
-        .expect("the test PostgreSQL server (CASTANET_TEST_POSTGRES) answers");
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut admin)
-        .await
-        .expect("a test database is created");
-    let _ = admin.close().await;
-    let mut url = url::Url::parse(&server).expect("CASTANET_TEST_POSTGRES is a URL");
-    url.set_path(&name);
-    Some(url.to_string())
+        .expect("a test database is created on CASTANET_TEST_POSTGRES");
+    Some(url)
 }
 
 pub async fn start_in(dir: tempfile::TempDir) -> TestManager {
