@@ -125,10 +125,8 @@ async fn a_standby_takes_over_mid_job_and_no_task_runs_twice_at_once() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    println!(
-        "the standby took over {:?} after the kill",
-        taken_over.elapsed()
-    );
+    let takeover_seconds = taken_over.elapsed().as_secs_f64();
+    println!("the standby took over {takeover_seconds:.3} s after the kill");
     // Reads went on meanwhile: the dashboard and the API answer on the new active manager.
     let api = Api::new(&standby.url);
     assert!(api.text("/").await.contains("<"), "the dashboard is served");
@@ -148,6 +146,17 @@ async fn a_standby_takes_over_mid_job_and_no_task_runs_twice_at_once() {
     }
     let reruns: usize = by_task.values().map(|r| r.len() - 1).sum();
     println!("{reruns} task runs were started again after the kill at {killed_at:.3}");
+    // The first task the new active manager handed out: runs that start between the kill and
+    // the takeover were handed out by the killed manager just before it died.
+    let first_new_run = by_task
+        .values()
+        .flatten()
+        .map(|run| run.start)
+        .filter(|start| *start > killed_at + takeover_seconds)
+        .fold(f64::INFINITY, f64::min);
+    let first_assignment = first_new_run - killed_at;
+    println!("the new active manager's first task started {first_assignment:.3} s after the kill");
+    assert!(first_assignment < 10.0, "{first_assignment:.3} s");
 
     // The killed manager, started again, finds the lock taken: it is a standby now.
     let restarted = start_manager(&dir_a, &database, &storage);

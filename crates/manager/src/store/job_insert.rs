@@ -64,8 +64,9 @@ impl Store {
         .bind(job.target_task_seconds)
         .bind(&job.created_at)
         .bind(&job.created_at)
-        // Not cached: see `apply_update_in` (`target_task_seconds` may be a NULL f64).
-        .persistent(false)
+        // Not cached on PostgreSQL: see `apply_update_in` (`target_task_seconds` may be a
+        // NULL f64).
+        .persistent(self.engine == Engine::Sqlite)
         .execute(&mut *tx)
         .await?;
         if !job.depends_on.is_empty() {

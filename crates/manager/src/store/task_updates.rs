@@ -12,7 +12,7 @@ use super::declines::handle_task_decline;
 use super::failures::{FailedTask, FailureReport, handle_task_failure};
 use super::job_ripple::ripple_to_job;
 use super::job_status::TaskToAbort;
-use super::{Store, StoreError, StoreResult, now, record_status_event};
+use super::{Engine, Store, StoreError, StoreResult, now, record_status_event};
 use crate::state::{
     FailurePolicy, JobStatus, SELF_CHECK_FAULT_CLASS, TaskStatus, requeued_task_status,
 };
@@ -161,9 +161,9 @@ pub(super) async fn apply_update_in(
     .bind(&update.worker_id)
     .bind(update.lease_epoch)
     .bind(update.sequence)
-    // Not cached: sqlx's Any driver declares a NULL f64 (`progress`) as a 4-byte float on
-    // PostgreSQL, and a statement prepared with it then refuses an 8-byte value.
-    .persistent(false)
+    // Not cached on PostgreSQL: sqlx's Any driver declares a NULL f64 (`progress`) as a
+    // 4-byte float there, and a statement prepared with it then refuses an 8-byte value.
+    .persistent(Engine::of(tx) == Engine::Sqlite)
     .fetch_optional(&mut **tx)
     .await?;
     let Some((job_id, task_type)) = held else {
