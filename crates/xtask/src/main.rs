@@ -216,24 +216,48 @@ fn postgres_pass(installed: bool, failed: &mut Vec<&'static str>) -> anyhow::Res
     postgres::catch_interrupts();
     let result = postgres::ThrowawayCluster::start().and_then(|cluster| {
         println!("xtask: {}, at {}", cluster.version(), cluster.masked_url());
-        let mut manager_tests = Command::new("cargo");
-        manager_tests.args(["test", "-p", "castanet-manager"]);
-        manager_tests.args(["--no-fail-fast", "--tests"]);
-        manager_tests.env(postgres::URL_ENV, cluster.url());
-        // Through the real binaries: a farm copied from SQLite, a standby taking over.
-        let mut migration_test = Command::new("cargo");
-        migration_test.args(["test", "-p", "castanet", "--no-fail-fast"]);
-        migration_test.args(["--test", "migrate_db", "--test", "failover"]);
-        migration_test.env(postgres::URL_ENV, cluster.url());
-        let manager = status_of(manager_tests);
-        let migration = status_of(migration_test);
-        manager.and(migration)
+        // One run, with both packages selected: their features are then the workspace's, so
+        // the test binaries built by the first pass serve (`-p castanet-manager` alone would
+        // build them all again). The castanet tests named below are the fail-over and the
+        // copy of a farm from SQLite, through the real binaries; castanet tests that share a
+        // name with a manager test run again too, harmlessly.
+        let mut tests = Command::new("cargo");
+        tests.args([
+            "test",
+            "-p",
+            "castanet-manager",
+            "-p",
+            "castanet",
+            "--no-fail-fast",
+        ]);
+        for name in manager_test_targets()? {
+            tests.args(["--test", &name]);
+        }
+        tests.args(["--test", "migrate_db", "--test", "failover"]);
+        tests.env(postgres::URL_ENV, cluster.url());
+        status_of(tests)
     });
     record(failed, PASS, result);
     if postgres::interrupted() {
         bail!("interrupted");
     }
     Ok(())
+}
+
+/// The manager's integration test targets: the files of `crates/manager/tests`.
+fn manager_test_targets() -> anyhow::Result<Vec<String>> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../manager/tests");
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "rs")
+            && let Some(stem) = path.file_stem().and_then(|s| s.to_str())
+        {
+            names.push(stem.to_string());
+        }
+    }
+    names.sort();
+    Ok(names)
 }
 
 /// The chaos run (crates/castanet/tests/chaos.rs): real manager and workers under a
