@@ -37,7 +37,6 @@ mod registration_secret;
 mod rendered_frames;
 mod rows;
 mod scheduling;
-mod scheduling_postgres;
 mod scripted_job;
 mod sleep_schedules;
 mod tags;

@@ -4,9 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use super::insert_task_status_events;
 use super::job_ripple::ripple_to_job;
-use super::{
-    Engine, Store, StoreError, StoreResult, now, record_status_event, scheduling_postgres,
-};
+use super::{Engine, Store, StoreError, StoreResult, now, record_status_event};
 use crate::state::{JobLimits, JobStatus, TaskStatus, WorkerCapabilities, free_resources};
 
 /// A task just assigned to a worker, with what the worker needs to run it.
@@ -26,7 +24,7 @@ pub struct Assignment {
 }
 
 /// The conditions of `NEXT_TASK_SQL` both engines write alike (the twin in PostgreSQL's
-/// dialect is `scheduling_postgres::NEXT_TASK_SQL`): the job and its status, the task type,
+/// dialect is `POSTGRES_NEXT_TASK_SQL`): the job and its status, the task type,
 /// dependencies, the worker's failures and blocklisting, the job's tag, a soft-failed task's
 /// retry time.
 macro_rules! runnable_filters {
@@ -48,8 +46,6 @@ WHERE t.status IN ('queued', 'soft-failed')
   AND (t.retry_at IS NULL OR t.status = 'queued' OR t.retry_at <= $7)"
     };
 }
-pub(super) use runnable_filters;
-
 /// Eligibility of runnable tasks of type ?2 for worker ?1, in jobs of priority ?3; ?4..?6
 /// are the worker's RAM, GPU count and tag names (JSON array) for jobs with requirements
 /// (`state::requirements`); ?7 is now (a soft-failed task waits for its `retry_at`); ?8 the
@@ -88,6 +84,43 @@ LIMIT 1"
 /// Walks the active tasks only (the partial index `tasks_worker`).
 const HELD_RESOURCES_SQL: &str = "
 SELECT j.limits, t.task_type, COUNT(*) FROM tasks t INDEXED BY tasks_worker
+JOIN jobs j ON j.id = t.job_id
+WHERE t.status = 'active' AND j.limits <> '{}'
+GROUP BY j.id, t.task_type";
+
+/// `NEXT_TASK_SQL` in PostgreSQL's dialect: JSON is read with jsonb operators instead of
+/// `json_extract`/`json_each(doc, path)`, and there is no `INDEXED BY` (the planner picks
+/// `tasks_runnable_by_type`, which ends in `rowid` there too). Same parameters, rows and order.
+const POSTGRES_NEXT_TASK_SQL: &str = concat!(
+    "SELECT t.id, t.status, t.priority, t.rowid FROM tasks t\n",
+    runnable_filters!(),
+    "
+  AND (j.requirements = '{}' OR (
+      COALESCE((j.requirements::jsonb ->> 'min_ram_bytes')::numeric, 0) <= $4
+      AND COALESCE((j.requirements::jsonb ->> 'min_gpus')::numeric, 0) <= $5
+      AND NOT EXISTS (
+          SELECT 1 FROM jsonb_array_elements_text(
+              COALESCE(j.requirements::jsonb -> 'required_tags', '[]')) AS r(value)
+          WHERE r.value NOT IN (SELECT value FROM json_each($6)))))
+  AND (j.limits = '{}' OR (
+      (j.limits::jsonb ->> 'max_workers' IS NULL
+       OR $1 IN (SELECT a.worker_id FROM tasks a WHERE a.job_id = j.id AND a.status = 'active')
+       OR (SELECT COUNT(DISTINCT a.worker_id) FROM tasks a
+           WHERE a.job_id = j.id AND a.status = 'active')
+          < (j.limits::jsonb ->> 'max_workers')::numeric)
+      AND (j.limits::jsonb ->> 'resources' IS NULL
+       OR (jsonb_array_length(COALESCE(j.limits::jsonb -> 'resource_task_types', '[]')) > 0
+           AND t.task_type NOT IN (SELECT jsonb_array_elements_text(
+               j.limits::jsonb -> 'resource_task_types')))
+       OR NOT EXISTS (SELECT 1 FROM jsonb_each_text(j.limits::jsonb -> 'resources') AS r
+           WHERE r.value::numeric > COALESCE(($8::jsonb ->> r.key)::numeric, 0)))))
+ORDER BY t.priority DESC, t.rowid
+LIMIT 1"
+);
+
+/// `HELD_RESOURCES_SQL` without `INDEXED BY`, for PostgreSQL.
+const POSTGRES_HELD_RESOURCES_SQL: &str = "
+SELECT j.limits, t.task_type, COUNT(*) FROM tasks t
 JOIN jobs j ON j.id = t.job_id
 WHERE t.status = 'active' AND j.limits <> '{}'
 GROUP BY j.id, t.task_type";
@@ -198,7 +231,7 @@ impl Store {
                 for task_type in task_types {
                     let sql = match self.engine {
                         Engine::Sqlite => NEXT_TASK_SQL,
-                        Engine::Postgres => scheduling_postgres::NEXT_TASK_SQL,
+                        Engine::Postgres => POSTGRES_NEXT_TASK_SQL,
                     };
                     let found: Option<Runnable> = sqlx::query_as(sql)
                         .bind(worker_id)
@@ -377,7 +410,7 @@ async fn held_resources(
 ) -> StoreResult<BTreeMap<String, u64>> {
     let sql = match Engine::of(connection) {
         Engine::Sqlite => HELD_RESOURCES_SQL,
-        Engine::Postgres => scheduling_postgres::HELD_RESOURCES_SQL,
+        Engine::Postgres => POSTGRES_HELD_RESOURCES_SQL,
     };
     let rows: Vec<(String, String, i64)> = sqlx::query_as(sql).fetch_all(&mut *connection).await?;
     let mut held = BTreeMap::new();
