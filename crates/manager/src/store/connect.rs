@@ -190,13 +190,11 @@ async fn connect_postgres(url: &str) -> StoreResult<Pools> {
         &without_password(url),
     )
     .await?;
-    // Active if no other manager is: the usual case of one manager per database.
-    let write = super::leadership::Writer::default();
-    if let Some(pool) = super::leadership::take_over(&options, write.holder()).await? {
-        super::migrations(Engine::Postgres).run(&pool).await?;
-        write.set_active(pool);
-    }
-    Ok(Pools { read, write })
+    // No writer yet: `Store::open` takes over at once unless another manager is active.
+    Ok(Pools {
+        read,
+        write: super::leadership::Writer::default(),
+    })
 }
 
 fn options(url: &str) -> StoreResult<AnyConnectOptions> {

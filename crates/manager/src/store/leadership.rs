@@ -49,14 +49,6 @@ impl Writer {
     pub(super) fn pool(&self) -> Option<&AnyPool> {
         self.pool.get()
     }
-
-    pub(super) fn holder(&self) -> &Arc<AtomicI64> {
-        &self.holder
-    }
-
-    pub(super) fn set_active(&self, pool: AnyPool) {
-        let _ = self.pool.set(pool);
-    }
 }
 
 /// The writer pool if the lock is free now: its one connection takes the lock whenever it
@@ -215,6 +207,16 @@ impl Store {
         Ok(true)
     }
 
+    /// The database session holding the leader lock, if one does.
+    async fn lock_holder(&self) -> StoreResult<Option<i32>> {
+        let holder: Option<(i32,)> = sqlx::query_as(HOLDER_SQL)
+            .bind(LEADER_LOCK >> 32)
+            .bind(LEADER_LOCK & 0xffff_ffff)
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(holder.map(|(pid,)| pid))
+    }
+
     /// Why this active manager no longer is, if so: the lock is held by another session
     /// than its writer's (its connection died and another manager took over). Checked on a
     /// read connection, so a long write does not delay the answer.
@@ -222,28 +224,19 @@ impl Store {
         if self.engine != super::Engine::Postgres || !self.is_active() {
             return Ok(None);
         }
-        let holder: Option<(i32,)> = sqlx::query_as(HOLDER_SQL)
-            .bind(LEADER_LOCK >> 32)
-            .bind(LEADER_LOCK & 0xffff_ffff)
-            .fetch_optional(&self.read)
-            .await?;
-        let holder = match (holder, self.write.pool()) {
+        let holder = match (self.lock_holder().await?, self.write.pool()) {
             // The writer's connection died and nobody took over: reconnecting takes the lock
             // again (or fails, if another manager was quicker).
             (None, Some(pool)) => {
                 let _ = tokio::time::timeout(TAKE_OVER_TIMEOUT, pool.acquire()).await;
-                sqlx::query_as(HOLDER_SQL)
-                    .bind(LEADER_LOCK >> 32)
-                    .bind(LEADER_LOCK & 0xffff_ffff)
-                    .fetch_optional(&self.read)
-                    .await?
+                self.lock_holder().await?
             }
             (holder, _) => holder,
         };
         let ours = self.write.holder.load(Ordering::SeqCst);
         Ok(match holder {
-            Some((pid,)) if i64::from(pid) == ours => None,
-            Some((pid,)) => Some(format!(
+            Some(pid) if i64::from(pid) == ours => None,
+            Some(pid) => Some(format!(
                 "another manager (database session {pid}) holds the leader lock now"
             )),
             None => Some("this manager's database session lost the leader lock".into()),

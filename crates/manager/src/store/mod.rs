@@ -169,7 +169,7 @@ impl Store {
     /// Opens (creating an SQLite file if needed) the database and applies the migrations.
     pub async fn open(location: &DatabaseLocation) -> StoreResult<Self> {
         let connect::Pools { read, write } = connect::connect(location).await?;
-        Ok(Self {
+        let store = Self {
             read,
             write: std::sync::Arc::new(write),
             location: std::sync::Arc::new(location.clone()),
@@ -179,7 +179,10 @@ impl Store {
             metrics: Default::default(),
             updates: Default::default(),
             tasks: Default::default(),
-        })
+        };
+        // On PostgreSQL the usual case is one manager per database: active at once.
+        store.try_take_over().await?;
+        Ok(store)
     }
 
     /// Where the database is.
