@@ -31,6 +31,7 @@ pub struct DemoArgs {
 pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&args.dir)
         .with_context(|| format!("cannot create {}", args.dir.display()))?;
+    let mut stop_signals = super::signals::StopSignals::install();
     let (mut config, _) = ManagerConfig::load_or_create(&args.dir.join("castanet-manager.toml"))?;
     config.listen = args.listen.clone();
     let secret = config.registration_secret.clone();
@@ -61,7 +62,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     println!("  CLI:     castanet --manager {url} jobs");
     let outcome = tokio::select! {
         outcome = run_sample_job(&url, args.tasks) => Some(outcome),
-        _ = super::signals::stop_requested() => None,
+        () = stop_signals.requested() => None,
     };
     let code = match outcome {
         Some(Ok(status)) => {
@@ -70,7 +71,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
                 println!(
                     "the farm keeps running; submit more with `castanet --manager {url} submit echo-sleep-test --set message=hi --wait`. Ctrl-C stops it."
                 );
-                super::signals::stop_requested().await;
+                stop_signals.requested().await;
             }
             if status == "completed" {
                 ExitCode::SUCCESS

@@ -80,6 +80,7 @@ pub async fn run(args: ManagerArgs) -> anyhow::Result<ExitCode> {
         config.listen = listen;
     }
     make_scripts_dir(&config.scripts_path());
+    let mut stop_signals = super::signals::StopSignals::install();
     let manager = castanet_manager::start(config)
         .await
         .context("cannot start the manager")?;
@@ -94,7 +95,7 @@ pub async fn run(args: ManagerArgs) -> anyhow::Result<ExitCode> {
         println!("TLS certificate SHA-256 fingerprint: {fingerprint}");
     }
     tokio::select! {
-        () = super::signals::stop_requested() => tracing::info!("stopping the manager"),
+        () = stop_signals.requested() => tracing::info!("stopping the manager"),
         // It stops by itself when another manager took over its database.
         () = manager.stopping() => {}
     }

@@ -142,8 +142,9 @@ pub async fn run(
     config.manager_ca = trust.manager_ca.clone();
     let shutdown = CancellationToken::new();
     let stop = shutdown.clone();
+    let mut signals = super::signals::StopSignals::install();
     tokio::spawn(async move {
-        super::signals::stop_requested().await;
+        signals.requested().await;
         tracing::info!("stopping the worker");
         stop.cancel();
     });

@@ -355,3 +355,12 @@ fn jobs_lists_every_job_past_the_manager_s_page_size() {
         assert!(out.contains(id.as_str()), "job {id} missing from:\n{out}");
     }
 }
+
+#[test]
+fn a_manager_asked_to_stop_as_soon_as_it_listens_exits_cleanly() {
+    // Scripts stop a manager right after reading its address; the handler must already be in place.
+    let dir = tempfile::tempdir().unwrap();
+    for _ in 0..5 {
+        ManagerProcess::start(dir.path(), "127.0.0.1:0").stop();
+    }
+}
