@@ -9,7 +9,7 @@ mod commands;
 mod config;
 mod credentials;
 mod error;
-mod failover;
+pub mod failover;
 mod gpu;
 mod journal;
 mod leftovers;

@@ -233,7 +233,14 @@ fn postgres_pass(installed: bool, failed: &mut Vec<&'static str>) -> anyhow::Res
         for name in manager_test_targets()? {
             tests.args(["--test", &name]);
         }
-        tests.args(["--test", "migrate_db", "--test", "failover"]);
+        tests.args([
+            "--test",
+            "migrate_db",
+            "--test",
+            "failover",
+            "--test",
+            "bench_soak",
+        ]);
         tests.env(postgres::URL_ENV, cluster.url());
         status_of(tests)
     });

@@ -9,6 +9,7 @@ mod processes;
 mod real_scenarios;
 mod scenarios;
 mod sim;
+mod soak_failover;
 mod soak_scenario;
 mod stats;
 mod transfer_scenario;

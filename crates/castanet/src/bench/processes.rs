@@ -173,6 +173,17 @@ impl ManagerProcess {
     }
 }
 
+impl ManagerProcess {
+    /// SIGKILL, as a host that dies: nothing is drained or closed cleanly.
+    pub fn kill(mut self) -> anyhow::Result<()> {
+        self.child.kill().context("killing the manager")?;
+        self.child
+            .wait()
+            .context("waiting for the killed manager")?;
+        Ok(())
+    }
+}
+
 impl Drop for ManagerProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();

@@ -3,7 +3,8 @@
 //! once (unless told to hold tasks, or given a task time). Every assignment and abort is
 //! timestamped. Workers of a farm told to `reconnect` sign on again when their stream ends
 //! (a manager restart), with the real worker's backoff, listing the task whose completion
-//! they could not deliver so the manager keeps it for them.
+//! they could not deliver so the manager keeps it for them. A farm given a `standby`
+//! manager follows the active one as a real worker given `--manager a,b` does.
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -11,8 +12,11 @@ use std::time::Instant;
 use anyhow::Context;
 use castanet_protocol::WorkerServiceClient;
 use castanet_protocol::v1::{self, instruction::Kind};
+use castanet_worker::failover::FailoverChannel;
 use tokio::sync::mpsc;
 use tonic::transport::Channel;
+
+type Client = WorkerServiceClient<FailoverChannel>;
 
 /// What a simulated worker saw, and when.
 #[derive(Clone, Debug)]
@@ -56,6 +60,9 @@ pub struct SimFarm {
     pub reconnect: bool,
     /// The task types workers started now run.
     pub task_types: Vec<String>,
+    /// A second manager on the same database that workers started now move to when the
+    /// first is gone or refuses them as a standby.
+    pub standby: Option<String>,
 }
 
 fn authed<T>(message: T, id: &str, token: &str) -> anyhow::Result<tonic::Request<T>> {
@@ -80,6 +87,7 @@ pub fn new_farm() -> SimFarm {
         size: 0,
         reconnect: false,
         task_types: vec!["misc".into()],
+        standby: None,
     }
 }
 
@@ -95,11 +103,12 @@ pub async fn grow(
     let mut channel = None;
     for offset in 0..count {
         if offset % per_connection.max(1) == 0 {
-            channel = Some(connect(url).await?);
+            channel = Some(connect(url, farm.standby.as_deref()).await?);
         }
-        let client = WorkerServiceClient::new(channel.clone().context("channel")?);
+        let channel = channel.clone().context("channel")?;
+        let client = WorkerServiceClient::new(channel.clone());
         let session = sign_on(client.clone(), secret, farm.size, &farm.task_types).await?;
-        farm.start(farm.size, client, session);
+        farm.start(farm.size, client, channel, session);
         farm.size += 1;
     }
     Ok(())
@@ -119,15 +128,17 @@ pub async fn grow_together(
     let mut joining = tokio::task::JoinSet::new();
     for index in farm.size..farm.size + count {
         let (url, secret, types) = (url.to_string(), secret.to_string(), farm.task_types.clone());
+        let standby = farm.standby.clone();
         joining.spawn(async move {
             // As a real worker does: a connection the busy manager could not take is retried.
             let mut backoff = castanet_worker::backoff::Backoff::default();
             let mut attempts = 0;
             loop {
                 let signed_on = async {
-                    let client = WorkerServiceClient::new(connect(&url).await?);
+                    let channel = connect(&url, standby.as_deref()).await?;
+                    let client = WorkerServiceClient::new(channel.clone());
                     let session = sign_on(client.clone(), &secret, index, &types).await?;
-                    anyhow::Ok((index, client, session))
+                    anyhow::Ok((index, client, channel, session))
                 };
                 match signed_on.await {
                     Ok(worker) => return Ok(worker),
@@ -141,27 +152,38 @@ pub async fn grow_together(
         });
     }
     while let Some(joined) = joining.join_next().await {
-        let (index, client, session) = joined.context("a simulated worker's sign-on")??;
-        farm.start(index, client, session);
+        let (index, client, channel, session) =
+            joined.context("a simulated worker's sign-on")??;
+        farm.start(index, client, channel, session);
     }
     farm.size += count;
     Ok(())
 }
 
-async fn connect(url: &str) -> anyhow::Result<Channel> {
-    Channel::from_shared(url.to_string())?
+/// A channel to `url`, connected now, and to `standby` when given, connected when first used.
+async fn connect(url: &str, standby: Option<&str>) -> anyhow::Result<FailoverChannel> {
+    let active = Channel::from_shared(url.to_string())?
         .tcp_nodelay(true)
         .connect()
         .await
-        .with_context(|| format!("connecting to {url}"))
+        .with_context(|| format!("connecting to {url}"))?;
+    let mut managers = vec![(url.to_string(), active)];
+    if let Some(standby) = standby {
+        let lazy = Channel::from_shared(standby.to_string())?
+            .tcp_nodelay(true)
+            .connect_lazy();
+        managers.push((standby.to_string(), lazy));
+    }
+    Ok(FailoverChannel::new(managers))
 }
 
 impl SimFarm {
     /// Runs a signed-on worker.
-    fn start(&self, index: usize, client: WorkerServiceClient<Channel>, session: Session) {
+    fn start(&self, index: usize, client: Client, managers: FailoverChannel, session: Session) {
         let worker = SimWorker {
             index,
             client,
+            managers,
             session,
             events: self.sender.clone(),
             hold: self.hold.clone(),
@@ -180,7 +202,7 @@ struct Session {
 }
 
 async fn sign_on(
-    mut client: WorkerServiceClient<Channel>,
+    mut client: Client,
     secret: &str,
     index: usize,
     task_types: &[String],
@@ -204,7 +226,7 @@ fn sim_name(index: usize) -> String {
 
 /// Signs the registered worker on and opens its instruction stream, listing `running`.
 async fn attach(
-    client: &mut WorkerServiceClient<Channel>,
+    client: &mut Client,
     id: &str,
     token: &str,
     index: usize,
@@ -234,7 +256,9 @@ async fn attach(
 
 struct SimWorker {
     index: usize,
-    client: WorkerServiceClient<Channel>,
+    client: Client,
+    /// Which manager `client` calls go to.
+    managers: FailoverChannel,
     session: Session,
     events: mpsc::UnboundedSender<SimEvent>,
     hold: Arc<AtomicBool>,
@@ -335,7 +359,8 @@ impl SimWorker {
         }
     }
 
-    /// Signs on again until the manager answers, listing the undelivered task.
+    /// Signs on again until a manager answers, listing the undelivered task; each refusal
+    /// (gone, or a standby) moves on to the next manager, as a real worker does.
     async fn reattach(&mut self, undelivered: Option<&v1::TaskUpdate>) {
         let running: Vec<v1::TaskLease> = undelivered
             .map(|update| v1::TaskLease {
@@ -365,6 +390,7 @@ impl SimWorker {
                 });
                 return;
             }
+            self.managers.next();
         }
     }
 }

@@ -4,7 +4,8 @@
 //! workers, each on its own gRPC connection, run tasks for `--soak-seconds` while the
 //! dashboard's two heaviest pages are requested. Then the manager is stopped and started
 //! again on the same database and port, and the time until every worker has signed on
-//! again and received a new task is measured.
+//! again and received a new task is measured. On PostgreSQL a standby manager then joins
+//! and the active one is killed (`soak_failover`).
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,6 +18,7 @@ use super::api_scenarios::{call, stored_tasks, task_counts};
 use super::processes::{BENCH_JOB_TYPE_NAME, ManagerProcess};
 use super::scenarios::memory_mib;
 use super::sim::{self, SimEvent, SimFarm};
+use super::soak_failover;
 use super::{p50_p99, percentiles};
 
 /// The shape of the soak.
@@ -81,6 +83,14 @@ pub async fn soak(shape: &SoakShape) -> anyhow::Result<Value> {
 
     let mut farm = sim::new_farm();
     farm.reconnect = true;
+    // On PostgreSQL the workers know the standby's address from the start, as real ones would.
+    let standby_listen = match shape.database {
+        Some(_) => Some(soak_failover::free_loopback_address()?),
+        None => None,
+    };
+    farm.standby = standby_listen
+        .as_ref()
+        .map(|listen| format!("http://{listen}"));
     let connecting = Instant::now();
     sim::grow_together(&mut farm, &manager.url, &manager.secret, shape.workers).await?;
     let connect_seconds = connecting.elapsed().as_secs_f64();
@@ -128,10 +138,30 @@ pub async fn soak(shape: &SoakShape) -> anyhow::Result<Value> {
     let listening_seconds = restarting.elapsed().as_secs_f64();
     let rss = RssWatch::start(manager.pid());
     let mut assigned = run.assigned;
-    let reattached = wait_reattached(&mut farm, restarting, &mut assigned).await?;
+    let reattached = wait_reattached(&mut farm, restarting, &mut assigned, "restart").await?;
     let rss_restarted = rss.now();
     let hwm = memory_mib(&manager.pid().to_string(), "VmHWM:");
-    manager.stop()?;
+    let failover = match &standby_listen {
+        Some(listen) => {
+            let standby_dir = dir.path().join("standby");
+            let (active_dir, farm) = (&manager_dir, &mut farm);
+            Some(
+                soak_failover::fail_over(
+                    manager,
+                    active_dir,
+                    &standby_dir,
+                    listen,
+                    farm,
+                    &mut assigned,
+                )
+                .await?,
+            )
+        }
+        None => {
+            manager.stop()?;
+            None
+        }
+    };
 
     Ok(json!({
         "workers": shape.workers,
@@ -145,7 +175,8 @@ pub async fn soak(shape: &SoakShape) -> anyhow::Result<Value> {
         "dispatch_under_load": percentiles(run.gaps),
         "probe_dispatch_before_the_farm": percentiles(idle_dispatch),
         "probe_dispatch_while_running": percentiles(busy_dispatch),
-        "tasks_assigned_twice": reattached.assigned_twice,
+        // Over the whole soak: each such task ran again.
+        "tasks_assigned_twice": assigned.values().filter(|&&n| n > 1).count(),
         "pages": pages,
         "manager_rss_mib": {
             "stored": rss_stored,
@@ -157,8 +188,10 @@ pub async fn soak(shape: &SoakShape) -> anyhow::Result<Value> {
             "stop_seconds": stop_seconds,
             "listening_seconds": listening_seconds,
             "all_signed_on_seconds": reattached.signed_on.as_secs_f64(),
+            "first_assignment_seconds": reattached.first_assigned.as_secs_f64(),
             "all_dispatching_seconds": reattached.dispatching.as_secs_f64(),
         },
+        "failover": failover,
     }))
 }
 
@@ -275,29 +308,34 @@ async fn run_farm(farm: &mut SimFarm, window: Duration) -> anyhow::Result<FarmRu
     Ok(run)
 }
 
-/// When every worker had signed on again, and had received a task, after a restart.
-struct Reattached {
-    signed_on: Duration,
-    dispatching: Duration,
-    /// Tasks assigned more than once over the whole soak (each ran again).
-    assigned_twice: usize,
+/// When every worker had signed on again, and had received a task, after a restart or a
+/// fail-over.
+pub(super) struct Reattached {
+    /// The first task a worker received on its new instruction stream.
+    pub first_assigned: Duration,
+    pub signed_on: Duration,
+    pub dispatching: Duration,
 }
 
-async fn wait_reattached(
+/// Follows the farm from `since` (the manager's stop or death) until every worker has signed
+/// on again and received a task on its new stream; counts every assignment in `assigned`.
+/// `after` names the event in the error.
+pub(super) async fn wait_reattached(
     farm: &mut SimFarm,
     since: Instant,
     assigned: &mut HashMap<String, u32>,
+    after: &str,
 ) -> anyhow::Result<Reattached> {
     let deadline = tokio::time::Instant::now() + REATTACH_LIMIT;
     let mut signed_on = vec![false; farm.size];
     let mut dispatched = vec![false; farm.size];
     let (mut signed_count, mut dispatched_count) = (0, 0);
-    let mut all_signed_on = None;
+    let (mut all_signed_on, mut first_assigned) = (None, None);
     while dispatched_count < farm.size || signed_count < farm.size {
         let event = tokio::select! {
             event = farm.events.recv() => event.context("the simulated farm stopped")?,
             _ = tokio::time::sleep_until(deadline) => bail!(
-                "after the restart only {signed_count} of {} workers signed on again and \
+                "after the {after} only {signed_count} of {} workers signed on again and \
                  {dispatched_count} received a task within {REATTACH_LIMIT:?}",
                 farm.size
             ),
@@ -317,17 +355,20 @@ async fn wait_reattached(
                 at,
             } => {
                 *assigned.entry(task_id).or_default() += 1;
-                if at >= since && !std::mem::replace(&mut dispatched[worker], true) {
+                // A worker's events arrive in order, so one that signed on again got this
+                // on its new stream: not a message of the old manager still in flight.
+                if signed_on[worker] && !std::mem::replace(&mut dispatched[worker], true) {
                     dispatched_count += 1;
+                    first_assigned.get_or_insert(at.duration_since(since));
                 }
             }
             _ => {}
         }
     }
     Ok(Reattached {
+        first_assigned: first_assigned.unwrap_or_default(),
         signed_on: all_signed_on.unwrap_or_default(),
         dispatching: since.elapsed(),
-        assigned_twice: assigned.values().filter(|&&n| n > 1).count(),
     })
 }
 
@@ -493,6 +534,21 @@ pub fn rows(result: &Value, rows: &mut Vec<(String, String)>) {
             seconds("all_dispatching_seconds")
         ),
     ));
+    let failover = &soak["failover"];
+    if failover.is_object() {
+        let seconds = |key: &str| format!("{:.2} s", failover[key].as_f64().unwrap_or_default());
+        rows.push((
+            "soak: fail-over (SIGKILL) → standby ready / first task / all signed on / all dispatching"
+                .into(),
+            format!(
+                "{} / {} / {} / {}",
+                seconds("standby_ready_seconds"),
+                seconds("first_assignment_seconds"),
+                seconds("all_signed_on_seconds"),
+                seconds("all_dispatching_seconds")
+            ),
+        ));
+    }
     rows.push((
         "soak: tasks assigned more than once".into(),
         soak["tasks_assigned_twice"].to_string(),
