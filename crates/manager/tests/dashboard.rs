@@ -71,6 +71,19 @@ async fn a_job_s_tasks_are_read_a_page_at_a_time() {
         .await;
     assert_eq!(filtered["total"], 0);
     assert_eq!(filtered["tasks"], json!([]));
+    let (_, last) = m
+        .get(&format!(
+            "/api/v3/jobs/{id}/tasks/page?status=queued&offset=250&limit=10"
+        ))
+        .await;
+    assert_eq!(last["total"], 251, "{last}");
+    assert_eq!(last["tasks"].as_array().map(Vec::len), Some(1), "{last}");
+    assert_eq!(last["tasks"][0]["index_in_job"], 251, "{last}");
+    let (_, past_the_end) = m
+        .get(&format!("/api/v3/jobs/{id}/tasks/page?offset=300"))
+        .await;
+    assert_eq!(past_the_end["total"], 251, "{past_the_end}");
+    assert_eq!(past_the_end["tasks"], json!([]), "{past_the_end}");
 
     for bad in ["limit=1001", "limit=0", "offset=-1", "status=done"] {
         let (status, body) = m.get(&format!("/api/v3/jobs/{id}/tasks/page?{bad}")).await;

@@ -9,6 +9,11 @@ use super::{StatusCounts, Store, StoreResult, TaskRow};
 impl Store {
     /// Tasks of `job_id` in creation order, `limit` from `offset`, only those in
     /// `statuses` when it is not empty; and how many match in all.
+    ///
+    /// Cheap on a job of 100,000 tasks while the farm runs: the total comes from the
+    /// trigger-kept `job_task_counts`, and the page's first task is found by skipping
+    /// `offset` entries of the (job, index) index alone (no table rows read, which on
+    /// PostgreSQL means no visibility checks of rows being updated), then `limit` rows read.
     pub async fn job_tasks_page(
         &self,
         job_id: &str,
@@ -16,11 +21,11 @@ impl Store {
         offset: i64,
         limit: i64,
     ) -> StoreResult<(Vec<TaskRow>, i64)> {
-        let filter = |builder: &mut QueryBuilder<sqlx::Any>| {
-            builder.push(" WHERE t.job_id = ");
+        let filter = |builder: &mut QueryBuilder<sqlx::Any>, table: &str| {
+            builder.push(format!(" WHERE {table}.job_id = "));
             builder.push_bind(job_id.to_string());
             if !statuses.is_empty() {
-                builder.push(" AND t.status IN (");
+                builder.push(format!(" AND {table}.status IN ("));
                 let mut list = builder.separated(", ");
                 for status in statuses {
                     list.push_bind(status.clone());
@@ -28,19 +33,24 @@ impl Store {
                 builder.push(")");
             }
         };
-        let mut count = QueryBuilder::new("SELECT COUNT(*) FROM tasks t");
-        filter(&mut count);
+        let mut count = QueryBuilder::new(
+            "SELECT CAST(COALESCE(SUM(c.n), 0) AS BIGINT) FROM job_task_counts c",
+        );
+        filter(&mut count, "c");
         let (total,): (i64,) = super::placeholders::query_as(&mut count)?
             .fetch_one(&self.read)
             .await?;
         let mut page = QueryBuilder::new(format!(
             "SELECT {TASK_COLUMNS} FROM tasks t LEFT JOIN workers w ON w.id = t.worker_id"
         ));
-        filter(&mut page);
-        page.push(" ORDER BY t.index_in_job LIMIT ");
-        page.push_bind(limit);
-        page.push(" OFFSET ");
+        filter(&mut page, "t");
+        // Past the end the first index is NULL and the page empty.
+        page.push(" AND t.index_in_job >= (SELECT s.index_in_job FROM tasks s");
+        filter(&mut page, "s");
+        page.push(" ORDER BY s.index_in_job LIMIT 1 OFFSET ");
         page.push_bind(offset);
+        page.push(") ORDER BY t.index_in_job LIMIT ");
+        page.push_bind(limit);
         let rows = super::placeholders::query_as(&mut page)?
             .fetch_all(&self.read)
             .await?;
