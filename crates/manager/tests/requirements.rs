@@ -207,12 +207,48 @@ async fn a_farm_without_signed_on_workers_lets_jobs_wait() {
         .manager
         .state
         .dispatcher
-        .fail_impossible_tasks()
+        .fail_impossible_tasks(&castanet_manager::store::FeasibilityScope::Farm)
         .await
         .unwrap();
     assert_eq!(failed, 0);
     let (_, state) = m.get(&format!("/api/v3/jobs/{job}")).await;
     assert_eq!(state["status"], "queued", "{state}");
+}
+
+/// A submission asks for the check of its own job only, so it does not read every waiting
+/// task of the farm; the farm-wide check still finds what the job's check does not look at.
+#[tokio::test]
+async fn the_impossible_task_check_looks_only_at_the_jobs_it_is_asked_about() {
+    use castanet_manager::store::FeasibilityScope;
+    let m = start().await;
+    // No worker has signed on yet: the job waits.
+    let job = submit_with(&m, json!({})).await;
+    // Now the only worker cannot run its task type; signing on does not ask for a check.
+    let _only_ffmpeg = m
+        .connect(common::sized_sign_on("f", &["ffmpeg"], 8, 0))
+        .await;
+    let store = &m.manager.state.store;
+    let of = |ids: &[&str]| FeasibilityScope::Jobs(ids.iter().map(|id| id.to_string()).collect());
+    let another = store
+        .find_impossible_tasks(&of(&["another-job"]))
+        .await
+        .expect("check of another job");
+    assert!(another.is_empty(), "{another:?}");
+    for scope in [of(&[&job, "another-job"]), FeasibilityScope::Farm] {
+        let found = store.find_impossible_tasks(&scope).await.expect("check");
+        assert!(!found.is_empty(), "{scope:?}");
+        for task in &found {
+            assert_eq!(
+                (task.job_id.as_str(), task.rule),
+                (job.as_str(), "task-type")
+            );
+        }
+    }
+    let nothing = store
+        .find_impossible_tasks(&FeasibilityScope::Nothing)
+        .await
+        .expect("no check");
+    assert!(nothing.is_empty());
 }
 
 #[tokio::test]
@@ -237,7 +273,7 @@ async fn deleting_the_last_worker_able_to_run_a_waiting_task_fails_it() {
         m.manager
             .state
             .dispatcher
-            .fail_impossible_tasks()
+            .fail_impossible_tasks(&castanet_manager::store::FeasibilityScope::Farm)
             .await
             .unwrap(),
         0,

@@ -239,7 +239,7 @@ async fn check_farm(seed: u64) {
     m.manager
         .state
         .dispatcher
-        .fail_impossible_tasks()
+        .fail_impossible_tasks(&castanet_manager::store::FeasibilityScope::Farm)
         .await
         .expect("impossible-task check");
     let tasks = all_tasks(&m).await;

@@ -5,7 +5,7 @@ use std::future::Future;
 
 use crate::AppState;
 use crate::events::Event;
-use crate::store::{FailureReport, JobChange, TaskToAbort};
+use crate::store::{FailureReport, FeasibilityScope, JobChange, TaskToAbort};
 
 /// A manager line for one task's log.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -35,8 +35,8 @@ pub struct Effects {
     pub events: Vec<Event>,
     /// Whether the dispatcher should look for work (something became runnable or free).
     pub kick: bool,
-    /// Whether the impossible-task check should run soon (new tasks, fewer workers).
-    pub check_feasibility: bool,
+    /// Which tasks the impossible-task check should look at soon (new tasks, fewer workers).
+    pub check_feasibility: FeasibilityScope,
 }
 
 impl Effects {
@@ -76,9 +76,16 @@ impl Effects {
         self
     }
 
-    /// Tasks appeared or workers went away: some task may now be one no worker can run.
+    /// Workers went away: any waiting task may now be one no worker can run.
     pub fn check_feasibility(&mut self) -> &mut Self {
-        self.check_feasibility = true;
+        self.check_feasibility.merge(FeasibilityScope::Farm);
+        self
+    }
+
+    /// Tasks of `job_id` appeared, were released or blocklisted: one of them may be one no
+    /// worker can run.
+    pub fn check_feasibility_of(&mut self, job_id: &str) -> &mut Self {
+        self.check_feasibility.add_job(job_id);
         self
     }
 
@@ -128,7 +135,7 @@ impl Effects {
             self.job_change(job_id, change);
         }
         if report.blocklisted {
-            self.check_feasibility();
+            self.check_feasibility_of(job_id);
         }
         self
     }
@@ -156,7 +163,7 @@ impl Effects {
         self.freed_slots.extend(other.freed_slots);
         self.events.extend(other.events);
         self.kick |= other.kick;
-        self.check_feasibility |= other.check_feasibility;
+        self.check_feasibility.merge(other.check_feasibility);
         self
     }
 }
@@ -171,7 +178,7 @@ pub trait Effector {
     fn abort(&self, abort: &Abort);
     fn free_slot(&self, worker_id: &str, task_id: &str);
     fn kick(&self);
-    fn check_feasibility(&self);
+    fn check_feasibility(&self, scope: FeasibilityScope);
 }
 
 /// Carries out `effects` (see [`Effects`] for the order). A log line that cannot be
@@ -199,8 +206,8 @@ pub async fn apply(effects: Effects, to: &impl Effector) {
     if effects.kick {
         to.kick();
     }
-    if effects.check_feasibility {
-        to.check_feasibility();
+    if !effects.check_feasibility.is_nothing() {
+        to.check_feasibility(effects.check_feasibility);
     }
 }
 
@@ -230,8 +237,8 @@ impl Effector for AppState {
         self.dispatcher.kick();
     }
 
-    fn check_feasibility(&self) {
-        self.dispatcher.check_feasibility();
+    fn check_feasibility(&self, scope: FeasibilityScope) {
+        self.dispatcher.check_feasibility(scope);
     }
 }
 

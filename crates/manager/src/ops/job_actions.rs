@@ -176,10 +176,10 @@ pub async fn delete_job(store: &Store, job_id: &str) -> Result<Option<Effects>, 
 pub fn dependencies_settled(job_ids: &[String]) -> Effects {
     let mut effects = Effects::new();
     for job_id in job_ids {
-        effects.job_changed(job_id);
-    }
-    if !job_ids.is_empty() {
-        effects.kick().check_feasibility();
+        effects
+            .job_changed(job_id)
+            .kick()
+            .check_feasibility_of(job_id);
     }
     effects
 }
@@ -188,7 +188,7 @@ pub fn dependencies_settled(job_ids: &[String]) -> Effects {
 /// can run should fail at once instead of waiting forever.
 pub fn submitted(job_id: &str) -> Effects {
     let mut effects = changed(job_id);
-    effects.check_feasibility();
+    effects.check_feasibility_of(job_id);
     effects
 }
 
@@ -240,10 +240,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_submission_is_announced_kicks_and_asks_for_the_impossible_task_check() {
+    fn a_submission_is_announced_kicks_and_asks_for_the_impossible_task_check_of_its_job() {
         let effects = submitted("j");
         assert_eq!(effects.events, vec![crate::events::Event::job("j")]);
-        assert!(effects.kick && effects.check_feasibility);
+        assert!(effects.kick);
+        assert_eq!(
+            effects.check_feasibility,
+            crate::store::FeasibilityScope::Jobs(["j".to_string()].into())
+        );
         assert!(effects.log_lines.is_empty() && effects.aborts.is_empty());
     }
 }

@@ -33,7 +33,7 @@ impl Effector for Dispatcher {
         Dispatcher::kick(self);
     }
 
-    fn check_feasibility(&self) {
-        Dispatcher::check_feasibility(self);
+    fn check_feasibility(&self, scope: crate::store::FeasibilityScope) {
+        Dispatcher::check_feasibility(self, scope);
     }
 }

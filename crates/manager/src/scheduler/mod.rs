@@ -50,6 +50,8 @@ struct Inner {
     lazy_status_check: Notify,
     /// Wakes the impossible-task check (`feasibility.rs`).
     feasibility: Notify,
+    /// What the check was asked to look at since it last ran.
+    feasibility_asked: Mutex<crate::store::FeasibilityScope>,
 }
 
 /// What the dispatcher needs to know about a worker that opens its stream.
@@ -77,6 +79,7 @@ impl Dispatcher {
                 lazy_status_pending: Mutex::new(std::collections::HashSet::new()),
                 lazy_status_check: Notify::new(),
                 feasibility: Notify::new(),
+                feasibility_asked: Mutex::new(crate::store::FeasibilityScope::Nothing),
             }),
         }
     }

@@ -9,7 +9,7 @@
 //!
 //! Two kinds of emptiness mean "still being set up", not "impossible": a farm where no
 //! worker has signed on yet, and a worker tag without members.
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use sqlx::{Any, Transaction};
 
@@ -41,6 +41,39 @@ pub struct ImpossibleJob {
     pub change: Option<JobChange>,
 }
 
+/// Which waiting tasks the impossible-task check looks at. A submission, a job released by
+/// its dependencies or a blocklisting can only make that job's tasks impossible; fewer
+/// workers (or the periodic check) can make any task impossible. Checking only the jobs
+/// named keeps a submission from costing a read of every waiting task on the farm.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum FeasibilityScope {
+    /// Nothing to check.
+    #[default]
+    Nothing,
+    Jobs(BTreeSet<String>),
+    Farm,
+}
+
+impl FeasibilityScope {
+    /// Widens this scope by `other`.
+    pub fn merge(&mut self, other: FeasibilityScope) {
+        match (&mut *self, other) {
+            (_, FeasibilityScope::Nothing) | (FeasibilityScope::Farm, _) => {}
+            (FeasibilityScope::Jobs(mine), FeasibilityScope::Jobs(theirs)) => mine.extend(theirs),
+            (_, other) => *self = other,
+        }
+    }
+
+    /// Adds `job_id` (a farm-wide scope already holds it).
+    pub fn add_job(&mut self, job_id: &str) {
+        self.merge(FeasibilityScope::Jobs(BTreeSet::from([job_id.to_string()])));
+    }
+
+    pub fn is_nothing(&self) -> bool {
+        *self == FeasibilityScope::Nothing
+    }
+}
+
 /// Waiting tasks grouped by (job, task type): the verdict is the same for the whole
 /// group except for tasks with a failure list.
 #[derive(sqlx::FromRow)]
@@ -62,20 +95,26 @@ macro_rules! waiting {
 }
 
 impl Store {
-    /// Finds impossible tasks without writing (cheap enough to run often).
-    pub async fn find_impossible_tasks(&self) -> StoreResult<Vec<ImpossibleTask>> {
+    /// Finds impossible tasks in `scope` without writing (cheap enough to run often).
+    pub async fn find_impossible_tasks(
+        &self,
+        scope: &FeasibilityScope,
+    ) -> StoreResult<Vec<ImpossibleTask>> {
         let mut conn = self.read.acquire().await?;
-        find(&mut conn, &self.pools).await
+        find(&mut conn, &self.pools, scope).await
     }
 
-    /// Fails every impossible task and its job, in one transaction (the search is
-    /// repeated inside it, so a worker signing on meanwhile is taken into account).
-    pub async fn fail_impossible_tasks(&self) -> StoreResult<Vec<ImpossibleJob>> {
-        if self.find_impossible_tasks().await?.is_empty() {
+    /// Fails every impossible task in `scope` and its job, in one transaction (the search
+    /// is repeated inside it, so a worker signing on meanwhile is taken into account).
+    pub async fn fail_impossible_tasks(
+        &self,
+        scope: &FeasibilityScope,
+    ) -> StoreResult<Vec<ImpossibleJob>> {
+        if self.find_impossible_tasks(scope).await?.is_empty() {
             return Ok(Vec::new());
         }
         let mut tx = self.begin().await?;
-        let found = find(&mut tx, &self.pools).await?;
+        let found = find(&mut tx, &self.pools, scope).await?;
         let failed = fail(&mut tx, found).await?;
         tx.commit().await?;
         Ok(failed)
@@ -104,19 +143,42 @@ impl Store {
 async fn find(
     conn: &mut sqlx::AnyConnection,
     pools: &BTreeMap<String, u32>,
+    scope: &FeasibilityScope,
 ) -> StoreResult<Vec<ImpossibleTask>> {
+    if scope.is_nothing() {
+        return Ok(Vec::new());
+    }
     let workers = candidates(conn).await?;
     if workers.is_empty() {
         return Ok(Vec::new());
     }
-    let groups: Vec<Group> = sqlx::query_as(concat!(
-        "SELECT t.job_id, t.task_type, j.worker_tag_id, j.requirements, j.limits
-         FROM tasks t JOIN jobs j ON j.id = t.job_id WHERE ",
-        waiting!(),
-        " GROUP BY t.job_id, t.task_type, j.worker_tag_id, j.requirements, j.limits"
-    ))
-    .fetch_all(&mut *conn)
-    .await?;
+    let groups: Vec<Group> = match scope {
+        FeasibilityScope::Nothing => Vec::new(),
+        FeasibilityScope::Farm => {
+            sqlx::query_as(concat!(
+                "SELECT t.job_id, t.task_type, j.worker_tag_id, j.requirements, j.limits
+                 FROM tasks t JOIN jobs j ON j.id = t.job_id WHERE ",
+                waiting!(),
+                " GROUP BY t.job_id, t.task_type, j.worker_tag_id, j.requirements, j.limits"
+            ))
+            .fetch_all(&mut *conn)
+            .await?
+        }
+        FeasibilityScope::Jobs(jobs) => {
+            let ids = serde_json::to_string(jobs)
+                .map_err(|e| super::StoreError::Corrupt(format!("job ids as JSON: {e}")))?;
+            sqlx::query_as(concat!(
+                "SELECT t.job_id, t.task_type, j.worker_tag_id, j.requirements, j.limits
+                 FROM tasks t JOIN jobs j ON j.id = t.job_id WHERE ",
+                waiting!(),
+                " AND t.job_id IN (SELECT value FROM json_each($1))
+                 GROUP BY t.job_id, t.task_type, j.worker_tag_id, j.requirements, j.limits"
+            ))
+            .bind(ids)
+            .fetch_all(&mut *conn)
+            .await?
+        }
+    };
     let mut found = Vec::new();
     for group in groups {
         let verdict = match pool_verdict(&group, pools)? {

@@ -64,7 +64,7 @@ pub use connect::{DatabaseLocation, Engine, create_postgres_database, without_pa
 pub use copy_farm::{FARM_TABLES, TableCopy};
 pub use failures::FailureReport;
 pub use flag::Flag;
-pub use impossible::{ImpossibleJob, ImpossibleTask};
+pub use impossible::{FeasibilityScope, ImpossibleJob, ImpossibleTask};
 pub use job_status::{JobChange, TaskToAbort};
 pub use registration_secret::RegistrationSecret;
 

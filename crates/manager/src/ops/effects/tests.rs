@@ -50,8 +50,8 @@ impl Effector for Recorder {
         self.record(format!("free {worker_id} {task_id}"));
     }
 
-    fn check_feasibility(&self) {
-        self.record("check feasibility".to_string());
+    fn check_feasibility(&self, scope: FeasibilityScope) {
+        self.record(format!("check feasibility {scope:?}"));
     }
 
     fn kick(&self) {
@@ -92,7 +92,7 @@ async fn applies_in_order_each_event_once_and_one_kick() {
             "event job j",
             "event task t2",
             "kick",
-            "check feasibility",
+            "check feasibility Farm",
         ]
     );
 }
@@ -170,8 +170,8 @@ async fn a_failure_report_announces_requeued_tasks_and_the_job_change() {
             "event job j",
             "event task t3",
             "kick",
-            // A new blocklist entry may leave other queued tasks without a worker.
-            "check feasibility",
+            // A new blocklist entry may leave other queued tasks of the job without a worker.
+            "check feasibility Jobs({\"j\"})",
         ]
     );
 }
