@@ -28,6 +28,7 @@ mod tls;
 mod transfer;
 mod upstream;
 
+pub use client::is_transient;
 pub use config::{
     DEFAULT_TASK_TYPES, NoSharedStorage, WorkerConfig, default_data_dir, normalise_manager_url,
 };

@@ -346,15 +346,9 @@ impl SimWorker {
                 });
                 None
             }
-            // The connection went (a manager restart): the update may or may not have landed.
-            Err(status)
-                if matches!(
-                    status.code(),
-                    tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Cancelled
-                ) =>
-            {
-                Some(update)
-            }
+            // The connection went (a manager restart or death): the update may or may not have
+            // landed. Told apart from a refusal as the real worker does.
+            Err(status) if castanet_worker::is_transient(&status) => Some(update),
             Err(_) => None,
         }
     }

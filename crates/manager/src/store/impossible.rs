@@ -167,12 +167,14 @@ async fn find(
         FeasibilityScope::Jobs(jobs) => {
             let ids = serde_json::to_string(jobs)
                 .map_err(|e| super::StoreError::Corrupt(format!("job ids as JSON: {e}")))?;
+            // From the ids on: SQLite keeps the CROSS JOIN order, so it reads only these
+            // jobs' tasks rather than every waiting job's, filtered.
             sqlx::query_as(concat!(
                 "SELECT t.job_id, t.task_type, j.worker_tag_id, j.requirements, j.limits
-                 FROM tasks t JOIN jobs j ON j.id = t.job_id WHERE ",
+                 FROM json_each($1) ids CROSS JOIN jobs j CROSS JOIN tasks t
+                 WHERE j.id = ids.value AND t.job_id = j.id AND ",
                 waiting!(),
-                " AND t.job_id IN (SELECT value FROM json_each($1))
-                 GROUP BY t.job_id, t.task_type, j.worker_tag_id, j.requirements, j.limits"
+                " GROUP BY t.job_id, t.task_type, j.worker_tag_id, j.requirements, j.limits"
             ))
             .bind(ids)
             .fetch_all(&mut *conn)
