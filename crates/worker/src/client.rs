@@ -108,7 +108,7 @@ impl ManagerClient {
 
     /// Moves on to the next manager of the list, if there are several; its URL.
     pub fn next_manager(&self) -> Option<&str> {
-        (self.channel.len() > 1).then(|| self.channel.next())
+        self.channel.has_others().then(|| self.channel.next())
     }
 
     /// Uses these credentials on every following call.

@@ -44,8 +44,9 @@ impl FailoverChannel {
         &self.managers[next].0
     }
 
-    pub fn len(&self) -> usize {
-        self.managers.len()
+    /// Whether there is another manager to move on to.
+    pub fn has_others(&self) -> bool {
+        self.managers.len() > 1
     }
 
     fn channel(&self) -> Channel {
