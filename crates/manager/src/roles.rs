@@ -2,7 +2,8 @@
 //! holding the leader lock is active, see `store::leadership`). What writes on its own — the
 //! dispatcher, the monitors, the notifier, the job deleter — runs on the active manager only.
 //! A standby serves reads, refuses writes naming the active manager, and tries for the lock
-//! every second; the active one watches that it still holds it and stops when it does not.
+//! four times a second; the active one watches each second that it still holds it and stops
+//! when it does not.
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -11,8 +12,11 @@ use tokio_util::sync::CancellationToken;
 use crate::AppState;
 use crate::scheduler::Dispatcher;
 
-/// How often a standby tries for the lock and the active manager checks it still holds it.
+/// How often the active manager checks it still holds the lock.
 const LEADERSHIP_CHECK: Duration = Duration::from_secs(1);
+/// How often a standby tries for the lock: a free lock is taken within this (a try is one
+/// cheap statement).
+const TAKEOVER_ATTEMPT: Duration = Duration::from_millis(250);
 
 /// Where this manager answers, for the standbys to name and for mDNS.
 #[derive(Clone)]
@@ -45,7 +49,7 @@ pub fn start(state: &AppState, dispatcher: &Dispatcher, address: Address) {
             state.store.refresh_active_manager().await;
             tokio::select! {
                 () = shutdown.cancelled() => return,
-                () = tokio::time::sleep(LEADERSHIP_CHECK) => {}
+                () = tokio::time::sleep(TAKEOVER_ATTEMPT) => {}
             }
             match state.store.try_take_over().await {
                 Ok(true) => {
