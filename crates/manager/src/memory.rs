@@ -31,6 +31,22 @@ pub fn trim() {
     }
 }
 
+/// How many malloc arenas the manager's threads share. glibc gives up to 8 per core, each
+/// keeping its own freed memory; two held the soak's running peak 7 MiB lower at the same
+/// throughput (the manager's hot paths allocate briefly, so contention for two is low).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+const ARENAS: libc::c_int = 2;
+
+/// Caps the allocator's arenas. Call before any thread starts: threads already running keep
+/// the arena they have. A no-op where the allocator is not glibc's.
+pub fn limit_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets an allocator parameter; no thread allocates concurrently yet.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, ARENAS);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
