@@ -290,9 +290,15 @@ async fn a_job_whose_pool_left_the_config_is_explained_then_fails_instead_of_wai
             && detail.contains("no longer has")),
         "{rules:?}"
     );
-    // Once a worker could run it, the impossible-task check fails it, naming the pool.
+    // Once a worker could run it, the farm-wide impossible-task check (every 30 s) fails it,
+    // naming the pool.
     let _worker = SimWorker::connect(&m, "w1").await;
-    submit(&m, &echo_sleep_job(0, 0)).await; // a submission asks for the check
+    m.manager
+        .state
+        .dispatcher
+        .fail_impossible_tasks(&castanet_manager::store::FeasibilityScope::Farm)
+        .await
+        .expect("the farm-wide check");
     let failed = m
         .wait_for_job(&job_id, Duration::from_secs(10), |j| {
             j["status"] == "failed"
